@@ -1,0 +1,37 @@
+/**
+ * Where a storage node keeps block bytes. Blocks are named by the SHA-256 of their bytes and
+ * every write is verified against it. A block can be held for several owners at once (the dfs
+ * itself, or the intermediate data of a job); its bytes go when the last owner lets go.
+ */
+import type { Digest } from '../lib/digest.ts';
+
+/** `dfs` for blocks of dfs files; a job id for that job's intermediate data. */
+export type Owner = string;
+export const DFS_OWNER: Owner = 'dfs';
+
+export interface BlockInfo {
+  digest: Digest;
+  size: number;
+  owners: Owner[];
+}
+
+export interface BlockStore {
+  /**
+   * Stores the bytes of `source` as a block for `owner`. When `expectDigest` is given and the
+   * bytes do not hash to it, nothing is stored and DFS_DIGEST_MISMATCH is thrown.
+   */
+  put(source: AsyncIterable<Uint8Array>, owner: Owner, expectDigest?: Digest): Promise<BlockInfo>;
+  /** Takes a local file whose digest the caller computed as it wrote it, moving it in. */
+  adopt(file: string, digest: Digest, size: number, owner: Owner): Promise<BlockInfo>;
+  get(digest: Digest): Promise<BlockInfo | undefined>;
+  /** The bytes of a block, from `offset` for `length` bytes (0: to the end), in chunks. */
+  read(digest: Digest, offset?: number, length?: number): AsyncIterable<Uint8Array>;
+  /** A local file holding the block's bytes, for readers in other threads; undefined if none. */
+  localPath(digest: Digest): string | undefined;
+  /** Adds an owner to a block already held (e.g. a committed output becomes a dfs block). */
+  addOwner(digest: Digest, owner: Owner): Promise<void>;
+  /** Drops `owner` from every block it holds; returns how many blocks were deleted outright. */
+  release(owner: Owner, digests?: Digest[]): Promise<number>;
+  list(): AsyncIterable<BlockInfo>;
+  close(): Promise<void>;
+}

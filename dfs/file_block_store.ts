@@ -1,0 +1,153 @@
+/**
+ * The block store of a real storage node: bytes in files (blocks/ab/abcd…), so task worker
+ * threads can read them directly, and metadata (size, owners) in level (meta/).
+ */
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { BftmrError } from '../lib/errors.ts';
+import { isDigest, newHasher, type Digest } from '../lib/digest.ts';
+import { Kv } from '../lib/kv.ts';
+import { MB } from '../lib/options.ts';
+import type { BlockInfo, BlockStore, Owner } from './block_store.ts';
+
+interface Meta { size: number; owners: Owner[] }
+
+export class FileBlockStore implements BlockStore {
+  readonly #dir: string;
+  readonly #meta: Kv<Meta>;
+  readonly #locks = new Map<Digest, Promise<unknown>>();
+
+  private constructor(dir: string, meta: Kv<Meta>) {
+    this.#dir = dir;
+    this.#meta = meta;
+  }
+
+  static async open(dir: string): Promise<FileBlockStore> {
+    await fsp.mkdir(path.join(dir, 'blocks'), { recursive: true });
+    await fsp.rm(path.join(dir, 'incoming'), { recursive: true, force: true });
+    await fsp.mkdir(path.join(dir, 'incoming'), { recursive: true });
+    return new FileBlockStore(dir, await Kv.open<Meta>(path.join(dir, 'meta')));
+  }
+
+  #file(digest: Digest): string {
+    if (!isDigest(digest)) throw new BftmrError('DFS_BAD_PATH', `not a block digest: ${digest}`);
+    return path.join(this.#dir, 'blocks', digest.slice(0, 2), digest);
+  }
+
+  /** A fresh path for a file being written; it is moved in by adopt(). */
+  tempPath(): string {
+    return path.join(this.#dir, 'incoming', randomBytes(8).toString('hex'));
+  }
+
+  /** Serialises metadata updates of one block. */
+  #locked<T>(digest: Digest, fn: () => Promise<T>): Promise<T> {
+    const prev = this.#locks.get(digest) ?? Promise.resolve();
+    const next = prev.then(fn, fn);
+    const tail = next.catch(() => {});
+    this.#locks.set(digest, tail);
+    tail.then(() => { if (this.#locks.get(digest) === tail) this.#locks.delete(digest); });
+    return next;
+  }
+
+  async put(source: AsyncIterable<Uint8Array>, owner: Owner, expectDigest?: Digest): Promise<BlockInfo> {
+    const tmp = this.tempPath();
+    const hash = newHasher();
+    let size = 0;
+    const fh = await fsp.open(tmp, 'w');
+    try {
+      for await (const chunk of source) {
+        hash.update(chunk);
+        size += chunk.length;
+        await fh.write(chunk);
+      }
+    } catch (e) {
+      await fh.close();
+      await fsp.rm(tmp, { force: true });
+      throw e;
+    }
+    await fh.close();
+    const digest = hash.digest('hex');
+    if (expectDigest !== undefined && digest !== expectDigest) {
+      await fsp.rm(tmp, { force: true });
+      throw new BftmrError('DFS_DIGEST_MISMATCH', `block bytes hash to ${digest}, not ${expectDigest}`);
+    }
+    return this.adopt(tmp, digest, size, owner);
+  }
+
+  adopt(file: string, digest: Digest, size: number, owner: Owner): Promise<BlockInfo> {
+    const target = this.#file(digest);
+    return this.#locked(digest, async () => {
+      const meta = await this.#meta.get(digest);
+      if (meta && fs.existsSync(target)) {
+        await fsp.rm(file, { force: true });
+        if (!meta.owners.includes(owner)) meta.owners.push(owner);
+        await this.#meta.put(digest, meta);
+        return { digest, size: meta.size, owners: meta.owners };
+      }
+      await fsp.mkdir(path.dirname(target), { recursive: true });
+      await fsp.rename(file, target);
+      const fresh = { size, owners: [owner] };
+      await this.#meta.put(digest, fresh);
+      return { digest, ...fresh };
+    });
+  }
+
+  async get(digest: Digest): Promise<BlockInfo | undefined> {
+    const meta = await this.#meta.get(digest);
+    return meta && { digest, ...meta };
+  }
+
+  async *read(digest: Digest, offset = 0, length = 0): AsyncGenerator<Uint8Array> {
+    const meta = await this.#meta.get(digest);
+    if (!meta) throw new BftmrError('DFS_NOT_FOUND', `block ${digest} is not held here`);
+    const end = length > 0 ? Math.min(meta.size, offset + length) : meta.size;
+    if (offset >= end) return;
+    const stream = fs.createReadStream(this.#file(digest), { start: offset, end: end - 1, highWaterMark: 1 * MB });
+    for await (const chunk of stream) yield chunk as Buffer;
+  }
+
+  localPath(digest: Digest): string | undefined {
+    const file = this.#file(digest);
+    return fs.existsSync(file) ? file : undefined;
+  }
+
+  addOwner(digest: Digest, owner: Owner): Promise<void> {
+    return this.#locked(digest, async () => {
+      const meta = await this.#meta.get(digest);
+      if (!meta) throw new BftmrError('DFS_NOT_FOUND', `block ${digest} is not held here`);
+      if (!meta.owners.includes(owner)) {
+        meta.owners.push(owner);
+        await this.#meta.put(digest, meta);
+      }
+    });
+  }
+
+  async release(owner: Owner, digests?: Digest[]): Promise<number> {
+    const candidates: Digest[] = [];
+    if (digests) candidates.push(...digests);
+    else for await (const [digest, meta] of this.#meta.scan('')) if (meta.owners.includes(owner)) candidates.push(digest);
+    let deleted = 0;
+    for (const digest of candidates) {
+      await this.#locked(digest, async () => {
+        const meta = await this.#meta.get(digest);
+        if (!meta || !meta.owners.includes(owner)) return;
+        meta.owners = meta.owners.filter((o) => o !== owner);
+        if (meta.owners.length > 0) { await this.#meta.put(digest, meta); return; }
+        await this.#meta.del(digest);
+        await fsp.rm(this.#file(digest), { force: true });
+        deleted++;
+      });
+    }
+    return deleted;
+  }
+
+  async *list(): AsyncGenerator<BlockInfo> {
+    for await (const [digest, meta] of this.#meta.scan('')) yield { digest, ...meta };
+  }
+
+  close(): Promise<void> {
+    return this.#meta.close();
+  }
+}

@@ -1,0 +1,346 @@
+/**
+ * One job's progress (Hadoop's JobInProgress): its map and reduce tasks, the votes on them,
+ * tentative reduces, and what it concludes about trackers. Pure: time and tracker liveness come
+ * in through `JobContext`; launches, kills and verdicts go out through it.
+ */
+import type { AttemptReport, JobCode, JobStatus, Location, MapSource, TaskAction, Verdict } from '../../lib/messages.ts';
+import { shortDigest } from '../../lib/digest.ts';
+import { TaskInProgress, voteValue, type Attempt, type SourceUse } from './task_in_progress.ts';
+import type { JobSpec, OutputFile } from './types.ts';
+
+export type JobState = 'RUNNING' | 'COMMITTING' | 'SUCCEEDED' | 'FAILED';
+
+export interface JobContext {
+  now: number;
+  /** Address of a live, trusted-enough tracker; undefined when it is dead or blacklisted. */
+  liveAddress(trackerId: string): string | undefined;
+  kill(trackerId: string, attemptId: string): void;
+  verdict(trackerId: string, reason: string): void;
+  commit(jobId: string, output: string, files: OutputFile[]): void;
+}
+
+export class JobInProgress {
+  state: JobState = 'RUNNING';
+  error = '';
+  errorCode = '';
+  finishMs?: number;
+  readonly maps: TaskInProgress[];
+  readonly reduces: TaskInProgress[];
+  readonly verdicts: Verdict[] = [];
+  reduceReruns = 0;
+  readonly #byAttempt = new Map<string, TaskInProgress>();
+  /** Per reduce task: map attempts it must not fetch from (they served bad bytes or were unreachable). */
+  readonly #badSources: Set<string>[];
+  readonly code: JobCode;
+
+  constructor(
+    readonly id: string,
+    readonly spec: JobSpec,
+    readonly submitMs: number,
+  ) {
+    this.maps = spec.splits.map((_, i) => new TaskInProgress(id, 'map', i, spec.f));
+    this.reduces = Array.from({ length: spec.numReduces }, (_, i) => new TaskInProgress(id, 'reduce', i, spec.f));
+    this.#badSources = this.reduces.map(() => new Set());
+    this.code = { bundle: spec.bundle, conf: spec.conf, num_reduces: spec.numReduces, start_ms: submitMs };
+  }
+
+  get f(): number {
+    return this.spec.f;
+  }
+
+  allMapsReported(): boolean {
+    return this.maps.every((t) => t.decided || t.succeeded().length > 0);
+  }
+
+  allMapsDecided(): boolean {
+    return this.maps.every((t) => t.decided);
+  }
+
+  // ---------------------------------------------------------------- scheduling
+
+  /** Attempts to start on `trackerId`, at most `slots` of them. */
+  assign(trackerId: string, slots: number, ctx: JobContext): TaskAction[] {
+    const actions: TaskAction[] = [];
+    if (this.state !== 'RUNNING' || slots <= 0) return actions;
+    const eligible = (t: TaskInProgress) => !t.usedTrackers().has(trackerId);
+
+    const maps = this.maps.filter((t) => (t.attemptsWanted() > 0 || this.#needsSourceAttempt(t, ctx)) && eligible(t));
+    // Data-local first (the tracker holds the split's first block), then in index order.
+    maps.sort((a, b) => Number(this.#isLocal(b, trackerId)) - Number(this.#isLocal(a, trackerId)) || a.index - b.index);
+    for (const t of maps) {
+      if (actions.length >= slots) return actions;
+      actions.push(this.#launchMap(t, trackerId, ctx));
+    }
+
+    // Tentative reduces: as soon as every map has one reported attempt.
+    if (!this.allMapsReported()) return actions;
+    for (const t of this.reduces) {
+      if (actions.length >= slots) break;
+      if (t.attemptsWanted() <= 0 || !eligible(t)) continue;
+      const launch = this.#launchReduce(t, trackerId, ctx);
+      if (launch) actions.push(launch);
+    }
+    return actions;
+  }
+
+  #isLocal(t: TaskInProgress, trackerId: string): boolean {
+    return this.spec.splits[t.index]!.hosts.includes(trackerId);
+  }
+
+  /** A decided map whose agreeing attempts all sit on dead trackers must run again to be fetched. */
+  #needsSourceAttempt(t: TaskInProgress, ctx: JobContext): boolean {
+    if (!t.decided || t.running().length > 0) return false;
+    if (this.reduces.every((r) => r.decided)) return false;
+    return !t.decided.agreeing.some((a) => ctx.liveAddress(a.trackerId) !== undefined);
+  }
+
+  #start(t: TaskInProgress, trackerId: string, ctx: JobContext, sources?: SourceUse[]): Attempt {
+    const attempt: Attempt = { id: t.newAttemptId(), trackerId, startMs: ctx.now, state: 'running', sources };
+    t.attempts.push(attempt);
+    this.#byAttempt.set(attempt.id, t);
+    return attempt;
+  }
+
+  #launchMap(t: TaskInProgress, trackerId: string, ctx: JobContext): TaskAction {
+    const split = this.spec.splits[t.index]!;
+    const a = this.#start(t, trackerId, ctx);
+    return {
+      launch_map: {
+        attempt_id: a.id,
+        job_id: this.id,
+        code: this.code,
+        map_index: t.index,
+        path: split.path,
+        offset: split.offset,
+        length: split.length,
+        file_size: split.fileSize,
+        blocks: split.blocks,
+        num_reduces: this.spec.numReduces,
+      },
+    };
+  }
+
+  /** Picks, for every map, the attempt a reduce fetches from: an agreed one if decided, else the first reported. */
+  #sources(r: number, ctx: JobContext): { uses: SourceUse[]; wire: MapSource[] } | undefined {
+    const uses: SourceUse[] = [];
+    const wire: MapSource[] = [];
+    for (const m of this.maps) {
+      const pool = (m.decided ? m.decided.agreeing : m.succeeded()).filter(
+        (a) => ctx.liveAddress(a.trackerId) !== undefined && !this.#badSources[r]!.has(a.id),
+      );
+      if (pool.length === 0) return undefined;
+      const a = m.decided ? pool[r % pool.length]! : pool[0]!;
+      const location: Location = { tracker_id: a.trackerId, address: ctx.liveAddress(a.trackerId)! };
+      uses.push({ attemptId: a.id, trackerId: a.trackerId, digest: a.digests![r]! });
+      wire.push({ map_index: m.index, digest: a.digests![r]!, size: a.sizes![r]!, location });
+    }
+    return { uses, wire };
+  }
+
+  #launchReduce(t: TaskInProgress, trackerId: string, ctx: JobContext): TaskAction | undefined {
+    const sources = this.#sources(t.index, ctx);
+    if (!sources) return undefined;
+    const a = this.#start(t, trackerId, ctx, sources.uses);
+    return { launch_reduce: { attempt_id: a.id, job_id: this.id, code: this.code, partition: t.index, sources: sources.wire } };
+  }
+
+  // ---------------------------------------------------------------- reports
+
+  /** An attempt's outcome, as its tracker reported it. */
+  report(trackerId: string, rep: AttemptReport, ctx: JobContext): void {
+    const t = this.#byAttempt.get(rep.attempt_id);
+    const a = t?.attempt(rep.attempt_id);
+    if (!t || !a || a.trackerId !== trackerId || a.state !== 'running') return; // late, killed, or not its own
+    a.endMs = ctx.now;
+    if (!rep.ok) {
+      this.#failAttempt(t, a, rep.error || 'failed', ctx, rep.bad_source_tracker ? rep.bad_source_digest : undefined);
+      return;
+    }
+    const expected = t.kind === 'map' ? this.spec.numReduces : 1;
+    if (rep.digests.length !== expected || rep.sizes.length !== expected) {
+      this.#failAttempt(t, a, `malformed report: ${rep.digests.length} digests, expected ${expected}`, ctx);
+      ctx.verdict(trackerId, `sent a malformed report for ${t.name} of ${this.id}`);
+      return;
+    }
+    a.state = 'succeeded';
+    a.digests = rep.digests;
+    a.sizes = rep.sizes;
+    a.localRead = rep.local_read;
+    a.counters = Object.fromEntries(rep.counters.map((c) => [c.name, c.value]));
+
+    if (t.decided) {
+      // A late or extra attempt of a decided task: it joins the agreeing set or is proven wrong.
+      if (voteValue(a.digests) === t.decided.value) t.decided.agreeing.push(a);
+      else this.#blame(a, t, ctx);
+      return;
+    }
+    if (t.kind === 'map') {
+      if (t.tryDecide()) this.#mapDecided(t, ctx);
+    } else if (this.allMapsDecided() && t.tryDecide()) {
+      this.#reduceDecided(t, ctx);
+    }
+    this.#checkHopeless(t, ctx);
+  }
+
+  #failAttempt(t: TaskInProgress, a: Attempt, error: string, ctx: JobContext, badSourceDigest?: string): void {
+    a.state = 'failed';
+    a.error = error;
+    if (badSourceDigest !== undefined && t.kind === 'reduce') {
+      // The reduce could not use one of its inputs: not this tracker's fault; fetch it elsewhere.
+      a.notItsFault = true;
+      const bad = a.sources?.find((s) => s.digest === badSourceDigest) ?? undefined;
+      if (bad) this.#badSources[t.index]!.add(bad.attemptId);
+    }
+    const failed = t.failedTrackers();
+    if (failed.length >= this.f + 1) {
+      this.fail('BFT_TASK_FAILED', `${t.name} failed on ${failed.length} trackers (${failed.join(', ')}): ${error}`, ctx);
+      return;
+    }
+    this.#checkHopeless(t, ctx);
+  }
+
+  #mapDecided(t: TaskInProgress, ctx: JobContext): void {
+    for (const loser of t.losers()) this.#blame(loser, t, ctx);
+    // Tentative reduces that used a map output the vote went against are discarded and rerun.
+    const agreed = t.decided!.digests;
+    for (const r of this.reduces) {
+      for (const a of r.attempts) {
+        if (a.state !== 'running' && a.state !== 'succeeded') continue;
+        if (a.sources![t.index]!.digest === agreed[r.index]) continue;
+        if (a.state === 'running') ctx.kill(a.trackerId, a.id);
+        a.state = 'stale';
+        this.reduceReruns++;
+      }
+    }
+    if (this.allMapsDecided()) {
+      for (const r of this.reduces) {
+        if (this.state !== 'RUNNING') return;
+        if (r.tryDecide()) this.#reduceDecided(r, ctx);
+        else this.#checkHopeless(r, ctx);
+      }
+    }
+  }
+
+  #reduceDecided(t: TaskInProgress, ctx: JobContext): void {
+    for (const loser of t.losers()) this.#blame(loser, t, ctx);
+    if (this.state !== 'RUNNING' || !this.reduces.every((r) => r.decided)) return;
+    // Commit: each part file is the agreed digest, its replicas the f+1 (or more) matching copies.
+    const files: OutputFile[] = this.reduces.map((r) => ({
+      path: `${this.spec.output}/part-r-${String(r.index).padStart(5, '0')}`,
+      digest: r.decided!.digests[0]!,
+      size: r.decided!.sizes[0]!,
+      replicas: r.decided!.agreeing.map((a) => ({ tracker_id: a.trackerId, address: ctx.liveAddress(a.trackerId) ?? '' })),
+    }));
+    for (const r of this.reduces) for (const a of r.running()) { ctx.kill(a.trackerId, a.id); a.state = 'failed'; a.notItsFault = true; }
+    this.state = 'COMMITTING';
+    ctx.commit(this.id, this.spec.output, files);
+  }
+
+  #blame(a: Attempt, t: TaskInProgress, ctx: JobContext): void {
+    const reason = `lost the vote on ${t.name} of ${this.id} (reported ${a.digests!.map(shortDigest).join(',')}, ` +
+      `agreed ${t.decided!.digests.map(shortDigest).join(',')})`;
+    this.verdicts.push({ tracker_id: a.trackerId, reason });
+    ctx.verdict(a.trackerId, reason);
+  }
+
+  #checkHopeless(t: TaskInProgress, ctx: JobContext): void {
+    if (this.state !== 'RUNNING' || t.decided) return;
+    if (t.kind === 'reduce' && !this.allMapsDecided()) return; // its votes may still go stale
+    if (t.hopeless()) {
+      const groups = new Map<string, string[]>();
+      for (const a of t.succeeded()) {
+        const v = a.digests!.map(shortDigest).join(',');
+        groups.set(v, [...(groups.get(v) ?? []), a.trackerId]);
+      }
+      const detail = [...groups].map(([v, ts]) => `${ts.join('+')} reported ${v}`).join('; ');
+      this.fail('BFT_NO_QUORUM', `no f+1=${this.f + 1} trackers agree on ${t.name} after ${t.succeeded().length} attempts: ${detail}`, ctx);
+    }
+  }
+
+  /** A tracker died: its running attempts fail (its finished map outputs stay voted, but unreachable). */
+  trackerLost(trackerId: string, ctx: JobContext): void {
+    for (const t of [...this.maps, ...this.reduces]) {
+      for (const a of t.running()) if (a.trackerId === trackerId) {
+        a.state = 'failed';
+        a.error = 'tracker lost';
+        a.endMs = ctx.now;
+      }
+    }
+    // Tasks that can no longer find enough trackers are judged at the next scheduling pass.
+  }
+
+  /** Whether some task can make no progress with the trackers that are left. */
+  checkStuck(eligibleTrackers: string[], ctx: JobContext): void {
+    if (this.state !== 'RUNNING') return;
+    for (const t of [...this.maps, ...this.reduces]) {
+      if (t.decided || t.running().length > 0 || t.attemptsWanted() === 0) continue;
+      const used = t.usedTrackers();
+      if (eligibleTrackers.some((id) => !used.has(id))) continue;
+      const votes = t.succeeded().map((a) => `${a.trackerId}:${a.digests!.map(shortDigest).join(',')}`);
+      this.fail('BFT_NO_QUORUM',
+        `${t.name} cannot reach f+1=${this.f + 1} agreeing attempts: no unused live tracker is left` +
+        (votes.length ? ` (votes so far: ${votes.join('; ')})` : ''), ctx);
+      return;
+    }
+  }
+
+  fail(code: string, message: string, ctx: JobContext): void {
+    if (this.state === 'SUCCEEDED' || this.state === 'FAILED') return;
+    this.state = 'FAILED';
+    this.errorCode = code;
+    this.error = message;
+    this.finishMs = ctx.now;
+    for (const t of [...this.maps, ...this.reduces]) for (const a of t.running()) {
+      ctx.kill(a.trackerId, a.id);
+      a.state = 'failed';
+      a.notItsFault = true;
+    }
+  }
+
+  committed(now: number): void {
+    this.state = 'SUCCEEDED';
+    this.finishMs = now;
+  }
+
+  /** Every tracker holding intermediate data of this job, and the committed digests each keeps. */
+  holders(): Map<string, Set<string>> {
+    const keep = new Map<string, Set<string>>();
+    for (const t of [...this.maps, ...this.reduces]) for (const a of t.attempts) keep.set(a.trackerId, keep.get(a.trackerId) ?? new Set());
+    if (this.state === 'SUCCEEDED') {
+      for (const r of this.reduces) for (const a of r.decided!.agreeing) keep.get(a.trackerId)!.add(r.decided!.digests[0]!);
+    }
+    return keep;
+  }
+
+  status(now: number): JobStatus {
+    const all = (ts: TaskInProgress[]) => ts.reduce((n, t) => n + t.attempts.length, 0);
+    const counters = new Map<string, number>();
+    for (const t of [...this.maps, ...this.reduces]) {
+      const a = t.decided?.agreeing[0];
+      for (const [k, v] of Object.entries(a?.counters ?? {})) counters.set(k, (counters.get(k) ?? 0) + v);
+    }
+    return {
+      job_id: this.id,
+      name: this.spec.name,
+      state: this.state === 'COMMITTING' ? 'RUNNING' : this.state,
+      error: this.error,
+      error_code: this.errorCode,
+      maps_total: this.maps.length,
+      maps_decided: this.maps.filter((t) => t.decided).length,
+      maps_reported: this.maps.filter((t) => t.decided || t.succeeded().length > 0).length,
+      reduces_total: this.reduces.length,
+      reduces_decided: this.reduces.filter((t) => t.decided).length,
+      reduces_reported: this.reduces.filter((t) => t.decided || t.succeeded().length > 0).length,
+      map_attempts: all(this.maps),
+      reduce_attempts: all(this.reduces),
+      votes_decided: [...this.maps, ...this.reduces].filter((t) => t.decided).length,
+      reduce_reruns: this.reduceReruns,
+      local_map_reads: this.maps.reduce((n, t) => n + t.attempts.filter((a) => a.localRead).length, 0),
+      output: this.spec.output,
+      elapsed_ms: (this.finishMs ?? now) - this.submitMs,
+      f: this.f,
+      counters: [...counters].sort(([a], [b]) => (a < b ? -1 : 1)).map(([name, value]) => ({ name, value })),
+      verdicts: this.verdicts,
+    };
+  }
+}

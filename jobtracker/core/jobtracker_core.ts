@@ -1,0 +1,224 @@
+/**
+ * The job tracker's decisions as a state machine: events in (register, heartbeat, submit, tick,
+ * commit outcome), actions out (the heartbeat reply's launches and kills, and effects for the
+ * adapter). No I/O, no clock, no randomness of its own: a simulator can drive it from a seed.
+ */
+import { BftmrError } from '../../lib/errors.ts';
+import type {
+  AttemptReport, ClusterStatusReply, HeartbeatRequest, JobStatus, Location, TaskAction, TrackerInfo,
+} from '../../lib/messages.ts';
+import { JobInProgress, type JobContext } from './job_in_progress.ts';
+import { maxVotes } from './vote.ts';
+import type { CoreOptions, Effect, JobSpec, OutputFile } from './types.ts';
+
+export interface TrackerRecord {
+  id: string;
+  address: string;
+  pid: number;
+  slots: number;
+  fault: string;
+  lastHeartbeatMs: number;
+  alive: boolean;
+  verdicts: string[];
+  running: number;
+  /** Actions waiting for the tracker's next heartbeat (kills, drops). */
+  outbox: TaskAction[];
+}
+
+export class JobTrackerCore {
+  readonly #opts: CoreOptions;
+  readonly #random: () => number;
+  readonly #stamp: string;
+  readonly #trackers = new Map<string, TrackerRecord>();
+  readonly #jobs = new Map<string, JobInProgress>();
+  #effects: Effect[] = [];
+  #jobSeq = 0;
+
+  constructor(opts: CoreOptions, random: () => number, startMs: number) {
+    this.#opts = opts;
+    this.#random = random;
+    this.#stamp = new Date(startMs).toISOString().replace(/[-:T]/g, '').slice(0, 12);
+  }
+
+  // ---------------------------------------------------------------- trackers
+
+  /** A tracker (re)joins. Returns its id: the one it had, or a fresh one. */
+  register(req: { tracker_id: string; address: string; pid: number; slots: number; fault: string }, now: number): string {
+    let id = req.tracker_id;
+    if (!id) {
+      do id = `tt-${Math.floor(this.#random() * 0xffffffff).toString(16).padStart(8, '0')}`; while (this.#trackers.has(id));
+    }
+    const prev = this.#trackers.get(id);
+    if (prev?.alive) this.#lose(prev, now); // it restarted: whatever it ran is gone
+    this.#trackers.set(id, {
+      id, address: req.address, pid: req.pid, slots: req.slots, fault: req.fault, lastHeartbeatMs: now,
+      alive: true, verdicts: prev?.verdicts ?? [], running: 0, outbox: [],
+    });
+    return id;
+  }
+
+  /** Whether a tracker's verdicts exceed the limit: it is no longer given work or used as a source. */
+  blacklisted(t: TrackerRecord): boolean {
+    return t.verdicts.length > this.#opts.blacklistAfterVerdicts;
+  }
+
+  #usable(t: TrackerRecord | undefined): t is TrackerRecord {
+    return !!t && t.alive && !this.blacklisted(t);
+  }
+
+  liveTrackers(): TrackerRecord[] {
+    return [...this.#trackers.values()].filter((t) => this.#usable(t));
+  }
+
+  location(id: string): Location | undefined {
+    const t = this.#trackers.get(id);
+    return t && { tracker_id: t.id, address: t.address };
+  }
+
+  heartbeat(req: HeartbeatRequest, now: number): { actions: TaskAction[]; reregister: boolean } {
+    const t = this.#trackers.get(req.tracker_id);
+    if (!t || !t.alive) return { actions: [], reregister: true };
+    t.lastHeartbeatMs = now;
+    t.running = req.running.length;
+    const ctx = this.#ctx(now);
+    for (const rep of req.reports) this.#report(t, rep, ctx);
+    const actions = t.outbox;
+    t.outbox = [];
+    if (this.#usable(t)) {
+      let slots = req.free_slots;
+      for (const job of this.#jobs.values()) {
+        if (slots <= 0) break;
+        const launched = job.assign(t.id, slots, ctx);
+        slots -= launched.length;
+        actions.push(...launched);
+      }
+    }
+    this.#checkJobs(ctx);
+    return { actions, reregister: false };
+  }
+
+  #report(t: TrackerRecord, rep: AttemptReport, ctx: JobContext): void {
+    const jobId = /^attempt_(.+)_[mr]_\d+_\d+$/.exec(rep.attempt_id)?.[1];
+    const job = jobId === undefined ? undefined : this.#jobs.get(jobId);
+    job?.report(t.id, rep, ctx);
+  }
+
+  /** Time passes: trackers that stopped heartbeating are declared dead. */
+  tick(now: number): void {
+    for (const t of this.#trackers.values()) {
+      if (t.alive && now - t.lastHeartbeatMs > this.#opts.trackerExpiryMs) this.#lose(t, now);
+    }
+    this.#checkJobs(this.#ctx(now));
+  }
+
+  #lose(t: TrackerRecord, now: number): void {
+    t.alive = false;
+    t.outbox = [];
+    this.#effects.push({ type: 'log', message: `tracker ${t.id} (${t.address}) is lost` });
+    const ctx = this.#ctx(now);
+    for (const job of this.#jobs.values()) job.trackerLost(t.id, ctx);
+  }
+
+  #checkJobs(ctx: JobContext): void {
+    const eligible = this.liveTrackers().map((t) => t.id);
+    for (const job of this.#jobs.values()) {
+      const wasRunning = job.state === 'RUNNING';
+      job.checkStuck(eligible, ctx);
+      if (wasRunning && job.state === 'FAILED') this.#finished(job);
+    }
+  }
+
+  #ctx(now: number): JobContext {
+    return {
+      now,
+      liveAddress: (id) => {
+        const t = this.#trackers.get(id);
+        return this.#usable(t) ? t.address : undefined;
+      },
+      kill: (trackerId, attemptId) => this.#trackers.get(trackerId)?.outbox.push({ kill_attempt: attemptId }),
+      verdict: (trackerId, reason) => {
+        const t = this.#trackers.get(trackerId);
+        if (!t) return;
+        t.verdicts.push(reason);
+        if (this.blacklisted(t)) this.#effects.push({ type: 'log', message: `tracker ${t.id} is blacklisted` });
+      },
+      commit: (jobId, output, files) => this.#effects.push({ type: 'commit', jobId, output, files }),
+    };
+  }
+
+  // ---------------------------------------------------------------- jobs
+
+  /** Accepts a job, or refuses it with a reason. */
+  submit(spec: JobSpec, now: number): string {
+    const live = this.liveTrackers().length;
+    if (!Number.isInteger(spec.f) || spec.f < 0) throw new BftmrError('JOB_BAD_ARGUMENT', `f must be a whole number >= 0, not ${spec.f}`);
+    if (live < maxVotes(spec.f)) {
+      throw new BftmrError('BFT_TOO_FEW_TRACKERS',
+        `f=${spec.f} needs at least 2f+1=${maxVotes(spec.f)} live task trackers, and the cluster has ${live}`);
+    }
+    if (!Number.isInteger(spec.numReduces) || spec.numReduces < 1) {
+      throw new BftmrError('JOB_BAD_ARGUMENT', `the number of reduces must be at least 1, not ${spec.numReduces}`);
+    }
+    const id = `job_${this.#stamp}_${String(++this.#jobSeq).padStart(4, '0')}`;
+    const job = new JobInProgress(id, spec, now);
+    this.#jobs.set(id, job);
+    // A job without maps or whose reduces need no input can decide at once.
+    return id;
+  }
+
+  /** The adapter recorded the output in the namespace. */
+  committed(jobId: string, now: number): void {
+    const job = this.#jobs.get(jobId);
+    if (!job || job.state !== 'COMMITTING') return;
+    job.committed(now);
+    this.#finished(job);
+  }
+
+  commitFailed(jobId: string, error: string, now: number): void {
+    const job = this.#jobs.get(jobId);
+    if (!job) return;
+    job.fail('INTERNAL', `could not commit the output: ${error}`, this.#ctx(now));
+    this.#finished(job);
+  }
+
+  /** The job is over: trackers may drop its intermediate data, keeping committed outputs. */
+  #finished(job: JobInProgress): void {
+    for (const [trackerId, keep] of job.holders()) {
+      this.#trackers.get(trackerId)?.outbox.push({ drop_job: { job_id: job.id, keep: [...keep] } });
+    }
+  }
+
+  job(jobId: string, now: number): JobStatus {
+    const job = this.#jobs.get(jobId);
+    if (!job) throw new BftmrError('JOB_NOT_FOUND', `no job ${jobId}`);
+    return job.status(now);
+  }
+
+  jobs(now: number): JobStatus[] {
+    return [...this.#jobs.values()].map((j) => j.status(now));
+  }
+
+  runningJobs(): number {
+    return [...this.#jobs.values()].filter((j) => j.state === 'RUNNING' || j.state === 'COMMITTING').length;
+  }
+
+  trackers(now: number): TrackerInfo[] {
+    return [...this.#trackers.values()].map((t) => ({
+      tracker_id: t.id, address: t.address, pid: t.pid, alive: t.alive, fault: t.fault,
+      blacklisted: this.blacklisted(t), slots: t.slots, running: t.running,
+      last_heartbeat_ms_ago: now - t.lastHeartbeatMs, verdicts: t.verdicts,
+    }));
+  }
+
+  status(now: number, address: string, pid: number): ClusterStatusReply {
+    return { address, pid, trackers: this.trackers(now), running_jobs: this.runningJobs() };
+  }
+
+  takeEffects(): Effect[] {
+    const e = this.#effects;
+    this.#effects = [];
+    return e;
+  }
+}
+
+export type { OutputFile };

@@ -1,0 +1,130 @@
+/**
+ * One map or reduce task and its attempts (Hadoop's TaskInProgress). An attempt id is never
+ * recycled. The task decides by the quorum rule in vote.ts; this class only keeps the facts.
+ */
+import { invariant } from '../../lib/errors.ts';
+import { maxVotes, quorum, tally, type Vote } from './vote.ts';
+
+export type TaskKind = 'map' | 'reduce';
+
+export type AttemptState =
+  | 'running'
+  | 'succeeded'
+  | 'failed'     // the attempt reported an error, or its tracker died
+  | 'stale';     // a reduce attempt that used a map output the vote went against: discarded
+
+/** Which map output a reduce attempt was told to fetch, per map index. */
+export interface SourceUse {
+  attemptId: string;
+  trackerId: string;
+  digest: string;
+}
+
+export interface Attempt {
+  readonly id: string;
+  readonly trackerId: string;
+  readonly startMs: number;
+  state: AttemptState;
+  endMs?: number;
+  /** Map: one digest per partition. Reduce: one. */
+  digests?: string[];
+  sizes?: number[];
+  counters?: Record<string, number>;
+  error?: string;
+  localRead?: boolean;
+  /** Reduce attempts: the sources they were told to use, indexed by map. */
+  sources?: SourceUse[];
+  /** Failure not of this tracker's making (a source served bad bytes): it may try again. */
+  notItsFault?: boolean;
+}
+
+export function voteValue(digests: readonly string[]): string {
+  return digests.join(',');
+}
+
+export class TaskInProgress {
+  readonly attempts: Attempt[] = [];
+  decided?: { value: string; digests: string[]; sizes: number[]; agreeing: Attempt[] };
+  #nextAttempt = 0;
+
+  constructor(
+    readonly jobId: string,
+    readonly kind: TaskKind,
+    readonly index: number,
+    readonly f: number,
+  ) {}
+
+  get name(): string {
+    return `${this.kind} task ${this.index}`;
+  }
+
+  newAttemptId(): string {
+    const n = this.#nextAttempt++;
+    return `attempt_${this.jobId}_${this.kind === 'map' ? 'm' : 'r'}_${String(this.index).padStart(6, '0')}_${n}`;
+  }
+
+  running(): Attempt[] {
+    return this.attempts.filter((a) => a.state === 'running');
+  }
+
+  succeeded(): Attempt[] {
+    return this.attempts.filter((a) => a.state === 'succeeded');
+  }
+
+  votes(): Vote[] {
+    return this.succeeded().map((a) => ({ trackerId: a.trackerId, value: voteValue(a.digests!) }));
+  }
+
+  /** Trackers that already ran (or run) this task and count against it. */
+  usedTrackers(): Set<string> {
+    return new Set(
+      this.attempts.filter((a) => a.state !== 'stale' && !(a.state === 'failed' && a.notItsFault)).map((a) => a.trackerId),
+    );
+  }
+
+  /** Distinct trackers on which an attempt failed through its own fault. */
+  failedTrackers(): string[] {
+    return [...new Set(this.attempts.filter((a) => a.state === 'failed' && !a.notItsFault).map((a) => a.trackerId))];
+  }
+
+  /**
+   * How many more attempts should start now: enough running ones that, if they all agree with the
+   * best value so far, the task reaches f+1; never beyond 2f+1 votes.
+   */
+  attemptsWanted(): number {
+    if (this.decided) return 0;
+    const t = tally(this.votes(), this.f);
+    const running = this.running().length;
+    const votes = this.succeeded().length;
+    const need = quorum(this.f) - t.maxAgreement - running;
+    const room = maxVotes(this.f) - votes - running;
+    return Math.max(0, Math.min(need, room));
+  }
+
+  /** Records a decision if the votes reach quorum. Returns true when this call decided it. */
+  tryDecide(): boolean {
+    if (this.decided) return false;
+    const t = tally(this.votes(), this.f);
+    if (t.decided === undefined) return false;
+    const agreeing = this.succeeded().filter((a) => voteValue(a.digests!) === t.decided);
+    invariant(agreeing.length >= quorum(this.f), 'decision without a quorum');
+    const first = agreeing[0]!;
+    this.decided = { value: t.decided, digests: first.digests!, sizes: first.sizes!, agreeing };
+    return true;
+  }
+
+  /** 2f+1 votes and no f+1 of them agree: more than f trackers are faulty. */
+  hopeless(): boolean {
+    return !this.decided && this.succeeded().length >= maxVotes(this.f) && this.running().length === 0;
+  }
+
+  /** Succeeded attempts that lost the vote. */
+  losers(): Attempt[] {
+    if (!this.decided) return [];
+    return this.succeeded().filter((a) => voteValue(a.digests!) !== this.decided!.value);
+  }
+
+  attempt(id: string): Attempt | undefined {
+    return this.attempts.find((a) => a.id === id);
+  }
+}

@@ -1,0 +1,42 @@
+/** Shapes the job tracker core takes and returns. Plain data: no I/O, no clocks. */
+import type { BlockRef, Conf, FileBlock, Location } from '../../lib/messages.ts';
+
+/** One map task's input: the byte range [offset, offset+length) of a dfs file. */
+export interface SplitSpec {
+  path: string;
+  offset: number;
+  length: number;
+  fileSize: number;
+  /** Blocks from the one holding max(offset-1, 0) to the end of the file. */
+  blocks: FileBlock[];
+  /** Trackers holding the split's first block: map attempts prefer them. */
+  hosts: string[];
+}
+
+export interface JobSpec {
+  name: string;
+  bundle: BlockRef;
+  conf: Conf[];
+  f: number;
+  numReduces: number;
+  output: string;
+  splits: SplitSpec[];
+}
+
+export interface OutputFile {
+  path: string;
+  digest: string;
+  size: number;
+  replicas: Location[];
+}
+
+/** Things the core asks its adapter to do (the tracker-bound actions go out with heartbeats). */
+export type Effect =
+  | { type: 'commit'; jobId: string; output: string; files: OutputFile[] }
+  | { type: 'log'; message: string };
+
+export interface CoreOptions {
+  heartbeatIntervalMs: number;
+  trackerExpiryMs: number;
+  blacklistAfterVerdicts: number;
+}

@@ -1,0 +1,56 @@
+/**
+ * The quorum rule, in one place: a task is decided when f+1 attempts on distinct trackers report
+ * the same value (a map's digest vector, a reduce's output digest). With at most f faulty
+ * trackers, f+1 matching reports include at least one honest tracker, so the value is correct.
+ */
+import { invariant } from '../../lib/errors.ts';
+
+export interface Vote {
+  trackerId: string;
+  value: string;
+}
+
+export interface Tally {
+  /** The value f+1 distinct trackers reported, if any. */
+  decided?: string;
+  /** Trackers that reported the decided value (empty when undecided). */
+  agreeing: string[];
+  /** The largest number of distinct trackers that agree on any one value. */
+  maxAgreement: number;
+  /** Distinct values reported. */
+  values: number;
+}
+
+export function quorum(f: number): number {
+  return f + 1;
+}
+
+/** Most attempts a task may need before we know more than f trackers are faulty. */
+export function maxVotes(f: number): number {
+  return 2 * f + 1;
+}
+
+export function tally(votes: readonly Vote[], f: number): Tally {
+  const byValue = new Map<string, string[]>();
+  const seen = new Set<string>();
+  for (const v of votes) {
+    // Each tracker votes at most once per task; a second vote is a bug in the caller.
+    invariant(!seen.has(v.trackerId), `tracker ${v.trackerId} voted twice on one task`);
+    seen.add(v.trackerId);
+    const list = byValue.get(v.value);
+    if (list) list.push(v.trackerId);
+    else byValue.set(v.value, [v.trackerId]);
+  }
+  let maxAgreement = 0;
+  let decided: string | undefined;
+  let agreeing: string[] = [];
+  for (const [value, trackers] of byValue) {
+    if (trackers.length > maxAgreement) maxAgreement = trackers.length;
+    if (trackers.length >= quorum(f)) {
+      // Two values each with f+1 votes would need 2f+2 votes among at most 2f+1 trackers
+      // for one task... unless more than f lied; the first value to reach quorum stands.
+      if (decided === undefined) { decided = value; agreeing = trackers; }
+    }
+  }
+  return { decided, agreeing, maxAgreement, values: byValue.size };
+}

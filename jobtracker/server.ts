@@ -1,0 +1,183 @@
+/**
+ * The job tracker process: the core (decisions) and the namespace (level) behind the JobTracker
+ * gRPC service, plus the clock that ticks the core. All I/O of the job tracker lives here.
+ */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { BftmrError, messageOf } from '../lib/errors.ts';
+import { startServer, unary, type RpcServer } from '../lib/rpc.ts';
+import type * as M from '../lib/messages.ts';
+import type { JobTrackerOptions } from '../lib/options.ts';
+import { normalizePath } from '../dfs/dfs_path.ts';
+import { JobTrackerCore } from './core/jobtracker_core.ts';
+import type { Effect } from './core/types.ts';
+import { Namespace, type Entry, type FileEntry } from './namespace.ts';
+import { computeSplits } from './splits.ts';
+
+export interface JobTrackerHandle {
+  address: string;
+  /** Resolves when the job tracker has stopped (after `stop()` or a Shutdown call). */
+  stopped: Promise<void>;
+  stop(): Promise<void>;
+}
+
+function cryptoRandom(): number {
+  return randomBytes(4).readUInt32BE(0) / 0x100000000;
+}
+
+export async function startJobTracker(opts: JobTrackerOptions, log: (line: string) => void): Promise<JobTrackerHandle> {
+  await fs.mkdir(opts.dir, { recursive: true });
+  const namespace = await Namespace.open(path.join(opts.dir, 'namespace'));
+  const core = new JobTrackerCore(opts, cryptoRandom, Date.now());
+  let address = '';
+  let server: RpcServer | undefined;
+  let resolveStopped!: () => void;
+  const stopped = new Promise<void>((r) => (resolveStopped = r));
+
+  const locate = (id: string) => core.location(id);
+  const liveIds = () => new Set(core.liveTrackers().map((t) => t.id));
+
+  const fileInfo = (f: FileEntry): M.FileInfo => {
+    const live = liveIds();
+    return {
+      path: f.path,
+      size: f.size,
+      replication: f.replication,
+      created_ms: f.createdMs,
+      is_dir: false,
+      blocks: f.blocks.map((b) => ({
+        digest: b.digest,
+        size: b.size,
+        // Live replicas first: a reader tries them in order.
+        replicas: [...b.replicas].sort((x, y) => Number(live.has(y)) - Number(live.has(x)))
+          .map(locate).filter((l): l is M.Location => l !== undefined),
+      })),
+    };
+  };
+  const entryInfo = (e: Entry): M.FileInfo =>
+    e.kind === 'file' ? fileInfo(e.file) : { path: e.path, size: 0, blocks: [], replication: 0, created_ms: 0, is_dir: true };
+
+  async function runEffects(effects: Effect[]): Promise<void> {
+    for (const e of effects) {
+      if (e.type === 'log') { log(e.message); continue; }
+      try {
+        await namespace.create(e.files.map((f) => ({
+          path: f.path, size: f.size, replication: f.replicas.length, createdMs: Date.now(),
+          blocks: [{ digest: f.digest, size: f.size, replicas: f.replicas.map((r) => r.tracker_id) }],
+        })));
+        core.committed(e.jobId, Date.now());
+        log(`${e.jobId}: committed ${e.files.length} files under ${e.output}`);
+      } catch (err) {
+        core.commitFailed(e.jobId, messageOf(err), Date.now());
+        log(`${e.jobId}: commit failed: ${messageOf(err)}`);
+      }
+    }
+  }
+  let effectsChain = Promise.resolve();
+  const drainEffects = () => {
+    const effects = core.takeEffects();
+    if (effects.length) effectsChain = effectsChain.then(() => runEffects(effects));
+  };
+
+  const handlers = {
+    Register: unary<M.RegisterRequest, M.RegisterReply>(async (req) => {
+      const id = core.register(req, Date.now());
+      log(`tracker ${id} registered from ${req.address} (pid ${req.pid}, ${req.slots} slots${req.fault ? `, fault ${req.fault}` : ''})`);
+      drainEffects();
+      return { tracker_id: id, heartbeat_interval_ms: opts.heartbeatIntervalMs };
+    }),
+    Heartbeat: unary<M.HeartbeatRequest, M.HeartbeatReply>(async (req) => {
+      const reply = core.heartbeat(req, Date.now());
+      drainEffects();
+      return reply as M.HeartbeatReply;
+    }),
+    ClusterStatus: unary<M.Empty, M.ClusterStatusReply>(async () => core.status(Date.now(), address, process.pid)),
+    Shutdown: unary<M.Empty, M.Empty>(async () => {
+      setImmediate(() => void stop());
+      return {};
+    }),
+    SubmitJob: unary<M.SubmitJobRequest, M.SubmitJobReply>(async (req) => {
+      const bundle = await namespace.getFile(req.bundle_path);
+      if (!bundle || bundle.blocks.length !== 1 || bundle.blocks[0]!.digest !== req.bundle_digest) {
+        throw new BftmrError('JOB_BAD_MODULE', `the job bundle ${req.bundle_path} is missing or does not match its digest`);
+      }
+      if (req.inputs.length === 0) throw new BftmrError('JOB_BAD_ARGUMENT', 'a job needs at least one input path');
+      const files: FileEntry[] = [];
+      for (const input of req.inputs) {
+        const p = normalizePath(input);
+        const st = await namespace.stat(p);
+        if (!st) throw new BftmrError('DFS_NOT_FOUND', `input ${p} does not exist`);
+        files.push(...(await namespace.filesUnder(p)));
+      }
+      const output = normalizePath(req.output);
+      if (await namespace.stat(output)) throw new BftmrError('DFS_EXISTS', `output ${output} already exists`);
+      if (req.split_bytes < 1) throw new BftmrError('JOB_BAD_ARGUMENT', 'the split size must be positive');
+      const [b] = bundle.blocks;
+      const spec = {
+        name: req.name || 'job',
+        bundle: { digest: b!.digest, size: b!.size, replicas: b!.replicas.map(locate).filter((l): l is M.Location => !!l) },
+        conf: req.conf,
+        f: req.f,
+        numReduces: req.num_reduces,
+        output,
+        splits: computeSplits(files, req.split_bytes, locate),
+      };
+      const jobId = core.submit(spec, Date.now());
+      log(`${jobId}: submitted (${spec.splits.length} maps, ${spec.numReduces} reduces, f=${spec.f}) -> ${output}`);
+      return { job_id: jobId };
+    }),
+    GetJob: unary<M.JobId, M.JobStatus>(async (req) => core.job(req.job_id, Date.now())),
+    ListJobs: unary<M.Empty, M.ListJobsReply>(async () => ({ jobs: core.jobs(Date.now()) })),
+    AllocateBlock: unary<M.AllocateBlockRequest, M.AllocateBlockReply>(async (req) => {
+      const candidates = core.liveTrackers().filter((t) => !req.exclude.includes(t.id));
+      if (candidates.length < req.replication) {
+        throw new BftmrError('DFS_TOO_FEW_NODES',
+          `replication ${req.replication} needs ${req.replication} live storage nodes, and ${candidates.length} are available`);
+      }
+      // Random placement spreads load; a simulator would inject this randomness too.
+      const shuffled = candidates.map((t) => ({ t, r: cryptoRandom() })).sort((a, b) => a.r - b.r).map((x) => x.t);
+      return { targets: shuffled.slice(0, req.replication).map((t) => ({ tracker_id: t.id, address: t.address })) };
+    }),
+    CreateFile: unary<M.CreateFileRequest, M.Empty>(async (req) => {
+      const size = req.blocks.reduce((n, b) => n + b.size, 0);
+      await namespace.create([{
+        path: req.path, size, replication: req.replication, createdMs: Date.now(),
+        blocks: req.blocks.map((b) => ({ digest: b.digest, size: b.size, replicas: b.replicas.map((r) => r.tracker_id) })),
+      }], req.overwrite);
+      return {};
+    }),
+    GetFile: unary<M.PathRequest, M.FileInfo>(async (req) => {
+      const st = await namespace.stat(req.path);
+      if (!st) throw new BftmrError('DFS_NOT_FOUND', `${normalizePath(req.path)}: no such file or directory`);
+      return entryInfo(st);
+    }),
+    List: unary<M.PathRequest, M.ListReply>(async (req) => ({
+      entries: (await namespace.list(req.path, req.recursive)).map(entryInfo),
+    })),
+    Delete: unary<M.DeleteRequest, M.DeleteReply>(async (req) => {
+      const deleted = await namespace.delete(req.path, req.recursive);
+      return { files_deleted: deleted.length };
+    }),
+  };
+
+  const [host] = opts.listen.split(/:(?=\d+$)/);
+  server = await startServer(opts.listen, 'JobTracker', handlers);
+  address = `${host}:${server.port}`;
+  const ticker = setInterval(() => { core.tick(Date.now()); drainEffects(); }, opts.heartbeatIntervalMs);
+
+  let stopping: Promise<void> | undefined;
+  function stop(): Promise<void> {
+    stopping ??= (async () => {
+      clearInterval(ticker);
+      await server!.close();
+      await effectsChain;
+      await namespace.close();
+      resolveStopped();
+    })();
+    return stopping;
+  }
+
+  log(`job tracker listening on ${address}`);
+  return { address, stopped, stop };
+}

@@ -1,0 +1,47 @@
+/**
+ * Errors with stable codes. The code is the contract (tests and callers match on it);
+ * the message is one sentence for a person.
+ */
+export type ErrorCode =
+  | 'BFT_NO_QUORUM'            // 2f+1 attempts ran and no f+1 agreed
+  | 'BFT_TOO_FEW_TRACKERS'     // fewer than 2f+1 live trackers
+  | 'BFT_TASK_FAILED'          // f+1 trackers failed the same task
+  | 'BFT_NON_DETERMINISTIC'
+  | 'DFS_NOT_FOUND'
+  | 'DFS_EXISTS'
+  | 'DFS_BAD_PATH'
+  | 'DFS_NOT_EMPTY'
+  | 'DFS_DIGEST_MISMATCH'
+  | 'DFS_NO_REPLICA'
+  | 'DFS_TOO_FEW_NODES'
+  | 'JOB_BAD_MODULE'
+  | 'JOB_NOT_FOUND'
+  | 'JOB_BAD_ARGUMENT'
+  | 'CLUSTER_NOT_RUNNING'
+  | 'CLUSTER_RUNNING'
+  | 'CLUSTER_START_FAILED'
+  | 'LOCAL_IO'
+  | 'UNAVAILABLE'
+  | 'INTERNAL';
+
+export class BftmrError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = 'BftmrError';
+  }
+}
+
+export function isBftmrError(e: unknown, code?: ErrorCode): e is BftmrError {
+  return e instanceof BftmrError && (code === undefined || e.code === code);
+}
+
+/** An invariant of the protocol was broken: a bug, never an expected event. */
+export function invariant(cond: unknown, why: string): asserts cond {
+  if (!cond) throw new Error(`invariant violated: ${why}`);
+}
+
+export function messageOf(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}

@@ -1,0 +1,102 @@
+/**
+ * The shapes of the gRPC messages in protos/, as @grpc/proto-loader delivers them
+ * (keepCase, longs as numbers, defaults filled in). Message shapes only: no logic here.
+ */
+export interface Empty {}
+
+export interface Location { tracker_id: string; address: string }
+export interface BlockRef { digest: string; size: number; replicas: Location[] }
+export interface Counter { name: string; value: number }
+export interface Conf { key: string; value: string }
+
+export interface RegisterRequest {
+  tracker_id: string; address: string; slots: number; pid: number; fault: string; blocks: BlockRef[];
+}
+export interface RegisterReply { tracker_id: string; heartbeat_interval_ms: number }
+
+export interface AttemptReport {
+  attempt_id: string;
+  ok: boolean;
+  error: string;
+  digests: string[];
+  sizes: number[];
+  counters: Counter[];
+  duration_ms: number;
+  bad_source_tracker: string;
+  bad_source_digest: string;
+  local_read: boolean;
+}
+
+export interface HeartbeatRequest {
+  tracker_id: string; free_slots: number; reports: AttemptReport[]; running: string[];
+}
+
+export interface JobCode { bundle: BlockRef; conf: Conf[]; num_reduces: number; start_ms: number }
+export interface FileBlock { block: BlockRef; offset: number }
+
+export interface LaunchMap {
+  attempt_id: string;
+  job_id: string;
+  code: JobCode;
+  map_index: number;
+  path: string;
+  offset: number;
+  length: number;
+  file_size: number;
+  blocks: FileBlock[];
+  num_reduces: number;
+}
+
+export interface MapSource { map_index: number; digest: string; size: number; location: Location }
+
+export interface LaunchReduce {
+  attempt_id: string; job_id: string; code: JobCode; partition: number; sources: MapSource[];
+}
+
+export type TaskAction =
+  | { launch_map: LaunchMap }
+  | { launch_reduce: LaunchReduce }
+  | { kill_attempt: string }
+  | { drop_job: DropJob };
+export interface DropJob { job_id: string; keep: string[] }
+
+export interface HeartbeatReply { actions: (TaskAction & { action?: string })[]; reregister: boolean }
+
+export interface TrackerInfo {
+  tracker_id: string; address: string; pid: number; alive: boolean; fault: string; blacklisted: boolean;
+  slots: number; running: number; last_heartbeat_ms_ago: number; verdicts: string[];
+}
+export interface ClusterStatusReply { address: string; pid: number; trackers: TrackerInfo[]; running_jobs: number }
+
+export interface SubmitJobRequest {
+  bundle_path: string; bundle_digest: string; inputs: string[]; output: string; f: number;
+  num_reduces: number; split_bytes: number; conf: Conf[]; name: string;
+}
+export interface SubmitJobReply { job_id: string }
+export interface JobId { job_id: string }
+export interface Verdict { tracker_id: string; reason: string }
+
+export interface JobStatus {
+  job_id: string; name: string; state: 'RUNNING' | 'SUCCEEDED' | 'FAILED' | ''; error: string; error_code: string;
+  maps_total: number; maps_decided: number; maps_reported: number;
+  reduces_total: number; reduces_decided: number; reduces_reported: number;
+  map_attempts: number; reduce_attempts: number; votes_decided: number; reduce_reruns: number;
+  local_map_reads: number; output: string; elapsed_ms: number; f: number; counters: Counter[]; verdicts: Verdict[];
+}
+export interface ListJobsReply { jobs: JobStatus[] }
+
+export interface AllocateBlockRequest { replication: number; exclude: string[] }
+export interface AllocateBlockReply { targets: Location[] }
+export interface CreateFileRequest { path: string; blocks: BlockRef[]; replication: number; overwrite: boolean }
+export interface PathRequest { path: string; recursive: boolean }
+export interface FileInfo {
+  path: string; size: number; blocks: BlockRef[]; replication: number; created_ms: number; is_dir: boolean;
+}
+export interface ListReply { entries: FileInfo[] }
+export interface DeleteRequest { path: string; recursive: boolean }
+export interface DeleteReply { files_deleted: number }
+
+export interface BlockChunk { data: Uint8Array; xxh32: number; digest: string; last: boolean }
+export interface WriteBlockReply { digest: string; size: number }
+export interface PullBlockRequest { digest: string; size: number; sources: Location[] }
+export interface ReadBlockRequest { digest: string; offset: number; length: number }

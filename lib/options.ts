@@ -1,0 +1,76 @@
+/**
+ * Every tunable, with its default, in one place. Only entry points (cli/ and each daemon main.ts) read argv and
+ * the environment; everything else takes these objects.
+ */
+import os from 'node:os';
+import path from 'node:path';
+
+export const MB = 1024 * 1024;
+
+export interface JobTrackerOptions {
+  dir: string;
+  listen: string;                 // host:port; port 0 picks a free one
+  heartbeatIntervalMs: number;
+  trackerExpiryMs: number;        // no heartbeat for this long: the tracker is dead
+  blacklistAfterVerdicts: number; // a tracker proven faulty more often than this is no longer used
+}
+
+export const kJobTrackerDefaults: Omit<JobTrackerOptions, 'dir'> = {
+  listen: '127.0.0.1:0',
+  heartbeatIntervalMs: 250,
+  trackerExpiryMs: 10_000,
+  blacklistAfterVerdicts: 2,
+};
+
+export interface TaskTrackerOptions {
+  dir: string;
+  jobTracker: string;
+  listen: string;
+  advertiseHost: string;
+  slots: number;
+  fault: string;                  // '' when honest; see tasktracker/faults.ts
+  taskMemoryMb: number;           // per-worker heap cap (piscina resourceLimits)
+}
+
+export const kTaskTrackerDefaults: Omit<TaskTrackerOptions, 'dir' | 'jobTracker'> = {
+  listen: '127.0.0.1:0',
+  advertiseHost: '127.0.0.1',
+  slots: Math.max(1, Math.min(4, os.availableParallelism())),
+  fault: '',
+  taskMemoryMb: 2048,
+};
+
+export interface JobOptions {
+  f: number;
+  numReduces: number;
+  splitBytes: number;
+}
+
+export const kJobDefaults: JobOptions = {
+  f: 1,
+  numReduces: 1,
+  splitBytes: 64 * MB,
+};
+
+export interface DfsOptions {
+  replication: number;
+  blockBytes: number;
+  chunkBytes: number;
+}
+
+export const kDfsDefaults: DfsOptions = {
+  replication: 3,
+  blockBytes: 64 * MB,
+  chunkBytes: 1 * MB,
+};
+
+export const kClusterDefaults = {
+  trackers: 3,
+  startTimeoutMs: 30_000,
+  rpcDeadlineMs: 15_000,
+};
+
+/** The state directory: `--home`, then BFTMR_HOME, then ~/.bftmr. */
+export function resolveHome(flag: string | undefined, env: NodeJS.ProcessEnv): string {
+  return path.resolve(flag ?? env.BFTMR_HOME ?? path.join(os.homedir(), '.bftmr'));
+}

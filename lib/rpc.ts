@@ -1,0 +1,201 @@
+/**
+ * The gRPC adapter: the only file that imports @grpc/grpc-js and @grpc/proto-loader.
+ * Status mapping lives here: a BftmrError crosses the wire as its code (metadata `bftmr-code`)
+ * and its message, and comes out on the other side as the same BftmrError.
+ */
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { fileURLToPath } from 'node:url';
+import { once } from 'node:events';
+import { BftmrError, type ErrorCode } from './errors.ts';
+import { MB } from './options.ts';
+
+const PROTO_DIR = fileURLToPath(new URL('../protos/', import.meta.url));
+
+const packageDefinition = protoLoader.loadSync(['jobtracker.proto', 'tasktracker.proto'], {
+  includeDirs: [PROTO_DIR],
+  keepCase: true,
+  longs: Number,
+  enums: String,
+  defaults: true,
+  arrays: true,
+  oneofs: true,
+});
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+const pkg = (grpc.loadPackageDefinition(packageDefinition) as any).bftmr;
+
+export type ServiceName = 'JobTracker' | 'TaskTracker';
+
+const MAX_MESSAGE_BYTES = 64 * MB;
+
+const CHANNEL_OPTIONS: grpc.ChannelOptions = {
+  'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
+  'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
+  'grpc.keepalive_time_ms': 10_000,
+  'grpc.keepalive_timeout_ms': 5_000,
+  'grpc.keepalive_permit_without_calls': 1,
+  // Bulk transfers are server-streaming and pulled by the receiver: give it a large window.
+  'grpc-node.flow_control_window': 32 * MB,
+  'grpc.initial_reconnect_backoff_ms': 100,
+  'grpc.max_reconnect_backoff_ms': 1_000,
+};
+
+const SERVER_OPTIONS: grpc.ChannelOptions = {
+  ...CHANNEL_OPTIONS,
+  'grpc.http2.min_ping_interval_without_data_ms': 5_000,
+} as grpc.ChannelOptions;
+
+const CODE_KEY = 'bftmr-code';
+
+// ---------- errors across the wire ----------
+
+function toServiceError(e: unknown): Partial<grpc.ServiceError> {
+  const metadata = new grpc.Metadata();
+  if (e instanceof BftmrError) {
+    metadata.set(CODE_KEY, e.code);
+    const status = e.code.endsWith('NOT_FOUND') ? grpc.status.NOT_FOUND
+      : e.code === 'DFS_EXISTS' ? grpc.status.ALREADY_EXISTS
+      : e.code === 'UNAVAILABLE' ? grpc.status.UNAVAILABLE
+      : grpc.status.FAILED_PRECONDITION;
+    return { code: status, details: e.message, metadata };
+  }
+  metadata.set(CODE_KEY, 'INTERNAL');
+  return { code: grpc.status.INTERNAL, details: e instanceof Error ? e.message : String(e), metadata };
+}
+
+function fromServiceError(e: grpc.ServiceError, address: string, method: string): BftmrError {
+  const code = e.metadata?.get(CODE_KEY)?.[0];
+  if (typeof code === 'string') return new BftmrError(code as ErrorCode, e.details, { cause: e });
+  if (e.code === grpc.status.UNAVAILABLE) {
+    return new BftmrError('UNAVAILABLE', `cannot reach ${address} (${e.details})`, { cause: e });
+  }
+  if (e.code === grpc.status.DEADLINE_EXCEEDED) {
+    return new BftmrError('UNAVAILABLE', `${address} did not answer ${method} in time`, { cause: e });
+  }
+  if (e.code === grpc.status.CANCELLED) {
+    return new BftmrError('UNAVAILABLE', `${method} to ${address} was cancelled`, { cause: e });
+  }
+  return new BftmrError('INTERNAL', `${method} to ${address} failed: ${e.details || e.message}`, { cause: e });
+}
+
+// ---------- servers ----------
+
+export type UnaryImpl<Req, Res> = (req: Req) => Promise<Res>;
+export type ServerStreamImpl<Req, Res> = (req: Req, signal: AbortSignal) => AsyncIterable<Res>;
+export type ClientStreamImpl<Req, Res> = (reqs: AsyncIterable<Req>) => Promise<Res>;
+
+export type Handler =
+  | { kind: 'unary'; impl: UnaryImpl<any, any> }
+  | { kind: 'serverStream'; impl: ServerStreamImpl<any, any> }
+  | { kind: 'clientStream'; impl: ClientStreamImpl<any, any> };
+
+export const unary = <Req, Res>(impl: UnaryImpl<Req, Res>): Handler => ({ kind: 'unary', impl });
+export const serverStream = <Req, Res>(impl: ServerStreamImpl<Req, Res>): Handler => ({ kind: 'serverStream', impl });
+export const clientStream = <Req, Res>(impl: ClientStreamImpl<Req, Res>): Handler => ({ kind: 'clientStream', impl });
+
+function adapt(h: Handler): grpc.UntypedHandleCall {
+  switch (h.kind) {
+    case 'unary':
+      return (call: grpc.ServerUnaryCall<any, any>, cb: grpc.sendUnaryData<any>) => {
+        h.impl(call.request).then((res) => cb(null, res), (e) => cb(toServiceError(e)));
+      };
+    case 'clientStream':
+      return (call: grpc.ServerReadableStream<any, any>, cb: grpc.sendUnaryData<any>) => {
+        h.impl(call as AsyncIterable<any>).then((res) => cb(null, res), (e) => cb(toServiceError(e)));
+      };
+    case 'serverStream':
+      return (call: grpc.ServerWritableStream<any, any>) => {
+        const ac = new AbortController();
+        call.on('cancelled', () => ac.abort());
+        (async () => {
+          for await (const msg of h.impl(call.request, ac.signal)) {
+            if (ac.signal.aborted) return;
+            if (!call.write(msg)) await Promise.race([once(call, 'drain'), once(ac.signal, 'abort')]);
+          }
+          call.end();
+        })().catch((e) => {
+          if (!ac.signal.aborted) call.destroy(toServiceError(e) as Error);
+        });
+      };
+  }
+}
+
+export interface RpcServer {
+  port: number;
+  /** Stops accepting calls and waits (at most graceMs) for running ones. */
+  close(graceMs?: number): Promise<void>;
+}
+
+export async function startServer(listen: string, service: ServiceName, handlers: Record<string, Handler>): Promise<RpcServer> {
+  const server = new grpc.Server(SERVER_OPTIONS);
+  const impl: grpc.UntypedServiceImplementation = {};
+  for (const [name, h] of Object.entries(handlers)) impl[name] = adapt(h);
+  server.addService(pkg[service].service, impl);
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(listen, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+  );
+  return {
+    port,
+    close: (graceMs = 2_000) =>
+      new Promise<void>((resolve) => {
+        const timer = setTimeout(() => { server.forceShutdown(); resolve(); }, graceMs);
+        server.tryShutdown(() => { clearTimeout(timer); resolve(); });
+      }),
+  };
+}
+
+// ---------- clients ----------
+
+export class RpcClient {
+  readonly address: string;
+  readonly #client: grpc.Client & Record<string, any>;
+
+  constructor(service: ServiceName, address: string) {
+    this.address = address;
+    this.#client = new pkg[service](address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+  }
+
+  /** One request, one reply, with a deadline. */
+  call<Req, Res>(method: string, req: Req, deadlineMs: number): Promise<Res> {
+    return new Promise((resolve, reject) => {
+      this.#client[method](req, { deadline: Date.now() + deadlineMs }, (err: grpc.ServiceError | null, res: Res) =>
+        err ? reject(fromServiceError(err, this.address, method)) : resolve(res),
+      );
+    });
+  }
+
+  /** Server streaming: the caller pulls messages; abandoning the loop cancels the call. */
+  async *stream<Req, Res>(method: string, req: Req, deadlineMs: number): AsyncGenerator<Res> {
+    const call: grpc.ClientReadableStream<Res> = this.#client[method](req, { deadline: Date.now() + deadlineMs });
+    try {
+      for await (const msg of call) yield msg as Res;
+    } catch (e) {
+      throw fromServiceError(e as grpc.ServiceError, this.address, method);
+    } finally {
+      call.cancel();
+    }
+  }
+
+  /** Client streaming: write messages (respecting backpressure), then wait for the one reply. */
+  upload<Req, Res>(method: string, deadlineMs: number): { write(msg: Req): Promise<void>; finish(): Promise<Res>; cancel(): void } {
+    let settled: Promise<Res>;
+    let call!: grpc.ClientWritableStream<Req>;
+    settled = new Promise<Res>((resolve, reject) => {
+      call = this.#client[method]({ deadline: Date.now() + deadlineMs }, (err: grpc.ServiceError | null, res: Res) =>
+        err ? reject(fromServiceError(err, this.address, method)) : resolve(res),
+      );
+    });
+    settled.catch(() => {}); // observed by finish()
+    return {
+      write: async (msg) => {
+        if (!call.write(msg)) await Promise.race([once(call, 'drain'), settled]);
+      },
+      finish: () => { call.end(); return settled; },
+      cancel: () => call.cancel(),
+    };
+  }
+
+  close(): void {
+    this.#client.close();
+  }
+}

@@ -1,0 +1,120 @@
+/**
+ * Reads the lines of one split. A split is the byte range [start, end) of a file; it owns
+ * exactly the lines whose first byte lies in that range. A line that begins in the range and
+ * runs past `end` is read to its end from the following block(s); the split after it skips it.
+ * Line ends are `\n` or `\r\n`; the last line may lack one.
+ */
+import fs from 'node:fs';
+import { MB } from '../lib/options.ts';
+
+/** One block of the file, available locally. */
+export interface LocalBlock {
+  path: string;        // local file holding the block's bytes
+  fileOffset: number;  // offset of its first byte in the dfs file
+  size: number;
+}
+
+export class SplitLineError extends Error {}
+
+/** Sequential reads across a file's consecutive blocks. */
+class BlockCursor {
+  #i = 0;
+  #fd = -1;
+  constructor(private readonly blocks: LocalBlock[]) {}
+
+  /** Reads up to buf.length bytes at dfs-file position `pos`; returns 0 at the end of the known blocks. */
+  read(buf: Buffer, pos: number): number {
+    while (this.#i < this.blocks.length) {
+      const b = this.blocks[this.#i]!;
+      if (pos < b.fileOffset) throw new SplitLineError(`no block holds offset ${pos}`);
+      if (pos < b.fileOffset + b.size) {
+        if (this.#fd < 0) this.#fd = fs.openSync(b.path, 'r');
+        const want = Math.min(buf.length, b.fileOffset + b.size - pos);
+        return fs.readSync(this.#fd, buf, 0, want, pos - b.fileOffset);
+      }
+      this.close();
+      this.#i++;
+    }
+    return 0;
+  }
+
+  close(): void {
+    if (this.#fd >= 0) fs.closeSync(this.#fd);
+    this.#fd = -1;
+  }
+}
+
+/**
+ * Calls `onLine(line, offset)` for every line the split owns.
+ * `blocks` must cover [start - 1, end) and as far past `end` as the last line runs.
+ */
+export function readSplitLines(
+  blocks: LocalBlock[],
+  start: number,
+  end: number,
+  fileSize: number,
+  onLine: (line: string, offset: number) => void,
+  chunkBytes = 4 * MB,
+): void {
+  const cursor = new BlockCursor(blocks);
+  try {
+    let buf = Buffer.allocUnsafe(chunkBytes);
+    let bufStart = start > 0 ? start - 1 : 0; // dfs offset of buf[0]
+    let len = 0;
+    let eof = false;
+    const fill = (keepFrom: number) => {
+      // Keep bytes from `keepFrom` (a buffer index), append more from the file.
+      const keep = len - keepFrom;
+      if (keep > 0 && keepFrom > 0) buf.copy(buf, 0, keepFrom, len);
+      bufStart += keepFrom;
+      len = Math.max(keep, 0);
+      if (len === buf.length) {
+        const bigger = Buffer.allocUnsafe(buf.length * 2);
+        buf.copy(bigger, 0, 0, len);
+        buf = bigger;
+      }
+      const want = Math.min(buf.length - len, fileSize - (bufStart + len));
+      if (want <= 0) { eof = true; return; }
+      const n = cursor.read(buf.subarray(len, len + want), bufStart + len);
+      if (n === 0) {
+        throw new SplitLineError(`the line at offset ${bufStart} runs past the blocks given to this split`);
+      }
+      len += n;
+    };
+
+    fill(0);
+    let i = 0;
+    if (start > 0) {
+      // The line holding byte start-1 belongs to the previous split unless start-1 is a newline.
+      for (;;) {
+        const nl = buf.indexOf(10, i);
+        if (nl >= 0 && nl < len) { i = nl + 1; break; }
+        if (eof) return;
+        fill(len);
+        i = 0;
+      }
+    }
+    for (;;) {
+      const lineStart = bufStart + i;
+      if (lineStart >= end || lineStart >= fileSize) return;
+      let nl = buf.indexOf(10, i);
+      while (nl < 0 || nl >= len) {
+        if (eof) break;
+        fill(i);
+        i = 0;
+        nl = buf.indexOf(10, 0);
+      }
+      if (nl < 0 || nl >= len) {
+        // Last line of the file, without a line end.
+        if (len > i) onLine(buf.toString('utf8', i, len), lineStart);
+        return;
+      }
+      const stop = nl > i && buf[nl - 1] === 13 ? nl - 1 : nl;
+      onLine(buf.toString('utf8', i, stop), lineStart);
+      i = nl + 1;
+      if (i >= len && !eof) { fill(i); i = 0; }
+    }
+  } finally {
+    cursor.close();
+  }
+}

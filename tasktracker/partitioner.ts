@@ -1,0 +1,31 @@
+/**
+ * Which reduce task gets a key: xxhash32 of the key's UTF-8 bytes mod R, unless the job brings
+ * its own. xxhash is fine here: no adversary chooses keys, and a bad spread only costs balance.
+ */
+import type { Conf, Job } from '../lib/job.ts';
+import type { XXHash } from '../lib/xxhash.ts';
+
+export type Partitioner = (key: string) => number;
+
+export function makePartitioner(job: Job, numPartitions: number, conf: Conf, xx: XXHash): Partitioner {
+  if (numPartitions === 1) return () => 0;
+  if (job.partition) {
+    const user = job.partition.bind(job);
+    return (key) => {
+      const p = user(key, numPartitions, conf);
+      if (!Number.isInteger(p) || p < 0 || p >= numPartitions) {
+        throw new Error(`partition(${JSON.stringify(key)}) returned ${p}, not an integer in [0, ${numPartitions})`);
+      }
+      return p;
+    };
+  }
+  return (key) => xx.h32(Buffer.from(key, 'utf8')) % numPartitions;
+}
+
+/** Keys are ordered by their UTF-8 bytes. */
+export function compareKeys(a: string, b: string): number {
+  // UTF-16 order equals UTF-8 byte order unless a surrogate or a char >= U+E000 is involved.
+  if (!HIGH.test(a) && !HIGH.test(b)) return a < b ? -1 : a > b ? 1 : 0;
+  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+}
+const HIGH = /[\uD800-\uFFFF]/;

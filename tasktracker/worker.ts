@@ -1,0 +1,59 @@
+/**
+ * The piscina worker: runs one map or reduce attempt on a thread of the tracker's pool.
+ * User code is loaded here (never in the tracker's main thread), from the bundle the tracker
+ * fetched and verified against its SHA-256.
+ */
+import { pathToFileURL } from 'node:url';
+import type { Conf, Job } from '../lib/job.ts';
+import { loadXXHash } from '../lib/xxhash.ts';
+import { runMap, type MapInput, type MapResult } from './map_runner.ts';
+import { runReduce, type ReduceResult } from './reduce_runner.ts';
+import { enterTask } from './sandbox.ts';
+
+interface TaskCommon {
+  taskKey: string;        // job id + task: seeds Math.random identically in every attempt
+  jobStartMs: number;
+  bundlePath: string;
+  bundleDigest: string;
+  conf: Conf;
+  numReduces: number;
+}
+
+export interface MapWork extends TaskCommon { kind: 'map'; input: MapInput; outPaths: string[] }
+export interface ReduceWork extends TaskCommon {
+  kind: 'reduce';
+  inputs: (string | undefined)[];
+  partition: number;
+  outPath: string;
+}
+export type Work = MapWork | ReduceWork;
+export type WorkResult = MapResult | ReduceResult;
+
+const jobs = new Map<string, Promise<Job>>();
+
+export function validateJobModule(mod: unknown): Job {
+  const job = (mod as { default?: unknown })?.default as Partial<Job> | undefined;
+  if (!job || typeof job !== 'object') throw new Error('the module has no default export (export default { map, reduce })');
+  if (typeof job.map !== 'function') throw new Error('the default export has no map function');
+  if (typeof job.reduce !== 'function') throw new Error('the default export has no reduce function');
+  for (const opt of ['combine', 'partition'] as const) {
+    if (job[opt] !== undefined && typeof job[opt] !== 'function') throw new Error(`${opt} must be a function`);
+  }
+  return job as Job;
+}
+
+function loadJob(path: string, digest: string): Promise<Job> {
+  let job = jobs.get(digest);
+  if (!job) {
+    job = import(pathToFileURL(path).href).then(validateJobModule);
+    jobs.set(digest, job);
+  }
+  return job;
+}
+
+export default async function runWork(work: Work): Promise<WorkResult> {
+  const [job, xx] = await Promise.all([loadJob(work.bundlePath, work.bundleDigest), loadXXHash()]);
+  enterTask(work.taskKey, work.jobStartMs);
+  if (work.kind === 'map') return runMap(job, work.input, work.numReduces, work.conf, work.outPaths, xx);
+  return runReduce(job, work.inputs, work.partition, work.numReduces, work.conf, work.outPath);
+}
