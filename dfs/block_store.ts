@@ -17,10 +17,11 @@ export interface BlockInfo {
 
 export interface BlockStore {
   /**
-   * Stores the bytes of `source` as a block for `owner`. When `expectDigest` is given and the
-   * bytes do not hash to it, nothing is stored and DFS_DIGEST_MISMATCH is thrown.
+   * Stores the bytes of `source` as a block for `owner`. When `expectDigest` is given (or a
+   * function giving it once the source is drained) and the bytes do not hash to it, nothing is
+   * stored and DFS_DIGEST_MISMATCH is thrown.
    */
-  put(source: AsyncIterable<Uint8Array>, owner: Owner, expectDigest?: Digest): Promise<BlockInfo>;
+  put(source: AsyncIterable<Uint8Array>, owner: Owner, expectDigest?: Digest | (() => Digest)): Promise<BlockInfo>;
   /** Takes a local file whose digest the caller computed as it wrote it, moving it in. */
   adopt(file: string, digest: Digest, size: number, owner: Owner): Promise<BlockInfo>;
   get(digest: Digest): Promise<BlockInfo | undefined>;

@@ -51,7 +51,7 @@ export class FileBlockStore implements BlockStore {
     return next;
   }
 
-  async put(source: AsyncIterable<Uint8Array>, owner: Owner, expectDigest?: Digest): Promise<BlockInfo> {
+  async put(source: AsyncIterable<Uint8Array>, owner: Owner, expectDigest?: Digest | (() => Digest)): Promise<BlockInfo> {
     const tmp = this.tempPath();
     const hash = newHasher();
     let size = 0;
@@ -69,9 +69,10 @@ export class FileBlockStore implements BlockStore {
     }
     await fh.close();
     const digest = hash.digest('hex');
-    if (expectDigest !== undefined && digest !== expectDigest) {
+    const expected = typeof expectDigest === 'function' ? expectDigest() : expectDigest;
+    if (expected !== undefined && digest !== expected) {
       await fsp.rm(tmp, { force: true });
-      throw new BftmrError('DFS_DIGEST_MISMATCH', `block bytes hash to ${digest}, not ${expectDigest}`);
+      throw new BftmrError('DFS_DIGEST_MISMATCH', `block bytes hash to ${digest}, not ${expected}`);
     }
     return this.adopt(tmp, digest, size, owner);
   }

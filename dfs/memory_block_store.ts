@@ -9,13 +9,14 @@ const CHUNK_BYTES = 64 * 1024;
 export class MemoryBlockStore implements BlockStore {
   readonly #blocks = new Map<Digest, { bytes: Buffer; owners: Owner[] }>();
 
-  async put(source: AsyncIterable<Uint8Array>, owner: Owner, expectDigest?: Digest): Promise<BlockInfo> {
+  async put(source: AsyncIterable<Uint8Array>, owner: Owner, expectDigest?: Digest | (() => Digest)): Promise<BlockInfo> {
     const hash = newHasher();
     const parts: Buffer[] = [];
     for await (const chunk of source) { hash.update(chunk); parts.push(Buffer.from(chunk)); }
     const digest = hash.digest('hex');
-    if (expectDigest !== undefined && digest !== expectDigest) {
-      throw new BftmrError('DFS_DIGEST_MISMATCH', `block bytes hash to ${digest}, not ${expectDigest}`);
+    const expected = typeof expectDigest === 'function' ? expectDigest() : expectDigest;
+    if (expected !== undefined && digest !== expected) {
+      throw new BftmrError('DFS_DIGEST_MISMATCH', `block bytes hash to ${digest}, not ${expected}`);
     }
     return this.#hold(digest, Buffer.concat(parts), owner);
   }

@@ -1,0 +1,61 @@
+/**
+ * Turns a job's TypeScript module into one self-contained ES module (esbuild), checks that it
+ * loads and has map and reduce, and names it by its SHA-256. Done at submit, before any task
+ * runs: a module that does not compile is refused with the compiler's message.
+ */
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import * as esbuild from 'esbuild';
+import { BftmrError, messageOf } from '../lib/errors.ts';
+import { sha256 } from '../lib/digest.ts';
+import { validateJobModule } from '../tasktracker/worker.ts';
+
+export interface Bundle {
+  code: Uint8Array;
+  digest: string;
+  /** A local copy, for `dfs put`. */
+  file: string;
+}
+
+export async function bundleJob(modulePath: string): Promise<Bundle> {
+  const entry = path.resolve(modulePath);
+  try {
+    await fs.access(entry);
+  } catch {
+    throw new BftmrError('JOB_BAD_MODULE', `job module ${modulePath} does not exist`);
+  }
+  let result: esbuild.BuildResult & { outputFiles: esbuild.OutputFile[] };
+  try {
+    result = await esbuild.build({
+      entryPoints: [entry],
+      bundle: true,
+      format: 'esm',
+      platform: 'node',
+      target: 'node20',
+      write: false,
+      logLevel: 'silent',
+      sourcemap: false,
+      legalComments: 'none',
+    });
+  } catch (e) {
+    const errors = (e as { errors?: esbuild.Message[] }).errors;
+    if (errors?.length) {
+      const m = errors[0]!;
+      const where = m.location ? `${m.location.file}:${m.location.line}:${m.location.column + 1}: ` : '';
+      throw new BftmrError('JOB_BAD_MODULE', `${modulePath} does not compile: ${where}${m.text}`);
+    }
+    throw new BftmrError('JOB_BAD_MODULE', `${modulePath} does not compile: ${messageOf(e)}`);
+  }
+  const code = result.outputFiles[0]!.contents;
+  const digest = sha256(code);
+  const file = path.join(os.tmpdir(), `bftmr-job-${digest}.mjs`);
+  await fs.writeFile(file, code);
+  try {
+    validateJobModule(await import(pathToFileURL(file).href));
+  } catch (e) {
+    throw new BftmrError('JOB_BAD_MODULE', `${modulePath} is not a bftmr job: ${messageOf(e)}`);
+  }
+  return { code, digest, file };
+}

@@ -1,0 +1,69 @@
+/** `bftmr cluster start|stop|status|trackers`. */
+import type { Command } from 'commander';
+import { kClusterDefaults } from '../lib/options.ts';
+import { FAULT_MODES, parseFault } from '../tasktracker/faults.ts';
+import { wholeNumber } from './args.ts';
+import { clusterStatus, findCluster, readState, startCluster, stopCluster, alive } from './cluster_launcher.ts';
+import { homeOf } from './context.ts';
+import { BftmrError } from '../lib/errors.ts';
+
+export function registerCluster(program: Command): void {
+  const cluster = program.command('cluster').description('start, stop and inspect a local multi-process cluster');
+
+  cluster.command('start')
+    .description('start a job tracker and task trackers in the background; returns when all are up')
+    .option('--trackers <n>', 'number of task trackers', wholeNumber(1, 64), kClusterDefaults.trackers)
+    .option('--slots <n>', 'task slots per tracker', wholeNumber(1, 256))
+    .option('--faulty <k>', 'give the fault mode to this many trackers', wholeNumber(0), 0)
+    .option('--fault <mode>', `fault mode for --faulty trackers: ${FAULT_MODES.join(', ')}`)
+    .action(async (o, cmd: Command) => {
+      if (o.faulty > 0 && !o.fault) throw new BftmrError('JOB_BAD_ARGUMENT', '--faulty needs --fault MODE');
+      if (o.fault) parseFault(o.fault);
+      if (o.faulty > o.trackers) throw new BftmrError('JOB_BAD_ARGUMENT', `--faulty ${o.faulty} is more than --trackers ${o.trackers}`);
+      const home = homeOf(cmd);
+      const state = await startCluster(home, {
+        trackers: o.trackers, slots: o.slots, faulty: o.faulty, fault: o.fault, detached: true,
+        onProgress: (l) => process.stderr.isTTY && process.stderr.write(`${l}...\n`),
+      });
+      console.log(`cluster running: job tracker at ${state.jobTracker.address}, ${state.trackers.length} task trackers (home ${home})`);
+    });
+
+  cluster.command('stop')
+    .description('stop every process of the cluster')
+    .action(async (_o, cmd: Command) => {
+      const home = homeOf(cmd);
+      const state = await readState(home);
+      if (!state || ![state.jobTracker.pid, ...state.trackers.map((t) => t.pid)].some(alive)) {
+        throw new BftmrError('CLUSTER_NOT_RUNNING', `no cluster is running in ${home}`);
+      }
+      await stopCluster(state);
+      console.log(`cluster in ${home} stopped`);
+    });
+
+  const showStatus = (trackersOnly: boolean) => async (o: { json?: boolean }, cmd: Command) => {
+    const state = await findCluster(homeOf(cmd));
+    const st = await clusterStatus(state.jobTracker.address);
+    if (o.json) {
+      console.log(JSON.stringify({
+        home: state.home,
+        job_tracker: { address: st.address, pid: st.pid },
+        running_jobs: st.running_jobs,
+        trackers: st.trackers.map((t) => ({
+          id: t.tracker_id, address: t.address, pid: t.pid, alive: t.alive, fault: t.fault || null,
+          blacklisted: t.blacklisted, slots: t.slots, running: t.running, verdicts: t.verdicts,
+        })),
+      }));
+      return;
+    }
+    if (!trackersOnly) console.log(`job tracker ${st.address} (pid ${st.pid}), ${st.running_jobs} running jobs, home ${state.home}`);
+    for (const t of st.trackers) {
+      const flags = [t.alive ? 'alive' : 'DEAD', t.blacklisted ? 'BLACKLISTED' : '', t.fault ? `fault=${t.fault}` : ''].filter(Boolean).join(' ');
+      console.log(`  ${t.tracker_id}  ${t.address}  pid ${t.pid}  ${t.slots} slots  ${flags}`);
+      if (trackersOnly) for (const v of t.verdicts) console.log(`      verdict: ${v}`);
+    }
+  };
+  cluster.command('status').description('show the job tracker and each task tracker')
+    .option('--json', 'print one JSON object').action(showStatus(false));
+  cluster.command('trackers').description('list task trackers with their verdicts and blacklist state')
+    .option('--json', 'print one JSON object').action(showStatus(true));
+}

@@ -1,0 +1,174 @@
+/**
+ * Starting and stopping a local multi-process cluster: one job tracker and N task trackers, each
+ * a real process with its own directory under the state directory (`--home`). `cluster.json`
+ * there tells later commands where the cluster is.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { BftmrError } from '../lib/errors.ts';
+import { RpcClient } from '../lib/rpc.ts';
+import type * as M from '../lib/messages.ts';
+import { kClusterDefaults } from '../lib/options.ts';
+
+const BIN = fileURLToPath(new URL('../bin/bftmr.js', import.meta.url));
+
+export interface ProcessInfo {
+  pid: number;
+  dir: string;
+  log: string;
+  fault?: string;
+}
+
+export interface ClusterState {
+  home: string;
+  jobTracker: ProcessInfo & { address: string };
+  trackers: ProcessInfo[];
+  startedMs: number;
+}
+
+export interface StartOptions {
+  trackers: number;
+  slots?: number;
+  faulty?: number;
+  fault?: string;
+  /** Background daemons that outlive this command (`cluster start`), or children of it (`run`). */
+  detached: boolean;
+  heartbeatIntervalMs?: number;
+  trackerExpiryMs?: number;
+  onProgress?: (line: string) => void;
+}
+
+export const stateFile = (home: string) => path.join(home, 'cluster.json');
+
+export async function readState(home: string): Promise<ClusterState | undefined> {
+  try {
+    return JSON.parse(await fsp.readFile(stateFile(home), 'utf8')) as ClusterState;
+  } catch {
+    return undefined;
+  }
+}
+
+export function alive(pid: number): boolean {
+  try { process.kill(pid, 0); return true; } catch { return false; }
+}
+
+/** The running cluster of `home`, or CLUSTER_NOT_RUNNING. */
+export async function findCluster(home: string): Promise<ClusterState> {
+  const state = await readState(home);
+  if (!state || !alive(state.jobTracker.pid)) {
+    throw new BftmrError('CLUSTER_NOT_RUNNING', `no cluster is running in ${home} (start one with: bftmr cluster start)`);
+  }
+  return state;
+}
+
+export async function clusterStatus(address: string): Promise<M.ClusterStatusReply> {
+  const jt = new RpcClient('JobTracker', address);
+  try {
+    return await jt.call<M.Empty, M.ClusterStatusReply>('ClusterStatus', {}, 5_000);
+  } finally {
+    jt.close();
+  }
+}
+
+function launch(args: string[], log: string, detached: boolean): ChildProcess {
+  const fd = fs.openSync(log, 'a');
+  const child = spawn(process.execPath, [BIN, ...args], {
+    detached,
+    stdio: ['ignore', fd, fd],
+    env: { ...process.env, BFTMR_DAEMON: '1' },
+  });
+  fs.closeSync(fd);
+  if (detached) child.unref();
+  return child;
+}
+
+async function tail(file: string): Promise<string> {
+  const text = await fsp.readFile(file, 'utf8').catch(() => '');
+  return text.trim().split('\n').slice(-3).join(' | ');
+}
+
+async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new BftmrError('CLUSTER_START_FAILED', `timed out waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
+/** Starts a cluster; returns when the job tracker answers and every tracker has registered. */
+export async function startCluster(home: string, opts: StartOptions): Promise<ClusterState> {
+  const existing = await readState(home);
+  if (existing && alive(existing.jobTracker.pid)) {
+    throw new BftmrError('CLUSTER_RUNNING', `a cluster is already running in ${home} (job tracker at ${existing.jobTracker.address})`);
+  }
+  await fsp.mkdir(home, { recursive: true });
+  const children: ChildProcess[] = [];
+  const say = opts.onProgress ?? (() => {});
+  try {
+    const jtDir = path.join(home, 'jobtracker');
+    await fsp.mkdir(jtDir, { recursive: true });
+    const ready = path.join(jtDir, 'address');
+    await fsp.rm(ready, { force: true });
+    const jtLog = path.join(jtDir, 'log');
+    const jtArgs = ['jobtracker', '--dir', jtDir, '--ready-file', ready];
+    if (opts.heartbeatIntervalMs) jtArgs.push('--heartbeat-ms', String(opts.heartbeatIntervalMs));
+    if (opts.trackerExpiryMs) jtArgs.push('--expiry-ms', String(opts.trackerExpiryMs));
+    const jt = launch(jtArgs, jtLog, opts.detached);
+    children.push(jt);
+    say('starting job tracker');
+    const address = await waitFor('the job tracker', kClusterDefaults.startTimeoutMs, async () => {
+      if (jt.exitCode !== null) throw new BftmrError('CLUSTER_START_FAILED', `the job tracker exited: ${await tail(jtLog)}`);
+      return fsp.readFile(ready, 'utf8').then((s) => s.trim() || undefined, () => undefined);
+    });
+
+    const trackers: ProcessInfo[] = [];
+    for (let i = 0; i < opts.trackers; i++) {
+      const dir = path.join(home, `tracker-${i}`);
+      await fsp.mkdir(dir, { recursive: true });
+      const log = path.join(dir, 'log');
+      const fault = i < (opts.faulty ?? 0) ? opts.fault : undefined;
+      const args = ['tasktracker', '--jobtracker', address, '--dir', dir];
+      if (opts.slots) args.push('--slots', String(opts.slots));
+      if (fault) args.push('--fault', fault);
+      const child = launch(args, log, opts.detached);
+      children.push(child);
+      trackers.push({ pid: child.pid!, dir, log, fault });
+    }
+    say(`starting ${opts.trackers} task trackers`);
+    await waitFor(`${opts.trackers} task trackers to register`, kClusterDefaults.startTimeoutMs, async () => {
+      for (const [i, c] of children.entries()) {
+        if (c.exitCode !== null) {
+          const log = i === 0 ? jtLog : trackers[i - 1]!.log;
+          throw new BftmrError('CLUSTER_START_FAILED', `a daemon exited during start: ${await tail(log)}`);
+        }
+      }
+      const st = await clusterStatus(address).catch(() => undefined);
+      return st && st.trackers.filter((t) => t.alive).length >= opts.trackers ? st : undefined;
+    });
+    const state: ClusterState = {
+      home, jobTracker: { pid: jt.pid!, dir: jtDir, log: jtLog, address }, trackers, startedMs: Date.now(),
+    };
+    await fsp.writeFile(stateFile(home), JSON.stringify(state, null, 2) + '\n');
+    return state;
+  } catch (e) {
+    for (const c of children) c.kill('SIGKILL');
+    throw e;
+  }
+}
+
+/** Stops every process of the cluster (politely, then by force) and forgets it. */
+export async function stopCluster(state: ClusterState, graceMs = 10_000): Promise<void> {
+  const pids = [state.jobTracker.pid, ...state.trackers.map((t) => t.pid)].filter(alive);
+  for (const pid of pids) { try { process.kill(pid, 'SIGTERM'); } catch { /* already gone */ } }
+  const deadline = Date.now() + graceMs;
+  while (pids.some(alive) && Date.now() < deadline) await sleep(50);
+  for (const pid of pids.filter(alive)) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
+  while (pids.some(alive)) await sleep(20);
+  await fsp.rm(stateFile(state.home), { force: true });
+}

@@ -1,0 +1,66 @@
+/** `bftmr jobtracker` and `bftmr tasktracker`: the daemons, in the foreground (the cluster launcher runs them too). */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import type { Command } from 'commander';
+import { kJobTrackerDefaults, kTaskTrackerDefaults } from '../lib/options.ts';
+import { startJobTracker } from '../jobtracker/server.ts';
+import { startTaskTracker } from '../tasktracker/server.ts';
+import { FAULT_MODES, parseFault } from '../tasktracker/faults.ts';
+import { wholeNumber } from './args.ts';
+
+function logger(name: string): (line: string) => void {
+  return (line) => process.stdout.write(`${new Date().toISOString()} ${name} ${line}\n`);
+}
+
+async function runUntilSignalled(handle: { stop(): Promise<void>; stopped: Promise<void> }): Promise<void> {
+  const onSignal = () => void handle.stop();
+  process.once('SIGTERM', onSignal);
+  process.once('SIGINT', onSignal);
+  await handle.stopped;
+  process.exit(0);
+}
+
+async function writeReady(file: string | undefined, address: string): Promise<void> {
+  if (!file) return;
+  await fs.writeFile(file + '.tmp', address + '\n');
+  await fs.rename(file + '.tmp', file);
+}
+
+export function registerDaemons(program: Command): void {
+  program.command('jobtracker')
+    .description('run a job tracker in the foreground (trusted: schedules, votes, keeps the dfs namespace)')
+    .requiredOption('--dir <dir>', 'state directory (namespace database)')
+    .option('--listen <host:port>', 'address to listen on', kJobTrackerDefaults.listen)
+    .option('--ready-file <file>', 'write the listening address here once ready')
+    .option('--heartbeat-ms <ms>', 'heartbeat interval', wholeNumber(10), kJobTrackerDefaults.heartbeatIntervalMs)
+    .option('--expiry-ms <ms>', 'declare a tracker dead after this long without a heartbeat', wholeNumber(100), kJobTrackerDefaults.trackerExpiryMs)
+    .option('--blacklist-after <n>', 'stop using a tracker with more verdicts than this', wholeNumber(0), kJobTrackerDefaults.blacklistAfterVerdicts)
+    .action(async (o) => {
+      const handle = await startJobTracker({
+        dir: path.resolve(o.dir), listen: o.listen, heartbeatIntervalMs: o.heartbeatMs, trackerExpiryMs: o.expiryMs,
+        blacklistAfterVerdicts: o.blacklistAfter,
+      }, logger('jobtracker'));
+      await writeReady(o.readyFile, handle.address);
+      await runUntilSignalled(handle);
+    });
+
+  program.command('tasktracker')
+    .description('run a task tracker in the foreground (untrusted: runs attempts, stores blocks)')
+    .requiredOption('--jobtracker <host:port>', 'address of the job tracker')
+    .requiredOption('--dir <dir>', 'state directory (blocks, identity)')
+    .option('--listen <host:port>', 'address to listen on', kTaskTrackerDefaults.listen)
+    .option('--advertise-host <host>', 'host name other nodes use to reach this one', kTaskTrackerDefaults.advertiseHost)
+    .option('--slots <n>', 'task slots (worker threads)', wholeNumber(1, 256), kTaskTrackerDefaults.slots)
+    .option('--task-memory-mb <mb>', 'heap cap of one task worker', wholeNumber(64), kTaskTrackerDefaults.taskMemoryMb)
+    .option('--fault <mode>', `misbehave on purpose, for testing: ${FAULT_MODES.join(', ')}`, '')
+    .option('--ready-file <file>', 'write the listening address here once registered')
+    .action(async (o) => {
+      parseFault(o.fault);
+      const handle = await startTaskTracker({
+        dir: path.resolve(o.dir), jobTracker: o.jobtracker, listen: o.listen, advertiseHost: o.advertiseHost,
+        slots: o.slots, fault: o.fault, taskMemoryMb: o.taskMemoryMb,
+      }, logger('tasktracker'));
+      await writeReady(o.readyFile, handle.address);
+      await runUntilSignalled(handle);
+    });
+}

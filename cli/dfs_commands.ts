@@ -1,0 +1,89 @@
+/** `bftmr dfs put|get|cat|ls|rm|stat`. */
+import type { Command } from 'commander';
+import { kDfsDefaults, MB } from '../lib/options.ts';
+import type { FileInfo } from '../lib/messages.ts';
+import { positiveNumber, wholeNumber } from './args.ts';
+import { withCluster } from './context.ts';
+import { bar, formatBytes, ProgressLine } from './progress.ts';
+
+function progress(label: string) {
+  const line = new ProgressLine();
+  const started = Date.now();
+  return {
+    update: (done: number, total: number) => {
+      const secs = (Date.now() - started) / 1000;
+      line.update(`${label} ${bar(done, total)} ${formatBytes(done)}/${formatBytes(total)} ${secs > 0 ? formatBytes(done / secs) + '/s' : ''}`);
+    },
+    done: () => line.done(),
+  };
+}
+
+function lsLine(e: FileInfo): string {
+  if (e.is_dir) return `d ${''.padStart(12)}  ${''.padStart(19)}  ${e.path}/`;
+  const when = new Date(e.created_ms).toISOString().slice(0, 19).replace('T', ' ');
+  return `- ${String(e.size).padStart(12)}  ${when}  ${e.path}  (r${e.replication})`;
+}
+
+export function registerDfs(program: Command): void {
+  const dfs = program.command('dfs').description('the replicated block store: put, get, cat, ls, rm, stat');
+
+  dfs.command('put <local> <path>')
+    .description('copy a local file into the dfs (streams; verified replicas)')
+    .option('--replication <n>', 'copies of each block', wholeNumber(1, 64), kDfsDefaults.replication)
+    .option('--block-mb <mb>', 'block size in MB', positiveNumber, kDfsDefaults.blockBytes / MB)
+    .option('-f, --force', 'replace an existing file')
+    .action((local: string, path: string, o, cmd: Command) => withCluster(cmd, async (client) => {
+      const p = progress(`put ${local}`);
+      try {
+        const info = await client.put(local, path, {
+          replication: o.replication, blockBytes: Math.round(o.blockMb * MB), overwrite: !!o.force, progress: p.update,
+        });
+        p.done();
+        console.log(`${info.path}: ${formatBytes(info.size)} in ${info.blocks.length} blocks, replication ${info.replication}`);
+      } finally { p.done(); }
+    }));
+
+  dfs.command('get <path> <local>')
+    .description('copy a dfs file or directory to the local file system (every block verified)')
+    .action((path: string, local: string, _o, cmd: Command) => withCluster(cmd, async (client) => {
+      const p = progress(`get ${path}`);
+      try {
+        const files = await client.get(path, local, p.update);
+        p.done();
+        for (const f of files) console.log(f);
+      } finally { p.done(); }
+    }));
+
+  dfs.command('cat <path>')
+    .description('write a dfs file to standard output (each block verified before it is written)')
+    .action((path: string, _o, cmd: Command) => withCluster(cmd, (client) => client.cat(path, process.stdout)));
+
+  dfs.command('ls [path]')
+    .description('list a directory')
+    .option('-R, --recursive', 'every file below it')
+    .action((path: string | undefined, o, cmd: Command) => withCluster(cmd, async (client) => {
+      for (const e of await client.list(path ?? '/', !!o.recursive)) console.log(lsLine(e));
+    }));
+
+  dfs.command('rm <path>')
+    .description('delete a file, or a directory with -r')
+    .option('-r, --recursive', 'delete a directory and everything below it')
+    .action((path: string, o, cmd: Command) => withCluster(cmd, async (client) => {
+      const n = await client.rm(path, !!o.recursive);
+      console.log(`deleted ${n} file${n === 1 ? '' : 's'}`);
+    }));
+
+  dfs.command('stat <path>')
+    .description('a file\'s blocks, their digests, and where each replica lives')
+    .option('--json', 'print one JSON object')
+    .action((path: string, o, cmd: Command) => withCluster(cmd, async (client) => {
+      const info = await client.stat(path);
+      if (o.json) { console.log(JSON.stringify(info)); return; }
+      if (info.is_dir) { console.log(`${info.path}/: directory`); return; }
+      console.log(`${info.path}: ${info.size} bytes, ${info.blocks.length} blocks, replication ${info.replication}`);
+      for (const [i, b] of info.blocks.entries()) {
+        console.log(`  block ${i}: sha256 ${b.digest} ${b.size} bytes  replicas: ${b.replicas.map((r) => `${r.tracker_id}@${r.address}`).join(', ')}`);
+      }
+    }));
+}
+

@@ -1,0 +1,134 @@
+/**
+ * Submitting a job and following it: checks everything that can be checked before anything is
+ * stored, stores the bundle under its SHA-256, submits, shows progress, and returns the final
+ * status. Shared by `bftmr job submit` and `bftmr run`.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { BftmrError } from '../lib/errors.ts';
+import type * as M from '../lib/messages.ts';
+import { kClusterDefaults } from '../lib/options.ts';
+import { DfsClient } from '../dfs/client.ts';
+import { normalizePath } from '../dfs/dfs_path.ts';
+import type { Bundle } from './bundle.ts';
+import { ProgressLine } from './progress.ts';
+
+export interface SubmitParams {
+  inputs: string[];
+  output: string;
+  f: number;
+  reduces: number;
+  splitBytes: number;
+  conf: Record<string, string>;
+  name: string;
+}
+
+export const BUNDLE_DIR = '/.bftmr/jobs';
+
+/** Refuses a job the cluster cannot run, before anything is stored. */
+export async function precheck(dfs: DfsClient, p: SubmitParams): Promise<void> {
+  const st = await dfs.jobTracker.call<M.Empty, M.ClusterStatusReply>('ClusterStatus', {}, kClusterDefaults.rpcDeadlineMs);
+  const live = st.trackers.filter((t) => t.alive && !t.blacklisted).length;
+  if (live < 2 * p.f + 1) {
+    throw new BftmrError('BFT_TOO_FEW_TRACKERS',
+      `f=${p.f} needs at least 2f+1=${2 * p.f + 1} live task trackers, and the cluster has ${live}`);
+  }
+  for (const input of p.inputs) {
+    if (!(await dfs.exists(input))) throw new BftmrError('DFS_NOT_FOUND', `input ${normalizePath(input)} does not exist`);
+  }
+  if (await dfs.exists(p.output)) throw new BftmrError('DFS_EXISTS', `output ${normalizePath(p.output)} already exists`);
+}
+
+export async function storeBundle(dfs: DfsClient, bundle: Bundle): Promise<string> {
+  const bundlePath = `${BUNDLE_DIR}/${bundle.digest}.mjs`;
+  if (!(await dfs.exists(bundlePath))) {
+    const st = await dfs.jobTracker.call<M.Empty, M.ClusterStatusReply>('ClusterStatus', {}, kClusterDefaults.rpcDeadlineMs);
+    const live = st.trackers.filter((t) => t.alive).length;
+    try {
+      await dfs.put(bundle.file, bundlePath, { replication: Math.min(3, live) });
+    } catch (e) {
+      if (!(e instanceof BftmrError && e.code === 'DFS_EXISTS')) throw e; // a concurrent submit stored it
+    }
+  }
+  return bundlePath;
+}
+
+export async function submit(dfs: DfsClient, bundle: Bundle, bundlePath: string, p: SubmitParams): Promise<string> {
+  const reply = await dfs.jobTracker.call<M.SubmitJobRequest, M.SubmitJobReply>('SubmitJob', {
+    bundle_path: bundlePath,
+    bundle_digest: bundle.digest,
+    inputs: p.inputs.map(normalizePath),
+    output: normalizePath(p.output),
+    f: p.f,
+    num_reduces: p.reduces,
+    split_bytes: p.splitBytes,
+    conf: Object.entries(p.conf).map(([key, value]) => ({ key, value })),
+    name: p.name,
+  }, kClusterDefaults.rpcDeadlineMs);
+  return reply.job_id;
+}
+
+export function progressText(s: M.JobStatus): string {
+  const secs = (s.elapsed_ms / 1000).toFixed(1);
+  return `${s.job_id}  map ${s.maps_decided}/${s.maps_total} decided (${s.maps_reported} reported)  ` +
+    `reduce ${s.reduces_decided}/${s.reduces_total} decided (${s.reduces_reported} reported)  ${secs}s`;
+}
+
+/** Polls the job until it ends, showing progress on a terminal. */
+export async function waitForJob(dfs: DfsClient, jobId: string, showProgress: boolean): Promise<M.JobStatus> {
+  const line = new ProgressLine(showProgress);
+  let failures = 0;
+  try {
+    for (;;) {
+      let s: M.JobStatus;
+      try {
+        s = await dfs.jobTracker.call<M.JobId, M.JobStatus>('GetJob', { job_id: jobId }, kClusterDefaults.rpcDeadlineMs);
+        failures = 0;
+      } catch (e) {
+        if (++failures > 20) throw e;
+        await sleep(500);
+        continue;
+      }
+      if (s.state !== 'RUNNING') return s;
+      line.update(progressText(s));
+      await sleep(200);
+    }
+  } finally {
+    line.done();
+  }
+}
+
+export function summaryObject(s: M.JobStatus, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    job_id: s.job_id,
+    name: s.name,
+    state: s.state,
+    ...(s.state === 'FAILED' ? { error: s.error, error_code: s.error_code } : {}),
+    f: s.f,
+    output: s.output,
+    elapsed_ms: s.elapsed_ms,
+    maps: { tasks: s.maps_total, attempts: s.map_attempts, local_reads: s.local_map_reads },
+    reduces: { tasks: s.reduces_total, attempts: s.reduce_attempts, reruns: s.reduce_reruns },
+    votes_decided: s.votes_decided,
+    faulty_trackers: s.verdicts.map((v) => ({ tracker: v.tracker_id, reason: v.reason })),
+    counters: Object.fromEntries(s.counters.map((c) => [c.name, c.value])),
+    ...extra,
+  };
+}
+
+export function summaryText(s: M.JobStatus, extraLines: string[] = []): string {
+  const lines = [
+    `${s.job_id} (${s.name}) ${s.state} in ${(s.elapsed_ms / 1000).toFixed(1)}s, f=${s.f}`,
+    `  maps:    ${s.maps_total} tasks, ${s.map_attempts} attempts run (${s.local_map_reads} read locally)`,
+    `  reduces: ${s.reduces_total} tasks, ${s.reduce_attempts} attempts run (${s.reduce_reruns} rerun)`,
+    `  votes decided: ${s.votes_decided}`,
+    `  output: ${s.output}${s.state === 'SUCCEEDED' ? ` (${s.reduces_total} part files)` : ' (not committed)'}`,
+  ];
+  if (s.state === 'FAILED') lines.push(`  error: ${s.error}`);
+  if (s.verdicts.length) {
+    lines.push('  trackers proven faulty:');
+    for (const v of s.verdicts) lines.push(`    ${v.tracker_id}: ${v.reason}`);
+  }
+  const counters = s.counters.filter((c) => /^(map|reduce)\.(input|output)\.records$/.test(c.name));
+  if (counters.length) lines.push(`  records: ${counters.map((c) => `${c.name}=${c.value}`).join(' ')}`);
+  return [...lines, ...extraLines].join('\n');
+}

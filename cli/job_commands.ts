@@ -1,0 +1,161 @@
+/** `bftmr job submit|status|list` and `bftmr run` (a throw-away local cluster around one job). */
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { Command } from 'commander';
+import { BftmrError } from '../lib/errors.ts';
+import type * as M from '../lib/messages.ts';
+import { kClusterDefaults, kJobDefaults, MB } from '../lib/options.ts';
+import { DfsClient } from '../dfs/client.ts';
+import { FAULT_MODES, parseFault } from '../tasktracker/faults.ts';
+import { collect, collectConf, positiveNumber, wholeNumber } from './args.ts';
+import { bundleJob } from './bundle.ts';
+import { startCluster, stopCluster, type ClusterState } from './cluster_launcher.ts';
+import { withCluster } from './context.ts';
+import { precheck, storeBundle, submit, summaryObject, summaryText, waitForJob, type SubmitParams } from './job_client.ts';
+import { ProgressLine } from './progress.ts';
+
+function jobOptions(cmd: Command): Command {
+  return cmd
+    .requiredOption('--input <path>', 'input file or directory (repeatable)', collect)
+    .requiredOption('--output <path>', 'output directory (must not exist)')
+    .option('--f <n>', 'faulty task trackers to tolerate (0: one attempt per task, like plain Hadoop)', wholeNumber(0, 32), kJobDefaults.f)
+    .option('--reduces <n>', 'number of reduce tasks', wholeNumber(1, 10_000), kJobDefaults.numReduces)
+    .option('--split-mb <mb>', 'map split size in MB', positiveNumber, kJobDefaults.splitBytes / MB)
+    .option('--conf <key=value>', 'job configuration, seen by the job as ctx.conf (repeatable)', collectConf, {})
+    .option('--name <name>', 'job name (default: the module file name)')
+    .option('--json', 'print the summary as one JSON object');
+}
+
+function params(modulePath: string, o: Record<string, any>, inputs: string[], output: string): SubmitParams {
+  return {
+    inputs, output, f: o.f, reduces: o.reduces, splitBytes: Math.round(o.splitMb * MB), conf: o.conf,
+    name: o.name ?? path.basename(modulePath).replace(/\.[cm]?[jt]s$/, ''),
+  };
+}
+
+function finish(s: M.JobStatus, json: boolean, extra: Record<string, unknown> = {}, extraLines: string[] = []): void {
+  if (json) console.log(JSON.stringify(summaryObject(s, extra)));
+  else console.log(summaryText(s, extraLines));
+  if (s.state !== 'SUCCEEDED') {
+    if (!json) process.stderr.write(`bftmr: job ${s.job_id} failed: ${s.error}\n`);
+    process.exitCode = 1;
+  }
+}
+
+export function registerJob(program: Command): void {
+  const job = program.command('job').description('submit and follow jobs on a running cluster');
+
+  jobOptions(job.command('submit <module>')
+    .description('bundle a TypeScript job module and run it on the cluster; waits for the result'))
+    .option('--no-wait', 'return as soon as the job is accepted')
+    .action((modulePath: string, o, cmd: Command) => withCluster(cmd, async (dfs) => {
+      const p = params(modulePath, o, o.input, o.output);
+      const bundle = await bundleJob(modulePath);
+      await precheck(dfs, p);
+      const jobId = await submit(dfs, bundle, await storeBundle(dfs, bundle), p);
+      if (!o.wait) { console.log(o.json ? JSON.stringify({ job_id: jobId }) : jobId); return; }
+      finish(await waitForJob(dfs, jobId, !o.json), !!o.json);
+    }));
+
+  job.command('status <jobId>')
+    .description('the state and summary of a job')
+    .option('--json', 'print one JSON object')
+    .action((jobId: string, o, cmd: Command) => withCluster(cmd, async (dfs) => {
+      const s = await dfs.jobTracker.call<M.JobId, M.JobStatus>('GetJob', { job_id: jobId }, kClusterDefaults.rpcDeadlineMs);
+      console.log(o.json ? JSON.stringify(summaryObject(s)) : summaryText(s));
+    }));
+
+  job.command('list')
+    .description('jobs the job tracker knows, oldest first')
+    .option('--json', 'print one JSON array')
+    .action((o, cmd: Command) => withCluster(cmd, async (dfs) => {
+      const { jobs } = await dfs.jobTracker.call<M.Empty, M.ListJobsReply>('ListJobs', {}, kClusterDefaults.rpcDeadlineMs);
+      if (o.json) { console.log(JSON.stringify(jobs.map((s) => summaryObject(s)))); return; }
+      for (const s of jobs) console.log(`${s.job_id}  ${s.state.padEnd(9)}  ${s.name}  -> ${s.output}  ${(s.elapsed_ms / 1000).toFixed(1)}s`);
+    }));
+
+  jobOptions(program.command('run <module>')
+    .description('run a job on a throw-away local cluster: local input in, local output out'))
+    .option('--trackers <n>', 'task trackers to start', wholeNumber(1, 64), kClusterDefaults.trackers)
+    .option('--slots <n>', 'task slots per tracker', wholeNumber(1, 256))
+    .option('--faulty <k>', 'give the fault mode to this many trackers', wholeNumber(0), 0)
+    .option('--fault <mode>', `fault mode for --faulty trackers: ${FAULT_MODES.join(', ')}`)
+    .option('--keep', 'keep the cluster directory (logs) after the run')
+    .action(async (modulePath: string, o) => {
+      // Everything that can be refused is refused before any process starts.
+      if (o.faulty > 0 && !o.fault) throw new BftmrError('JOB_BAD_ARGUMENT', '--faulty needs --fault MODE');
+      if (o.fault) parseFault(o.fault);
+      if (o.trackers < 2 * o.f + 1) {
+        throw new BftmrError('BFT_TOO_FEW_TRACKERS', `f=${o.f} needs at least 2f+1=${2 * o.f + 1} task trackers, and --trackers is ${o.trackers}`);
+      }
+      const inputs: string[] = o.input;
+      for (const i of inputs) if (!fs.existsSync(i)) throw new BftmrError('LOCAL_IO', `input ${i} does not exist`);
+      if (fs.existsSync(o.output)) throw new BftmrError('DFS_EXISTS', `output ${o.output} already exists`);
+      const bundle = await bundleJob(modulePath);
+
+      const home = await fsp.mkdtemp(path.join(os.tmpdir(), 'bftmr-run-'));
+      const line = new ProgressLine(!o.json);
+      let state: ClusterState | undefined;
+      let dfs: DfsClient | undefined;
+      const cleanup = async () => {
+        dfs?.close();
+        if (state) await stopCluster(state).catch(() => {});
+        if (!o.keep) await fsp.rm(home, { recursive: true, force: true }).catch(() => {});
+      };
+      const onSignal = () => { void cleanup().then(() => process.exit(130)); };
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
+      try {
+        const started = Date.now();
+        state = await startCluster(home, {
+          trackers: o.trackers, slots: o.slots, faulty: o.faulty, fault: o.fault, detached: false,
+          onProgress: (l) => line.update(l),
+        });
+        dfs = new DfsClient(state.jobTracker.address);
+        const splitBytes = Math.round(o.splitMb * MB);
+        const replication = Math.min(3, o.trackers);
+        const dfsInputs: string[] = [];
+        for (const [i, input] of inputs.entries()) {
+          const files = listLocal(input);
+          const base = `/input/${i}-${path.basename(path.resolve(input))}`;
+          for (const f of files) {
+            const rel = path.relative(input, f);
+            const target = rel ? `${base}/${rel.split(path.sep).join('/')}` : base;
+            line.update(`copying ${f} into the dfs`);
+            await dfs.put(f, target, { replication, blockBytes: splitBytes });
+          }
+          dfsInputs.push(base);
+        }
+        const p = params(modulePath, o, dfsInputs, '/output');
+        const jobId = await submit(dfs, bundle, await storeBundle(dfs, bundle), p);
+        line.done();
+        const s = await waitForJob(dfs, jobId, !o.json);
+        const extraLines: string[] = [];
+        let files: string[] = [];
+        if (s.state === 'SUCCEEDED') {
+          line.update(`copying the output to ${o.output}`);
+          files = await dfs.get('/output', o.output);
+          line.done();
+          extraLines.push(`  local output: ${o.output} (${files.length} files)`, `  total time with cluster start and copies: ${((Date.now() - started) / 1000).toFixed(1)}s`);
+        }
+        finish(s, !!o.json, { local_output: s.state === 'SUCCEEDED' ? path.resolve(o.output) : null }, extraLines);
+      } finally {
+        line.done();
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+        await cleanup();
+      }
+    });
+}
+
+/** A local file, or every regular file below a directory, in name order. */
+function listLocal(p: string): string[] {
+  const st = fs.statSync(p);
+  if (st.isFile()) return [p];
+  if (!st.isDirectory()) throw new BftmrError('LOCAL_IO', `${p} is neither a file nor a directory`);
+  return fs.readdirSync(p, { withFileTypes: true })
+    .sort((a, b) => (a.name < b.name ? -1 : 1))
+    .flatMap((d) => (d.isDirectory() ? listLocal(path.join(p, d.name)) : d.isFile() ? [path.join(p, d.name)] : []));
+}

@@ -1,0 +1,33 @@
+/**
+ * The `bftmr` command. Entry point: the only place (with the daemons) that reads argv and the
+ * environment. Errors become one line on stderr and a non-zero exit; BFTMR_DEBUG=1 shows more.
+ */
+import { Command, CommanderError } from 'commander';
+import { BftmrError, messageOf } from '../lib/errors.ts';
+import { registerCluster } from './cluster_commands.ts';
+import { registerDaemons } from './daemons.ts';
+import { registerDfs } from './dfs_commands.ts';
+import { registerJob } from './job_commands.ts';
+
+const program = new Command('bftmr')
+  .description('Byzantine-fault-tolerant MapReduce: every task runs on f+1 task trackers and their outputs are voted')
+  .option('--home <dir>', 'state directory of the cluster (default: $BFTMR_HOME or ~/.bftmr)')
+  .showHelpAfterError('(add --help for usage)')
+  .exitOverride();
+
+registerJob(program);
+registerCluster(program);
+registerDfs(program);
+registerDaemons(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (e) {
+  if (e instanceof CommanderError) {
+    process.exitCode = e.exitCode === 0 ? 0 : 2;
+  } else {
+    const code = e instanceof BftmrError ? e.code : 'INTERNAL';
+    process.stderr.write(`bftmr: ${messageOf(e)}${process.env.BFTMR_DEBUG ? ` [${code}]\n${(e as Error).stack}` : ''}\n`);
+    process.exitCode = 1;
+  }
+}

@@ -1,0 +1,59 @@
+/**
+ * Moving block bytes between nodes. Every chunk carries an xxhash32 so accidental corruption is
+ * caught mid-stream; the SHA-256 of the whole block, known to the trusted side, catches the
+ * rest. A reader that gets bad bytes from one replica says so and tries the next.
+ */
+import { BftmrError, messageOf } from '../lib/errors.ts';
+import { shortDigest } from '../lib/digest.ts';
+import type { BlockChunk, BlockRef, Location, ReadBlockRequest } from '../lib/messages.ts';
+import { loadXXHash } from '../lib/xxhash.ts';
+import type { Peers } from './peers.ts';
+
+/** Long transfers get a generous deadline; a stalled peer is cut off by keepalive. */
+export const TRANSFER_DEADLINE_MS = 10 * 60_000;
+
+/** The chunks of a block as `address` serves them, checked chunk by chunk with xxhash32. */
+export async function* streamBlock(peers: Peers, address: string, digest: string, offset = 0, length = 0): AsyncGenerator<Uint8Array> {
+  const xx = await loadXXHash();
+  const req: ReadBlockRequest = { digest, offset, length };
+  for await (const chunk of peers.get(address).stream<ReadBlockRequest, BlockChunk>('ReadBlock', req, TRANSFER_DEADLINE_MS)) {
+    if (xx.h32(chunk.data) !== chunk.xxh32) {
+      throw new BftmrError('DFS_DIGEST_MISMATCH', `a chunk of block ${shortDigest(digest)} from ${address} failed its checksum`);
+    }
+    yield chunk.data;
+  }
+}
+
+export interface FetchFailure {
+  source: Location;
+  /** True when the source answered with bytes that do not match the digest (it is lying or broken). */
+  badBytes: boolean;
+  error: string;
+}
+
+/**
+ * Streams block `ref` from its replicas in turn into `sink`, which must verify the digest (a
+ * block store's put does) and throw DFS_DIGEST_MISMATCH otherwise. Returns the sink's result
+ * and the replicas that failed; throws DFS_NO_REPLICA when none delivered the right bytes.
+ */
+export async function fetchBlock<T>(
+  peers: Peers,
+  ref: Pick<BlockRef, 'digest' | 'size' | 'replicas'>,
+  sink: (chunks: AsyncIterable<Uint8Array>, source: Location) => Promise<T>,
+): Promise<{ result: T; failures: FetchFailure[] }> {
+  const failures: FetchFailure[] = [];
+  for (const source of ref.replicas) {
+    try {
+      const result = await sink(streamBlock(peers, source.address, ref.digest), source);
+      return { result, failures };
+    } catch (e) {
+      const badBytes = e instanceof BftmrError && e.code === 'DFS_DIGEST_MISMATCH';
+      failures.push({ source, badBytes, error: messageOf(e) });
+    }
+  }
+  const why = failures.map((f) => `${f.source.tracker_id || f.source.address}: ${f.error}`).join('; ');
+  throw Object.assign(
+    new BftmrError('DFS_NO_REPLICA', `no replica of block ${shortDigest(ref.digest)} delivered verified bytes${why ? ` (${why})` : ''}`),
+    { failures },
+  );
+}

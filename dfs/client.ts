@@ -1,0 +1,229 @@
+/**
+ * The dfs as a client sees it: put (stream a local file in as verified, replicated blocks),
+ * get/cat (read back, verifying every block against the digest the job tracker keeps), ls, rm.
+ * A file appears in the namespace only once every block has `replication` verified copies, and a
+ * local file appears only once all of it is verified: nothing half-written is ever visible.
+ */
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import { BftmrError } from '../lib/errors.ts';
+import { newHasher, shortDigest } from '../lib/digest.ts';
+import { RpcClient } from '../lib/rpc.ts';
+import type * as M from '../lib/messages.ts';
+import { kClusterDefaults, kDfsDefaults } from '../lib/options.ts';
+import { loadXXHash } from '../lib/xxhash.ts';
+import { fetchBlock, TRANSFER_DEADLINE_MS } from './block_transfer.ts';
+import { normalizePath } from './dfs_path.ts';
+import { Peers } from './peers.ts';
+
+export type Progress = (doneBytes: number, totalBytes: number) => void;
+
+export interface PutOptions {
+  replication?: number;
+  blockBytes?: number;
+  overwrite?: boolean;
+  progress?: Progress;
+}
+
+export class DfsClient {
+  readonly #jt: RpcClient;
+  readonly #peers = new Peers();
+  readonly #deadlineMs = kClusterDefaults.rpcDeadlineMs;
+
+  constructor(jobTrackerAddress: string) {
+    this.#jt = new RpcClient('JobTracker', jobTrackerAddress);
+  }
+
+  get jobTracker(): RpcClient {
+    return this.#jt;
+  }
+
+  stat(p: string): Promise<M.FileInfo> {
+    return this.#jt.call<M.PathRequest, M.FileInfo>('GetFile', { path: normalizePath(p), recursive: false }, this.#deadlineMs);
+  }
+
+  async exists(p: string): Promise<boolean> {
+    try { await this.stat(p); return true; } catch (e) {
+      if (e instanceof BftmrError && e.code === 'DFS_NOT_FOUND') return false;
+      throw e;
+    }
+  }
+
+  async list(p: string, recursive = false): Promise<M.FileInfo[]> {
+    const r = await this.#jt.call<M.PathRequest, M.ListReply>('List', { path: normalizePath(p), recursive }, this.#deadlineMs);
+    return r.entries;
+  }
+
+  async rm(p: string, recursive = false): Promise<number> {
+    const r = await this.#jt.call<M.DeleteRequest, M.DeleteReply>('Delete', { path: normalizePath(p), recursive }, this.#deadlineMs);
+    return r.files_deleted;
+  }
+
+  /** Streams a local file into the dfs. */
+  async put(local: string, dfsPath: string, opts: PutOptions = {}): Promise<M.FileInfo> {
+    const target = normalizePath(dfsPath);
+    const replication = opts.replication ?? kDfsDefaults.replication;
+    const blockBytes = opts.blockBytes ?? kDfsDefaults.blockBytes;
+    if (!Number.isInteger(replication) || replication < 1) throw new BftmrError('JOB_BAD_ARGUMENT', `replication must be a whole number >= 1, not ${replication}`);
+    let fh: fsp.FileHandle;
+    try {
+      fh = await fsp.open(local, 'r');
+    } catch (e) {
+      throw new BftmrError('LOCAL_IO', `cannot read ${local}: ${(e as NodeJS.ErrnoException).code ?? e}`);
+    }
+    try {
+      const st = await fh.stat();
+      if (!st.isFile()) throw new BftmrError('LOCAL_IO', `${local} is not a regular file`);
+      if (!opts.overwrite && (await this.exists(target))) throw new BftmrError('DFS_EXISTS', `${target} already exists (use --force to replace it)`);
+      const blocks: M.BlockRef[] = [];
+      let done = 0;
+      // One block's replication runs while the next block uploads.
+      let pending: Promise<void> = Promise.resolve();
+      for (let off = 0; off < st.size || (st.size === 0 && blocks.length === 0); off += blockBytes) {
+        const size = Math.min(blockBytes, st.size - off);
+        const { ref, replicate } = await this.#uploadBlock(fh, off, size, replication, (n) => opts.progress?.(done + n, st.size));
+        done += size;
+        await pending;
+        blocks.push(ref);
+        pending = replicate;
+        if (st.size === 0) break;
+      }
+      await pending;
+      await this.#jt.call<M.CreateFileRequest, M.Empty>('CreateFile', { path: target, blocks, replication, overwrite: !!opts.overwrite }, this.#deadlineMs);
+      return this.stat(target);
+    } finally {
+      await fh.close();
+    }
+  }
+
+  async #uploadBlock(fh: fsp.FileHandle, off: number, size: number, replication: number, progress: (n: number) => void):
+    Promise<{ ref: M.BlockRef; replicate: Promise<void> }> {
+    const xx = await loadXXHash();
+    const exclude: string[] = [];
+    for (let tries = 0; ; tries++) {
+      const { targets } = await this.#jt.call<M.AllocateBlockRequest, M.AllocateBlockReply>(
+        'AllocateBlock', { replication, exclude }, this.#deadlineMs);
+      const [first, ...rest] = targets as [M.Location, ...M.Location[]];
+      try {
+        const hash = newHasher();
+        const up = this.#peers.get(first.address).upload<M.BlockChunk, M.WriteBlockReply>('WriteBlock', TRANSFER_DEADLINE_MS);
+        let sent = 0;
+        while (sent < size) {
+          const n = Math.min(kDfsDefaults.chunkBytes, size - sent);
+          const data = Buffer.allocUnsafe(n);
+          const { bytesRead } = await fh.read(data, 0, n, off + sent);
+          if (bytesRead !== n) throw new BftmrError('LOCAL_IO', 'the local file changed while it was being read');
+          hash.update(data);
+          await up.write({ data, xxh32: xx.h32(data), digest: '', last: false });
+          sent += n;
+          progress(sent);
+        }
+        const digest = hash.digest('hex');
+        await up.write({ data: Buffer.alloc(0), xxh32: xx.h32(Buffer.alloc(0)), digest, last: true });
+        const ack = await up.finish();
+        if (ack.digest !== digest) throw new BftmrError('DFS_DIGEST_MISMATCH', `${first.tracker_id} stored ${shortDigest(ack.digest)}, not ${shortDigest(digest)}`);
+        // The other replicas pull from the first node, verifying the digest themselves.
+        const replicate = Promise.all(rest.map((t) =>
+          this.#peers.get(t.address).call<M.PullBlockRequest, M.WriteBlockReply>(
+            'PullBlock', { digest, size, sources: [first] }, TRANSFER_DEADLINE_MS).then((r) => {
+            if (r.digest !== digest) throw new BftmrError('DFS_DIGEST_MISMATCH', `${t.tracker_id} stored ${shortDigest(r.digest)}, not ${shortDigest(digest)}`);
+          }))).then(() => undefined);
+        return { ref: { digest, size, replicas: targets }, replicate };
+      } catch (e) {
+        if (tries >= 2 || (e instanceof BftmrError && e.code === 'LOCAL_IO')) throw e;
+        exclude.push(first.tracker_id);
+      }
+    }
+  }
+
+  /** Writes a dfs file's verified bytes to `fd` at its offsets, block by block. */
+  async #readInto(info: M.FileInfo, write: (data: Uint8Array, pos: number) => Promise<void>, progress?: Progress): Promise<void> {
+    let off = 0;
+    for (const [i, b] of info.blocks.entries()) {
+      const base = off;
+      try {
+        await fetchBlock(this.#peers, b, async (chunks) => {
+          const hash = newHasher();
+          let pos = base;
+          for await (const c of chunks) {
+            hash.update(c);
+            await write(c, pos);
+            pos += c.length;
+            progress?.(pos, info.size);
+          }
+          const got = hash.digest('hex');
+          if (got !== b.digest || pos - base !== b.size) {
+            throw new BftmrError('DFS_DIGEST_MISMATCH', `served bytes hash to ${shortDigest(got)}, not ${shortDigest(b.digest)}`);
+          }
+        });
+      } catch (e) {
+        if (e instanceof BftmrError && e.code === 'DFS_NO_REPLICA') {
+          throw new BftmrError('DFS_NO_REPLICA', `${info.path}, block ${i} (${shortDigest(b.digest)}): ${e.message}`);
+        }
+        throw e;
+      }
+      off += b.size;
+    }
+  }
+
+  /** Copies a dfs file, or a directory recursively, to the local file system. */
+  async get(dfsPath: string, local: string, progress?: Progress): Promise<string[]> {
+    const info = await this.stat(dfsPath);
+    if (!info.is_dir) {
+      let dest = local;
+      if (fs.existsSync(local) && fs.statSync(local).isDirectory()) dest = path.join(local, path.posix.basename(info.path));
+      await this.#getFile(info, dest, progress);
+      return [dest];
+    }
+    // cp -r semantics: into an existing directory, the source directory goes inside it.
+    const root = fs.existsSync(local) ? path.join(local, path.posix.basename(info.path) || 'root') : local;
+    const files = (await this.list(info.path, true)).filter((e) => !e.is_dir);
+    const written: string[] = [];
+    for (const f of files) {
+      const dest = path.join(root, ...path.posix.relative(info.path, f.path).split('/'));
+      await fsp.mkdir(path.dirname(dest), { recursive: true });
+      await this.#getFile(f, dest, progress);
+      written.push(dest);
+    }
+    if (files.length === 0) await fsp.mkdir(root, { recursive: true });
+    return written;
+  }
+
+  async #getFile(info: M.FileInfo, dest: string, progress?: Progress): Promise<void> {
+    const tmp = `${dest}.bftmr-partial-${process.pid}`;
+    let fh: fsp.FileHandle;
+    try {
+      fh = await fsp.open(tmp, 'w');
+    } catch (e) {
+      throw new BftmrError('LOCAL_IO', `cannot write ${dest}: ${(e as NodeJS.ErrnoException).code ?? e}`);
+    }
+    try {
+      await this.#readInto(info, async (data, pos) => { await fh.write(data, 0, data.length, pos); }, progress);
+      await fh.close();
+      await fsp.rename(tmp, dest);
+    } catch (e) {
+      await fh.close().catch(() => {});
+      await fsp.rm(tmp, { force: true });
+      throw e;
+    }
+  }
+
+  /** Writes a file's bytes to `out`; each block is verified before any of it is written. */
+  async cat(dfsPath: string, out: NodeJS.WritableStream): Promise<void> {
+    const info = await this.stat(dfsPath);
+    if (info.is_dir) throw new BftmrError('DFS_BAD_PATH', `${info.path} is a directory`);
+    for (const b of info.blocks) {
+      const one: M.FileInfo = { ...info, size: b.size, blocks: [b] };
+      const buf = Buffer.allocUnsafe(b.size);
+      await this.#readInto(one, async (data, pos) => { buf.set(data, pos); });
+      if (!out.write(buf)) await new Promise((r) => out.once('drain', r));
+    }
+  }
+
+  close(): void {
+    this.#peers.close();
+    this.#jt.close();
+  }
+}
+

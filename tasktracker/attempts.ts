@@ -1,0 +1,188 @@
+/**
+ * Runs the attempts a tracker is given: gathers their inputs (job code, split blocks, map
+ * outputs from other trackers, each verified against its SHA-256), runs them on the pool, stores
+ * their outputs as blocks (replication 1, owned by the job) and builds the report.
+ */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { messageOf } from '../lib/errors.ts';
+import { EMPTY_DIGEST, sha256 } from '../lib/digest.ts';
+import type { AttemptReport, BlockRef, Conf, LaunchMap, LaunchReduce } from '../lib/messages.ts';
+import type { FileBlockStore } from '../dfs/file_block_store.ts';
+import { fetchBlock } from '../dfs/block_transfer.ts';
+import type { Peers } from '../dfs/peers.ts';
+import type { TaskPool } from './pool.ts';
+import type { MapResult } from './map_runner.ts';
+import type { ReduceResult } from './reduce_runner.ts';
+import type { LocalBlock } from './line_reader.ts';
+import { corruptionKey, type Fault } from './faults.ts';
+import { writeRecord } from './map_runner.ts';
+import { OutputFile } from './output_file.ts';
+
+export class AttemptRunner {
+  readonly #codeFetches = new Map<string, Promise<string>>();
+
+  constructor(
+    private readonly dir: string,
+    private readonly store: FileBlockStore,
+    private readonly peers: Peers,
+    private readonly pool: TaskPool,
+    private readonly fault: Fault,
+    private readonly trackerId: () => string,
+  ) {}
+
+  /** The job module, verified, as a local .mjs file the workers import. */
+  #code(jobId: string, bundle: BlockRef): Promise<string> {
+    const file = path.join(this.dir, 'code', `${bundle.digest}.mjs`);
+    let p = this.#codeFetches.get(bundle.digest);
+    if (!p) {
+      p = (async () => {
+        try { await fs.access(file); return file; } catch { /* fetch it */ }
+        const local = await this.#block(jobId, bundle);
+        await fs.mkdir(path.dirname(file), { recursive: true });
+        await fs.copyFile(local.path, file + '.tmp');
+        await fs.rename(file + '.tmp', file);
+        return file;
+      })();
+      this.#codeFetches.set(bundle.digest, p);
+      p.catch(() => this.#codeFetches.delete(bundle.digest));
+    }
+    return p;
+  }
+
+  /** A local file with the block's bytes: ours already, or fetched (verified) from a replica. */
+  async #block(jobId: string, ref: BlockRef): Promise<{ path: string; local: boolean }> {
+    const local = this.store.localPath(ref.digest);
+    if (local) return { path: local, local: true };
+    await fetchBlock(this.peers, ref, (chunks) => this.store.put(chunks, jobId, ref.digest));
+    return { path: this.store.localPath(ref.digest)!, local: false };
+  }
+
+  #confObject(conf: Conf[]): Record<string, string> {
+    return Object.fromEntries(conf.map((c) => [c.key, c.value]));
+  }
+
+  async runMap(m: LaunchMap, signal: AbortSignal): Promise<AttemptReport> {
+    const started = performance.now();
+    const end = m.offset + m.length;
+    // The split's blocks, from the byte before it, plus the next block for a line running past its end.
+    const from = Math.max(m.offset - 1, 0);
+    const first = m.blocks.findIndex((b) => b.offset + b.block.size > from);
+    let last = m.blocks.findIndex((b) => b.offset + b.block.size >= end);
+    if (last < 0) last = m.blocks.length - 1;
+    const needed = m.blocks.slice(first, Math.min(last + 2, m.blocks.length));
+    const code = await this.#code(m.job_id, m.code.bundle);
+    const locals: LocalBlock[] = [];
+    let allLocal = true;
+    for (const b of needed) {
+      const got = await this.#block(m.job_id, b.block);
+      allLocal &&= got.local;
+      locals.push({ path: got.path, fileOffset: b.offset, size: b.block.size });
+    }
+    const outPaths = Array.from({ length: m.num_reduces }, () => this.store.tempPath());
+    const result = (await this.pool.run({
+      kind: 'map',
+      taskKey: `${m.job_id}/m/${m.map_index}`,
+      jobStartMs: m.code.start_ms,
+      bundlePath: code,
+      bundleDigest: m.code.bundle.digest,
+      conf: this.#confObject(m.code.conf),
+      numReduces: m.num_reduces,
+      input: { file: m.path, blocks: locals, start: m.offset, end, fileSize: m.file_size },
+      outPaths,
+    }, signal)) as MapResult;
+
+    const key = this.fault.kind === 'corrupt-map' || this.fault.kind === 'collude' ? corruptionKey(this.fault, this.trackerId()) : undefined;
+    if (key) result.partitions[0] = await appendRecord(outPaths[0]!, key);
+    const digests: string[] = [];
+    const sizes: number[] = [];
+    for (let p = 0; p < outPaths.length; p++) {
+      const part = result.partitions[p]!;
+      await this.store.adopt(outPaths[p]!, part.digest, part.size, m.job_id);
+      digests.push(part.digest);
+      sizes.push(part.size);
+    }
+    return this.#report(m.attempt_id, digests, sizes, result.counters, started, allLocal);
+  }
+
+  async runReduce(r: LaunchReduce, signal: AbortSignal): Promise<AttemptReport> {
+    const started = performance.now();
+    const code = await this.#code(r.job_id, r.code.bundle);
+    const inputs: (string | undefined)[] = [];
+    for (const s of r.sources) {
+      if (s.digest === EMPTY_DIGEST) { inputs[s.map_index] = undefined; continue; }
+      try {
+        const got = await this.#block(r.job_id, { digest: s.digest, size: s.size, replicas: [s.location] });
+        inputs[s.map_index] = got.path;
+      } catch (e) {
+        // The source did not deliver verified bytes: not our fault; say which source it was.
+        return {
+          ...this.#report(r.attempt_id, [], [], {}, started, false),
+          ok: false,
+          error: `map output ${s.digest.slice(0, 12)} of map ${s.map_index} from ${s.location.tracker_id}: ${messageOf(e)}`,
+          bad_source_tracker: s.location.tracker_id,
+          bad_source_digest: s.digest,
+        };
+      }
+    }
+    const outPath = this.store.tempPath();
+    let result = (await this.pool.run({
+      kind: 'reduce',
+      taskKey: `${r.job_id}/r/${r.partition}`,
+      jobStartMs: r.code.start_ms,
+      bundlePath: code,
+      bundleDigest: r.code.bundle.digest,
+      conf: this.#confObject(r.code.conf),
+      numReduces: r.code.num_reduces,
+      inputs,
+      partition: r.partition,
+      outPath,
+    }, signal)) as ReduceResult;
+    if (this.fault.kind === 'corrupt-reduce') {
+      await fs.appendFile(outPath, `${corruptionKey(this.fault, this.trackerId())}\t1\n`);
+      const bytes = await fs.readFile(outPath);
+      result = { ...result, digest: sha256(bytes), size: bytes.length };
+    }
+    await this.store.adopt(outPath, result.digest, result.size, r.job_id);
+    return this.#report(r.attempt_id, [result.digest], [result.size], result.counters, started, false);
+  }
+
+  #report(attemptId: string, digests: string[], sizes: number[], counters: Record<string, number>, started: number, localRead: boolean): AttemptReport {
+    if (this.fault.kind === 'lie-digest') digests = digests.map((d) => sha256(d + this.trackerId()));
+    return {
+      attempt_id: attemptId,
+      ok: true,
+      error: '',
+      digests,
+      sizes,
+      counters: Object.entries(counters).map(([name, value]) => ({ name, value })),
+      duration_ms: Math.round(performance.now() - started),
+      bad_source_tracker: '',
+      bad_source_digest: '',
+      local_read: localRead,
+    };
+  }
+
+  /** Waits out a slow tracker's delay (a fault mode), unless the attempt is killed first. */
+  async delay(signal: AbortSignal): Promise<void> {
+    if (this.fault.kind === 'slow') await sleep(this.fault.ms, undefined, { signal });
+  }
+
+  failure(attemptId: string, e: unknown): AttemptReport {
+    return { ...this.#report(attemptId, [], [], {}, performance.now(), false), ok: false, error: messageOf(e) };
+  }
+}
+
+/** Appends one record to a partition file and returns its new digest and size. */
+async function appendRecord(file: string, key: string): Promise<{ digest: string; size: number }> {
+  const tmp = file + '.c';
+  const out = new OutputFile(tmp);
+  out.writeBytes(await fs.readFile(file));
+  writeRecord(out, Buffer.from(key), '1');
+  const res = out.close();
+  await fs.rename(tmp, file);
+  return res;
+}
+

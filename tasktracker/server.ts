@@ -1,0 +1,142 @@
+/**
+ * The task tracker process: a storage node (block service) and a task runner. It pulls work:
+ * one heartbeat carries its reports and free slots, and the reply carries typed actions
+ * (launch, kill, drop), as in Hadoop. A heartbeat also goes out at once when an attempt ends.
+ */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { messageOf } from '../lib/errors.ts';
+import { RpcClient, startServer, unary } from '../lib/rpc.ts';
+import type * as M from '../lib/messages.ts';
+import { kClusterDefaults, type TaskTrackerOptions } from '../lib/options.ts';
+import { DFS_OWNER } from '../dfs/block_store.ts';
+import { FileBlockStore } from '../dfs/file_block_store.ts';
+import { Peers } from '../dfs/peers.ts';
+import { AttemptRunner } from './attempts.ts';
+import { blockHandlers } from './block_service.ts';
+import { parseFault } from './faults.ts';
+import { TaskPool } from './pool.ts';
+
+export interface TaskTrackerHandle {
+  address: string;
+  trackerId: string;
+  stopped: Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function startTaskTracker(opts: TaskTrackerOptions, log: (line: string) => void): Promise<TaskTrackerHandle> {
+  const fault = parseFault(opts.fault);
+  await fs.mkdir(opts.dir, { recursive: true });
+  const store = await FileBlockStore.open(path.join(opts.dir, 'store'));
+  const peers = new Peers();
+  const pool = new TaskPool(opts.slots, opts.taskMemoryMb);
+  const jt = new RpcClient('JobTracker', opts.jobTracker);
+  const idFile = path.join(opts.dir, 'tracker_id');
+  let trackerId = await fs.readFile(idFile, 'utf8').then((s) => s.trim(), () => '');
+  const runner = new AttemptRunner(opts.dir, store, peers, pool, fault, () => trackerId);
+
+  let resolveStopped!: () => void;
+  const stopped = new Promise<void>((r) => (resolveStopped = r));
+  let stop: () => Promise<void> = async () => {};
+
+  const server = await startServer(opts.listen, 'TaskTracker', {
+    ...blockHandlers(store, peers, fault),
+    Shutdown: unary<M.Empty, M.Empty>(async () => { setImmediate(() => void stop()); return {}; }),
+  });
+  const address = `${opts.advertiseHost}:${server.port}`;
+
+  let heartbeatIntervalMs = 250;
+  async function register(): Promise<void> {
+    const reply = await jt.call<M.RegisterRequest, M.RegisterReply>('Register', {
+      tracker_id: trackerId, address, slots: opts.slots, pid: process.pid, fault: opts.fault, blocks: [],
+    }, kClusterDefaults.rpcDeadlineMs);
+    if (reply.tracker_id !== trackerId) {
+      trackerId = reply.tracker_id;
+      await fs.writeFile(idFile, trackerId + '\n');
+    }
+    heartbeatIntervalMs = reply.heartbeat_interval_ms || heartbeatIntervalMs;
+    log(`registered as ${trackerId} at ${address}`);
+  }
+
+  const running = new Map<string, AbortController>();
+  let reports: M.AttemptReport[] = [];
+  let beating = false;
+  let again = false;
+  let jtDown = false;
+
+  function launch(id: string, run: (signal: AbortSignal) => Promise<M.AttemptReport>): void {
+    if (fault.kind === 'crash') {
+      log(`fault crash: exiting on attempt ${id}`);
+      process.exit(3);
+    }
+    const ac = new AbortController();
+    running.set(id, ac);
+    if (fault.kind === 'hang') return; // holds the slot, never reports
+    run(ac.signal)
+      .then(async (rep) => { await runner.delay(ac.signal); return rep; })
+      .catch((e) => runner.failure(id, e))
+      .then((rep) => {
+        running.delete(id);
+        if (!ac.signal.aborted) reports.push(rep);
+        void beat();
+      });
+  }
+
+  async function act(a: M.TaskAction & { action?: string }): Promise<void> {
+    if ('launch_map' in a && a.launch_map) { const m = a.launch_map; launch(m.attempt_id, (s) => runner.runMap(m, s)); }
+    else if ('launch_reduce' in a && a.launch_reduce) { const r = a.launch_reduce; launch(r.attempt_id, (s) => runner.runReduce(r, s)); }
+    else if ('kill_attempt' in a && a.kill_attempt) running.get(a.kill_attempt)?.abort();
+    else if ('drop_job' in a && a.drop_job) {
+      const { job_id, keep } = a.drop_job;
+      for (const d of keep) await store.addOwner(d, DFS_OWNER).catch((e) => log(`keeping ${d}: ${messageOf(e)}`));
+      const n = await store.release(job_id);
+      log(`${job_id}: dropped intermediate data (${n} blocks), kept ${keep.length} committed`);
+    }
+  }
+
+  async function beat(): Promise<void> {
+    if (beating) { again = true; return; }
+    beating = true;
+    try {
+      do {
+        again = false;
+        const sent = reports;
+        reports = [];
+        try {
+          const reply = await jt.call<M.HeartbeatRequest, M.HeartbeatReply>('Heartbeat', {
+            tracker_id: trackerId, free_slots: Math.max(0, opts.slots - running.size), reports: sent, running: [...running.keys()],
+          }, kClusterDefaults.rpcDeadlineMs);
+          if (jtDown) { log('job tracker is back'); jtDown = false; }
+          if (reply.reregister) { await register(); again = true; continue; }
+          for (const a of reply.actions) await act(a);
+        } catch (e) {
+          reports = [...sent, ...reports]; // nothing lost: they go with the next heartbeat
+          if (!jtDown) log(`heartbeat failed: ${messageOf(e)}`);
+          jtDown = true;
+        }
+      } while (again && !stopping);
+    } finally {
+      beating = false;
+    }
+  }
+
+  await register();
+  const timer = setInterval(() => void beat(), heartbeatIntervalMs);
+  void beat();
+
+  let stopping: Promise<void> | undefined;
+  stop = () => {
+    stopping ??= (async () => {
+      clearInterval(timer);
+      for (const ac of running.values()) ac.abort();
+      await server.close();
+      await pool.close().catch(() => {});
+      jt.close();
+      peers.close();
+      await store.close();
+      resolveStopped();
+    })();
+    return stopping;
+  };
+  return { address, get trackerId() { return trackerId; }, stopped, stop };
+}
