@@ -43,7 +43,7 @@ export async function bundleJob(modulePath: string): Promise<Bundle> {
     const errors = (e as { errors?: esbuild.Message[] }).errors;
     if (errors?.length) {
       const m = errors[0]!;
-      const where = m.location ? `${m.location.file}:${m.location.line}:${m.location.column + 1}: ` : '';
+      const where = m.location ? `${path.resolve(m.location.file)}:${m.location.line}:${m.location.column + 1}: ` : '';
       throw new BftmrError('JOB_BAD_MODULE', `${modulePath} does not compile: ${where}${m.text}`);
     }
     throw new BftmrError('JOB_BAD_MODULE', `${modulePath} does not compile: ${messageOf(e)}`);

@@ -5,6 +5,7 @@
  * Line ends are `\n` or `\r\n`; the last line may lack one.
  */
 import fs from 'node:fs';
+import { isAscii } from 'node:buffer';
 import { MB } from '../lib/options.ts';
 
 /** One block of the file, available locally. */
@@ -95,24 +96,40 @@ export function readSplitLines(
       }
     }
     for (;;) {
-      const lineStart = bufStart + i;
-      if (lineStart >= end || lineStart >= fileSize) return;
-      let nl = buf.indexOf(10, i);
-      while (nl < 0 || nl >= len) {
-        if (eof) break;
-        fill(i);
-        i = 0;
-        nl = buf.indexOf(10, 0);
-      }
-      if (nl < 0 || nl >= len) {
-        // Last line of the file, without a line end.
-        if (len > i) onLine(buf.toString('utf8', i, len), lineStart);
+      if (bufStart + i >= end || bufStart + i >= fileSize) return;
+      const lastNl = len > i ? buf.lastIndexOf(10, len - 1) : -1;
+      if (lastNl < i) {
+        // No complete line in the buffer: read more, or this is the file's last line.
+        if (!eof) { fill(i); i = 0; continue; }
+        if (len > i) onLine(buf.toString('utf8', i, len), bufStart + i);
         return;
       }
-      const stop = nl > i && buf[nl - 1] === 13 ? nl - 1 : nl;
-      onLine(buf.toString('utf8', i, stop), lineStart);
-      i = nl + 1;
-      if (i >= len && !eof) { fill(i); i = 0; }
+      // Every complete line in the buffer at once. Pure ASCII (the common case) is decoded in one
+      // go, where a character offset is a byte offset; otherwise line by line as UTF-8.
+      const region = buf.subarray(i, lastNl + 1);
+      if (isAscii(region)) {
+        const text = region.toString('latin1');
+        const base = bufStart + i;
+        let p = 0;
+        while (p < text.length) {
+          if (base + p >= end) return;
+          const nl = text.indexOf('\n', p);
+          const stop = nl > p && text.charCodeAt(nl - 1) === 13 ? nl - 1 : nl;
+          onLine(text.slice(p, stop), base + p);
+          p = nl + 1;
+        }
+      } else {
+        let p = i;
+        while (p <= lastNl) {
+          if (bufStart + p >= end) return;
+          const nl = buf.indexOf(10, p);
+          const stop = nl > p && buf[nl - 1] === 13 ? nl - 1 : nl;
+          onLine(buf.toString('utf8', p, stop), bufStart + p);
+          p = nl + 1;
+        }
+      }
+      i = lastNl + 1;
+      if (!eof) { fill(i); i = 0; }
     }
   } finally {
     cursor.close();

@@ -12,8 +12,9 @@ import { varintSize, writeVarint } from './records.ts';
 import { Counters } from './counters.ts';
 
 /**
- * The combiner runs on a key as soon as it has this many buffered values, and once more at the
- * end: points that depend only on the input, so every honest attempt writes identical bytes.
+ * The combiner runs on a key when its buffered values reach this many (and each doubling after),
+ * and once more at the end: points that depend only on the input, so every honest attempt
+ * writes identical bytes.
  */
 export const COMBINE_EVERY = 64;
 
@@ -39,26 +40,37 @@ export function runMap(job: Job, input: MapInput, numReduces: number, conf: Conf
   let inRecords = 0;
   let outRecords = 0;
 
-  const combineCtx = (into: Map<string, string[]>): ReduceContext => ({
-    emit: (key, value) => appendValue(into, key, value),
+  const combineCtx = (emit: (key: string, value: string) => void): ReduceContext => ({
+    emit,
     partition: -1,
     numPartitions: numReduces,
     conf,
     count: (name, by = 1) => counters.add(name, by),
   });
-  const eagerCtx = combine ? combineCtx(buffer) : undefined;
+  // Eager combining rewrites a key's value list in place: what the combiner emits for that key
+  // replaces the list (no Map churn on the hot path); anything it emits for other keys is appended.
+  let combiningKey = '';
+  let combined: string[] = [];
+  const eagerCtx = combineCtx((key, value) => {
+    checkStrings(key, value);
+    if (key === combiningKey) combined.push(value);
+    else appendValue(buffer, key, value);
+  });
 
   const emit = (key: string, value: string): void => {
-    if (typeof key !== 'string' || typeof value !== 'string') {
-      throw new TypeError(`emit(key, value) takes strings, got ${typeof key} and ${typeof value}`);
-    }
+    checkStrings(key, value);
     outRecords++;
     const list = buffer.get(key);
     if (list === undefined) { buffer.set(key, [value]); return; }
-    list.push(value);
-    if (combine && list.length >= COMBINE_EVERY) {
-      buffer.delete(key);
-      combine(key, list, eagerCtx!);
+    const n = list.push(value);
+    // At 64, 128, 256… values: a combiner that does not shrink the list costs O(n log n), not O(n²).
+    if (n >= COMBINE_EVERY && (n & (n - 1)) === 0 && combine) {
+      combiningKey = key;
+      combined = [];
+      combine(key, list, eagerCtx);
+      combiningKey = '';
+      list.length = 0;
+      for (const v of combined) list.push(v);
     }
   };
 
@@ -80,9 +92,10 @@ export function runMap(job: Job, input: MapInput, numReduces: number, conf: Conf
 
   if (combine) {
     const combined = new Map<string, string[]>();
-    const finalCtx = combineCtx(combined);
+    const final = new Map<string, string[]>();
+    const finalCtx = combineCtx((key, value) => { checkStrings(key, value); appendValue(final, key, value); });
     for (const [key, values] of buffer) combine(key, values, finalCtx);
-    buffer = combined;
+    buffer = final;
   }
 
   // Partition, then sort each partition's keys by bytes.
@@ -111,10 +124,13 @@ export function runMap(job: Job, input: MapInput, numReduces: number, conf: Conf
   return { partitions, counters: counters.toObject() };
 }
 
-function appendValue(into: Map<string, string[]>, key: string, value: string): void {
+function checkStrings(key: unknown, value: unknown): void {
   if (typeof key !== 'string' || typeof value !== 'string') {
     throw new TypeError(`emit(key, value) takes strings, got ${typeof key} and ${typeof value}`);
   }
+}
+
+function appendValue(into: Map<string, string[]>, key: string, value: string): void {
   const list = into.get(key);
   if (list === undefined) into.set(key, [value]);
   else list.push(value);

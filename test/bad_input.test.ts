@@ -1,0 +1,76 @@
+/**
+ * Bad input, through the real CLI: one clear line on stderr, a non-zero exit, and nothing stored
+ * or running left changed.
+ */
+import test from 'ava';
+import fs from 'node:fs';
+import path from 'node:path';
+import { bftmr, corpus, tempDir, type Result } from './helpers/cli.ts';
+
+const home = tempDir('bftmr-bad-');
+const scratch = tempDir('bftmr-bad-files-');
+
+test.before(async (t) => {
+  t.is((await bftmr(home, 'cluster', 'start', '--trackers', '3', '--slots', '1')).code, 0);
+  t.is((await bftmr(home, 'dfs', 'put', corpus(), '/in/jargon.txt')).code, 0);
+  t.is((await bftmr(home, 'dfs', 'put', corpus(), '/taken/file.txt')).code, 0);
+  fs.writeFileSync(path.join(scratch, 'syntax.ts'), 'export default { map(line, ctx) { ctx.emit(line, "1") ;\n');
+  fs.writeFileSync(path.join(scratch, 'nomap.ts'), 'export default { reduce() {} };\n');
+});
+
+test.after.always(async () => {
+  await bftmr(home, 'cluster', 'stop');
+});
+
+const listing = async () => (await bftmr(home, 'dfs', 'ls', '-R', '/')).stdout;
+const jobs = async () => (await bftmr(home, 'job', 'list', '--json')).stdout;
+
+function refused(t: any, r: Result, pattern: RegExp): void {
+  t.not(r.code, 0);
+  const lines = r.stderr.split('\n').filter((l) => l && !l.startsWith('(add --help'));
+  t.is(lines.length, 1, r.stderr);
+  t.regex(lines[0]!, pattern);
+  t.notRegex(r.stderr, /\n\s+at /); // no stack trace
+}
+
+const cases: [string, string[], RegExp][] = [
+  ['a missing input path', ['job', 'submit', 'jobs/word_count.ts', '--input', '/nope', '--output', '/o'], /input \/nope does not exist/],
+  ['an output path that exists', ['job', 'submit', 'jobs/word_count.ts', '--input', '/in', '--output', '/taken'], /output \/taken already exists/],
+  ['a module that does not compile', ['job', 'submit', path.join(scratch, 'syntax.ts'), '--input', '/in', '--output', '/o'], /does not compile: \/.*syntax\.ts:2:\d+: (Expected "}"|Unexpected end of file)/],
+  ['a module without map', ['job', 'submit', path.join(scratch, 'nomap.ts'), '--input', '/in', '--output', '/o'], /not a bftmr job: the default export has no map function/],
+  ['a module that does not exist', ['job', 'submit', path.join(scratch, 'nothere.ts'), '--input', '/in', '--output', '/o'], /does not exist/],
+  ['a non-numeric --f', ['job', 'submit', 'jobs/word_count.ts', '--input', '/in', '--output', '/o', '--f', 'abc'], /'abc' is not a whole number/],
+  ['--f too large for the cluster', ['job', 'submit', 'jobs/word_count.ts', '--input', '/in', '--output', '/o', '--f', '2'], /f=2 needs at least 2f\+1=5 live task trackers, and the cluster has 3/],
+  ['run: --f too large for --trackers', ['run', 'jobs/word_count.ts', '--input', 'README.md', '--output', path.join(scratch, 'o'), '--f', '2'], /f=2 needs at least 2f\+1=5 task trackers/],
+  ['run: a missing local input', ['run', 'jobs/word_count.ts', '--input', path.join(scratch, 'none.txt'), '--output', path.join(scratch, 'o')], /input .*none\.txt does not exist/],
+  ['run: a local output that exists', ['run', 'jobs/word_count.ts', '--input', 'README.md', '--output', scratch], /already exists/],
+  ['dfs put onto an existing path', ['dfs', 'put', 'README.md', '/in/jargon.txt'], /already exists \(use --force/],
+  ['dfs put of an unreadable file', ['dfs', 'put', path.join(scratch, 'none.txt'), '/x'], /cannot read .*ENOENT/],
+  ['a dfs path with ..', ['dfs', 'put', 'README.md', '/in/../x'], /may not contain '\.\.'/],
+  ['rm of a non-empty directory without -r', ['dfs', 'rm', '/in'], /non-empty directory \(use -r/],
+  ['get of a path that does not exist', ['dfs', 'get', '/missing', path.join(scratch, 'm')], /\/missing: no such file or directory/],
+];
+
+for (const [name, args, pattern] of cases) {
+  test.serial(`refused: ${name}`, async (t) => {
+    const [before, jobsBefore] = [await listing(), await jobs()];
+    refused(t, await bftmr(home, ...args), pattern);
+    t.is(await listing(), before, 'the dfs is unchanged');
+    t.is(await jobs(), jobsBefore, 'no job was started');
+  });
+}
+
+test('no cluster running', async (t) => {
+  const empty = tempDir('bftmr-none-');
+  refused(t, await bftmr(empty, 'job', 'submit', 'jobs/word_count.ts', '--input', '/in', '--output', '/o'), /no cluster is running in .* \(start one with: bftmr cluster start\)/);
+  refused(t, await bftmr(empty, 'dfs', 'ls', '/'), /no cluster is running/);
+  t.false(fs.existsSync(path.join(empty, 'cluster.json')));
+});
+
+test('every command has --help', async (t) => {
+  for (const cmd of [[], ['run'], ['cluster', 'start'], ['dfs', 'put'], ['job', 'submit'], ['tasktracker']]) {
+    const r = await bftmr(home, ...cmd, '--help');
+    t.is(r.code, 0, cmd.join(' '));
+    t.regex(r.stdout, /Usage: bftmr/);
+  }
+});

@@ -1,0 +1,93 @@
+/**
+ * End to end on real processes: a job tracker and task trackers on loopback ports, jobs submitted
+ * through the real CLI, outputs compared byte for byte with coreutils.
+ */
+import test from 'ava';
+import fs from 'node:fs';
+import path from 'node:path';
+import { bftmr, corpus, grepOracle, normalisedOutput, tempDir, wordCountOracle } from './helpers/cli.ts';
+
+const home = tempDir('bftmr-it-');
+let text = '';
+
+test.before(async (t) => {
+  text = corpus();
+  const start = await bftmr(home, 'cluster', 'start', '--trackers', '4', '--slots', '1');
+  t.is(start.code, 0, start.stderr);
+  // Small blocks, so the input spans several blocks and splits and lines straddle them.
+  const put = await bftmr(home, 'dfs', 'put', text, '/in/jargon.txt', '--block-mb', '0.25');
+  t.is(put.code, 0, put.stderr);
+});
+
+test.after.always(async () => {
+  await bftmr(home, 'cluster', 'stop');
+});
+
+async function runJob(t: any, job: string, output: string, ...extra: string[]) {
+  const r = await bftmr(home, 'job', 'submit', job, '--input', '/in', '--output', output, '--split-mb', '0.25', '--json', ...extra);
+  t.is(r.code, 0, r.stderr);
+  const summary = JSON.parse(r.stdout);
+  t.is(summary.state, 'SUCCEEDED');
+  const local = path.join(tempDir('bftmr-out-'), 'out');
+  const get = await bftmr(home, 'dfs', 'get', output, local);
+  t.is(get.code, 0, get.stderr);
+  return { summary, local };
+}
+
+test.serial('word_count equals the coreutils oracle, byte for byte', async (t) => {
+  const { summary, local } = await runJob(t, 'jobs/word_count.ts', '/out/wc', '--reduces', '3', '--f', '1');
+  t.is(normalisedOutput(local), wordCountOracle(text));
+  t.is(summary.maps.tasks, 7);
+  t.is(summary.maps.attempts, 14); // f+1 per map, no faults
+  t.is(summary.reduces.tasks, 3);
+  t.deepEqual(summary.faulty_trackers, []);
+  t.is(fs.readdirSync(local).sort().join(' '), 'part-r-00000 part-r-00001 part-r-00002');
+});
+
+test.serial('committed output is recorded with its f+1 matching copies as replicas', async (t) => {
+  const r = await bftmr(home, 'dfs', 'stat', '/out/wc/part-r-00000', '--json');
+  t.is(r.code, 0, r.stderr);
+  const info = JSON.parse(r.stdout);
+  t.is(info.blocks.length, 1);
+  t.is(new Set(info.blocks[0].replicas.map((x: any) => x.tracker_id)).size, 2);
+});
+
+test.serial('grep counts matching lines per distinct match, like grep -c', async (t) => {
+  const ere = 'hack(er|ing|s)';
+  const { local } = await runJob(t, 'jobs/grep.ts', '/out/grep', '--conf', `pattern=${ere}`, '--reduces', '2');
+  const oracle = grepOracle(text, ere);
+  const ours = normalisedOutput(local);
+  t.is(ours, oracle.perMatch);
+  t.is(ours.split('\n').filter(Boolean).reduce((n, l) => n + Number(l.split('\t')[1]), 0), oracle.total);
+  t.true(oracle.total > 100);
+});
+
+test.serial('f=0 runs one attempt per task, like plain Hadoop', async (t) => {
+  const { summary, local } = await runJob(t, 'jobs/word_count.ts', '/out/wc0', '--f', '0', '--reduces', '2');
+  t.is(summary.maps.attempts, summary.maps.tasks);
+  t.is(summary.reduces.attempts, 2);
+  t.is(normalisedOutput(local), wordCountOracle(text));
+});
+
+test('a tracker that returns wrong map output is outvoted and named; honest ones are not', async (t) => {
+  const h = tempDir('bftmr-it-faulty-');
+  const start = await bftmr(h, 'cluster', 'start', '--trackers', '3', '--slots', '1', '--faulty', '1', '--fault', 'corrupt-map');
+  t.is(start.code, 0, start.stderr);
+  try {
+    const status = JSON.parse((await bftmr(h, 'cluster', 'status', '--json')).stdout);
+    const faulty = status.trackers.filter((x: any) => x.fault === 'corrupt-map').map((x: any) => x.id);
+    t.is(faulty.length, 1);
+    t.is((await bftmr(h, 'dfs', 'put', text, '/in/jargon.txt', '--block-mb', '0.5')).code, 0);
+    const r = await bftmr(h, 'job', 'submit', 'jobs/word_count.ts', '--input', '/in', '--output', '/out', '--reduces', '2', '--split-mb', '0.5', '--json');
+    t.is(r.code, 0, r.stderr);
+    const summary = JSON.parse(r.stdout);
+    t.true(summary.faulty_trackers.length > 0);
+    t.deepEqual([...new Set(summary.faulty_trackers.map((v: any) => v.tracker))], faulty);
+    t.regex(summary.faulty_trackers[0].reason, /lost the vote on map task/);
+    const local = path.join(tempDir('bftmr-out-'), 'out');
+    t.is((await bftmr(h, 'dfs', 'get', '/out', local)).code, 0);
+    t.is(normalisedOutput(local), wordCountOracle(text));
+  } finally {
+    await bftmr(h, 'cluster', 'stop');
+  }
+});

@@ -1,0 +1,56 @@
+/** Runs the real `bftmr` command (a real process) and the coreutils oracles, for integration tests. */
+import { execFile, execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const BIN = path.join(ROOT, 'bin/bftmr.js');
+
+export interface Result { code: number; stdout: string; stderr: string }
+
+export function bftmr(home: string, ...args: string[]): Promise<Result> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [BIN, ...args], {
+      cwd: ROOT, env: { ...process.env, BFTMR_HOME: home }, maxBuffer: 256 << 20,
+    }, (err, stdout, stderr) => {
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+export function tempDir(prefix: string): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+/** Real text from Debian's jargon-text package (scripts/fetch-corpus.sh puts it there). */
+export function corpus(): string {
+  const file = path.join(ROOT, '.cache/corpus/jargon.txt');
+  if (!fs.existsSync(file)) execFileSync(path.join(ROOT, 'scripts/fetch-corpus.sh'), { stdio: 'ignore' });
+  return file;
+}
+
+function sh(script: string, file: string): string {
+  return execFileSync('bash', ['-c', script, 'oracle', file], { env: { ...process.env, LC_ALL: 'C' }, maxBuffer: 256 << 20 }).toString();
+}
+
+/** coreutils word count, as `word<TAB>count` lines in byte order. */
+export function wordCountOracle(file: string): string {
+  return sh(`tr -cs 'A-Za-z0-9' '\\n' < "$1" | tr A-Z a-z | sort | uniq -c | awk 'NF==2 {print $2 "\\t" $1}'`, file);
+}
+
+/** Lines matching an ERE, counted per first match on the line (awk's match is the first match). */
+export function grepOracle(file: string, ere: string): { perMatch: string; total: number } {
+  const perMatch = sh(`awk 'match($0, /${ere}/) { print substr($0, RSTART, RLENGTH) }' "$1" | sort | uniq -c | awk '{print $2 "\\t" $1}'`, file);
+  const total = Number(sh(`grep -cE '${ere}' "$1" || true`, file).trim());
+  return { perMatch, total };
+}
+
+/** The lines of every part file under a local directory, in byte order (the format the oracles print). */
+export function normalisedOutput(dir: string): string {
+  const lines = fs.readdirSync(dir).filter((f) => f.startsWith('part-r-')).sort()
+    .flatMap((f) => fs.readFileSync(path.join(dir, f), 'utf8').split('\n').filter(Boolean));
+  lines.sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+  return lines.map((l) => l + '\n').join('');
+}

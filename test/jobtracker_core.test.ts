@@ -1,0 +1,729 @@
+import test from 'ava';
+import { createHash } from 'node:crypto';
+import { BftmrError } from '../lib/errors.ts';
+import type { AttemptReport, BlockRef, DropJob, FileBlock, LaunchMap, LaunchReduce, TaskAction } from '../lib/messages.ts';
+import { JobTrackerCore } from '../jobtracker/core/jobtracker_core.ts';
+import type { CoreOptions, Effect, JobSpec, OutputFile } from '../jobtracker/core/types.ts';
+
+// ---------------------------------------------------------------- a simulated cluster
+
+const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
+const START = Date.UTC(2024, 0, 2, 3, 4, 5);
+const OPTS: CoreOptions = { heartbeatIntervalMs: 1000, trackerExpiryMs: 5000, blacklistAfterVerdicts: 5 };
+
+/** What an honest map attempt reports for partition p of map `index`. */
+const mapDigest = (index: number, p: number) => sha256(`map-${index}-${p}`);
+const mapSize = (index: number, p: number) => 100 * (index + 1) + p;
+/** A reduce's output depends on the bytes it was given, i.e. on the digests it verified them against. */
+const reduceDigest = (p: number, sources: string[]) => sha256(`reduce-${p}-${sources.join(',')}`);
+const reduceSize = (p: number) => 1000 + p;
+/** The right output of partition p when there are `maps` map tasks. */
+const goodReduce = (p: number, maps: number) => reduceDigest(p, Array.from({ length: maps }, (_, i) => mapDigest(i, p)));
+
+/** xorshift32: a seeded stand-in for Math.random. */
+function seeded(seed: number): () => number {
+  let x = seed >>> 0 || 1;
+  return () => {
+    x ^= x << 13; x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5; x >>>= 0;
+    return x / 0x100000000;
+  };
+}
+
+interface Behaviour {
+  /** The digest vector this tracker reports for a map attempt (default: the honest one). */
+  map?: (index: number, numReduces: number) => string[];
+  /** The digest this tracker reports for a reduce attempt (default: computed from its sources). */
+  reduce?: (partition: number) => string;
+  /** Heartbeats an attempt takes before it is reported (default 1: on the next heartbeat). */
+  delay?: (kind: 'map' | 'reduce', index: number) => number;
+  /** Whether this tracker serves the true bytes of its output of map `index` to `reader` (default yes). */
+  serves?: (index: number, reader: string) => boolean;
+  /** A lying reducer: claims its first source served bad bytes. */
+  blamesSources?: boolean;
+}
+
+interface Launch { round: number; tracker: string; kind: 'map' | 'reduce'; index: number; attemptId: string; sources?: string[] }
+
+class SimTracker {
+  heartbeating = true;
+  /** Running attempts: the report to send and the round from which it is due. */
+  readonly running = new Map<string, { report: AttemptReport; due: number }>();
+  readonly received: { round: number; action: TaskAction }[] = [];
+  constructor(readonly id: string, readonly behaviour: Behaviour = {}, readonly slots = 2) {}
+
+  /**
+   * The report this tracker will send for a launch. Honest reduces derive their digest from their
+   * sources, and fail naming the first source whose tracker served bad bytes.
+   */
+  reportFor(action: LaunchMap | LaunchReduce, peer: (id: string) => SimTracker): AttemptReport {
+    const base = { attempt_id: action.attempt_id, ok: true, error: '', counters: [{ name: 'records', value: 1 }],
+      duration_ms: 5, bad_source_tracker: '', bad_source_digest: '', local_read: false };
+    if ('map_index' in action) {
+      const honest = Array.from({ length: action.num_reduces }, (_, p) => mapDigest(action.map_index, p));
+      const digests = this.behaviour.map?.(action.map_index, action.num_reduces) ?? honest;
+      return { ...base, digests, sizes: digests.map((_, p) => mapSize(action.map_index, p)) };
+    }
+    const bad = action.sources.find((s) =>
+      this.behaviour.blamesSources || peer(s.location.tracker_id).behaviour.serves?.(s.map_index, this.id) === false);
+    if (bad) {
+      return { ...base, ok: false, error: 'bad source', digests: [], sizes: [],
+        bad_source_tracker: bad.location.tracker_id, bad_source_digest: bad.digest };
+    }
+    const inputs = [...action.sources].sort((a, b) => a.map_index - b.map_index).map((s) => s.digest);
+    const digest = this.behaviour.reduce?.(action.partition) ?? reduceDigest(action.partition, inputs);
+    return { ...base, digests: [digest], sizes: [reduceSize(action.partition)] };
+  }
+}
+
+class Sim {
+  now = START;
+  rounds = 0;
+  readonly core: JobTrackerCore;
+  readonly launches: Launch[] = [];
+  readonly effects: Effect[] = [];
+  readonly trackers: SimTracker[];
+
+  constructor(trackers: SimTracker[], opts: CoreOptions = OPTS) {
+    this.core = new JobTrackerCore(opts, seeded(42), START);
+    this.trackers = trackers;
+    for (const t of trackers) {
+      const id = this.core.register({ tracker_id: t.id, address: `${t.id}:7000`, pid: 1, slots: t.slots, fault: '' }, this.now);
+      if (id !== t.id) throw new Error(`registered as ${id}`);
+    }
+  }
+
+  tracker(id: string): SimTracker {
+    return this.trackers.find((t) => t.id === id)!;
+  }
+
+  /** Every heartbeating tracker heartbeats once, in order; then the clock moves and the core ticks. */
+  round(): void {
+    this.rounds++;
+    for (const t of this.trackers) {
+      if (!t.heartbeating) continue;
+      const reports: AttemptReport[] = [];
+      for (const [id, r] of t.running) if (r.due <= this.rounds) { reports.push(r.report); t.running.delete(id); }
+      const reply = this.core.heartbeat(
+        { tracker_id: t.id, free_slots: t.slots - t.running.size, reports, running: [...t.running.keys()] }, this.now);
+      for (const action of reply.actions) {
+        t.received.push({ round: this.rounds, action });
+        const launch = 'launch_map' in action ? action.launch_map : 'launch_reduce' in action ? action.launch_reduce : undefined;
+        if (launch) {
+          const kind = 'map_index' in launch ? 'map' : 'reduce';
+          this.launches.push({
+            round: this.rounds, tracker: t.id, kind, attemptId: launch.attempt_id,
+            index: 'map_index' in launch ? launch.map_index : launch.partition,
+            sources: 'sources' in launch ? launch.sources.map((s) => s.location.tracker_id) : undefined,
+          });
+          const index = 'map_index' in launch ? launch.map_index : launch.partition;
+          const due = this.rounds + (t.behaviour.delay?.(kind, index) ?? 1);
+          t.running.set(launch.attempt_id, { report: t.reportFor(launch, (id) => this.tracker(id)), due });
+        }
+        if ('kill_attempt' in action) t.running.delete(action.kill_attempt);
+      }
+    }
+    this.now += OPTS.heartbeatIntervalMs;
+    this.core.tick(this.now);
+    this.effects.push(...this.core.takeEffects());
+  }
+
+  commits(): Extract<Effect, { type: 'commit' }>[] {
+    return this.effects.filter((e) => e.type === 'commit');
+  }
+
+  /** Rounds until the job commits or fails (the commit is not acknowledged: the test does that). */
+  run(jobId: string, maxRounds = 40): void {
+    for (let i = 0; i < maxRounds; i++) {
+      if (this.commits().length > 0 || this.core.job(jobId, this.now).state === 'FAILED') return;
+      this.round();
+    }
+    throw new Error(`job ${jobId} still running after ${maxRounds} rounds`);
+  }
+
+  attemptsOf(kind: 'map' | 'reduce', index: number): Launch[] {
+    return this.launches.filter((l) => l.kind === kind && l.index === index);
+  }
+
+  drops(trackerId: string): DropJob[] {
+    return this.tracker(trackerId).received.flatMap((r) => ('drop_job' in r.action ? [r.action.drop_job] : []));
+  }
+}
+
+/** A tracker whose map outputs are wrong: a digest vector of its own. */
+const liar = (id: string) => new SimTracker(id, { map: (index, n) => Array.from({ length: n }, (_, p) => sha256(`${id}-lies-${index}-${p}`)) });
+
+const block = (name: string, size: number, hosts: string[]): BlockRef => ({
+  digest: sha256(name), size, replicas: hosts.map((h) => ({ tracker_id: h, address: `${h}:7000` })),
+});
+
+/** A job with `maps` splits of one 2-block input file; split i's first block is on hosts[i % hosts.length]. */
+function jobSpec(maps: number, numReduces: number, f: number, hosts: string[]): JobSpec {
+  const splitBytes = 64;
+  return {
+    name: 'test job',
+    bundle: block('bundle', 321, hosts.slice(0, 1)),
+    conf: [{ key: 'k', value: 'v' }],
+    f,
+    numReduces,
+    output: '/out',
+    splits: Array.from({ length: maps }, (_, i) => {
+      const host = hosts[i % hosts.length]!;
+      const blocks: FileBlock[] = [
+        { block: block(`in-${i}-a`, splitBytes, [host]), offset: i * splitBytes },
+        { block: block(`in-${i}-b`, splitBytes, [host]), offset: (i + 1) * splitBytes },
+      ];
+      return { path: '/in/data.txt', offset: i * splitBytes, length: splitBytes, fileSize: maps * splitBytes + splitBytes, blocks, hosts: [host] };
+    }),
+  };
+}
+
+function honestTrackers(ids: string[]): SimTracker[] {
+  return ids.map((id) => new SimTracker(id));
+}
+
+const partPath = (p: number) => `/out/part-r-${String(p).padStart(5, '0')}`;
+
+// ---------------------------------------------------------------- registration and submission
+
+test('tracker ids come from the injected random function; job ids from the start time', (t) => {
+  const ids = (seed: number) => {
+    const core = new JobTrackerCore(OPTS, seeded(seed), START);
+    return [0, 1, 2].map((i) => core.register({ tracker_id: '', address: `h${i}:1`, pid: i, slots: 1, fault: '' }, START));
+  };
+  const a = ids(7);
+  t.deepEqual(ids(7), a);
+  t.notDeepEqual(ids(8), a);
+  t.is(new Set(a).size, 3);
+  for (const id of a) t.regex(id, /^tt-[0-9a-f]{8}$/);
+
+  const sim = new Sim(honestTrackers(['A', 'B', 'C']));
+  t.is(sim.core.submit(jobSpec(1, 1, 1, ['A']), sim.now), 'job_202401020304_0001');
+  t.is(sim.core.submit(jobSpec(1, 1, 1, ['A']), sim.now), 'job_202401020304_0002');
+});
+
+test('submit with fewer than 2f+1 live trackers is refused with BFT_TOO_FEW_TRACKERS', (t) => {
+  const two = new Sim(honestTrackers(['A', 'B']));
+  const err = t.throws(() => two.core.submit(jobSpec(1, 1, 1, ['A']), two.now), { instanceOf: BftmrError });
+  t.is(err?.code, 'BFT_TOO_FEW_TRACKERS');
+  t.regex(err!.message, /2f\+1=3 .* has 2/);
+  // f=0 needs just one.
+  t.is(typeof two.core.submit(jobSpec(1, 1, 0, ['A']), two.now), 'string');
+
+  const four = new Sim(honestTrackers(['A', 'B', 'C', 'D']));
+  t.is(t.throws(() => four.core.submit(jobSpec(1, 1, 2, ['A']), four.now), { instanceOf: BftmrError })?.code, 'BFT_TOO_FEW_TRACKERS');
+  t.is(typeof four.core.submit(jobSpec(1, 1, 1, ['A']), four.now), 'string');
+  t.deepEqual(four.core.jobs(four.now).map((j) => j.f), [1]);
+});
+
+test('dead trackers do not count towards 2f+1 at submit', (t) => {
+  const sim = new Sim(honestTrackers(['A', 'B', 'C']));
+  sim.tracker('C').heartbeating = false;
+  for (let i = 0; i < 6; i++) sim.round();
+  t.deepEqual(sim.core.liveTrackers().map((r) => r.id), ['A', 'B']);
+  const err = t.throws(() => sim.core.submit(jobSpec(1, 1, 1, ['A']), sim.now), { instanceOf: BftmrError });
+  t.is(err?.code, 'BFT_TOO_FEW_TRACKERS');
+});
+
+test('submit refuses bad f and reduce counts', (t) => {
+  const sim = new Sim(honestTrackers(['A', 'B', 'C']));
+  t.is(t.throws(() => sim.core.submit(jobSpec(1, 1, -1, ['A']), sim.now), { instanceOf: BftmrError })?.code, 'JOB_BAD_ARGUMENT');
+  t.is(t.throws(() => sim.core.submit(jobSpec(1, 0, 1, ['A']), sim.now), { instanceOf: BftmrError })?.code, 'JOB_BAD_ARGUMENT');
+});
+
+// ---------------------------------------------------------------- (a) fault-free
+
+for (const [f, ids] of [[1, ['A', 'B', 'C']], [2, ['A', 'B', 'C', 'D', 'E']]] as const) {
+  test(`fault-free f=${f}: every task runs f+1 times on distinct trackers and the agreed outputs commit`, (t) => {
+    const M = 3;
+    const R = 2;
+    const sim = new Sim(honestTrackers([...ids]));
+    const jobId = sim.core.submit(jobSpec(M, R, f, [...ids]), sim.now);
+    sim.run(jobId);
+
+    for (let i = 0; i < M; i++) {
+      const trackers = sim.attemptsOf('map', i).map((l) => l.tracker);
+      t.is(trackers.length, f + 1, `map ${i}`);
+      t.is(new Set(trackers).size, f + 1, `map ${i} on distinct trackers`);
+    }
+    const reduceTrackers: string[][] = [];
+    for (let p = 0; p < R; p++) {
+      const trackers = sim.attemptsOf('reduce', p).map((l) => l.tracker);
+      t.is(trackers.length, f + 1, `reduce ${p}`);
+      t.is(new Set(trackers).size, f + 1, `reduce ${p} on distinct trackers`);
+      reduceTrackers.push(trackers);
+    }
+    t.false(sim.trackers.some((tr) => tr.received.some((r) => 'kill_attempt' in r.action)), 'nothing killed');
+
+    const commits = sim.commits();
+    t.is(commits.length, 1);
+    const commit = commits[0]!;
+    t.is(commit.jobId, jobId);
+    t.is(commit.output, '/out');
+    const expected: OutputFile[] = Array.from({ length: R }, (_, p) => ({
+      path: partPath(p),
+      digest: goodReduce(p, M),
+      size: reduceSize(p),
+      replicas: reduceTrackers[p]!.map((id) => ({ tracker_id: id, address: `${id}:7000` })),
+    }));
+    const replicasSorted = (files: OutputFile[]) =>
+      files.map((file) => ({ ...file, replicas: [...file.replicas].sort((x, y) => x.tracker_id.localeCompare(y.tracker_id)) }));
+    t.deepEqual(replicasSorted(commit.files), replicasSorted(expected));
+
+    // Committing: still shown as running until the adapter confirms.
+    const before = sim.core.job(jobId, sim.now);
+    t.is(before.state, 'RUNNING');
+    t.is(before.reduces_decided, R);
+    t.is(sim.core.runningJobs(), 1);
+
+    sim.core.committed(jobId, sim.now);
+    const status = sim.core.job(jobId, sim.now + 5);
+    t.is(status.state, 'SUCCEEDED');
+    t.is(status.error_code, '');
+    t.is(status.maps_decided, M);
+    t.is(status.reduces_decided, R);
+    t.is(status.map_attempts, M * (f + 1));
+    t.is(status.reduce_attempts, R * (f + 1));
+    t.is(status.votes_decided, M + R);
+    t.is(status.reduce_reruns, 0);
+    t.deepEqual(status.verdicts, []);
+    t.is(status.elapsed_ms, sim.now - START);
+    // Counters come from one agreeing attempt per task, not from every replica.
+    t.deepEqual(status.counters, [{ name: 'records', value: M + R }]);
+    t.is(sim.core.runningJobs(), 0);
+
+    // Every tracker that ran something may drop the job's data, keeping the outputs it is a replica of.
+    sim.round();
+    for (const tr of sim.trackers) {
+      const keep = reduceTrackers.flatMap((ts, p) => (ts.includes(tr.id) ? [goodReduce(p, M)] : []));
+      const ran = sim.launches.some((l) => l.tracker === tr.id);
+      t.deepEqual(sim.drops(tr.id).map((d) => ({ ...d, keep: [...d.keep].sort() })), ran ? [{ job_id: jobId, keep: keep.sort() }] : [],
+        `drop_job for ${tr.id}`);
+    }
+  });
+}
+
+test('map attempts prefer trackers that hold the split', (t) => {
+  const sim = new Sim(honestTrackers(['A', 'B', 'C']));
+  // Split 0 is on C, split 1 on A, split 2 on B.
+  const spec = jobSpec(3, 1, 1, ['C', 'A', 'B']);
+  const jobId = sim.core.submit(spec, sim.now);
+  const reply = sim.core.heartbeat({ tracker_id: 'A', free_slots: 1, reports: [], running: [] }, sim.now);
+  t.is(reply.actions.length, 1);
+  const launch = (reply.actions[0] as { launch_map: LaunchMap }).launch_map;
+  t.is(launch.map_index, 1);
+  t.is(launch.job_id, jobId);
+  t.is(launch.num_reduces, 1);
+  t.is(launch.offset, 64);
+  t.is(launch.length, 64);
+  t.deepEqual(launch.blocks, spec.splits[1]!.blocks);
+  t.deepEqual(launch.code, { bundle: spec.bundle, conf: spec.conf, num_reduces: 1, start_ms: START });
+  t.is(launch.attempt_id, `attempt_${jobId}_m_000001_0`);
+});
+
+// ---------------------------------------------------------------- (b) one wrong map digest vector
+
+test('a tracker reporting a wrong map digest vector is outvoted, blamed, and the right output commits', (t) => {
+  const M = 2;
+  const R = 2;
+  const sim = new Sim([liar('A'), new SimTracker('B'), new SimTracker('C')]);
+  const jobId = sim.core.submit(jobSpec(M, R, 1, ['A', 'B']), sim.now);
+  sim.run(jobId);
+
+  // Every map the liar ran needed a third attempt, on the one tracker not yet used for it.
+  const lied = Array.from({ length: M }, (_, i) => i).filter((i) => sim.attemptsOf('map', i).some((l) => l.tracker === 'A'));
+  t.true(lied.length > 0);
+  for (let i = 0; i < M; i++) {
+    const trackers = sim.attemptsOf('map', i).map((l) => l.tracker);
+    if (lied.includes(i)) {
+      t.is(trackers.length, 3, `map ${i}`);
+      t.deepEqual([...trackers].sort(), ['A', 'B', 'C']);
+    } else {
+      t.deepEqual([...trackers].sort(), ['B', 'C']);
+    }
+  }
+
+  const commit = sim.commits()[0];
+  t.truthy(commit);
+  t.deepEqual(commit!.files.map((file) => [file.path, file.digest, file.size]), [
+    [partPath(0), goodReduce(0, M), reduceSize(0)],
+    [partPath(1), goodReduce(1, M), reduceSize(1)],
+  ]);
+  for (const file of commit!.files) t.is(file.replicas.length, 2);
+
+  sim.core.committed(jobId, sim.now);
+  const status = sim.core.job(jobId, sim.now);
+  t.is(status.state, 'SUCCEEDED');
+  t.is(status.verdicts.length, lied.length);
+  t.deepEqual([...new Set(status.verdicts.map((v) => v.tracker_id))], ['A']);
+  for (const v of status.verdicts) t.regex(v.reason, /^lost the vote on map task \d of job_/);
+  // The tracker list agrees with the job report.
+  const info = sim.core.trackers(sim.now);
+  t.is(info.find((i) => i.tracker_id === 'A')!.verdicts.length, lied.length);
+  t.deepEqual(info.filter((i) => i.tracker_id !== 'A').map((i) => i.verdicts), [[], []]);
+  t.false(info.find((i) => i.tracker_id === 'A')!.blacklisted);
+});
+
+test('a tracker reporting a wrong reduce digest is outvoted and is no replica of the output', (t) => {
+  const sim = new Sim([new SimTracker('A', { reduce: (p) => sha256(`A-lies-reduce-${p}`) }), new SimTracker('B'), new SimTracker('C')]);
+  const jobId = sim.core.submit(jobSpec(2, 1, 1, ['A', 'B']), sim.now);
+  sim.run(jobId);
+  t.deepEqual(sim.attemptsOf('reduce', 0).map((l) => l.tracker).sort(), ['A', 'B', 'C'], 'a third reduce attempt');
+  const commit = sim.commits()[0]!;
+  t.is(commit.files[0]!.digest, goodReduce(0, 2));
+  t.deepEqual(commit.files[0]!.replicas.map((r) => r.tracker_id).sort(), ['B', 'C']);
+  sim.core.committed(jobId, sim.now);
+  const status = sim.core.job(jobId, sim.now);
+  t.is(status.state, 'SUCCEEDED');
+  t.deepEqual(status.verdicts.map((v) => v.tracker_id), ['A']);
+  t.regex(status.verdicts[0]!.reason, /^lost the vote on reduce task 0 of job_/);
+  t.is(status.reduce_reruns, 0);
+  // The liar keeps no committed output.
+  sim.round();
+  t.deepEqual(sim.drops('A'), [{ job_id: jobId, keep: [] }]);
+});
+
+test('a tracker with more verdicts than allowed is blacklisted: no more work, no replica of the output', (t) => {
+  const M = 3;
+  const sim = new Sim([liar('A'), new SimTracker('B'), new SimTracker('C'), new SimTracker('D')],
+    { ...OPTS, blacklistAfterVerdicts: 1 });
+  const jobId = sim.core.submit(jobSpec(M, 1, 1, ['A']), sim.now);
+  let blacklistedAt = 0;
+  for (let i = 0; i < 40 && sim.commits().length === 0; i++) {
+    sim.round();
+    if (!blacklistedAt && sim.core.trackers(sim.now).find((r) => r.tracker_id === 'A')!.blacklisted) blacklistedAt = sim.rounds;
+  }
+  t.true(blacklistedAt > 0);
+  t.true(sim.effects.some((e) => e.type === 'log' && e.message === 'tracker A is blacklisted'));
+  t.deepEqual(sim.core.liveTrackers().map((r) => r.id), ['B', 'C', 'D']);
+  t.deepEqual(sim.launches.filter((l) => l.tracker === 'A' && l.round > blacklistedAt), [], 'no work after the blacklisting');
+  const commit = sim.commits()[0]!;
+  t.is(commit.files[0]!.digest, goodReduce(0, M));
+  t.false(commit.files[0]!.replicas.some((r) => r.tracker_id === 'A'));
+  sim.core.committed(jobId, sim.now);
+  const status = sim.core.job(jobId, sim.now);
+  t.is(status.state, 'SUCCEEDED');
+  t.true(status.verdicts.length >= 2);
+  t.true(status.verdicts.every((v) => v.tracker_id === 'A'));
+});
+
+// ---------------------------------------------------------------- (c) tentative reduces
+
+test('reduces start once every map has one reported attempt, using the first reported attempt', (t) => {
+  const M = 2;
+  const sim = new Sim(honestTrackers(['A', 'B', 'C']));
+  // Map 1 is slow everywhere: reported in round 4, where map 0 is reported in round 2.
+  for (const tr of sim.trackers) tr.behaviour.delay = (kind, index) => (kind === 'map' && index === 1 ? 3 : 1);
+  const jobId = sim.core.submit(jobSpec(M, 1, 1, ['A', 'B']), sim.now);
+  for (let round = 1; round <= 3; round++) {
+    sim.round();
+    t.is(sim.core.job(jobId, sim.now).maps_reported, round === 1 ? 0 : 1, `round ${round}`);
+    t.deepEqual(sim.launches.filter((l) => l.kind === 'reduce'), [], `no reduce in round ${round}`);
+  }
+  sim.round();
+  // Map 1 has now reported (twice, so it is decided too), and the reduces started in that same round.
+  const status = sim.core.job(jobId, sim.now);
+  t.is(status.maps_reported, M);
+  const reduces = sim.launches.filter((l) => l.kind === 'reduce');
+  t.is(reduces.length, 2);
+  t.true(reduces.every((l) => l.round === 4));
+
+  const launch = sim.trackers.flatMap((tr) => tr.received).map((r) => r.action)
+    .find((a): a is { launch_reduce: LaunchReduce } => 'launch_reduce' in a)!.launch_reduce;
+  t.is(launch.partition, 0);
+  t.is(launch.job_id, jobId);
+  t.deepEqual(launch.sources.map((s) => [s.map_index, s.digest, s.size]), [[0, mapDigest(0, 0), mapSize(0, 0)], [1, mapDigest(1, 0), mapSize(1, 0)]]);
+  for (const s of launch.sources) {
+    const first = sim.attemptsOf('map', s.map_index)[0]!;
+    t.deepEqual(s.location, { tracker_id: first.tracker, address: `${first.tracker}:7000` });
+  }
+  sim.run(jobId);
+  t.is(sim.commits()[0]?.files[0]?.digest, goodReduce(0, M));
+});
+
+test('tentative reduces start before the map vote settles', (t) => {
+  const sim = new Sim(honestTrackers(['A', 'B', 'C']));
+  // B's map is slow: A's report alone lets the reduces start.
+  sim.tracker('B').behaviour.delay = (kind) => (kind === 'map' ? 3 : 1);
+  const jobId = sim.core.submit(jobSpec(1, 1, 1, ['A']), sim.now);
+  sim.round();
+  sim.round();
+  const status = sim.core.job(jobId, sim.now);
+  t.is(status.maps_reported, 1);
+  t.is(status.maps_decided, 0);
+  t.deepEqual(sim.attemptsOf('reduce', 0).map((l) => [l.round, l.tracker, l.sources]), [[2, 'A', ['A']], [2, 'B', ['A']]]);
+  sim.run(jobId);
+  t.is(sim.commits()[0]?.files[0]?.digest, goodReduce(0, 1));
+  t.is(sim.core.job(jobId, sim.now).reduce_attempts, 2);
+});
+
+test('tentative reduces that used an outvoted map output and already reported are discarded and rerun', (t) => {
+  const sim = new Sim([liar('A'), new SimTracker('B'), new SimTracker('C')]);
+  // Slow maps on C: the vote on map 0 settles after the tentative reduces have reported.
+  sim.tracker('C').behaviour.delay = (kind) => (kind === 'map' ? 2 : 1);
+  const jobId = sim.core.submit(jobSpec(1, 1, 1, ['A']), sim.now);
+  sim.run(jobId);
+
+  const reduces = sim.attemptsOf('reduce', 0);
+  // The first two reduce attempts fetched map 0 from the liar (the first to report), and reported a wrong value.
+  const tentative = reduces.filter((l) => l.sources![0] === 'A');
+  t.is(tentative.length, 2);
+  const later = reduces.filter((l) => !tentative.includes(l));
+  t.is(later.length, 2);
+  t.true(later.every((l) => l.sources![0] !== 'A'), 'reruns fetch from an agreeing attempt');
+  t.true(later.every((l) => l.round > Math.max(...tentative.map((x) => x.round))));
+
+  const commit = sim.commits()[0]!;
+  t.is(commit.files[0]!.digest, goodReduce(0, 1));
+  t.deepEqual(commit.files[0]!.replicas.map((r) => r.tracker_id).sort(), later.map((l) => l.tracker).sort());
+
+  sim.core.committed(jobId, sim.now);
+  const status = sim.core.job(jobId, sim.now);
+  t.is(status.state, 'SUCCEEDED');
+  t.is(status.reduce_reruns, 2);
+  t.is(status.reduce_attempts, 4);
+  // Only the map liar is blamed: the reduces that used its output did nothing wrong.
+  t.deepEqual(status.verdicts.map((v) => v.tracker_id), ['A']);
+  t.regex(status.verdicts[0]!.reason, /map task 0/);
+});
+
+test('a running tentative reduce whose source lost the vote is killed on its next heartbeat and rerun', (t) => {
+  const sim = new Sim([liar('A'), new SimTracker('B'), new SimTracker('C')]);
+  // B's reduces are slow: still running when the map vote settles against their source.
+  sim.tracker('B').behaviour.delay = (kind) => (kind === 'reduce' ? 10 : 1);
+  const jobId = sim.core.submit(jobSpec(1, 1, 1, ['A']), sim.now);
+  sim.run(jobId);
+
+  const reduces = sim.attemptsOf('reduce', 0);
+  const onB = reduces.find((l) => l.tracker === 'B' && l.sources![0] === 'A');
+  t.truthy(onB, 'B ran a tentative reduce fed by the liar');
+  const kills = sim.tracker('B').received.filter((r) => 'kill_attempt' in r.action);
+  t.deepEqual(kills.map((k) => k.action), [{ kill_attempt: onB!.attemptId }]);
+  // The kill goes out with B's first heartbeat after the deciding map report (C's third map attempt).
+  const decidingRound = sim.attemptsOf('map', 0)[2]!.round + 1;
+  t.is(kills[0]!.round, decidingRound + 1);
+  t.false(sim.tracker('B').running.has(onB!.attemptId));
+
+  const commit = sim.commits()[0]!;
+  t.is(commit.files[0]!.digest, goodReduce(0, 1));
+  t.deepEqual(commit.files[0]!.replicas.map((r) => r.tracker_id).sort(), ['A', 'C'], 'the reruns on A and C');
+  sim.core.committed(jobId, sim.now);
+  const status = sim.core.job(jobId, sim.now);
+  t.is(status.state, 'SUCCEEDED');
+  t.true(status.reduce_reruns > 0);
+  t.deepEqual(status.verdicts.map((v) => v.tracker_id), ['A']);
+});
+
+test('a killed reduce that reports anyway is not counted', (t) => {
+  const sim = new Sim(honestTrackers(['A', 'B', 'C']));
+  const jobId = sim.core.submit(jobSpec(1, 1, 1, ['A']), sim.now);
+  sim.round(); // A and B start map 0
+  // A reports a wrong digest by hand, so its output feeds the tentative reduces.
+  const mapOnA = sim.attemptsOf('map', 0).find((l) => l.tracker === 'A')!;
+  sim.tracker('A').running.get(mapOnA.attemptId)!.report.digests = [sha256('wrong')];
+  sim.round(); // A, B report; reduces start from A's output; C gets the third map attempt
+  const tentative = sim.attemptsOf('reduce', 0);
+  t.is(tentative.length, 2);
+  t.true(tentative.every((l) => l.sources![0] === 'A'));
+  // Keep the tentative reduces from reporting until the vote has settled, then report them even though killed.
+  const held = tentative.map((l) => {
+    const tr = sim.tracker(l.tracker);
+    const r = tr.running.get(l.attemptId)!;
+    tr.running.delete(l.attemptId);
+    return { tr, r: r.report };
+  });
+  sim.round(); // C reports: map 0 decided against A, the tentative reduces are stale
+  t.is(sim.core.job(jobId, sim.now).maps_decided, 1);
+  for (const { tr, r } of held) {
+    const reply = sim.core.heartbeat({ tracker_id: tr.id, free_slots: 0, reports: [r], running: [] }, sim.now);
+    t.deepEqual(reply, { actions: [{ kill_attempt: r.attempt_id }], reregister: false });
+  }
+  t.is(sim.core.job(jobId, sim.now).reduces_reported, 0, 'stale reports are ignored');
+  sim.run(jobId);
+  const commit = sim.commits()[0]!;
+  t.is(commit.files[0]!.digest, goodReduce(0, 1));
+  t.is(sim.core.job(jobId, sim.now).reduce_reruns, 2);
+});
+
+// ---------------------------------------------------------------- (e) more than f faulty
+
+function colluders(): SimTracker[] {
+  return [new SimTracker('A'), liar('B'), liar('C')];
+}
+
+test('two faulty trackers of three with f=1 and no f+1 agreement: the job fails with BFT_NO_QUORUM', (t) => {
+  const sim = new Sim(colluders());
+  const jobId = sim.core.submit(jobSpec(1, 1, 1, ['A']), sim.now);
+  sim.run(jobId);
+  const status = sim.core.job(jobId, sim.now);
+  t.is(status.state, 'FAILED');
+  t.is(status.error_code, 'BFT_NO_QUORUM');
+  t.regex(status.error, /no f\+1=2 trackers agree on map task 0 after 3 attempts/);
+  for (const id of ['A', 'B', 'C']) t.true(status.error.includes(`${id} reported`), `names ${id}`);
+  t.is(status.maps_decided, 0);
+  t.deepEqual(sim.commits(), []);
+  t.deepEqual(status.verdicts, [], 'nobody is proven faulty without a decision');
+  t.is(sim.core.runningJobs(), 0);
+  // Nothing more is launched for it.
+  const launched = sim.launches.length;
+  for (let i = 0; i < 3; i++) sim.round();
+  t.is(sim.launches.length, launched);
+  t.deepEqual(sim.commits(), []);
+});
+
+test.failing('a job that fails on a vote tells its trackers to drop its data', (t) => {
+  // job_in_progress.ts fails the job inside report(); jobtracker_core.ts #checkJobs only calls #finished for
+  // jobs it saw go from RUNNING to FAILED within checkStuck, so no drop_job is ever sent for this job.
+  const sim = new Sim(colluders());
+  const jobId = sim.core.submit(jobSpec(1, 1, 1, ['A']), sim.now);
+  sim.run(jobId);
+  t.is(sim.core.job(jobId, sim.now).error_code, 'BFT_NO_QUORUM');
+  sim.round();
+  for (const tr of sim.trackers) {
+    t.true(tr.received.some((r) => 'drop_job' in r.action && r.action.drop_job.job_id === jobId), `drop_job for ${tr.id}`);
+  }
+});
+
+test('a job stuck for lack of unused trackers fails with BFT_NO_QUORUM and its trackers drop its data', (t) => {
+  // B lies; C dies after the mismatch, so no third tracker is left for map 0.
+  const sim = new Sim([new SimTracker('A'), liar('B'), new SimTracker('C')]);
+  sim.tracker('C').heartbeating = false;
+  const jobId = sim.core.submit(jobSpec(1, 1, 1, ['A']), sim.now);
+  sim.run(jobId);
+  const status = sim.core.job(jobId, sim.now);
+  t.is(status.state, 'FAILED');
+  t.is(status.error_code, 'BFT_NO_QUORUM');
+  t.regex(status.error, /map task 0 cannot reach f\+1=2 agreeing attempts/);
+  t.deepEqual(sim.commits(), []);
+  sim.round();
+  for (const id of ['A', 'B']) {
+    t.true(sim.tracker(id).received.some((r) => 'drop_job' in r.action && r.action.drop_job.job_id === jobId), `drop_job for ${id}`);
+  }
+});
+
+// ---------------------------------------------------------------- (f) a tracker that stops heartbeating
+
+test('a tracker that stops heartbeating is lost after trackerExpiryMs and its attempt runs elsewhere', (t) => {
+  const sim = new Sim(honestTrackers(['A', 'B', 'C']));
+  // B takes map 0 and then goes silent.
+  sim.tracker('B').behaviour.delay = () => 100;
+  const jobId = sim.core.submit(jobSpec(1, 1, 1, ['A']), sim.now);
+  sim.round();
+  t.deepEqual(sim.attemptsOf('map', 0).map((l) => l.tracker), ['A', 'B']);
+  sim.tracker('B').heartbeating = false;
+  const silentSince = sim.now - OPTS.heartbeatIntervalMs; // B's last heartbeat
+
+  // Until the expiry, B's attempt counts as running: no third map attempt.
+  while (sim.now - silentSince <= OPTS.trackerExpiryMs) {
+    t.true(sim.core.trackers(sim.now).find((i) => i.tracker_id === 'B')!.alive, `B alive at +${sim.now - silentSince}ms`);
+    sim.round();
+    t.is(sim.attemptsOf('map', 0).length, 2, `no third map attempt at +${sim.now - silentSince}ms`);
+  }
+  const lost = sim.effects.filter((e) => e.type === 'log' && /tracker B .* is lost/.test(e.message));
+  t.is(lost.length, 1);
+  t.false(sim.core.trackers(sim.now).find((i) => i.tracker_id === 'B')!.alive);
+  t.deepEqual(sim.attemptsOf('map', 0).map((l) => l.tracker), ['A', 'B']);
+
+  sim.run(jobId);
+  const maps = sim.attemptsOf('map', 0);
+  t.deepEqual(maps.map((l) => l.tracker), ['A', 'B', 'C']);
+  t.true(maps[2]!.round > maps[1]!.round + OPTS.trackerExpiryMs / OPTS.heartbeatIntervalMs);
+  const commit = sim.commits()[0]!;
+  t.is(commit.files[0]!.digest, goodReduce(0, 1));
+  t.deepEqual(commit.files[0]!.replicas.map((r) => r.tracker_id).sort(), ['A', 'C']);
+  sim.core.committed(jobId, sim.now);
+  const status = sim.core.job(jobId, sim.now);
+  t.is(status.state, 'SUCCEEDED');
+  t.is(status.map_attempts, 3);
+  t.deepEqual(status.verdicts, [], 'a crash is not a lie');
+
+  // B comes back with its stale report: told to register again, and the report is ignored.
+  const b = sim.core.heartbeat({ tracker_id: 'B', free_slots: 2, reports: [[...sim.tracker('B').running.values()][0]!.report], running: [] }, sim.now);
+  t.deepEqual(b, { actions: [], reregister: true });
+  t.is(sim.core.job(jobId, sim.now).map_attempts, 3);
+});
+
+test('when every agreeing copy of a map output is lost, the map runs again to feed the reduces', (t) => {
+  const sim = new Sim(honestTrackers(['A', 'B', 'C', 'D', 'E']));
+  // The reduces on A and B never finish: A and B go silent right after the map vote.
+  for (const id of ['A', 'B']) sim.tracker(id).behaviour.delay = (kind) => (kind === 'reduce' ? 100 : 1);
+  const jobId = sim.core.submit(jobSpec(1, 1, 1, ['A']), sim.now);
+  sim.round();
+  sim.round();
+  t.is(sim.core.job(jobId, sim.now).maps_decided, 1);
+  t.deepEqual(sim.launches.map((l) => [l.kind, l.tracker]), [['map', 'A'], ['map', 'B'], ['reduce', 'A'], ['reduce', 'B']]);
+  sim.tracker('A').heartbeating = false;
+  sim.tracker('B').heartbeating = false;
+  sim.run(jobId);
+
+  const maps = sim.attemptsOf('map', 0);
+  t.is(maps.length, 3);
+  t.false(['A', 'B'].includes(maps[2]!.tracker), 'the map reruns on a live tracker');
+  const reruns = sim.attemptsOf('reduce', 0).slice(2);
+  t.is(reruns.length, 2);
+  for (const l of reruns) t.deepEqual(l.sources, [maps[2]!.tracker]);
+  const commit = sim.commits()[0]!;
+  t.is(commit.files[0]!.digest, goodReduce(0, 1));
+  t.deepEqual(commit.files[0]!.replicas.map((r) => r.tracker_id).sort(), reruns.map((l) => l.tracker).sort());
+});
+
+test('tick does not expire a tracker at exactly trackerExpiryMs', (t) => {
+  const sim = new Sim(honestTrackers(['A', 'B', 'C']));
+  sim.core.tick(START + OPTS.trackerExpiryMs);
+  t.is(sim.core.liveTrackers().length, 3);
+  sim.core.tick(START + OPTS.trackerExpiryMs + 1);
+  t.is(sim.core.liveTrackers().length, 0);
+  t.is(sim.core.takeEffects().filter((e) => e.type === 'log').length, 3);
+});
+
+// ---------------------------------------------------------------- reduce inputs that do not verify
+
+test('a reduce whose source serves bad bytes fails without blame and reruns from another copy', (t) => {
+  const sim = new Sim(honestTrackers(['A', 'B', 'C']));
+  // A reports the right digests for map 0 but serves other bytes to anyone else.
+  sim.tracker('A').behaviour.serves = (_index, reader) => reader === 'A';
+  // B's map is slow, so B's tentative reduce fetches map 0 from A.
+  sim.tracker('B').behaviour.delay = (kind) => (kind === 'map' ? 2 : 1);
+  const jobId = sim.core.submit(jobSpec(1, 1, 1, ['A']), sim.now);
+  sim.run(jobId);
+  t.deepEqual(sim.attemptsOf('reduce', 0).map((l) => [l.round, l.tracker, l.sources]),
+    [[2, 'A', ['A']], [2, 'B', ['A']], [3, 'B', ['B']]], 'B ran again, fetching from its own agreeing copy');
+  const commit = sim.commits()[0]!;
+  t.is(commit.files[0]!.digest, goodReduce(0, 1));
+  t.deepEqual(commit.files[0]!.replicas.map((r) => r.tracker_id), ['A', 'B']);
+  sim.core.committed(jobId, sim.now);
+  const status = sim.core.job(jobId, sim.now);
+  t.is(status.state, 'SUCCEEDED');
+  t.deepEqual(status.verdicts, [], 'a claim of bad bytes proves nothing');
+});
+
+/** Rounds until the job commits or fails, at most `max`; false if it is still running. */
+function settles(sim: Sim, jobId: string, max = 60): boolean {
+  try { sim.run(jobId, max); return true; } catch { return false; }
+}
+
+test.failing('a bad source is told apart by tracker, not by digest, when two maps output the same partition', (t) => {
+  // Bug: job_in_progress.ts #failAttempt finds the bad source by `s.digest === bad_source_digest`
+  // and ignores bad_source_tracker. Maps 0 and 1 have identical output here, and A serves bad bytes of
+  // map 1 only; the core blames map 0's copies instead, for every reader of partition 0, until map 0 has no
+  // usable copy: #sources returns undefined forever and the job hangs in RUNNING.
+  const same = (_index: number, n: number) => Array.from({ length: n }, (_, p) => sha256(`same-${p}`));
+  const sim = new Sim(['A', 'B', 'C'].map((id) => new SimTracker(id, { map: same })));
+  sim.tracker('A').behaviour.serves = (index, reader) => index !== 1 || reader === 'A';
+  const jobId = sim.core.submit(jobSpec(2, 1, 1, ['A', 'B']), sim.now);
+  t.true(settles(sim, jobId), `still ${sim.core.job(jobId, sim.now).state} after ${sim.rounds} rounds`);
+  t.is(sim.commits()[0]?.files[0]?.digest, reduceDigest(0, [sha256('same-0'), sha256('same-0')]));
+});
+
+test.failing('one reducer that falsely blames its sources cannot stall a job (f=1, 3 trackers)', (t) => {
+  // Bug: a bad-source claim excludes that map copy for every later attempt of the partition
+  // (job_in_progress.ts #failAttempt, lines 188-193), costs the claimant nothing (notItsFault: it may run the
+  // reduce again at once), and nothing replaces the excluded copies (#needsSourceAttempt only looks at dead
+  // trackers). Two false claims by C use up both agreeing copies of map 0; #launchReduce then returns
+  // undefined for every tracker, checkStuck sees unused trackers, and the job hangs in RUNNING.
+  const sim = new Sim([new SimTracker('C', { blamesSources: true }), new SimTracker('A'), new SimTracker('B')]);
+  const jobId = sim.core.submit(jobSpec(1, 1, 1, ['C']), sim.now);
+  t.true(settles(sim, jobId), `still ${sim.core.job(jobId, sim.now).state} after ${sim.rounds} rounds`);
+  t.is(sim.commits()[0]?.files[0]?.digest, goodReduce(0, 1));
+});

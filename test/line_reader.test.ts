@@ -1,0 +1,87 @@
+import test from 'ava';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { readSplitLines, type LocalBlock } from '../tasktracker/line_reader.ts';
+
+/** Writes `data` as blocks of `blockBytes` and returns them. */
+function blocksOf(data: Buffer, blockBytes: number): LocalBlock[] {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bftmr-lr-'));
+  const blocks: LocalBlock[] = [];
+  for (let off = 0; off < data.length; off += blockBytes) {
+    const p = path.join(dir, String(off));
+    const bytes = data.subarray(off, off + blockBytes);
+    fs.writeFileSync(p, bytes);
+    blocks.push({ path: p, fileOffset: off, size: bytes.length });
+  }
+  return blocks;
+}
+
+function expectedLines(text: string): { line: string; offset: number }[] {
+  const out: { line: string; offset: number }[] = [];
+  let off = 0;
+  const bytes = Buffer.from(text);
+  let start = 0;
+  for (let i = 0; i <= bytes.length; i++) {
+    if (i === bytes.length || bytes[i] === 10) {
+      if (i === bytes.length && start === i) break;
+      let stop = i;
+      if (stop > start && bytes[stop - 1] === 13) stop--;
+      out.push({ line: bytes.toString('utf8', start, stop), offset: start });
+      start = i + 1;
+    }
+  }
+  void off;
+  return out;
+}
+
+function readAll(data: Buffer, blockBytes: number, splitBytes: number, chunkBytes: number) {
+  const blocks = blocksOf(data, blockBytes);
+  const got: { line: string; offset: number }[] = [];
+  for (let s = 0; s < data.length; s += splitBytes) {
+    readSplitLines(blocks, s, Math.min(s + splitBytes, data.length), data.length, (line, offset) => got.push({ line, offset }), chunkBytes);
+  }
+  return got;
+}
+
+const samples: Record<string, string> = {
+  'unix lines': 'alpha beta\ngamma\n\ndelta epsilon zeta\nlast\n',
+  'no final newline': 'one\ntwo\nthree',
+  'crlf lines': 'one\r\ntwo\r\n\r\nthree\r\n',
+  'utf-8 text': 'naïve café\nÅngström über\n日本語のテキスト\n😀 emoji line\nplain\n',
+  'a long line': 'short\n' + 'x'.repeat(300) + '\nshort again\n',
+  'lone \\r is not a line end': 'a\rb\nc\n',
+};
+
+for (const [name, text] of Object.entries(samples)) {
+  test(`every line read exactly once across splits: ${name}`, (t) => {
+    const data = Buffer.from(text);
+    const expected = expectedLines(text);
+    for (const blockBytes of [1, 3, 7, 64, 1 << 20]) {
+      for (const splitBytes of [1, 2, 5, 13, 1 << 20]) {
+        for (const chunkBytes of [1, 4, 1024]) {
+          t.deepEqual(readAll(data, blockBytes, splitBytes, chunkBytes), expected, `block ${blockBytes} split ${splitBytes} chunk ${chunkBytes}`);
+        }
+      }
+    }
+  });
+}
+
+test('a split is read from the byte before it, over block boundaries, on real-sized data', (t) => {
+  const words = ['lorem', 'ipsum', 'dolor', 'sit', 'amet', 'ünïcode', ''];
+  let seed = 7;
+  const rnd = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
+  const lines: string[] = [];
+  for (let i = 0; i < 20000; i++) lines.push(Array.from({ length: Math.floor(rnd() * 12) }, () => words[Math.floor(rnd() * words.length)]).join(' '));
+  const text = lines.join(rnd() < 0.5 ? '\n' : '\r\n') + '\n';
+  const data = Buffer.from(text);
+  const expected = expectedLines(text);
+  t.deepEqual(readAll(data, 65536, 65536, 4096), expected);
+  t.deepEqual(readAll(data, 65536, 30000, 1 << 20), expected);
+});
+
+test('a line running past the blocks given is an error, not a silent cut', (t) => {
+  const data = Buffer.from('abc\n' + 'y'.repeat(100) + '\n');
+  const blocks = blocksOf(data, 16);
+  t.throws(() => readSplitLines(blocks.slice(0, 2), 0, 16, data.length, () => {}), { message: /runs past the blocks/ });
+});

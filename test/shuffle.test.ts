@@ -1,0 +1,102 @@
+import test from 'ava';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Job } from '../lib/job.ts';
+import { loadXXHash } from '../lib/xxhash.ts';
+import { runMap } from '../tasktracker/map_runner.ts';
+import { runReduce } from '../tasktracker/reduce_runner.ts';
+import { compareKeys } from '../tasktracker/partitioner.ts';
+import { RecordFileReader } from '../tasktracker/records.ts';
+
+const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'bftmr-shuffle-'));
+
+function records(file: string): [string, string][] {
+  const r = new RecordFileReader(file, 7);
+  const out: [string, string][] = [];
+  for (let rec = r.next(); rec; rec = r.next()) out.push([rec.key.toString('utf8'), rec.value]);
+  r.close();
+  return out;
+}
+
+/** Runs one map over `text` and returns each partition's records. */
+async function mapText(job: Job, text: string, reduces: number) {
+  const dir = tmp();
+  const input = path.join(dir, 'in');
+  fs.writeFileSync(input, text);
+  const size = Buffer.byteLength(text);
+  const outs = Array.from({ length: reduces }, (_, i) => path.join(dir, `p${i}`));
+  const result = runMap(job, { file: '/in', blocks: [{ path: input, fileOffset: 0, size }], start: 0, end: size, fileSize: size },
+    reduces, {}, outs, await loadXXHash());
+  return { result, partitions: outs.map(records), outs };
+}
+
+// Emits every word of a line with the line's number as value: order of values is observable.
+const tagger: Job = {
+  map(line, ctx) { for (const w of line.split(' ').filter(Boolean)) ctx.emit(w, String(ctx.offset)); },
+  reduce(key, values, ctx) { ctx.emit(key, values.join(',')); },
+};
+
+test('map partitions are sorted by key bytes, values keep their emission order', async (t) => {
+  const { partitions } = await mapText(tagger, 'b a\nc b\nÄ a\nB\n😀 ｚ\n', 1);
+  t.deepEqual(partitions[0], [
+    ['B', '13'], ['a', '0'], ['a', '8'], ['b', '0'], ['b', '4'], ['c', '4'],
+    ['Ä', '8'], ['ｚ', '15'], ['😀', '15'],
+  ]);
+});
+
+test('the default partition is xxhash32 of the key bytes mod R', async (t) => {
+  const xx = await loadXXHash();
+  const { partitions } = await mapText(tagger, 'alpha beta gamma delta epsilon zeta eta theta\n', 3);
+  for (const [p, recs] of partitions.entries()) {
+    for (const [k] of recs) t.is(xx.h32(Buffer.from(k)) % 3, p, k);
+  }
+  t.is(partitions.flat().length, 8);
+});
+
+test('a custom partitioner is used, and a bad one is refused', async (t) => {
+  const byFirst: Job = { ...tagger, partition: (k, n) => (k < 'm' ? 0 : n - 1) };
+  const { partitions } = await mapText(byFirst, 'apple zoo kiwi nut\n', 2);
+  t.deepEqual(partitions.map((p) => p.map(([k]) => k)), [['apple', 'kiwi'], ['nut', 'zoo']]);
+  const bad: Job = { ...tagger, partition: () => 5 };
+  await t.throwsAsync(() => mapText(bad, 'x\n', 2), { message: /not an integer in \[0, 2\)/ });
+});
+
+test('compareKeys orders like the UTF-8 bytes, surrogates included', (t) => {
+  const keys = ['a', 'B', '\uE000', '😀', '\uFFFD', 'é', '', 'ab', '\u07FF', '\u0800', '𝄞', 'z'];
+  const byBytes = [...keys].sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y)));
+  t.deepEqual([...keys].sort(compareKeys), byBytes);
+});
+
+test('the combiner runs at input-determined points: two attempts write identical bytes', async (t) => {
+  const counter: Job = {
+    map(line, ctx) { for (const w of line.split(' ')) ctx.emit(w, '1'); },
+    combine(k, vs, ctx) { ctx.emit(k, String(vs.reduce((a, v) => a + Number(v), 0))); },
+    reduce(k, vs, ctx) { ctx.emit(k, String(vs.reduce((a, v) => a + Number(v), 0))); },
+  };
+  const text = Array.from({ length: 3000 }, (_, i) => `w${i % 7} w${i % 13} common`).join('\n') + '\n';
+  const a = await mapText(counter, text, 2);
+  const b = await mapText(counter, text, 2);
+  t.deepEqual(a.result.partitions, b.result.partitions);
+  const all = new Map(a.partitions.flat());
+  t.is(all.get('common'), '3000');
+  t.is(all.get('w0'), String(Math.ceil(3000 / 7) + Math.ceil(3000 / 13))); // i%7==0 and i%13==0 both emit w0
+});
+
+test('reduce merges map outputs by key bytes, ties broken by map index', async (t) => {
+  const m0 = await mapText(tagger, 'k x\nk\n', 1);   // k: 0, 4 ; x: 0
+  const m1 = await mapText(tagger, 'a k\n', 1);      // a: 0 ; k: 0
+  const dir = tmp();
+  const run = (inputs: (string | undefined)[]) => {
+    const out = path.join(dir, `out${Math.random()}`);
+    const res = runReduce(tagger, inputs, 0, 1, {}, out);
+    return { res, text: fs.readFileSync(out, 'utf8') };
+  };
+  const { res, text } = run([m0.outs[0], m1.outs[0]]);
+  t.is(text, 'a\t0\nk\t0,4,0\nx\t0\n');
+  // Map 1's values come after map 0's whatever the listing order of the files.
+  const swapped = run([m1.outs[0], m0.outs[0]]);
+  t.is(swapped.text, 'a\t0\nk\t0,0,4\nx\t0\n');
+  t.is(run([m0.outs[0], m1.outs[0]]).res.digest, res.digest);
+  t.is(run([undefined, m1.outs[0]]).text, 'a\t0\nk\t0\n');
+});
