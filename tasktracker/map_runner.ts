@@ -6,7 +6,7 @@
 import type { Conf, Job, MapContext, ReduceContext } from '../lib/job.ts';
 import type { XXHash } from '../lib/xxhash.ts';
 import { readSplitLines, type LocalBlock } from './line_reader.ts';
-import { compareKeys, makePartitioner } from './partitioner.ts';
+import { makePartitioner, sortKeys } from './partitioner.ts';
 import { OutputFile } from './output_file.ts';
 import { varintSize, writeVarint } from './records.ts';
 import { Counters } from './counters.ts';
@@ -105,7 +105,7 @@ export function runMap(job: Job, input: MapInput, numReduces: number, conf: Conf
 
   let written = 0;
   const partitions = keysByPartition.map((keys, p) => {
-    keys.sort(compareKeys);
+    sortKeys(keys);
     const out = new OutputFile(outPaths[p]!);
     for (const key of keys) {
       const kb = Buffer.from(key, 'utf8');

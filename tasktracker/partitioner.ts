@@ -22,6 +22,12 @@ export function makePartitioner(job: Job, numPartitions: number, conf: Conf, xx:
   return (key) => xx.h32(Buffer.from(key, 'utf8')) % numPartitions;
 }
 
+/** Sorts keys by their UTF-8 bytes, in place. */
+export function sortKeys(keys: string[]): string[] {
+  // Without surrogates or chars >= U+E000, UTF-16 order (the default sort, no comparator) is byte order.
+  return keys.some((k) => HIGH.test(k)) ? keys.sort(compareKeys) : keys.sort();
+}
+
 /** Keys are ordered by their UTF-8 bytes. */
 export function compareKeys(a: string, b: string): number {
   // UTF-16 order equals UTF-8 byte order unless a surrogate or a char >= U+E000 is involved.

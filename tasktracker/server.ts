@@ -77,6 +77,7 @@ export async function startTaskTracker(opts: TaskTrackerOptions, log: (line: str
       .catch((e) => runner.failure(id, e))
       .then((rep) => {
         running.delete(id);
+        log(`${id} ${ac.signal.aborted ? 'killed' : rep.ok ? 'done' : `failed: ${rep.error}`} in ${rep.duration_ms} ms`);
         if (!ac.signal.aborted) reports.push(rep);
         void beat();
       });

@@ -136,7 +136,7 @@ class Sim {
   /** Rounds until the job commits or fails (the commit is not acknowledged: the test does that). */
   run(jobId: string, maxRounds = 40): void {
     for (let i = 0; i < maxRounds; i++) {
-      if (this.commits().length > 0 || this.core.job(jobId, this.now).state === 'FAILED') return;
+      if (this.commits().some((c) => c.jobId === jobId) || this.core.job(jobId, this.now).state === 'FAILED') return;
       this.round();
     }
     throw new Error(`job ${jobId} still running after ${maxRounds} rounds`);
@@ -406,6 +406,15 @@ test('a tracker with more verdicts than allowed is blacklisted: no more work, no
   t.is(status.state, 'SUCCEEDED');
   t.true(status.verdicts.length >= 2);
   t.true(status.verdicts.every((v) => v.tracker_id === 'A'));
+
+  // A later job runs on B, C and D only, though A keeps heartbeating with free slots.
+  const before = sim.launches.length;
+  const next = sim.core.submit(jobSpec(M, 1, 1, ['A']), sim.now);
+  sim.run(next, 40);
+  const launched = sim.launches.slice(before);
+  t.is(launched.length, 2 * M + 2);
+  t.false(launched.some((l) => l.tracker === 'A'));
+  t.is(sim.commits().at(-1)!.jobId, next);
 });
 
 // ---------------------------------------------------------------- (c) tentative reduces
@@ -572,9 +581,8 @@ test('two faulty trackers of three with f=1 and no f+1 agreement: the job fails 
   t.deepEqual(sim.commits(), []);
 });
 
-test.failing('a job that fails on a vote tells its trackers to drop its data', (t) => {
-  // job_in_progress.ts fails the job inside report(); jobtracker_core.ts #checkJobs only calls #finished for
-  // jobs it saw go from RUNNING to FAILED within checkStuck, so no drop_job is ever sent for this job.
+test('a job that fails on a vote tells its trackers to drop its data', (t) => {
+  // The job fails inside report() (a vote), not in checkStuck: its trackers must still be told.
   const sim = new Sim(colluders());
   const jobId = sim.core.submit(jobSpec(1, 1, 1, ['A']), sim.now);
   sim.run(jobId);
@@ -703,11 +711,9 @@ function settles(sim: Sim, jobId: string, max = 60): boolean {
   try { sim.run(jobId, max); return true; } catch { return false; }
 }
 
-test.failing('a bad source is told apart by tracker, not by digest, when two maps output the same partition', (t) => {
-  // Bug: job_in_progress.ts #failAttempt finds the bad source by `s.digest === bad_source_digest`
-  // and ignores bad_source_tracker. Maps 0 and 1 have identical output here, and A serves bad bytes of
-  // map 1 only; the core blames map 0's copies instead, for every reader of partition 0, until map 0 has no
-  // usable copy: #sources returns undefined forever and the job hangs in RUNNING.
+test('a bad source is told apart by tracker, not by digest, when two maps output the same partition', (t) => {
+  // Maps 0 and 1 have identical output and A serves bad bytes of map 1 only: the claim must be
+  // matched by tracker as well as digest, or map 0's copies are wrongly excluded and the job hangs.
   const same = (_index: number, n: number) => Array.from({ length: n }, (_, p) => sha256(`same-${p}`));
   const sim = new Sim(['A', 'B', 'C'].map((id) => new SimTracker(id, { map: same })));
   sim.tracker('A').behaviour.serves = (index, reader) => index !== 1 || reader === 'A';
@@ -716,12 +722,9 @@ test.failing('a bad source is told apart by tracker, not by digest, when two map
   t.is(sim.commits()[0]?.files[0]?.digest, reduceDigest(0, [sha256('same-0'), sha256('same-0')]));
 });
 
-test.failing('one reducer that falsely blames its sources cannot stall a job (f=1, 3 trackers)', (t) => {
-  // Bug: a bad-source claim excludes that map copy for every later attempt of the partition
-  // (job_in_progress.ts #failAttempt, lines 188-193), costs the claimant nothing (notItsFault: it may run the
-  // reduce again at once), and nothing replaces the excluded copies (#needsSourceAttempt only looks at dead
-  // trackers). Two false claims by C use up both agreeing copies of map 0; #launchReduce then returns
-  // undefined for every tracker, checkStuck sees unused trackers, and the job hangs in RUNNING.
+test('one reducer that falsely blames its sources cannot stall a job (f=1, 3 trackers)', (t) => {
+  // A bad-source claim steers only the claimant's own later attempts, and only a bounded number of
+  // claims are excused: C's false claims cannot use up map 0's agreeing copies for everyone.
   const sim = new Sim([new SimTracker('C', { blamesSources: true }), new SimTracker('A'), new SimTracker('B')]);
   const jobId = sim.core.submit(jobSpec(1, 1, 1, ['C']), sim.now);
   t.true(settles(sim, jobId), `still ${sim.core.job(jobId, sim.now).state} after ${sim.rounds} rounds`);

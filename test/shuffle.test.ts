@@ -6,7 +6,7 @@ import type { Job } from '../lib/job.ts';
 import { loadXXHash } from '../lib/xxhash.ts';
 import { runMap } from '../tasktracker/map_runner.ts';
 import { runReduce } from '../tasktracker/reduce_runner.ts';
-import { compareKeys } from '../tasktracker/partitioner.ts';
+import { compareKeys, sortKeys } from '../tasktracker/partitioner.ts';
 import { RecordFileReader } from '../tasktracker/records.ts';
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'bftmr-shuffle-'));
@@ -99,4 +99,13 @@ test('reduce merges map outputs by key bytes, ties broken by map index', async (
   t.is(swapped.text, 'a\t0\nk\t0,0,4\nx\t0\n');
   t.is(run([m0.outs[0], m1.outs[0]]).res.digest, res.digest);
   t.is(run([undefined, m1.outs[0]]).text, 'a\t0\nk\t0\n');
+});
+
+test('sortKeys sorts like the UTF-8 bytes, with and without high characters', (t) => {
+  const plain = ['b', 'B', 'a', 'é', 'ab', '', 'Z'];
+  const high = [...plain, '😀', '\uE000', '\uFFFD'];
+  for (const keys of [plain, high]) {
+    const byBytes = [...keys].sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y)));
+    t.deepEqual(sortKeys([...keys]), byBytes);
+  }
 });

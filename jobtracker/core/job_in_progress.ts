@@ -29,7 +29,11 @@ export class JobInProgress {
   readonly verdicts: Verdict[] = [];
   reduceReruns = 0;
   readonly #byAttempt = new Map<string, TaskInProgress>();
-  /** Per reduce task: map attempts it must not fetch from (they served bad bytes or were unreachable). */
+  /**
+   * Per reduce task: `reducerTracker|mapAttempt` pairs not to use again. A claim that a source
+   * served bad bytes is only the claimant's word (it may be the liar), so it steers only the
+   * claimant's own later attempts, and proves nothing against the source.
+   */
   readonly #badSources: Set<string>[];
   readonly code: JobCode;
 
@@ -121,12 +125,12 @@ export class JobInProgress {
   }
 
   /** Picks, for every map, the attempt a reduce fetches from: an agreed one if decided, else the first reported. */
-  #sources(r: number, ctx: JobContext): { uses: SourceUse[]; wire: MapSource[] } | undefined {
+  #sources(r: number, reducer: string, ctx: JobContext): { uses: SourceUse[]; wire: MapSource[] } | undefined {
     const uses: SourceUse[] = [];
     const wire: MapSource[] = [];
     for (const m of this.maps) {
       const pool = (m.decided ? m.decided.agreeing : m.succeeded()).filter(
-        (a) => ctx.liveAddress(a.trackerId) !== undefined && !this.#badSources[r]!.has(a.id),
+        (a) => ctx.liveAddress(a.trackerId) !== undefined && !this.#badSources[r]!.has(`${reducer}|${a.id}`),
       );
       if (pool.length === 0) return undefined;
       const a = m.decided ? pool[r % pool.length]! : pool[0]!;
@@ -138,7 +142,7 @@ export class JobInProgress {
   }
 
   #launchReduce(t: TaskInProgress, trackerId: string, ctx: JobContext): TaskAction | undefined {
-    const sources = this.#sources(t.index, ctx);
+    const sources = this.#sources(t.index, trackerId, ctx);
     if (!sources) return undefined;
     const a = this.#start(t, trackerId, ctx, sources.uses);
     return { launch_reduce: { attempt_id: a.id, job_id: this.id, code: this.code, partition: t.index, sources: sources.wire } };
@@ -153,7 +157,8 @@ export class JobInProgress {
     if (!t || !a || a.trackerId !== trackerId || a.state !== 'running') return; // late, killed, or not its own
     a.endMs = ctx.now;
     if (!rep.ok) {
-      this.#failAttempt(t, a, rep.error || 'failed', ctx, rep.bad_source_tracker ? rep.bad_source_digest : undefined);
+      const badSource = rep.bad_source_tracker ? { trackerId: rep.bad_source_tracker, digest: rep.bad_source_digest } : undefined;
+      this.#failAttempt(t, a, rep.error || 'failed', ctx, badSource);
       return;
     }
     const expected = t.kind === 'map' ? this.spec.numReduces : 1;
@@ -182,14 +187,20 @@ export class JobInProgress {
     this.#checkHopeless(t, ctx);
   }
 
-  #failAttempt(t: TaskInProgress, a: Attempt, error: string, ctx: JobContext, badSourceDigest?: string): void {
+  /** Failures blamed on a source that a tracker may claim on one task before they count as its own. */
+  static readonly SOURCE_EXCUSES = 2;
+
+  #failAttempt(t: TaskInProgress, a: Attempt, error: string, ctx: JobContext, badSource?: { trackerId: string; digest: string }): void {
     a.state = 'failed';
     a.error = error;
-    if (badSourceDigest !== undefined && t.kind === 'reduce') {
-      // The reduce could not use one of its inputs: not this tracker's fault; fetch it elsewhere.
-      a.notItsFault = true;
-      const bad = a.sources?.find((s) => s.digest === badSourceDigest) ?? undefined;
-      if (bad) this.#badSources[t.index]!.add(bad.attemptId);
+    if (badSource && t.kind === 'reduce') {
+      const excused = t.attempts.filter((x) => x.trackerId === a.trackerId && x.notItsFault && x.state === 'failed').length;
+      // The reduce could not use one of its inputs: it may try again, fetching that input elsewhere,
+      // but only a bounded number of times, so a lying reducer cannot keep the task for itself.
+      a.notItsFault = excused < JobInProgress.SOURCE_EXCUSES;
+      for (const s of a.sources ?? []) {
+        if (s.trackerId === badSource.trackerId && s.digest === badSource.digest) this.#badSources[t.index]!.add(`${a.trackerId}|${s.attemptId}`);
+      }
     }
     const failed = t.failedTrackers();
     if (failed.length >= this.f + 1) {

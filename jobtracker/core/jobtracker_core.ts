@@ -32,6 +32,8 @@ export class JobTrackerCore {
   readonly #trackers = new Map<string, TrackerRecord>();
   readonly #jobs = new Map<string, JobInProgress>();
   #effects: Effect[] = [];
+  /** Jobs whose end the trackers were told of (so they drop its intermediate data). */
+  readonly #ended = new Set<string>();
   #jobSeq = 0;
 
   constructor(opts: CoreOptions, random: () => number, startMs: number) {
@@ -122,9 +124,8 @@ export class JobTrackerCore {
   #checkJobs(ctx: JobContext): void {
     const eligible = this.liveTrackers().map((t) => t.id);
     for (const job of this.#jobs.values()) {
-      const wasRunning = job.state === 'RUNNING';
       job.checkStuck(eligible, ctx);
-      if (wasRunning && job.state === 'FAILED') this.#finished(job);
+      if (job.state === 'FAILED') this.#finished(job); // however it failed: by a vote, a task, or being stuck
     }
   }
 
@@ -183,6 +184,8 @@ export class JobTrackerCore {
 
   /** The job is over: trackers may drop its intermediate data, keeping committed outputs. */
   #finished(job: JobInProgress): void {
+    if (this.#ended.has(job.id)) return;
+    this.#ended.add(job.id);
     for (const [trackerId, keep] of job.holders()) {
       this.#trackers.get(trackerId)?.outbox.push({ drop_job: { job_id: job.id, keep: [...keep] } });
     }
