@@ -29,14 +29,15 @@ export function registerDfs(program: Command): void {
 
   dfs.command('put <local> <path>')
     .description('copy a local file into the dfs (streams; verified replicas)')
-    .option('--replication <n>', 'copies of each block', wholeNumber(1, 64), kDfsDefaults.replication)
+    .option('--replication <n>', `copies of each block (default: ${kDfsDefaults.replication}, or the number of live nodes if fewer)`, wholeNumber(1, 64))
     .option('--block-mb <mb>', 'block size in MB', positiveNumber, kDfsDefaults.blockBytes / MB)
     .option('-f, --force', 'replace an existing file')
     .action((local: string, path: string, o, cmd: Command) => withCluster(cmd, async (client) => {
       const p = progress(`put ${local}`);
       try {
+        const replication = o.replication ?? Math.min(kDfsDefaults.replication, await client.liveNodes());
         const info = await client.put(local, path, {
-          replication: o.replication, blockBytes: Math.round(o.blockMb * MB), overwrite: !!o.force, progress: p.update,
+          replication, blockBytes: Math.round(o.blockMb * MB), overwrite: !!o.force, progress: p.update,
         });
         p.done();
         console.log(`${info.path}: ${formatBytes(info.size)} in ${info.blocks.length} blocks, replication ${info.replication}`);

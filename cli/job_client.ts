@@ -26,8 +26,7 @@ export const BUNDLE_DIR = '/.bftmr/jobs';
 
 /** Refuses a job the cluster cannot run, before anything is stored. */
 export async function precheck(dfs: DfsClient, p: SubmitParams): Promise<void> {
-  const st = await dfs.jobTracker.call<M.Empty, M.ClusterStatusReply>('ClusterStatus', {}, kClusterDefaults.rpcDeadlineMs);
-  const live = st.trackers.filter((t) => t.alive && !t.blacklisted).length;
+  const live = await dfs.liveNodes();
   if (live < 2 * p.f + 1) {
     throw new BftmrError('BFT_TOO_FEW_TRACKERS',
       `f=${p.f} needs at least 2f+1=${2 * p.f + 1} live task trackers, and the cluster has ${live}`);
@@ -41,10 +40,8 @@ export async function precheck(dfs: DfsClient, p: SubmitParams): Promise<void> {
 export async function storeBundle(dfs: DfsClient, bundle: Bundle): Promise<string> {
   const bundlePath = `${BUNDLE_DIR}/${bundle.digest}.mjs`;
   if (!(await dfs.exists(bundlePath))) {
-    const st = await dfs.jobTracker.call<M.Empty, M.ClusterStatusReply>('ClusterStatus', {}, kClusterDefaults.rpcDeadlineMs);
-    const live = st.trackers.filter((t) => t.alive).length;
     try {
-      await dfs.put(bundle.file, bundlePath, { replication: Math.min(3, live) });
+      await dfs.put(bundle.file, bundlePath, { replication: Math.min(3, await dfs.liveNodes()) });
     } catch (e) {
       if (!(e instanceof BftmrError && e.code === 'DFS_EXISTS')) throw e; // a concurrent submit stored it
     }

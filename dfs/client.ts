@@ -39,6 +39,12 @@ export class DfsClient {
     return this.#jt;
   }
 
+  /** Storage nodes currently alive and trusted. */
+  async liveNodes(): Promise<number> {
+    const st = await this.#jt.call<M.Empty, M.ClusterStatusReply>('ClusterStatus', {}, this.#deadlineMs);
+    return st.trackers.filter((t) => t.alive && !t.blacklisted).length;
+  }
+
   stat(p: string): Promise<M.FileInfo> {
     return this.#jt.call<M.PathRequest, M.FileInfo>('GetFile', { path: normalizePath(p), recursive: false }, this.#deadlineMs);
   }

@@ -12,11 +12,12 @@ import { varintSize, writeVarint } from './records.ts';
 import { Counters } from './counters.ts';
 
 /**
- * The combiner runs on a key when its buffered values reach this many (and each doubling after),
- * and once more at the end: points that depend only on the input, so every honest attempt
- * writes identical bytes.
+ * The combiner runs on a key when its buffered values reach this many (or the buffer's doubled
+ * size, see `full`), and once more at the end: points that depend only on the input, so every
+ * honest attempt writes identical bytes.
  */
 export const COMBINE_EVERY = 64;
+const INITIAL_VALUES = 2;
 
 export interface MapInput {
   file: string;           // dfs path, shown to map as ctx.file
@@ -33,9 +34,15 @@ export interface MapResult {
   counters: Record<string, number>;
 }
 
+/** A key's buffered values: a fixed-capacity array and how much of it is used. */
+interface Pending {
+  n: number;
+  v: string[];
+}
+
 export function runMap(job: Job, input: MapInput, numReduces: number, conf: Conf, outPaths: string[], xx: XXHash): MapResult {
   const counters = new Counters();
-  let buffer = new Map<string, string[]>();
+  const buffer = new Map<string, Pending>();
   const combine = job.combine?.bind(job);
   let inRecords = 0;
   let outRecords = 0;
@@ -47,35 +54,52 @@ export function runMap(job: Job, input: MapInput, numReduces: number, conf: Conf
     conf,
     count: (name, by = 1) => counters.add(name, by),
   });
-  // Eager combining rewrites a key's value list in place: what the combiner emits for that key
-  // replaces the list (no Map churn on the hot path); anything it emits for other keys is appended.
-  let combiningKey = '';
+
+  const append = (key: string, value: string): void => {
+    let e = buffer.get(key);
+    if (e === undefined) {
+      e = { n: 0, v: new Array<string>(INITIAL_VALUES) };
+      buffer.set(key, e);
+    } else if (e.n === e.v.length) {
+      full(key, e);
+    }
+    e.v[e.n++] = value;
+  };
+
+  // A key's buffer is full. Small buffers double (most keys have few values). From COMBINE_EVERY
+  // on, a combiner runs on the full buffer and what it emits for the key becomes the buffer's
+  // content (anything for other keys is appended to theirs); if that leaves it at least half full,
+  // or there is no combiner, the buffer doubles. These points depend only on the input, and a
+  // combiner that does not shrink costs O(n log n), not O(n²).
+  let combiningKey: string | undefined;
   let combined: string[] = [];
   const eagerCtx = combineCtx((key, value) => {
     checkStrings(key, value);
     if (key === combiningKey) combined.push(value);
-    else appendValue(buffer, key, value);
+    else append(key, value);
   });
-
-  const emit = (key: string, value: string): void => {
-    checkStrings(key, value);
-    outRecords++;
-    const list = buffer.get(key);
-    if (list === undefined) { buffer.set(key, [value]); return; }
-    const n = list.push(value);
-    // At 64, 128, 256… values: a combiner that does not shrink the list costs O(n log n), not O(n²).
-    if (n >= COMBINE_EVERY && (n & (n - 1)) === 0 && combine) {
+  function full(key: string, e: Pending): void {
+    if (combine && e.v.length >= COMBINE_EVERY) {
       combiningKey = key;
       combined = [];
-      combine(key, list, eagerCtx);
-      combiningKey = '';
-      list.length = 0;
-      for (const v of combined) list.push(v);
+      combine(key, e.v, eagerCtx);
+      combiningKey = undefined;
+      e.n = 0;
+      if (combined.length * 2 > e.v.length) e.v = new Array<string>(e.v.length * 2);
+      for (const v of combined) e.v[e.n++] = v;
+      if (e.n < e.v.length) return;
     }
-  };
+    const bigger = new Array<string>(e.v.length * 2);
+    for (let i = 0; i < e.n; i++) bigger[i] = e.v[i]!;
+    e.v = bigger;
+  }
 
   const ctx: MapContext & { offset: number } = {
-    emit,
+    emit(key, value) {
+      checkStrings(key, value);
+      outRecords++;
+      append(key, value);
+    },
     file: input.file,
     offset: 0,
     conf,
@@ -90,18 +114,19 @@ export function runMap(job: Job, input: MapInput, numReduces: number, conf: Conf
     map(line, ctx);
   });
 
+  let output = new Map<string, string[]>();
+  for (const [key, e] of buffer) output.set(key, e.n === e.v.length ? e.v : e.v.slice(0, e.n));
   if (combine) {
-    const combined = new Map<string, string[]>();
     const final = new Map<string, string[]>();
     const finalCtx = combineCtx((key, value) => { checkStrings(key, value); appendValue(final, key, value); });
-    for (const [key, values] of buffer) combine(key, values, finalCtx);
-    buffer = final;
+    for (const [key, values] of output) combine(key, values, finalCtx);
+    output = final;
   }
 
   // Partition, then sort each partition's keys by bytes.
   const partitioner = makePartitioner(job, numReduces, conf, xx);
   const keysByPartition: string[][] = Array.from({ length: numReduces }, () => []);
-  for (const key of buffer.keys()) keysByPartition[partitioner(key)]!.push(key);
+  for (const key of output.keys()) keysByPartition[partitioner(key)]!.push(key);
 
   let written = 0;
   const partitions = keysByPartition.map((keys, p) => {
@@ -109,7 +134,7 @@ export function runMap(job: Job, input: MapInput, numReduces: number, conf: Conf
     const out = new OutputFile(outPaths[p]!);
     for (const key of keys) {
       const kb = Buffer.from(key, 'utf8');
-      for (const value of buffer.get(key)!) {
+      for (const value of output.get(key)!) {
         writeRecord(out, kb, value);
         written++;
       }

@@ -46,6 +46,7 @@ const cases: [string, string[], RegExp][] = [
   ['run: a local output that exists', ['run', 'jobs/word_count.ts', '--input', 'README.md', '--output', scratch], /already exists/],
   ['dfs put onto an existing path', ['dfs', 'put', 'README.md', '/in/jargon.txt'], /already exists \(use --force/],
   ['dfs put of an unreadable file', ['dfs', 'put', path.join(scratch, 'none.txt'), '/x'], /cannot read .*ENOENT/],
+  ['replication above the live nodes', ['dfs', 'put', 'README.md', '/r5', '--replication', '5'], /replication 5 needs 5 live storage nodes, and 3 are available/],
   ['a dfs path with ..', ['dfs', 'put', 'README.md', '/in/../x'], /may not contain '\.\.'/],
   ['rm of a non-empty directory without -r', ['dfs', 'rm', '/in'], /non-empty directory \(use -r/],
   ['get of a path that does not exist', ['dfs', 'get', '/missing', path.join(scratch, 'm')], /\/missing: no such file or directory/],
