@@ -26,6 +26,15 @@ export interface PutOptions {
   progress?: Progress;
 }
 
+/** Opens a local file, or says in one sentence why not. */
+async function openLocal(file: string, flags: 'r' | 'w', verb: string, shown = file): Promise<fsp.FileHandle> {
+  try {
+    return await fsp.open(file, flags);
+  } catch (e) {
+    throw new BftmrError('LOCAL_IO', `cannot ${verb} ${shown}: ${(e as NodeJS.ErrnoException).code ?? e}`);
+  }
+}
+
 export class DfsClient {
   readonly #jt: RpcClient;
   readonly #peers = new Peers();
@@ -72,12 +81,7 @@ export class DfsClient {
     const replication = opts.replication ?? kDfsDefaults.replication;
     const blockBytes = opts.blockBytes ?? kDfsDefaults.blockBytes;
     if (!Number.isInteger(replication) || replication < 1) throw new BftmrError('JOB_BAD_ARGUMENT', `replication must be a whole number >= 1, not ${replication}`);
-    let fh: fsp.FileHandle;
-    try {
-      fh = await fsp.open(local, 'r');
-    } catch (e) {
-      throw new BftmrError('LOCAL_IO', `cannot read ${local}: ${(e as NodeJS.ErrnoException).code ?? e}`);
-    }
+    const fh = await openLocal(local, 'r', 'read');
     try {
       const st = await fh.stat();
       if (!st.isFile()) throw new BftmrError('LOCAL_IO', `${local} is not a regular file`);
@@ -198,12 +202,7 @@ export class DfsClient {
 
   async #getFile(info: M.FileInfo, dest: string, progress?: Progress): Promise<void> {
     const tmp = `${dest}.bftmr-partial-${process.pid}`;
-    let fh: fsp.FileHandle;
-    try {
-      fh = await fsp.open(tmp, 'w');
-    } catch (e) {
-      throw new BftmrError('LOCAL_IO', `cannot write ${dest}: ${(e as NodeJS.ErrnoException).code ?? e}`);
-    }
+    const fh = await openLocal(tmp, 'w', 'write', dest);
     try {
       await this.#readInto(info, async (data, pos) => { await fh.write(data, 0, data.length, pos); }, progress);
       await fh.close();

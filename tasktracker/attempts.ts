@@ -9,7 +9,7 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { messageOf } from '../lib/errors.ts';
 import { EMPTY_DIGEST, sha256 } from '../lib/digest.ts';
-import type { AttemptReport, BlockRef, Conf, LaunchMap, LaunchReduce } from '../lib/messages.ts';
+import type { AttemptReport, BlockRef, Conf, JobCode, LaunchMap, LaunchReduce } from '../lib/messages.ts';
 import type { FileBlockStore } from '../dfs/file_block_store.ts';
 import { fetchBlock } from '../dfs/block_transfer.ts';
 import type { Peers } from '../dfs/peers.ts';
@@ -60,8 +60,16 @@ export class AttemptRunner {
     return { path: this.store.localPath(ref.digest)!, local: false };
   }
 
-  #confObject(conf: Conf[]): Record<string, string> {
-    return Object.fromEntries(conf.map((c) => [c.key, c.value]));
+  /** What every attempt of the job's tasks shares; `task` names the task (not the attempt). */
+  #common(jobId: string, task: string, code: JobCode, bundlePath: string) {
+    return {
+      taskKey: `${jobId}/${task}`,
+      jobStartMs: code.start_ms,
+      bundlePath,
+      bundleDigest: code.bundle.digest,
+      conf: Object.fromEntries(code.conf.map((c: Conf) => [c.key, c.value])),
+      numReduces: code.num_reduces,
+    };
   }
 
   async runMap(m: LaunchMap, signal: AbortSignal): Promise<AttemptReport> {
@@ -83,13 +91,8 @@ export class AttemptRunner {
     }
     const outPaths = Array.from({ length: m.num_reduces }, () => this.store.tempPath());
     const result = (await this.pool.run({
+      ...this.#common(m.job_id, `m/${m.map_index}`, m.code, code),
       kind: 'map',
-      taskKey: `${m.job_id}/m/${m.map_index}`,
-      jobStartMs: m.code.start_ms,
-      bundlePath: code,
-      bundleDigest: m.code.bundle.digest,
-      conf: this.#confObject(m.code.conf),
-      numReduces: m.num_reduces,
       input: { file: m.path, blocks: locals, start: m.offset, end, fileSize: m.file_size },
       outPaths,
     }, signal)) as MapResult;
@@ -129,13 +132,8 @@ export class AttemptRunner {
     }
     const outPath = this.store.tempPath();
     let result = (await this.pool.run({
+      ...this.#common(r.job_id, `r/${r.partition}`, r.code, code),
       kind: 'reduce',
-      taskKey: `${r.job_id}/r/${r.partition}`,
-      jobStartMs: r.code.start_ms,
-      bundlePath: code,
-      bundleDigest: r.code.bundle.digest,
-      conf: this.#confObject(r.code.conf),
-      numReduces: r.code.num_reduces,
       inputs,
       partition: r.partition,
       outPath,
