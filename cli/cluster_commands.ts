@@ -1,6 +1,6 @@
 /** `bftmr cluster start|stop|status|trackers`. */
 import type { Command } from 'commander';
-import { kClusterDefaults } from '../lib/options.ts';
+import { kTaskTrackerDefaults, kClusterDefaults } from '../lib/options.ts';
 import { FAULT_MODES, parseFault } from '../tasktracker/faults.ts';
 import { wholeNumber } from './args.ts';
 import { clusterStatus, findCluster, readState, startCluster, stopCluster, alive } from './cluster_launcher.ts';
@@ -13,7 +13,7 @@ export function registerCluster(program: Command): void {
   cluster.command('start')
     .description('start a job tracker and task trackers in the background; returns when all are up')
     .option('--trackers <n>', 'number of task trackers', wholeNumber(1, 64), kClusterDefaults.trackers)
-    .option('--slots <n>', 'task slots per tracker (default: this host\'s cores shared out among the trackers)', wholeNumber(1, 256))
+    .option('--slots <n>', `task slots per tracker (default ${kTaskTrackerDefaults.slots}: this host's cores, at most 4)`, wholeNumber(1, 256))
     .option('--faulty <k>', 'give the fault mode to this many trackers', wholeNumber(0), 0)
     .option('--fault <mode>', `fault mode for --faulty trackers: ${FAULT_MODES.join(', ')}`)
     .action(async (o, cmd: Command) => {

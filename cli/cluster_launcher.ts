@@ -6,7 +6,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -44,14 +43,6 @@ export interface StartOptions {
 }
 
 export const stateFile = (home: string) => path.join(home, 'cluster.json');
-
-/**
- * Slots per tracker when every tracker runs on this one host: the host's cores shared out, at
- * least one each. More threads than cores only adds context switches, cache misses and memory.
- */
-export function localSlots(trackers: number): number {
-  return Math.max(1, Math.floor(os.availableParallelism() / trackers));
-}
 
 export async function readState(home: string): Promise<ClusterState | undefined> {
   try {
@@ -142,7 +133,8 @@ export async function startCluster(home: string, opts: StartOptions): Promise<Cl
       await fsp.mkdir(dir, { recursive: true });
       const log = path.join(dir, 'log');
       const fault = i < (opts.faulty ?? 0) ? opts.fault : undefined;
-      const args = ['tasktracker', '--jobtracker', address, '--dir', dir, '--slots', String(opts.slots ?? localSlots(opts.trackers))];
+      const args = ['tasktracker', '--jobtracker', address, '--dir', dir];
+      if (opts.slots) args.push('--slots', String(opts.slots));
       if (fault) args.push('--fault', fault);
       const child = launch(args, log, opts.detached);
       children.push(child);

@@ -6,7 +6,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { BftmrError } from '../lib/errors.ts';
 import type * as M from '../lib/messages.ts';
-import { kClusterDefaults, kJobDefaults, MB } from '../lib/options.ts';
+import { kTaskTrackerDefaults, kClusterDefaults, kJobDefaults, MB } from '../lib/options.ts';
 import { DfsClient } from '../dfs/client.ts';
 import { FAULT_MODES, parseFault } from '../tasktracker/faults.ts';
 import { collect, collectConf, positiveNumber, wholeNumber } from './args.ts';
@@ -79,7 +79,7 @@ export function registerJob(program: Command): void {
   jobOptions(program.command('run <module>')
     .description('run a job on a throw-away local cluster: local input in, local output out'))
     .option('--trackers <n>', 'task trackers to start', wholeNumber(1, 64), kClusterDefaults.trackers)
-    .option('--slots <n>', 'task slots per tracker (default: this host\'s cores shared out among the trackers)', wholeNumber(1, 256))
+    .option('--slots <n>', `task slots per tracker (default ${kTaskTrackerDefaults.slots}: this host's cores, at most 4)`, wholeNumber(1, 256))
     .option('--faulty <k>', 'give the fault mode to this many trackers', wholeNumber(0), 0)
     .option('--fault <mode>', `fault mode for --faulty trackers: ${FAULT_MODES.join(', ')}`)
     .option('--keep', 'keep the cluster directory (logs) after the run')
