@@ -6,7 +6,7 @@ import { kJobTrackerDefaults, kTaskTrackerDefaults } from '../lib/options.ts';
 import { startJobTracker } from '../jobtracker/server.ts';
 import { startTaskTracker } from '../tasktracker/server.ts';
 import { FAULT_MODES, parseFault } from '../tasktracker/faults.ts';
-import { wholeNumber } from './args.ts';
+import { positiveNumber, wholeNumber } from './args.ts';
 
 function logger(name: string): (line: string) => void {
   return (line) => process.stdout.write(`${new Date().toISOString()} ${name} ${line}\n`);
@@ -32,13 +32,15 @@ export function registerDaemons(program: Command): void {
     .requiredOption('--dir <dir>', 'state directory (namespace database)')
     .option('--listen <host:port>', 'address to listen on', kJobTrackerDefaults.listen)
     .option('--ready-file <file>', 'write the listening address here once ready')
+    .option('--late-factor <x>', 'an attempt is late past this many times the median duration of its finished siblings', positiveNumber, kJobTrackerDefaults.lateFactor)
+    .option('--late-floor-ms <ms>', '…and at least this long', wholeNumber(0), kJobTrackerDefaults.lateFloorMs)
     .option('--heartbeat-ms <ms>', 'heartbeat interval', wholeNumber(10), kJobTrackerDefaults.heartbeatIntervalMs)
     .option('--expiry-ms <ms>', 'declare a tracker dead after this long without a heartbeat', wholeNumber(100), kJobTrackerDefaults.trackerExpiryMs)
     .option('--blacklist-after <n>', 'stop using a tracker with more verdicts than this', wholeNumber(0), kJobTrackerDefaults.blacklistAfterVerdicts)
     .action(async (o) => {
       const handle = await startJobTracker({
         dir: path.resolve(o.dir), listen: o.listen, heartbeatIntervalMs: o.heartbeatMs, trackerExpiryMs: o.expiryMs,
-        blacklistAfterVerdicts: o.blacklistAfter,
+        blacklistAfterVerdicts: o.blacklistAfter, lateFactor: o.lateFactor, lateFloorMs: o.lateFloorMs,
       }, logger('jobtracker'));
       await writeReady(o.readyFile, handle.address);
       await runUntilSignalled(handle);

@@ -13,6 +13,8 @@ export interface JobTrackerOptions {
   heartbeatIntervalMs: number;
   trackerExpiryMs: number;        // no heartbeat for this long: the tracker is dead
   blacklistAfterVerdicts: number; // a tracker proven faulty more often than this is no longer used
+  lateFactor: number;             // an attempt is late past this many times its siblings' median duration…
+  lateFloorMs: number;            // …and at least this long
 }
 
 export const kJobTrackerDefaults: Omit<JobTrackerOptions, 'dir'> = {
@@ -20,6 +22,8 @@ export const kJobTrackerDefaults: Omit<JobTrackerOptions, 'dir'> = {
   heartbeatIntervalMs: 250,
   trackerExpiryMs: 10_000,
   blacklistAfterVerdicts: 2,
+  lateFactor: 2,
+  lateFloorMs: 2_000,
 };
 
 export interface TaskTrackerOptions {

@@ -610,10 +610,35 @@ test('a job stuck for lack of unused trackers fails with BFT_NO_QUORUM and its t
   }
 });
 
+// ---------------------------------------------------------------- lateness
+
+test('a late attempt gets a sibling, judged against the durations its siblings took, not a fixed timeout', (t) => {
+  const opts = { ...OPTS, trackerExpiryMs: 10 * 60_000, lateFactor: 2, lateFloorMs: 3000 };
+  const sim = new Sim(honestTrackers(['A', 'B', 'C']), opts);
+  // B accepts map 0's attempt and never reports it, but keeps heartbeating (a 'hang' fault).
+  sim.tracker('B').behaviour.delay = (kind) => (kind === 'map' ? 10 * 60_000 : 100);
+  const jobId = sim.core.submit(jobSpec(1, 1, 1, ['A']), sim.now);
+  sim.round();
+  t.deepEqual(sim.attemptsOf('map', 0).map((l) => l.tracker), ['A', 'B']);
+  // A's attempt finishes within a round: the median sibling duration is about one round, so the
+  // limit is the floor; until then no third attempt.
+  while (sim.now - START < opts.lateFloorMs) {
+    sim.round();
+    t.is(sim.attemptsOf('map', 0).length, 2, `no third attempt at +${sim.now - START}ms`);
+  }
+  sim.run(jobId);
+  t.deepEqual(sim.attemptsOf('map', 0).map((l) => l.tracker), ['A', 'B', 'C']);
+  t.is(sim.commits().length, 1);
+  sim.core.committed(jobId, sim.now);
+  t.is(sim.core.job(jobId, sim.now).state, 'SUCCEEDED');
+  t.deepEqual(sim.core.job(jobId, sim.now).verdicts, [], 'being late proves nothing');
+});
+
 // ---------------------------------------------------------------- (f) a tracker that stops heartbeating
 
 test('a tracker that stops heartbeating is lost after trackerExpiryMs and its attempt runs elsewhere', (t) => {
-  const sim = new Sim(honestTrackers(['A', 'B', 'C']));
+  // Lateness would start a third attempt earlier (see the lateness test); here only expiry acts.
+  const sim = new Sim(honestTrackers(['A', 'B', 'C']), { ...OPTS, lateFloorMs: 60 * 60_000 });
   // B takes map 0 and then goes silent.
   sim.tracker('B').behaviour.delay = () => 100;
   const jobId = sim.core.submit(jobSpec(1, 1, 1, ['A']), sim.now);

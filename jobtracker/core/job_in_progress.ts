@@ -12,6 +12,8 @@ export type JobState = 'RUNNING' | 'COMMITTING' | 'SUCCEEDED' | 'FAILED';
 
 export interface JobContext {
   now: number;
+  lateFactor: number;
+  lateFloorMs: number;
   /** Address of a live, trusted-enough tracker; undefined when it is dead or blacklisted. */
   liveAddress(trackerId: string): string | undefined;
   kill(trackerId: string, attemptId: string): void;
@@ -62,13 +64,33 @@ export class JobInProgress {
 
   // ---------------------------------------------------------------- scheduling
 
+  /**
+   * Whether a running attempt is late, judged against the durations its task's siblings actually
+   * took (not a fixed timeout); nothing is late before some sibling has finished.
+   */
+  lateness(ctx: JobContext): (a: Attempt, t: TaskInProgress) => boolean {
+    const limits = new Map<string, number>();
+    for (const [kind, tasks] of [['map', this.maps], ['reduce', this.reduces]] as const) {
+      const durations = tasks.flatMap((t) => t.succeeded().map((a) => a.endMs! - a.startMs)).sort((x, y) => x - y);
+      if (durations.length === 0) continue;
+      const median = durations[Math.floor(durations.length / 2)]!;
+      limits.set(kind, Math.max(ctx.lateFloorMs, ctx.lateFactor * median));
+    }
+    return (a, t) => {
+      const limit = limits.get(t.kind);
+      return limit !== undefined && ctx.now - a.startMs > limit;
+    };
+  }
+
   /** Attempts to start on `trackerId`, at most `slots` of them. */
   assign(trackerId: string, slots: number, ctx: JobContext): TaskAction[] {
     const actions: TaskAction[] = [];
     if (this.state !== 'RUNNING' || slots <= 0) return actions;
     const eligible = (t: TaskInProgress) => !t.usedTrackers().has(trackerId);
+    const late = this.lateness(ctx);
+    const wanted = (t: TaskInProgress) => t.attemptsWanted((a) => late(a, t));
 
-    const maps = this.maps.filter((t) => (t.attemptsWanted() > 0 || this.#needsSourceAttempt(t, ctx)) && eligible(t));
+    const maps = this.maps.filter((t) => (wanted(t) > 0 || this.#needsSourceAttempt(t, ctx)) && eligible(t));
     // Data-local first (the tracker holds the split's first block), then in index order.
     maps.sort((a, b) => Number(this.#isLocal(b, trackerId)) - Number(this.#isLocal(a, trackerId)) || a.index - b.index);
     for (const t of maps) {
@@ -80,7 +102,7 @@ export class JobInProgress {
     if (!this.allMapsReported()) return actions;
     for (const t of this.reduces) {
       if (actions.length >= slots) break;
-      if (t.attemptsWanted() <= 0 || !eligible(t)) continue;
+      if (wanted(t) <= 0 || !eligible(t)) continue;
       const launch = this.#launchReduce(t, trackerId, ctx);
       if (launch) actions.push(launch);
     }
@@ -283,8 +305,10 @@ export class JobInProgress {
   /** Whether some task can make no progress with the trackers that are left. */
   checkStuck(eligibleTrackers: string[], ctx: JobContext): void {
     if (this.state !== 'RUNNING') return;
+    const late = this.lateness(ctx);
     for (const t of [...this.maps, ...this.reduces]) {
-      if (t.decided || t.running().length > 0 || t.attemptsWanted() === 0) continue;
+      const timely = t.running().filter((a) => !late(a, t)).length;
+      if (t.decided || timely > 0 || t.attemptsWanted((a) => late(a, t)) === 0) continue;
       const used = t.usedTrackers();
       if (eligibleTrackers.some((id) => !used.has(id))) continue;
       const votes = t.succeeded().map((a) => `${a.trackerId}:${a.digests!.map(shortDigest).join(',')}`);

@@ -9,7 +9,7 @@ import type {
 } from '../../lib/messages.ts';
 import { JobInProgress, type JobContext } from './job_in_progress.ts';
 import { maxVotes } from './vote.ts';
-import type { CoreOptions, Effect, JobSpec, OutputFile } from './types.ts';
+import { kLateDefaults, type CoreOptions, type Effect, type JobSpec, type OutputFile } from './types.ts';
 
 export interface TrackerRecord {
   id: string;
@@ -132,6 +132,8 @@ export class JobTrackerCore {
   #ctx(now: number): JobContext {
     return {
       now,
+      lateFactor: this.#opts.lateFactor ?? kLateDefaults.lateFactor,
+      lateFloorMs: this.#opts.lateFloorMs ?? kLateDefaults.lateFloorMs,
       liveAddress: (id) => {
         const t = this.#trackers.get(id);
         return this.#usable(t) ? t.address : undefined;

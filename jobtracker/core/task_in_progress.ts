@@ -89,15 +89,17 @@ export class TaskInProgress {
 
   /**
    * How many more attempts should start now: enough running ones that, if they all agree with the
-   * best value so far, the task reaches f+1; never beyond 2f+1 votes.
+   * best value so far, the task reaches f+1; never beyond 2f+1 votes. A late attempt is not waited
+   * for: another attempt starts beside it (if the late one reports after all, its vote still counts).
    */
-  attemptsWanted(): number {
+  attemptsWanted(isLate: (a: Attempt) => boolean = () => false): number {
     if (this.decided) return 0;
     const t = tally(this.votes(), this.f);
-    const running = this.running().length;
+    const running = this.running();
+    const timely = running.filter((a) => !isLate(a)).length;
     const votes = this.succeeded().length;
-    const need = quorum(this.f) - t.maxAgreement - running;
-    const room = maxVotes(this.f) - votes - running;
+    const need = quorum(this.f) - t.maxAgreement - timely;
+    const room = maxVotes(this.f) - votes - timely;
     return Math.max(0, Math.min(need, room));
   }
 

@@ -39,4 +39,13 @@ export interface CoreOptions {
   heartbeatIntervalMs: number;
   trackerExpiryMs: number;
   blacklistAfterVerdicts: number;
+  /**
+   * An attempt is late when it has run longer than `lateFactor` times the median duration of its
+   * task's finished siblings (same job, same kind), and at least `lateFloorMs`. Before any sibling
+   * finishes, nothing is judged late.
+   */
+  lateFactor?: number;
+  lateFloorMs?: number;
 }
+
+export const kLateDefaults = { lateFactor: 2, lateFloorMs: 2_000 };
