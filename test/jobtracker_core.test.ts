@@ -755,3 +755,22 @@ test('one reducer that falsely blames its sources cannot stall a job (f=1, 3 tra
   t.true(settles(sim, jobId), `still ${sim.core.job(jobId, sim.now).state} after ${sim.rounds} rounds`);
   t.is(sim.commits()[0]?.files[0]?.digest, goodReduce(0, 1));
 });
+
+// ---------------------------------------------------------------- determinism guard
+
+test('attempts that differ on trackers that agree elsewhere: the job is reported non-deterministic', (t) => {
+  // Every tracker is honest, but map 1's partition 1 depends on something outside the input.
+  const flaky = (id: string) => new SimTracker(id, {
+    map: (index, n) => Array.from({ length: n }, (_, p) => (index === 1 && p === 1 ? sha256(`${id}-clock-${p}`) : mapDigest(index, p))),
+  });
+  const sim = new Sim(['A', 'B', 'C'].map(flaky));
+  const jobId = sim.core.submit(jobSpec(2, 2, 1, ['A']), sim.now);
+  sim.run(jobId);
+  const status = sim.core.job(jobId, sim.now);
+  t.is(status.state, 'FAILED');
+  t.is(status.error_code, 'BFT_NON_DETERMINISTIC');
+  t.regex(status.error, /map task 1 \(partition 1\)/);
+  t.is(sim.attemptsOf('map', 1).length, 3, 'no attempts beyond 2f+1');
+  t.deepEqual(status.verdicts, [], 'nobody is blamed for the job\'s own non-determinism');
+  t.deepEqual(sim.commits(), []);
+});

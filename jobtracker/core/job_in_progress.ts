@@ -18,6 +18,8 @@ export interface JobContext {
   liveAddress(trackerId: string): string | undefined;
   kill(trackerId: string, attemptId: string): void;
   verdict(trackerId: string, reason: string): void;
+  /** Whether the tracker has ever been proven faulty (any verdict, any job). */
+  proven(trackerId: string): boolean;
   commit(jobId: string, output: string, files: OutputFile[]): void;
 }
 
@@ -280,14 +282,37 @@ export class JobInProgress {
     if (this.state !== 'RUNNING' || t.decided) return;
     if (t.kind === 'reduce' && !this.allMapsDecided()) return; // its votes may still go stale
     if (t.hopeless()) {
+      const voters = t.succeeded();
       const groups = new Map<string, string[]>();
-      for (const a of t.succeeded()) {
+      for (const a of voters) {
         const v = a.digests!.map(shortDigest).join(',');
         groups.set(v, [...(groups.get(v) ?? []), a.trackerId]);
       }
       const detail = [...groups].map(([v, ts]) => `${ts.join('+')} reported ${v}`).join('; ');
-      this.fail('BFT_NO_QUORUM', `no f+1=${this.f + 1} trackers agree on ${t.name} after ${t.succeeded().length} attempts: ${detail}`, ctx);
+      const unproven = !voters.some((a) => ctx.proven(a.trackerId));
+      if (unproven && this.#agreedElsewhere(t, voters.map((a) => a.trackerId))) {
+        // Trackers that agreed on another task and were never caught lying now disagree: the job
+        // itself is the likelier cause.
+        const differing = voters[0]!.digests!.flatMap((d, p) => (voters.some((a) => a.digests![p] !== d) ? [p] : []));
+        const where = t.kind === 'map' ? ` (partition${differing.length > 1 ? 's' : ''} ${differing.join(', ')})` : '';
+        this.fail('BFT_NON_DETERMINISTIC',
+          `the job is non-deterministic: attempts of ${t.name}${where} produced different bytes on trackers that agree ` +
+          `elsewhere and were never caught lying (${detail}); a job must produce the same output on every run`, ctx);
+        return;
+      }
+      this.fail('BFT_NO_QUORUM', `no f+1=${this.f + 1} trackers agree on ${t.name} after ${voters.length} attempts: ${detail}` +
+        (unproven ? ' (none of them was ever proven faulty: more than f are faulty, or the job is non-deterministic)' : ''), ctx);
     }
+  }
+
+  /** Whether two of `trackers` were both in the agreeing set of some other decided task of this job. */
+  #agreedElsewhere(task: TaskInProgress, trackers: string[]): boolean {
+    for (const t of [...this.maps, ...this.reduces]) {
+      if (t === task || !t.decided) continue;
+      const agreeing = new Set(t.decided.agreeing.map((a) => a.trackerId));
+      if (trackers.filter((id) => agreeing.has(id)).length >= 2) return true;
+    }
+    return false;
   }
 
   /** A tracker died: its running attempts fail (its finished map outputs stay voted, but unreachable). */

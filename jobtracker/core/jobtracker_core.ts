@@ -145,6 +145,7 @@ export class JobTrackerCore {
         t.verdicts.push(reason);
         if (this.blacklisted(t)) this.#effects.push({ type: 'log', message: `tracker ${t.id} is blacklisted` });
       },
+      proven: (trackerId) => (this.#trackers.get(trackerId)?.verdicts.length ?? 0) > 0,
       commit: (jobId, output, files) => this.#effects.push({ type: 'commit', jobId, output, files }),
     };
   }
