@@ -107,43 +107,67 @@ export class DfsClient {
     }
   }
 
+  /** Streams bytes [off, off+size) of the local file to `target` as one block; returns its digest. */
+  async #upload(target: M.Location, fh: fsp.FileHandle, off: number, size: number, progress?: (n: number) => void): Promise<string> {
+    const xx = await loadXXHash();
+    const hash = newHasher();
+    const up = this.#peers.get(target.address).upload<M.BlockChunk, M.WriteBlockReply>('WriteBlock', TRANSFER_DEADLINE_MS);
+    try {
+      let sent = 0;
+      while (sent < size) {
+        const n = Math.min(kDfsDefaults.chunkBytes, size - sent);
+        const data = Buffer.allocUnsafe(n);
+        const { bytesRead } = await fh.read(data, 0, n, off + sent);
+        if (bytesRead !== n) throw new BftmrError('LOCAL_IO', 'the local file changed while it was being read');
+        hash.update(data);
+        await up.write({ data, xxh32: xx.h32(data), digest: '', last: false });
+        sent += n;
+        progress?.(sent);
+      }
+    } catch (e) {
+      up.cancel();
+      throw e;
+    }
+    const digest = hash.digest('hex');
+    await up.write({ data: Buffer.alloc(0), xxh32: xx.h32(Buffer.alloc(0)), digest, last: true });
+    const ack = await up.finish();
+    if (ack.digest !== digest) throw new BftmrError('DFS_DIGEST_MISMATCH', `${target.tracker_id} stored ${shortDigest(ack.digest)}, not ${shortDigest(digest)}`);
+    return digest;
+  }
+
+  /**
+   * One block onto `replication` nodes: uploaded to the first, then pulled from it by the others
+   * (which verify the digest). A node that cannot get verified bytes that way (the first one
+   * served bad bytes, or went away) gets them from the client directly. The returned promise
+   * settles when every copy is verified.
+   */
   async #uploadBlock(fh: fsp.FileHandle, off: number, size: number, replication: number, progress: (n: number) => void):
     Promise<{ ref: M.BlockRef; replicate: Promise<void> }> {
-    const xx = await loadXXHash();
     const exclude: string[] = [];
     for (let tries = 0; ; tries++) {
       const { targets } = await this.#jt.call<M.AllocateBlockRequest, M.AllocateBlockReply>(
         'AllocateBlock', { replication, exclude }, this.#deadlineMs);
       const [first, ...rest] = targets as [M.Location, ...M.Location[]];
+      let digest: string;
       try {
-        const hash = newHasher();
-        const up = this.#peers.get(first.address).upload<M.BlockChunk, M.WriteBlockReply>('WriteBlock', TRANSFER_DEADLINE_MS);
-        let sent = 0;
-        while (sent < size) {
-          const n = Math.min(kDfsDefaults.chunkBytes, size - sent);
-          const data = Buffer.allocUnsafe(n);
-          const { bytesRead } = await fh.read(data, 0, n, off + sent);
-          if (bytesRead !== n) throw new BftmrError('LOCAL_IO', 'the local file changed while it was being read');
-          hash.update(data);
-          await up.write({ data, xxh32: xx.h32(data), digest: '', last: false });
-          sent += n;
-          progress(sent);
-        }
-        const digest = hash.digest('hex');
-        await up.write({ data: Buffer.alloc(0), xxh32: xx.h32(Buffer.alloc(0)), digest, last: true });
-        const ack = await up.finish();
-        if (ack.digest !== digest) throw new BftmrError('DFS_DIGEST_MISMATCH', `${first.tracker_id} stored ${shortDigest(ack.digest)}, not ${shortDigest(digest)}`);
-        // The other replicas pull from the first node, verifying the digest themselves.
-        const replicate = Promise.all(rest.map((t) =>
-          this.#peers.get(t.address).call<M.PullBlockRequest, M.WriteBlockReply>(
-            'PullBlock', { digest, size, sources: [first] }, TRANSFER_DEADLINE_MS).then((r) => {
-            if (r.digest !== digest) throw new BftmrError('DFS_DIGEST_MISMATCH', `${t.tracker_id} stored ${shortDigest(r.digest)}, not ${shortDigest(digest)}`);
-          }))).then(() => undefined);
-        return { ref: { digest, size, replicas: targets }, replicate };
+        digest = await this.#upload(first, fh, off, size, progress);
       } catch (e) {
         if (tries >= 2 || (e instanceof BftmrError && e.code === 'LOCAL_IO')) throw e;
         exclude.push(first.tracker_id);
+        continue;
       }
+      const replicate = Promise.all(rest.map(async (t) => {
+        try {
+          const r = await this.#peers.get(t.address).call<M.PullBlockRequest, M.WriteBlockReply>(
+            'PullBlock', { digest, size, sources: [first] }, TRANSFER_DEADLINE_MS);
+          if (r.digest === digest) return;
+        } catch { /* fall back to the client's own copy */ }
+        if ((await this.#upload(t, fh, off, size)) !== digest) {
+          throw new BftmrError('LOCAL_IO', 'the local file changed while it was being read');
+        }
+      })).then(() => undefined);
+      replicate.catch(() => {}); // awaited by put(); never an unhandled rejection meanwhile
+      return { ref: { digest, size, replicas: targets }, replicate };
     }
   }
 
