@@ -13,10 +13,10 @@ import type { Peers } from './peers.ts';
 export const TRANSFER_DEADLINE_MS = 10 * 60_000;
 
 /** The chunks of a block as `address` serves them, checked chunk by chunk with xxhash32. */
-export async function* streamBlock(peers: Peers, address: string, digest: string, offset = 0, length = 0): AsyncGenerator<Uint8Array> {
+export async function* streamBlock(peers: Peers, address: string, digest: string, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
   const xx = await loadXXHash();
-  const req: ReadBlockRequest = { digest, offset, length };
-  for await (const chunk of peers.get(address).stream<ReadBlockRequest, BlockChunk>('ReadBlock', req, TRANSFER_DEADLINE_MS)) {
+  const req: ReadBlockRequest = { digest, offset: 0, length: 0 };
+  for await (const chunk of peers.get(address).stream<ReadBlockRequest, BlockChunk>('ReadBlock', req, TRANSFER_DEADLINE_MS, signal)) {
     if (xx.h32(chunk.data) !== chunk.xxh32) {
       throw new BftmrError('DFS_DIGEST_MISMATCH', `a chunk of block ${shortDigest(digest)} from ${address} failed its checksum`);
     }
@@ -40,11 +40,13 @@ export async function fetchBlock<T>(
   peers: Peers,
   ref: Pick<BlockRef, 'digest' | 'size' | 'replicas'>,
   sink: (chunks: AsyncIterable<Uint8Array>, source: Location) => Promise<T>,
+  signal?: AbortSignal,
 ): Promise<{ result: T; failures: FetchFailure[] }> {
   const failures: FetchFailure[] = [];
   for (const source of ref.replicas) {
+    signal?.throwIfAborted();
     try {
-      const result = await sink(streamBlock(peers, source.address, ref.digest), source);
+      const result = await sink(streamBlock(peers, source.address, ref.digest, signal), source);
       return { result, failures };
     } catch (e) {
       const badBytes = e instanceof BftmrError && e.code === 'DFS_DIGEST_MISMATCH';

@@ -114,7 +114,8 @@ function adapt(h: Handler): grpc.UntypedHandleCall {
           }
           call.end();
         })().catch((e) => {
-          if (!ac.signal.aborted) call.destroy(toServiceError(e) as Error);
+          // 'error' (not destroy) is how grpc-js ends a server stream with a status the client sees.
+          if (!ac.signal.aborted) call.emit('error', toServiceError(e));
         });
       };
   }
@@ -164,14 +165,17 @@ export class RpcClient {
     });
   }
 
-  /** Server streaming: the caller pulls messages; abandoning the loop cancels the call. */
-  async *stream<Req, Res>(method: string, req: Req, deadlineMs: number): AsyncGenerator<Res> {
+  /** Server streaming: the caller pulls messages; abandoning the loop, or `signal`, cancels the call. */
+  async *stream<Req, Res>(method: string, req: Req, deadlineMs: number, signal?: AbortSignal): AsyncGenerator<Res> {
     const call: grpc.ClientReadableStream<Res> = this.#client[method](req, { deadline: Date.now() + deadlineMs });
+    const cancel = () => call.cancel();
+    signal?.addEventListener('abort', cancel, { once: true });
     try {
       for await (const msg of call) yield msg as Res;
     } catch (e) {
       throw fromServiceError(e as grpc.ServiceError, this.address, method);
     } finally {
+      signal?.removeEventListener('abort', cancel);
       call.cancel();
     }
   }

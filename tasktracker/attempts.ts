@@ -53,10 +53,10 @@ export class AttemptRunner {
   }
 
   /** A local file with the block's bytes: ours already, or fetched (verified) from a replica. */
-  async #block(jobId: string, ref: BlockRef): Promise<{ path: string; local: boolean }> {
+  async #block(jobId: string, ref: BlockRef, signal?: AbortSignal): Promise<{ path: string; local: boolean }> {
     const local = this.store.localPath(ref.digest);
     if (local) return { path: local, local: true };
-    await fetchBlock(this.peers, ref, (chunks) => this.store.put(chunks, jobId, ref.digest));
+    await fetchBlock(this.peers, ref, (chunks) => this.store.put(chunks, jobId, ref.digest), signal);
     return { path: this.store.localPath(ref.digest)!, local: false };
   }
 
@@ -85,7 +85,7 @@ export class AttemptRunner {
     const locals: LocalBlock[] = [];
     let allLocal = true;
     for (const b of needed) {
-      const got = await this.#block(m.job_id, b.block);
+      const got = await this.#block(m.job_id, b.block, signal);
       allLocal &&= got.local;
       locals.push({ path: got.path, fileOffset: b.offset, size: b.block.size });
     }
@@ -117,9 +117,10 @@ export class AttemptRunner {
     for (const s of r.sources) {
       if (s.digest === EMPTY_DIGEST) { inputs[s.map_index] = undefined; continue; }
       try {
-        const got = await this.#block(r.job_id, { digest: s.digest, size: s.size, replicas: [s.location] });
+        const got = await this.#block(r.job_id, { digest: s.digest, size: s.size, replicas: [s.location] }, signal);
         inputs[s.map_index] = got.path;
       } catch (e) {
+        if (signal.aborted) throw e;
         // The source did not deliver verified bytes: not our fault; say which source it was.
         return {
           ...this.#report(r.attempt_id, [], [], {}, started, false),

@@ -1,0 +1,1071 @@
+/**
+ * The deterministic simulator (TigerBeetle's VOPR is the model): the job tracker core, 2f+1..2f+3
+ * simulated task trackers, a lossy network and a few jobs, all in one process and all decided by one
+ * seed. Nothing here reads a real clock or Math.random: time is a number the event queue advances,
+ * randomness is one seeded PRNG forked per concern. Safety is checked after every step; liveness at
+ * the end. A failure names its seed, so `node --import tsx sim/main.ts --seed S --verbose` replays it.
+ *
+ * The simulated task tracker copies the real one (tasktracker/server.ts) where it matters to the
+ * core: one heartbeat in flight at a time, a heartbeat as soon as an attempt ends, reports kept
+ * until a heartbeat reply arrives (a lost request or reply means they go again), re-registration
+ * when told to. Its faults copy tasktracker/faults.ts. Task outputs are digests, not bytes: an
+ * honest map output is sha256(job/map/partition), and a reduce output is a function of the digests
+ * it verified its inputs against, so a reduce fed a wrong map output produces a wrong digest, as a
+ * real reduce does.
+ */
+import { createHash } from 'node:crypto';
+import { BftmrError, isBftmrError, messageOf } from '../lib/errors.ts';
+import { kJobTrackerDefaults } from '../lib/options.ts';
+import type {
+  AttemptReport, BlockRef, FileBlock, HeartbeatReply, HeartbeatRequest, LaunchMap, LaunchReduce, TaskAction,
+} from '../lib/messages.ts';
+import { JobTrackerCore } from '../jobtracker/core/jobtracker_core.ts';
+import type { CoreOptions, JobSpec, OutputFile } from '../jobtracker/core/types.ts';
+
+// ---------------------------------------------------------------- randomness
+
+/** mulberry32: small, fast, and good enough to pick faults and delays. */
+export class Prng {
+  #state: number;
+
+  constructor(seed: number) {
+    this.#state = seed >>> 0;
+  }
+
+  next(): number {
+    let t = (this.#state = (this.#state + 0x6d2b79f5) >>> 0);
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 0x100000000;
+  }
+
+  /** A whole number in [lo, hi]. */
+  int(lo: number, hi: number): number {
+    return lo + Math.floor(this.next() * (hi - lo + 1));
+  }
+
+  chance(p: number): boolean {
+    return this.next() < p;
+  }
+
+  pick<T>(xs: readonly T[]): T {
+    if (xs.length === 0) throw new Error('pick from an empty list');
+    return xs[Math.floor(this.next() * xs.length)]!;
+  }
+
+  /**
+   * An independent stream, so that drawing one more delay does not shift which faults a seed
+   * picks (and a scenario stays the same while the network model changes).
+   */
+  fork(): Prng {
+    return new Prng((Math.floor(this.next() * 0x100000000) ^ 0x9e3779b9) >>> 0);
+  }
+}
+
+// ---------------------------------------------------------------- scenario
+
+/** Task tracker faults, as in tasktracker/faults.ts, plus a reducer that falsely blames its sources. */
+export const FAULT_MODES = [
+  'crash',          // stops (heartbeats, attempts, serving) at some time, or on its first task like the real one
+  'hang',           // accepts attempts, never reports them, keeps heartbeating
+  'slow',           // right results, reported late
+  'corrupt-map',    // its map outputs differ (on some partitions); it stores and reports them consistently
+  'corrupt-reduce', // the same for reduce outputs
+  'lie-digest',     // right data, wrong digests reported (so fetches of its outputs fail)
+  'serve-corrupt',  // right digests, other bytes served to every reader
+  'equivocate',     // other bytes served on every other read
+  'collude',        // every colluder produces the same wrong map outputs
+  'blame-sources',  // a reducer that claims its sources served bad bytes
+] as const;
+export type FaultMode = (typeof FAULT_MODES)[number];
+
+/** Network misbehaviour, which a seed may turn on in addition to tracker faults. */
+export const NETWORK_FAULTS = [
+  'loss-request',   // a heartbeat request is lost: the tracker times out and resends its reports
+  'loss-reply',     // a heartbeat reply is lost after the core acted on the request
+  'late-delivery',  // a message arrives after the sender's deadline (a late reply is dropped by the client)
+] as const;
+export type NetworkFault = (typeof NETWORK_FAULTS)[number];
+
+export type Feature = FaultMode | NetworkFault;
+export const FEATURES: readonly Feature[] = [...FAULT_MODES, ...NETWORK_FAULTS];
+
+export function isFeature(s: string): s is Feature {
+  return (FEATURES as readonly string[]).includes(s);
+}
+
+export interface TrackerPlan {
+  mode: FaultMode | 'none';
+  slots: number;
+  /** crash: when (ms after the start), or on its first launched attempt. */
+  crashAt?: number | 'first-task';
+  /** slow: how late each attempt is reported. */
+  slowMs?: number;
+  /** corrupt-map, collude: which partitions of a map output are wrong (none, in a job with fewer). */
+  corruptPartitions?: number[];
+}
+
+export interface JobPlan {
+  submitAtMs: number;
+  maps: number;
+  reduces: number;
+}
+
+export interface Scenario {
+  seed: number;
+  f: number;
+  trackers: TrackerPlan[];
+  jobs: JobPlan[];
+  heartbeatIntervalMs: number;
+  trackerExpiryMs: number;
+  blacklistAfterVerdicts: number;
+  /** How long a tracker waits for a heartbeat reply before it gives up and resends. */
+  rpcDeadlineMs: number;
+  network: { lossRequest: number; lossReply: number; maxDelayMs: number; lateChance: number };
+  /** Faulty trackers (by index), f at most unless the run asked for more. */
+  faulty: number[];
+}
+
+export interface SimOptions {
+  seed: number;
+  /** Features the scenario must not use (fault modes the core cannot survive yet, say). */
+  exclude?: Iterable<Feature>;
+  /** Called with every trace line (the --verbose output). */
+  trace?: (line: string) => void;
+  /** Simulated time after which liveness is judged. */
+  maxSimMs?: number;
+  /**
+   * f+1 colluding trackers instead of at most f: the protocol cannot be safe then, so a run with
+   * this set shows that the safety checks do catch a wrong commit. Liveness is not claimed.
+   */
+  tooManyFaults?: boolean;
+}
+
+const MINUTE = 60_000;
+export const kDefaultMaxSimMs = 10 * MINUTE;
+/** A run that needs more events than this is itself a bug (a livelock in the simulator or the core). */
+const kMaxEvents = 2_000_000;
+
+/**
+ * The scenario of a seed. Each concern draws from its own stream, and every draw happens whether
+ * or not its feature is excluded, so excluding a feature changes only what uses it: a seed that
+ * fails with no excluded feature in play fails the same way with any exclusion list.
+ */
+export function scenarioFor(opts: SimOptions): Scenario {
+  const root = new Prng(opts.seed);
+  const cluster = root.fork();
+  const faults = root.fork();
+  const work = root.fork();
+  const net = root.fork();
+  const excluded = new Set(opts.exclude ?? []);
+  const allowed = FAULT_MODES.filter((m) => !excluded.has(m));
+  const maxReduces = 4;
+
+  const f = cluster.pick([0, 1, 1, 1, 2, 2]);
+  const n = 2 * f + 1 + cluster.int(0, 2);
+  const heartbeatIntervalMs = cluster.pick([250, 500, 1000]);
+  const trackerExpiryMs = heartbeatIntervalMs * cluster.int(6, 12);
+  const blacklistAfterVerdicts = cluster.pick([0, 1, 2, 5]);
+  const trackers: TrackerPlan[] = Array.from({ length: n }, () => ({ mode: 'none' as const, slots: cluster.int(1, 3) }));
+
+  const howMany = faults.next();
+  let faultyCount = f === 0 ? 0 : howMany < 0.15 ? 0 : howMany < 0.75 ? f : 1 + Math.floor(faults.next() * f);
+  if (opts.tooManyFaults) faultyCount = Math.min(n, f + 1);
+  const order = trackers.map((_, i) => ({ i, k: faults.next() })).sort((a, b) => a.k - b.k);
+  const faulty = order.slice(0, faultyCount).map((o) => o.i).sort((a, b) => a - b);
+  const colludeDraw = faults.chance(0.4);
+  const allCollude = opts.tooManyFaults || (!excluded.has('collude') && faultyCount >= 2 && colludeDraw);
+  const collusionPartitions = someOf(faults, maxReduces);
+  const perTracker = trackers.map(() => faults.fork());
+  for (const i of faulty) {
+    const plan = trackers[i]!;
+    const r = perTracker[i]!;
+    let mode: FaultMode | 'none' = r.pick(FAULT_MODES);
+    if (excluded.has(mode)) mode = allowed.length ? r.pick(allowed) : 'none';
+    plan.mode = allCollude ? 'collude' : mode;
+    const crashAt = r.chance(0.3) ? 'first-task' as const : r.int(0, 40_000);
+    const slowMs = r.int(1_000, 30_000);
+    const corruptPartitions = someOf(r, maxReduces);
+    if (plan.mode === 'crash') plan.crashAt = crashAt;
+    if (plan.mode === 'slow') plan.slowMs = slowMs;
+    if (plan.mode === 'corrupt-map') plan.corruptPartitions = corruptPartitions;
+    if (plan.mode === 'collude') plan.corruptPartitions = collusionPartitions;
+  }
+  const faultyIndexes = faulty.filter((i) => trackers[i]!.mode !== 'none');
+
+  const jobs: JobPlan[] = Array.from({ length: work.int(1, 3) }, (_, k) => ({
+    submitAtMs: k === 0 ? 0 : work.int(0, 20_000),
+    maps: work.int(1, 6),
+    reduces: work.int(1, maxReduces),
+  }));
+
+  const rate = (feature: NetworkFault, rates: number[]) => {
+    const on = net.chance(0.5);
+    const value = net.pick(rates);
+    return on && !excluded.has(feature) ? value : 0;
+  };
+  const lossRequest = rate('loss-request', [0.01, 0.03, 0.1]);
+  const lossReply = rate('loss-reply', [0.01, 0.03, 0.1]);
+  const lateChance = rate('late-delivery', [0.005, 0.02]);
+  return {
+    seed: opts.seed,
+    f,
+    trackers,
+    jobs,
+    heartbeatIntervalMs,
+    // Long enough that one lost heartbeat (a deadline's wait, then a resend) never expires a tracker.
+    trackerExpiryMs,
+    blacklistAfterVerdicts,
+    rpcDeadlineMs: heartbeatIntervalMs * 2,
+    network: { lossRequest, lossReply, maxDelayMs: net.pick([2, 20, 100]), lateChance },
+    faulty: faultyIndexes,
+  };
+}
+
+/** A non-empty subset of [0, n). */
+function someOf(rng: Prng, n: number): number[] {
+  const out = Array.from({ length: n }, (_, i) => i).filter(() => rng.chance(0.5));
+  return out.length ? out : [rng.int(0, n - 1)];
+}
+
+export function describeScenario(s: Scenario): string {
+  const faults = s.faulty.map((i) => {
+    const t = s.trackers[i]!;
+    const extra = t.crashAt !== undefined ? `@${t.crashAt}` : t.slowMs !== undefined ? `+${t.slowMs}ms` : '';
+    return `t${i}:${t.mode}${extra}`;
+  });
+  const net = s.network;
+  return `f=${s.f} trackers=${s.trackers.length} faults=[${faults.join(' ')}] ` +
+    `jobs=[${s.jobs.map((j) => `${j.maps}x${j.reduces}`).join(' ')}] hb=${s.heartbeatIntervalMs}ms ` +
+    `expiry=${s.trackerExpiryMs}ms blacklist>${s.blacklistAfterVerdicts} ` +
+    `loss=${net.lossRequest}/${net.lossReply} late=${net.lateChance} delay<=${net.maxDelayMs}ms`;
+}
+
+// ---------------------------------------------------------------- the fault-free reference
+
+const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
+
+export function honestMapDigest(jobId: string, mapIndex: number, partition: number): string {
+  return sha256(`${jobId}/${mapIndex}/${partition}`);
+}
+
+function honestMapSize(mapIndex: number, partition: number): number {
+  return 100 + 10 * mapIndex + partition;
+}
+
+/** A reduce's output is a function of the inputs it verified: the digests, in map order. */
+export function reduceDigest(jobId: string, partition: number, inputs: readonly string[]): string {
+  return sha256(`reduce/${jobId}/${partition}/${inputs.join(',')}`);
+}
+
+function reduceSize(partition: number): number {
+  return 1000 + partition;
+}
+
+export interface ExpectedFile {
+  path: string;
+  digest: string;
+  size: number;
+}
+
+export function partPath(output: string, partition: number): string {
+  return `${output}/part-r-${String(partition).padStart(5, '0')}`;
+}
+
+/** What a run without faults commits: the reduces of the honest map outputs. */
+export function referenceOutput(jobId: string, output: string, maps: number, reduces: number): ExpectedFile[] {
+  return Array.from({ length: reduces }, (_, p) => ({
+    path: partPath(output, p),
+    digest: reduceDigest(jobId, p, Array.from({ length: maps }, (_, m) => honestMapDigest(jobId, m, p))),
+    size: reduceSize(p),
+  }));
+}
+
+// ---------------------------------------------------------------- safety properties
+
+export type Property =
+  | 'core-invariant'           // the core threw: an invariant of its own broke
+  | 'commit-output'            // a commit's files differ from the fault-free reference
+  | 'commit-replicas'          // a committed file has fewer than f+1 distinct trackers as replicas
+  | 'commit-replica-data'      // a replica does not hold the committed digest
+  | 'commit-twice'             // two commit effects for one job
+  | 'succeeded-without-commit' // a job is SUCCEEDED though its commit was never applied
+  | 'verdict-against-truthful' // a verdict names a tracker that never reported a wrong digest
+  | 'double-vote'              // a tracker was given a second attempt at a task it still has a vote on
+  | 'drop-committed-output'    // a replica of a committed file was told to drop it
+  | 'job-failed'               // liveness: a job failed though at most f trackers were faulty
+  | 'job-stuck'                // liveness: a job did not finish in the simulated time
+  | 'sim-limit';               // the run exceeded the simulator's event bound
+
+export interface Violation {
+  kind: 'safety' | 'liveness';
+  property: Property;
+  detail: string;
+  atMs: number;
+}
+
+export interface CommitLike {
+  jobId: string;
+  files: OutputFile[];
+}
+
+/**
+ * The commit check, pure so a test can feed it a fabricated commit: the files must be exactly the
+ * reference, each stored by at least f+1 distinct trackers that do hold its digest.
+ */
+export function commitProblems(
+  commit: CommitLike, expected: readonly ExpectedFile[], f: number, holds?: (trackerId: string, digest: string) => boolean,
+): { property: Property; detail: string }[] {
+  const problems: { property: Property; detail: string }[] = [];
+  const got = commit.files.map((x) => `${x.path}=${x.digest.slice(0, 12)}/${x.size}`).join(' ');
+  const want = expected.map((x) => `${x.path}=${x.digest.slice(0, 12)}/${x.size}`).join(' ');
+  if (got !== want) problems.push({ property: 'commit-output', detail: `${commit.jobId} committed [${got}], the reference is [${want}]` });
+  for (const file of commit.files) {
+    const distinct = new Set(file.replicas.map((r) => r.tracker_id));
+    if (distinct.size < f + 1 || distinct.size !== file.replicas.length) {
+      problems.push({
+        property: 'commit-replicas',
+        detail: `${commit.jobId} ${file.path} has replicas [${file.replicas.map((r) => r.tracker_id).join(',')}], needs f+1=${f + 1} distinct`,
+      });
+    }
+    for (const r of distinct) {
+      if (holds && !holds(r, file.digest)) {
+        problems.push({ property: 'commit-replica-data', detail: `${commit.jobId} ${file.path}: replica ${r} does not hold ${file.digest.slice(0, 12)}` });
+      }
+    }
+  }
+  return problems;
+}
+
+// ---------------------------------------------------------------- the event queue
+
+interface Event {
+  at: number;
+  seq: number;
+  run: () => void;
+}
+
+/** A binary heap ordered by (time, insertion): equal times run in the order they were scheduled. */
+class EventQueue {
+  readonly #heap: Event[] = [];
+  #seq = 0;
+
+  get size(): number {
+    return this.#heap.length;
+  }
+
+  push(at: number, run: () => void): void {
+    const h = this.#heap;
+    h.push({ at, seq: this.#seq++, run });
+    let i = h.length - 1;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (!before(h[i]!, h[parent]!)) break;
+      [h[i], h[parent]] = [h[parent]!, h[i]!];
+      i = parent;
+    }
+  }
+
+  pop(): Event | undefined {
+    const h = this.#heap;
+    const top = h[0];
+    const last = h.pop();
+    if (h.length > 0 && last) {
+      h[0] = last;
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < h.length && before(h[l]!, h[m]!)) m = l;
+        if (r < h.length && before(h[r]!, h[m]!)) m = r;
+        if (m === i) break;
+        [h[i], h[m]] = [h[m]!, h[i]!];
+        i = m;
+      }
+    }
+    return top;
+  }
+}
+
+function before(a: Event, b: Event): boolean {
+  return a.at < b.at || (a.at === b.at && a.seq < b.seq);
+}
+
+// ---------------------------------------------------------------- simulated task trackers
+
+interface RunningAttempt {
+  launch: LaunchMap | LaunchReduce;
+  /** Reduce attempts: the input digests it verified, once it fetched them. */
+  inputs?: string[];
+}
+
+class SimTracker {
+  /** Given by the core at registration. */
+  id = '';
+  up = true;
+  registering = false;
+  /** Reports not yet acknowledged by a heartbeat reply (the in-flight ones are in `inflight`). */
+  queue: AttemptReport[] = [];
+  inflight?: { n: number; reports: AttemptReport[] };
+  heartbeats = 0;
+  again = false;
+  readonly running = new Map<string, RunningAttempt>();
+  /** The block store: digest -> owners (job ids, or 'dfs' for committed outputs). */
+  readonly store = new Map<string, Set<string>>();
+  /** Reads served, for equivocation on every other one. */
+  reads = 0;
+
+  constructor(readonly index: number, readonly plan: TrackerPlan) {}
+
+  get name(): string {
+    return `t${this.index}`;
+  }
+
+  hold(digest: string, owner: string): void {
+    const owners = this.store.get(digest);
+    if (owners) owners.add(owner);
+    else this.store.set(digest, new Set([owner]));
+  }
+}
+
+/** What the simulator knows about every attempt the core launched, to judge the core's decisions. */
+interface AttemptFacts {
+  trackerId: string;
+  jobId: string;
+  task: string;
+  /** Reduce attempts: the digest it was told to expect per map index. */
+  sources?: { mapIndex: number; digest: string }[];
+  partition?: number;
+  /** An ok report for it reached the core while the core counted its tracker alive. */
+  voted: boolean;
+  /** The core sent a kill for it: a report that arrives with or after the kill is not counted. */
+  killed: boolean;
+}
+
+interface SimJob {
+  plan: JobPlan;
+  spec?: JobSpec;
+  id?: string;
+  refused?: string;
+  expected?: ExpectedFile[];
+  commit?: CommitLike;
+  applied: boolean;
+}
+
+export interface JobOutcome {
+  id: string;
+  state: string;
+  error: string;
+  elapsedMs: number;
+}
+
+export interface SimResult {
+  seed: number;
+  scenario: Scenario;
+  description: string;
+  violations: Violation[];
+  /** Why liveness was not judged, if it was not (more than f trackers behaved as faulty). */
+  livenessWaived?: string;
+  jobs: JobOutcome[];
+  refused: string[];
+  events: number;
+  simMs: number;
+  /** SHA-256 of the trace: the same seed must give the same one. */
+  traceHash: string;
+}
+
+const START = Date.UTC(2024, 0, 2, 3, 4, 5);
+
+export function runSeed(opts: SimOptions): SimResult {
+  return new Simulation(opts).run();
+}
+
+class Simulation {
+  readonly scenario: Scenario;
+  readonly #opts: SimOptions;
+  readonly #queue = new EventQueue();
+  readonly #net: Prng;
+  readonly #work: Prng;
+  readonly #core: JobTrackerCore;
+  readonly #trackers: SimTracker[];
+  readonly #byId = new Map<string, SimTracker>();
+  readonly #jobs: SimJob[];
+  readonly #attempts = new Map<string, AttemptFacts>();
+  /** Attempts whose report carried a digest other than the honest one for its inputs. */
+  readonly #lies = new Set<string>();
+  /** Trackers that sent the core at least one lying report. */
+  readonly #liars = new Set<string>();
+  /** Trackers the core declared lost though they were up (the network made them look crashed). */
+  readonly #spuriouslyLost = new Set<string>();
+  readonly #violations: Violation[] = [];
+  /** The registration each re-registering tracker waits for (older replies are ignored). */
+  readonly #registerAttempt = new Map<SimTracker, number>();
+  readonly #hash = createHash('sha256');
+  #now = START;
+  #events = 0;
+  #verdictsSeen = 0;
+
+  constructor(opts: SimOptions) {
+    this.#opts = opts;
+    this.scenario = scenarioFor(opts);
+    const root = new Prng(opts.seed ^ 0x5eed5eed);
+    const coreRandom = root.fork();
+    this.#net = root.fork();
+    this.#work = root.fork();
+    const s = this.scenario;
+    // Whatever the simulator does not vary (options the core may grow) keeps the real default.
+    const coreOpts: CoreOptions = {
+      ...kJobTrackerDefaults,
+      heartbeatIntervalMs: s.heartbeatIntervalMs,
+      trackerExpiryMs: s.trackerExpiryMs,
+      blacklistAfterVerdicts: s.blacklistAfterVerdicts,
+    };
+    this.#core = new JobTrackerCore(coreOpts, () => coreRandom.next(), START);
+    this.#trackers = s.trackers.map((plan, i) => new SimTracker(i, plan));
+    this.#jobs = s.jobs.map((plan) => ({ plan, applied: false }));
+  }
+
+  // ---------------------------------------------------------------- driving
+
+  run(): SimResult {
+    const s = this.scenario;
+    const limit = START + (this.#opts.maxSimMs ?? kDefaultMaxSimMs);
+    this.#trace(`seed ${s.seed}: ${describeScenario(s)}`);
+    for (const t of this.#trackers) {
+      // A first start: no id yet, the core picks one (from its seeded random).
+      t.id = this.#core.register({ tracker_id: '', address: `${t.name}.sim:7000`, pid: 1000 + t.index, slots: t.plan.slots, fault: t.plan.mode === 'none' ? '' : t.plan.mode }, this.#now);
+      this.#byId.set(t.id, t);
+      this.#trace(`${t.name} registered as ${t.id} (${t.plan.mode}, ${t.plan.slots} slots)`);
+      this.#at(this.#work.int(0, s.heartbeatIntervalMs), () => this.#beatTimer(t));
+      if (typeof t.plan.crashAt === 'number') this.#at(t.plan.crashAt, () => this.#crash(t, 'its time came'));
+    }
+    this.#at(s.heartbeatIntervalMs, () => this.#jtTick());
+    for (const job of this.#jobs) this.#at(job.plan.submitAtMs, () => this.#submit(job));
+    this.#afterStep();
+
+    let doneAt: number | undefined;
+    while (this.#violations.length === 0) {
+      const e = this.#queue.pop();
+      if (!e || e.at > limit) break;
+      this.#now = e.at;
+      if (++this.#events > kMaxEvents) {
+        this.#violate('safety', 'sim-limit', `more than ${kMaxEvents} events`);
+        break;
+      }
+      e.run();
+      this.#afterStep();
+      // Once every job is over, run a little longer so their drop_job actions go out and are checked.
+      if (doneAt === undefined && this.#allJobsOver()) doneAt = this.#now;
+      if (doneAt !== undefined && this.#now - doneAt > 3 * s.trackerExpiryMs) break;
+    }
+    this.#checkLiveness(limit);
+    const jobs = this.#jobs.filter((j) => j.id).map((j) => {
+      const st = this.#core.job(j.id!, this.#now);
+      return { id: j.id!, state: st.state, error: st.error, elapsedMs: st.elapsed_ms };
+    });
+    return {
+      seed: s.seed,
+      scenario: s,
+      description: describeScenario(s),
+      violations: this.#violations,
+      livenessWaived: this.#livenessWaived(),
+      jobs,
+      refused: this.#jobs.flatMap((j) => (j.refused ? [j.refused] : [])),
+      events: this.#events,
+      simMs: this.#now - START,
+      traceHash: this.#hash.digest('hex'),
+    };
+  }
+
+  #at(delayMs: number, run: () => void): void {
+    this.#queue.push(this.#now + delayMs, run);
+  }
+
+  #trace(line: string): void {
+    const text = `${String(this.#now - START).padStart(7)} ${line}`;
+    this.#hash.update(text + '\n');
+    this.#opts.trace?.(text);
+  }
+
+  #violate(kind: Violation['kind'], property: Property, detail: string): void {
+    this.#violations.push({ kind, property, detail, atMs: this.#now - START });
+    this.#trace(`VIOLATION ${kind} ${property}: ${detail}`);
+  }
+
+  /** Calls the core; an exception from it is a broken invariant, reported as such. */
+  #call<T>(what: string, fn: () => T): T | undefined {
+    try {
+      return fn();
+    } catch (e) {
+      if (isBftmrError(e, 'BFT_TOO_FEW_TRACKERS')) throw e;
+      this.#violate('safety', 'core-invariant', `${what} threw: ${messageOf(e)}`);
+      return undefined;
+    }
+  }
+
+  // ---------------------------------------------------------------- the network
+
+  /** The delay of one message, or undefined if it is lost. */
+  #deliver(loss: number): number | undefined {
+    const net = this.scenario.network;
+    if (loss > 0 && this.#net.chance(loss)) return undefined;
+    let d = this.#net.int(1, net.maxDelayMs);
+    if (net.lateChance > 0 && this.#net.chance(net.lateChance)) d += this.#net.int(1, 3 * this.scenario.rpcDeadlineMs);
+    return d;
+  }
+
+  // ---------------------------------------------------------------- the job tracker side
+
+  #jtTick(): void {
+    this.#call('tick', () => this.#core.tick(this.#now));
+    this.#drainEffects();
+    this.#at(this.scenario.heartbeatIntervalMs, () => this.#jtTick());
+  }
+
+  #submit(job: SimJob): void {
+    const k = this.#jobs.indexOf(job);
+    const ids = this.#trackers.map((t) => t.id);
+    const spec = jobSpec(`sim job ${k}`, `/out/job${k}`, job.plan, this.scenario.f, ids, this.#work);
+    try {
+      const id = this.#call('submit', () => this.#core.submit(spec, this.#now));
+      if (id === undefined) return;
+      job.id = id;
+      job.spec = spec;
+      job.expected = referenceOutput(id, spec.output, job.plan.maps, job.plan.reduces);
+      this.#trace(`submit ${id}: ${job.plan.maps} maps, ${job.plan.reduces} reduces, f=${spec.f}`);
+    } catch (e) {
+      // Fewer than 2f+1 live trackers in the core's view: a refusal the protocol asks for.
+      job.refused = `job ${k}: ${(e as BftmrError).message}`;
+      this.#trace(`submit refused: ${job.refused}`);
+    }
+  }
+
+  #jtHeartbeat(t: SimTracker, n: number, req: HeartbeatRequest, sentAt: number): void {
+    const alive = this.#core.trackers(this.#now).some((i) => i.tracker_id === t.id && i.alive);
+    if (alive) {
+      for (const rep of req.reports) {
+        const facts = this.#attempts.get(rep.attempt_id);
+        if (facts && rep.ok && !facts.killed) facts.voted = true;
+        if (this.#lies.has(rep.attempt_id)) this.#liars.add(t.id);
+      }
+    }
+    const reply = this.#call(`heartbeat of ${t.id}`, () => this.#core.heartbeat(req, this.#now));
+    if (!reply) return;
+    this.#trace(`jt<hb ${t.name}#${n} reports=[${req.reports.map(reportText).join(' ')}] -> ` +
+      `${reply.reregister ? 'reregister' : `[${reply.actions.map(actionText).join(' ')}]`}`);
+    for (const a of reply.actions) this.#checkAction(t, a);
+    this.#drainEffects();
+    const d = this.#deliver(this.scenario.network.lossReply);
+    if (d === undefined || this.#now + d > sentAt + this.scenario.rpcDeadlineMs) {
+      this.#trace(`jt>hb ${t.name}#${n} reply ${d === undefined ? 'lost' : 'too late'}`);
+      return;
+    }
+    this.#at(d, () => this.#onReply(t, n, reply));
+  }
+
+  #jtRegister(t: SimTracker, attempt: number): void {
+    const id = this.#call(`register of ${t.id}`, () =>
+      this.#core.register({ tracker_id: t.id, address: `${t.name}.sim:7000`, pid: 1000 + t.index, slots: t.plan.slots, fault: t.plan.mode }, this.#now));
+    if (id === undefined) return;
+    if (id !== t.id) this.#violate('safety', 'core-invariant', `re-registration of ${t.id} gave it a new id ${id}`);
+    this.#drainEffects();
+    const d = this.#deliver(this.scenario.network.lossReply);
+    this.#trace(`jt<register ${t.name} #${attempt}${d === undefined ? ' (reply lost)' : ''}`);
+    if (d !== undefined && d <= this.scenario.rpcDeadlineMs) this.#at(d, () => this.#onRegistered(t, attempt));
+  }
+
+  #drainEffects(): void {
+    for (const e of this.#core.takeEffects()) {
+      if (e.type === 'log') {
+        this.#trace(`jt: ${e.message}`);
+        const lost = /^tracker (\S+) .*is lost$/.exec(e.message);
+        const t = lost && this.#byId.get(lost[1]!);
+        if (t?.up) this.#spuriouslyLost.add(t.id);
+        continue;
+      }
+      const job = this.#jobs.find((j) => j.id === e.jobId);
+      this.#trace(`jt: commit ${e.jobId} [${e.files.map((x) => `${x.digest.slice(0, 8)}@${x.replicas.map((r) => this.#name(r.tracker_id)).join('+')}`).join(' ')}]`);
+      if (!job?.expected) {
+        this.#violate('safety', 'commit-output', `commit of unknown job ${e.jobId}`);
+        continue;
+      }
+      if (job.commit) this.#violate('safety', 'commit-twice', `${e.jobId} was committed twice`);
+      job.commit = { jobId: e.jobId, files: e.files };
+      for (const p of commitProblems(job.commit, job.expected, job.spec!.f, (id, d) => this.#byId.get(id)?.store.has(d) ?? false)) {
+        this.#violate('safety', p.property, p.detail);
+      }
+      // The adapter records the output in the namespace, then tells the core.
+      this.#at(this.#work.int(1, 50), () => {
+        this.#call('committed', () => this.#core.committed(e.jobId, this.#now));
+        job.applied = true;
+        this.#trace(`jt: ${e.jobId} recorded in the namespace`);
+        this.#drainEffects();
+      });
+    }
+  }
+
+  /** Checks one action the core sends, at the moment it decides it (whether or not it arrives). */
+  #checkAction(t: SimTracker, a: TaskAction): void {
+    const launch = 'launch_map' in a ? a.launch_map : 'launch_reduce' in a ? a.launch_reduce : undefined;
+    if (launch) {
+      const isMap = 'map_index' in launch;
+      const task = `${launch.job_id}/${isMap ? `m${launch.map_index}` : `r${launch.partition}`}`;
+      // A second attempt on one tracker is fine only if its earlier one no longer has a vote:
+      // it failed, or it is a reduce that used a map output the vote went against.
+      for (const [id, prev] of this.#attempts) {
+        if (prev.task !== task || prev.trackerId !== t.id || !prev.voted || this.#staleReduce(prev)) continue;
+        this.#violate('safety', 'double-vote', `${t.id} was given ${launch.attempt_id} of ${task} though its ${id} voted on it`);
+      }
+      this.#attempts.set(launch.attempt_id, {
+        trackerId: t.id, jobId: launch.job_id, task, voted: false, killed: false,
+        partition: isMap ? undefined : launch.partition,
+        sources: isMap ? undefined : launch.sources.map((s) => ({ mapIndex: s.map_index, digest: s.digest })),
+      });
+    }
+    if ('kill_attempt' in a) {
+      // The core decided the kill before it read this heartbeat's reports (a kill only targets a
+      // running attempt), so a report of the same attempt in this heartbeat was not counted.
+      const facts = this.#attempts.get(a.kill_attempt);
+      if (facts) {
+        facts.killed = true;
+        facts.voted = false;
+      }
+    }
+    if ('drop_job' in a) {
+      const job = this.#jobs.find((j) => j.id === a.drop_job.job_id);
+      for (const file of job?.applied ? job.commit!.files : []) {
+        if (file.replicas.some((r) => r.tracker_id === t.id) && !a.drop_job.keep.includes(file.digest)) {
+          this.#violate('safety', 'drop-committed-output', `${t.id} is a replica of ${file.path} but was told to drop it`);
+        }
+      }
+    }
+  }
+
+  /** A reduce attempt fed a map output other than the honest one: the core must discard it. */
+  #staleReduce(a: AttemptFacts): boolean {
+    return !!a.sources?.some((s) => s.digest !== honestMapDigest(a.jobId, s.mapIndex, a.partition!));
+  }
+
+  /** The checks that hold at every step. */
+  #afterStep(): void {
+    if (this.#violations.length) return;
+    const statuses = this.#core.jobs(this.#now);
+    let verdicts = 0;
+    for (const st of statuses) {
+      verdicts += st.verdicts.length;
+      const job = this.#jobs.find((j) => j.id === st.job_id);
+      if (st.state === 'SUCCEEDED' && !job?.applied) this.#violate('safety', 'succeeded-without-commit', `${st.job_id} is SUCCEEDED but its commit was never applied`);
+    }
+    // Verdicts only grow: look at them again only when there are new ones.
+    if (verdicts === this.#verdictsSeen) return;
+    this.#verdictsSeen = verdicts;
+    for (const st of statuses) {
+      for (const v of st.verdicts) this.#checkVerdict(v.tracker_id, `${st.job_id}: ${v.reason}`);
+    }
+    for (const info of this.#core.trackers(this.#now)) {
+      for (const reason of info.verdicts) this.#checkVerdict(info.tracker_id, reason);
+    }
+  }
+
+  #checkVerdict(trackerId: string, reason: string): void {
+    if (this.#liars.has(trackerId)) return;
+    const t = this.#byId.get(trackerId);
+    this.#violate('safety', 'verdict-against-truthful',
+      `${trackerId} (${t ? `${t.name}, ${t.plan.mode}` : 'unknown'}) never reported a wrong digest, yet: ${reason}`);
+  }
+
+  #allJobsOver(): boolean {
+    return this.#jobs.every((j) => {
+      if (j.refused) return true;
+      if (!j.id) return false;
+      const state = this.#core.job(j.id, this.#now).state;
+      return state === 'FAILED' || (state === 'SUCCEEDED' && j.applied);
+    });
+  }
+
+  #livenessWaived(): string | undefined {
+    const faulty = new Set(this.scenario.faulty.map((i) => this.#trackers[i]!.id));
+    for (const id of this.#spuriouslyLost) faulty.add(id);
+    if (faulty.size <= this.scenario.f) return undefined;
+    const names = [...faulty].map((id) => `${this.#name(id)}${this.#spuriouslyLost.has(id) ? '(lost by the network)' : ''}`);
+    return `${faulty.size} trackers behaved as faulty (${names.join(', ')}), more than f=${this.scenario.f}`;
+  }
+
+  #checkLiveness(limit: number): void {
+    if (this.#violations.length || this.#livenessWaived()) return;
+    for (const job of this.#jobs) {
+      if (job.refused) continue;
+      if (!job.id) {
+        this.#violate('liveness', 'job-stuck', `job ${this.#jobs.indexOf(job)} was never submitted`);
+        continue;
+      }
+      const st = this.#core.job(job.id, this.#now);
+      if (st.state === 'SUCCEEDED') continue;
+      if (st.state === 'FAILED') {
+        this.#violate('liveness', 'job-failed', `${job.id} failed with at most f=${st.f} faulty trackers: ${st.error_code}: ${st.error}`);
+      } else {
+        this.#violate('liveness', 'job-stuck',
+          `${job.id} still ${st.state} after ${(limit - START) / 1000}s: maps ${st.maps_decided}/${st.maps_total} decided ` +
+          `(${st.maps_reported} reported, ${st.map_attempts} attempts), reduces ${st.reduces_decided}/${st.reduces_total} decided ` +
+          `(${st.reduces_reported} reported, ${st.reduce_attempts} attempts)`);
+      }
+    }
+  }
+
+  #name(trackerId: string): string {
+    return this.#byId.get(trackerId)?.name ?? trackerId;
+  }
+
+  // ---------------------------------------------------------------- the task tracker side
+
+  #beatTimer(t: SimTracker): void {
+    if (!t.up) return;
+    this.#beat(t);
+    const interval = this.scenario.heartbeatIntervalMs;
+    const jitter = Math.floor(interval / 10);
+    this.#at(interval + this.#work.int(-jitter, jitter), () => this.#beatTimer(t));
+  }
+
+  /** As the real tracker: one heartbeat in flight; asking for another meanwhile sends it right after. */
+  #beat(t: SimTracker): void {
+    if (!t.up || t.registering) return;
+    if (t.inflight) {
+      t.again = true;
+      return;
+    }
+    const n = ++t.heartbeats;
+    const reports = t.queue.splice(0);
+    t.inflight = { n, reports };
+    const req: HeartbeatRequest = {
+      tracker_id: t.id, free_slots: Math.max(0, t.plan.slots - t.running.size), reports, running: [...t.running.keys()],
+    };
+    const sentAt = this.#now;
+    this.#at(this.scenario.rpcDeadlineMs, () => this.#onTimeout(t, n));
+    const d = this.#deliver(this.scenario.network.lossRequest);
+    this.#trace(`${t.name}>hb #${n} ${reports.length} reports${d === undefined ? ' (lost)' : ''}`);
+    if (d !== undefined) this.#at(d, () => this.#jtHeartbeat(t, n, req, sentAt));
+  }
+
+  #onTimeout(t: SimTracker, n: number): void {
+    if (!t.up || t.inflight?.n !== n) return;
+    // Nothing lost: the reports go with the next heartbeat.
+    t.queue = [...t.inflight.reports, ...t.queue];
+    t.inflight = undefined;
+    this.#trace(`${t.name} hb #${n} timed out`);
+    if (t.again) {
+      t.again = false;
+      this.#beat(t);
+    }
+  }
+
+  #onReply(t: SimTracker, n: number, reply: HeartbeatReply): void {
+    if (!t.up || t.inflight?.n !== n) return;
+    t.inflight = undefined; // acknowledged: its reports are delivered
+    if (reply.reregister) {
+      this.#register(t, 1);
+      return;
+    }
+    for (const a of reply.actions) {
+      if (!t.up) return;
+      this.#act(t, a);
+    }
+    if (t.again) {
+      t.again = false;
+      this.#beat(t);
+    }
+  }
+
+  #register(t: SimTracker, attempt: number): void {
+    if (!t.up) return;
+    t.registering = true;
+    t.again = false;
+    const d = this.#deliver(this.scenario.network.lossRequest);
+    this.#trace(`${t.name}>register #${attempt}${d === undefined ? ' (lost)' : ''}`);
+    if (d !== undefined) this.#at(d, () => this.#jtRegister(t, attempt));
+    this.#at(this.scenario.rpcDeadlineMs, () => {
+      if (t.up && t.registering && this.#registerAttempt.get(t) === attempt) this.#register(t, attempt + 1);
+    });
+    this.#registerAttempt.set(t, attempt);
+  }
+
+  #onRegistered(t: SimTracker, attempt: number): void {
+    if (!t.up || !t.registering || this.#registerAttempt.get(t) !== attempt) return;
+    t.registering = false;
+    this.#registerAttempt.delete(t);
+    this.#trace(`${t.name} registered again`);
+    this.#beat(t);
+  }
+
+  #crash(t: SimTracker, why: string): void {
+    if (!t.up) return;
+    t.up = false;
+    t.running.clear();
+    t.inflight = undefined;
+    this.#trace(`${t.name} crashes (${why})`);
+  }
+
+  #act(t: SimTracker, a: TaskAction): void {
+    if ('launch_map' in a || 'launch_reduce' in a) {
+      if (t.plan.crashAt === 'first-task') {
+        this.#crash(t, 'on its first task');
+        return;
+      }
+      const launch = 'launch_map' in a ? a.launch_map : a.launch_reduce;
+      const ra: RunningAttempt = { launch };
+      t.running.set(launch.attempt_id, ra);
+      if (t.plan.mode === 'hang') return; // holds the slot, never reports
+      const duration = this.#work.int(50, 3000) + (t.plan.slowMs ?? 0);
+      if ('sources' in launch) {
+        const fetchMs = this.#work.int(1, 40);
+        this.#at(fetchMs, () => this.#fetch(t, ra));
+        this.#at(fetchMs + duration, () => this.#finishReduce(t, ra));
+      } else {
+        this.#at(duration, () => this.#finishMap(t, ra));
+      }
+    } else if ('kill_attempt' in a) {
+      t.running.delete(a.kill_attempt);
+    } else if ('drop_job' in a) {
+      for (const d of a.drop_job.keep) t.store.get(d)?.add('dfs');
+      for (const [d, owners] of t.store) {
+        owners.delete(a.drop_job.job_id);
+        if (owners.size === 0) t.store.delete(d);
+      }
+    }
+  }
+
+  #current(t: SimTracker, ra: RunningAttempt): boolean {
+    return t.up && t.running.get(ra.launch.attempt_id) === ra;
+  }
+
+  #report(t: SimTracker, ra: RunningAttempt, rep: AttemptReport, lie: boolean): void {
+    t.running.delete(ra.launch.attempt_id);
+    if (lie) this.#lies.add(rep.attempt_id);
+    t.queue.push(rep);
+    this.#trace(`${t.name} ${reportText(rep)}${lie ? ' (a lie)' : ''}`);
+    this.#beat(t); // a heartbeat goes out at once when an attempt ends
+  }
+
+  #finishMap(t: SimTracker, ra: RunningAttempt): void {
+    if (!this.#current(t, ra)) return;
+    const m = ra.launch as LaunchMap;
+    const plan = t.plan;
+    const honest = Array.from({ length: m.num_reduces }, (_, p) => honestMapDigest(m.job_id, m.map_index, p));
+    const wrong = (p: number) => plan.corruptPartitions?.includes(p) ?? false;
+    // What it computed and stores...
+    const stored = honest.map((d, p) => {
+      if (plan.mode === 'corrupt-map' && wrong(p)) return sha256(`corrupt/${t.id}/${d}`);
+      if (plan.mode === 'collude' && wrong(p)) return sha256(`collusion/${d}`);
+      return d;
+    });
+    // ...and what it says it computed.
+    const reported = plan.mode === 'lie-digest' ? stored.map((d) => sha256(d + t.id)) : stored;
+    const sizes = honest.map((_, p) => honestMapSize(m.map_index, p) + (stored[p] === honest[p] ? 0 : 1));
+    for (const d of stored) t.hold(d, m.job_id);
+    const lie = reported.some((d, p) => d !== honest[p]);
+    this.#report(t, ra, okReport(m.attempt_id, reported, sizes, t.plan.slowMs), lie);
+  }
+
+  /** A reduce fetches each input and verifies it against the digest it was told, as the real one does. */
+  #fetch(t: SimTracker, ra: RunningAttempt): void {
+    if (!this.#current(t, ra)) return;
+    const r = ra.launch as LaunchReduce;
+    const inputs: string[] = [];
+    const sources = [...r.sources].sort((a, b) => a.map_index - b.map_index);
+    for (const s of sources) {
+      const bad = t.plan.mode === 'blame-sources' ? 'it says so' : this.#fetchProblem(t, s.digest, s.location.tracker_id);
+      if (bad) {
+        this.#report(t, ra, {
+          ...okReport(r.attempt_id, [], [], undefined),
+          ok: false,
+          error: `map output ${s.digest.slice(0, 12)} of map ${s.map_index} from ${s.location.tracker_id}: ${bad}`,
+          bad_source_tracker: s.location.tracker_id,
+          bad_source_digest: s.digest,
+        }, false);
+        return;
+      }
+      t.hold(s.digest, r.job_id);
+      inputs.push(s.digest);
+    }
+    ra.inputs = inputs;
+  }
+
+  /** Why reading block `digest` from `sourceId` fails, if it does. */
+  #fetchProblem(reader: SimTracker, digest: string, sourceId: string): string | undefined {
+    if (reader.store.has(digest)) return undefined; // a local copy, as the real #block prefers
+    const source = this.#byId.get(sourceId);
+    if (!source || !source.up) return 'unavailable';
+    if (!source.store.has(digest)) return 'not held there';
+    const n = source.reads++;
+    if (source.plan.mode === 'serve-corrupt' || (source.plan.mode === 'equivocate' && n % 2 === 1)) return 'digest mismatch';
+    return undefined;
+  }
+
+  #finishReduce(t: SimTracker, ra: RunningAttempt): void {
+    if (!this.#current(t, ra) || !ra.inputs) return;
+    const r = ra.launch as LaunchReduce;
+    const honest = reduceDigest(r.job_id, r.partition, ra.inputs);
+    const stored = t.plan.mode === 'corrupt-reduce' ? sha256(`corrupt/${t.id}/${honest}`) : honest;
+    const reported = t.plan.mode === 'lie-digest' ? sha256(stored + t.id) : stored;
+    t.hold(stored, r.job_id);
+    const size = reduceSize(r.partition) + (stored === honest ? 0 : 1);
+    this.#report(t, ra, okReport(r.attempt_id, [reported], [size], t.plan.slowMs), reported !== honest);
+  }
+}
+
+// ---------------------------------------------------------------- helpers
+
+function okReport(attemptId: string, digests: string[], sizes: number[], slowMs: number | undefined): AttemptReport {
+  return {
+    attempt_id: attemptId, ok: true, error: '', digests, sizes, counters: [{ name: 'records', value: digests.length }],
+    duration_ms: slowMs ?? 0, bad_source_tracker: '', bad_source_digest: '', local_read: false,
+  };
+}
+
+function block(name: string, size: number, hosts: string[]): BlockRef {
+  return { digest: sha256(name), size, replicas: hosts.map((h) => ({ tracker_id: h, address: `${h}:7000` })) };
+}
+
+/** A job over one input file of `maps` 64-byte splits, each split's blocks on a random tracker. */
+function jobSpec(name: string, output: string, plan: JobPlan, f: number, trackerIds: string[], rng: Prng): JobSpec {
+  const splitBytes = 64;
+  return {
+    name,
+    bundle: block(`bundle ${name}`, 321, [rng.pick(trackerIds)]),
+    conf: [{ key: 'sim', value: name }],
+    f,
+    numReduces: plan.reduces,
+    output,
+    splits: Array.from({ length: plan.maps }, (_, i) => {
+      const host = rng.pick(trackerIds);
+      const blocks: FileBlock[] = [
+        { block: block(`${output}/in-${i}-a`, splitBytes, [host]), offset: i * splitBytes },
+        { block: block(`${output}/in-${i}-b`, splitBytes, [host]), offset: (i + 1) * splitBytes },
+      ];
+      return { path: `${output}.in`, offset: i * splitBytes, length: splitBytes, fileSize: (plan.maps + 1) * splitBytes, blocks, hosts: [host] };
+    }),
+  };
+}
+
+function reportText(r: AttemptReport): string {
+  const id = r.attempt_id.replace(/^attempt_job_\d+_/, '');
+  return r.ok ? `${id}=${r.digests.map((d) => d.slice(0, 6)).join(',')}` : `${id}!bad-source:${r.bad_source_tracker}`;
+}
+
+function actionText(a: TaskAction): string {
+  const short = (id: string) => id.replace(/^attempt_job_\d+_/, '');
+  if ('launch_map' in a) return `map:${short(a.launch_map.attempt_id)}`;
+  if ('launch_reduce' in a) {
+    const r = a.launch_reduce;
+    return `reduce:${short(r.attempt_id)}<${r.sources.map((s) => `${s.map_index}@${s.location.tracker_id}`).join(',')}`;
+  }
+  if ('kill_attempt' in a) return `kill:${short(a.kill_attempt)}`;
+  return `drop:${a.drop_job.job_id.replace(/^job_\d+_/, '')}(keep ${a.drop_job.keep.length})`;
+}
+
+/** One line for a failing seed: what broke, and how to replay it. */
+export function failureLine(r: SimResult, exclude: readonly Feature[] = []): string {
+  const v = r.violations[0]!;
+  const replay = `--seed ${r.seed}${exclude.length ? ` --exclude ${exclude.join(',')}` : ''}`;
+  return `seed ${r.seed}: ${v.kind} ${v.property} at ${v.atMs}ms: ${v.detail} [${r.description}] (replay: ${replay})`;
+}

@@ -1,0 +1,54 @@
+/**
+ * Every fault mode on real processes, f=1: the output still equals the coreutils oracle, trackers
+ * whose votes were wrong are named, and an honest tracker is never named.
+ */
+import test from 'ava';
+import path from 'node:path';
+import { bftmr, corpus, grepOracle, normalisedOutput, tempDir, wordCountOracle } from './helpers/cli.ts';
+
+/** Modes whose liar reports a wrong digest, and so must be proven faulty by the vote. */
+const VOTE_LIARS = new Set(['corrupt-map', 'corrupt-reduce', 'lie-digest', 'collude']);
+const MODES = ['crash', 'hang', 'slow:1500', 'corrupt-map', 'corrupt-reduce', 'lie-digest', 'serve-corrupt', 'equivocate', 'collude'];
+const ERE = 'hack(er|ing|s)';
+
+let text = '';
+let wcOracle = '';
+let grepExpected = '';
+test.before(() => {
+  text = corpus();
+  wcOracle = wordCountOracle(text);
+  grepExpected = grepOracle(text, ERE).perMatch;
+});
+
+async function survive(t: any, mode: string, job: 'word_count' | 'grep'): Promise<void> {
+  const home = tempDir('bftmr-fm-');
+  const start = await bftmr(home, 'cluster', 'start', '--trackers', '3', '--slots', '1', '--faulty', '1', '--fault', mode);
+  t.is(start.code, 0, start.stderr);
+  try {
+    const status = JSON.parse((await bftmr(home, 'cluster', 'status', '--json')).stdout);
+    const faulty = status.trackers.filter((x: any) => x.fault === mode).map((x: any) => x.id);
+    t.is(faulty.length, 1);
+    const put = await bftmr(home, 'dfs', 'put', text, '/in/jargon.txt', '--block-mb', '0.5');
+    t.is(put.code, 0, put.stderr);
+    const extra = job === 'grep' ? ['--conf', `pattern=${ERE}`] : [];
+    const r = await bftmr(home, 'job', 'submit', `jobs/${job}.ts`, '--input', '/in', '--output', '/out', '--reduces', '2', '--split-mb', '0.5', '--json', ...extra);
+    t.is(r.code, 0, r.stderr);
+    const summary = JSON.parse(r.stdout);
+    t.is(summary.state, 'SUCCEEDED');
+    const named = [...new Set(summary.faulty_trackers.map((v: any) => v.tracker))];
+    for (const id of named) t.true(faulty.includes(id), `${id} was named but is honest`);
+    if (VOTE_LIARS.has(mode)) t.deepEqual(named, faulty, `the ${mode} tracker must be named`);
+    const local = path.join(tempDir('bftmr-fm-out-'), 'out');
+    t.is((await bftmr(home, 'dfs', 'get', '/out', local)).code, 0);
+    t.is(normalisedOutput(local), job === 'grep' ? grepExpected : wcOracle);
+  } finally {
+    await bftmr(home, 'cluster', 'stop');
+  }
+}
+
+for (const mode of MODES) {
+  test.serial(`word_count survives one ${mode} tracker`, (t) => survive(t, mode, 'word_count'));
+}
+for (const mode of ['corrupt-map', 'lie-digest', 'hang']) {
+  test.serial(`grep survives one ${mode} tracker`, (t) => survive(t, mode, 'grep'));
+}
