@@ -3,8 +3,10 @@
  *   word_count on >= 200 MB: a single-threaded plain Node script, bftmr f=0 (plain Hadoop: one
  *   attempt per task) and f=1 (every task twice, voted), on one local cluster; prints MB/s and ratios
  *   and the peak RSS of every daemon.
+ *   Then f=1 again on clusters where one tracker is faulty (corrupt-map, slow), against the
+ *   fault-free f=1 time.
  * Options: --mb N (corpus size, default 240), --trackers N (3), --slots N, --split-mb M (64),
- *   --reduces R (2).
+ *   --reduces R (2), --slow-ms MS (5000), --no-faults (skip the faulty clusters).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -28,6 +30,8 @@ const { values: opt } = parseArgs({
     slots: { type: 'string' },
     'split-mb': { type: 'string', default: '64' },
     reduces: { type: 'string', default: '2' },
+    'slow-ms': { type: 'string', default: '5000' },
+    'no-faults': { type: 'boolean', default: false },
   },
 });
 
@@ -67,22 +71,47 @@ async function main(): Promise<void> {
   const baseSecs = (performance.now() - t) / 1000;
   row('baseline: single-threaded plain Node script', baseSecs, sizeMb, `(${base.stdout.trim().split(' ')[0]} distinct words)`);
 
+  const trackers = Number(opt.trackers);
+  const slots = opt.slots ?? 'default';
+  const clean = await onCluster(file, sizeMb, {}, [0, 1], true);
+  const [f0, f1] = [clean.jobs[0]!, clean.jobs[1]!];
+  if (f0.digests.join() !== f1.digests.join()) throw new Error('f=0 and f=1 outputs differ');
+  row(`bftmr word_count f=0 (${trackers} trackers, ${slots} slots)`, f0.secs, sizeMb,
+    `${fmt(baseSecs / f0.secs, 2)}x the single-threaded script (target >= 1.5x); ${f0.status.maps_total} maps, ${f0.status.reduces_total} reduces`);
+  row('bftmr word_count f=1 (every task twice, voted)', f1.secs, sizeMb,
+    `${fmt(f1.secs / f0.secs, 2)}x the f=0 time (target <= 2.1x); ${f1.status.map_attempts}+${f1.status.reduce_attempts} attempts, same output digests as f=0`);
+  console.log(`peak RSS: job tracker ${fmt(clean.rss[0]!, 0)} MB; task trackers ${clean.rss.slice(1).map((x) => fmt(x, 0)).join(', ')} MB (each includes its worker threads)`);
+  if (opt['no-faults']) return;
+
+  for (const [fault, target] of [['corrupt-map', 1.15], [`slow:${opt['slow-ms']}`, 1.1]] as const) {
+    const run = await onCluster(file, sizeMb, { faulty: 1, fault }, [1], false);
+    const j = run.jobs[1]!;
+    if (j.digests.join() !== f1.digests.join()) throw new Error(`f=1 with a ${fault} tracker: output differs from the fault-free run`);
+    row(`bftmr word_count f=1, one ${fault} tracker`, j.secs, sizeMb,
+      `${fmt(j.secs / f1.secs, 2)}x the fault-free f=1 time (target <= ${target}x); ${j.status.map_attempts}+${j.status.reduce_attempts} attempts, ` +
+      `${j.status.reduce_reruns} reduce reruns, ${new Set(j.status.verdicts.map((v) => v.tracker_id)).size} tracker(s) named, same output`);
+  }
+}
+
+interface JobRun { secs: number; status: M.JobStatus; digests: string[] }
+
+/** Starts a cluster, stores the corpus, runs word_count with each f in turn, stops the cluster. */
+async function onCluster(file: string, sizeMb: number, faults: { faulty?: number; fault?: string }, fs_: number[], showPut: boolean):
+  Promise<{ jobs: Record<number, JobRun>; rss: number[] }> {
   const home = await fsp.mkdtemp(path.join(os.tmpdir(), 'bftmr-bench-'));
   let state: ClusterState | undefined;
-  const dfs = { client: undefined as DfsClient | undefined };
+  let client: DfsClient | undefined;
   try {
-    const trackers = Number(opt.trackers);
-    state = await startCluster(home, { trackers, slots: opt.slots ? Number(opt.slots) : undefined, detached: false });
-    const client = (dfs.client = new DfsClient(state.jobTracker.address));
+    state = await startCluster(home, { trackers: Number(opt.trackers), slots: opt.slots ? Number(opt.slots) : undefined, detached: false, ...faults });
+    client = new DfsClient(state.jobTracker.address);
     const splitBytes = Math.round(Number(opt['split-mb']) * MB);
-    t = performance.now();
+    let t = performance.now();
     await client.put(file, '/bench/in.txt', { replication: 3, blockBytes: splitBytes });
-    row(`dfs put (replication 3, ${opt['split-mb']} MB blocks)`, (performance.now() - t) / 1000, sizeMb);
-
+    if (showPut) row(`dfs put (replication 3, ${opt['split-mb']} MB blocks)`, (performance.now() - t) / 1000, sizeMb);
     const bundle = await bundleJob(path.join(ROOT, 'jobs/word_count.ts'));
     const bundlePath = await storeBundle(client, bundle);
-    const results: Record<string, { secs: number; status: M.JobStatus; digests: string[] }> = {};
-    for (const f of [0, 1]) {
+    const jobs: Record<number, JobRun> = {};
+    for (const f of fs_) {
       t = performance.now();
       const jobId = await submit(client, bundle, bundlePath, {
         inputs: ['/bench/in.txt'], output: `/bench/f${f}`, f, reduces: Number(opt.reduces), splitBytes, conf: {}, name: `wc-f${f}`,
@@ -91,20 +120,11 @@ async function main(): Promise<void> {
       const secs = (performance.now() - t) / 1000;
       if (status.state !== 'SUCCEEDED') throw new Error(`f=${f}: ${status.error}`);
       const parts = await client.list(`/bench/f${f}`);
-      results[f] = { secs, status, digests: parts.map((p) => p.blocks[0]!.digest) };
+      jobs[f] = { secs, status, digests: parts.map((p) => p.blocks[0]!.digest) };
     }
-    const [f0, f1] = [results[0]!, results[1]!];
-    if (f0.digests.join() !== f1.digests.join()) throw new Error('f=0 and f=1 outputs differ');
-    const slots = opt.slots ?? 'default';
-    row(`bftmr word_count f=0 (${trackers} trackers, ${slots} slots)`, f0.secs, sizeMb,
-      `${fmt(baseSecs / f0.secs, 2)}x the single-threaded script (target >= 1.5x); ${f0.status.maps_total} maps, ${f0.status.reduces_total} reduces`);
-    row('bftmr word_count f=1 (every task twice, voted)', f1.secs, sizeMb,
-      `${fmt(f1.secs / f0.secs, 2)}x the f=0 time (target <= 2.1x); ${f1.status.map_attempts}+${f1.status.reduce_attempts} attempts, same output digests as f=0`);
-    const jt = peakRssMb(state.jobTracker.pid);
-    const tts = state.trackers.map((x) => peakRssMb(x.pid));
-    console.log(`peak RSS: job tracker ${fmt(jt, 0)} MB; task trackers ${tts.map((x) => fmt(x, 0)).join(', ')} MB (each includes its worker threads)`);
+    return { jobs, rss: [state.jobTracker.pid, ...state.trackers.map((x) => x.pid)].map(peakRssMb) };
   } finally {
-    dfs.client?.close();
+    client?.close();
     if (state) await stopCluster(state);
     await fsp.rm(home, { recursive: true, force: true });
   }

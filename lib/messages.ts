@@ -29,6 +29,8 @@ export interface AttemptReport {
 
 export interface HeartbeatRequest {
   tracker_id: string; free_slots: number; reports: AttemptReport[]; running: string[];
+  /** The response_id of the last reply received; optional for old callers (0: none). */
+  last_response_id?: number;
 }
 
 export interface JobCode { bundle: BlockRef; conf: Conf[]; num_reduces: number; start_ms: number }
@@ -60,7 +62,7 @@ export type TaskAction =
   | { drop_job: DropJob };
 export interface DropJob { job_id: string; keep: string[] }
 
-export interface HeartbeatReply { actions: (TaskAction & { action?: string })[]; reregister: boolean }
+export interface HeartbeatReply { actions: (TaskAction & { action?: string })[]; reregister: boolean; response_id?: number }
 
 export interface TrackerInfo {
   tracker_id: string; address: string; pid: number; alive: boolean; fault: string; blacklisted: boolean;

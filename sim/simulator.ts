@@ -15,7 +15,6 @@
  */
 import { createHash } from 'node:crypto';
 import { BftmrError, isBftmrError, messageOf } from '../lib/errors.ts';
-import { kJobTrackerDefaults } from '../lib/options.ts';
 import type {
   AttemptReport, BlockRef, FileBlock, HeartbeatReply, HeartbeatRequest, LaunchMap, LaunchReduce, TaskAction,
 } from '../lib/messages.ts';
@@ -119,6 +118,8 @@ export interface Scenario {
   heartbeatIntervalMs: number;
   trackerExpiryMs: number;
   blacklistAfterVerdicts: number;
+  lateFactor: number;
+  lateFloorMs: number;
   /** How long a tracker waits for a heartbeat reply before it gives up and resends. */
   rpcDeadlineMs: number;
   network: { lossRequest: number; lossReply: number; maxDelayMs: number; lateChance: number };
@@ -166,6 +167,8 @@ export function scenarioFor(opts: SimOptions): Scenario {
   const heartbeatIntervalMs = cluster.pick([250, 500, 1000]);
   const trackerExpiryMs = heartbeatIntervalMs * cluster.int(6, 12);
   const blacklistAfterVerdicts = cluster.pick([0, 1, 2, 5]);
+  const lateFactor = cluster.pick([1.5, 2, 3]);
+  const lateFloorMs = cluster.pick([500, 2_000, 5_000]);
   const trackers: TrackerPlan[] = Array.from({ length: n }, () => ({ mode: 'none' as const, slots: cluster.int(1, 3) }));
 
   const howMany = faults.next();
@@ -216,6 +219,8 @@ export function scenarioFor(opts: SimOptions): Scenario {
     // Long enough that one lost heartbeat (a deadline's wait, then a resend) never expires a tracker.
     trackerExpiryMs,
     blacklistAfterVerdicts,
+    lateFactor,
+    lateFloorMs,
     rpcDeadlineMs: heartbeatIntervalMs * 2,
     network: { lossRequest, lossReply, maxDelayMs: net.pick([2, 20, 100]), lateChance },
     faulty: faultyIndexes,
@@ -237,7 +242,7 @@ export function describeScenario(s: Scenario): string {
   const net = s.network;
   return `f=${s.f} trackers=${s.trackers.length} faults=[${faults.join(' ')}] ` +
     `jobs=[${s.jobs.map((j) => `${j.maps}x${j.reduces}`).join(' ')}] hb=${s.heartbeatIntervalMs}ms ` +
-    `expiry=${s.trackerExpiryMs}ms blacklist>${s.blacklistAfterVerdicts} ` +
+    `expiry=${s.trackerExpiryMs}ms blacklist>${s.blacklistAfterVerdicts} late>${s.lateFactor}x/${s.lateFloorMs}ms ` +
     `loss=${net.lossRequest}/${net.lossReply} late=${net.lateChance} delay<=${net.maxDelayMs}ms`;
 }
 
@@ -410,6 +415,10 @@ class SimTracker {
   inflight?: { n: number; reports: AttemptReport[] };
   heartbeats = 0;
   again = false;
+  /** The response_id of the last heartbeat reply received, echoed in the next heartbeat. */
+  lastResponseId = 0;
+  /** Attempts started, so a launch replayed after a lost reply is not run twice. */
+  readonly started = new Set<string>();
   readonly running = new Map<string, RunningAttempt>();
   /** The block store: digest -> owners (job ids, or 'dfs' for committed outputs). */
   readonly store = new Map<string, Set<string>>();
@@ -514,12 +523,12 @@ class Simulation {
     this.#net = root.fork();
     this.#work = root.fork();
     const s = this.scenario;
-    // Whatever the simulator does not vary (options the core may grow) keeps the real default.
     const coreOpts: CoreOptions = {
-      ...kJobTrackerDefaults,
       heartbeatIntervalMs: s.heartbeatIntervalMs,
       trackerExpiryMs: s.trackerExpiryMs,
       blacklistAfterVerdicts: s.blacklistAfterVerdicts,
+      lateFactor: s.lateFactor,
+      lateFloorMs: s.lateFloorMs,
     };
     this.#core = new JobTrackerCore(coreOpts, () => coreRandom.next(), START);
     this.#trackers = s.trackers.map((plan, i) => new SimTracker(i, plan));
@@ -664,7 +673,7 @@ class Simulation {
     this.#at(d, () => this.#onReply(t, n, reply));
   }
 
-  #jtRegister(t: SimTracker, attempt: number): void {
+  #jtRegister(t: SimTracker, attempt: number, sentAt: number): void {
     const id = this.#call(`register of ${t.id}`, () =>
       this.#core.register({ tracker_id: t.id, address: `${t.name}.sim:7000`, pid: 1000 + t.index, slots: t.plan.slots, fault: t.plan.mode }, this.#now));
     if (id === undefined) return;
@@ -672,7 +681,7 @@ class Simulation {
     this.#drainEffects();
     const d = this.#deliver(this.scenario.network.lossReply);
     this.#trace(`jt<register ${t.name} #${attempt}${d === undefined ? ' (reply lost)' : ''}`);
-    if (d !== undefined && d <= this.scenario.rpcDeadlineMs) this.#at(d, () => this.#onRegistered(t, attempt));
+    if (d !== undefined && this.#now + d <= sentAt + this.scenario.rpcDeadlineMs) this.#at(d, () => this.#onRegistered(t, attempt));
   }
 
   #drainEffects(): void {
@@ -712,12 +721,14 @@ class Simulation {
       const isMap = 'map_index' in launch;
       const task = `${launch.job_id}/${isMap ? `m${launch.map_index}` : `r${launch.partition}`}`;
       // A second attempt on one tracker is fine only if its earlier one no longer has a vote:
-      // it failed, or it is a reduce that used a map output the vote went against.
+      // it failed, or it is a reduce that used a map output the vote went against. The same
+      // attempt sent again (its reply was lost) is not a second attempt.
       for (const [id, prev] of this.#attempts) {
+        if (id === launch.attempt_id) continue;
         if (prev.task !== task || prev.trackerId !== t.id || !prev.voted || this.#staleReduce(prev)) continue;
         this.#violate('safety', 'double-vote', `${t.id} was given ${launch.attempt_id} of ${task} though its ${id} voted on it`);
       }
-      this.#attempts.set(launch.attempt_id, {
+      if (!this.#attempts.has(launch.attempt_id)) this.#attempts.set(launch.attempt_id, {
         trackerId: t.id, jobId: launch.job_id, task, voted: false, killed: false,
         partition: isMap ? undefined : launch.partition,
         sources: isMap ? undefined : launch.sources.map((s) => ({ mapIndex: s.map_index, digest: s.digest })),
@@ -839,6 +850,7 @@ class Simulation {
     t.inflight = { n, reports };
     const req: HeartbeatRequest = {
       tracker_id: t.id, free_slots: Math.max(0, t.plan.slots - t.running.size), reports, running: [...t.running.keys()],
+      last_response_id: t.lastResponseId,
     };
     const sentAt = this.#now;
     this.#at(this.scenario.rpcDeadlineMs, () => this.#onTimeout(t, n));
@@ -863,9 +875,11 @@ class Simulation {
     if (!t.up || t.inflight?.n !== n) return;
     t.inflight = undefined; // acknowledged: its reports are delivered
     if (reply.reregister) {
+      t.lastResponseId = 0;
       this.#register(t, 1);
       return;
     }
+    t.lastResponseId = reply.response_id ?? 0;
     for (const a of reply.actions) {
       if (!t.up) return;
       this.#act(t, a);
@@ -882,7 +896,8 @@ class Simulation {
     t.again = false;
     const d = this.#deliver(this.scenario.network.lossRequest);
     this.#trace(`${t.name}>register #${attempt}${d === undefined ? ' (lost)' : ''}`);
-    if (d !== undefined) this.#at(d, () => this.#jtRegister(t, attempt));
+    const sentAt = this.#now;
+    if (d !== undefined) this.#at(d, () => this.#jtRegister(t, attempt, sentAt));
     this.#at(this.scenario.rpcDeadlineMs, () => {
       if (t.up && t.registering && this.#registerAttempt.get(t) === attempt) this.#register(t, attempt + 1);
     });
@@ -912,6 +927,8 @@ class Simulation {
         return;
       }
       const launch = 'launch_map' in a ? a.launch_map : a.launch_reduce;
+      if (t.started.has(launch.attempt_id)) return; // replayed after a lost reply: already running or done
+      t.started.add(launch.attempt_id);
       const ra: RunningAttempt = { launch };
       t.running.set(launch.attempt_id, ra);
       if (t.plan.mode === 'hang') return; // holds the slot, never reports

@@ -46,6 +46,9 @@ export async function startTaskTracker(opts: TaskTrackerOptions, log: (line: str
   const address = `${opts.advertiseHost}:${server.port}`;
 
   let heartbeatIntervalMs = 250;
+  // A heartbeat that takes this long is given up (its reports go with the next one), well before
+  // the job tracker would declare this tracker dead.
+  const heartbeatDeadlineMs = () => Math.max(1_000, 4 * heartbeatIntervalMs);
   async function register(): Promise<void> {
     const reply = await jt.call<M.RegisterRequest, M.RegisterReply>('Register', {
       tracker_id: trackerId, address, slots: opts.slots, pid: process.pid, fault: opts.fault, blocks: [],
@@ -59,12 +62,17 @@ export async function startTaskTracker(opts: TaskTrackerOptions, log: (line: str
   }
 
   const running = new Map<string, AbortController>();
+  /** Attempts this tracker has started, so a replayed launch (after a lost reply) is not run twice. */
+  const started = new Set<string>();
+  let lastResponseId = 0;
   let reports: M.AttemptReport[] = [];
   let beating = false;
   let again = false;
   let jtDown = false;
 
   function launch(id: string, run: (signal: AbortSignal) => Promise<M.AttemptReport>): void {
+    if (started.has(id)) return;
+    started.add(id);
     if (fault.kind === 'crash') {
       log(`fault crash: exiting on attempt ${id}`);
       process.exit(3);
@@ -90,6 +98,7 @@ export async function startTaskTracker(opts: TaskTrackerOptions, log: (line: str
     else if ('drop_job' in a && a.drop_job) {
       const { job_id, keep } = a.drop_job;
       for (const d of keep) await store.addOwner(d, DFS_OWNER).catch((e) => log(`keeping ${d}: ${messageOf(e)}`));
+      for (const id of started) if (id.startsWith(`attempt_${job_id}_`)) started.delete(id);
       const n = await store.release(job_id);
       log(`${job_id}: dropped intermediate data (${n} blocks), kept ${keep.length} committed`);
     }
@@ -106,9 +115,11 @@ export async function startTaskTracker(opts: TaskTrackerOptions, log: (line: str
         try {
           const reply = await jt.call<M.HeartbeatRequest, M.HeartbeatReply>('Heartbeat', {
             tracker_id: trackerId, free_slots: Math.max(0, opts.slots - running.size), reports: sent, running: [...running.keys()],
-          }, kClusterDefaults.rpcDeadlineMs);
+            last_response_id: lastResponseId,
+          }, heartbeatDeadlineMs());
           if (jtDown) { log('job tracker is back'); jtDown = false; }
-          if (reply.reregister) { await register(); again = true; continue; }
+          if (reply.reregister) { lastResponseId = 0; await register(); again = true; continue; }
+          lastResponseId = reply.response_id ?? 0;
           for (const a of reply.actions) await act(a);
         } catch (e) {
           reports = [...sent, ...reports]; // nothing lost: they go with the next heartbeat

@@ -51,6 +51,7 @@ class SimTracker {
   /** Running attempts: the report to send and the round from which it is due. */
   readonly running = new Map<string, { report: AttemptReport; due: number }>();
   readonly received: { round: number; action: TaskAction }[] = [];
+  lastResponseId = 0;
   constructor(readonly id: string, readonly behaviour: Behaviour = {}, readonly slots = 2) {}
 
   /**
@@ -105,8 +106,10 @@ class Sim {
       if (!t.heartbeating) continue;
       const reports: AttemptReport[] = [];
       for (const [id, r] of t.running) if (r.due <= this.rounds) { reports.push(r.report); t.running.delete(id); }
-      const reply = this.core.heartbeat(
-        { tracker_id: t.id, free_slots: t.slots - t.running.size, reports, running: [...t.running.keys()] }, this.now);
+      const reply = this.core.heartbeat({
+        tracker_id: t.id, free_slots: t.slots - t.running.size, reports, running: [...t.running.keys()], last_response_id: t.lastResponseId,
+      }, this.now);
+      t.lastResponseId = reply.response_id;
       for (const action of reply.actions) {
         t.received.push({ round: this.rounds, action });
         const launch = 'launch_map' in action ? action.launch_map : 'launch_reduce' in action ? action.launch_reduce : undefined;
@@ -545,8 +548,9 @@ test('a killed reduce that reports anyway is not counted', (t) => {
   sim.round(); // C reports: map 0 decided against A, the tentative reduces are stale
   t.is(sim.core.job(jobId, sim.now).maps_decided, 1);
   for (const { tr, r } of held) {
-    const reply = sim.core.heartbeat({ tracker_id: tr.id, free_slots: 0, reports: [r], running: [] }, sim.now);
-    t.deepEqual(reply, { actions: [{ kill_attempt: r.attempt_id }], reregister: false });
+    const reply = sim.core.heartbeat({ tracker_id: tr.id, free_slots: 0, reports: [r], running: [], last_response_id: tr.lastResponseId }, sim.now);
+    tr.lastResponseId = reply.response_id;
+    t.deepEqual({ actions: reply.actions, reregister: reply.reregister }, { actions: [{ kill_attempt: r.attempt_id }], reregister: false });
   }
   t.is(sim.core.job(jobId, sim.now).reduces_reported, 0, 'stale reports are ignored');
   sim.run(jobId);
@@ -673,7 +677,7 @@ test('a tracker that stops heartbeating is lost after trackerExpiryMs and its at
 
   // B comes back with its stale report: told to register again, and the report is ignored.
   const b = sim.core.heartbeat({ tracker_id: 'B', free_slots: 2, reports: [[...sim.tracker('B').running.values()][0]!.report], running: [] }, sim.now);
-  t.deepEqual(b, { actions: [], reregister: true });
+  t.deepEqual({ actions: b.actions, reregister: b.reregister }, { actions: [], reregister: true });
   t.is(sim.core.job(jobId, sim.now).map_attempts, 3);
 });
 
@@ -773,4 +777,18 @@ test('attempts that differ on trackers that agree elsewhere: the job is reported
   t.is(sim.attemptsOf('map', 1).length, 3, 'no attempts beyond 2f+1');
   t.deepEqual(status.verdicts, [], 'nobody is blamed for the job\'s own non-determinism');
   t.deepEqual(sim.commits(), []);
+});
+
+test('a heartbeat reply that never arrived is sent again: its launches are not lost', (t) => {
+  const sim = new Sim(honestTrackers(['A', 'B', 'C']));
+  sim.core.submit(jobSpec(1, 1, 1, ['A']), sim.now);
+  const first = sim.core.heartbeat({ tracker_id: 'A', free_slots: 2, reports: [], running: [], last_response_id: 0 }, sim.now);
+  const launched = first.actions.filter((a) => 'launch_map' in a);
+  t.is(launched.length, 1);
+  // A never got that reply: its next heartbeat still names the reply before it.
+  const again = sim.core.heartbeat({ tracker_id: 'A', free_slots: 2, reports: [], running: [], last_response_id: 0 }, sim.now + 100);
+  t.deepEqual(again.actions.filter((a) => 'launch_map' in a), launched);
+  // Acknowledged: not sent a third time.
+  const third = sim.core.heartbeat({ tracker_id: 'A', free_slots: 1, reports: [], running: [], last_response_id: again.response_id }, sim.now + 200);
+  t.deepEqual(third.actions.filter((a) => 'launch_map' in a), []);
 });

@@ -34,9 +34,10 @@ export class JobInProgress {
   reduceReruns = 0;
   readonly #byAttempt = new Map<string, TaskInProgress>();
   /**
-   * Per reduce task: `reducerTracker|mapAttempt` pairs not to use again. A claim that a source
-   * served bad bytes is only the claimant's word (it may be the liar), so it steers only the
-   * claimant's own later attempts, and proves nothing against the source.
+   * Per reduce task: `reducerTracker|sourceTracker` pairs: sources a reducer said served it bad
+   * bytes, which it is not sent to again. A claim is only the claimant's word (it may be the
+   * liar), so it steers only the claimant's own later attempts and proves nothing against the
+   * source.
    */
   readonly #badSources: Set<string>[];
   readonly code: JobCode;
@@ -154,7 +155,7 @@ export class JobInProgress {
     const wire: MapSource[] = [];
     for (const m of this.maps) {
       const pool = (m.decided ? m.decided.agreeing : m.succeeded()).filter(
-        (a) => ctx.liveAddress(a.trackerId) !== undefined && !this.#badSources[r]!.has(`${reducer}|${a.id}`),
+        (a) => ctx.liveAddress(a.trackerId) !== undefined && !this.#badSources[r]!.has(`${reducer}|${a.trackerId}`),
       );
       if (pool.length === 0) return undefined;
       const a = m.decided ? pool[r % pool.length]! : pool[0]!;
@@ -211,20 +212,17 @@ export class JobInProgress {
     this.#checkHopeless(t, ctx);
   }
 
-  /** Failures blamed on a source that a tracker may claim on one task before they count as its own. */
-  static readonly SOURCE_EXCUSES = 2;
-
   #failAttempt(t: TaskInProgress, a: Attempt, error: string, ctx: JobContext, badSource?: { trackerId: string; digest: string }): void {
     a.state = 'failed';
     a.error = error;
     if (badSource && t.kind === 'reduce') {
-      const excused = t.attempts.filter((x) => x.trackerId === a.trackerId && x.notItsFault && x.state === 'failed').length;
-      // The reduce could not use one of its inputs: it may try again, fetching that input elsewhere,
-      // but only a bounded number of times, so a lying reducer cannot keep the task for itself.
-      a.notItsFault = excused < JobInProgress.SOURCE_EXCUSES;
-      for (const s of a.sources ?? []) {
-        if (s.trackerId === badSource.trackerId && s.digest === badSource.digest) this.#badSources[t.index]!.add(`${a.trackerId}|${s.attemptId}`);
-      }
+      // The reduce could not use one of its inputs. At most f sources can be faulty, so a reducer
+      // that blames up to f distinct trackers may try again, fetching from others; one that blames
+      // more is lying about at least one of them, and its failure counts as its own.
+      const named = a.sources?.some((s) => s.trackerId === badSource.trackerId && s.digest === badSource.digest);
+      if (named) this.#badSources[t.index]!.add(`${a.trackerId}|${badSource.trackerId}`);
+      const blamed = [...this.#badSources[t.index]!].filter((k) => k.startsWith(`${a.trackerId}|`)).length;
+      a.notItsFault = !!named && blamed <= this.f;
     }
     const failed = t.failedTrackers();
     if (failed.length >= this.f + 1) {
@@ -331,9 +329,12 @@ export class JobInProgress {
   checkStuck(eligibleTrackers: string[], ctx: JobContext): void {
     if (this.state !== 'RUNNING') return;
     const late = this.lateness(ctx);
+    const mapsDecided = this.allMapsDecided();
     for (const t of [...this.maps, ...this.reduces]) {
-      const timely = t.running().filter((a) => !late(a, t)).length;
-      if (t.decided || timely > 0 || t.attemptsWanted((a) => late(a, t)) === 0) continue;
+      // A late attempt may still report, and an undecided map may still free a reduce's trackers
+      // (its tentative attempts going stale): neither task is stuck yet.
+      if (t.decided || t.running().length > 0 || (t.kind === 'reduce' && !mapsDecided)) continue;
+      if (t.attemptsWanted((a) => late(a, t)) === 0) continue;
       const used = t.usedTrackers();
       if (eligibleTrackers.some((id) => !used.has(id))) continue;
       const votes = t.succeeded().map((a) => `${a.trackerId}:${a.digests!.map(shortDigest).join(',')}`);

@@ -23,6 +23,9 @@ export interface TrackerRecord {
   running: number;
   /** Actions waiting for the tracker's next heartbeat (kills, drops). */
   outbox: TaskAction[];
+  /** The last reply sent, kept until the tracker acknowledges it by its id. */
+  lastReply?: { id: number; actions: TaskAction[] };
+  replies: number;
 }
 
 export class JobTrackerCore {
@@ -54,7 +57,7 @@ export class JobTrackerCore {
     if (prev?.alive) this.#lose(prev, now); // it restarted: whatever it ran is gone
     this.#trackers.set(id, {
       id, address: req.address, pid: req.pid, slots: req.slots, fault: req.fault, lastHeartbeatMs: now,
-      alive: true, verdicts: prev?.verdicts ?? [], running: 0, outbox: [],
+      alive: true, verdicts: prev?.verdicts ?? [], running: 0, outbox: [], replies: prev?.replies ?? 0,
     });
     return id;
   }
@@ -77,14 +80,17 @@ export class JobTrackerCore {
     return t && { tracker_id: t.id, address: t.address };
   }
 
-  heartbeat(req: HeartbeatRequest, now: number): { actions: TaskAction[]; reregister: boolean } {
+  heartbeat(req: HeartbeatRequest, now: number): { actions: TaskAction[]; reregister: boolean; response_id: number } {
     const t = this.#trackers.get(req.tracker_id);
-    if (!t || !t.alive) return { actions: [], reregister: true };
+    if (!t || !t.alive) return { actions: [], reregister: true, response_id: 0 };
     t.lastHeartbeatMs = now;
     t.running = req.running.length;
     const ctx = this.#ctx(now);
     for (const rep of req.reports) this.#report(t, rep, ctx);
-    const actions = t.outbox;
+    // The tracker did not get our last reply: its actions (launches above all) go out again.
+    // Trackers ignore actions they already carried out, so a repeat is harmless.
+    const missed = t.lastReply && (req.last_response_id ?? 0) !== t.lastReply.id ? t.lastReply.actions : [];
+    const actions = [...missed, ...t.outbox];
     t.outbox = [];
     if (this.#usable(t)) {
       let slots = req.free_slots;
@@ -96,7 +102,8 @@ export class JobTrackerCore {
       }
     }
     this.#checkJobs(ctx);
-    return { actions, reregister: false };
+    t.lastReply = { id: ++t.replies, actions };
+    return { actions, reregister: false, response_id: t.lastReply.id };
   }
 
   #report(t: TrackerRecord, rep: AttemptReport, ctx: JobContext): void {
