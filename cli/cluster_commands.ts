@@ -16,13 +16,14 @@ export function registerCluster(program: Command): void {
     .option('--slots <n>', `task slots per tracker (default ${kTaskTrackerDefaults.slots}: this host's cores, at most 4)`, wholeNumber(1, 256))
     .option('--faulty <k>', 'give the fault mode to this many trackers', wholeNumber(0), 0)
     .option('--fault <mode>', `fault mode for --faulty trackers: ${FAULT_MODES.join(', ')}`)
+    .option('--late-floor-ms <ms>', 'an attempt is never judged late before this long', wholeNumber(0))
     .action(async (o, cmd: Command) => {
       if (o.faulty > 0 && !o.fault) throw new BftmrError('JOB_BAD_ARGUMENT', '--faulty needs --fault MODE');
       if (o.fault) parseFault(o.fault);
       if (o.faulty > o.trackers) throw new BftmrError('JOB_BAD_ARGUMENT', `--faulty ${o.faulty} is more than --trackers ${o.trackers}`);
       const home = homeOf(cmd);
       const state = await startCluster(home, {
-        trackers: o.trackers, slots: o.slots, faulty: o.faulty, fault: o.fault, detached: true,
+        trackers: o.trackers, slots: o.slots, faulty: o.faulty, fault: o.fault, lateFloorMs: o.lateFloorMs, detached: true,
         onProgress: (l) => process.stderr.isTTY && process.stderr.write(`${l}...\n`),
       });
       console.log(`cluster running: job tracker at ${state.jobTracker.address}, ${state.trackers.length} task trackers (home ${home})`);

@@ -39,6 +39,7 @@ export interface StartOptions {
   detached: boolean;
   heartbeatIntervalMs?: number;
   trackerExpiryMs?: number;
+  lateFloorMs?: number;
   onProgress?: (line: string) => void;
 }
 
@@ -119,6 +120,7 @@ export async function startCluster(home: string, opts: StartOptions): Promise<Cl
     const jtArgs = ['jobtracker', '--dir', jtDir, '--ready-file', ready];
     if (opts.heartbeatIntervalMs) jtArgs.push('--heartbeat-ms', String(opts.heartbeatIntervalMs));
     if (opts.trackerExpiryMs) jtArgs.push('--expiry-ms', String(opts.trackerExpiryMs));
+    if (opts.lateFloorMs !== undefined) jtArgs.push('--late-floor-ms', String(opts.lateFloorMs));
     const jt = launch(jtArgs, jtLog, opts.detached);
     children.push(jt);
     say('starting job tracker');
