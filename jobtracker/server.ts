@@ -14,6 +14,9 @@ import { JobTrackerCore } from './core/jobtracker_core.ts';
 import type { Effect } from './core/types.ts';
 import { Namespace, type Entry, type FileEntry } from './namespace.ts';
 import { computeSplits } from './splits.ts';
+import { Peers } from '../dfs/peers.ts';
+import { streamBlock } from '../dfs/block_transfer.ts';
+import { newHasher } from '../lib/digest.ts';
 
 export interface JobTrackerHandle {
   address: string;
@@ -61,6 +64,7 @@ export async function startJobTracker(opts: JobTrackerOptions, log: (line: strin
   async function runEffects(effects: Effect[]): Promise<void> {
     for (const e of effects) {
       if (e.type === 'log') { log(e.message); continue; }
+      if (e.type === 'audit') { void audit(e); continue; }
       try {
         await namespace.create(e.files.map((f) => ({
           path: f.path, size: f.size, replication: f.replicas.length, createdMs: Date.now(),
@@ -74,6 +78,23 @@ export async function startJobTracker(opts: JobTrackerOptions, log: (line: strin
       }
     }
   }
+  /** Fetches the accused block itself and hashes it: a mismatch is proof, anything else is not. */
+  const peers = new Peers();
+  async function audit(e: Extract<Effect, { type: 'audit' }>): Promise<void> {
+    let matched = true;
+    try {
+      const hash = newHasher();
+      for await (const chunk of streamBlock(peers, e.address, e.digest)) hash.update(chunk);
+      matched = hash.digest('hex') === e.digest;
+    } catch (err) {
+      // Unreachable, not held, or a chunk that failed its checksum: no proof either way.
+      log(`audit of ${e.trackerId} for ${e.digest.slice(0, 12)}: no answer (${messageOf(err)})`);
+    }
+    if (!matched) log(`audit: ${e.trackerId} served bytes that do not match ${e.digest.slice(0, 12)} (${e.task} of ${e.jobId})`);
+    core.auditResult(e, matched, Date.now());
+    drainEffects();
+  }
+
   let effectsChain = Promise.resolve();
   const drainEffects = () => {
     const effects = core.takeEffects();
@@ -173,6 +194,7 @@ export async function startJobTracker(opts: JobTrackerOptions, log: (line: strin
       await server!.close();
       await effectsChain;
       await namespace.close();
+      peers.close();
       resolveStopped();
     })();
     return stopping;

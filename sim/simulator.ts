@@ -295,7 +295,7 @@ export type Property =
   | 'commit-replica-data'      // a replica does not hold the committed digest
   | 'commit-twice'             // two commit effects for one job
   | 'succeeded-without-commit' // a job is SUCCEEDED though its commit was never applied
-  | 'verdict-against-truthful' // a verdict names a tracker that never reported a wrong digest
+  | 'verdict-against-truthful' // a verdict names a tracker that never reported a wrong digest nor served bad bytes
   | 'double-vote'              // a tracker was given a second attempt at a task it still has a vote on
   | 'drop-committed-output'    // a replica of a committed file was told to drop it
   | 'job-failed'               // liveness: a job failed though at most f trackers were faulty
@@ -693,6 +693,17 @@ class Simulation {
         if (t?.up) this.#spuriouslyLost.add(t.id);
         continue;
       }
+      if (e.type === 'audit') {
+        // The adapter fetches the block itself; only bytes that do not match are proof.
+        const source = this.#byId.get(e.trackerId);
+        const matched = !source?.up || !source.store.has(e.digest) || this.#servesGoodBytes(source);
+        this.#trace(`jt: audit ${this.#name(e.trackerId)} ${e.digest.slice(0, 8)} -> ${matched ? 'no proof' : 'MISMATCH'}`);
+        this.#at(this.#work.int(1, 50), () => {
+          this.#call('auditResult', () => this.#core.auditResult(e, matched, this.#now));
+          this.#drainEffects();
+        });
+        continue;
+      }
       const job = this.#jobs.find((j) => j.id === e.jobId);
       this.#trace(`jt: commit ${e.jobId} [${e.files.map((x) => `${x.digest.slice(0, 8)}@${x.replicas.map((r) => this.#name(r.tracker_id)).join('+')}`).join(' ')}]`);
       if (!job?.expected) {
@@ -1013,9 +1024,16 @@ class Simulation {
     const source = this.#byId.get(sourceId);
     if (!source || !source.up) return 'unavailable';
     if (!source.store.has(digest)) return 'not held there';
-    const n = source.reads++;
-    if (source.plan.mode === 'serve-corrupt' || (source.plan.mode === 'equivocate' && n % 2 === 1)) return 'digest mismatch';
+    if (!this.#servesGoodBytes(source)) return 'digest mismatch';
     return undefined;
+  }
+
+  /** One read from `source` (serve-corrupt never serves good bytes, equivocate every other time). */
+  #servesGoodBytes(source: SimTracker): boolean {
+    const n = source.reads++;
+    const bad = source.plan.mode === 'serve-corrupt' || (source.plan.mode === 'equivocate' && n % 2 === 1);
+    if (bad) this.#liars.add(source.id); // serving bad bytes is lying: a verdict for it is deserved
+    return !bad;
   }
 
   #finishReduce(t: SimTracker, ra: RunningAttempt): void {

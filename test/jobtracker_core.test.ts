@@ -792,3 +792,26 @@ test('a heartbeat reply that never arrived is sent again: its launches are not l
   const third = sim.core.heartbeat({ tracker_id: 'A', free_slots: 1, reports: [], running: [], last_response_id: again.response_id }, sim.now + 200);
   t.deepEqual(third.actions.filter((a) => 'launch_map' in a), []);
 });
+
+test('an accused source is audited by the job tracker: only bytes it sees mismatch make a verdict', (t) => {
+  for (const matched of [false, true]) {
+    const sim = new Sim(honestTrackers(['A', 'B', 'C']));
+    sim.tracker('A').behaviour.serves = (_index, reader) => reader === 'A';
+    sim.tracker('B').behaviour.delay = (kind) => (kind === 'map' ? 2 : 1);
+    const jobId = sim.core.submit(jobSpec(1, 1, 1, ['A']), sim.now);
+    sim.run(jobId);
+    const audits = sim.effects.filter((e): e is Extract<Effect, { type: 'audit' }> => e.type === 'audit');
+    t.is(audits.length, 1, 'one audit per accusation');
+    t.like(audits[0], { jobId, trackerId: 'A', digest: mapDigest(0, 0), task: 'reduce task 0' });
+    sim.core.auditResult(audits[0]!, matched, sim.now);
+    sim.core.committed(jobId, sim.now);
+    const status = sim.core.job(jobId, sim.now);
+    if (matched) {
+      t.deepEqual(status.verdicts, [], 'the accused served good bytes to the job tracker: no proof');
+    } else {
+      t.deepEqual(status.verdicts.map((v) => v.tracker_id), ['A']);
+      t.regex(status.verdicts[0]!.reason, /served bytes that did not match digest [0-9a-f]{12} \(reduce task 0 of job_/);
+      t.deepEqual(sim.core.trackers(sim.now).find((x) => x.tracker_id === 'A')!.verdicts, [status.verdicts[0]!.reason]);
+    }
+  }
+});

@@ -20,6 +20,8 @@ export interface JobContext {
   verdict(trackerId: string, reason: string): void;
   /** Whether the tracker has ever been proven faulty (any verdict, any job). */
   proven(trackerId: string): boolean;
+  /** Asks the trusted side to check, itself, what `trackerId` serves as block `digest`. */
+  audit(jobId: string, task: string, trackerId: string, digest: string): void;
   commit(jobId: string, output: string, files: OutputFile[]): void;
 }
 
@@ -220,7 +222,10 @@ export class JobInProgress {
       // that blames up to f distinct trackers may try again, fetching from others; one that blames
       // more is lying about at least one of them, and its failure counts as its own.
       const named = a.sources?.some((s) => s.trackerId === badSource.trackerId && s.digest === badSource.digest);
-      if (named) this.#badSources[t.index]!.add(`${a.trackerId}|${badSource.trackerId}`);
+      if (named) {
+        this.#badSources[t.index]!.add(`${a.trackerId}|${badSource.trackerId}`);
+        ctx.audit(this.id, t.name, badSource.trackerId, badSource.digest);
+      }
       const blamed = [...this.#badSources[t.index]!].filter((k) => k.startsWith(`${a.trackerId}|`)).length;
       a.notItsFault = !!named && blamed <= this.f;
     }
@@ -267,6 +272,13 @@ export class JobInProgress {
     for (const r of this.reduces) for (const a of r.running()) { ctx.kill(a.trackerId, a.id); a.state = 'failed'; a.notItsFault = true; }
     this.state = 'COMMITTING';
     ctx.commit(this.id, this.spec.output, files);
+  }
+
+  /** The job tracker fetched `digest` from `trackerId` itself and got other bytes: proof. */
+  servedBadBytes(trackerId: string, task: string, digest: string, ctx: JobContext): void {
+    const reason = `served bytes that did not match digest ${shortDigest(digest)} (${task} of ${this.id})`;
+    this.verdicts.push({ tracker_id: trackerId, reason });
+    ctx.verdict(trackerId, reason);
   }
 
   #blame(a: Attempt, t: TaskInProgress, ctx: JobContext): void {

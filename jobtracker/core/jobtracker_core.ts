@@ -37,6 +37,8 @@ export class JobTrackerCore {
   #effects: Effect[] = [];
   /** Jobs whose end the trackers were told of (so they drop its intermediate data). */
   readonly #ended = new Set<string>();
+  /** `tracker|digest` pairs audited already: one check per claim is enough. */
+  readonly #audited = new Set<string>();
   #jobSeq = 0;
 
   constructor(opts: CoreOptions, random: () => number, startMs: number) {
@@ -153,6 +155,12 @@ export class JobTrackerCore {
         if (this.blacklisted(t)) this.#effects.push({ type: 'log', message: `tracker ${t.id} is blacklisted` });
       },
       proven: (trackerId) => (this.#trackers.get(trackerId)?.verdicts.length ?? 0) > 0,
+      audit: (jobId, task, trackerId, digest) => {
+        const t = this.#trackers.get(trackerId);
+        if (!t || this.#audited.has(`${trackerId}|${digest}`)) return;
+        this.#audited.add(`${trackerId}|${digest}`);
+        this.#effects.push({ type: 'audit', jobId, task, trackerId, address: t.address, digest });
+      },
       commit: (jobId, output, files) => this.#effects.push({ type: 'commit', jobId, output, files }),
     };
   }
@@ -175,6 +183,15 @@ export class JobTrackerCore {
     this.#jobs.set(id, job);
     // A job without maps or whose reduces need no input can decide at once.
     return id;
+  }
+
+  /**
+   * The outcome of an audit: `matched` false only when the tracker answered with bytes that do
+   * not hash to `digest` (unreachable or "not held" proves nothing, and yields no verdict).
+   */
+  auditResult(audit: { jobId: string; task: string; trackerId: string; digest: string }, matched: boolean, now: number): void {
+    if (matched) return;
+    this.#jobs.get(audit.jobId)?.servedBadBytes(audit.trackerId, audit.task, audit.digest, this.#ctx(now));
   }
 
   /** The adapter recorded the output in the namespace. */

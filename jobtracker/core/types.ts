@@ -33,6 +33,8 @@ export interface OutputFile {
 /** Things the core asks its adapter to do (the tracker-bound actions go out with heartbeats). */
 export type Effect =
   | { type: 'commit'; jobId: string; output: string; files: OutputFile[] }
+  /** A reducer says this tracker served bytes not matching `digest`: fetch them and see (auditResult). */
+  | { type: 'audit'; jobId: string; task: string; trackerId: string; address: string; digest: string }
   | { type: 'log'; message: string };
 
 export interface CoreOptions {
