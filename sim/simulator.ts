@@ -15,6 +15,7 @@
  */
 import { createHash } from 'node:crypto';
 import { BftmrError, isBftmrError, messageOf } from '../lib/errors.ts';
+import { MinHeap } from '../lib/min_heap.ts';
 import type {
   AttemptReport, BlockRef, FileBlock, HeartbeatReply, HeartbeatRequest, LaunchMap, LaunchReduce, TaskAction,
 } from '../lib/messages.ts';
@@ -350,51 +351,22 @@ interface Event {
   run: () => void;
 }
 
-/** A binary heap ordered by (time, insertion): equal times run in the order they were scheduled. */
+/** Events ordered by (time, insertion): equal times run in the order they were scheduled. */
 class EventQueue {
-  readonly #heap: Event[] = [];
+  readonly #heap = new MinHeap<Event>((a, b) => a.at < b.at || (a.at === b.at && a.seq < b.seq));
   #seq = 0;
 
   get size(): number {
-    return this.#heap.length;
+    return this.#heap.size;
   }
 
   push(at: number, run: () => void): void {
-    const h = this.#heap;
-    h.push({ at, seq: this.#seq++, run });
-    let i = h.length - 1;
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if (!before(h[i]!, h[parent]!)) break;
-      [h[i], h[parent]] = [h[parent]!, h[i]!];
-      i = parent;
-    }
+    this.#heap.push({ at, seq: this.#seq++, run });
   }
 
   pop(): Event | undefined {
-    const h = this.#heap;
-    const top = h[0];
-    const last = h.pop();
-    if (h.length > 0 && last) {
-      h[0] = last;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < h.length && before(h[l]!, h[m]!)) m = l;
-        if (r < h.length && before(h[r]!, h[m]!)) m = r;
-        if (m === i) break;
-        [h[i], h[m]] = [h[m]!, h[i]!];
-        i = m;
-      }
-    }
-    return top;
+    return this.#heap.pop();
   }
-}
-
-function before(a: Event, b: Event): boolean {
-  return a.at < b.at || (a.at === b.at && a.seq < b.seq);
 }
 
 // ---------------------------------------------------------------- simulated task trackers

@@ -7,6 +7,7 @@ import type { Conf, Job, ReduceContext } from '../lib/job.ts';
 import { RecordFileReader, type RawRecord } from './records.ts';
 import { OutputFile } from './output_file.ts';
 import { Counters } from './counters.ts';
+import { MinHeap } from '../lib/min_heap.ts';
 
 export interface ReduceResult {
   digest: string;
@@ -23,42 +24,6 @@ interface Head {
 function less(a: Head, b: Head): boolean {
   const c = Buffer.compare(a.rec.key, b.rec.key);
   return c < 0 || (c === 0 && a.mapIndex < b.mapIndex);
-}
-
-/** A binary min-heap of reader heads, ordered by (key bytes, map index). */
-class MergeHeap {
-  readonly items: Head[] = [];
-  push(h: Head): void {
-    const a = this.items;
-    a.push(h);
-    let i = a.length - 1;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (!less(a[i]!, a[p]!)) break;
-      [a[i], a[p]] = [a[p]!, a[i]!];
-      i = p;
-    }
-  }
-  /** Replaces the top with `h` (or removes it when undefined) and restores the order. */
-  replaceTop(h: Head | undefined): void {
-    const a = this.items;
-    if (h) a[0] = h;
-    else {
-      const last = a.pop()!;
-      if (a.length === 0) return;
-      a[0] = last;
-    }
-    let i = 0;
-    for (;;) {
-      const l = 2 * i + 1, r = l + 1;
-      let m = i;
-      if (l < a.length && less(a[l]!, a[m]!)) m = l;
-      if (r < a.length && less(a[r]!, a[m]!)) m = r;
-      if (m === i) break;
-      [a[i], a[m]] = [a[m]!, a[i]!];
-      i = m;
-    }
-  }
 }
 
 /** `inputs[i]` is the record file of map i, or undefined when that map's partition is empty. */
@@ -87,7 +52,8 @@ export function runReduce(
     count: (name, by = 1) => counters.add(name, by),
   };
 
-  const heap = new MergeHeap();
+  // Reader heads, ordered by (key bytes, map index).
+  const heap = new MinHeap<Head>(less);
   const readers: RecordFileReader[] = [];
   try {
     inputs.forEach((path, mapIndex) => {
@@ -101,11 +67,11 @@ export function runReduce(
     const reduce = job.reduce.bind(job);
     let inRecords = 0;
     let groups = 0;
-    while (heap.items.length > 0) {
-      const key = heap.items[0]!.rec.key;
+    while (heap.size > 0) {
+      const key = heap.peek()!.rec.key;
       const values: string[] = [];
-      while (heap.items.length > 0 && heap.items[0]!.rec.key.equals(key)) {
-        const top = heap.items[0]!;
+      while (heap.size > 0 && heap.peek()!.rec.key.equals(key)) {
+        const top = heap.peek()!;
         values.push(top.rec.value);
         const next = top.reader.next();
         heap.replaceTop(next ? { rec: next, mapIndex: top.mapIndex, reader: top.reader } : undefined);

@@ -9,7 +9,7 @@ import type {
 } from '../../lib/messages.ts';
 import { JobInProgress, type JobContext } from './job_in_progress.ts';
 import { maxVotes } from './vote.ts';
-import { kLateDefaults, type CoreOptions, type Effect, type JobSpec, type OutputFile } from './types.ts';
+import { kLateDefaults, type CoreOptions, type Effect, type JobSpec } from './types.ts';
 
 export interface TrackerRecord {
   id: string;
@@ -251,4 +251,3 @@ export class JobTrackerCore {
   }
 }
 
-export type { OutputFile };

@@ -47,8 +47,8 @@ export function tally(votes: readonly Vote[], f: number): Tally {
   for (const [value, trackers] of byValue) {
     if (trackers.length > maxAgreement) maxAgreement = trackers.length;
     if (trackers.length >= quorum(f)) {
-      // Two values each with f+1 votes would need 2f+2 votes among at most 2f+1 trackers
-      // for one task... unless more than f lied; the first value to reach quorum stands.
+      // Two values with f+1 votes each take more than f liars; the task keeps the decision it
+      // recorded when quorum was first reached (TaskInProgress.tryDecide), so this is moot there.
       if (decided === undefined) { decided = value; agreeing = trackers; }
     }
   }
