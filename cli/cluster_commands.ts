@@ -3,7 +3,9 @@ import type { Command } from 'commander';
 import { kTaskTrackerDefaults, kClusterDefaults } from '../lib/options.ts';
 import { FAULT_MODES, parseFault } from '../tasktracker/faults.ts';
 import { wholeNumber } from './args.ts';
-import { clusterStatus, findCluster, readState, startCluster, stopCluster, alive } from './cluster_launcher.ts';
+import { authorityOf, clusterStatus, findCluster, issueInto, readState, startCluster, stopCluster, alive } from './cluster_launcher.ts';
+import { ROLES, type Role } from '../lib/identity.ts';
+import path from 'node:path';
 import { homeOf } from './context.ts';
 import { BftmrError } from '../lib/errors.ts';
 
@@ -17,13 +19,14 @@ export function registerCluster(program: Command): void {
     .option('--faulty <k>', 'give the fault mode to this many trackers', wholeNumber(0), 0)
     .option('--fault <mode>', `fault mode for --faulty trackers: ${FAULT_MODES.join(', ')}`)
     .option('--late-floor-ms <ms>', 'an attempt is never judged late before this long', wholeNumber(0))
+    .option('--deadline-floor-ms <ms>', 'a tracker never misses an attempt\'s deadline before this long (default 30000)', wholeNumber(0))
     .action(async (o, cmd: Command) => {
       if (o.faulty > 0 && !o.fault) throw new BftmrError('JOB_BAD_ARGUMENT', '--faulty needs --fault MODE');
       if (o.fault) parseFault(o.fault);
       if (o.faulty > o.trackers) throw new BftmrError('JOB_BAD_ARGUMENT', `--faulty ${o.faulty} is more than --trackers ${o.trackers}`);
       const home = homeOf(cmd);
       const state = await startCluster(home, {
-        trackers: o.trackers, slots: o.slots, faulty: o.faulty, fault: o.fault, lateFloorMs: o.lateFloorMs, detached: true,
+        trackers: o.trackers, slots: o.slots, faulty: o.faulty, fault: o.fault, lateFloorMs: o.lateFloorMs, deadlineFloorMs: o.deadlineFloorMs, detached: true,
         onProgress: (l) => process.stderr.isTTY && process.stderr.write(`${l}...\n`),
       });
       console.log(`cluster running: job tracker at ${state.jobTracker.address}, ${state.trackers.length} task trackers (home ${home})`);
@@ -39,6 +42,18 @@ export function registerCluster(program: Command): void {
       }
       await stopCluster(state);
       console.log(`cluster in ${home} stopped`);
+    });
+
+  cluster.command('credentials')
+    .description('issue a certificate of this cluster\'s CA for another node (e.g. a task tracker on another host: copy DIR there and pass --tls-dir DIR)')
+    .requiredOption('--name <name>', 'the node\'s name: a task tracker\'s id, or a client\'s name')
+    .requiredOption('--out <dir>', 'directory to write ca.crt, node.crt and node.key into')
+    .option('--role <role>', `one of ${ROLES.join(', ')}`, 'tasktracker')
+    .action(async (o, cmd: Command) => {
+      if (!ROLES.includes(o.role)) throw new BftmrError('JOB_BAD_ARGUMENT', `--role must be one of ${ROLES.join(', ')}`);
+      const home = homeOf(cmd);
+      await issueInto(await authorityOf(home, false), o.role as Role, o.name, path.resolve(o.out));
+      console.log(`issued a ${o.role} certificate for ${o.name} into ${path.resolve(o.out)} (CA of ${home})`);
     });
 
   const showStatus = (trackersOnly: boolean) => async (o: { json?: boolean }, cmd: Command) => {

@@ -10,7 +10,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BftmrError } from '../lib/errors.ts';
-import { RpcClient } from '../lib/rpc.ts';
+import { RpcClient, useCredentials } from '../lib/rpc.ts';
+import { createAuthority, issue, readAuthority, readCredentials, writeAuthority, writeCredentials, type Authority, type Role } from '../lib/identity.ts';
 import type * as M from '../lib/messages.ts';
 import { kClusterDefaults } from '../lib/options.ts';
 
@@ -40,6 +41,7 @@ export interface StartOptions {
   heartbeatIntervalMs?: number;
   trackerExpiryMs?: number;
   lateFloorMs?: number;
+  deadlineFloorMs?: number;
   onProgress?: (line: string) => void;
 }
 
@@ -57,12 +59,36 @@ export function alive(pid: number): boolean {
   try { process.kill(pid, 0); return true; } catch { return false; }
 }
 
-/** The running cluster of `home`, or CLUSTER_NOT_RUNNING. */
+// ---------- identities ----------
+// The cluster CA lives in `<home>/ca` (its key never leaves that directory); each node's
+// certificate and key in `<its dir>/tls`; the CLI's own in `<home>/client/tls`.
+
+export const tlsDir = (nodeDir: string) => path.join(nodeDir, 'tls');
+const caDir = (home: string) => path.join(home, 'ca');
+const clientDir = (home: string) => path.join(home, 'client');
+
+/** The CA of `home`, created on first use. */
+export async function authorityOf(home: string, create = true): Promise<Authority> {
+  const existing = await readAuthority(caDir(home));
+  if (existing) return existing;
+  if (!create) throw new BftmrError('AUTH_NO_CREDENTIALS', `${home} has no cluster CA (bftmr cluster start creates one)`);
+  const ca = createAuthority();
+  await writeAuthority(caDir(home), ca);
+  return ca;
+}
+
+/** Issues a certificate for a node into `dir`. */
+export async function issueInto(ca: Authority, role: Role, name: string, dir: string): Promise<void> {
+  await writeCredentials(dir, issue(ca, role, name));
+}
+
+/** The running cluster of `home`, or CLUSTER_NOT_RUNNING; this process then speaks as its client. */
 export async function findCluster(home: string): Promise<ClusterState> {
   const state = await readState(home);
   if (!state || !alive(state.jobTracker.pid)) {
     throw new BftmrError('CLUSTER_NOT_RUNNING', `no cluster is running in ${home} (start one with: bftmr cluster start)`);
   }
+  useCredentials(await readCredentials(tlsDir(clientDir(home))));
   return state;
 }
 
@@ -112,8 +138,13 @@ export async function startCluster(home: string, opts: StartOptions): Promise<Cl
   const children: ChildProcess[] = [];
   const say = opts.onProgress ?? (() => {});
   try {
+    const ca = await authorityOf(home);
+    const client = issue(ca, 'client', 'cli');
+    await writeCredentials(tlsDir(clientDir(home)), client);
+    useCredentials(client);
     const jtDir = path.join(home, 'jobtracker');
     await fsp.mkdir(jtDir, { recursive: true });
+    await issueInto(ca, 'jobtracker', 'jobtracker', tlsDir(jtDir));
     const ready = path.join(jtDir, 'address');
     await fsp.rm(ready, { force: true });
     const jtLog = path.join(jtDir, 'log');
@@ -121,6 +152,7 @@ export async function startCluster(home: string, opts: StartOptions): Promise<Cl
     if (opts.heartbeatIntervalMs) jtArgs.push('--heartbeat-ms', String(opts.heartbeatIntervalMs));
     if (opts.trackerExpiryMs) jtArgs.push('--expiry-ms', String(opts.trackerExpiryMs));
     if (opts.lateFloorMs !== undefined) jtArgs.push('--late-floor-ms', String(opts.lateFloorMs));
+    if (opts.deadlineFloorMs !== undefined) jtArgs.push('--deadline-floor-ms', String(opts.deadlineFloorMs));
     const jt = launch(jtArgs, jtLog, opts.detached);
     children.push(jt);
     say('starting job tracker');
@@ -133,6 +165,7 @@ export async function startCluster(home: string, opts: StartOptions): Promise<Cl
     for (let i = 0; i < opts.trackers; i++) {
       const dir = path.join(home, `tracker-${i}`);
       await fsp.mkdir(dir, { recursive: true });
+      await issueInto(ca, 'tasktracker', `tracker-${i}`, tlsDir(dir));
       const log = path.join(dir, 'log');
       const fault = i < (opts.faulty ?? 0) ? opts.fault : undefined;
       const args = ['tasktracker', '--jobtracker', address, '--dir', dir];

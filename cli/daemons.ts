@@ -7,6 +7,16 @@ import { startJobTracker } from '../jobtracker/server.ts';
 import { startTaskTracker } from '../tasktracker/server.ts';
 import { FAULT_MODES, parseFault } from '../tasktracker/faults.ts';
 import { positiveNumber, wholeNumber } from './args.ts';
+import { readCredentials, type Role } from '../lib/identity.ts';
+import { ownIdentity, useCredentials } from '../lib/rpc.ts';
+import { BftmrError } from '../lib/errors.ts';
+
+/** Loads this daemon's certificate (`--tls-dir`, default `<dir>/tls`) and checks its role. */
+async function identify(dir: string, tlsDirFlag: string | undefined, role: Role): Promise<void> {
+  useCredentials(await readCredentials(path.resolve(tlsDirFlag ?? path.join(dir, 'tls'))));
+  const me = ownIdentity();
+  if (me.role !== role) throw new BftmrError('AUTH_NO_CREDENTIALS', `the certificate in ${tlsDirFlag ?? path.join(dir, 'tls')} is for ${me.role} ${me.name}, not a ${role}`);
+}
 
 function logger(name: string): (line: string) => void {
   return (line) => process.stdout.write(`${new Date().toISOString()} ${name} ${line}\n`);
@@ -34,13 +44,18 @@ export function registerDaemons(program: Command): void {
     .option('--ready-file <file>', 'write the listening address here once ready')
     .option('--late-factor <x>', 'an attempt is late past this many times the median duration of its finished siblings', positiveNumber, kJobTrackerDefaults.lateFactor)
     .option('--late-floor-ms <ms>', '…and at least this long', wholeNumber(0), kJobTrackerDefaults.lateFloorMs)
+    .option('--deadline-factor <x>', 'a tracker still running an attempt past this many times the median duration of its siblings missed its deadline (a verdict)', positiveNumber, kJobTrackerDefaults.deadlineFactor)
+    .option('--deadline-floor-ms <ms>', '…and at least this long', wholeNumber(0), kJobTrackerDefaults.deadlineFloorMs)
     .option('--heartbeat-ms <ms>', 'heartbeat interval', wholeNumber(10), kJobTrackerDefaults.heartbeatIntervalMs)
     .option('--expiry-ms <ms>', 'declare a tracker dead after this long without a heartbeat', wholeNumber(100), kJobTrackerDefaults.trackerExpiryMs)
     .option('--blacklist-after <n>', 'stop using a tracker with more verdicts than this', wholeNumber(0), kJobTrackerDefaults.blacklistAfterVerdicts)
+    .option('--tls-dir <dir>', 'this node\'s certificate, key and the cluster CA (ca.crt, node.crt, node.key; default <dir>/tls)')
     .action(async (o) => {
+      await identify(o.dir, o.tlsDir, 'jobtracker');
       const handle = await startJobTracker({
         dir: path.resolve(o.dir), listen: o.listen, heartbeatIntervalMs: o.heartbeatMs, trackerExpiryMs: o.expiryMs,
         blacklistAfterVerdicts: o.blacklistAfter, lateFactor: o.lateFactor, lateFloorMs: o.lateFloorMs,
+        deadlineFactor: o.deadlineFactor, deadlineFloorMs: o.deadlineFloorMs,
       }, logger('jobtracker'));
       await writeReady(o.readyFile, handle.address);
       await runUntilSignalled(handle);
@@ -56,8 +71,10 @@ export function registerDaemons(program: Command): void {
     .option('--task-memory-mb <mb>', 'heap cap of one task worker', wholeNumber(64), kTaskTrackerDefaults.taskMemoryMb)
     .option('--fault <mode>', `misbehave on purpose, for testing: ${FAULT_MODES.join(', ')}`, '')
     .option('--ready-file <file>', 'write the listening address here once registered')
+    .option('--tls-dir <dir>', 'this node\'s certificate (its name is the tracker id), key and the cluster CA (default <dir>/tls)')
     .action(async (o) => {
       parseFault(o.fault);
+      await identify(o.dir, o.tlsDir, 'tasktracker');
       const handle = await startTaskTracker({
         dir: path.resolve(o.dir), jobTracker: o.jobtracker, listen: o.listen, advertiseHost: o.advertiseHost,
         slots: o.slots, fault: o.fault, taskMemoryMb: o.taskMemoryMb,

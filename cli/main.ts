@@ -9,6 +9,12 @@ import { registerDaemons } from './daemons.ts';
 import { registerDfs } from './dfs_commands.ts';
 import { registerJob } from './job_commands.ts';
 
+// `bftmr dfs cat F | head`: the reader went away; stop quietly, as cat does.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(0);
+  throw e;
+});
+
 const program = new Command('bftmr')
   .description('Byzantine-fault-tolerant MapReduce: every task runs on f+1 task trackers and their outputs are voted')
   .option('--home <dir>', 'state directory of the cluster (default: $BFTMR_HOME or ~/.bftmr)')
@@ -28,6 +34,7 @@ try {
   } else {
     const code = e instanceof BftmrError ? e.code : 'INTERNAL';
     process.stderr.write(`bftmr: ${messageOf(e)}${process.env.BFTMR_DEBUG ? ` [${code}]\n${(e as Error).stack}` : ''}\n`);
-    process.exitCode = 1;
+    // Exit now: a daemon that failed to start may still hold a listening socket or a thread pool.
+    process.exit(1);
   }
 }

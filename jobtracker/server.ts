@@ -102,13 +102,20 @@ export async function startJobTracker(opts: JobTrackerOptions, log: (line: strin
   };
 
   const handlers = {
-    Register: unary<M.RegisterRequest, M.RegisterReply>(async (req) => {
-      const id = core.register(req, Date.now());
+    // A tracker's id is the name in its certificate: it can register and report only as itself.
+    Register: unary<M.RegisterRequest, M.RegisterReply>(async (req, peer) => {
+      if (req.tracker_id && req.tracker_id !== peer.name) {
+        throw new BftmrError('AUTH_DENIED', `tasktracker ${peer.name} cannot register as ${req.tracker_id}`);
+      }
+      const id = core.register({ ...req, tracker_id: peer.name }, Date.now());
       log(`tracker ${id} registered from ${req.address} (pid ${req.pid}, ${req.slots} slots${req.fault ? `, fault ${req.fault}` : ''})`);
       drainEffects();
       return { tracker_id: id, heartbeat_interval_ms: opts.heartbeatIntervalMs };
     }),
-    Heartbeat: unary<M.HeartbeatRequest, M.HeartbeatReply>(async (req) => {
+    Heartbeat: unary<M.HeartbeatRequest, M.HeartbeatReply>(async (req, peer) => {
+      if (req.tracker_id !== peer.name) {
+        throw new BftmrError('AUTH_DENIED', `tasktracker ${peer.name} cannot report as ${req.tracker_id || 'nobody'}`);
+      }
       const reply = core.heartbeat(req, Date.now());
       drainEffects();
       return reply as M.HeartbeatReply;
@@ -183,7 +190,9 @@ export async function startJobTracker(opts: JobTrackerOptions, log: (line: strin
   };
 
   const [host] = opts.listen.split(/:(?=\d+$)/);
-  server = await startServer(opts.listen, 'JobTracker', handlers);
+  // Trackers may only register and heartbeat; everything else is for clients (users, the CLI).
+  server = await startServer(opts.listen, 'JobTracker', handlers,
+    (method) => (method === 'Register' || method === 'Heartbeat' ? ['tasktracker'] : ['client']));
   address = `${host}:${server.port}`;
   const ticker = setInterval(() => { core.tick(Date.now()); drainEffects(); }, opts.heartbeatIntervalMs);
 

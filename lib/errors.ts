@@ -20,6 +20,8 @@ export type ErrorCode =
   | 'CLUSTER_NOT_RUNNING'
   | 'CLUSTER_RUNNING'
   | 'CLUSTER_START_FAILED'
+  | 'AUTH_NO_CREDENTIALS'      // this process has no certificate of the cluster
+  | 'AUTH_DENIED'              // the peer's certificate does not allow this call
   | 'LOCAL_IO'
   | 'UNAVAILABLE'
   | 'INTERNAL';

@@ -15,6 +15,8 @@ export interface JobTrackerOptions {
   blacklistAfterVerdicts: number; // a tracker proven faulty more often than this is no longer used
   lateFactor: number;             // an attempt is late past this many times its siblings' median duration…
   lateFloorMs: number;            // …and at least this long
+  deadlineFactor: number;         // a heartbeating tracker still running an attempt past this many times the median…
+  deadlineFloorMs: number;        // …and at least this long missed its deadline: a verdict
 }
 
 export const kJobTrackerDefaults: Omit<JobTrackerOptions, 'dir'> = {
@@ -24,6 +26,8 @@ export const kJobTrackerDefaults: Omit<JobTrackerOptions, 'dir'> = {
   blacklistAfterVerdicts: 2,
   lateFactor: 2,
   lateFloorMs: 2_000,
+  deadlineFactor: 10,
+  deadlineFloorMs: 30_000,
 };
 
 export interface TaskTrackerOptions {

@@ -2,6 +2,12 @@
  * The gRPC adapter: the only file that imports @grpc/grpc-js and @grpc/proto-loader.
  * Status mapping lives here: a BftmrError crosses the wire as its code (metadata `bftmr-code`)
  * and its message, and comes out on the other side as the same BftmrError.
+ *
+ * Every channel is mutual TLS with the cluster CA (lib/identity.ts). A process sets its
+ * credentials once (`useCredentials`); servers then require a client certificate of the cluster,
+ * hand each handler the verified `Peer`, and refuse roles a method does not allow; clients check
+ * that the server's certificate has the role of the service they called (only the job tracker's
+ * certificate can answer as the job tracker).
  */
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
@@ -9,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { once } from 'node:events';
 import { BftmrError, type ErrorCode } from './errors.ts';
 import { MB } from './options.ts';
+import { describe, peerOf, type Credentials, type Peer, type Role } from './identity.ts';
 
 const PROTO_DIR = fileURLToPath(new URL('../protos/', import.meta.url));
 
@@ -47,6 +54,29 @@ const SERVER_OPTIONS: grpc.ChannelOptions = {
 
 const CODE_KEY = 'bftmr-code';
 
+/** The role whose certificate may serve each service. */
+const SERVER_ROLE: Record<ServiceName, Role> = { JobTracker: 'jobtracker', TaskTracker: 'tasktracker' };
+
+let processCredentials: Credentials | undefined;
+
+/** This process's identity, for every server it starts and every client it makes from now on. */
+export function useCredentials(creds: Credentials): void {
+  processCredentials = creds;
+}
+
+/** Who this process is, from its certificate. */
+export function ownIdentity(): Peer {
+  const peer = describe(credentialsOrThrow().cert);
+  if (!peer) throw new BftmrError('AUTH_NO_CREDENTIALS', 'this process\'s certificate names no role of the cluster');
+  return peer;
+}
+
+function credentialsOrThrow(given?: Credentials): Credentials {
+  const c = given ?? processCredentials;
+  if (!c) throw new BftmrError('AUTH_NO_CREDENTIALS', 'this process has no cluster credentials (internal: useCredentials was not called)');
+  return c;
+}
+
 // ---------- errors across the wire ----------
 
 function toServiceError(e: unknown): Partial<grpc.ServiceError> {
@@ -56,6 +86,7 @@ function toServiceError(e: unknown): Partial<grpc.ServiceError> {
     const status = e.code.endsWith('NOT_FOUND') ? grpc.status.NOT_FOUND
       : e.code === 'DFS_EXISTS' ? grpc.status.ALREADY_EXISTS
       : e.code === 'UNAVAILABLE' ? grpc.status.UNAVAILABLE
+      : e.code === 'AUTH_DENIED' ? grpc.status.PERMISSION_DENIED
       : grpc.status.FAILED_PRECONDITION;
     return { code: status, details: e.message, metadata };
   }
@@ -67,7 +98,8 @@ function fromServiceError(e: grpc.ServiceError, address: string, method: string)
   const code = e.metadata?.get(CODE_KEY)?.[0];
   if (typeof code === 'string') return new BftmrError(code as ErrorCode, e.details, { cause: e });
   if (e.code === grpc.status.UNAVAILABLE) {
-    return new BftmrError('UNAVAILABLE', `cannot reach ${address} (${e.details})`, { cause: e });
+    const tls = /certificate|handshake|alert|ssl|tls/i.exec(e.details) ? '; check that this node\'s credentials come from the cluster\'s CA' : '';
+    return new BftmrError('UNAVAILABLE', `cannot reach ${address} (${e.details.replace(/ Resolution note: ?$/, '')})${tls}`, { cause: e });
   }
   if (e.code === grpc.status.DEADLINE_EXCEEDED) {
     return new BftmrError('UNAVAILABLE', `${address} did not answer ${method} in time`, { cause: e });
@@ -80,9 +112,9 @@ function fromServiceError(e: grpc.ServiceError, address: string, method: string)
 
 // ---------- servers ----------
 
-export type UnaryImpl<Req, Res> = (req: Req) => Promise<Res>;
-export type ServerStreamImpl<Req, Res> = (req: Req, signal: AbortSignal) => AsyncIterable<Res>;
-export type ClientStreamImpl<Req, Res> = (reqs: AsyncIterable<Req>) => Promise<Res>;
+export type UnaryImpl<Req, Res> = (req: Req, peer: Peer) => Promise<Res>;
+export type ServerStreamImpl<Req, Res> = (req: Req, signal: AbortSignal, peer: Peer) => AsyncIterable<Res>;
+export type ClientStreamImpl<Req, Res> = (reqs: AsyncIterable<Req>, peer: Peer) => Promise<Res>;
 
 export type Handler =
   | { kind: 'unary'; impl: UnaryImpl<any, any> }
@@ -93,22 +125,33 @@ export const unary = <Req, Res>(impl: UnaryImpl<Req, Res>): Handler => ({ kind: 
 export const serverStream = <Req, Res>(impl: ServerStreamImpl<Req, Res>): Handler => ({ kind: 'serverStream', impl });
 export const clientStream = <Req, Res>(impl: ClientStreamImpl<Req, Res>): Handler => ({ kind: 'clientStream', impl });
 
-function adapt(h: Handler): grpc.UntypedHandleCall {
+/** The verified peer of a call, if its certificate has a role allowed to make it. */
+function authorize(call: Pick<grpc.ServerUnaryCall<unknown, unknown>, 'getAuthContext'>, method: string, allowed: readonly Role[]): Peer {
+  const peer = peerOf(call.getAuthContext()?.sslPeerCertificate?.subject as Record<string, string> | undefined);
+  if (!peer) throw new BftmrError('AUTH_DENIED', `${method}: the caller has no certificate of this cluster`);
+  if (!allowed.includes(peer.role)) throw new BftmrError('AUTH_DENIED', `${method} is not allowed for ${peer.role} ${peer.name}`);
+  return peer;
+}
+
+function adapt(h: Handler, method: string, allowed: readonly Role[]): grpc.UntypedHandleCall {
   switch (h.kind) {
     case 'unary':
       return (call: grpc.ServerUnaryCall<any, any>, cb: grpc.sendUnaryData<any>) => {
-        h.impl(call.request).then((res) => cb(null, res), (e) => cb(toServiceError(e)));
+        Promise.resolve().then(() => h.impl(call.request, authorize(call, method, allowed)))
+          .then((res) => cb(null, res), (e) => cb(toServiceError(e)));
       };
     case 'clientStream':
       return (call: grpc.ServerReadableStream<any, any>, cb: grpc.sendUnaryData<any>) => {
-        h.impl(call as AsyncIterable<any>).then((res) => cb(null, res), (e) => cb(toServiceError(e)));
+        Promise.resolve().then(() => h.impl(call as AsyncIterable<any>, authorize(call, method, allowed)))
+          .then((res) => cb(null, res), (e) => cb(toServiceError(e)));
       };
     case 'serverStream':
       return (call: grpc.ServerWritableStream<any, any>) => {
         const ac = new AbortController();
         call.on('cancelled', () => ac.abort());
         (async () => {
-          for await (const msg of h.impl(call.request, ac.signal)) {
+          const peer = authorize(call, method, allowed);
+          for await (const msg of h.impl(call.request, ac.signal, peer)) {
             if (ac.signal.aborted) return;
             if (!call.write(msg)) await Promise.race([once(call, 'drain'), once(ac.signal, 'abort')]);
           }
@@ -127,13 +170,22 @@ export interface RpcServer {
   close(graceMs?: number): Promise<void>;
 }
 
-export async function startServer(listen: string, service: ServiceName, handlers: Record<string, Handler>): Promise<RpcServer> {
+/**
+ * Serves `handlers` over mutual TLS with this process's credentials. `allow(method)` names the
+ * roles that may call each method.
+ */
+export async function startServer(
+  listen: string, service: ServiceName, handlers: Record<string, Handler>, allow: (method: string) => readonly Role[],
+): Promise<RpcServer> {
+  const creds = credentialsOrThrow();
   const server = new grpc.Server(SERVER_OPTIONS);
   const impl: grpc.UntypedServiceImplementation = {};
-  for (const [name, h] of Object.entries(handlers)) impl[name] = adapt(h);
+  for (const [name, h] of Object.entries(handlers)) impl[name] = adapt(h, name, allow(name));
   server.addService(pkg[service].service, impl);
+  const tls = grpc.ServerCredentials.createSsl(Buffer.from(creds.ca),
+    [{ private_key: Buffer.from(creds.key), cert_chain: Buffer.from(creds.cert) }], true);
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(listen, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+    server.bindAsync(listen, tls, (err, p) => (err ? reject(err) : resolve(p))),
   );
   return {
     port,
@@ -151,9 +203,22 @@ export class RpcClient {
   readonly address: string;
   readonly #client: grpc.Client & Record<string, any>;
 
-  constructor(service: ServiceName, address: string) {
+  /** `credentials` defaults to this process's own (see useCredentials). */
+  constructor(service: ServiceName, address: string, credentials?: Credentials) {
     this.address = address;
-    this.#client = new pkg[service](address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+    const creds = credentialsOrThrow(credentials);
+    const expected = SERVER_ROLE[service];
+    const tls = grpc.credentials.createSsl(Buffer.from(creds.ca), Buffer.from(creds.key), Buffer.from(creds.cert), {
+      // The CA's signature is checked by TLS; the identity check is that the server holds a
+      // certificate of the role this service needs (addresses are not names in a cluster).
+      checkServerIdentity: (_host, cert) => {
+        const peer = peerOf(cert.subject as unknown as Record<string, string>);
+        return peer?.role === expected ? undefined
+          : new Error(`${address} presented a certificate for ${peer ? `${peer.role} ${peer.name}` : 'no cluster node'}, not a ${expected}`);
+      },
+    });
+    // TLS server names cannot be IP addresses (RFC 6066): name the role instead; see checkServerIdentity.
+    this.#client = new pkg[service](address, tls, { ...CHANNEL_OPTIONS, 'grpc.ssl_target_name_override': expected });
   }
 
   /** One request, one reply, with a deadline. */

@@ -121,6 +121,8 @@ export interface Scenario {
   blacklistAfterVerdicts: number;
   lateFactor: number;
   lateFloorMs: number;
+  /** The hard deadline's floor (its factor is the core's default): past it a heartbeating tracker's attempt earns a verdict. */
+  deadlineFloorMs: number;
   /** How long a tracker waits for a heartbeat reply before it gives up and resends. */
   rpcDeadlineMs: number;
   network: { lossRequest: number; lossReply: number; maxDelayMs: number; lateChance: number };
@@ -222,6 +224,8 @@ export function scenarioFor(opts: SimOptions): Scenario {
     blacklistAfterVerdicts,
     lateFactor,
     lateFloorMs,
+    // Honest attempts take at most 3 s (plus network delays): every floor is above that.
+    deadlineFloorMs: cluster.pick([4_000, 10_000, 30_000]),
     rpcDeadlineMs: heartbeatIntervalMs * 2,
     network: { lossRequest, lossReply, maxDelayMs: net.pick([2, 20, 100]), lateChance },
     faulty: faultyIndexes,
@@ -243,7 +247,7 @@ export function describeScenario(s: Scenario): string {
   const net = s.network;
   return `f=${s.f} trackers=${s.trackers.length} faults=[${faults.join(' ')}] ` +
     `jobs=[${s.jobs.map((j) => `${j.maps}x${j.reduces}`).join(' ')}] hb=${s.heartbeatIntervalMs}ms ` +
-    `expiry=${s.trackerExpiryMs}ms blacklist>${s.blacklistAfterVerdicts} late>${s.lateFactor}x/${s.lateFloorMs}ms ` +
+    `expiry=${s.trackerExpiryMs}ms blacklist>${s.blacklistAfterVerdicts} late>${s.lateFactor}x/${s.lateFloorMs}ms deadline>=${s.deadlineFloorMs}ms ` +
     `loss=${net.lossRequest}/${net.lossReply} late=${net.lateChance} delay<=${net.maxDelayMs}ms`;
 }
 
@@ -301,6 +305,7 @@ export type Property =
   | 'drop-committed-output'    // a replica of a committed file was told to drop it
   | 'job-failed'               // liveness: a job failed though at most f trackers were faulty
   | 'job-stuck'                // liveness: a job did not finish in the simulated time
+  | 'hung-not-named'           // liveness: a hung tracker held attempts past every deadline and has no verdict
   | 'sim-limit';               // the run exceeded the simulator's event bound
 
 export interface Violation {
@@ -501,6 +506,7 @@ class Simulation {
       blacklistAfterVerdicts: s.blacklistAfterVerdicts,
       lateFactor: s.lateFactor,
       lateFloorMs: s.lateFloorMs,
+      deadlineFloorMs: s.deadlineFloorMs,
     };
     this.#core = new JobTrackerCore(coreOpts, () => coreRandom.next(), START);
     this.#trackers = s.trackers.map((plan, i) => new SimTracker(i, plan));
@@ -526,6 +532,9 @@ class Simulation {
     this.#afterStep();
 
     let doneAt: number | undefined;
+    // Once every job is over, run on so drop_job actions go out and are checked, and, with a hung
+    // tracker, past the hard deadline of its attempts (at most 10x the 3 s an honest one takes).
+    const afterJobsMs = 3 * s.trackerExpiryMs + (s.trackers.some((t) => t.mode === 'hang') ? s.deadlineFloorMs + 31_000 : 0);
     while (this.#violations.length === 0) {
       const e = this.#queue.pop();
       if (!e || e.at > limit) break;
@@ -536,11 +545,11 @@ class Simulation {
       }
       e.run();
       this.#afterStep();
-      // Once every job is over, run a little longer so their drop_job actions go out and are checked.
       if (doneAt === undefined && this.#allJobsOver()) doneAt = this.#now;
-      if (doneAt !== undefined && this.#now - doneAt > 3 * s.trackerExpiryMs) break;
+      if (doneAt !== undefined && this.#now - doneAt > afterJobsMs) break;
     }
     this.#checkLiveness(limit);
+    this.#checkHungNamed();
     const jobs = this.#jobs.filter((j) => j.id).map((j) => {
       const st = this.#core.job(j.id!, this.#now);
       return { id: j.id!, state: st.state, error: st.error, elapsedMs: st.elapsed_ms };
@@ -765,6 +774,8 @@ class Simulation {
   #checkVerdict(trackerId: string, reason: string): void {
     if (this.#liars.has(trackerId)) return;
     const t = this.#byId.get(trackerId);
+    // Holding an attempt past the hard deadline is a fault of hung and slow trackers only.
+    if (/missed the deadline/.test(reason) && (t?.plan.mode === 'hang' || t?.plan.mode === 'slow')) return;
     this.#violate('safety', 'verdict-against-truthful',
       `${trackerId} (${t ? `${t.name}, ${t.plan.mode}` : 'unknown'}) never reported a wrong digest, yet: ${reason}`);
   }
@@ -803,6 +814,22 @@ class Simulation {
           `${job.id} still ${st.state} after ${(limit - START) / 1000}s: maps ${st.maps_decided}/${st.maps_total} decided ` +
           `(${st.maps_reported} reported, ${st.map_attempts} attempts), reduces ${st.reduces_decided}/${st.reduces_total} decided ` +
           `(${st.reduces_reported} reported, ${st.reduce_attempts} attempts)`);
+      }
+    }
+  }
+
+  /**
+   * A hung tracker holds its attempts for ever, so it must end up named for a missed deadline
+   * (the run lasts past every deadline, see afterJobsMs). Not judged when a slow tracker's long
+   * attempts may have pushed the median, and so the deadline, past the end of the run.
+   */
+  #checkHungNamed(): void {
+    if (this.#violations.length || this.#trackers.some((t) => t.plan.mode === 'slow')) return;
+    const named = new Map(this.#core.trackers(this.#now).map((i) => [i.tracker_id, i.verdicts]));
+    for (const t of this.#trackers) {
+      if (t.plan.mode !== 'hang' || !t.up || t.started.size === 0) continue;
+      if (!named.get(t.id)?.some((v) => /missed the deadline/.test(v))) {
+        this.#violate('liveness', 'hung-not-named', `${t.name} held ${t.started.size} attempts without reporting and was never named`);
       }
     }
   }
@@ -924,7 +951,8 @@ class Simulation {
         this.#at(duration, () => this.#finishMap(t, ra));
       }
     } else if ('kill_attempt' in a) {
-      t.running.delete(a.kill_attempt);
+      // A hung tracker ignores kills too (as the real one does): it keeps listing the attempt.
+      if (t.plan.mode !== 'hang') t.running.delete(a.kill_attempt);
     } else if ('drop_job' in a) {
       for (const d of a.drop_job.keep) t.store.get(d)?.add('dfs');
       for (const [d, owners] of t.store) {

@@ -6,7 +6,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { messageOf } from '../lib/errors.ts';
-import { RpcClient, startServer, unary } from '../lib/rpc.ts';
+import { ownIdentity, RpcClient, startServer, unary } from '../lib/rpc.ts';
 import type * as M from '../lib/messages.ts';
 import { kClusterDefaults, type TaskTrackerOptions } from '../lib/options.ts';
 import { DFS_OWNER } from '../dfs/block_store.ts';
@@ -31,8 +31,8 @@ export async function startTaskTracker(opts: TaskTrackerOptions, log: (line: str
   const peers = new Peers();
   const pool = new TaskPool(opts.slots, opts.taskMemoryMb);
   const jt = new RpcClient('JobTracker', opts.jobTracker);
-  const idFile = path.join(opts.dir, 'tracker_id');
-  let trackerId = await fs.readFile(idFile, 'utf8').then((s) => s.trim(), () => '');
+  // Its id is the name its certificate carries: the job tracker accepts no other.
+  const trackerId = ownIdentity().name;
   const runner = new AttemptRunner(opts.dir, store, peers, pool, fault, () => trackerId);
 
   let resolveStopped!: () => void;
@@ -42,7 +42,9 @@ export async function startTaskTracker(opts: TaskTrackerOptions, log: (line: str
   const server = await startServer(opts.listen, 'TaskTracker', {
     ...blockHandlers(store, peers, fault),
     Shutdown: unary<M.Empty, M.Empty>(async () => { setImmediate(() => void stop()); return {}; }),
-  });
+  }, (method) => (method === 'Shutdown' ? ['client', 'jobtracker']
+    // Blocks: clients write and read them, trackers read each other's (shuffle, repair), the job tracker audits.
+    : ['client', 'tasktracker', 'jobtracker']));
   const address = `${opts.advertiseHost}:${server.port}`;
 
   let heartbeatIntervalMs = 250;
@@ -53,10 +55,6 @@ export async function startTaskTracker(opts: TaskTrackerOptions, log: (line: str
     const reply = await jt.call<M.RegisterRequest, M.RegisterReply>('Register', {
       tracker_id: trackerId, address, slots: opts.slots, pid: process.pid, fault: opts.fault, blocks: [],
     }, kClusterDefaults.rpcDeadlineMs);
-    if (reply.tracker_id !== trackerId) {
-      trackerId = reply.tracker_id;
-      await fs.writeFile(idFile, trackerId + '\n');
-    }
     heartbeatIntervalMs = reply.heartbeat_interval_ms || heartbeatIntervalMs;
     log(`registered as ${trackerId} at ${address}`);
   }
@@ -150,5 +148,5 @@ export async function startTaskTracker(opts: TaskTrackerOptions, log: (line: str
     })();
     return stopping;
   };
-  return { address, get trackerId() { return trackerId; }, stopped, stop };
+  return { address, trackerId, stopped, stop };
 }

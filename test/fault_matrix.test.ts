@@ -12,6 +12,8 @@ import { bftmr, corpus, grepOracle, normalisedOutput, tempDir, wordCountOracle }
  * good bytes, so it is only ever named with proof, never required to be).
  */
 const PROVABLE = new Set(['corrupt-map', 'corrupt-reduce', 'lie-digest', 'collude', 'serve-corrupt']);
+/** A hung tracker keeps listing its attempts as running: past the hard deadline it is named (maybe after the job). */
+const DEADLINE_FLOOR_MS = 4_000;
 const MODES = ['crash', 'hang', 'slow:1500', 'corrupt-map', 'corrupt-reduce', 'lie-digest', 'serve-corrupt', 'equivocate', 'collude'];
 const ERE = 'hack(er|ing|s)';
 
@@ -26,7 +28,8 @@ test.before(() => {
 
 async function survive(t: any, mode: string, job: 'word_count' | 'grep', f = 1): Promise<void> {
   const home = tempDir('bftmr-fm-');
-  const start = await bftmr(home, 'cluster', 'start', '--trackers', String(2 * f + 1), '--slots', '1', '--faulty', String(f), '--fault', mode);
+  const start = await bftmr(home, 'cluster', 'start', '--trackers', String(2 * f + 1), '--slots', '1', '--faulty', String(f), '--fault', mode,
+    '--deadline-floor-ms', String(DEADLINE_FLOOR_MS));
   t.is(start.code, 0, start.stderr);
   try {
     const status = JSON.parse((await bftmr(home, 'cluster', 'status', '--json')).stdout);
@@ -48,6 +51,18 @@ async function survive(t: any, mode: string, job: 'word_count' | 'grep', f = 1):
     const local = path.join(tempDir('bftmr-fm-out-'), 'out');
     t.is((await bftmr(home, 'dfs', 'get', '/out', local)).code, 0);
     t.is(normalisedOutput(local), job === 'grep' ? grepExpected : wcOracle);
+    if (mode === 'hang') {
+      // Its attempts were killed when the job committed; it goes on listing them as running.
+      let verdicts: Map<string, string[]> = new Map();
+      for (let i = 0; i < 120; i++) {
+        const st = JSON.parse((await bftmr(home, 'cluster', 'trackers', '--json')).stdout);
+        verdicts = new Map(st.trackers.map((x: any) => [x.id, x.verdicts]));
+        if (faulty.every((id: string) => verdicts.get(id)!.some((v) => /missed the deadline/.test(v)))) break;
+        await new Promise((r) => setTimeout(r, 250));
+      }
+      for (const id of faulty) t.true(verdicts.get(id)!.some((v) => /missed the deadline of (map|reduce) task/.test(v)), `${id} (hang) named`);
+      for (const [id, v] of verdicts) if (!faulty.includes(id)) t.deepEqual(v, [], `${id} is honest`);
+    }
   } finally {
     await bftmr(home, 'cluster', 'stop');
   }

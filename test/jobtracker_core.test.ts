@@ -815,3 +815,62 @@ test('an accused source is audited by the job tracker: only bytes it sees mismat
     }
   }
 });
+
+// ---------------------------------------------------------------- one tracker, one vote
+
+test('a tracker cannot vote with another tracker\'s attempt, nor twice with its own', (t) => {
+  // A lies about map 0; C lies too and tries to speak for B. Without the checks, A's two reports
+  // or A plus a forged B would be f+1=2 matching wrong digests.
+  const wrong = (n: number) => Array.from({ length: n }, (_, p) => sha256(`forged-${p}`));
+  const sim = new Sim([new SimTracker('A', { map: (_i, n) => wrong(n) }), new SimTracker('B'), new SimTracker('C')]);
+  const jobId = sim.core.submit(jobSpec(1, 1, 1, ['A']), sim.now);
+  sim.round();
+  const launches = sim.attemptsOf('map', 0);
+  t.is(launches.length, 2);
+  const ofA = launches.find((l) => l.tracker === 'A')!;
+  const other = launches.find((l) => l.tracker !== 'A')!;
+  const forged = (attemptId: string): AttemptReport => ({
+    attempt_id: attemptId, ok: true, error: '', digests: wrong(1), sizes: [1], counters: [], duration_ms: 1,
+    bad_source_tracker: '', bad_source_digest: '', local_read: false,
+  });
+  const liarOf = other.tracker === 'B' ? 'C' : 'B';
+  // The one of B and C that was not given map 0 reports the other's attempt as its own…
+  sim.core.heartbeat({ tracker_id: liarOf, free_slots: 0, reports: [forged(other.attemptId)], running: [], last_response_id: 0 }, sim.now);
+  // …and A reports its attempt twice.
+  for (let i = 0; i < 2; i++) {
+    sim.core.heartbeat({ tracker_id: 'A', free_slots: 0, reports: [forged(ofA.attemptId)], running: [], last_response_id: 0 }, sim.now);
+  }
+  sim.tracker('A').running.clear();
+  sim.run(jobId);
+  const commit = sim.commits()[0];
+  t.truthy(commit, 'the job committed');
+  t.is(commit!.files[0]!.digest, goodReduce(0, 1), 'the honest map output won');
+  sim.core.committed(jobId, sim.now);
+  t.deepEqual([...new Set(sim.core.job(jobId, sim.now).verdicts.map((v) => v.tracker_id))], ['A']);
+});
+
+test('a heartbeating tracker that holds an attempt past the hard deadline is named for it, and the task goes on without it', (t) => {
+  const opts: CoreOptions = { ...OPTS, lateFloorMs: 2_000, deadlineFactor: 10, deadlineFloorMs: 8_000 };
+  const sim = new Sim([new SimTracker('A', { delay: () => 1_000 }), new SimTracker('B'), new SimTracker('C')], opts);
+  const jobId = sim.core.submit(jobSpec(2, 1, 1, ['A', 'B']), sim.now);
+  sim.run(jobId);
+  t.is(sim.commits()[0]!.files[0]!.digest, goodReduce(0, 2));
+  sim.core.committed(jobId, sim.now);
+  // Before the deadline A is only late (spare attempts ran), not named.
+  const early = sim.core.trackers(sim.now).find((i) => i.tracker_id === 'A')!;
+  t.true(sim.now - START < 8_000);
+  t.deepEqual(early.verdicts, []);
+  // A ignores kills and keeps listing its attempts (as a hung tracker does); past 8 s it is named, once per attempt.
+  const held = [...sim.tracker('A').running.keys()];
+  t.true(held.length > 0);
+  for (let i = 0; i < 12; i++) {
+    sim.core.heartbeat({ tracker_id: 'A', free_slots: 0, reports: [], running: held, last_response_id: sim.tracker('A').lastResponseId }, sim.now);
+    sim.tracker('A').lastResponseId++;
+    sim.now += 1_000;
+  }
+  const info = sim.core.trackers(sim.now);
+  const a = info.find((i) => i.tracker_id === 'A')!;
+  t.is(a.verdicts.length, held.length);
+  for (const v of a.verdicts) t.regex(v, /^missed the deadline of (map|reduce) task \d of job_\S+ \(still running after \d+\.\d s/);
+  t.deepEqual(info.filter((i) => i.tracker_id !== 'A').map((i) => i.verdicts), [[], []]);
+});

@@ -14,6 +14,8 @@ export interface JobContext {
   now: number;
   lateFactor: number;
   lateFloorMs: number;
+  deadlineFactor: number;
+  deadlineFloorMs: number;
   /** Address of a live, trusted-enough tracker; undefined when it is dead or blacklisted. */
   liveAddress(trackerId: string): string | undefined;
   kill(trackerId: string, attemptId: string): void;
@@ -75,16 +77,49 @@ export class JobInProgress {
    */
   lateness(ctx: JobContext): (a: Attempt, t: TaskInProgress) => boolean {
     const limits = new Map<string, number>();
-    for (const [kind, tasks] of [['map', this.maps], ['reduce', this.reduces]] as const) {
-      const durations = tasks.flatMap((t) => t.succeeded().map((a) => a.endMs! - a.startMs)).sort((x, y) => x - y);
-      if (durations.length === 0) continue;
-      const median = durations[Math.floor(durations.length / 2)]!;
-      limits.set(kind, Math.max(ctx.lateFloorMs, ctx.lateFactor * median));
+    for (const kind of ['map', 'reduce'] as const) {
+      const median = this.#medianDuration(kind);
+      if (median !== undefined) limits.set(kind, Math.max(ctx.lateFloorMs, ctx.lateFactor * median));
     }
     return (a, t) => {
       const limit = limits.get(t.kind);
       return limit !== undefined && ctx.now - a.startMs > limit;
     };
+  }
+
+  /** Median duration of the finished attempts of this job's tasks of one kind. */
+  #medianDuration(kind: 'map' | 'reduce'): number | undefined {
+    const tasks = kind === 'map' ? this.maps : this.reduces;
+    const durations = tasks.flatMap((t) => t.succeeded().map((a) => a.endMs! - a.startMs)).sort((x, y) => x - y);
+    return durations.length ? durations[Math.floor(durations.length / 2)] : undefined;
+  }
+
+  /**
+   * `trackerId` heartbeats and lists `attemptId` as still running. Past the hard deadline (far
+   * past lateness, see CoreOptions.deadlineFactor) that is a missed deadline: a verdict, and the
+   * attempt is killed and no longer waited for. Only a tracker that is heartbeating says this, so
+   * a slow network cannot earn an honest tracker the verdict; a crashed one is merely lost.
+   */
+  stillRunning(trackerId: string, attemptId: string, ctx: JobContext): void {
+    const t = this.#byAttempt.get(attemptId);
+    const a = t?.attempt(attemptId);
+    // A reported attempt is done whatever an old running list says.
+    if (!t || !a || a.trackerId !== trackerId || a.missedDeadline || a.reported) return;
+    a.seenRunningMs ??= ctx.now;
+    const median = this.#medianDuration(t.kind);
+    const limit = Math.max(ctx.deadlineFloorMs, ctx.deadlineFactor * (median ?? 0));
+    const age = ctx.now - a.seenRunningMs;
+    if (age <= limit) return;
+    a.missedDeadline = true;
+    const reason = `missed the deadline of ${t.name} of ${this.id} (still running after ${(age / 1000).toFixed(1)} s` +
+      `${median !== undefined ? `; its siblings took a median of ${median} ms` : ''})`;
+    this.verdicts.push({ tracker_id: trackerId, reason });
+    ctx.verdict(trackerId, reason);
+    ctx.kill(trackerId, a.id);
+    if (a.state === 'running' && this.state === 'RUNNING') {
+      a.endMs = ctx.now;
+      this.#failAttempt(t, a, 'missed its deadline', ctx);
+    }
   }
 
   /** Attempts to start on `trackerId`, at most `slots` of them. */
@@ -183,6 +218,7 @@ export class JobInProgress {
     const a = t?.attempt(rep.attempt_id);
     if (!t || !a || a.trackerId !== trackerId || a.state !== 'running') return; // late, killed, or not its own
     a.endMs = ctx.now;
+    a.reported = true;
     if (!rep.ok) {
       const badSource = rep.bad_source_tracker ? { trackerId: rep.bad_source_tracker, digest: rep.bad_source_digest } : undefined;
       this.#failAttempt(t, a, rep.error || 'failed', ctx, badSource);

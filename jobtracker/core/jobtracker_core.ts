@@ -89,6 +89,11 @@ export class JobTrackerCore {
     t.running = req.running.length;
     const ctx = this.#ctx(now);
     for (const rep of req.reports) this.#report(t, rep, ctx);
+    // Judge its running list only when the tracker has seen our last reply (a current view, not a
+    // request that was delayed in the network or a launch it has not received yet).
+    if (!t.lastReply || req.last_response_id === t.lastReply.id) {
+      for (const id of req.running) this.#jobOf(id)?.stillRunning(t.id, id, ctx);
+    }
     // The tracker did not get our last reply: its actions (launches above all) go out again.
     // Trackers ignore actions they already carried out, so a repeat is harmless.
     const missed = t.lastReply && (req.last_response_id ?? 0) !== t.lastReply.id ? t.lastReply.actions : [];
@@ -109,9 +114,12 @@ export class JobTrackerCore {
   }
 
   #report(t: TrackerRecord, rep: AttemptReport, ctx: JobContext): void {
-    const jobId = /^attempt_(.+)_[mr]_\d+_\d+$/.exec(rep.attempt_id)?.[1];
-    const job = jobId === undefined ? undefined : this.#jobs.get(jobId);
-    job?.report(t.id, rep, ctx);
+    this.#jobOf(rep.attempt_id)?.report(t.id, rep, ctx);
+  }
+
+  #jobOf(attemptId: string): JobInProgress | undefined {
+    const jobId = /^attempt_(.+)_[mr]_\d+_\d+$/.exec(attemptId)?.[1];
+    return jobId === undefined ? undefined : this.#jobs.get(jobId);
   }
 
   /** Time passes: trackers that stopped heartbeating are declared dead. */
@@ -143,6 +151,8 @@ export class JobTrackerCore {
       now,
       lateFactor: this.#opts.lateFactor ?? kLateDefaults.lateFactor,
       lateFloorMs: this.#opts.lateFloorMs ?? kLateDefaults.lateFloorMs,
+      deadlineFactor: this.#opts.deadlineFactor ?? kLateDefaults.deadlineFactor,
+      deadlineFloorMs: this.#opts.deadlineFloorMs ?? kLateDefaults.deadlineFloorMs,
       liveAddress: (id) => {
         const t = this.#trackers.get(id);
         return this.#usable(t) ? t.address : undefined;

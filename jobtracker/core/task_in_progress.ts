@@ -36,6 +36,12 @@ export interface Attempt {
   sources?: SourceUse[];
   /** Failure not of this tracker's making (a source served bad bytes): it may try again. */
   notItsFault?: boolean;
+  /** It ran past its hard deadline and the tracker has a verdict for it (once). */
+  missedDeadline?: boolean;
+  /** When its tracker first listed it as running: the deadline counts from there (a launch can be delayed by a lost reply). */
+  seenRunningMs?: number;
+  /** Its tracker reported it (success or failure). */
+  reported?: boolean;
 }
 
 export function voteValue(digests: readonly string[]): string {

@@ -48,6 +48,13 @@ export interface CoreOptions {
    */
   lateFactor?: number;
   lateFloorMs?: number;
+  /**
+   * The hard deadline, far past lateness: `deadlineFactor` times the siblings' median duration,
+   * and at least `deadlineFloorMs`. A tracker that still lists an attempt as running past it,
+   * while it heartbeats (so the network is not to blame), missed it: a verdict.
+   */
+  deadlineFactor?: number;
+  deadlineFloorMs?: number;
 }
 
-export const kLateDefaults = { lateFactor: 2, lateFloorMs: 2_000 };
+export const kLateDefaults = { lateFactor: 2, lateFloorMs: 2_000, deadlineFactor: 10, deadlineFloorMs: 30_000 };
