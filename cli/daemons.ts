@@ -37,10 +37,12 @@ export function registerDaemons(program: Command): void {
     .option('--heartbeat-ms <ms>', 'heartbeat interval', wholeNumber(10), kJobTrackerDefaults.heartbeatIntervalMs)
     .option('--expiry-ms <ms>', 'declare a tracker dead after this long without a heartbeat', wholeNumber(100), kJobTrackerDefaults.trackerExpiryMs)
     .option('--blacklist-after <n>', 'stop using a tracker with more verdicts than this', wholeNumber(0), kJobTrackerDefaults.blacklistAfterVerdicts)
+    .option('--dfs-audit-ms <ms>', 'audit one random dfs replica per this interval (0: never)', wholeNumber(0), kJobTrackerDefaults.dfsAuditIntervalMs)
     .action(async (o) => {
       const handle = await startJobTracker({
         dir: path.resolve(o.dir), listen: o.listen, heartbeatIntervalMs: o.heartbeatMs, trackerExpiryMs: o.expiryMs,
         blacklistAfterVerdicts: o.blacklistAfter, lateFactor: o.lateFactor, lateFloorMs: o.lateFloorMs,
+        dfsAuditIntervalMs: o.dfsAuditMs,
       }, logger('jobtracker'));
       await writeReady(o.readyFile, handle.address);
       await runUntilSignalled(handle);
@@ -56,11 +58,13 @@ export function registerDaemons(program: Command): void {
     .option('--task-memory-mb <mb>', 'heap cap of one task worker', wholeNumber(64), kTaskTrackerDefaults.taskMemoryMb)
     .option('--fault <mode>', `misbehave on purpose, for testing: ${FAULT_MODES.join(', ')}`, '')
     .option('--ready-file <file>', 'write the listening address here once registered')
+    .option('--scrub-mb-per-s <mb>', 're-hash held dfs blocks in the background at most this fast (0: off)', wholeNumber(0), kTaskTrackerDefaults.scrubMbPerSec)
     .action(async (o) => {
       parseFault(o.fault);
       const handle = await startTaskTracker({
         dir: path.resolve(o.dir), jobTracker: o.jobtracker, listen: o.listen, advertiseHost: o.advertiseHost,
         slots: o.slots, fault: o.fault, taskMemoryMb: o.taskMemoryMb,
+        scrubMbPerSec: o.scrubMbPerS,
       }, logger('tasktracker'));
       await writeReady(o.readyFile, handle.address);
       await runUntilSignalled(handle);

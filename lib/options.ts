@@ -15,6 +15,7 @@ export interface JobTrackerOptions {
   blacklistAfterVerdicts: number; // a tracker proven faulty more often than this is no longer used
   lateFactor: number;             // an attempt is late past this many times its siblings' median duration…
   lateFloorMs: number;            // …and at least this long
+  dfsAuditIntervalMs: number;     // one audit of a random dfs replica per interval (0: none)
 }
 
 export const kJobTrackerDefaults: Omit<JobTrackerOptions, 'dir'> = {
@@ -24,6 +25,7 @@ export const kJobTrackerDefaults: Omit<JobTrackerOptions, 'dir'> = {
   blacklistAfterVerdicts: 2,
   lateFactor: 2,
   lateFloorMs: 2_000,
+  dfsAuditIntervalMs: 5_000,
 };
 
 export interface TaskTrackerOptions {
@@ -34,6 +36,7 @@ export interface TaskTrackerOptions {
   slots: number;
   fault: string;                  // '' when honest; see tasktracker/faults.ts
   taskMemoryMb: number;           // per-worker heap cap (piscina resourceLimits)
+  scrubMbPerSec: number;          // background re-hashing of held dfs blocks, at most this fast (0: off)
 }
 
 export const kTaskTrackerDefaults: Omit<TaskTrackerOptions, 'dir' | 'jobTracker'> = {
@@ -42,6 +45,7 @@ export const kTaskTrackerDefaults: Omit<TaskTrackerOptions, 'dir' | 'jobTracker'
   slots: Math.max(1, Math.min(4, os.availableParallelism())),
   fault: '',
   taskMemoryMb: 2048,
+  scrubMbPerSec: 4,
 };
 
 export interface JobOptions {

@@ -1,7 +1,10 @@
-/** The TaskTracker gRPC service's block calls: upload, pull from a peer, and serve. */
+/** The TaskTracker gRPC service's block calls: upload, pull from a peer, serve, and prove possession. */
+import { createHmac } from 'node:crypto';
 import { BftmrError } from '../lib/errors.ts';
 import { clientStream, serverStream, unary, type Handler } from '../lib/rpc.ts';
-import type { BlockChunk, PullBlockRequest, ReadBlockRequest, WriteBlockReply } from '../lib/messages.ts';
+import type {
+  BlockChunk, ProveBlockReply, ProveBlockRequest, PullBlockRequest, ReadBlockRequest, WriteBlockReply,
+} from '../lib/messages.ts';
 import { loadXXHash } from '../lib/xxhash.ts';
 import { shortDigest } from '../lib/digest.ts';
 import { DFS_OWNER, type BlockStore } from '../dfs/block_store.ts';
@@ -58,6 +61,18 @@ export function blockHandlers(store: BlockStore, peers: Peers, fault: Fault): Re
         // The checksum covers what is sent: corruption on purpose passes it and is caught by the digest.
         yield { data: served, xxh32: xx.h32(served), digest: '', last: false };
       }
+    }),
+
+    // The job tracker's audit (jobtracker/block_audit.ts): an HMAC under its fresh nonce of the
+    // bytes this node would serve.
+    ProveBlock: unary<ProveBlockRequest, ProveBlockReply>(async (req) => {
+      const info = await store.get(req.digest);
+      if (!info) throw new BftmrError('DFS_NOT_FOUND', `block ${shortDigest(req.digest)} is not held here`);
+      const n = reads++;
+      const dfsBlock = info.owners.includes(DFS_OWNER);
+      const mac = createHmac('sha256', req.nonce);
+      for await (const data of store.read(req.digest)) mac.update(corruptServed(fault, n, data, dfsBlock));
+      return { hmac: mac.digest() };
     }),
   };
 }
