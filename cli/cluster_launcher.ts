@@ -40,6 +40,7 @@ export interface StartOptions {
   heartbeatIntervalMs?: number;
   trackerExpiryMs?: number;
   lateFloorMs?: number;
+  dfsAuditIntervalMs?: number;
   onProgress?: (line: string) => void;
 }
 
@@ -121,6 +122,7 @@ export async function startCluster(home: string, opts: StartOptions): Promise<Cl
     if (opts.heartbeatIntervalMs) jtArgs.push('--heartbeat-ms', String(opts.heartbeatIntervalMs));
     if (opts.trackerExpiryMs) jtArgs.push('--expiry-ms', String(opts.trackerExpiryMs));
     if (opts.lateFloorMs !== undefined) jtArgs.push('--late-floor-ms', String(opts.lateFloorMs));
+    if (opts.dfsAuditIntervalMs !== undefined) jtArgs.push('--dfs-audit-ms', String(opts.dfsAuditIntervalMs));
     const jt = launch(jtArgs, jtLog, opts.detached);
     children.push(jt);
     say('starting job tracker');
