@@ -150,8 +150,9 @@ export class DfsClient {
   /**
    * One block onto `replication` nodes: uploaded to the first, then pulled from it by the others
    * (which verify the digest). A node that cannot get verified bytes that way (the first one
-   * served bad bytes, or went away) gets them from the client directly. The returned promise
-   * settles when every copy is verified.
+   * served bad bytes, or went away) gets them from the client directly; a node that cannot take
+   * them at all (it died since it was allocated) is replaced by another. The returned promise
+   * settles when every copy is verified; `ref.replicas` then lists the nodes holding one.
    */
   async #uploadBlock(fh: fsp.FileHandle, off: number, size: number, replication: number, progress: (n: number) => void):
     Promise<{ ref: M.BlockRef; replicate: Promise<void> }> {
@@ -168,18 +169,34 @@ export class DfsClient {
         exclude.push(first.tracker_id);
         continue;
       }
-      const replicate = Promise.all(rest.map(async (t) => {
+      const copyTo = async (t: M.Location): Promise<boolean> => {
         try {
           const r = await this.#peers.get(t.address).call<M.PullBlockRequest, M.WriteBlockReply>(
             'PullBlock', { digest, size, sources: [first] }, TRANSFER_DEADLINE_MS);
-          if (r.digest === digest) return;
+          if (r.digest === digest) return true;
         } catch { /* fall back to the client's own copy */ }
-        if ((await this.#upload(t, fh, off, size)) !== digest) {
-          throw new BftmrError('LOCAL_IO', 'the local file changed while it was being read');
+        let uploaded: string;
+        try { uploaded = await this.#upload(t, fh, off, size); } catch (e) {
+          if (e instanceof BftmrError && e.code === 'LOCAL_IO') throw e;
+          return false;
+        }
+        if (uploaded !== digest) throw new BftmrError('LOCAL_IO', 'the local file changed while it was being read');
+        return true;
+      };
+      const replicas: M.Location[] = [first];
+      const tried = new Set([...exclude, ...targets.map((t) => t.tracker_id)]);
+      const replicate = Promise.all(rest.map(async (t) => {
+        for (let target = t, n = 0; ; n++) {
+          if (await copyTo(target)) { replicas.push(target); return; }
+          if (n >= 2) throw new BftmrError('DFS_TOO_FEW_NODES', `no node would take a copy of block ${shortDigest(digest)} (last tried ${target.tracker_id})`);
+          const { targets: [next] } = await this.#jt.call<M.AllocateBlockRequest, M.AllocateBlockReply>(
+            'AllocateBlock', { replication: 1, exclude: [...tried] }, this.#deadlineMs);
+          tried.add(next!.tracker_id);
+          target = next!;
         }
       })).then(() => undefined);
       replicate.catch(() => {}); // awaited by put(); never an unhandled rejection meanwhile
-      return { ref: { digest, size, replicas: targets }, replicate };
+      return { ref: { digest, size, replicas }, replicate };
     }
   }
 
