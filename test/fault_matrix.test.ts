@@ -12,7 +12,9 @@ import { bftmr, corpus, grepOracle, normalisedOutput, tempDir, wordCountOracle }
  * good bytes, so it is only ever named with proof, never required to be).
  */
 const PROVABLE = new Set(['corrupt-map', 'corrupt-reduce', 'lie-digest', 'collude', 'serve-corrupt']);
-const MODES = ['crash', 'hang', 'slow:1500', 'corrupt-map', 'corrupt-reduce', 'lie-digest', 'serve-corrupt', 'equivocate', 'collude'];
+const MODES = ['crash', 'hang', 'slow:1500', 'corrupt-map', 'corrupt-reduce', 'lie-digest', 'serve-corrupt', 'equivocate', 'collude',
+  // Storage liars: the job's input blocks sit on them too.
+  'corrupt-blocks', 'drop-blocks'];
 const ERE = 'hack(er|ing|s)';
 
 let text = '';
