@@ -193,6 +193,28 @@ test('a block report drops replicas the tracker no longer holds and deletes what
   t.deepEqual(m.health(D('kept'))!.live, ['A', 'B']);
 });
 
+test('a tracker that restarts before it expires keeps the copies its block report confirms', (t) => {
+  const c = new Cluster('A', 'B');
+  const m = monitor(c);
+  m.track(D('x'), 10, 2, ['A', 'B'], 0);
+  m.track(D('y'), 10, 2, ['A', 'B'], 0);
+  m.trackerDown('A', true);
+  m.trackerUp('A', [D('x')]);
+  t.deepEqual(m.health(D('x'))!.live, ['A', 'B']);
+  t.deepEqual(m.health(D('y'))!.live, ['B']);
+  t.deepEqual(deletesIn(m.take('A', 1)), []);
+});
+
+test('after safe mode, a claim on a tracker that is already dead is not listed', (t) => {
+  const c = new Cluster('A', 'B', 'C');
+  const m = monitor(c);
+  m.tick(1);
+  c.up.delete('C');
+  m.trackerDown('C');
+  m.track(D('x'), 10, 3, ['A', 'B', 'C'], 2);
+  t.deepEqual(m.health(D('x')), { live: ['A', 'B'], dead: [], bad: [], repairing: 0, wanted: 3, state: 'UNDER_REPLICATED' });
+});
+
 test('a block being copied to a tracker is not deleted there by its block report', (t) => {
   const c = new Cluster('A', 'B');
   const m = monitor(c);

@@ -79,7 +79,7 @@ export class JobTrackerCore {
       do id = `tt-${Math.floor(this.#random() * 0xffffffff).toString(16).padStart(8, '0')}`; while (this.#trackers.has(id));
     }
     const prev = this.#trackers.get(id);
-    if (prev?.alive) this.#lose(prev, now); // it restarted: whatever it ran is gone
+    if (prev?.alive) this.#lose(prev, now, true); // it restarted: whatever it ran is gone, its disk is not
     this.#trackers.set(id, {
       id, address: req.address, pid: req.pid, slots: req.slots, fault: req.fault, lastHeartbeatMs: now,
       alive: true, verdicts: prev?.verdicts ?? [], running: 0, outbox: [], replies: prev?.replies ?? 0,
@@ -157,11 +157,11 @@ export class JobTrackerCore {
     if (audit) this.#auditBlock(audit.trackerId, audit.digest, 'routine audit');
   }
 
-  #lose(t: TrackerRecord, now: number): void {
+  #lose(t: TrackerRecord, now: number, restarted = false): void {
     t.alive = false;
     t.outbox = [];
     this.#effects.push({ type: 'log', message: `tracker ${t.id} (${t.address}) is lost` });
-    this.#replication.trackerDown(t.id);
+    this.#replication.trackerDown(t.id, restarted);
     const ctx = this.#ctx(now);
     for (const job of this.#jobs.values()) job.trackerLost(t.id, ctx);
   }

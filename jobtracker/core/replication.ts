@@ -133,6 +133,9 @@ export class ReplicationMonitor {
     }
     for (const t of claimed) {
       if (b.replicas.has(t)) continue;
+      // Its tracker died since: the copy would only be listed, never counted. (Before the first
+      // tick after a restart no tracker is back yet, and the namespace's lists are all there is.)
+      if (this.#safeModeOver && !this.#trackers.alive(t)) continue;
       const deletedAt = this.#tombstones.get(`${t}|${digest}`);
       if (deletedAt !== undefined && now - deletedAt <= this.#opts.tombstoneMs) {
         // Its copy may have been deleted after it acknowledged it: ask it to show it holds it
@@ -220,9 +223,13 @@ export class ReplicationMonitor {
     }
   }
 
-  /** The tracker is lost: its copies no longer count, and its repairs and deletes are off. */
-  trackerDown(trackerId: string): void {
-    for (const d of [...(this.#byTracker.get(trackerId) ?? [])]) this.#removeReplica(this.#blocks.get(d)!, trackerId);
+  /**
+   * The tracker is lost: its copies no longer count, and its repairs and deletes are off. With
+   * `restarted` it is back at once (registered again before it expired): its copies stay listed
+   * until its block report says which it still has.
+   */
+  trackerDown(trackerId: string, restarted = false): void {
+    if (!restarted) for (const d of [...(this.#byTracker.get(trackerId) ?? [])]) this.#removeReplica(this.#blocks.get(d)!, trackerId);
     for (const r of [...this.#repairs.values()]) if (r.target === trackerId) this.#endRepair(r);
     this.#outbox.delete(trackerId);
     this.#deletes.delete(trackerId);
@@ -304,6 +311,7 @@ export class ReplicationMonitor {
     // The blocks closest to being lost first.
     order.sort((x, y) => x.live - y.live);
     for (const { b, live } of order) {
+      if (!usable.some((t) => (this.#repairsByTracker.get(t) ?? 0) < this.#opts.maxRepairsPerTracker)) break; // all busy
       if (live === 0) continue; // no verified copy left to copy from
       let need = b.wanted - live - this.#inFlight(b.digest);
       if (need <= 0) continue;
