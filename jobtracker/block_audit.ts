@@ -34,9 +34,11 @@ export interface BlockAuditOptions {
   tokensPerFetch: number;
   /** Blocks with unspent challenges kept at most (the oldest go first). */
   maxBlocks: number;
+  /** Checks run at once; more wait their turn (a reader may report many blocks at once). */
+  maxConcurrent: number;
 }
 
-export const kBlockAuditDefaults: BlockAuditOptions = { tokensPerFetch: 4, maxBlocks: 10_000 };
+export const kBlockAuditDefaults: BlockAuditOptions = { tokensPerFetch: 4, maxBlocks: 10_000, maxConcurrent: 4 };
 
 interface Token { nonce: Buffer; hmac: Buffer }
 
@@ -45,6 +47,8 @@ export class BlockAuditor {
   readonly #opts: BlockAuditOptions;
   /** digest -> unspent challenges, in insertion order (oldest block first). */
   readonly #tokens = new Map<string, Token[]>();
+  #running = 0;
+  readonly #waiting: (() => void)[] = [];
 
   constructor(peers: Peers, opts: BlockAuditOptions = kBlockAuditDefaults) {
     this.#peers = peers;
@@ -61,8 +65,15 @@ export class BlockAuditor {
    * left, else by fetching the block (which mints challenges when `mint`).
    */
   async check(address: string, digest: string, mint: boolean): Promise<AuditOutcome> {
-    const token = mint ? this.#spend(digest) : undefined;
-    return token ? this.#challenge(address, digest, token) : this.#fetch(address, digest, mint);
+    if (this.#running >= this.#opts.maxConcurrent) await new Promise<void>((r) => this.#waiting.push(r));
+    this.#running++;
+    try {
+      const token = mint ? this.#spend(digest) : undefined;
+      return await (token ? this.#challenge(address, digest, token) : this.#fetch(address, digest, mint));
+    } finally {
+      this.#running--;
+      this.#waiting.shift()?.();
+    }
   }
 
   async #fetch(address: string, digest: string, mint: boolean): Promise<AuditOutcome> {

@@ -35,11 +35,13 @@ async function* bytes() { yield BYTES; }
 test('an honest node passes the full check and then every challenge, each nonce used once', async (t) => {
   const n = await node('');
   const peers = new Peers();
-  const auditor = new BlockAuditor(peers, { tokensPerFetch: 2, maxBlocks: 10 });
+  const auditor = new BlockAuditor(peers, { tokensPerFetch: 2, maxBlocks: 10, maxConcurrent: 1 });
   try {
     const { digest } = await n.store.put(bytes(), DFS_OWNER);
     t.deepEqual(await auditor.check(n.address, digest, true), { kind: 'match' });
     t.is(auditor.tokens(digest), 2);
+    // More checks than may run at once wait their turn and all complete.
+    t.deepEqual(await Promise.all([1, 2, 3].map(() => auditor.check(n.address, digest, false))), [1, 2, 3].map(() => ({ kind: 'match' })));
     t.deepEqual(await auditor.check(n.address, digest, true), { kind: 'match' });
     t.deepEqual(await auditor.check(n.address, digest, true), { kind: 'match' });
     t.is(auditor.tokens(digest), 0);
