@@ -42,6 +42,7 @@ export interface StartOptions {
   trackerExpiryMs?: number;
   lateFloorMs?: number;
   deadlineFloorMs?: number;
+  dfsAuditIntervalMs?: number;
   onProgress?: (line: string) => void;
 }
 
@@ -153,6 +154,7 @@ export async function startCluster(home: string, opts: StartOptions): Promise<Cl
     if (opts.trackerExpiryMs) jtArgs.push('--expiry-ms', String(opts.trackerExpiryMs));
     if (opts.lateFloorMs !== undefined) jtArgs.push('--late-floor-ms', String(opts.lateFloorMs));
     if (opts.deadlineFloorMs !== undefined) jtArgs.push('--deadline-floor-ms', String(opts.deadlineFloorMs));
+    if (opts.dfsAuditIntervalMs !== undefined) jtArgs.push('--dfs-audit-ms', String(opts.dfsAuditIntervalMs));
     const jt = launch(jtArgs, jtLog, opts.detached);
     children.push(jt);
     say('starting job tracker');

@@ -50,12 +50,14 @@ export function registerDaemons(program: Command): void {
     .option('--expiry-ms <ms>', 'declare a tracker dead after this long without a heartbeat', wholeNumber(100), kJobTrackerDefaults.trackerExpiryMs)
     .option('--blacklist-after <n>', 'stop using a tracker with more verdicts than this', wholeNumber(0), kJobTrackerDefaults.blacklistAfterVerdicts)
     .option('--tls-dir <dir>', 'this node\'s certificate, key and the cluster CA (ca.crt, node.crt, node.key; default <dir>/tls)')
+    .option('--dfs-audit-ms <ms>', 'audit one random dfs replica per this interval (0: never)', wholeNumber(0), kJobTrackerDefaults.dfsAuditIntervalMs)
     .action(async (o) => {
       await identify(o.dir, o.tlsDir, 'jobtracker');
       const handle = await startJobTracker({
         dir: path.resolve(o.dir), listen: o.listen, heartbeatIntervalMs: o.heartbeatMs, trackerExpiryMs: o.expiryMs,
         blacklistAfterVerdicts: o.blacklistAfter, lateFactor: o.lateFactor, lateFloorMs: o.lateFloorMs,
         deadlineFactor: o.deadlineFactor, deadlineFloorMs: o.deadlineFloorMs,
+        dfsAuditIntervalMs: o.dfsAuditMs,
       }, logger('jobtracker'));
       await writeReady(o.readyFile, handle.address);
       await runUntilSignalled(handle);
@@ -72,12 +74,14 @@ export function registerDaemons(program: Command): void {
     .option('--fault <mode>', `misbehave on purpose, for testing: ${FAULT_MODES.join(', ')}`, '')
     .option('--ready-file <file>', 'write the listening address here once registered')
     .option('--tls-dir <dir>', 'this node\'s certificate (its name is the tracker id), key and the cluster CA (default <dir>/tls)')
+    .option('--scrub-mb-per-s <mb>', 're-hash held dfs blocks in the background at most this fast (0: off)', wholeNumber(0), kTaskTrackerDefaults.scrubMbPerSec)
     .action(async (o) => {
       parseFault(o.fault);
       await identify(o.dir, o.tlsDir, 'tasktracker');
       const handle = await startTaskTracker({
         dir: path.resolve(o.dir), jobTracker: o.jobtracker, listen: o.listen, advertiseHost: o.advertiseHost,
         slots: o.slots, fault: o.fault, taskMemoryMb: o.taskMemoryMb,
+        scrubMbPerSec: o.scrubMbPerS,
       }, logger('tasktracker'));
       await writeReady(o.readyFile, handle.address);
       await runUntilSignalled(handle);

@@ -1,7 +1,7 @@
-/** `bftmr dfs put|get|cat|ls|rm|stat`. */
+/** `bftmr dfs put|get|cat|ls|rm|stat|fsck`. */
 import type { Command } from 'commander';
 import { kDfsDefaults, MB } from '../lib/options.ts';
-import type { FileInfo } from '../lib/messages.ts';
+import type { FileInfo, FsckFile, TrackerInfo } from '../lib/messages.ts';
 import { positiveNumber, wholeNumber } from './args.ts';
 import { withCluster } from './context.ts';
 import { bar, formatBytes, ProgressLine } from './progress.ts';
@@ -18,6 +18,22 @@ function progress(label: string) {
   };
 }
 
+/** Where a replica lives, as the job tracker sees that tracker now. */
+function replicaState(trackers: Map<string, TrackerInfo>, id: string): 'live' | 'dead' | 'blacklisted' | 'unknown' {
+  const t = trackers.get(id);
+  return !t ? 'unknown' : !t.alive ? 'dead' : t.blacklisted ? 'blacklisted' : 'live';
+}
+
+/** The lines of an fsck report for one file: one line per block that is not healthy. */
+function fsckLines(f: FsckFile): string[] {
+  const bad = f.blocks.filter((b) => b.state !== 'HEALTHY');
+  if (bad.length === 0) return [`${f.path}: ${f.blocks.length} blocks, replication ${f.replication}: HEALTHY`];
+  return [`${f.path}: ${f.blocks.length} blocks, replication ${f.replication}: ${bad.length} with problems`,
+    ...bad.map((b) => `  block ${b.index} (${b.digest.slice(0, 12)}) ${b.state}: ${b.live.length} of ${f.replication} live verified replicas` +
+      `${b.live.length ? ` (${b.live.join(', ')})` : ''}${b.bad.length ? `, bad on ${b.bad.join(', ')}` : ''}` +
+      `${b.dead.length ? `, unavailable on ${b.dead.join(', ')}` : ''}${b.repairing ? `, ${b.repairing} being copied` : ''}`)];
+}
+
 function lsLine(e: FileInfo): string {
   if (e.is_dir) return `d ${''.padStart(12)}  ${''.padStart(19)}  ${e.path}/`;
   const when = new Date(e.created_ms).toISOString().slice(0, 19).replace('T', ' ');
@@ -25,7 +41,7 @@ function lsLine(e: FileInfo): string {
 }
 
 export function registerDfs(program: Command): void {
-  const dfs = program.command('dfs').description('the replicated block store: put, get, cat, ls, rm, stat');
+  const dfs = program.command('dfs').description('the replicated block store: put, get, cat, ls, rm, stat, fsck');
 
   dfs.command('put <local> <path>')
     .description('copy a local file into the dfs (streams; verified replicas)')
@@ -79,12 +95,35 @@ export function registerDfs(program: Command): void {
     .option('--json', 'print one JSON object')
     .action((path: string, o, cmd: Command) => withCluster(cmd, async (client) => {
       const info = await client.stat(path);
-      if (o.json) { console.log(JSON.stringify(info)); return; }
+      const trackers = await client.trackers();
+      const blocks = info.blocks.map((b) => ({ ...b, replicas: b.replicas.map((r) => ({ ...r, state: replicaState(trackers, r.tracker_id) })) }));
+      if (o.json) { console.log(JSON.stringify({ ...info, blocks })); return; }
       if (info.is_dir) { console.log(`${info.path}/: directory`); return; }
       console.log(`${info.path}: ${info.size} bytes, ${info.blocks.length} blocks, replication ${info.replication}`);
-      for (const [i, b] of info.blocks.entries()) {
-        console.log(`  block ${i}: sha256 ${b.digest} ${b.size} bytes  replicas: ${b.replicas.map((r) => `${r.tracker_id}@${r.address}`).join(', ')}`);
+      for (const [i, b] of blocks.entries()) {
+        console.log(`  block ${i}: sha256 ${b.digest} ${b.size} bytes  replicas: ${b.replicas.map((r) => `${r.tracker_id}@${r.address} (${r.state})`).join(', ') || 'none'}`);
       }
+    }));
+
+  dfs.command('fsck [path]')
+    .description('check the blocks of every file at or below a path: under-replicated, corrupt or missing (exit 1 if any)')
+    .option('--json', 'print one JSON object')
+    .action((path: string | undefined, o, cmd: Command) => withCluster(cmd, async (client) => {
+      const files = await client.fsck(path ?? '/');
+      const blocks = files.flatMap((f) => f.blocks);
+      const count = (state: string) => blocks.filter((b) => b.state === state).length;
+      const summary = {
+        files: files.length, blocks: blocks.length, healthy: count('HEALTHY'), under_replicated: count('UNDER_REPLICATED'),
+        corrupt: count('CORRUPT'), missing: count('MISSING'),
+      };
+      const healthy = summary.healthy === summary.blocks;
+      if (o.json) console.log(JSON.stringify({ path: path ?? '/', healthy, summary, files }));
+      else {
+        for (const f of files) for (const line of fsckLines(f)) console.log(line);
+        console.log(`${healthy ? 'HEALTHY' : 'NOT HEALTHY'}: ${summary.files} files, ${summary.blocks} blocks: ${summary.healthy} healthy, ` +
+          `${summary.under_replicated} under-replicated, ${summary.corrupt} corrupt, ${summary.missing} missing`);
+      }
+      if (!healthy) process.exitCode = 1;
     }));
 }
 

@@ -28,6 +28,8 @@ export interface FetchFailure {
   source: Location;
   /** True when the source answered with bytes that do not match the digest (it is lying or broken). */
   badBytes: boolean;
+  /** True when the source said it does not hold the block. */
+  missing: boolean;
   error: string;
 }
 
@@ -50,7 +52,8 @@ export async function fetchBlock<T>(
       return { result, failures };
     } catch (e) {
       const badBytes = e instanceof BftmrError && e.code === 'DFS_DIGEST_MISMATCH';
-      failures.push({ source, badBytes, error: messageOf(e) });
+      const missing = e instanceof BftmrError && e.code === 'DFS_NOT_FOUND';
+      failures.push({ source, badBytes, missing, error: messageOf(e) });
     }
   }
   const why = failures.map((f) => `${f.source.tracker_id || f.source.address}: ${f.error}`).join('; ');

@@ -13,7 +13,7 @@ import { RpcClient } from '../lib/rpc.ts';
 import type * as M from '../lib/messages.ts';
 import { kClusterDefaults, kDfsDefaults } from '../lib/options.ts';
 import { loadXXHash } from '../lib/xxhash.ts';
-import { fetchBlock, TRANSFER_DEADLINE_MS } from './block_transfer.ts';
+import { fetchBlock, TRANSFER_DEADLINE_MS, type FetchFailure } from './block_transfer.ts';
 import { normalizePath } from './dfs_path.ts';
 import { Peers } from './peers.ts';
 
@@ -52,6 +52,18 @@ export class DfsClient {
   async liveNodes(): Promise<number> {
     const st = await this.#jt.call<M.Empty, M.ClusterStatusReply>('ClusterStatus', {}, this.#deadlineMs);
     return st.trackers.filter((t) => t.alive && !t.blacklisted).length;
+  }
+
+  /** Per file at or below `p`: each block's live verified replicas against the wanted number. */
+  async fsck(p: string): Promise<M.FsckFile[]> {
+    const r = await this.#jt.call<M.PathRequest, M.FsckReply>('Fsck', { path: normalizePath(p), recursive: true }, this.#deadlineMs);
+    return r.files;
+  }
+
+  /** Trackers by id, with whether they are alive and trusted (to show where replicas live). */
+  async trackers(): Promise<Map<string, M.TrackerInfo>> {
+    const st = await this.#jt.call<M.Empty, M.ClusterStatusReply>('ClusterStatus', {}, this.#deadlineMs);
+    return new Map(st.trackers.map((t) => [t.tracker_id, t]));
   }
 
   stat(p: string): Promise<M.FileInfo> {
@@ -138,8 +150,9 @@ export class DfsClient {
   /**
    * One block onto `replication` nodes: uploaded to the first, then pulled from it by the others
    * (which verify the digest). A node that cannot get verified bytes that way (the first one
-   * served bad bytes, or went away) gets them from the client directly. The returned promise
-   * settles when every copy is verified.
+   * served bad bytes, or went away) gets them from the client directly; a node that cannot take
+   * them at all (it died since it was allocated) is replaced by another. The returned promise
+   * settles when every copy is verified; `ref.replicas` then lists the nodes holding one.
    */
   async #uploadBlock(fh: fsp.FileHandle, off: number, size: number, replication: number, progress: (n: number) => void):
     Promise<{ ref: M.BlockRef; replicate: Promise<void> }> {
@@ -156,18 +169,47 @@ export class DfsClient {
         exclude.push(first.tracker_id);
         continue;
       }
-      const replicate = Promise.all(rest.map(async (t) => {
+      const copyTo = async (t: M.Location): Promise<boolean> => {
         try {
           const r = await this.#peers.get(t.address).call<M.PullBlockRequest, M.WriteBlockReply>(
             'PullBlock', { digest, size, sources: [first] }, TRANSFER_DEADLINE_MS);
-          if (r.digest === digest) return;
+          if (r.digest === digest) return true;
         } catch { /* fall back to the client's own copy */ }
-        if ((await this.#upload(t, fh, off, size)) !== digest) {
-          throw new BftmrError('LOCAL_IO', 'the local file changed while it was being read');
+        let uploaded: string;
+        try { uploaded = await this.#upload(t, fh, off, size); } catch (e) {
+          if (e instanceof BftmrError && e.code === 'LOCAL_IO') throw e;
+          return false;
+        }
+        if (uploaded !== digest) throw new BftmrError('LOCAL_IO', 'the local file changed while it was being read');
+        return true;
+      };
+      const replicas: M.Location[] = [first];
+      const tried = new Set([...exclude, ...targets.map((t) => t.tracker_id)]);
+      const replicate = Promise.all(rest.map(async (t) => {
+        for (let target = t, n = 0; ; n++) {
+          if (await copyTo(target)) { replicas.push(target); return; }
+          if (n >= 2) throw new BftmrError('DFS_TOO_FEW_NODES', `no node would take a copy of block ${shortDigest(digest)} (last tried ${target.tracker_id})`);
+          const { targets: [next] } = await this.#jt.call<M.AllocateBlockRequest, M.AllocateBlockReply>(
+            'AllocateBlock', { replication: 1, exclude: [...tried] }, this.#deadlineMs);
+          tried.add(next!.tracker_id);
+          target = next!;
         }
       })).then(() => undefined);
       replicate.catch(() => {}); // awaited by put(); never an unhandled rejection meanwhile
-      return { ref: { digest, size, replicas: targets }, replicate };
+      return { ref: { digest, size, replicas }, replicate };
+    }
+  }
+
+  /**
+   * Tells the job tracker which replicas served bytes that do not match, or said they do not hold
+   * the block (read repair). It checks them itself before it believes us. Unreachable nodes are
+   * not reported: the job tracker sees that from their heartbeats.
+   */
+  async #reportBad(path: string, digest: string, failures: FetchFailure[]): Promise<void> {
+    for (const f of failures) {
+      if (!f.badBytes && !f.missing) continue;
+      await this.#jt.call<M.BadReplicaReport, M.Empty>('ReportBadReplica',
+        { path, digest, tracker_id: f.source.tracker_id, error: f.error }, this.#deadlineMs).catch(() => {});
     }
   }
 
@@ -176,11 +218,18 @@ export class DfsClient {
     let off = 0;
     for (const [i, b] of info.blocks.entries()) {
       const base = off;
+      if (b.replicas.length === 0) {
+        throw new BftmrError('DFS_NO_REPLICA', `${info.path}, block ${i} (${shortDigest(b.digest)}): no verified copy is left`);
+      }
       try {
-        await fetchBlock(this.#peers, b, async (chunks) => {
+        const { failures } = await fetchBlock(this.#peers, b, async (chunks) => {
           const hash = newHasher();
           let pos = base;
           for await (const c of chunks) {
+            if (pos - base + c.length > b.size) {
+              // Never written: it would land on the next block's bytes, or past the end of the file.
+              throw new BftmrError('DFS_DIGEST_MISMATCH', `served more than the ${b.size} bytes of block ${shortDigest(b.digest)}`);
+            }
             hash.update(c);
             await write(c, pos);
             pos += c.length;
@@ -191,7 +240,9 @@ export class DfsClient {
             throw new BftmrError('DFS_DIGEST_MISMATCH', `served bytes hash to ${shortDigest(got)}, not ${shortDigest(b.digest)}`);
           }
         });
+        await this.#reportBad(info.path, b.digest, failures);
       } catch (e) {
+        await this.#reportBad(info.path, b.digest, (e as { failures?: FetchFailure[] }).failures ?? []);
         if (e instanceof BftmrError && e.code === 'DFS_NO_REPLICA') {
           throw new BftmrError('DFS_NO_REPLICA', `${info.path}, block ${i} (${shortDigest(b.digest)}): ${e.message}`);
         }
@@ -229,6 +280,7 @@ export class DfsClient {
     const fh = await openLocal(tmp, 'w', 'write', dest);
     try {
       await this.#readInto(info, async (data, pos) => { await fh.write(data, 0, data.length, pos); }, progress);
+      await fh.truncate(info.size);
       await fh.close();
       await fsp.rename(tmp, dest);
     } catch (e) {

@@ -89,7 +89,8 @@ export class FileBlockStore implements BlockStore {
       }
       await fsp.mkdir(path.dirname(target), { recursive: true });
       await fsp.rename(file, target);
-      const fresh = { size, owners: [owner] };
+      // Bytes that had gone missing come back; the block keeps the owners it had.
+      const fresh = { size, owners: [...new Set([...(meta?.owners ?? []), owner])] };
       await this.#meta.put(digest, fresh);
       return { digest, ...fresh };
     });
@@ -106,7 +107,13 @@ export class FileBlockStore implements BlockStore {
     const end = length > 0 ? Math.min(meta.size, offset + length) : meta.size;
     if (offset >= end) return;
     const stream = fs.createReadStream(this.#file(digest), { start: offset, end: end - 1, highWaterMark: 1 * MB });
-    for await (const chunk of stream) yield chunk as Buffer;
+    try {
+      for await (const chunk of stream) yield chunk as Buffer;
+    } catch (e) {
+      // The metadata claims the block but its bytes are gone: to a reader that is "not held".
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new BftmrError('DFS_NOT_FOUND', `the bytes of block ${digest} are gone`);
+      throw e;
+    }
   }
 
   localPath(digest: Digest): string | undefined {

@@ -1,7 +1,9 @@
 /**
  * The dfs namespace, kept by the trusted job tracker and persisted in level: file paths, each
  * file's ordered blocks with their SHA-256 and size, and which trackers hold a replica.
- * Directories are implicit: a directory exists while some file lies under it.
+ * Directories are implicit: a directory exists while some file lies under it. A block (a digest)
+ * may belong to several files; an index in memory says which, so that replica changes reach all
+ * of them and a block no file refers to any more can be collected. Changes are serialised.
  */
 import { BftmrError } from '../lib/errors.ts';
 import { Kv, type KvOp } from '../lib/kv.ts';
@@ -26,12 +28,71 @@ export type Entry = { kind: 'file'; file: FileEntry } | { kind: 'dir'; path: str
 
 const FILE = 'f:';
 
+/** A block as all the files referring to it see it. */
+export interface BlockView {
+  digest: string;
+  size: number;
+  /** The most copies any of its files wants. */
+  wanted: number;
+  /** Every tracker some file lists as holding it. */
+  replicas: string[];
+}
+
 export class Namespace {
   readonly #kv: Kv<FileEntry>;
+  /** digest -> path -> that file's replication. */
+  readonly #refs = new Map<string, Map<string, number>>();
+  #serial: Promise<unknown> = Promise.resolve();
   private constructor(kv: Kv<FileEntry>) { this.#kv = kv; }
 
   static async open(dir: string): Promise<Namespace> {
-    return new Namespace(await Kv.open<FileEntry>(dir));
+    const ns = new Namespace(await Kv.open<FileEntry>(dir));
+    for await (const f of ns.allFiles()) ns.#index(f, true);
+    return ns;
+  }
+
+  #index(f: FileEntry, add: boolean): void {
+    for (const b of f.blocks) {
+      let paths = this.#refs.get(b.digest);
+      if (add) {
+        if (!paths) this.#refs.set(b.digest, (paths = new Map()));
+        paths.set(f.path, f.replication);
+      } else if (paths) {
+        paths.delete(f.path);
+        if (paths.size === 0) this.#refs.delete(b.digest);
+      }
+    }
+  }
+
+  /** Runs changes one at a time, so a read-modify-write never undoes another. */
+  #exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.#serial.then(fn, fn);
+    this.#serial = next.catch(() => {});
+    return next;
+  }
+
+  /** Whether some file refers to block `digest`. */
+  isReferenced(digest: string): boolean {
+    return this.#refs.has(digest);
+  }
+
+  /** The most copies any file referring to `digest` wants (0: none refers to it). */
+  wanted(digest: string): number {
+    return Math.max(0, ...(this.#refs.get(digest)?.values() ?? []));
+  }
+
+  /** Every block some file refers to, with the union of its listed replicas (loading the core at start). */
+  async blocks(): Promise<BlockView[]> {
+    const views = new Map<string, BlockView>();
+    for await (const f of this.allFiles()) {
+      for (const b of f.blocks) {
+        let v = views.get(b.digest);
+        if (!v) views.set(b.digest, (v = { digest: b.digest, size: b.size, wanted: 0, replicas: [] }));
+        v.wanted = Math.max(v.wanted, f.replication);
+        for (const r of b.replicas) if (!v.replicas.includes(r)) v.replicas.push(r);
+      }
+    }
+    return [...views.values()];
   }
 
   async getFile(path: string): Promise<FileEntry | undefined> {
@@ -87,38 +148,71 @@ export class Namespace {
     }
   }
 
-  /** Creates files all at once (one LevelDB batch): readers see all of them or none. */
-  async create(files: FileEntry[], overwrite = false): Promise<void> {
-    const ops: KvOp<FileEntry>[] = [];
-    const paths = new Set<string>();
-    for (const f of files) {
-      const path = normalizePath(f.path);
-      if (paths.has(path)) throw new BftmrError('DFS_EXISTS', `${path} given twice`);
-      paths.add(path);
-      await this.#checkCreatable(path, overwrite);
-      ops.push({ type: 'put', key: FILE + path, value: { ...f, path } });
-    }
-    await this.#kv.batch(ops);
+  /**
+   * Creates files all at once (one LevelDB batch): readers see all of them or none. Returns the
+   * files they replaced (with `overwrite`).
+   */
+  create(files: FileEntry[], overwrite = false): Promise<FileEntry[]> {
+    return this.#exclusive(async () => {
+      const ops: KvOp<FileEntry>[] = [];
+      const paths = new Set<string>();
+      const replaced: FileEntry[] = [];
+      const created: FileEntry[] = [];
+      for (const f of files) {
+        const path = normalizePath(f.path);
+        if (paths.has(path)) throw new BftmrError('DFS_EXISTS', `${path} given twice`);
+        paths.add(path);
+        await this.#checkCreatable(path, overwrite);
+        const old = await this.getFile(path);
+        if (old) replaced.push(old);
+        created.push({ ...f, path });
+        ops.push({ type: 'put', key: FILE + path, value: { ...f, path } });
+      }
+      await this.#kv.batch(ops);
+      for (const old of replaced) this.#index(old, false);
+      for (const f of created) this.#index(f, true);
+      return replaced;
+    });
   }
 
-  async delete(path: string, recursive: boolean): Promise<FileEntry[]> {
-    const st = await this.stat(path);
-    if (!st) throw new BftmrError('DFS_NOT_FOUND', `${normalizePath(path)}: no such file or directory`);
-    if (st.kind === 'dir' && !recursive) {
-      throw new BftmrError('DFS_NOT_EMPTY', `${st.path} is a non-empty directory (use -r to delete it)`);
-    }
-    const files = st.kind === 'file' ? [st.file] : await this.filesUnder(st.path);
-    await this.#kv.batch(files.map((f) => ({ type: 'del', key: FILE + f.path })));
-    return files;
+  /** Deletes a file, or a directory with `recursive`; returns the files deleted. */
+  delete(path: string, recursive: boolean): Promise<FileEntry[]> {
+    return this.#exclusive(async () => {
+      const st = await this.stat(path);
+      if (!st) throw new BftmrError('DFS_NOT_FOUND', `${normalizePath(path)}: no such file or directory`);
+      if (st.kind === 'dir' && !recursive) {
+        throw new BftmrError('DFS_NOT_EMPTY', `${st.path} is a non-empty directory (use -r to delete it)`);
+      }
+      const files = st.kind === 'file' ? [st.file] : await this.filesUnder(st.path);
+      await this.#kv.batch(files.map((f) => ({ type: 'del', key: FILE + f.path })));
+      for (const f of files) this.#index(f, false);
+      return files;
+    });
   }
 
-  /** Records that `trackerId` holds a verified copy of block `digest` in these files. */
-  async addReplica(path: string, digest: string, trackerId: string): Promise<void> {
-    const f = await this.getFile(path);
-    if (!f) return;
-    let changed = false;
-    for (const b of f.blocks) if (b.digest === digest && !b.replicas.includes(trackerId)) { b.replicas.push(trackerId); changed = true; }
-    if (changed) await this.#kv.put(FILE + f.path, f);
+  /**
+   * Sets the replica list of each block in every file referring to it, writing each such file
+   * once (one batch). Blocks no file refers to any more are skipped.
+   */
+  setReplicas(changes: readonly { digest: string; replicas: readonly string[] }[]): Promise<void> {
+    return this.#exclusive(async () => {
+      const byDigest = new Map(changes.map((c) => [c.digest, c.replicas]));
+      const paths = new Set(changes.flatMap((c) => [...(this.#refs.get(c.digest)?.keys() ?? [])]));
+      const ops: KvOp<FileEntry>[] = [];
+      for (const path of paths) {
+        const f = await this.getFile(path);
+        if (!f) continue;
+        let changed = false;
+        for (const b of f.blocks) {
+          const replicas = byDigest.get(b.digest);
+          if (!replicas || (b.replicas.length === replicas.length && b.replicas.every((r, i) => r === replicas[i]))) continue;
+          b.replicas = [...replicas];
+          changed = true;
+        }
+        if (changed) ops.push({ type: 'put', key: FILE + f.path, value: f });
+      }
+      if (ops.length) await this.#kv.batch(ops);
+    });
   }
 
   async *allFiles(): AsyncGenerator<FileEntry> {

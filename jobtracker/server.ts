@@ -15,8 +15,8 @@ import type { Effect } from './core/types.ts';
 import { Namespace, type Entry, type FileEntry } from './namespace.ts';
 import { computeSplits } from './splits.ts';
 import { Peers } from '../dfs/peers.ts';
-import { streamBlock } from '../dfs/block_transfer.ts';
-import { newHasher } from '../lib/digest.ts';
+import { isDigest } from '../lib/digest.ts';
+import { BlockAuditor } from './block_audit.ts';
 
 export interface JobTrackerHandle {
   address: string;
@@ -33,6 +33,8 @@ export async function startJobTracker(opts: JobTrackerOptions, log: (line: strin
   await fs.mkdir(opts.dir, { recursive: true });
   const namespace = await Namespace.open(path.join(opts.dir, 'namespace'));
   const core = new JobTrackerCore(opts, cryptoRandom, Date.now());
+  // The namespace is the source of truth: the replication monitor starts from what it lists.
+  for (const b of await namespace.blocks()) core.trackBlock(b.digest, b.size, b.wanted, b.replicas, Date.now());
   let address = '';
   let server: RpcServer | undefined;
   let resolveStopped!: () => void;
@@ -58,18 +60,48 @@ export async function startJobTracker(opts: JobTrackerOptions, log: (line: strin
       })),
     };
   };
+  const fsckBlock = (b: FileEntry['blocks'][number], index: number): M.FsckBlock => {
+    const h = core.blockHealth(b.digest);
+    // Every block a file refers to is tracked; the namespace's list is the fallback all the same.
+    if (!h) return { index, digest: b.digest, size: b.size, live: [], dead: b.replicas, bad: [], repairing: 0, state: 'MISSING' };
+    return { index, digest: b.digest, size: b.size, live: h.live, dead: h.dead, bad: h.bad, repairing: h.repairing, state: h.state };
+  };
   const entryInfo = (e: Entry): M.FileInfo =>
     e.kind === 'file' ? fileInfo(e.file) : { path: e.path, size: 0, blocks: [], replication: 0, created_ms: 0, is_dir: true };
+
+  /** A file now refers to these blocks; the files it replaced, if any, no longer do. */
+  function created(files: { blocks: { digest: string; size: number; replicas: string[] }[] }[], replaced: FileEntry[]): void {
+    for (const f of files) {
+      for (const b of f.blocks) core.trackBlock(b.digest, b.size, namespace.wanted(b.digest), b.replicas, Date.now());
+    }
+    deleted(replaced);
+  }
+  /** Blocks of deleted files that no file refers to any more go (garbage collection). */
+  function deleted(files: FileEntry[]): void {
+    for (const f of files) {
+      for (const b of f.blocks) {
+        if (namespace.isReferenced(b.digest)) core.trackBlock(b.digest, b.size, namespace.wanted(b.digest), [], Date.now());
+        else { core.forgetBlock(b.digest); auditor.forget(b.digest); }
+      }
+    }
+    drainEffects();
+  }
 
   async function runEffects(effects: Effect[]): Promise<void> {
     for (const e of effects) {
       if (e.type === 'log') { log(e.message); continue; }
       if (e.type === 'audit') { void audit(e); continue; }
+      if (e.type === 'replicas') {
+        await namespace.setReplicas(e.changes).catch((err) => log(`could not record replica changes: ${messageOf(err)}`));
+        continue;
+      }
       try {
-        await namespace.create(e.files.map((f) => ({
+        const files = e.files.map((f) => ({
           path: f.path, size: f.size, replication: f.replicas.length, createdMs: Date.now(),
           blocks: [{ digest: f.digest, size: f.size, replicas: f.replicas.map((r) => r.tracker_id) }],
-        })));
+        }));
+        await namespace.create(files);
+        created(files, []);
         core.committed(e.jobId, Date.now());
         log(`${e.jobId}: committed ${e.files.length} files under ${e.output}`);
       } catch (err) {
@@ -78,20 +110,19 @@ export async function startJobTracker(opts: JobTrackerOptions, log: (line: strin
       }
     }
   }
-  /** Fetches the accused block itself and hashes it: a mismatch is proof, anything else is not. */
+  /**
+   * Checks the accused (or randomly picked) replica itself: a mismatch is proof; for a dfs block
+   * (no job), so is the tracker saying it does not hold a block it claimed. Anything else is not.
+   */
   const peers = new Peers();
+  const auditor = new BlockAuditor(peers);
   async function audit(e: Extract<Effect, { type: 'audit' }>): Promise<void> {
-    let matched = true;
-    try {
-      const hash = newHasher();
-      for await (const chunk of streamBlock(peers, e.address, e.digest)) hash.update(chunk);
-      matched = hash.digest('hex') === e.digest;
-    } catch (err) {
-      // Unreachable, not held, or a chunk that failed its checksum: no proof either way.
-      log(`audit of ${e.trackerId} for ${e.digest.slice(0, 12)}: no answer (${messageOf(err)})`);
-    }
-    if (!matched) log(`audit: ${e.trackerId} served bytes that do not match ${e.digest.slice(0, 12)} (${e.task} of ${e.jobId})`);
-    core.auditResult(e, matched, Date.now());
+    const outcome = await auditor.check(e.address, e.digest, !e.jobId);
+    const what = e.jobId ? `${e.task} of ${e.jobId}` : e.task;
+    if (outcome.kind === 'no-answer') log(`audit of ${e.trackerId} for ${e.digest.slice(0, 12)}: no answer (${outcome.why})`);
+    if (outcome.kind === 'mismatch') log(`audit: ${e.trackerId} served bytes that do not match ${e.digest.slice(0, 12)} (${what})`);
+    if (outcome.kind === 'missing' && !e.jobId) log(`audit: ${e.trackerId} does not hold block ${e.digest.slice(0, 12)} it claimed (${what})`);
+    core.auditResult(e, outcome.kind !== 'mismatch', Date.now(), outcome.kind !== 'missing');
     drainEffects();
   }
 
@@ -169,10 +200,11 @@ export async function startJobTracker(opts: JobTrackerOptions, log: (line: strin
     }),
     CreateFile: unary<M.CreateFileRequest, M.Empty>(async (req) => {
       const size = req.blocks.reduce((n, b) => n + b.size, 0);
-      await namespace.create([{
+      const file = {
         path: req.path, size, replication: req.replication, createdMs: Date.now(),
         blocks: req.blocks.map((b) => ({ digest: b.digest, size: b.size, replicas: b.replicas.map((r) => r.tracker_id) })),
-      }], req.overwrite);
+      };
+      created([file], await namespace.create([file], req.overwrite));
       return {};
     }),
     GetFile: unary<M.PathRequest, M.FileInfo>(async (req) => {
@@ -184,8 +216,20 @@ export async function startJobTracker(opts: JobTrackerOptions, log: (line: strin
       entries: (await namespace.list(req.path, req.recursive)).map(entryInfo),
     })),
     Delete: unary<M.DeleteRequest, M.DeleteReply>(async (req) => {
-      const deleted = await namespace.delete(req.path, req.recursive);
-      return { files_deleted: deleted.length };
+      const files = await namespace.delete(req.path, req.recursive);
+      deleted(files);
+      return { files_deleted: files.length };
+    }),
+    ReportBadReplica: unary<M.BadReplicaReport, M.Empty>(async (req) => {
+      if (!isDigest(req.digest)) throw new BftmrError('JOB_BAD_ARGUMENT', `not a block digest: ${req.digest}`);
+      log(`a reader of ${req.path} reports ${req.tracker_id} for block ${req.digest.slice(0, 12)}: ${req.error}`);
+      core.reportBadReplica(req.tracker_id, req.digest, `a reader of ${req.path}`);
+      drainEffects();
+      return {};
+    }),
+    Fsck: unary<M.PathRequest, M.FsckReply>(async (req) => {
+      const files = await namespace.filesUnder(req.path);
+      return { files: files.map((f) => ({ path: f.path, replication: f.replication, blocks: f.blocks.map((b, index) => fsckBlock(b, index)) })) };
     }),
   };
 

@@ -31,7 +31,12 @@ export interface HeartbeatRequest {
   tracker_id: string; free_slots: number; reports: AttemptReport[]; running: string[];
   /** The response_id of the last reply received; optional for old callers (0: none). */
   last_response_id?: number;
+  /** Optional for callers that store no dfs blocks (the simulator). */
+  replications?: ReplicationResult[];
+  deleted_blocks?: string[];
+  bad_blocks?: string[];
 }
+export interface ReplicationResult { repair_id: number; digest: string; ok: boolean; error: string; bad_sources: string[] }
 
 export interface JobCode { bundle: BlockRef; conf: Conf[]; num_reduces: number; start_ms: number }
 export interface FileBlock { block: BlockRef; offset: number }
@@ -59,8 +64,12 @@ export type TaskAction =
   | { launch_map: LaunchMap }
   | { launch_reduce: LaunchReduce }
   | { kill_attempt: string }
-  | { drop_job: DropJob };
+  | { drop_job: DropJob }
+  | { replicate_block: ReplicateBlock }
+  | { delete_blocks: DeleteBlocks };
 export interface DropJob { job_id: string; keep: string[] }
+export interface ReplicateBlock { repair_id: number; digest: string; size: number; sources: Location[] }
+export interface DeleteBlocks { digests: string[] }
 
 export interface HeartbeatReply { actions: (TaskAction & { action?: string })[]; reregister: boolean; response_id?: number }
 
@@ -97,8 +106,18 @@ export interface FileInfo {
 export interface ListReply { entries: FileInfo[] }
 export interface DeleteRequest { path: string; recursive: boolean }
 export interface DeleteReply { files_deleted: number }
+export interface BadReplicaReport { path: string; digest: string; tracker_id: string; error: string }
+export type BlockHealthState = 'HEALTHY' | 'UNDER_REPLICATED' | 'CORRUPT' | 'MISSING';
+export interface FsckBlock {
+  index: number; digest: string; size: number; live: string[]; dead: string[]; bad: string[]; repairing: number;
+  state: BlockHealthState;
+}
+export interface FsckFile { path: string; replication: number; blocks: FsckBlock[] }
+export interface FsckReply { files: FsckFile[] }
 
 export interface BlockChunk { data: Uint8Array; xxh32: number; digest: string; last: boolean }
 export interface WriteBlockReply { digest: string; size: number }
 export interface PullBlockRequest { digest: string; size: number; sources: Location[] }
 export interface ReadBlockRequest { digest: string; offset: number; length: number }
+export interface ProveBlockRequest { digest: string; nonce: Uint8Array }
+export interface ProveBlockReply { hmac: Uint8Array }

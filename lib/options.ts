@@ -17,6 +17,7 @@ export interface JobTrackerOptions {
   lateFloorMs: number;            // …and at least this long
   deadlineFactor: number;         // a heartbeating tracker still running an attempt past this many times the median…
   deadlineFloorMs: number;        // …and at least this long missed its deadline: a verdict
+  dfsAuditIntervalMs: number;     // one audit of a random dfs replica per interval (0: none)
 }
 
 export const kJobTrackerDefaults: Omit<JobTrackerOptions, 'dir'> = {
@@ -28,6 +29,7 @@ export const kJobTrackerDefaults: Omit<JobTrackerOptions, 'dir'> = {
   lateFloorMs: 2_000,
   deadlineFactor: 10,
   deadlineFloorMs: 30_000,
+  dfsAuditIntervalMs: 5_000,
 };
 
 export interface TaskTrackerOptions {
@@ -38,6 +40,7 @@ export interface TaskTrackerOptions {
   slots: number;
   fault: string;                  // '' when honest; see tasktracker/faults.ts
   taskMemoryMb: number;           // per-worker heap cap (piscina resourceLimits)
+  scrubMbPerSec: number;          // background re-hashing of held dfs blocks, at most this fast (0: off)
 }
 
 export const kTaskTrackerDefaults: Omit<TaskTrackerOptions, 'dir' | 'jobTracker'> = {
@@ -46,6 +49,7 @@ export const kTaskTrackerDefaults: Omit<TaskTrackerOptions, 'dir' | 'jobTracker'
   slots: Math.max(1, Math.min(4, os.availableParallelism())),
   fault: '',
   taskMemoryMb: 2048,
+  scrubMbPerSec: 4,
 };
 
 export interface JobOptions {

@@ -685,6 +685,7 @@ class Simulation {
         });
         continue;
       }
+      if (e.type !== 'commit') continue; // no dfs blocks are tracked in the simulation
       const job = this.#jobs.find((j) => j.id === e.jobId);
       this.#trace(`jt: commit ${e.jobId} [${e.files.map((x) => `${x.digest.slice(0, 8)}@${x.replicas.map((r) => this.#name(r.tracker_id)).join('+')}`).join(' ')}]`);
       if (!job?.expected) {
@@ -1095,6 +1096,8 @@ function actionText(a: TaskAction): string {
     return `reduce:${short(r.attempt_id)}<${r.sources.map((s) => `${s.map_index}@${s.location.tracker_id}`).join(',')}`;
   }
   if ('kill_attempt' in a) return `kill:${short(a.kill_attempt)}`;
+  if ('replicate_block' in a) return `replicate:${a.replicate_block.digest.slice(0, 8)}`;
+  if ('delete_blocks' in a) return `delete:${a.delete_blocks.digests.length}`;
   return `drop:${a.drop_job.job_id.replace(/^job_\d+_/, '')}(keep ${a.drop_job.keep.length})`;
 }
 

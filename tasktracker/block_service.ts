@@ -1,13 +1,43 @@
-/** The TaskTracker gRPC service's block calls: upload, pull from a peer, and serve. */
+/** The TaskTracker gRPC service's block calls: upload, pull from a peer, serve, and prove possession. */
+import type { Role } from '../lib/identity.ts';
+import { createHmac } from 'node:crypto';
 import { BftmrError } from '../lib/errors.ts';
 import { clientStream, serverStream, unary, type Handler } from '../lib/rpc.ts';
-import type { BlockChunk, PullBlockRequest, ReadBlockRequest, WriteBlockReply } from '../lib/messages.ts';
+import type {
+  BlockChunk, ProveBlockReply, ProveBlockRequest, PullBlockRequest, ReadBlockRequest, WriteBlockReply,
+} from '../lib/messages.ts';
 import { loadXXHash } from '../lib/xxhash.ts';
 import { shortDigest } from '../lib/digest.ts';
 import { DFS_OWNER, type BlockStore } from '../dfs/block_store.ts';
-import { fetchBlock } from '../dfs/block_transfer.ts';
+import { fetchBlock, type FetchFailure } from '../dfs/block_transfer.ts';
 import type { Peers } from '../dfs/peers.ts';
-import { corruptServed, type Fault } from './faults.ts';
+import { corruptServed, dropStored, type Fault } from './faults.ts';
+
+/**
+ * Makes this node hold block `req.digest` for the dfs, pulling it from `req.sources` in turn
+ * (each copy verified against the digest) unless it holds it already. Used by a client's put and
+ * by the job tracker's repairs. `failures` names the sources that did not deliver.
+ */
+export async function pullBlock(store: BlockStore, peers: Peers, fault: Fault, req: PullBlockRequest):
+  Promise<{ reply: WriteBlockReply; failures: FetchFailure[] }> {
+  const held = await store.get(req.digest);
+  if (held) {
+    await store.addOwner(req.digest, DFS_OWNER);
+    return { reply: { digest: held.digest, size: held.size }, failures: [] };
+  }
+  const { result, failures } = await fetchBlock(peers, { digest: req.digest, size: req.size, replicas: req.sources },
+    (chunks) => store.put(chunks, DFS_OWNER, req.digest));
+  await dropStored(fault, store, result.digest);
+  return { reply: { digest: result.digest, size: result.size }, failures };
+}
+
+/**
+ * Who may call the TaskTracker service: clients write and read blocks, trackers read each
+ * other's (shuffle, repair), the job tracker audits; only clients and the job tracker stop it.
+ */
+export function trackerAccess(method: string): readonly Role[] {
+  return method === 'Shutdown' ? ['client', 'jobtracker'] : ['client', 'tasktracker', 'jobtracker'];
+}
 
 export function blockHandlers(store: BlockStore, peers: Peers, fault: Fault): Record<string, Handler> {
   let reads = 0;
@@ -23,31 +53,35 @@ export function blockHandlers(store: BlockStore, peers: Peers, fault: Fault): Re
         }
       }
       const info = await store.put(data(), DFS_OWNER, () => claimed);
+      await dropStored(fault, store, info.digest);
       return { digest: info.digest, size: info.size };
     }),
 
-    PullBlock: unary<PullBlockRequest, WriteBlockReply>(async (req) => {
-      const held = await store.get(req.digest);
-      if (held) {
-        await store.addOwner(req.digest, DFS_OWNER);
-        return { digest: held.digest, size: held.size };
-      }
-      const { result } = await fetchBlock(peers, { digest: req.digest, size: req.size, replicas: req.sources },
-        (chunks) => store.put(chunks, DFS_OWNER, req.digest));
-      return { digest: result.digest, size: result.size };
-    }),
+    PullBlock: unary<PullBlockRequest, WriteBlockReply>(async (req) => (await pullBlock(store, peers, fault, req)).reply),
 
     ReadBlock: serverStream<ReadBlockRequest, BlockChunk>(async function* (req) {
       const xx = await loadXXHash();
-      if (!(await store.get(req.digest))) {
-        throw new BftmrError('DFS_NOT_FOUND', `block ${shortDigest(req.digest)} is not held here`);
-      }
+      const info = await store.get(req.digest);
+      if (!info) throw new BftmrError('DFS_NOT_FOUND', `block ${shortDigest(req.digest)} is not held here`);
       const n = reads++;
+      const dfsBlock = info.owners.includes(DFS_OWNER);
       for await (const data of store.read(req.digest, req.offset, req.length)) {
-        const served = corruptServed(fault, n, data);
+        const served = corruptServed(fault, n, data, dfsBlock);
         // The checksum covers what is sent: corruption on purpose passes it and is caught by the digest.
         yield { data: served, xxh32: xx.h32(served), digest: '', last: false };
       }
+    }),
+
+    // The job tracker's audit (jobtracker/block_audit.ts): an HMAC under its fresh nonce of the
+    // bytes this node would serve.
+    ProveBlock: unary<ProveBlockRequest, ProveBlockReply>(async (req) => {
+      const info = await store.get(req.digest);
+      if (!info) throw new BftmrError('DFS_NOT_FOUND', `block ${shortDigest(req.digest)} is not held here`);
+      const n = reads++;
+      const dfsBlock = info.owners.includes(DFS_OWNER);
+      const mac = createHmac('sha256', req.nonce);
+      for await (const data of store.read(req.digest)) mac.update(corruptServed(fault, n, data, dfsBlock));
+      return { hmac: mac.digest() };
     }),
   };
 }

@@ -1,21 +1,29 @@
 /**
  * The task tracker process: a storage node (block service) and a task runner. It pulls work:
  * one heartbeat carries its reports and free slots, and the reply carries typed actions
- * (launch, kill, drop), as in Hadoop. A heartbeat also goes out at once when an attempt ends.
+ * (launch, kill, drop, replicate a block, delete blocks), as in Hadoop. A heartbeat also goes out
+ * at once when an attempt or a repair ends.
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { messageOf } from '../lib/errors.ts';
 import { ownIdentity, RpcClient, startServer, unary } from '../lib/rpc.ts';
 import type * as M from '../lib/messages.ts';
-import { kClusterDefaults, type TaskTrackerOptions } from '../lib/options.ts';
+import { kClusterDefaults, MB, type TaskTrackerOptions } from '../lib/options.ts';
 import { DFS_OWNER } from '../dfs/block_store.ts';
 import { FileBlockStore } from '../dfs/file_block_store.ts';
 import { Peers } from '../dfs/peers.ts';
+import type { FetchFailure } from '../dfs/block_transfer.ts';
 import { AttemptRunner } from './attempts.ts';
-import { blockHandlers } from './block_service.ts';
+import { blockHandlers, pullBlock, trackerAccess } from './block_service.ts';
 import { parseFault } from './faults.ts';
 import { TaskPool } from './pool.ts';
+import { Scrubber } from './scrubber.ts';
+
+/** A scrub pass over every held block starts this long after the last one ended. */
+const SCRUB_PASS_INTERVAL_MS = 30_000;
+/** Repair ids remembered, so a replayed replicate_block is not run twice. */
+const MAX_REMEMBERED_REPAIRS = 10_000;
 
 export interface TaskTrackerHandle {
   address: string;
@@ -42,9 +50,7 @@ export async function startTaskTracker(opts: TaskTrackerOptions, log: (line: str
   const server = await startServer(opts.listen, 'TaskTracker', {
     ...blockHandlers(store, peers, fault),
     Shutdown: unary<M.Empty, M.Empty>(async () => { setImmediate(() => void stop()); return {}; }),
-  }, (method) => (method === 'Shutdown' ? ['client', 'jobtracker']
-    // Blocks: clients write and read them, trackers read each other's (shuffle, repair), the job tracker audits.
-    : ['client', 'tasktracker', 'jobtracker']));
+  }, trackerAccess);
   const address = `${opts.advertiseHost}:${server.port}`;
 
   let heartbeatIntervalMs = 250;
@@ -52,8 +58,12 @@ export async function startTaskTracker(opts: TaskTrackerOptions, log: (line: str
   // the job tracker would declare this tracker dead.
   const heartbeatDeadlineMs = () => Math.max(1_000, 4 * heartbeatIntervalMs);
   async function register(): Promise<void> {
+    // The block report: every block held, whoever owns it here (a committed output may not have
+    // become a dfs block yet). The job tracker drops replicas not in it and deletes what it does not need.
+    const blocks: M.BlockRef[] = [];
+    for await (const b of store.list()) blocks.push({ digest: b.digest, size: b.size, replicas: [] });
     const reply = await jt.call<M.RegisterRequest, M.RegisterReply>('Register', {
-      tracker_id: trackerId, address, slots: opts.slots, pid: process.pid, fault: opts.fault, blocks: [],
+      tracker_id: trackerId, address, slots: opts.slots, pid: process.pid, fault: opts.fault, blocks,
     }, kClusterDefaults.rpcDeadlineMs);
     heartbeatIntervalMs = reply.heartbeat_interval_ms || heartbeatIntervalMs;
     log(`registered as ${trackerId} at ${address}`);
@@ -64,6 +74,11 @@ export async function startTaskTracker(opts: TaskTrackerOptions, log: (line: str
   const started = new Set<string>();
   let lastResponseId = 0;
   let reports: M.AttemptReport[] = [];
+  let replications: M.ReplicationResult[] = [];
+  let deletedBlocks: string[] = [];
+  let badBlocks: string[] = [];
+  /** Repairs this tracker has started (a replayed action is not run twice). */
+  const repairs = new Set<number>();
   let beating = false;
   let again = false;
   let jtDown = false;
@@ -100,6 +115,29 @@ export async function startTaskTracker(opts: TaskTrackerOptions, log: (line: str
       const n = await store.release(job_id);
       log(`${job_id}: dropped intermediate data (${n} blocks), kept ${keep.length} committed`);
     }
+    else if ('replicate_block' in a && a.replicate_block) repair(a.replicate_block);
+    else if ('delete_blocks' in a && a.delete_blocks) {
+      const { digests } = a.delete_blocks;
+      const n = await store.release(DFS_OWNER, digests);
+      log(`deleted ${n} of ${digests.length} unreferenced dfs blocks`);
+      deletedBlocks.push(...digests);
+    }
+  }
+
+  /** Pulls a block the job tracker wants here (verified against its digest) and reports how it went. */
+  function repair(r: M.ReplicateBlock): void {
+    if (repairs.has(r.repair_id)) return;
+    repairs.add(r.repair_id);
+    if (repairs.size > MAX_REMEMBERED_REPAIRS) repairs.delete(repairs.values().next().value!);
+    pullBlock(store, peers, fault, { digest: r.digest, size: r.size, sources: r.sources })
+      .then(({ failures }) => ({ ok: true, error: '', failures }),
+        (e) => ({ ok: false, error: messageOf(e), failures: (e as { failures?: FetchFailure[] }).failures ?? [] }))
+      .then(({ ok, error, failures }) => {
+        const bad = failures.filter((f) => f.badBytes || f.missing).map((f) => f.source.tracker_id);
+        log(`repair ${r.repair_id}: block ${r.digest.slice(0, 12)} ${ok ? 'copied' : `not copied: ${error}`}`);
+        replications.push({ repair_id: r.repair_id, digest: r.digest, ok, error, bad_sources: bad });
+        void beat();
+      });
   }
 
   async function beat(): Promise<void> {
@@ -109,11 +147,15 @@ export async function startTaskTracker(opts: TaskTrackerOptions, log: (line: str
       do {
         again = false;
         const sent = reports;
+        const sentBlocks = { replications, deleted_blocks: deletedBlocks, bad_blocks: badBlocks };
         reports = [];
+        replications = [];
+        deletedBlocks = [];
+        badBlocks = [];
         try {
           const reply = await jt.call<M.HeartbeatRequest, M.HeartbeatReply>('Heartbeat', {
             tracker_id: trackerId, free_slots: Math.max(0, opts.slots - running.size), reports: sent, running: [...running.keys()],
-            last_response_id: lastResponseId,
+            last_response_id: lastResponseId, ...sentBlocks,
           }, heartbeatDeadlineMs());
           if (jtDown) { log('job tracker is back'); jtDown = false; }
           if (reply.reregister) { lastResponseId = 0; await register(); again = true; continue; }
@@ -121,6 +163,9 @@ export async function startTaskTracker(opts: TaskTrackerOptions, log: (line: str
           for (const a of reply.actions) await act(a);
         } catch (e) {
           reports = [...sent, ...reports]; // nothing lost: they go with the next heartbeat
+          replications = [...sentBlocks.replications, ...replications];
+          deletedBlocks = [...sentBlocks.deleted_blocks, ...deletedBlocks];
+          badBlocks = [...sentBlocks.bad_blocks, ...badBlocks];
           if (!jtDown) log(`heartbeat failed: ${messageOf(e)}`);
           jtDown = true;
         }
@@ -133,11 +178,17 @@ export async function startTaskTracker(opts: TaskTrackerOptions, log: (line: str
   await register();
   const timer = setInterval(() => void beat(), heartbeatIntervalMs);
   void beat();
+  // A drop-blocks tracker keeps claiming what it lost: it does not scrub.
+  const scrubber = new Scrubber(store, {
+    bytesPerSec: fault.kind === 'drop-blocks' ? 0 : opts.scrubMbPerSec * MB, passIntervalMs: SCRUB_PASS_INTERVAL_MS,
+  }, (d) => { badBlocks.push(d); void beat(); }, log);
+  scrubber.start();
 
   let stopping: Promise<void> | undefined;
   stop = () => {
     stopping ??= (async () => {
       clearInterval(timer);
+      await scrubber.stop();
       for (const ac of running.values()) ac.abort();
       await server.close();
       await pool.close().catch(() => {});

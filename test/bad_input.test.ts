@@ -50,6 +50,8 @@ const cases: [string, string[], RegExp][] = [
   ['a dfs path with ..', ['dfs', 'put', 'README.md', '/in/../x'], /may not contain '\.\.'/],
   ['rm of a non-empty directory without -r', ['dfs', 'rm', '/in'], /non-empty directory \(use -r/],
   ['get of a path that does not exist', ['dfs', 'get', '/missing', path.join(scratch, 'm')], /\/missing: no such file or directory/],
+  ['fsck of a path that does not exist', ['dfs', 'fsck', '/missing'], /^bftmr: \/missing: no such file or directory$/],
+  ['fsck of a relative path', ['dfs', 'fsck', 'in'], /dfs path "in" must be absolute/],
 ];
 
 for (const [name, args, pattern] of cases) {
@@ -69,7 +71,7 @@ test('no cluster running', async (t) => {
 });
 
 test('every command has --help', async (t) => {
-  for (const cmd of [[], ['run'], ['cluster', 'start'], ['dfs', 'put'], ['job', 'submit'], ['tasktracker']]) {
+  for (const cmd of [[], ['run'], ['cluster', 'start'], ['dfs', 'put'], ['dfs', 'fsck'], ['job', 'submit'], ['tasktracker']]) {
     const r = await bftmr(home, ...cmd, '--help');
     t.is(r.code, 0, cmd.join(' '));
     t.regex(r.stdout, /Usage: bftmr/);

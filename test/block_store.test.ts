@@ -20,3 +20,16 @@ test('FileBlockStore keeps its blocks across a reopen, and exposes local paths',
   t.is(fs.readFileSync(b.localPath(info.digest)!, 'utf8'), 'durable');
   await b.close();
 });
+
+test('FileBlockStore: a block whose bytes vanished reads as not held, and comes back whole with its owners', async (t) => {
+  const store = await FileBlockStore.open(fs.mkdtempSync(path.join(os.tmpdir(), 'bftmr-bs-')));
+  async function* one() { yield Buffer.from('fragile'); }
+  const info = await store.put(one(), 'dfs');
+  fs.rmSync(store.localPath(info.digest)!);
+  const e = await t.throwsAsync(async () => { for await (const _ of store.read(info.digest)) { /* drain */ } });
+  t.is((e as { code?: string }).code, 'DFS_NOT_FOUND');
+  await store.put(one(), 'job_1');
+  t.deepEqual((await store.get(info.digest))?.owners, ['dfs', 'job_1']);
+  t.is(fs.readFileSync(store.localPath(info.digest)!, 'utf8'), 'fragile');
+  await store.close();
+});

@@ -14,7 +14,9 @@ import { bftmr, corpus, grepOracle, normalisedOutput, tempDir, wordCountOracle }
 const PROVABLE = new Set(['corrupt-map', 'corrupt-reduce', 'lie-digest', 'collude', 'serve-corrupt']);
 /** A hung tracker keeps listing its attempts as running: past the hard deadline it is named (maybe after the job). */
 const DEADLINE_FLOOR_MS = 4_000;
-const MODES = ['crash', 'hang', 'slow:1500', 'corrupt-map', 'corrupt-reduce', 'lie-digest', 'serve-corrupt', 'equivocate', 'collude'];
+const MODES = ['crash', 'hang', 'slow:1500', 'corrupt-map', 'corrupt-reduce', 'lie-digest', 'serve-corrupt', 'equivocate', 'collude',
+  // Storage liars: the job's input blocks sit on them too.
+  'corrupt-blocks', 'drop-blocks'];
 const ERE = 'hack(er|ing|s)';
 
 let text = '';

@@ -1,12 +1,15 @@
 /**
  * The job tracker's decisions as a state machine: events in (register, heartbeat, submit, tick,
- * commit outcome), actions out (the heartbeat reply's launches and kills, and effects for the
- * adapter). No I/O, no clock, no randomness of its own: a simulator can drive it from a seed.
+ * commit outcome, dfs blocks tracked and forgotten, accusations), actions out (the heartbeat
+ * reply's launches, kills, repairs and deletes, and effects for the adapter). No I/O, no clock,
+ * no randomness of its own: a simulator can drive it from a seed.
  */
 import { BftmrError } from '../../lib/errors.ts';
 import type {
   AttemptReport, ClusterStatusReply, HeartbeatRequest, JobStatus, Location, TaskAction, TrackerInfo,
 } from '../../lib/messages.ts';
+import { shortDigest } from '../../lib/digest.ts';
+import { kReplicationDefaults, ReplicationMonitor, type BlockHealth } from './replication.ts';
 import { JobInProgress, type JobContext } from './job_in_progress.ts';
 import { maxVotes } from './vote.ts';
 import { kLateDefaults, type CoreOptions, type Effect, type JobSpec } from './types.ts';
@@ -39,28 +42,49 @@ export class JobTrackerCore {
   readonly #ended = new Set<string>();
   /** `tracker|digest` pairs audited already: one check per claim is enough. */
   readonly #audited = new Set<string>();
+  /** `tracker|digest` pairs of dfs blocks being audited now (audited again on a later accusation). */
+  readonly #blockAudits = new Set<string>();
+  readonly #replication: ReplicationMonitor;
   #jobSeq = 0;
 
   constructor(opts: CoreOptions, random: () => number, startMs: number) {
     this.#opts = opts;
     this.#random = random;
     this.#stamp = new Date(startMs).toISOString().replace(/[-:T]/g, '').slice(0, 12);
+    this.#replication = new ReplicationMonitor(
+      { ...kReplicationDefaults, auditIntervalMs: opts.dfsAuditIntervalMs ?? kReplicationDefaults.auditIntervalMs, ...opts.replication },
+      random,
+      {
+        usable: (id) => this.#usable(this.#trackers.get(id)),
+        alive: (id) => this.#trackers.get(id)?.alive ?? false,
+        location: (id) => this.location(id),
+        usableIds: () => this.liveTrackers().map((t) => t.id),
+      },
+      // After a restart, trackers re-register within one expiry interval: until then nothing is
+      // judged under-replicated (HDFS's safe mode).
+      startMs + opts.trackerExpiryMs,
+    );
   }
 
   // ---------------------------------------------------------------- trackers
 
-  /** A tracker (re)joins. Returns its id: the one it had, or a fresh one. */
-  register(req: { tracker_id: string; address: string; pid: number; slots: number; fault: string }, now: number): string {
+  /**
+   * A tracker (re)joins, with its block report (the digests of the dfs blocks it holds; absent
+   * when it stores none, as in the simulator). Returns its id: the one it had, or a fresh one.
+   */
+  register(req: { tracker_id: string; address: string; pid: number; slots: number; fault: string; blocks?: { digest: string }[] },
+    now: number): string {
     let id = req.tracker_id;
     if (!id) {
       do id = `tt-${Math.floor(this.#random() * 0xffffffff).toString(16).padStart(8, '0')}`; while (this.#trackers.has(id));
     }
     const prev = this.#trackers.get(id);
-    if (prev?.alive) this.#lose(prev, now); // it restarted: whatever it ran is gone
+    if (prev?.alive) this.#lose(prev, now, true); // it restarted: whatever it ran is gone, its disk is not
     this.#trackers.set(id, {
       id, address: req.address, pid: req.pid, slots: req.slots, fault: req.fault, lastHeartbeatMs: now,
       alive: true, verdicts: prev?.verdicts ?? [], running: 0, outbox: [], replies: prev?.replies ?? 0,
     });
+    this.#replication.trackerUp(id, req.blocks?.map((b) => b.digest));
     return id;
   }
 
@@ -94,10 +118,19 @@ export class JobTrackerCore {
     if (!t.lastReply || req.last_response_id === t.lastReply.id) {
       for (const id of req.running) this.#jobOf(id)?.stillRunning(t.id, id, ctx);
     }
+    for (const r of req.replications ?? []) {
+      // Its word against a source is a reason to look, not proof.
+      for (const s of this.#replication.repairResult(t.id, r, now)) this.#auditBlock(s, r.digest, `accused by ${t.id} during a repair`);
+    }
+    if (req.bad_blocks?.length) {
+      this.#replication.selfReportedBad(t.id, req.bad_blocks);
+      this.#effects.push({ type: 'log', message: `${t.id}: its scrubber found ${req.bad_blocks.length} bad blocks` });
+    }
+    if (req.deleted_blocks?.length) this.#effects.push({ type: 'log', message: `${t.id}: deleted ${req.deleted_blocks.length} unreferenced blocks` });
     // The tracker did not get our last reply: its actions (launches above all) go out again.
     // Trackers ignore actions they already carried out, so a repeat is harmless.
     const missed = t.lastReply && (req.last_response_id ?? 0) !== t.lastReply.id ? t.lastReply.actions : [];
-    const actions = [...missed, ...t.outbox];
+    const actions = [...missed, ...t.outbox, ...this.#replication.take(t.id, now)];
     t.outbox = [];
     if (this.#usable(t)) {
       let slots = req.free_slots;
@@ -128,12 +161,15 @@ export class JobTrackerCore {
       if (t.alive && now - t.lastHeartbeatMs > this.#opts.trackerExpiryMs) this.#lose(t, now);
     }
     this.#checkJobs(this.#ctx(now));
+    const audit = this.#replication.tick(now);
+    if (audit) this.#auditBlock(audit.trackerId, audit.digest, 'routine audit');
   }
 
-  #lose(t: TrackerRecord, now: number): void {
+  #lose(t: TrackerRecord, now: number, restarted = false): void {
     t.alive = false;
     t.outbox = [];
     this.#effects.push({ type: 'log', message: `tracker ${t.id} (${t.address}) is lost` });
+    this.#replication.trackerDown(t.id, restarted);
     const ctx = this.#ctx(now);
     for (const job of this.#jobs.values()) job.trackerLost(t.id, ctx);
   }
@@ -158,12 +194,7 @@ export class JobTrackerCore {
         return this.#usable(t) ? t.address : undefined;
       },
       kill: (trackerId, attemptId) => this.#trackers.get(trackerId)?.outbox.push({ kill_attempt: attemptId }),
-      verdict: (trackerId, reason) => {
-        const t = this.#trackers.get(trackerId);
-        if (!t) return;
-        t.verdicts.push(reason);
-        if (this.blacklisted(t)) this.#effects.push({ type: 'log', message: `tracker ${t.id} is blacklisted` });
-      },
+      verdict: (trackerId, reason) => this.#verdict(trackerId, reason),
       proven: (trackerId) => (this.#trackers.get(trackerId)?.verdicts.length ?? 0) > 0,
       audit: (jobId, task, trackerId, digest) => {
         const t = this.#trackers.get(trackerId);
@@ -173,6 +204,48 @@ export class JobTrackerCore {
       },
       commit: (jobId, output, files) => this.#effects.push({ type: 'commit', jobId, output, files }),
     };
+  }
+
+  #verdict(trackerId: string, reason: string): void {
+    const t = this.#trackers.get(trackerId);
+    if (!t) return;
+    t.verdicts.push(reason);
+    if (this.blacklisted(t)) {
+      this.#effects.push({ type: 'log', message: `tracker ${t.id} is blacklisted` });
+      this.#replication.touchTracker(t.id); // its copies no longer count
+    }
+  }
+
+  // ---------------------------------------------------------------- dfs blocks
+
+  /**
+   * A file (new, or loaded at start) refers to block `digest` and wants `wanted` copies (the most
+   * any of its files wants); `replicas` acknowledged a verified copy.
+   */
+  trackBlock(digest: string, size: number, wanted: number, replicas: readonly string[], now: number): void {
+    this.#replication.track(digest, size, wanted, replicas, now);
+  }
+
+  /** No file refers to `digest` any more: its copies are deleted on their trackers. */
+  forgetBlock(digest: string): void {
+    this.#replication.forget(digest);
+  }
+
+  /** A reader says `trackerId` served bad bytes of `digest` (or denied holding it): audit it. */
+  reportBadReplica(trackerId: string, digest: string, reporter: string): void {
+    this.#auditBlock(trackerId, digest, `reported by ${reporter}`);
+  }
+
+  blockHealth(digest: string): BlockHealth | undefined {
+    return this.#replication.health(digest);
+  }
+
+  #auditBlock(trackerId: string, digest: string, why: string): void {
+    const t = this.#trackers.get(trackerId);
+    const key = `${trackerId}|${digest}`;
+    if (!t || !this.#replication.isReplica(trackerId, digest) || this.#blockAudits.has(key)) return;
+    this.#blockAudits.add(key);
+    this.#effects.push({ type: 'audit', jobId: '', task: why, trackerId, address: t.address, digest });
   }
 
   // ---------------------------------------------------------------- jobs
@@ -197,9 +270,23 @@ export class JobTrackerCore {
 
   /**
    * The outcome of an audit: `matched` false only when the tracker answered with bytes that do
-   * not hash to `digest` (unreachable or "not held" proves nothing, and yields no verdict).
+   * not hash to `digest`; `held` false when it answered that it does not hold the block.
+   * Unreachable proves nothing. For a job's map output "not held" proves nothing either (the job
+   * may be over); for a dfs block the tracker claimed, it is a lost block.
    */
-  auditResult(audit: { jobId: string; task: string; trackerId: string; digest: string }, matched: boolean, now: number): void {
+  auditResult(audit: { jobId: string; task: string; trackerId: string; digest: string }, matched: boolean, now: number,
+    held = true): void {
+    if (!audit.jobId) {
+      this.#blockAudits.delete(`${audit.trackerId}|${audit.digest}`);
+      if (matched && held) return;
+      if (!this.#replication.isReplica(audit.trackerId, audit.digest)) return; // already dealt with
+      const d = shortDigest(audit.digest);
+      this.#verdict(audit.trackerId, !matched
+        ? `served bytes of block ${d} that do not match its digest (${audit.task})`
+        : `lost block ${d} it claimed (${audit.task})`);
+      this.#replication.proveBad(audit.trackerId, audit.digest);
+      return;
+    }
     if (matched) return;
     this.#jobs.get(audit.jobId)?.servedBadBytes(audit.trackerId, audit.task, audit.digest, this.#ctx(now));
   }
@@ -255,6 +342,9 @@ export class JobTrackerCore {
   }
 
   takeEffects(): Effect[] {
+    for (const message of this.#replication.takeLog()) this.#effects.push({ type: 'log', message });
+    const changes = this.#replication.takeChanged();
+    if (changes.length) this.#effects.push({ type: 'replicas', changes });
     const e = this.#effects;
     this.#effects = [];
     return e;

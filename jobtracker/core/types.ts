@@ -1,5 +1,6 @@
 /** Shapes the job tracker core takes and returns. Plain data: no I/O, no clocks. */
 import type { BlockRef, Conf, FileBlock, Location } from '../../lib/messages.ts';
+import type { ReplicationOptions } from './replication.ts';
 
 /** One map task's input: the byte range [offset, offset+length) of a dfs file. */
 export interface SplitSpec {
@@ -33,8 +34,13 @@ export interface OutputFile {
 /** Things the core asks its adapter to do (the tracker-bound actions go out with heartbeats). */
 export type Effect =
   | { type: 'commit'; jobId: string; output: string; files: OutputFile[] }
-  /** A reducer says this tracker served bytes not matching `digest`: fetch them and see (auditResult). */
+  /**
+   * A reducer says this tracker served bytes not matching `digest`: fetch them and see (auditResult).
+   * With an empty `jobId` it is a dfs block: one a reader or a repair accused, or a routine audit.
+   */
   | { type: 'audit'; jobId: string; task: string; trackerId: string; address: string; digest: string }
+  /** The replica lists of these dfs blocks changed: persist them in the namespace. */
+  | { type: 'replicas'; changes: { digest: string; replicas: string[] }[] }
   | { type: 'log'; message: string };
 
 export interface CoreOptions {
@@ -55,6 +61,10 @@ export interface CoreOptions {
    */
   deadlineFactor?: number;
   deadlineFloorMs?: number;
+  /** One audit of a random dfs replica per interval (0: none); see replication.ts. */
+  dfsAuditIntervalMs?: number;
+  /** Overrides of the replication monitor's defaults (tests). */
+  replication?: Partial<ReplicationOptions>;
 }
 
 export const kLateDefaults = { lateFactor: 2, lateFloorMs: 2_000, deadlineFactor: 10, deadlineFloorMs: 30_000 };

@@ -1,0 +1,433 @@
+/**
+ * The dfs replication monitor (HDFS's BlockManager and ReplicationMonitor, as a pure state
+ * machine): where each block's verified copies are, and the decisions that keep `wanted` of them
+ * on live, trusted trackers.
+ *
+ * Events in: a block is tracked (a file refers to it) or forgotten (no file does), a tracker
+ * registers with a block report or is lost, a repair is reported, a replica is proven bad, time
+ * passes. Out: actions for a tracker's next heartbeat reply (`replicate_block`, `delete_blocks`),
+ * the replica lists that changed (the adapter persists them in the namespace, which stays the
+ * source of truth across restarts), and which replica to audit next. No I/O, no clock, no
+ * randomness of its own.
+ *
+ * Only what a tracker did is believed, never what it says about others: a replica is added when
+ * the tracker itself acknowledges a verified pull, and removed when it is lost, when it says it
+ * no longer holds the block, or when the job tracker's own audit proves it bad. A tracker's claim
+ * that a source served bad bytes only leads to an audit.
+ */
+import type { BlockHealthState, Location, ReplicationResult, TaskAction } from '../../lib/messages.ts';
+
+export interface ReplicationOptions {
+  /** Pulls one tracker is asked to make at once. */
+  maxRepairsPerTracker: number;
+  /** A repair not reported by then is given up (and the block rescheduled, preferably elsewhere). */
+  repairTimeoutMs: number;
+  /**
+   * For this long after a tracker was told to delete a block, a new claim that it holds that block
+   * is not believed but checked (the client may have written it just before the delete ran).
+   * Longer than any put takes.
+   */
+  tombstoneMs: number;
+  /** One audit of a random replica per interval (0: none). */
+  auditIntervalMs: number;
+  /** At most this many digests in one delete_blocks action. */
+  maxDeletesPerAction: number;
+}
+
+export const kReplicationDefaults: ReplicationOptions = {
+  maxRepairsPerTracker: 2,
+  repairTimeoutMs: 60_000,
+  tombstoneMs: 60 * 60_000,
+  auditIntervalMs: 2_000,
+  maxDeletesPerAction: 1_000,
+};
+
+/** What the monitor needs to know about trackers, from the core. */
+export interface TrackerView {
+  /** Alive and not blacklisted: may hold counted replicas, serve as a source, receive repairs. */
+  usable(id: string): boolean;
+  location(id: string): Location | undefined;
+  /** Usable trackers, in a stable order. */
+  usableIds(): string[];
+  /** Registered and heartbeating (possibly blacklisted). */
+  alive(id: string): boolean;
+}
+
+export interface BlockHealth {
+  live: string[];
+  dead: string[];
+  bad: string[];
+  repairing: number;
+  wanted: number;
+  state: BlockHealthState;
+}
+
+interface BlockState {
+  digest: string;
+  size: number;
+  wanted: number;
+  /** Trackers holding a verified copy (by their own acknowledgement), in the order learnt. */
+  replicas: Set<string>;
+  /** Replicas proven bad since the block last had all its copies. */
+  bad: Set<string>;
+}
+
+interface Repair {
+  id: number;
+  digest: string;
+  target: string;
+  startedMs: number;
+}
+
+export class ReplicationMonitor {
+  readonly #opts: ReplicationOptions;
+  readonly #random: () => number;
+  readonly #trackers: TrackerView;
+  /** Until then (after a job tracker restart) trackers are still re-registering: repair nothing. */
+  readonly #safeUntilMs: number;
+  readonly #blocks = new Map<string, BlockState>();
+  readonly #byTracker = new Map<string, Set<string>>();
+  /** Blocks that may have fewer live copies than wanted. */
+  readonly #needy = new Set<string>();
+  readonly #repairs = new Map<number, Repair>();
+  readonly #repairsByTracker = new Map<string, number>();
+  #repairSeq = 0;
+  /** `tracker|digest` -> when a repair there failed: another target is preferred for a while. */
+  readonly #failed = new Map<string, number>();
+  readonly #outbox = new Map<string, TaskAction[]>();
+  /** Deletes not yet sent, per tracker. */
+  readonly #deletes = new Map<string, Set<string>>();
+  /** `tracker|digest` -> when a delete was sent (insertion order is send order). */
+  readonly #tombstones = new Map<string, number>();
+  readonly #changed = new Set<string>();
+  readonly #log: string[] = [];
+  #nextAuditMs = 0;
+  #safeModeOver = false;
+
+  constructor(opts: ReplicationOptions, random: () => number, trackers: TrackerView, safeUntilMs: number) {
+    this.#opts = opts;
+    this.#random = random;
+    this.#trackers = trackers;
+    this.#safeUntilMs = safeUntilMs;
+  }
+
+  // ---------------------------------------------------------------- blocks
+
+  /**
+   * A file refers to block `digest`, wanting `wanted` copies (the most any of its files wants);
+   * `claimed` are trackers that acknowledged a verified copy (at put, or as a committed output).
+   */
+  track(digest: string, size: number, wanted: number, claimed: readonly string[], now: number): void {
+    let b = this.#blocks.get(digest);
+    if (!b) {
+      b = { digest, size, wanted, replicas: new Set(), bad: new Set() };
+      this.#blocks.set(digest, b);
+    }
+    b.wanted = wanted;
+    // The namespace learns the list the monitor keeps, whatever the file said.
+    this.#changed.add(digest);
+    // It is wanted again: deletes not yet sent are cancelled.
+    for (const [t, ds] of this.#deletes) {
+      ds.delete(digest);
+      if (ds.size === 0) this.#deletes.delete(t);
+    }
+    for (const t of claimed) {
+      if (b.replicas.has(t)) continue;
+      // Its tracker died since: the copy would only be listed, never counted. (Before the first
+      // tick after a restart no tracker is back yet, and the namespace's lists are all there is.)
+      if (this.#safeModeOver && !this.#trackers.alive(t)) continue;
+      const deletedAt = this.#tombstones.get(`${t}|${digest}`);
+      if (deletedAt !== undefined && now - deletedAt <= this.#opts.tombstoneMs) {
+        // Its copy may have been deleted after it acknowledged it: ask it to show it holds it
+        // (a pull that succeeds at once when it does), rather than believe it.
+        if (this.#trackers.usable(t) && !this.#targeted(digest, t)) this.#startRepair(b, t, now);
+        continue;
+      }
+      this.#addReplica(b, t);
+    }
+    this.#needy.add(digest);
+  }
+
+  /** No file refers to `digest` any more: every copy goes. */
+  forget(digest: string): void {
+    const b = this.#blocks.get(digest);
+    if (!b) return;
+    for (const t of b.replicas) this.#queueDelete(t, digest);
+    for (const r of [...this.#repairs.values()]) {
+      if (r.digest !== digest) continue;
+      this.#endRepair(r);
+      this.#queueDelete(r.target, digest); // it may have pulled it already
+    }
+    for (const t of b.replicas) this.#byTracker.get(t)?.delete(digest);
+    this.#blocks.delete(digest);
+    this.#needy.delete(digest);
+    this.#changed.delete(digest);
+  }
+
+  isReplica(trackerId: string, digest: string): boolean {
+    return this.#blocks.get(digest)?.replicas.has(trackerId) ?? false;
+  }
+
+  tracked(digest: string): boolean {
+    return this.#blocks.has(digest);
+  }
+
+  /** The job tracker proved this replica bad (bytes that do not match, or not held): it goes. */
+  proveBad(trackerId: string, digest: string): void {
+    const b = this.#blocks.get(digest);
+    if (!b || !b.replicas.has(trackerId)) return;
+    this.#removeReplica(b, trackerId);
+    b.bad.add(trackerId);
+    this.#queueDelete(trackerId, digest);
+  }
+
+  /** The tracker's own scrubber found its copies of these blocks bad: no proof of malice, but gone. */
+  selfReportedBad(trackerId: string, digests: readonly string[]): void {
+    for (const d of digests) {
+      const b = this.#blocks.get(d);
+      if (!b || !b.replicas.has(trackerId)) continue;
+      this.#removeReplica(b, trackerId);
+      this.#queueDelete(trackerId, d);
+    }
+  }
+
+  health(digest: string): BlockHealth | undefined {
+    const b = this.#blocks.get(digest);
+    if (!b) return undefined;
+    const live = [...b.replicas].filter((t) => this.#trackers.usable(t));
+    const dead = [...b.replicas].filter((t) => !this.#trackers.usable(t));
+    const repairing = [...this.#repairs.values()].filter((r) => r.digest === digest).length;
+    const state: BlockHealthState = live.length === 0 ? 'MISSING'
+      : b.bad.size > 0 ? 'CORRUPT'
+      : live.length < b.wanted ? 'UNDER_REPLICATED' : 'HEALTHY';
+    return { live, dead, bad: [...b.bad], repairing, wanted: b.wanted, state };
+  }
+
+  // ---------------------------------------------------------------- trackers
+
+  /**
+   * A tracker (re)registered. With a block report (`held`: the dfs blocks it holds), replicas it
+   * no longer has are dropped, and blocks it holds that no file needs from it are deleted.
+   */
+  trackerUp(trackerId: string, held: readonly string[] | undefined): void {
+    this.touchTracker(trackerId);
+    if (!held) return;
+    const holds = new Set(held);
+    for (const d of [...(this.#byTracker.get(trackerId) ?? [])]) {
+      if (holds.has(d)) continue;
+      this.#removeReplica(this.#blocks.get(d)!, trackerId);
+      this.#log.push(`${trackerId} no longer holds block ${d.slice(0, 12)}`);
+    }
+    for (const d of holds) {
+      if (!this.isReplica(trackerId, d) && !this.#targeted(d, trackerId)) this.#queueDelete(trackerId, d);
+    }
+  }
+
+  /**
+   * The tracker is lost: its copies no longer count, and its repairs and deletes are off. With
+   * `restarted` it is back at once (registered again before it expired): its copies stay listed
+   * until its block report says which it still has.
+   */
+  trackerDown(trackerId: string, restarted = false): void {
+    if (!restarted) for (const d of [...(this.#byTracker.get(trackerId) ?? [])]) this.#removeReplica(this.#blocks.get(d)!, trackerId);
+    for (const r of [...this.#repairs.values()]) if (r.target === trackerId) this.#endRepair(r);
+    this.#outbox.delete(trackerId);
+    this.#deletes.delete(trackerId);
+  }
+
+  /** The tracker's usability may have changed (blacklisted): its blocks are looked at again. */
+  touchTracker(trackerId: string): void {
+    for (const d of this.#byTracker.get(trackerId) ?? []) this.#needy.add(d);
+  }
+
+  // ---------------------------------------------------------------- reports
+
+  /**
+   * A tracker reports a repair. Returns the sources it says served bad bytes or did not hold the
+   * block and that are still listed as replicas: the caller audits them (the reporter may lie).
+   */
+  repairResult(trackerId: string, r: ReplicationResult, now: number): string[] {
+    const repair = this.#repairs.get(r.repair_id);
+    if (!repair || repair.target !== trackerId || repair.digest !== r.digest) {
+      // A repair given up, or of a block no longer wanted: if it did pull the block, it is garbage.
+      if (r.ok && !this.#blocks.has(r.digest)) this.#queueDelete(trackerId, r.digest);
+      return [];
+    }
+    this.#endRepair(repair);
+    const b = this.#blocks.get(r.digest)!;
+    if (r.ok) this.#addReplica(b, trackerId);
+    else {
+      this.#failed.set(`${trackerId}|${r.digest}`, now);
+      this.#log.push(`repair of ${r.digest.slice(0, 12)} on ${trackerId} failed: ${r.error}`);
+    }
+    this.#needy.add(r.digest);
+    return r.bad_sources.filter((s) => s !== trackerId && b.replicas.has(s));
+  }
+
+  // ---------------------------------------------------------------- time
+
+  /** Schedules repairs for blocks short of copies; returns a replica to audit, when one is due. */
+  tick(now: number): { trackerId: string; digest: string } | undefined {
+    this.#expire(now);
+    if (now < this.#safeUntilMs) return undefined;
+    if (!this.#safeModeOver) {
+      // Replicas listed on trackers that did not come back after a restart are lost like any other.
+      this.#safeModeOver = true;
+      for (const t of [...this.#byTracker.keys()]) if (!this.#trackers.alive(t)) this.trackerDown(t);
+    }
+    this.#schedule(now);
+    return this.#pickAudit(now);
+  }
+
+  #expire(now: number): void {
+    for (const r of [...this.#repairs.values()]) {
+      if (now - r.startedMs <= this.#opts.repairTimeoutMs) continue;
+      this.#endRepair(r);
+      this.#failed.set(`${r.target}|${r.digest}`, now);
+      this.#needy.add(r.digest);
+      this.#log.push(`repair of ${r.digest.slice(0, 12)} on ${r.target} timed out`);
+    }
+    for (const [k, at] of this.#failed) if (now - at > this.#opts.repairTimeoutMs) this.#failed.delete(k);
+    for (const [k, at] of this.#tombstones) {
+      if (now - at <= this.#opts.tombstoneMs) break; // in send order: the rest are younger
+      this.#tombstones.delete(k);
+    }
+  }
+
+  #schedule(now: number): void {
+    const usable = this.#trackers.usableIds();
+    const order: { b: BlockState; live: number }[] = [];
+    for (const d of this.#needy) {
+      const b = this.#blocks.get(d);
+      if (!b) { this.#needy.delete(d); continue; }
+      const live = [...b.replicas].filter((t) => this.#trackers.usable(t)).length;
+      if (live >= b.wanted) {
+        this.#needy.delete(d);
+        b.bad.clear();
+        continue;
+      }
+      order.push({ b, live });
+    }
+    // The blocks closest to being lost first.
+    order.sort((x, y) => x.live - y.live);
+    for (const { b, live } of order) {
+      if (!usable.some((t) => (this.#repairsByTracker.get(t) ?? 0) < this.#opts.maxRepairsPerTracker)) break; // all busy
+      if (live === 0) continue; // no verified copy left to copy from
+      let need = b.wanted - live - this.#inFlight(b.digest);
+      if (need <= 0) continue;
+      const candidates = usable.filter((t) => !b.replicas.has(t) && !b.bad.has(t) && !this.#targeted(b.digest, t) &&
+        (this.#repairsByTracker.get(t) ?? 0) < this.#opts.maxRepairsPerTracker);
+      // Targets whose last try failed go last.
+      const fresh = candidates.filter((t) => !this.#failed.has(`${t}|${b.digest}`));
+      const stale = candidates.filter((t) => this.#failed.has(`${t}|${b.digest}`));
+      for (const pool of [fresh, stale]) {
+        while (need > 0 && pool.length > 0) {
+          const [t] = pool.splice(Math.floor(this.#random() * pool.length), 1);
+          this.#startRepair(b, t!, now);
+          need--;
+        }
+      }
+    }
+  }
+
+  #pickAudit(now: number): { trackerId: string; digest: string } | undefined {
+    if (this.#opts.auditIntervalMs <= 0 || now < this.#nextAuditMs) return undefined;
+    this.#nextAuditMs = now + this.#opts.auditIntervalMs;
+    const holders = this.#trackers.usableIds().filter((t) => (this.#byTracker.get(t)?.size ?? 0) > 0);
+    if (holders.length === 0) return undefined;
+    const trackerId = holders[Math.floor(this.#random() * holders.length)]!;
+    const blocks = [...this.#byTracker.get(trackerId)!];
+    return { trackerId, digest: blocks[Math.floor(this.#random() * blocks.length)]! };
+  }
+
+  // ---------------------------------------------------------------- out
+
+  /** The actions for a tracker's next heartbeat reply. */
+  take(trackerId: string, now: number): TaskAction[] {
+    const actions = this.#outbox.get(trackerId) ?? [];
+    this.#outbox.delete(trackerId);
+    const deletes = this.#deletes.get(trackerId);
+    if (deletes) {
+      const digests = [...deletes].slice(0, this.#opts.maxDeletesPerAction);
+      for (const d of digests) {
+        deletes.delete(d);
+        const k = `${trackerId}|${d}`;
+        this.#tombstones.delete(k); // re-inserted: the map stays in send order
+        this.#tombstones.set(k, now);
+      }
+      if (deletes.size === 0) this.#deletes.delete(trackerId);
+      actions.push({ delete_blocks: { digests } });
+    }
+    return actions;
+  }
+
+  /** Blocks whose replica list changed (or were tracked) since the last call, with the list now. */
+  takeChanged(): { digest: string; replicas: string[] }[] {
+    const out = [...this.#changed].flatMap((d) => {
+      const b = this.#blocks.get(d);
+      return b ? [{ digest: d, replicas: [...b.replicas] }] : [];
+    });
+    this.#changed.clear();
+    return out;
+  }
+
+  takeLog(): string[] {
+    return this.#log.splice(0);
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  #addReplica(b: BlockState, t: string): void {
+    if (b.replicas.has(t)) return;
+    b.replicas.add(t);
+    b.bad.delete(t);
+    let mine = this.#byTracker.get(t);
+    if (!mine) this.#byTracker.set(t, (mine = new Set()));
+    mine.add(b.digest);
+    this.#changed.add(b.digest);
+  }
+
+  #removeReplica(b: BlockState, t: string): void {
+    if (!b.replicas.delete(t)) return;
+    this.#byTracker.get(t)?.delete(b.digest);
+    this.#changed.add(b.digest);
+    this.#needy.add(b.digest);
+  }
+
+  #queueDelete(t: string, digest: string): void {
+    let ds = this.#deletes.get(t);
+    if (!ds) this.#deletes.set(t, (ds = new Set()));
+    ds.add(digest);
+  }
+
+  #targeted(digest: string, t: string): boolean {
+    for (const r of this.#repairs.values()) if (r.digest === digest && r.target === t) return true;
+    return false;
+  }
+
+  #inFlight(digest: string): number {
+    let n = 0;
+    for (const r of this.#repairs.values()) if (r.digest === digest) n++;
+    return n;
+  }
+
+  #startRepair(b: BlockState, target: string, now: number): void {
+    const repair: Repair = { id: ++this.#repairSeq, digest: b.digest, target, startedMs: now };
+    this.#repairs.set(repair.id, repair);
+    this.#repairsByTracker.set(target, (this.#repairsByTracker.get(target) ?? 0) + 1);
+    // Sources in random order spread the load; the target verifies whatever it gets.
+    const sources = [...b.replicas].filter((t) => t !== target && this.#trackers.usable(t))
+      .map((t) => ({ t, r: this.#random() })).sort((x, y) => x.r - y.r)
+      .map(({ t }) => this.#trackers.location(t)).filter((l): l is Location => l !== undefined);
+    let box = this.#outbox.get(target);
+    if (!box) this.#outbox.set(target, (box = []));
+    box.push({ replicate_block: { repair_id: repair.id, digest: b.digest, size: b.size, sources } });
+  }
+
+  #endRepair(r: Repair): void {
+    this.#repairs.delete(r.id);
+    const n = (this.#repairsByTracker.get(r.target) ?? 1) - 1;
+    if (n > 0) this.#repairsByTracker.set(r.target, n);
+    else this.#repairsByTracker.delete(r.target);
+  }
+}

@@ -1,0 +1,83 @@
+/**
+ * The storage node's own scrubber: re-hashes the dfs blocks it holds in the background, reading
+ * at most `bytesPerSec`, so that bit rot is found before a reader finds it. A block whose bytes
+ * no longer hash to its name (or are gone) stops being a dfs block here and is reported with the
+ * next heartbeat; the job tracker then copies it again from a verified replica. A faulty node
+ * may not scrub, or not say: the job tracker's own audits (jobtracker/block_audit.ts) do not
+ * rely on this.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { isBftmrError, messageOf } from '../lib/errors.ts';
+import { newHasher, type Digest } from '../lib/digest.ts';
+import { DFS_OWNER, type BlockStore } from '../dfs/block_store.ts';
+
+export interface ScrubberOptions {
+  /** Read rate cap; 0 turns scrubbing off. */
+  bytesPerSec: number;
+  /** Pause between two passes over every block. */
+  passIntervalMs: number;
+}
+
+export class Scrubber {
+  readonly #store: BlockStore;
+  readonly #opts: ScrubberOptions;
+  readonly #onBad: (digest: Digest) => void;
+  readonly #log: (line: string) => void;
+  readonly #ac = new AbortController();
+  #done: Promise<void> = Promise.resolve();
+
+  constructor(store: BlockStore, opts: ScrubberOptions, onBad: (digest: Digest) => void, log: (line: string) => void) {
+    this.#store = store;
+    this.#opts = opts;
+    this.#onBad = onBad;
+    this.#log = log;
+  }
+
+  start(): void {
+    if (this.#opts.bytesPerSec <= 0) return;
+    this.#done = this.#run().catch((e) => {
+      if (!this.#ac.signal.aborted) this.#log(`scrubber stopped: ${messageOf(e)}`);
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.#ac.abort();
+    await this.#done;
+  }
+
+  async #run(): Promise<void> {
+    const signal = this.#ac.signal;
+    for (;;) {
+      await sleep(this.#opts.passIntervalMs, undefined, { signal });
+      const digests: Digest[] = [];
+      for await (const b of this.#store.list()) if (b.owners.includes(DFS_OWNER)) digests.push(b.digest);
+      for (const d of digests) {
+        signal.throwIfAborted();
+        if (!(await this.#sound(d, signal))) {
+          await this.#store.release(DFS_OWNER, [d]);
+          this.#log(`scrubber: block ${d.slice(0, 12)} is bad here; reported`);
+          this.#onBad(d);
+        }
+      }
+    }
+  }
+
+  /** Whether the block's bytes still hash to its name; reads are paced to the rate cap. */
+  async #sound(digest: Digest, signal: AbortSignal): Promise<boolean> {
+    const hash = newHasher();
+    const started = performance.now();
+    let bytes = 0;
+    try {
+      for await (const chunk of this.#store.read(digest)) {
+        hash.update(chunk);
+        bytes += chunk.length;
+        const aheadMs = (bytes / this.#opts.bytesPerSec) * 1000 - (performance.now() - started);
+        if (aheadMs > 0) await sleep(aheadMs, undefined, { signal });
+      }
+    } catch (e) {
+      if (isBftmrError(e, 'DFS_NOT_FOUND')) return (await this.#store.get(digest)) === undefined; // released meanwhile: fine
+      throw e;
+    }
+    return hash.digest('hex') === digest;
+  }
+}

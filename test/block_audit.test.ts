@@ -1,0 +1,103 @@
+/**
+ * The job tracker's block audit (jobtracker/block_audit.ts) against a real block service on
+ * localhost:0: a full check mints nonce challenges, later checks spend them, and each fault mode
+ * is found out for what it is.
+ */
+import test from 'ava';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { startServer, useCredentials } from '../lib/rpc.ts';
+import { createAuthority, issue } from '../lib/identity.ts';
+import { FileBlockStore } from '../dfs/file_block_store.ts';
+import { Peers } from '../dfs/peers.ts';
+import { DFS_OWNER } from '../dfs/block_store.ts';
+import { blockHandlers, trackerAccess } from '../tasktracker/block_service.ts';
+import { parseFault } from '../tasktracker/faults.ts';
+import { BlockAuditor } from '../jobtracker/block_audit.ts';
+import { sha256 } from '../lib/digest.ts';
+import { loadXXHash } from '../lib/xxhash.ts';
+import type { BlockChunk, WriteBlockReply } from '../lib/messages.ts';
+
+// Every channel is mutual TLS: this process serves as a task tracker and audits as one.
+useCredentials(issue(createAuthority(), 'tasktracker', 'audit-test'));
+
+async function node(fault: string) {
+  const store = await FileBlockStore.open(fs.mkdtempSync(path.join(os.tmpdir(), 'bftmr-audit-')));
+  const peers = new Peers();
+  const server = await startServer('127.0.0.1:0', 'TaskTracker', blockHandlers(store, peers, parseFault(fault)), trackerAccess);
+  return {
+    store,
+    address: `127.0.0.1:${server.port}`,
+    close: async () => { await server.close(); peers.close(); await store.close(); },
+  };
+}
+
+const BYTES = Buffer.from('the quick brown fox jumps over the lazy dog\n'.repeat(5_000));
+async function* bytes() { yield BYTES; }
+
+test('an honest node passes the full check and then every challenge, each nonce used once', async (t) => {
+  const n = await node('');
+  const peers = new Peers();
+  const auditor = new BlockAuditor(peers, { tokensPerFetch: 2, maxBlocks: 10, maxConcurrent: 1 });
+  try {
+    const { digest } = await n.store.put(bytes(), DFS_OWNER);
+    t.deepEqual(await auditor.check(n.address, digest, true), { kind: 'match' });
+    t.is(auditor.tokens(digest), 2);
+    // More checks than may run at once wait their turn and all complete.
+    t.deepEqual(await Promise.all([1, 2, 3].map(() => auditor.check(n.address, digest, false))), [1, 2, 3].map(() => ({ kind: 'match' })));
+    t.deepEqual(await auditor.check(n.address, digest, true), { kind: 'match' });
+    t.deepEqual(await auditor.check(n.address, digest, true), { kind: 'match' });
+    t.is(auditor.tokens(digest), 0);
+    // A job's map output is checked by fetching, and mints nothing.
+    t.deepEqual(await auditor.check(n.address, digest, false), { kind: 'match' });
+    t.is(auditor.tokens(digest), 0);
+  } finally {
+    peers.close();
+    await n.close();
+  }
+});
+
+test('a corrupting node fails both the full check and a challenge minted on an honest copy', async (t) => {
+  const honest = await node('');
+  const liar = await node('corrupt-blocks');
+  const peers = new Peers();
+  const auditor = new BlockAuditor(peers);
+  try {
+    const { digest } = await honest.store.put(bytes(), DFS_OWNER);
+    await liar.store.put(bytes(), DFS_OWNER);
+    t.deepEqual(await auditor.check(liar.address, digest, true), { kind: 'mismatch' });
+    t.is(auditor.tokens(digest), 0, 'nothing is minted from bytes that do not match');
+    t.deepEqual(await auditor.check(honest.address, digest, true), { kind: 'match' });
+    t.true(auditor.tokens(digest) > 0);
+    t.deepEqual(await auditor.check(liar.address, digest, true), { kind: 'mismatch' });
+  } finally {
+    peers.close();
+    await honest.close();
+    await liar.close();
+  }
+});
+
+test('a dropping node is found not to hold what it claims; an unreachable one proves nothing', async (t) => {
+  const honest = await node('');
+  const dropper = await node('drop-blocks');
+  const peers = new Peers();
+  const auditor = new BlockAuditor(peers);
+  try {
+    const { digest } = await honest.store.put(bytes(), DFS_OWNER);
+    const up = peers.get(dropper.address).upload<BlockChunk, WriteBlockReply>('WriteBlock', 10_000);
+    const xx = await loadXXHash();
+    await up.write({ data: BYTES, xxh32: xx.h32(BYTES), digest: '', last: false });
+    await up.write({ data: Buffer.alloc(0), xxh32: xx.h32(Buffer.alloc(0)), digest: sha256(BYTES), last: true });
+    t.is((await up.finish()).digest, digest, 'it acknowledges the write');
+    t.truthy(await dropper.store.get(digest), 'and keeps claiming the block');
+    t.deepEqual(await auditor.check(dropper.address, digest, true), { kind: 'missing' });
+    await auditor.check(honest.address, digest, true);
+    t.deepEqual(await auditor.check(dropper.address, digest, true), { kind: 'missing' }, 'by challenge too');
+    await dropper.close();
+    t.is((await auditor.check(dropper.address, digest, false)).kind, 'no-answer');
+  } finally {
+    peers.close();
+    await honest.close();
+  }
+});

@@ -1,0 +1,236 @@
+/**
+ * The dfs on real processes while storage nodes lie and die: one tracker serves altered bytes
+ * (corrupt-blocks), one loses what it stores but keeps claiming it (drop-blocks), one honest one is
+ * SIGKILLed part-way through the puts. Every file reads back byte-identical throughout; the
+ * liars, and only they, are proven faulty by the job tracker's own audits; repairs bring every
+ * block back to three live verified copies, none on the dead or proven-faulty nodes, and fsck
+ * says so; the blocks of a deleted file are collected on every live node.
+ *
+ * Six trackers, not five: once both liars are caught (and blacklisted) and one node is dead, three
+ * honest ones must remain for replication 3 to be reachable at all.
+ */
+import test from 'ava';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { bftmr, corpus, ROOT, tempDir, type Result } from './helpers/cli.ts';
+
+const BLOCK_MB = '0.125';
+/** Liveness bound: repair and audits normally finish in seconds; this only stops a hung test. */
+const SETTLE_TIMEOUT_MS = 180_000;
+
+interface Tracker { id: string; pid: number; alive: boolean; fault: string | null; blacklisted: boolean; verdicts: string[] }
+interface Replica { tracker_id: string; state: string }
+interface Stat { blocks: { digest: string; replicas: Replica[] }[] }
+
+const json = async <T>(r: Promise<Result>): Promise<T> => {
+  const res = await r;
+  if (res.code !== 0) throw new Error(res.stderr);
+  return JSON.parse(res.stdout) as T;
+};
+
+/** Polls until `done` holds (a liveness wait, not a timing assertion); returns the last value. */
+async function until<T>(what: string, probe: () => Promise<T>, done: (v: T) => boolean): Promise<T> {
+  const deadline = Date.now() + SETTLE_TIMEOUT_MS;
+  for (;;) {
+    const v = await probe();
+    if (done(v)) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(v).slice(0, 2000)}`);
+    await sleep(250);
+  }
+}
+
+/** Block files a tracker directory holds. */
+function blockFiles(dir: string): Set<string> {
+  const root = path.join(dir, 'store', 'blocks');
+  if (!fs.existsSync(root)) return new Set();
+  return new Set(fs.readdirSync(root).flatMap((sub) => fs.readdirSync(path.join(root, sub))));
+}
+
+test.serial('every file survives a corrupting, a dropping and a killed storage node, and repair restores three verified copies', async (t) => {
+  const home = tempDir('bftmr-chaos-');
+  const scratch = tempDir('bftmr-chaos-files-');
+  // Real text, cut into files that share no block: the whole corpus and two slices of it.
+  const text = fs.readFileSync(corpus());
+  const files: Record<string, Buffer> = {
+    '/data/jargon.txt': text,
+    '/data/slice-a.txt': text.subarray(100_003, 1_300_000),
+    '/data/slice-b.txt': text.subarray(777_777),
+  };
+  const doomed = { path: '/tmp/doomed.txt', bytes: text.subarray(50_001, 450_000) };
+  for (const [p, bytes] of [...Object.entries(files), [doomed.path, doomed.bytes] as const]) {
+    fs.writeFileSync(path.join(scratch, path.basename(p)), bytes);
+  }
+  const local = (p: string) => path.join(scratch, path.basename(p));
+
+  const start = await bftmr(home, 'cluster', 'start', '--trackers', '5', '--slots', '1', '--faulty', '1', '--fault', 'corrupt-blocks',
+    '--expiry-ms', '3000', '--dfs-audit-ms', '200');
+  t.is(start.code, 0, start.stderr);
+  // The launcher gives one fault mode; the drop-blocks node joins like a daemon on another host would.
+  const jtAddress = JSON.parse(fs.readFileSync(path.join(home, 'cluster.json'), 'utf8')).jobTracker.address as string;
+  const dropDir = path.join(home, 'tracker-drop');
+  fs.mkdirSync(dropDir, { recursive: true });
+  t.is((await bftmr(home, 'cluster', 'credentials', '--name', 'tracker-drop', '--out', path.join(dropDir, 'tls'))).code, 0);
+  const dropLog = fs.openSync(path.join(dropDir, 'log'), 'a');
+  const dropper = spawn(process.execPath, [path.join(ROOT, 'bin/bftmr.js'), 'tasktracker', '--jobtracker', jtAddress,
+    '--dir', dropDir, '--slots', '1', '--fault', 'drop-blocks'], { stdio: ['ignore', dropLog, dropLog] });
+  fs.closeSync(dropLog);
+  const status = () => json<{ trackers: Tracker[] }>(bftmr(home, 'cluster', 'status', '--json')).then((s) => s.trackers);
+  try {
+    const trackers = await until('six live trackers', status, (ts) => ts.filter((x) => x.alive).length === 6);
+    const corrupt = trackers.find((x) => x.fault === 'corrupt-blocks')!.id;
+    const drop = trackers.find((x) => x.fault === 'drop-blocks')!.id;
+    const honest = trackers.filter((x) => !x.fault);
+    const victim = honest[0]!;
+    const dirOf = new Map<string, string>();
+    // A tracker's id is the name in its certificate: the launcher names them after their directories.
+    for (let i = 0; i < 5; i++) dirOf.set(`tracker-${i}`, path.join(home, `tracker-${i}`));
+    dirOf.set(drop, dropDir);
+
+    const put = async (p: string) => {
+      const r = await bftmr(home, 'dfs', 'put', local(p), p, '--replication', '3', '--block-mb', BLOCK_MB);
+      t.is(r.code, 0, `put ${p}: ${r.stderr}`);
+    };
+    const readBack = async (when: string) => {
+      for (const [p, bytes] of Object.entries(files)) {
+        const out = path.join(tempDir('bftmr-chaos-get-'), 'f');
+        const r = await bftmr(home, 'dfs', 'get', p, out);
+        t.is(r.code, 0, `get ${p} ${when}: ${r.stderr}`);
+        t.true(fs.readFileSync(out).equals(bytes), `${p} reads back byte-identical ${when}`);
+      }
+    };
+
+    await put('/data/jargon.txt');
+    await put(doomed.path);
+    // One honest node dies part-way: the next puts may be allocated to it before it is declared dead.
+    process.kill(victim.pid, 'SIGKILL');
+    await put('/data/slice-a.txt');
+    await put('/data/slice-b.txt');
+    await readBack('right after the kill');
+
+    const kept = new Set<string>();
+    for (const p of Object.keys(files)) for (const b of (await json<Stat>(bftmr(home, 'dfs', 'stat', p, '--json'))).blocks) kept.add(b.digest);
+    // Blocks are named by content: only those no kept file shares may go.
+    const unique = (await json<Stat>(bftmr(home, 'dfs', 'stat', doomed.path, '--json'))).blocks.map((b) => b.digest).filter((d) => !kept.has(d));
+    t.true(unique.length > 0);
+    const rm = await bftmr(home, 'dfs', 'rm', doomed.path);
+    t.is(rm.code, 0, rm.stderr);
+
+    // Liveness: the dead node is declared dead, both liars are caught often enough to be
+    // blacklisted, and repair catches up until fsck is happy.
+    await until('the liars blacklisted and the dead node declared dead', status,
+      (ts) => ts.some((x) => x.id === victim.id && !x.alive) && [corrupt, drop].every((id) => ts.find((x) => x.id === id)!.blacklisted));
+    await until('fsck to exit 0', () => bftmr(home, 'dfs', 'fsck'), (r) => r.code === 0);
+
+    const fsck = await json<{ healthy: boolean; summary: { blocks: number; healthy: number }; files: { path: string; blocks: { live: string[]; state: string }[] }[] }>(
+      bftmr(home, 'dfs', 'fsck', '/', '--json'));
+    t.true(fsck.healthy);
+    t.deepEqual(fsck.files.map((f) => f.path).sort(), Object.keys(files).sort());
+    t.true(fsck.summary.blocks >= 30, `many blocks (${fsck.summary.blocks})`);
+
+    const untrusted = new Set([victim.id, corrupt, drop]);
+    for (const p of Object.keys(files)) {
+      const st = await json<Stat>(bftmr(home, 'dfs', 'stat', p, '--json'));
+      for (const [i, b] of st.blocks.entries()) {
+        const live = b.replicas.filter((r) => r.state === 'live').map((r) => r.tracker_id);
+        t.is(new Set(live).size, live.length);
+        t.true(live.length >= 3, `${p} block ${i}: ${live.length} live replicas`);
+        t.false(live.some((id) => untrusted.has(id)), `${p} block ${i}: a live replica on an untrusted node`);
+        t.false(b.replicas.some((r) => r.tracker_id === victim.id), `${p} block ${i} still lists the killed node`);
+      }
+    }
+
+    // Only the liars are named, each for what it did.
+    const final = await status();
+    for (const x of final) {
+      if (x.id === corrupt) for (const v of x.verdicts) t.regex(v, /^served bytes of block [0-9a-f]{12} that do not match its digest/);
+      else if (x.id === drop) for (const v of x.verdicts) t.regex(v, /^lost block [0-9a-f]{12} it claimed/);
+      else t.deepEqual(x.verdicts, [], `${x.id} is honest`);
+    }
+
+    // The deleted file's blocks are gone from every node still running.
+    await until('the deleted file\'s blocks to be collected', async () => {
+      const left: string[] = [];
+      for (const [id, dir] of dirOf) {
+        if (id === victim.id) continue;
+        const held = blockFiles(dir);
+        for (const d of unique) if (held.has(d)) left.push(`${id}:${d.slice(0, 8)}`);
+      }
+      return left;
+    }, (left) => left.length === 0);
+
+    await readBack('after repair');
+  } finally {
+    await bftmr(home, 'cluster', 'stop');
+    dropper.kill('SIGKILL');
+  }
+});
+
+/**
+ * Read repair alone (routine audits off): four nodes hold every block of a file, one corrupting
+ * and one dropping. A reader that meets either reads on from another replica, reports it, and the
+ * job tracker's own check of the report is what names the node. With the honest nodes gone, a read
+ * fails with one line naming the file and block, and writes no wrong byte.
+ */
+test.serial('a reader\'s reports get liars named; with no verified copy left a read fails clearly and writes nothing wrong', async (t) => {
+  const home = tempDir('bftmr-readrepair-');
+  const file = corpus();
+  const bytes = fs.readFileSync(file);
+  t.is((await bftmr(home, 'cluster', 'start', '--trackers', '3', '--slots', '1', '--faulty', '1', '--fault', 'corrupt-blocks',
+    '--dfs-audit-ms', '0')).code, 0);
+  const jtAddress = JSON.parse(fs.readFileSync(path.join(home, 'cluster.json'), 'utf8')).jobTracker.address as string;
+  const dropDir = path.join(home, 'tracker-drop');
+  fs.mkdirSync(dropDir, { recursive: true });
+  t.is((await bftmr(home, 'cluster', 'credentials', '--name', 'tracker-drop', '--out', path.join(dropDir, 'tls'))).code, 0);
+  const dropper = spawn(process.execPath, [path.join(ROOT, 'bin/bftmr.js'), 'tasktracker', '--jobtracker', jtAddress,
+    '--dir', dropDir, '--slots', '1', '--fault', 'drop-blocks'], { stdio: 'ignore' });
+  const status = () => json<{ trackers: Tracker[] }>(bftmr(home, 'cluster', 'status', '--json')).then((s) => s.trackers);
+  try {
+    const trackers = await until('four live trackers', status, (ts) => ts.filter((x) => x.alive).length === 4);
+    const corrupt = trackers.find((x) => x.fault === 'corrupt-blocks')!.id;
+    const drop = trackers.find((x) => x.fault === 'drop-blocks')!.id;
+    const honest = trackers.filter((x) => !x.fault);
+    // Many small blocks, each on all four nodes: a reader meets each liar first on about a
+    // quarter of them (it missing all 52 has odds under one in a million).
+    const put = await bftmr(home, 'dfs', 'put', file, '/data/f', '--replication', '4', '--block-mb', '0.03125');
+    t.is(put.code, 0, put.stderr);
+    const out = path.join(tempDir('bftmr-readrepair-get-'), 'f');
+    const get = await bftmr(home, 'dfs', 'get', '/data/f', out);
+    t.is(get.code, 0, get.stderr);
+    t.true(fs.readFileSync(out).equals(bytes));
+
+    const named = await until('both liars to be named', status, (ts) => [corrupt, drop].every((id) => ts.find((x) => x.id === id)!.verdicts.length > 0));
+    for (const x of named) {
+      if (x.id === corrupt) for (const v of x.verdicts) t.regex(v, /^served bytes of block [0-9a-f]{12} that do not match its digest \(reported by a reader of \/data\/f\)$/);
+      else if (x.id === drop) for (const v of x.verdicts) t.regex(v, /^lost block [0-9a-f]{12} it claimed \(reported by a reader of \/data\/f\)$/);
+      else t.deepEqual(x.verdicts, []);
+    }
+    // The caught copies are gone and cannot be made again (no fifth node): fsck says so, exit 1.
+    const fsck = await bftmr(home, 'dfs', 'fsck', '/data', '--json');
+    t.is(fsck.code, 1, fsck.stderr);
+    const report = JSON.parse(fsck.stdout);
+    t.false(report.healthy);
+    t.true(report.files[0].blocks.some((b: { state: string; bad: string[] }) => b.state === 'CORRUPT' && b.bad.includes(corrupt)));
+    const text = await bftmr(home, 'dfs', 'fsck', '/data');
+    t.is(text.code, 1);
+    t.regex(text.stdout, /block \d+ \([0-9a-f]{12}\) CORRUPT: \d of 4 live verified replicas/);
+    t.regex(text.stdout, /^NOT HEALTHY: 1 files, 52 blocks/m);
+
+    // Only the liars are left.
+    for (const x of honest) process.kill(x.pid, 'SIGKILL');
+    const lost = path.join(tempDir('bftmr-readrepair-lost-'), 'f');
+    const failed = await bftmr(home, 'dfs', 'get', '/data/f', lost);
+    t.not(failed.code, 0);
+    const lines = failed.stderr.trim().split('\n');
+    t.is(lines.length, 1, failed.stderr);
+    t.regex(lines[0]!, /^bftmr: \/data\/f, block 0 \([0-9a-f]{12}\): /);
+    t.deepEqual(fs.readdirSync(path.dirname(lost)), [], 'nothing half-written is left');
+    const cat = await bftmr(home, 'dfs', 'cat', '/data/f');
+    t.not(cat.code, 0);
+    t.is(cat.stdout, '', 'not one unverified byte is written');
+  } finally {
+    await bftmr(home, 'cluster', 'stop');
+    dropper.kill('SIGKILL');
+  }
+});

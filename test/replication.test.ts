@@ -1,0 +1,390 @@
+/**
+ * The replication monitor (jobtracker/core/replication.ts), pure and fast: repairs, losses,
+ * garbage collection, block reports, safe mode; and through the core, how an accusation becomes
+ * an audit and only the audit's own finding a verdict.
+ */
+import test from 'ava';
+import { JobTrackerCore } from '../jobtracker/core/jobtracker_core.ts';
+import { kReplicationDefaults, ReplicationMonitor, type ReplicationOptions } from '../jobtracker/core/replication.ts';
+import type { Effect } from '../jobtracker/core/types.ts';
+import type { ReplicateBlock, TaskAction } from '../lib/messages.ts';
+import { sha256 } from '../lib/digest.ts';
+
+const D = (s: string) => sha256(s);
+
+/** Trackers as the core would show them: ids, and which are alive and trusted. */
+class Cluster {
+  readonly up = new Set<string>();
+  readonly blacklisted = new Set<string>();
+  constructor(...ids: string[]) { for (const id of ids) this.up.add(id); }
+  view() {
+    return {
+      usable: (id: string) => this.up.has(id) && !this.blacklisted.has(id),
+      alive: (id: string) => this.up.has(id),
+      location: (id: string) => ({ tracker_id: id, address: `${id}:1` }),
+      usableIds: () => [...this.up].filter((id) => !this.blacklisted.has(id)).sort(),
+    };
+  }
+}
+
+/** A seeded random, so a failure replays. */
+function seeded(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => ((s = (s * 1664525 + 1013904223) >>> 0) / 0x100000000);
+}
+
+function monitor(cluster: Cluster, opts: Partial<ReplicationOptions> = {}, safeUntilMs = 0): ReplicationMonitor {
+  return new ReplicationMonitor({ ...kReplicationDefaults, auditIntervalMs: 0, ...opts }, seeded(7), cluster.view(), safeUntilMs);
+}
+
+const repairsIn = (actions: TaskAction[]): ReplicateBlock[] =>
+  actions.flatMap((a) => ('replicate_block' in a ? [a.replicate_block] : []));
+const deletesIn = (actions: TaskAction[]): string[] =>
+  actions.flatMap((a) => ('delete_blocks' in a ? a.delete_blocks.digests : []));
+
+function takeAll(m: ReplicationMonitor, ids: string[], now = 0): Map<string, TaskAction[]> {
+  return new Map(ids.map((id) => [id, m.take(id, now)]));
+}
+
+test('an under-replicated block is copied to a live tracker not holding it, from its live replicas', (t) => {
+  const c = new Cluster('A', 'B', 'C', 'D');
+  const m = monitor(c);
+  m.track(D('x'), 10, 3, ['A', 'B'], 0);
+  t.deepEqual(m.takeChanged(), [{ digest: D('x'), replicas: ['A', 'B'] }]);
+  m.tick(1);
+  const out = takeAll(m, ['A', 'B', 'C', 'D']);
+  const repairs = [...out.entries()].flatMap(([id, a]) => repairsIn(a).map((r) => ({ id, r })));
+  t.is(repairs.length, 1);
+  const { id: target, r } = repairs[0]!;
+  t.true(target === 'C' || target === 'D');
+  t.is(r.digest, D('x'));
+  t.deepEqual(r.sources.map((s) => s.tracker_id).sort(), ['A', 'B']);
+  t.is(m.health(D('x'))!.state, 'UNDER_REPLICATED');
+  t.is(m.health(D('x'))!.repairing, 1);
+  // Nothing more while that copy is on its way.
+  m.tick(2);
+  t.is([...takeAll(m, ['A', 'B', 'C', 'D']).values()].flatMap(repairsIn).length, 0);
+  t.deepEqual(m.repairResult(target, { repair_id: r.repair_id, digest: D('x'), ok: true, error: '', bad_sources: [] }, 3), []);
+  t.deepEqual(m.takeChanged(), [{ digest: D('x'), replicas: ['A', 'B', target] }]);
+  t.is(m.health(D('x'))!.state, 'HEALTHY');
+  m.tick(4);
+  t.is([...takeAll(m, ['A', 'B', 'C', 'D']).values()].flatMap(repairsIn).length, 0);
+});
+
+test('a lost tracker\'s copies no longer count and are made again elsewhere, a bounded number at a time', (t) => {
+  const c = new Cluster('A', 'B', 'C', 'D', 'E');
+  const m = monitor(c, { maxRepairsPerTracker: 1 });
+  const blocks = ['1', '2', '3', '4', '5', '6'].map(D);
+  for (const d of blocks) m.track(d, 10, 3, ['A', 'B', 'C'], 0);
+  m.takeChanged();
+  c.up.delete('C');
+  m.trackerDown('C');
+  t.deepEqual(m.takeChanged().map((x) => x.replicas), blocks.map(() => ['A', 'B']));
+  for (const d of blocks) t.deepEqual(m.health(d)!.live, ['A', 'B']);
+  m.tick(1);
+  const out = takeAll(m, ['A', 'B', 'D', 'E']);
+  // D and E may each make one copy at a time; A and B already hold every block.
+  t.is(repairsIn(out.get('D')!).length, 1);
+  t.is(repairsIn(out.get('E')!).length, 1);
+  t.is(repairsIn(out.get('A')!).length + repairsIn(out.get('B')!).length, 0);
+  // As copies are reported, the rest follow, until every block has three live copies.
+  let now = 2;
+  let pending = [...out.entries()].flatMap(([id, a]) => repairsIn(a).map((r) => ({ id, r })));
+  while (pending.length) {
+    for (const { id, r } of pending) m.repairResult(id, { repair_id: r.repair_id, digest: r.digest, ok: true, error: '', bad_sources: [] }, now);
+    m.tick(++now);
+    pending = [...takeAll(m, ['A', 'B', 'D', 'E']).entries()].flatMap(([id, a]) => repairsIn(a).map((r) => ({ id, r })));
+    t.true(pending.length <= 2);
+  }
+  for (const d of blocks) {
+    t.is(m.health(d)!.state, 'HEALTHY');
+    t.is(m.health(d)!.live.length, 3);
+    t.false(m.health(d)!.live.includes('C'));
+  }
+});
+
+test('a failed or silent repair is tried again, on another tracker first', (t) => {
+  const c = new Cluster('A', 'B', 'C', 'D');
+  const m = monitor(c, { repairTimeoutMs: 100 });
+  m.track(D('x'), 10, 2, ['A'], 0);
+  m.tick(1);
+  const first = [...takeAll(m, ['B', 'C', 'D']).entries()].find(([, a]) => repairsIn(a).length)!;
+  const [target, actions] = first;
+  const r = repairsIn(actions)[0]!;
+  m.repairResult(target, { repair_id: r.repair_id, digest: r.digest, ok: false, error: 'no space', bad_sources: [] }, 2);
+  m.tick(3);
+  const second = [...takeAll(m, ['B', 'C', 'D']).entries()].find(([, a]) => repairsIn(a).length)!;
+  t.not(second[0], target, 'the tracker that just failed is not asked again while others can be');
+  // The second target never answers: after the timeout the repair goes to a third.
+  m.tick(200);
+  const third = [...takeAll(m, ['B', 'C', 'D']).entries()].find(([, a]) => repairsIn(a).length)!;
+  t.not(third[0], second[0]);
+  t.is(m.health(D('x'))!.repairing, 1);
+  // A late report of the abandoned repair adds nothing.
+  const late = repairsIn(second[1])[0]!;
+  m.repairResult(second[0], { repair_id: late.repair_id, digest: late.digest, ok: true, error: '', bad_sources: [] }, 201);
+  t.deepEqual(m.health(D('x'))!.live, ['A']);
+});
+
+test('a block with no live copy is missing, and nothing is scheduled for it', (t) => {
+  const c = new Cluster('A', 'B', 'C');
+  const m = monitor(c);
+  m.track(D('x'), 10, 2, ['A'], 0);
+  c.up.delete('A');
+  m.trackerDown('A');
+  m.tick(1);
+  t.is(m.health(D('x'))!.state, 'MISSING');
+  t.is([...takeAll(m, ['B', 'C']).values()].flatMap(repairsIn).length, 0);
+});
+
+test('a forgotten block is deleted on its holders; a later claim on those trackers is checked, not believed', (t) => {
+  const c = new Cluster('A', 'B', 'C');
+  const m = monitor(c);
+  m.track(D('x'), 10, 2, ['A', 'B'], 0);
+  m.forget(D('x'));
+  t.false(m.tracked(D('x')));
+  const out = takeAll(m, ['A', 'B', 'C'], 10);
+  t.deepEqual(deletesIn(out.get('A')!), [D('x')]);
+  t.deepEqual(deletesIn(out.get('B')!), [D('x')]);
+  t.deepEqual(deletesIn(out.get('C')!), []);
+  // The same bytes are put again and A and B acknowledge them: A and B may have written before
+  // their delete ran, so each is asked to show it holds the block (a pull that is free if it does).
+  m.track(D('x'), 10, 2, ['A', 'B'], 20);
+  t.deepEqual(m.health(D('x'))!.live, []);
+  const again = takeAll(m, ['A', 'B', 'C'], 21);
+  t.deepEqual(repairsIn(again.get('A')!).map((r) => r.digest), [D('x')]);
+  t.deepEqual(repairsIn(again.get('B')!).map((r) => r.digest), [D('x')]);
+  const r = repairsIn(again.get('A')!)[0]!;
+  m.repairResult('A', { repair_id: r.repair_id, digest: r.digest, ok: true, error: '', bad_sources: [] }, 22);
+  t.deepEqual(m.health(D('x'))!.live, ['A']);
+  // Long after a delete, a claim is believed again.
+  m.forget(D('y'));
+  m.track(D('y'), 10, 1, ['C'], 0);
+  m.forget(D('y'));
+  takeAll(m, ['C'], 30);
+  m.track(D('y'), 10, 1, ['C'], 30 + kReplicationDefaults.tombstoneMs + 1);
+  t.deepEqual(m.health(D('y'))!.live, ['C']);
+});
+
+test('a delete not yet sent is cancelled when the block is wanted again', (t) => {
+  const c = new Cluster('A', 'B');
+  const m = monitor(c);
+  m.track(D('x'), 10, 1, ['A'], 0);
+  m.forget(D('x'));
+  m.track(D('x'), 10, 1, ['A'], 1);
+  t.deepEqual(m.health(D('x'))!.live, ['A']);
+  t.deepEqual(deletesIn(m.take('A', 2)), []);
+});
+
+test('a block report drops replicas the tracker no longer holds and deletes what no file needs from it', (t) => {
+  const c = new Cluster('A', 'B', 'C');
+  const m = monitor(c);
+  m.track(D('kept'), 10, 2, ['A', 'B'], 0);
+  m.track(D('lost'), 10, 2, ['A', 'B'], 0);
+  m.track(D('elsewhere'), 10, 2, ['B', 'C'], 0);
+  m.takeChanged();
+  m.trackerUp('A', [D('kept'), D('elsewhere'), D('orphan')]);
+  t.deepEqual(m.health(D('kept'))!.live, ['A', 'B']);
+  t.deepEqual(m.health(D('lost'))!.live, ['B']);
+  t.deepEqual(m.takeChanged(), [{ digest: D('lost'), replicas: ['B'] }]);
+  t.deepEqual(deletesIn(m.take('A', 1)).sort(), [D('elsewhere'), D('orphan')].sort());
+  // Without a report (a tracker that stores nothing, as in the simulator) nothing changes.
+  m.trackerUp('B', undefined);
+  t.deepEqual(m.health(D('kept'))!.live, ['A', 'B']);
+});
+
+test('a tracker that restarts before it expires keeps the copies its block report confirms', (t) => {
+  const c = new Cluster('A', 'B');
+  const m = monitor(c);
+  m.track(D('x'), 10, 2, ['A', 'B'], 0);
+  m.track(D('y'), 10, 2, ['A', 'B'], 0);
+  m.trackerDown('A', true);
+  m.trackerUp('A', [D('x')]);
+  t.deepEqual(m.health(D('x'))!.live, ['A', 'B']);
+  t.deepEqual(m.health(D('y'))!.live, ['B']);
+  t.deepEqual(deletesIn(m.take('A', 1)), []);
+});
+
+test('after safe mode, a claim on a tracker that is already dead is not listed', (t) => {
+  const c = new Cluster('A', 'B', 'C');
+  const m = monitor(c);
+  m.tick(1);
+  c.up.delete('C');
+  m.trackerDown('C');
+  m.track(D('x'), 10, 3, ['A', 'B', 'C'], 2);
+  t.deepEqual(m.health(D('x')), { live: ['A', 'B'], dead: [], bad: [], repairing: 0, wanted: 3, state: 'UNDER_REPLICATED' });
+});
+
+test('a block being copied to a tracker is not deleted there by its block report', (t) => {
+  const c = new Cluster('A', 'B');
+  const m = monitor(c);
+  m.track(D('x'), 10, 2, ['A'], 0);
+  m.tick(1);
+  t.is(repairsIn(m.take('B', 1)).length, 1);
+  m.trackerUp('B', [D('x')]);
+  t.deepEqual(deletesIn(m.take('B', 2)), []);
+});
+
+test('safe mode after a restart: no repairs until trackers had time to come back; then the absent ones are lost', (t) => {
+  const c = new Cluster('A', 'B');
+  const m = monitor(c, {}, 1_000);
+  m.track(D('x'), 10, 3, ['A', 'B', 'Z'], 0); // Z was a tracker before the restart
+  c.up.add('C');
+  m.tick(500);
+  t.deepEqual(m.take('C', 500), []);
+  t.is(m.health(D('x'))!.state, 'UNDER_REPLICATED');
+  t.deepEqual(m.health(D('x'))!.dead, ['Z']);
+  m.takeChanged();
+  m.tick(1_001);
+  t.deepEqual(m.takeChanged(), [{ digest: D('x'), replicas: ['A', 'B'] }]);
+  t.is(repairsIn(m.take('C', 1_001)).length, 1);
+});
+
+test('a replica proven bad goes, the block is corrupt until it has all its copies again, and the bad tracker is not a target', (t) => {
+  const c = new Cluster('A', 'B', 'C');
+  const m = monitor(c);
+  m.track(D('x'), 10, 2, ['A', 'B'], 0);
+  m.proveBad('B', D('x'));
+  t.is(m.health(D('x'))!.state, 'CORRUPT');
+  t.deepEqual(m.health(D('x'))!.bad, ['B']);
+  t.deepEqual(deletesIn(m.take('B', 1)), [D('x')]);
+  m.tick(2);
+  t.deepEqual(m.take('B', 2), []);
+  const r = repairsIn(m.take('C', 2))[0]!;
+  t.deepEqual(r.sources.map((s) => s.tracker_id), ['A']);
+  m.repairResult('C', { repair_id: r.repair_id, digest: r.digest, ok: true, error: '', bad_sources: [] }, 3);
+  m.tick(4);
+  t.is(m.health(D('x'))!.state, 'HEALTHY');
+  t.deepEqual(m.health(D('x'))!.bad, []);
+});
+
+test('copies on a blacklisted tracker do not count', (t) => {
+  const c = new Cluster('A', 'B', 'C');
+  const m = monitor(c);
+  m.track(D('x'), 10, 2, ['A', 'B'], 0);
+  m.tick(1);
+  t.deepEqual(m.take('C', 1), []);
+  c.blacklisted.add('B');
+  m.touchTracker('B');
+  t.deepEqual(m.health(D('x'))!.dead, ['B']);
+  m.tick(2);
+  t.is(repairsIn(m.take('C', 2)).length, 1);
+});
+
+test('routine audits pick a replica on a usable tracker, one per interval', (t) => {
+  const c = new Cluster('A', 'B', 'C');
+  const m = monitor(c, { auditIntervalMs: 100 });
+  t.is(m.tick(0), undefined, 'nothing to audit yet');
+  m.track(D('x'), 10, 2, ['A', 'B'], 0);
+  m.track(D('y'), 10, 1, ['C'], 0);
+  const first = m.tick(200);
+  t.truthy(first);
+  t.true(m.isReplica(first!.trackerId, first!.digest));
+  t.is(m.tick(250), undefined);
+  const seen = new Set<string>();
+  for (let now = 300; now < 30_000; now += 100) {
+    const a = m.tick(now)!;
+    t.true(m.isReplica(a.trackerId, a.digest));
+    seen.add(`${a.trackerId}|${a.digest.slice(0, 4)}`);
+  }
+  t.is(seen.size, 3, 'every replica is audited in time');
+});
+
+// ---------------------------------------------------------------- through the core
+
+const OPTS = { heartbeatIntervalMs: 100, trackerExpiryMs: 1_000, blacklistAfterVerdicts: 2, dfsAuditIntervalMs: 0 };
+
+function core(): { core: JobTrackerCore; ids: string[]; effects: Effect[]; take: () => Effect[] } {
+  const c = new JobTrackerCore(OPTS, seeded(3), 0);
+  const ids = ['h0', 'h1', 'h2', 'h3'].map((h, i) => c.register({ tracker_id: '', address: `${h}:1`, pid: i, slots: 1, fault: '', blocks: [] }, 0));
+  const effects: Effect[] = [];
+  return { core: c, ids, effects, take: () => { const e = c.takeEffects(); effects.push(...e); return e; } };
+}
+
+const heartbeat = (c: JobTrackerCore, id: string, now: number, extra: object = {}) =>
+  c.heartbeat({ tracker_id: id, free_slots: 0, reports: [], running: [], ...extra }, now);
+
+/** Every tracker heartbeats, then time passes past the safe mode that follows the core's start. */
+function pastSafeMode(c: JobTrackerCore, ids: string[]): number {
+  const now = OPTS.trackerExpiryMs + 1;
+  for (const id of ids) heartbeat(c, id, now);
+  c.tick(now);
+  return now;
+}
+
+test('core: a reader\'s report leads to an audit, and only the audit\'s own finding to a verdict and a repair', (t) => {
+  const { core: c, ids, take } = core();
+  const [a, b, x, y] = ids as [string, string, string, string];
+  c.trackBlock(D('blk'), 10, 2, [a, b], 0);
+  take();
+  c.reportBadReplica(x, D('blk'), 'a reader');
+  t.deepEqual(take().filter((e) => e.type === 'audit'), [], 'a tracker that holds no replica is not audited');
+  c.reportBadReplica(a, D('blk'), 'a reader');
+  c.reportBadReplica(a, D('blk'), 'another reader');
+  const audits = take().filter((e): e is Extract<Effect, { type: 'audit' }> => e.type === 'audit');
+  t.is(audits.length, 1, 'one audit at a time per replica');
+  t.like(audits[0], { jobId: '', trackerId: a, digest: D('blk') });
+  // The bytes matched: the reader was wrong or lying; nothing happens.
+  c.auditResult(audits[0]!, true, 10);
+  t.deepEqual(c.trackers(10).find((i) => i.tracker_id === a)!.verdicts, []);
+  t.is(c.blockHealth(D('blk'))!.state, 'HEALTHY');
+  // Accused again, and this time the job tracker sees other bytes.
+  c.reportBadReplica(a, D('blk'), 'a reader');
+  const again = take().find((e): e is Extract<Effect, { type: 'audit' }> => e.type === 'audit')!;
+  c.auditResult(again, false, 20);
+  const verdicts = c.trackers(20).find((i) => i.tracker_id === a)!.verdicts;
+  t.is(verdicts.length, 1);
+  t.regex(verdicts[0]!, new RegExp(`served bytes of block ${D('blk').slice(0, 12)} that do not match its digest`));
+  t.is(c.blockHealth(D('blk'))!.state, 'CORRUPT');
+  t.like(take().find((e) => e.type === 'replicas'), { changes: [{ digest: D('blk'), replicas: [b] }] });
+  t.deepEqual(deletesIn(heartbeat(c, a, 20).actions), [D('blk')], 'the bad copy is deleted');
+  const now = pastSafeMode(c, ids);
+  const repairs = [x, y].flatMap((id) => repairsIn(heartbeat(c, id, now).actions));
+  t.is(repairs.length, 1);
+  t.deepEqual(repairs[0]!.sources.map((s) => s.tracker_id), [b]);
+  t.false(repairs.some((r) => r.sources.some((s) => s.tracker_id === a)), 'the proven-bad tracker is no source');
+});
+
+test('core: a tracker that says it does not hold a block it claimed gets a verdict; one that does not answer does not', (t) => {
+  const { core: c, ids, take } = core();
+  const [a, b] = ids as [string, string];
+  c.trackBlock(D('blk'), 10, 2, [a, b], 0);
+  c.reportBadReplica(b, D('blk'), 'a reader');
+  const silent = take().find((e): e is Extract<Effect, { type: 'audit' }> => e.type === 'audit')!;
+  c.auditResult(silent, true, 5); // unreachable: no proof
+  t.deepEqual(c.trackers(5).find((i) => i.tracker_id === b)!.verdicts, []);
+  t.true(c.blockHealth(D('blk'))!.live.includes(b));
+  c.reportBadReplica(a, D('blk'), 'a reader');
+  const audit = take().find((e): e is Extract<Effect, { type: 'audit' }> => e.type === 'audit')!;
+  c.auditResult(audit, true, 10, false);
+  t.regex(c.trackers(10).find((i) => i.tracker_id === a)!.verdicts[0]!, /lost block .* it claimed/);
+  t.deepEqual(c.blockHealth(D('blk'))!.live, [b]);
+});
+
+test('core: a repairing tracker\'s accusation of its source is audited, never a verdict by itself', (t) => {
+  const { core: c, ids, take } = core();
+  const [a, b, x] = ids as [string, string, string];
+  c.trackBlock(D('blk'), 10, 3, [a, b], 0);
+  const now = pastSafeMode(c, ids);
+  let repair: ReplicateBlock | undefined;
+  let target = '';
+  for (const id of ids.slice(2)) {
+    const r = repairsIn(heartbeat(c, id, now).actions)[0];
+    if (r) { repair = r; target = id; }
+  }
+  t.truthy(repair);
+  take();
+  heartbeat(c, target, 1_050, {
+    replications: [{ repair_id: repair!.repair_id, digest: D('blk'), ok: true, error: '', bad_sources: [a, x] }],
+  });
+  const audits = take().filter((e): e is Extract<Effect, { type: 'audit' }> => e.type === 'audit');
+  t.deepEqual(audits.map((e) => e.trackerId), [a], 'only a listed replica is audited');
+  for (const id of [a, b, x]) t.deepEqual(c.trackers(1_050).find((i) => i.tracker_id === id)!.verdicts, []);
+  t.deepEqual(c.blockHealth(D('blk'))!.live.sort(), [a, b, target].sort());
+});
+
+test('core: a job audit\'s "not held" is still no proof', (t) => {
+  const { core: c, ids } = core();
+  c.auditResult({ jobId: 'job_1', task: 'reduce task 0', trackerId: ids[0]!, digest: D('m') }, true, 1, false);
+  t.deepEqual(c.trackers(1).find((i) => i.tracker_id === ids[0])!.verdicts, []);
+});
