@@ -34,10 +34,26 @@ export interface MapResult {
   counters: Record<string, number>;
 }
 
-/** A key's buffered values: a fixed-capacity array and how much of it is used. */
+/**
+ * A key's buffered values, in emission order: `v`, then `runN` copies of `runValue`. Jobs often
+ * emit one value over and over (word count's '1'), so a run of equal values costs a counter, not
+ * an array slot each. `cap` is the buffer's capacity: reaching it is when the combiner runs.
+ */
 interface Pending {
   n: number;
+  cap: number;
   v: string[];
+  runValue: string;
+  runN: number;
+}
+
+/** The values of a key's buffer, in emission order. */
+function valuesOf(e: Pending): string[] {
+  const out = e.v;
+  for (let i = 0; i < e.runN; i++) out.push(e.runValue);
+  e.v = [];
+  e.runN = 0;
+  return out;
 }
 
 export function runMap(job: Job, input: MapInput, numReduces: number, conf: Conf, outPaths: string[], xx: XXHash): MapResult {
@@ -58,12 +74,18 @@ export function runMap(job: Job, input: MapInput, numReduces: number, conf: Conf
   const append = (key: string, value: string): void => {
     let e = buffer.get(key);
     if (e === undefined) {
-      e = { n: 0, v: new Array<string>(INITIAL_VALUES) };
+      e = { n: 0, cap: INITIAL_VALUES, v: [], runValue: value, runN: 0 };
       buffer.set(key, e);
-    } else if (e.n === e.v.length) {
+    } else if (e.n === e.cap) {
       full(key, e);
     }
-    e.v[e.n++] = value;
+    if (e.runN > 0 && value !== e.runValue) {
+      for (let i = 0; i < e.runN; i++) e.v.push(e.runValue);
+      e.runN = 0;
+    }
+    if (e.runN === 0) e.runValue = value;
+    e.runN++;
+    e.n++;
   };
 
   // A key's buffer is full. Small buffers double (most keys have few values). From COMBINE_EVERY
@@ -79,19 +101,17 @@ export function runMap(job: Job, input: MapInput, numReduces: number, conf: Conf
     else append(key, value);
   });
   function full(key: string, e: Pending): void {
-    if (combine && e.v.length >= COMBINE_EVERY) {
+    if (combine && e.cap >= COMBINE_EVERY) {
       combiningKey = key;
       combined = [];
-      combine(key, e.v, eagerCtx);
+      combine(key, valuesOf(e), eagerCtx);
       combiningKey = undefined;
-      e.n = 0;
-      if (combined.length * 2 > e.v.length) e.v = new Array<string>(e.v.length * 2);
-      for (const v of combined) e.v[e.n++] = v;
-      if (e.n < e.v.length) return;
+      if (combined.length * 2 > e.cap) e.cap *= 2;
+      e.v = combined;
+      e.n = combined.length;
+      if (e.n < e.cap) return;
     }
-    const bigger = new Array<string>(e.v.length * 2);
-    for (let i = 0; i < e.n; i++) bigger[i] = e.v[i]!;
-    e.v = bigger;
+    e.cap *= 2;
   }
 
   const ctx: MapContext & { offset: number } = {
@@ -115,7 +135,7 @@ export function runMap(job: Job, input: MapInput, numReduces: number, conf: Conf
   });
 
   let output = new Map<string, string[]>();
-  for (const [key, e] of buffer) output.set(key, e.n === e.v.length ? e.v : e.v.slice(0, e.n));
+  for (const [key, e] of buffer) output.set(key, valuesOf(e));
   if (combine) {
     const final = new Map<string, string[]>();
     const finalCtx = combineCtx((key, value) => { checkStrings(key, value); appendValue(final, key, value); });
