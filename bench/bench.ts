@@ -5,8 +5,11 @@
  *   and the peak RSS of every daemon.
  *   Then f=1 again on clusters where one tracker is faulty (corrupt-map, slow), against the
  *   fault-free f=1 time.
+ *   Then the dfs: `bftmr dfs put` and `dfs get` of a --dfs-mb file (1 GB) on a local cluster
+ *   (replication 3) beside `cp` of the same file, as MB/s and ratios, with every process's peak RSS.
  * Options: --mb N (corpus size, default 240), --trackers N (3), --slots N, --split-mb M (64),
- *   --reduces R (2), --slow-ms MS (5000), --no-faults (skip the faulty clusters).
+ *   --reduces R (2), --slow-ms MS (5000), --no-faults (skip the faulty clusters), --dfs-mb N (1024),
+ *   --only dfs|wc (one part).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -32,6 +35,8 @@ const { values: opt } = parseArgs({
     reduces: { type: 'string', default: '2' },
     'slow-ms': { type: 'string', default: '5000' },
     'no-faults': { type: 'boolean', default: false },
+    'dfs-mb': { type: 'string', default: '1024' },
+    only: { type: 'string' },
   },
 });
 
@@ -61,6 +66,53 @@ const row = (name: string, secs: number, mb: number, extra = '') =>
   console.log(`${name.padEnd(44)} ${fmt(secs).padStart(7)} s ${fmt(mb / secs).padStart(7)} MB/s  ${extra}`);
 
 async function main(): Promise<void> {
+  if (opt.only !== 'dfs') await wordCount();
+  if (opt.only !== 'wc') await dfs();
+}
+
+/** Runs the real CLI, as a user would, and returns its wall time and peak RSS. */
+function cli(home: string, ...args: string[]): { secs: number; rssMb: number } {
+  const t = performance.now();
+  const r = spawnSync(process.execPath, ['--import', path.join(ROOT, 'bench/maxrss.mjs'), path.join(ROOT, 'bin/bftmr.js'), '--home', home, ...args],
+    { encoding: 'utf8' });
+  const secs = (performance.now() - t) / 1000;
+  if (r.status !== 0) throw new Error(`bftmr ${args.join(' ')}: ${r.stderr}`);
+  const kb = Number(/bench-maxrss-kb (\d+)/.exec(r.stderr)?.[1]);
+  return { secs, rssMb: kb / 1024 };
+}
+
+async function dfs(): Promise<void> {
+  const file = corpus(Number(opt['dfs-mb']));
+  const sizeMb = fs.statSync(file).size / MB;
+  const home = await fsp.mkdtemp(path.join(os.tmpdir(), 'bftmr-bench-dfs-'));
+  const copy = path.join(home, 'copy.txt');
+  let state: ClusterState | undefined;
+  try {
+    console.log(`dfs: a ${fmt(sizeMb)} MB file, ${opt.trackers} storage nodes, replication 3, 64 MB blocks`);
+    let t = performance.now();
+    execFileSync('cp', [file, copy]);
+    const cpSecs = (performance.now() - t) / 1000;
+    await fsp.rm(copy);
+    row('cp of the same file (same disk)', cpSecs, sizeMb);
+    state = await startCluster(home, { trackers: Number(opt.trackers), detached: false });
+    const put = cli(home, 'dfs', 'put', file, '/bench/big.txt', '--replication', '3');
+    row('bftmr dfs put (replication 3)', put.secs, sizeMb,
+      `${fmt(cpSecs / put.secs, 2)}x cp's speed (target >= 150 MB/s); client peak RSS ${fmt(put.rssMb, 0)} MB`);
+    const get = cli(home, 'dfs', 'get', '/bench/big.txt', copy);
+    row('bftmr dfs get (verified)', get.secs, sizeMb,
+      `${fmt(cpSecs / get.secs, 2)}x cp's speed (target >= 400 MB/s); client peak RSS ${fmt(get.rssMb, 0)} MB`);
+    if (!fs.readFileSync(copy).equals(fs.readFileSync(file))) throw new Error('dfs get returned other bytes');
+    const rss = [state.jobTracker.pid, ...state.trackers.map((x) => x.pid)].map(peakRssMb);
+    const all = [put.rssMb, get.rssMb, ...rss];
+    console.log(`peak RSS during put and get: job tracker ${fmt(rss[0]!, 0)} MB; storage nodes ${rss.slice(1).map((x) => fmt(x, 0)).join(', ')} MB; ` +
+      `largest of all processes ${fmt(Math.max(...all), 0)} MB (target < 300 MB)`);
+  } finally {
+    if (state) await stopCluster(state);
+    await fsp.rm(home, { recursive: true, force: true });
+  }
+}
+
+async function wordCount(): Promise<void> {
   const file = corpus(Number(opt.mb));
   const sizeMb = fs.statSync(file).size / MB;
   console.log(`corpus: ${fmt(sizeMb)} MB of real text (Debian dict-gcide, wordnet-base, jargon-text), ${os.availableParallelism()} cores`);

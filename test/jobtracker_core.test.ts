@@ -472,7 +472,9 @@ test('tentative reduces start before the map vote settles', (t) => {
 
 test('tentative reduces that used an outvoted map output and already reported are discarded and rerun', (t) => {
   const sim = new Sim([liar('A'), new SimTracker('B'), new SimTracker('C')]);
-  // Slow maps on C: the vote on map 0 settles after the tentative reduces have reported.
+  // Slow maps on B and C: the liar reports map 0 alone first (tentative reduces do not bet on a map
+  // whose reports already disagree), and the vote settles after the tentative reduces have reported.
+  sim.tracker('B').behaviour.delay = (kind) => (kind === 'map' ? 2 : 1);
   sim.tracker('C').behaviour.delay = (kind) => (kind === 'map' ? 2 : 1);
   const jobId = sim.core.submit(jobSpec(1, 1, 1, ['A']), sim.now);
   sim.run(jobId);
@@ -502,8 +504,9 @@ test('tentative reduces that used an outvoted map output and already reported ar
 
 test('a running tentative reduce whose source lost the vote is killed on its next heartbeat and rerun', (t) => {
   const sim = new Sim([liar('A'), new SimTracker('B'), new SimTracker('C')]);
-  // B's reduces are slow: still running when the map vote settles against their source.
-  sim.tracker('B').behaviour.delay = (kind) => (kind === 'reduce' ? 10 : 1);
+  // B's reduces are slow: still running when the map vote settles against their source. Its map
+  // reports a round after the liar's, so the tentative reduces start on the liar's output alone.
+  sim.tracker('B').behaviour.delay = (kind) => (kind === 'reduce' ? 10 : 2);
   const jobId = sim.core.submit(jobSpec(1, 1, 1, ['A']), sim.now);
   sim.run(jobId);
 
@@ -519,7 +522,8 @@ test('a running tentative reduce whose source lost the vote is killed on its nex
 
   const commit = sim.commits()[0]!;
   t.is(commit.files[0]!.digest, goodReduce(0, 1));
-  t.deepEqual(commit.files[0]!.replicas.map((r) => r.tracker_id).sort(), ['A', 'C'], 'the reruns on A and C');
+  // A, proven faulty in this job, is given none of its work any more: the reruns are on B and C.
+  t.deepEqual(commit.files[0]!.replicas.map((r) => r.tracker_id).sort(), ['B', 'C'], 'the reruns on B and C');
   sim.core.committed(jobId, sim.now);
   const status = sim.core.job(jobId, sim.now);
   t.is(status.state, 'SUCCEEDED');
@@ -529,12 +533,13 @@ test('a running tentative reduce whose source lost the vote is killed on its nex
 
 test('a killed reduce that reports anyway is not counted', (t) => {
   const sim = new Sim(honestTrackers(['A', 'B', 'C']));
+  sim.tracker('B').behaviour.delay = (kind) => (kind === 'map' ? 2 : 1);
   const jobId = sim.core.submit(jobSpec(1, 1, 1, ['A']), sim.now);
   sim.round(); // A and B start map 0
   // A reports a wrong digest by hand, so its output feeds the tentative reduces.
   const mapOnA = sim.attemptsOf('map', 0).find((l) => l.tracker === 'A')!;
   sim.tracker('A').running.get(mapOnA.attemptId)!.report.digests = [sha256('wrong')];
-  sim.round(); // A, B report; reduces start from A's output; C gets the third map attempt
+  sim.round(); // A reports (B's map is slower); reduces start from A's output
   const tentative = sim.attemptsOf('reduce', 0);
   t.is(tentative.length, 2);
   t.true(tentative.every((l) => l.sources![0] === 'A'));
@@ -545,7 +550,9 @@ test('a killed reduce that reports anyway is not counted', (t) => {
     tr.running.delete(l.attemptId);
     return { tr, r: r.report };
   });
-  sim.round(); // C reports: map 0 decided against A, the tentative reduces are stale
+  // B reports and disagrees, C gets a third map attempt and reports: map 0 is decided against A,
+  // the tentative reduces are stale.
+  for (let i = 0; i < 5 && sim.core.job(jobId, sim.now).maps_decided === 0; i++) sim.round();
   t.is(sim.core.job(jobId, sim.now).maps_decided, 1);
   for (const { tr, r } of held) {
     const reply = sim.core.heartbeat({ tracker_id: tr.id, free_slots: 0, reports: [r], running: [], last_response_id: tr.lastResponseId }, sim.now);
@@ -730,6 +737,10 @@ test('a reduce whose source serves bad bytes fails without blame and reruns from
   t.is(commit.files[0]!.digest, goodReduce(0, 1));
   t.deepEqual(commit.files[0]!.replicas.map((r) => r.tracker_id), ['A', 'B']);
   sim.core.committed(jobId, sim.now);
+  // The job waits for the audit of the accused source before it is over.
+  t.is(sim.core.job(jobId, sim.now).state, 'RUNNING');
+  const audit = sim.effects.find((e): e is Extract<Effect, { type: 'audit' }> => e.type === 'audit')!;
+  sim.core.auditResult(audit, true, sim.now);
   const status = sim.core.job(jobId, sim.now);
   t.is(status.state, 'SUCCEEDED');
   t.deepEqual(status.verdicts, [], 'a claim of bad bytes proves nothing');

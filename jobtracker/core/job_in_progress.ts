@@ -125,7 +125,9 @@ export class JobInProgress {
   /** Attempts to start on `trackerId`, at most `slots` of them. */
   assign(trackerId: string, slots: number, ctx: JobContext): TaskAction[] {
     const actions: TaskAction[] = [];
-    if (this.state !== 'RUNNING' || slots <= 0) return actions;
+    // A tracker proven faulty in this job gets no more of its work (as Hadoop stops using a
+    // tracker that failed a job's tasks): its results would only be outvoted again.
+    if (this.state !== 'RUNNING' || slots <= 0 || this.#provenHere(trackerId)) return actions;
     const eligible = (t: TaskInProgress) => !t.usedTrackers().has(trackerId);
     const late = this.lateness(ctx);
     const wanted = (t: TaskInProgress) => t.attemptsWanted((a) => late(a, t));
@@ -186,12 +188,22 @@ export class JobInProgress {
     };
   }
 
-  /** Picks, for every map, the attempt a reduce fetches from: an agreed one if decided, else the first reported. */
+  #provenHere(trackerId: string): boolean {
+    return this.verdicts.some((v) => v.tracker_id === trackerId);
+  }
+
+  /**
+   * Picks, for every map, the attempt a reduce fetches from: an agreed one if decided, else a
+   * reported one. A tentative reduce is a bet on its inputs, so it is not placed on an undecided
+   * map whose reports already disagree on this partition (the vote is near), nor on a tracker
+   * proven faulty in this job.
+   */
   #sources(r: number, reducer: string, ctx: JobContext): { uses: SourceUse[]; wire: MapSource[] } | undefined {
     const uses: SourceUse[] = [];
     const wire: MapSource[] = [];
     for (const m of this.maps) {
-      const pool = (m.decided ? m.decided.agreeing : m.succeeded()).filter(
+      if (!m.decided && new Set(m.succeeded().map((a) => a.digests![r])).size > 1) return undefined;
+      const pool = (m.decided ? m.decided.agreeing : m.succeeded().filter((a) => !this.#provenHere(a.trackerId))).filter(
         (a) => ctx.liveAddress(a.trackerId) !== undefined && !this.#badSources[r]!.has(`${reducer}|${a.trackerId}`),
       );
       if (pool.length === 0) return undefined;
@@ -376,6 +388,7 @@ export class JobInProgress {
   /** Whether some task can make no progress with the trackers that are left. */
   checkStuck(eligibleTrackers: string[], ctx: JobContext): void {
     if (this.state !== 'RUNNING') return;
+    eligibleTrackers = eligibleTrackers.filter((id) => !this.#provenHere(id));
     const late = this.lateness(ctx);
     const mapsDecided = this.allMapsDecided();
     for (const t of [...this.maps, ...this.reduces]) {

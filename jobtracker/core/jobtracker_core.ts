@@ -40,6 +40,10 @@ export class JobTrackerCore {
   #effects: Effect[] = [];
   /** Jobs whose end the trackers were told of (so they drop its intermediate data). */
   readonly #ended = new Set<string>();
+  /** Audits of a job's map outputs not answered yet, per job: the job ends only after them. */
+  readonly #jobAudits = new Map<string, number>();
+  /** Jobs whose output is committed, waiting for their audits before they are SUCCEEDED. */
+  readonly #committedAt = new Map<string, number>();
   /** `tracker|digest` pairs audited already: one check per claim is enough. */
   readonly #audited = new Set<string>();
   /** `tracker|digest` pairs of dfs blocks being audited now (audited again on a later accusation). */
@@ -200,6 +204,7 @@ export class JobTrackerCore {
         const t = this.#trackers.get(trackerId);
         if (!t || this.#audited.has(`${trackerId}|${digest}`)) return;
         this.#audited.add(`${trackerId}|${digest}`);
+        this.#jobAudits.set(jobId, (this.#jobAudits.get(jobId) ?? 0) + 1);
         this.#effects.push({ type: 'audit', jobId, task, trackerId, address: t.address, digest });
       },
       commit: (jobId, output, files) => this.#effects.push({ type: 'commit', jobId, output, files }),
@@ -287,14 +292,22 @@ export class JobTrackerCore {
       this.#replication.proveBad(audit.trackerId, audit.digest);
       return;
     }
-    if (matched) return;
-    this.#jobs.get(audit.jobId)?.servedBadBytes(audit.trackerId, audit.task, audit.digest, this.#ctx(now));
+    const left = (this.#jobAudits.get(audit.jobId) ?? 1) - 1;
+    if (left > 0) this.#jobAudits.set(audit.jobId, left);
+    else this.#jobAudits.delete(audit.jobId);
+    if (!matched) this.#jobs.get(audit.jobId)?.servedBadBytes(audit.trackerId, audit.task, audit.digest, this.#ctx(now));
+    const committedAt = this.#committedAt.get(audit.jobId);
+    if (left <= 0 && committedAt !== undefined) this.committed(audit.jobId, committedAt);
   }
 
   /** The adapter recorded the output in the namespace. */
   committed(jobId: string, now: number): void {
     const job = this.#jobs.get(jobId);
     if (!job || job.state !== 'COMMITTING') return;
+    // Its audits first: the summary must name every tracker they prove faulty, and the accused
+    // must still hold the bytes (finishing the job tells trackers to drop them).
+    if (this.#jobAudits.has(jobId)) { this.#committedAt.set(jobId, now); return; }
+    this.#committedAt.delete(jobId);
     job.committed(now);
     this.#finished(job);
   }
