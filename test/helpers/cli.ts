@@ -54,3 +54,21 @@ export function normalisedOutput(dir: string): string {
   lines.sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
   return lines.map((l) => l + '\n').join('');
 }
+
+/** The JSON a successful command printed (the command's stderr if it failed). */
+export async function json<T>(r: Promise<Result>): Promise<T> {
+  const res = await r;
+  if (res.code !== 0) throw new Error(res.stderr);
+  return JSON.parse(res.stdout) as T;
+}
+
+/** Polls until `done` holds (a liveness wait, not a timing assertion); returns the last value. */
+export async function until<T>(what: string, probe: () => Promise<T>, done: (v: T) => boolean, timeoutMs = 180_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (done(v)) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(v).slice(0, 2000)}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
