@@ -7,6 +7,7 @@
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
+import { createHmac, randomBytes } from 'node:crypto';
 import { BftmrError } from '../lib/errors.ts';
 import { newHasher, shortDigest } from '../lib/digest.ts';
 import { RpcClient } from '../lib/rpc.ts';
@@ -33,6 +34,29 @@ async function openLocal(file: string, flags: 'r' | 'w', verb: string, shown = f
   } catch (e) {
     throw new BftmrError('LOCAL_IO', `cannot ${verb} ${shown}: ${(e as NodeJS.ErrnoException).code ?? e}`);
   }
+}
+
+/** Blocks in flight at once in put and get: each goes to or comes from other nodes, in parallel. */
+const BLOCKS_IN_FLIGHT = 3;
+
+/**
+ * Runs `fn(0..n-1)` with at most `width` running at once; results in index order. After a
+ * failure nothing new starts; once the running ones have settled, the error of the lowest index
+ * is thrown (so the same failure reads the same way every time).
+ */
+async function windowed<T>(n: number, width: number, fn: (i: number) => Promise<T>): Promise<T[]> {
+  const out: T[] = new Array(n);
+  let next = 0;
+  const failed: { i: number; e: unknown }[] = [];
+  const lane = async () => {
+    while (next < n && failed.length === 0) {
+      const i = next++;
+      try { out[i] = await fn(i); } catch (e) { failed.push({ i, e }); }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(width, n) }, lane));
+  if (failed.length) throw failed.reduce((a, b) => (b.i < a.i ? b : a)).e;
+  return out;
 }
 
 export class DfsClient {
@@ -98,20 +122,21 @@ export class DfsClient {
       const st = await fh.stat();
       if (!st.isFile()) throw new BftmrError('LOCAL_IO', `${local} is not a regular file`);
       if (!opts.overwrite && (await this.exists(target))) throw new BftmrError('DFS_EXISTS', `${target} already exists (use --force to replace it)`);
-      const blocks: M.BlockRef[] = [];
+      // Several blocks at once, each uploaded to its own first node and then pulled by the others.
+      const count = Math.max(1, Math.ceil(st.size / blockBytes));
       let done = 0;
-      // One block's replication runs while the next block uploads.
-      let pending: Promise<void> = Promise.resolve();
-      for (let off = 0; off < st.size || (st.size === 0 && blocks.length === 0); off += blockBytes) {
+      const blocks = await windowed(count, BLOCKS_IN_FLIGHT, async (i) => {
+        const off = i * blockBytes;
         const size = Math.min(blockBytes, st.size - off);
-        const { ref, replicate } = await this.#uploadBlock(fh, off, size, replication, (n) => opts.progress?.(done + n, st.size));
-        done += size;
-        await pending;
-        blocks.push(ref);
-        pending = replicate;
-        if (st.size === 0) break;
-      }
-      await pending;
+        let last = 0;
+        const { ref, replicate } = await this.#uploadBlock(target, fh, off, size, replication, (n) => {
+          done += n - last;
+          last = n;
+          opts.progress?.(done, st.size);
+        });
+        await replicate;
+        return ref;
+      });
       await this.#jt.call<M.CreateFileRequest, M.Empty>('CreateFile', { path: target, blocks, replication, overwrite: !!opts.overwrite }, this.#deadlineMs);
       return this.stat(target);
     } finally {
@@ -119,10 +144,15 @@ export class DfsClient {
     }
   }
 
-  /** Streams bytes [off, off+size) of the local file to `target` as one block; returns its digest. */
-  async #upload(target: M.Location, fh: fsp.FileHandle, off: number, size: number, progress?: (n: number) => void): Promise<string> {
+  /**
+   * Streams bytes [off, off+size) of the local file to `target` as one block; returns its digest
+   * and, when a `nonce` is given, the HMAC-SHA256 of the bytes under it (computed on the way).
+   */
+  async #upload(target: M.Location, fh: fsp.FileHandle, off: number, size: number, progress?: (n: number) => void, nonce?: Buffer):
+    Promise<{ digest: string; mac?: Buffer }> {
     const xx = await loadXXHash();
     const hash = newHasher();
+    const mac = nonce && createHmac('sha256', nonce);
     const up = this.#peers.get(target.address).upload<M.BlockChunk, M.WriteBlockReply>('WriteBlock', TRANSFER_DEADLINE_MS);
     try {
       let sent = 0;
@@ -132,6 +162,7 @@ export class DfsClient {
         const { bytesRead } = await fh.read(data, 0, n, off + sent);
         if (bytesRead !== n) throw new BftmrError('LOCAL_IO', 'the local file changed while it was being read');
         hash.update(data);
+        mac?.update(data);
         await up.write({ data, xxh32: xx.h32(data), digest: '', last: false });
         sent += n;
         progress?.(sent);
@@ -144,7 +175,18 @@ export class DfsClient {
     await up.write({ data: Buffer.alloc(0), xxh32: xx.h32(Buffer.alloc(0)), digest, last: true });
     const ack = await up.finish();
     if (ack.digest !== digest) throw new BftmrError('DFS_DIGEST_MISMATCH', `${target.tracker_id} stored ${shortDigest(ack.digest)}, not ${shortDigest(digest)}`);
-    return digest;
+    return { digest, mac: mac?.digest() };
+  }
+
+  /** Whether `target` proves it holds the block: an HMAC under a nonce it has not seen before now. */
+  async #proves(target: M.Location, digest: string, nonce: Buffer, mac: Buffer): Promise<boolean> {
+    try {
+      const r = await this.#peers.get(target.address).call<M.ProveBlockRequest, M.ProveBlockReply>(
+        'ProveBlock', { digest, nonce }, TRANSFER_DEADLINE_MS);
+      return Buffer.from(r.hmac).equals(mac);
+    } catch {
+      return false;
+    }
   }
 
   /**
@@ -154,47 +196,76 @@ export class DfsClient {
    * them at all (it died since it was allocated) is replaced by another. The returned promise
    * settles when every copy is verified; `ref.replicas` then lists the nodes holding one.
    */
-  async #uploadBlock(fh: fsp.FileHandle, off: number, size: number, replication: number, progress: (n: number) => void):
+  async #uploadBlock(file: string, fh: fsp.FileHandle, off: number, size: number, replication: number, progress: (n: number) => void):
     Promise<{ ref: M.BlockRef; replicate: Promise<void> }> {
     const exclude: string[] = [];
     for (let tries = 0; ; tries++) {
       const { targets } = await this.#jt.call<M.AllocateBlockRequest, M.AllocateBlockReply>(
         'AllocateBlock', { replication, exclude }, this.#deadlineMs);
       const [first, ...rest] = targets as [M.Location, ...M.Location[]];
+      // A node's word that it stored the block is not enough: each copy must answer a challenge
+      // under this nonce, which no node sees before the copies are made.
+      const nonce = randomBytes(32);
       let digest: string;
+      let mac: Buffer;
       try {
-        digest = await this.#upload(first, fh, off, size, progress);
+        ({ digest, mac } = (await this.#upload(first, fh, off, size, progress, nonce)) as { digest: string; mac: Buffer });
       } catch (e) {
         if (tries >= 2 || (e instanceof BftmrError && e.code === 'LOCAL_IO')) throw e;
         exclude.push(first.tracker_id);
         continue;
       }
-      const copyTo = async (t: M.Location): Promise<boolean> => {
+      const copyTo = async (t: M.Location, sources: M.Location[] = [first]): Promise<boolean> => {
         try {
           const r = await this.#peers.get(t.address).call<M.PullBlockRequest, M.WriteBlockReply>(
-            'PullBlock', { digest, size, sources: [first] }, TRANSFER_DEADLINE_MS);
+            'PullBlock', { digest, size, sources }, TRANSFER_DEADLINE_MS);
           if (r.digest === digest) return true;
         } catch { /* fall back to the client's own copy */ }
         let uploaded: string;
-        try { uploaded = await this.#upload(t, fh, off, size); } catch (e) {
+        try { uploaded = (await this.#upload(t, fh, off, size)).digest; } catch (e) {
           if (e instanceof BftmrError && e.code === 'LOCAL_IO') throw e;
           return false;
         }
         if (uploaded !== digest) throw new BftmrError('LOCAL_IO', 'the local file changed while it was being read');
         return true;
       };
-      const replicas: M.Location[] = [first];
+      const replicas: M.Location[] = [];
       const tried = new Set([...exclude, ...targets.map((t) => t.tracker_id)]);
-      const replicate = Promise.all(rest.map(async (t) => {
-        for (let target = t, n = 0; ; n++) {
-          if (await copyTo(target)) { replicas.push(target); return; }
-          if (n >= 2) throw new BftmrError('DFS_TOO_FEW_NODES', `no node would take a copy of block ${shortDigest(digest)} (last tried ${target.tracker_id})`);
-          const { targets: [next] } = await this.#jt.call<M.AllocateBlockRequest, M.AllocateBlockReply>(
-            'AllocateBlock', { replication: 1, exclude: [...tried] }, this.#deadlineMs);
-          tried.add(next!.tracker_id);
-          target = next!;
+      const refused: string[] = [];
+      /** Another live node for a copy, none tried before for this block (copies are placed concurrently). */
+      const another = async (): Promise<M.Location> => {
+        for (;;) {
+          let next: M.Location;
+          try {
+            ({ targets: [next] } = (await this.#jt.call<M.AllocateBlockRequest, M.AllocateBlockReply>(
+              'AllocateBlock', { replication: 1, exclude: [...tried] }, this.#deadlineMs)) as { targets: [M.Location] });
+          } catch (e) {
+            if (!(e instanceof BftmrError) || e.code !== 'DFS_TOO_FEW_NODES') throw e;
+            throw new BftmrError('DFS_TOO_FEW_NODES', `no node is left to keep a verified copy of block ${shortDigest(digest)} ` +
+              `(${refused.join(', ')} did not prove ${refused.length === 1 ? 'it holds' : 'they hold'} one; ${replicas.length} of ${replication} copies are placed)`);
+          }
+          if (!tried.has(next.tracker_id)) { tried.add(next.tracker_id); return next; }
+          tried.add(next.tracker_id);
         }
-      })).then(() => undefined);
+      };
+      /**
+       * A copy on `t`, or else on another node, kept only once it answers the challenge. Every
+       * live node may be tried, so a put succeeds while `replication` nodes can prove a copy.
+       */
+      const place = async (t: M.Location, isFirst: boolean) => {
+        for (let target = t, n = 0; ; n++, target = await another()) {
+          const copied = isFirst && n === 0 ? true : await copyTo(target, replicas.length ? [...replicas] : [first]);
+          if (copied && (await this.#proves(target, digest, nonce, mac))) { replicas.push(target); return; }
+          refused.push(target.tracker_id);
+          // Whatever it holds of the block is no file's copy: the job tracker has it deleted.
+          if (copied) {
+            await this.#jt.call<M.BadReplicaReport, M.Empty>('ReportBadReplica', { path: file, digest, tracker_id: target.tracker_id,
+              error: 'did not prove it holds the copy it acknowledged', writer: true }, this.#deadlineMs).catch(() => {});
+          }
+        }
+      };
+      // The first copy is proved before the others pull from it; a first node that fails is replaced.
+      const replicate = place(first, true).then(() => Promise.all(rest.map((t) => place(t, false)))).then(() => undefined);
       replicate.catch(() => {}); // awaited by put(); never an unhandled rejection meanwhile
       return { ref: { digest, size, replicas }, replicate };
     }
@@ -213,11 +284,17 @@ export class DfsClient {
     }
   }
 
-  /** Writes a dfs file's verified bytes to `fd` at its offsets, block by block. */
+  /**
+   * Writes a dfs file's verified bytes through `write` at their offsets, several blocks at once
+   * (placement is random, so they mostly come from different nodes).
+   */
   async #readInto(info: M.FileInfo, write: (data: Uint8Array, pos: number) => Promise<void>, progress?: Progress): Promise<void> {
-    let off = 0;
-    for (const [i, b] of info.blocks.entries()) {
-      const base = off;
+    const bases: number[] = [];
+    for (let i = 0, off = 0; i < info.blocks.length; off += info.blocks[i]!.size, i++) bases.push(off);
+    let done = 0;
+    await windowed(info.blocks.length, BLOCKS_IN_FLIGHT, async (i) => {
+      const b = info.blocks[i]!;
+      const base = bases[i]!;
       if (b.replicas.length === 0) {
         throw new BftmrError('DFS_NO_REPLICA', `${info.path}, block ${i} (${shortDigest(b.digest)}): no verified copy is left`);
       }
@@ -233,7 +310,8 @@ export class DfsClient {
             hash.update(c);
             await write(c, pos);
             pos += c.length;
-            progress?.(pos, info.size);
+            done += c.length;
+            progress?.(done, info.size);
           }
           const got = hash.digest('hex');
           if (got !== b.digest || pos - base !== b.size) {
@@ -248,8 +326,7 @@ export class DfsClient {
         }
         throw e;
       }
-      off += b.size;
-    }
+    });
   }
 
   /** Copies a dfs file, or a directory recursively, to the local file system. */

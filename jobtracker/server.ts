@@ -222,8 +222,9 @@ export async function startJobTracker(opts: JobTrackerOptions, log: (line: strin
     }),
     ReportBadReplica: unary<M.BadReplicaReport, M.Empty>(async (req) => {
       if (!isDigest(req.digest)) throw new BftmrError('JOB_BAD_ARGUMENT', `not a block digest: ${req.digest}`);
-      log(`a reader of ${req.path} reports ${req.tracker_id} for block ${req.digest.slice(0, 12)}: ${req.error}`);
-      core.reportBadReplica(req.tracker_id, req.digest, `a reader of ${req.path}`);
+      const who = `a ${req.writer ? 'writer' : 'reader'} of ${req.path}`;
+      log(`${who} reports ${req.tracker_id} for block ${req.digest.slice(0, 12)}: ${req.error}`);
+      core.reportBadReplica(req.tracker_id, req.digest, who, req.writer);
       drainEffects();
       return {};
     }),

@@ -106,7 +106,7 @@ export interface FileInfo {
 export interface ListReply { entries: FileInfo[] }
 export interface DeleteRequest { path: string; recursive: boolean }
 export interface DeleteReply { files_deleted: number }
-export interface BadReplicaReport { path: string; digest: string; tracker_id: string; error: string }
+export interface BadReplicaReport { path: string; digest: string; tracker_id: string; error: string; writer?: boolean }
 export type BlockHealthState = 'HEALTHY' | 'UNDER_REPLICATED' | 'CORRUPT' | 'MISSING';
 export interface FsckBlock {
   index: number; digest: string; size: number; live: string[]; dead: string[]; bad: string[]; repairing: number;

@@ -11,14 +11,14 @@ import { shortDigest } from '../lib/digest.ts';
 import { DFS_OWNER, type BlockStore } from '../dfs/block_store.ts';
 import { fetchBlock, type FetchFailure } from '../dfs/block_transfer.ts';
 import type { Peers } from '../dfs/peers.ts';
-import { corruptServed, dropStored, type Fault } from './faults.ts';
+import { corruptServed, StorageLies, type Fault } from './faults.ts';
 
 /**
  * Makes this node hold block `req.digest` for the dfs, pulling it from `req.sources` in turn
  * (each copy verified against the digest) unless it holds it already. Used by a client's put and
  * by the job tracker's repairs. `failures` names the sources that did not deliver.
  */
-export async function pullBlock(store: BlockStore, peers: Peers, fault: Fault, req: PullBlockRequest):
+export async function pullBlock(store: BlockStore, peers: Peers, lies: StorageLies, req: PullBlockRequest):
   Promise<{ reply: WriteBlockReply; failures: FetchFailure[] }> {
   const held = await store.get(req.digest);
   if (held) {
@@ -27,19 +27,22 @@ export async function pullBlock(store: BlockStore, peers: Peers, fault: Fault, r
   }
   const { result, failures } = await fetchBlock(peers, { digest: req.digest, size: req.size, replicas: req.sources },
     (chunks) => store.put(chunks, DFS_OWNER, req.digest));
-  await dropStored(fault, store, result.digest);
+  await lies.stored(result.digest);
   return { reply: { digest: result.digest, size: result.size }, failures };
 }
 
 /**
  * Who may call the TaskTracker service: clients write and read blocks, trackers read each
- * other's (shuffle, repair), the job tracker audits; only clients and the job tracker stop it.
+ * other's (shuffle, repair), the job tracker audits; only clients and the job tracker stop it
+ * or ask it to prove it holds a block.
  */
 export function trackerAccess(method: string): readonly Role[] {
-  return method === 'Shutdown' ? ['client', 'jobtracker'] : ['client', 'tasktracker', 'jobtracker'];
+  // Proofs of possession are asked by the trusted side and by writers; a tracker that could ask
+  // its peers would answer a challenge for bytes it threw away by relaying it.
+  return method === 'Shutdown' || method === 'ProveBlock' ? ['client', 'jobtracker'] : ['client', 'tasktracker', 'jobtracker'];
 }
 
-export function blockHandlers(store: BlockStore, peers: Peers, fault: Fault): Record<string, Handler> {
+export function blockHandlers(store: BlockStore, peers: Peers, fault: Fault, lies = new StorageLies(fault, store)): Record<string, Handler> {
   let reads = 0;
   return {
     WriteBlock: clientStream<BlockChunk, WriteBlockReply>(async (chunks) => {
@@ -53,20 +56,21 @@ export function blockHandlers(store: BlockStore, peers: Peers, fault: Fault): Re
         }
       }
       const info = await store.put(data(), DFS_OWNER, () => claimed);
-      await dropStored(fault, store, info.digest);
+      await lies.stored(info.digest);
       return { digest: info.digest, size: info.size };
     }),
 
-    PullBlock: unary<PullBlockRequest, WriteBlockReply>(async (req) => (await pullBlock(store, peers, fault, req)).reply),
+    PullBlock: unary<PullBlockRequest, WriteBlockReply>(async (req) => (await pullBlock(store, peers, lies, req)).reply),
 
     ReadBlock: serverStream<ReadBlockRequest, BlockChunk>(async function* (req) {
       const xx = await loadXXHash();
       const info = await store.get(req.digest);
       if (!info) throw new BftmrError('DFS_NOT_FOUND', `block ${shortDigest(req.digest)} is not held here`);
       const n = reads++;
-      const dfsBlock = info.owners.includes(DFS_OWNER);
+      const dfs = info.owners.includes(DFS_OWNER);
+      const block = { dfs, lying: dfs && lies.corrupts(req.digest), challenge: false };
       for await (const data of store.read(req.digest, req.offset, req.length)) {
-        const served = corruptServed(fault, n, data, dfsBlock);
+        const served = corruptServed(fault, n, data, block);
         // The checksum covers what is sent: corruption on purpose passes it and is caught by the digest.
         yield { data: served, xxh32: xx.h32(served), digest: '', last: false };
       }
@@ -78,9 +82,11 @@ export function blockHandlers(store: BlockStore, peers: Peers, fault: Fault): Re
       const info = await store.get(req.digest);
       if (!info) throw new BftmrError('DFS_NOT_FOUND', `block ${shortDigest(req.digest)} is not held here`);
       const n = reads++;
-      const dfsBlock = info.owners.includes(DFS_OWNER);
+      const dfs = info.owners.includes(DFS_OWNER);
+      const block = { dfs, lying: dfs && lies.corrupts(req.digest), challenge: true };
       const mac = createHmac('sha256', req.nonce);
-      for await (const data of store.read(req.digest)) mac.update(corruptServed(fault, n, data, dfsBlock));
+      for await (const data of store.read(req.digest)) mac.update(corruptServed(fault, n, data, block));
+      if (dfs) await lies.challenged(req.digest);
       return { hmac: mac.digest() };
     }),
   };

@@ -17,20 +17,24 @@ export type Fault =
   | { kind: 'serve-corrupt' }    // right digest, other bytes served to readers
   | { kind: 'equivocate' }       // different bytes to different readers
   | { kind: 'collude' }          // every colluder produces the same wrong map output
-  | { kind: 'corrupt-blocks' }   // serves altered bytes of the dfs blocks it stores; runs tasks honestly
-  | { kind: 'drop-blocks' };     // deletes the bytes of dfs blocks once stored, but keeps claiming them
+  // Storage liars. Plain, they lie from the moment they store a dfs block (so a writer's check
+  // keeps them out of every put); `:late`, they pass the first challenge of each block (the
+  // writer's) and only then lie about it, like a disk that fails after the write.
+  | { kind: 'corrupt-blocks'; late: boolean } // serves altered bytes of the dfs blocks it stores; runs tasks honestly
+  | { kind: 'drop-blocks'; late: boolean };   // deletes the bytes of dfs blocks it stores, but keeps claiming them
 
 export const FAULT_MODES = [
   'crash', 'hang', 'slow:MS', 'corrupt-map', 'corrupt-reduce', 'lie-digest', 'serve-corrupt', 'equivocate', 'collude',
-  'corrupt-blocks', 'drop-blocks',
+  'corrupt-blocks[:late]', 'drop-blocks[:late]',
 ];
 
 export function parseFault(spec: string): Fault {
   if (!spec || spec === 'none') return { kind: 'none' };
   const slow = /^slow:(\d+)$/.exec(spec);
   if (slow) return { kind: 'slow', ms: Number(slow[1]) };
-  const simple = ['crash', 'hang', 'corrupt-map', 'corrupt-reduce', 'lie-digest', 'serve-corrupt', 'equivocate', 'collude',
-    'corrupt-blocks', 'drop-blocks'];
+  const storage = /^(corrupt-blocks|drop-blocks)(:late)?$/.exec(spec);
+  if (storage) return { kind: storage[1] as 'corrupt-blocks' | 'drop-blocks', late: !!storage[2] };
+  const simple = ['crash', 'hang', 'corrupt-map', 'corrupt-reduce', 'lie-digest', 'serve-corrupt', 'equivocate', 'collude'];
   if (simple.includes(spec)) return { kind: spec } as Fault;
   throw new BftmrError('JOB_BAD_ARGUMENT', `unknown fault mode '${spec}' (one of: ${FAULT_MODES.join(', ')})`);
 }
@@ -43,12 +47,15 @@ export function corruptionKey(fault: Fault, trackerId: string): string | undefin
 }
 
 /**
- * Alters served bytes (serve-corrupt always, equivocate on every other read, corrupt-blocks for
- * blocks of dfs files only, so that its tasks and map outputs stay honest).
+ * Alters served bytes. serve-corrupt (always) and equivocate (every other read) alter what they
+ * send readers, map outputs and dfs blocks alike, but answer a challenge from the bytes they hold,
+ * so they pass a writer's check and are caught by what readers fetch. corrupt-blocks alters the
+ * dfs blocks it lies about, to readers and challenges alike, and runs its tasks honestly.
  */
-export function corruptServed(fault: Fault, readCount: number, chunk: Uint8Array, dfsBlock = false): Uint8Array {
-  const flip = fault.kind === 'serve-corrupt' || (fault.kind === 'equivocate' && readCount % 2 === 1) ||
-    (fault.kind === 'corrupt-blocks' && dfsBlock);
+export function corruptServed(fault: Fault, readCount: number, chunk: Uint8Array,
+  block: { dfs: boolean; lying: boolean; challenge: boolean }): Uint8Array {
+  const flip = (fault.kind === 'corrupt-blocks' && block.dfs && block.lying) ||
+    (!block.challenge && (fault.kind === 'serve-corrupt' || (fault.kind === 'equivocate' && readCount % 2 === 1)));
   if (!flip || chunk.length === 0) return chunk;
   const copy = Buffer.from(chunk);
   copy[0] = copy[0]! ^ 0xff;
@@ -56,11 +63,41 @@ export function corruptServed(fault: Fault, readCount: number, chunk: Uint8Array
 }
 
 /**
- * A drop-blocks tracker loses the bytes of a dfs block as soon as it has stored (and acknowledged)
- * it, while its metadata, so its block report, still claims the block.
+ * Which dfs blocks a storage liar lies about: every one it stores, or (`:late`) those whose first
+ * challenge it has answered honestly. A drop-blocks tracker loses a block's bytes when it starts
+ * lying about it, while its metadata, so its block report, still claims the block.
  */
-export async function dropStored(fault: Fault, store: BlockStore, digest: string): Promise<void> {
-  if (fault.kind !== 'drop-blocks') return;
-  const file = store.localPath(digest);
-  if (file) await fs.rm(file, { force: true });
+export class StorageLies {
+  readonly #fault: Fault;
+  readonly #store: BlockStore;
+  /** `:late` liars: blocks already challenged once. */
+  readonly #challenged = new Set<string>();
+
+  constructor(fault: Fault, store: BlockStore) {
+    this.#fault = fault;
+    this.#store = store;
+  }
+
+  /** Whether the bytes served for dfs block `digest` are altered now. */
+  corrupts(digest: string): boolean {
+    return this.#fault.kind === 'corrupt-blocks' && (!this.#fault.late || this.#challenged.has(digest));
+  }
+
+  /** After a dfs block is stored (and acknowledged). */
+  async stored(digest: string): Promise<void> {
+    if (this.#fault.kind === 'drop-blocks' && !this.#fault.late) await this.#drop(digest);
+  }
+
+  /** After a challenge of dfs block `digest` was answered. */
+  async challenged(digest: string): Promise<void> {
+    if ((this.#fault.kind !== 'corrupt-blocks' && this.#fault.kind !== 'drop-blocks') || !this.#fault.late) return;
+    if (this.#challenged.has(digest)) return;
+    this.#challenged.add(digest);
+    if (this.#fault.kind === 'drop-blocks') await this.#drop(digest);
+  }
+
+  async #drop(digest: string): Promise<void> {
+    const file = this.#store.localPath(digest);
+    if (file) await fs.rm(file, { force: true });
+  }
 }

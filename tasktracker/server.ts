@@ -16,7 +16,7 @@ import { Peers } from '../dfs/peers.ts';
 import type { FetchFailure } from '../dfs/block_transfer.ts';
 import { AttemptRunner } from './attempts.ts';
 import { blockHandlers, pullBlock, trackerAccess } from './block_service.ts';
-import { parseFault } from './faults.ts';
+import { parseFault, StorageLies } from './faults.ts';
 import { TaskPool } from './pool.ts';
 import { Scrubber } from './scrubber.ts';
 
@@ -42,13 +42,14 @@ export async function startTaskTracker(opts: TaskTrackerOptions, log: (line: str
   // Its id is the name its certificate carries: the job tracker accepts no other.
   const trackerId = ownIdentity().name;
   const runner = new AttemptRunner(opts.dir, store, peers, pool, fault, () => trackerId);
+  const lies = new StorageLies(fault, store);
 
   let resolveStopped!: () => void;
   const stopped = new Promise<void>((r) => (resolveStopped = r));
   let stop: () => Promise<void> = async () => {};
 
   const server = await startServer(opts.listen, 'TaskTracker', {
-    ...blockHandlers(store, peers, fault),
+    ...blockHandlers(store, peers, fault, lies),
     Shutdown: unary<M.Empty, M.Empty>(async () => { setImmediate(() => void stop()); return {}; }),
   }, trackerAccess);
   const address = `${opts.advertiseHost}:${server.port}`;
@@ -129,7 +130,7 @@ export async function startTaskTracker(opts: TaskTrackerOptions, log: (line: str
     if (repairs.has(r.repair_id)) return;
     repairs.add(r.repair_id);
     if (repairs.size > MAX_REMEMBERED_REPAIRS) repairs.delete(repairs.values().next().value!);
-    pullBlock(store, peers, fault, { digest: r.digest, size: r.size, sources: r.sources })
+    pullBlock(store, peers, lies, { digest: r.digest, size: r.size, sources: r.sources })
       .then(({ failures }) => ({ ok: true, error: '', failures }),
         (e) => ({ ok: false, error: messageOf(e), failures: (e as { failures?: FetchFailure[] }).failures ?? [] }))
       .then(({ ok, error, failures }) => {

@@ -4,6 +4,7 @@
  * is found out for what it is.
  */
 import test from 'ava';
+import { createHmac, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -17,10 +18,13 @@ import { parseFault } from '../tasktracker/faults.ts';
 import { BlockAuditor } from '../jobtracker/block_audit.ts';
 import { sha256 } from '../lib/digest.ts';
 import { loadXXHash } from '../lib/xxhash.ts';
-import type { BlockChunk, WriteBlockReply } from '../lib/messages.ts';
+import type { BlockChunk, ProveBlockReply, ProveBlockRequest, WriteBlockReply } from '../lib/messages.ts';
 
-// Every channel is mutual TLS: this process serves as a task tracker and audits as one.
-useCredentials(issue(createAuthority(), 'tasktracker', 'audit-test'));
+// Every channel is mutual TLS: this process serves as task trackers and audits as the job
+// tracker (trackers may not ask each other for proofs).
+const authority = createAuthority();
+useCredentials(issue(authority, 'tasktracker', 'audit-test'));
+const auditorPeers = () => new Peers(issue(authority, 'jobtracker', 'audit-test-jt'));
 
 async function node(fault: string) {
   const store = await FileBlockStore.open(fs.mkdtempSync(path.join(os.tmpdir(), 'bftmr-audit-')));
@@ -38,7 +42,7 @@ async function* bytes() { yield BYTES; }
 
 test('an honest node passes the full check and then every challenge, each nonce used once', async (t) => {
   const n = await node('');
-  const peers = new Peers();
+  const peers = auditorPeers();
   const auditor = new BlockAuditor(peers, { tokensPerFetch: 2, maxBlocks: 10, maxConcurrent: 1 });
   try {
     const { digest } = await n.store.put(bytes(), DFS_OWNER);
@@ -61,7 +65,7 @@ test('an honest node passes the full check and then every challenge, each nonce 
 test('a corrupting node fails both the full check and a challenge minted on an honest copy', async (t) => {
   const honest = await node('');
   const liar = await node('corrupt-blocks');
-  const peers = new Peers();
+  const peers = auditorPeers();
   const auditor = new BlockAuditor(peers);
   try {
     const { digest } = await honest.store.put(bytes(), DFS_OWNER);
@@ -81,7 +85,7 @@ test('a corrupting node fails both the full check and a challenge minted on an h
 test('a dropping node is found not to hold what it claims; an unreachable one proves nothing', async (t) => {
   const honest = await node('');
   const dropper = await node('drop-blocks');
-  const peers = new Peers();
+  const peers = auditorPeers();
   const auditor = new BlockAuditor(peers);
   try {
     const { digest } = await honest.store.put(bytes(), DFS_OWNER);
@@ -99,5 +103,22 @@ test('a dropping node is found not to hold what it claims; an unreachable one pr
   } finally {
     peers.close();
     await honest.close();
+  }
+});
+
+test('`:late` storage liars answer the first challenge of a block (the writer\'s) honestly, then lie about it', async (t) => {
+  for (const [mode, then] of [['corrupt-blocks:late', 'mismatch'], ['drop-blocks:late', 'missing']] as const) {
+    const liar = await node(mode);
+    const peers = auditorPeers();
+    try {
+      const { digest } = await liar.store.put(bytes(), DFS_OWNER);
+      const nonce = randomBytes(32);
+      const r = await peers.get(liar.address).call<ProveBlockRequest, ProveBlockReply>('ProveBlock', { digest, nonce }, 10_000);
+      t.true(Buffer.from(r.hmac).equals(createHmac('sha256', nonce).update(BYTES).digest()), `${mode}: the first challenge is answered`);
+      t.deepEqual(await new BlockAuditor(peers).check(liar.address, digest, true), { kind: then }, `${mode}: and then it lies`);
+    } finally {
+      peers.close();
+      await liar.close();
+    }
   }
 });

@@ -1,7 +1,8 @@
 /**
  * The dfs on real processes while storage nodes lie and die: one tracker serves altered bytes
  * (corrupt-blocks), one loses what it stores but keeps claiming it (drop-blocks), one honest one is
- * SIGKILLed part-way through the puts. Every file reads back byte-identical throughout; the
+ * SIGKILLed part-way through the puts. The liars fail the writer's checks, so no put keeps a copy
+ * on them; they get copies only from repairs, where the job tracker's audits catch them. Every file reads back byte-identical throughout; the
  * liars, and only they, are proven faulty by the job tracker's own audits; repairs bring every
  * block back to three live verified copies, none on the dead or proven-faulty nodes, and fsck
  * says so; the blocks of a deleted file are collected on every live node.
@@ -13,33 +14,13 @@ import test from 'ava';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { bftmr, corpus, ROOT, tempDir, type Result } from './helpers/cli.ts';
+import { bftmr, corpus, json, ROOT, tempDir, until } from './helpers/cli.ts';
 
 const BLOCK_MB = '0.125';
-/** Liveness bound: repair and audits normally finish in seconds; this only stops a hung test. */
-const SETTLE_TIMEOUT_MS = 180_000;
 
 interface Tracker { id: string; pid: number; alive: boolean; fault: string | null; blacklisted: boolean; verdicts: string[] }
 interface Replica { tracker_id: string; state: string }
 interface Stat { blocks: { digest: string; replicas: Replica[] }[] }
-
-const json = async <T>(r: Promise<Result>): Promise<T> => {
-  const res = await r;
-  if (res.code !== 0) throw new Error(res.stderr);
-  return JSON.parse(res.stdout) as T;
-};
-
-/** Polls until `done` holds (a liveness wait, not a timing assertion); returns the last value. */
-async function until<T>(what: string, probe: () => Promise<T>, done: (v: T) => boolean): Promise<T> {
-  const deadline = Date.now() + SETTLE_TIMEOUT_MS;
-  for (;;) {
-    const v = await probe();
-    if (done(v)) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(v).slice(0, 2000)}`);
-    await sleep(250);
-  }
-}
 
 /** Block files a tracker directory holds. */
 function blockFiles(dir: string): Set<string> {
@@ -169,7 +150,7 @@ test.serial('every file survives a corrupting, a dropping and a killed storage n
 
 /**
  * Read repair alone (routine audits off): four nodes hold every block of a file, one corrupting
- * and one dropping. A reader that meets either reads on from another replica, reports it, and the
+ * and one dropping, both `:late` (they pass the writer's check, then lie). A reader that meets either reads on from another replica, reports it, and the
  * job tracker's own check of the report is what names the node. With the honest nodes gone, a read
  * fails with one line naming the file and block, and writes no wrong byte.
  */
@@ -177,19 +158,19 @@ test.serial('a reader\'s reports get liars named; with no verified copy left a r
   const home = tempDir('bftmr-readrepair-');
   const file = corpus();
   const bytes = fs.readFileSync(file);
-  t.is((await bftmr(home, 'cluster', 'start', '--trackers', '3', '--slots', '1', '--faulty', '1', '--fault', 'corrupt-blocks',
+  t.is((await bftmr(home, 'cluster', 'start', '--trackers', '3', '--slots', '1', '--faulty', '1', '--fault', 'corrupt-blocks:late',
     '--dfs-audit-ms', '0')).code, 0);
   const jtAddress = JSON.parse(fs.readFileSync(path.join(home, 'cluster.json'), 'utf8')).jobTracker.address as string;
   const dropDir = path.join(home, 'tracker-drop');
   fs.mkdirSync(dropDir, { recursive: true });
   t.is((await bftmr(home, 'cluster', 'credentials', '--name', 'tracker-drop', '--out', path.join(dropDir, 'tls'))).code, 0);
   const dropper = spawn(process.execPath, [path.join(ROOT, 'bin/bftmr.js'), 'tasktracker', '--jobtracker', jtAddress,
-    '--dir', dropDir, '--slots', '1', '--fault', 'drop-blocks'], { stdio: 'ignore' });
+    '--dir', dropDir, '--slots', '1', '--fault', 'drop-blocks:late'], { stdio: 'ignore' });
   const status = () => json<{ trackers: Tracker[] }>(bftmr(home, 'cluster', 'status', '--json')).then((s) => s.trackers);
   try {
     const trackers = await until('four live trackers', status, (ts) => ts.filter((x) => x.alive).length === 4);
-    const corrupt = trackers.find((x) => x.fault === 'corrupt-blocks')!.id;
-    const drop = trackers.find((x) => x.fault === 'drop-blocks')!.id;
+    const corrupt = trackers.find((x) => x.fault === 'corrupt-blocks:late')!.id;
+    const drop = trackers.find((x) => x.fault === 'drop-blocks:late')!.id;
     const honest = trackers.filter((x) => !x.fault);
     // Many small blocks, each on all four nodes: a reader meets each liar first on about a
     // quarter of them (it missing all 52 has odds under one in a million).

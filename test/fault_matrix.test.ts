@@ -15,8 +15,8 @@ const PROVABLE = new Set(['corrupt-map', 'corrupt-reduce', 'lie-digest', 'collud
 /** A hung tracker keeps listing its attempts as running: past the hard deadline it is named (maybe after the job). */
 const DEADLINE_FLOOR_MS = 4_000;
 const MODES = ['crash', 'hang', 'slow:1500', 'corrupt-map', 'corrupt-reduce', 'lie-digest', 'serve-corrupt', 'equivocate', 'collude',
-  // Storage liars: the job's input blocks sit on them too.
-  'corrupt-blocks', 'drop-blocks'];
+  // Storage liars: the job's input blocks sit on them too (`:late`: they pass the writer's check, then lie).
+  'corrupt-blocks:late', 'drop-blocks:late'];
 const ERE = 'hack(er|ing|s)';
 
 let text = '';

@@ -176,6 +176,22 @@ test('a delete not yet sent is cancelled when the block is wanted again', (t) =>
   t.deepEqual(deletesIn(m.take('A', 2)), []);
 });
 
+test('a writer\'s copy that failed its challenge is deleted; a listed replica is not, on a writer\'s word', (t) => {
+  const c = new Cluster('A', 'B', 'C');
+  const m = monitor(c);
+  m.track(D('x'), 10, 2, ['A', 'B'], 0);
+  m.discard('C', D('x')); // C acknowledged a copy of x for a put but could not prove it
+  m.discard('A', D('x')); // A is a replica: not deleted on anyone's word
+  m.discard('C', D('new')); // a block no file lists yet
+  t.deepEqual(deletesIn(m.take('C', 1)).sort(), [D('x'), D('new')].sort());
+  t.deepEqual(deletesIn(m.take('A', 1)), []);
+  t.deepEqual(m.health(D('x'))!.live, ['A', 'B']);
+  // If C's copy is then claimed after all (another put of the same bytes), it is checked, not believed.
+  m.track(D('x'), 10, 3, ['C'], 2);
+  t.deepEqual(m.health(D('x'))!.live, ['A', 'B']);
+  t.deepEqual(repairsIn(m.take('C', 3)).map((r) => r.digest), [D('x')]);
+});
+
 test('a block report drops replicas the tracker no longer holds and deletes what no file needs from it', (t) => {
   const c = new Cluster('A', 'B', 'C');
   const m = monitor(c);

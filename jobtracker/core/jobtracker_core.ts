@@ -236,9 +236,14 @@ export class JobTrackerCore {
     this.#replication.forget(digest);
   }
 
-  /** A reader says `trackerId` served bad bytes of `digest` (or denied holding it): audit it. */
-  reportBadReplica(trackerId: string, digest: string, reporter: string): void {
-    this.#auditBlock(trackerId, digest, `reported by ${reporter}`);
+  /**
+   * A reader says `trackerId` served bad bytes of `digest` (or denied holding it): audit it. A
+   * writer says a copy it made there failed its challenge and was not kept: delete it, unless it
+   * is a listed replica (then it is audited like any other accused one).
+   */
+  reportBadReplica(trackerId: string, digest: string, reporter: string, writer = false): void {
+    if (writer && !this.#replication.isReplica(trackerId, digest)) this.#replication.discard(trackerId, digest);
+    else this.#auditBlock(trackerId, digest, `reported by ${reporter}`);
   }
 
   blockHealth(digest: string): BlockHealth | undefined {

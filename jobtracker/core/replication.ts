@@ -181,6 +181,15 @@ export class ReplicationMonitor {
     this.#queueDelete(trackerId, digest);
   }
 
+  /**
+   * A writer's copy on `trackerId` failed the writer's challenge, so no file lists it there: the
+   * bytes it may hold are garbage. (A replica that is listed is never deleted on anyone's word.)
+   */
+  discard(trackerId: string, digest: string): void {
+    if (this.isReplica(trackerId, digest) || this.#targeted(digest, trackerId) || !this.#trackers.alive(trackerId)) return;
+    this.#queueDelete(trackerId, digest);
+  }
+
   /** The tracker's own scrubber found its copies of these blocks bad: no proof of malice, but gone. */
   selfReportedBad(trackerId: string, digests: readonly string[]): void {
     for (const d of digests) {
