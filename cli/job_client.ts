@@ -41,7 +41,9 @@ export async function storeBundle(dfs: DfsClient, bundle: Bundle): Promise<strin
   const bundlePath = `${BUNDLE_DIR}/${bundle.digest}.mjs`;
   if (!(await dfs.exists(bundlePath))) {
     try {
-      await dfs.put(bundle.file, bundlePath, { replication: Math.min(3, await dfs.liveNodes()) });
+      // Up to three copies, but one proven copy is enough to go on: trackers check the code against
+      // its digest, and a liar that fails the writer's check (a storage fault) must not stop a job.
+      await dfs.put(bundle.file, bundlePath, { replication: Math.min(3, await dfs.liveNodes()), minReplication: 1 });
     } catch (e) {
       if (!(e instanceof BftmrError && e.code === 'DFS_EXISTS')) throw e; // a concurrent submit stored it
     }

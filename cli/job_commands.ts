@@ -115,7 +115,11 @@ export function registerJob(program: Command): void {
         });
         dfs = new DfsClient(state.jobTracker.address);
         const splitBytes = Math.round(o.splitMb * MB);
-        const replication = Math.min(3, o.trackers);
+        // Plain storage liars fail every writer's check, so they can never keep a copy of the input:
+        // ask only for as many copies as the honest trackers can hold.
+        const fault = o.fault ? parseFault(o.fault) : undefined;
+        const refusers = fault && (fault.kind === 'corrupt-blocks' || fault.kind === 'drop-blocks') && !fault.late ? o.faulty : 0;
+        const replication = Math.max(1, Math.min(3, o.trackers - refusers));
         const dfsInputs: string[] = [];
         for (const [i, input] of inputs.entries()) {
           const files = listLocal(input);

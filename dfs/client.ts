@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { createHmac, randomBytes } from 'node:crypto';
-import { BftmrError } from '../lib/errors.ts';
+import { BftmrError, isBftmrError } from '../lib/errors.ts';
 import { newHasher, shortDigest } from '../lib/digest.ts';
 import { RpcClient } from '../lib/rpc.ts';
 import type * as M from '../lib/messages.ts';
@@ -22,6 +22,12 @@ export type Progress = (doneBytes: number, totalBytes: number) => void;
 
 export interface PutOptions {
   replication?: number;
+  /**
+   * Proven copies each block must have for the put to succeed (default: `replication`). Fewer
+   * than `replication` leaves the file under-replicated, for the job tracker to repair when it can
+   * (HDFS's minimum replication); for internal files such as job code, never for a user's put.
+   */
+  minReplication?: number;
   blockBytes?: number;
   overwrite?: boolean;
   progress?: Progress;
@@ -129,7 +135,7 @@ export class DfsClient {
         const off = i * blockBytes;
         const size = Math.min(blockBytes, st.size - off);
         let last = 0;
-        const { ref, replicate } = await this.#uploadBlock(target, fh, off, size, replication, (n) => {
+        const { ref, replicate } = await this.#uploadBlock(target, fh, off, size, replication, opts.minReplication ?? replication, (n) => {
           done += n - last;
           last = n;
           opts.progress?.(done, st.size);
@@ -196,7 +202,7 @@ export class DfsClient {
    * them at all (it died since it was allocated) is replaced by another. The returned promise
    * settles when every copy is verified; `ref.replicas` then lists the nodes holding one.
    */
-  async #uploadBlock(file: string, fh: fsp.FileHandle, off: number, size: number, replication: number, progress: (n: number) => void):
+  async #uploadBlock(file: string, fh: fsp.FileHandle, off: number, size: number, replication: number, minReplication: number, progress: (n: number) => void):
     Promise<{ ref: M.BlockRef; replicate: Promise<void> }> {
     const exclude: string[] = [];
     for (let tries = 0; ; tries++) {
@@ -252,8 +258,9 @@ export class DfsClient {
        * A copy on `t`, or else on another node, kept only once it answers the challenge. Every
        * live node may be tried, so a put succeeds while `replication` nodes can prove a copy.
        */
+      let shortfall: unknown;
       const place = async (t: M.Location, isFirst: boolean) => {
-        for (let target = t, n = 0; ; n++, target = await another()) {
+        for (let target = t, n = 0; ; n++) {
           const copied = isFirst && n === 0 ? true : await copyTo(target, replicas.length ? [...replicas] : [first]);
           if (copied && (await this.#proves(target, digest, nonce, mac))) { replicas.push(target); return; }
           refused.push(target.tracker_id);
@@ -262,10 +269,17 @@ export class DfsClient {
             await this.#jt.call<M.BadReplicaReport, M.Empty>('ReportBadReplica', { path: file, digest, tracker_id: target.tracker_id,
               error: 'did not prove it holds the copy it acknowledged', writer: true }, this.#deadlineMs).catch(() => {});
           }
+          try { target = await another(); } catch (e) {
+            if (!isBftmrError(e, 'DFS_TOO_FEW_NODES')) throw e;
+            shortfall = e; // this copy is not made; enough others may be
+            return;
+          }
         }
       };
       // The first copy is proved before the others pull from it; a first node that fails is replaced.
-      const replicate = place(first, true).then(() => Promise.all(rest.map((t) => place(t, false)))).then(() => undefined);
+      const replicate = place(first, true).then(() => Promise.all(rest.map((t) => place(t, false)))).then(() => {
+        if (replicas.length < Math.max(1, minReplication)) throw shortfall;
+      });
       replicate.catch(() => {}); // awaited by put(); never an unhandled rejection meanwhile
       return { ref: { digest, size, replicas }, replicate };
     }

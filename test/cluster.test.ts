@@ -92,3 +92,12 @@ test('a tracker that returns wrong map output is outvoted and named; honest ones
     await bftmr(h, 'cluster', 'stop');
   }
 });
+
+test('bftmr run with a storage liar that fails every writer\'s check: the input and the job code go to the honest trackers, the output is right', async (t) => {
+  const out = path.join(tempDir('bftmr-run-liar-'), 'out');
+  const r = await bftmr(tempDir('bftmr-run-liar-home-'), 'run', 'jobs/word_count.ts', '--input', text, '--output', out,
+    '--faulty', '1', '--fault', 'drop-blocks', '--split-mb', '0.5', '--json');
+  t.is(r.code, 0, r.stderr);
+  t.is(JSON.parse(r.stdout).state, 'SUCCEEDED');
+  t.is(normalisedOutput(out), wordCountOracle(text));
+});
