@@ -22,6 +22,7 @@ export function registerCluster(program: Command): void {
     .option('--deadline-floor-ms <ms>', 'a tracker never misses an attempt\'s deadline before this long (default 30000)', wholeNumber(0))
     .option('--expiry-ms <ms>', 'declare a task tracker dead after this long without a heartbeat', wholeNumber(100))
     .option('--dfs-audit-ms <ms>', 'the job tracker audits one random dfs replica per this interval (0: never)', wholeNumber(0))
+    .option('--blacklist-after <n>', 'stop using a tracker with more verdicts than this (default 2)', wholeNumber(0))
     .action(async (o, cmd: Command) => {
       if (o.faulty > 0 && !o.fault) throw new BftmrError('JOB_BAD_ARGUMENT', '--faulty needs --fault MODE');
       if (o.fault) parseFault(o.fault);
@@ -29,7 +30,7 @@ export function registerCluster(program: Command): void {
       const home = homeOf(cmd);
       const state = await startCluster(home, {
         trackers: o.trackers, slots: o.slots, faulty: o.faulty, fault: o.fault, lateFloorMs: o.lateFloorMs, deadlineFloorMs: o.deadlineFloorMs, detached: true,
-        trackerExpiryMs: o.expiryMs, dfsAuditIntervalMs: o.dfsAuditMs,
+        trackerExpiryMs: o.expiryMs, dfsAuditIntervalMs: o.dfsAuditMs, blacklistAfterVerdicts: o.blacklistAfter,
         onProgress: (l) => process.stderr.isTTY && process.stderr.write(`${l}...\n`),
       });
       console.log(`cluster running: job tracker at ${state.jobTracker.address}, ${state.trackers.length} task trackers (home ${home})`);

@@ -43,6 +43,7 @@ export interface StartOptions {
   lateFloorMs?: number;
   deadlineFloorMs?: number;
   dfsAuditIntervalMs?: number;
+  blacklistAfterVerdicts?: number;
   onProgress?: (line: string) => void;
 }
 
@@ -155,6 +156,7 @@ export async function startCluster(home: string, opts: StartOptions): Promise<Cl
     if (opts.lateFloorMs !== undefined) jtArgs.push('--late-floor-ms', String(opts.lateFloorMs));
     if (opts.deadlineFloorMs !== undefined) jtArgs.push('--deadline-floor-ms', String(opts.deadlineFloorMs));
     if (opts.dfsAuditIntervalMs !== undefined) jtArgs.push('--dfs-audit-ms', String(opts.dfsAuditIntervalMs));
+    if (opts.blacklistAfterVerdicts !== undefined) jtArgs.push('--blacklist-after', String(opts.blacklistAfterVerdicts));
     const jt = launch(jtArgs, jtLog, opts.detached);
     children.push(jt);
     say('starting job tracker');

@@ -42,6 +42,21 @@ async function openLocal(file: string, flags: 'r' | 'w', verb: string, shown = f
   }
 }
 
+interface Challenge { nonce: Buffer; mac: Buffer }
+
+/** One block of a put: bytes [off, off+size) of the local file. */
+interface BlockToPut {
+  file: string;
+  index: number;
+  fh: fsp.FileHandle;
+  off: number;
+  size: number;
+  replication: number;
+  minReplication: number;
+  /** Set when another block of the put failed: stop placing copies. */
+  signal: AbortSignal;
+}
+
 /** Blocks in flight at once in put and get: each goes to or comes from other nodes, in parallel. */
 const BLOCKS_IN_FLIGHT = 3;
 
@@ -124,6 +139,8 @@ export class DfsClient {
     const blockBytes = opts.blockBytes ?? kDfsDefaults.blockBytes;
     if (!Number.isInteger(replication) || replication < 1) throw new BftmrError('JOB_BAD_ARGUMENT', `replication must be a whole number >= 1, not ${replication}`);
     const fh = await openLocal(local, 'r', 'read');
+    // Once one block fails, the others stop placing copies (the put fails anyway).
+    const abort = new AbortController();
     try {
       const st = await fh.stat();
       if (!st.isFile()) throw new BftmrError('LOCAL_IO', `${local} is not a regular file`);
@@ -134,14 +151,19 @@ export class DfsClient {
       const blocks = await windowed(count, BLOCKS_IN_FLIGHT, async (i) => {
         const off = i * blockBytes;
         const size = Math.min(blockBytes, st.size - off);
-        let last = 0;
-        const { ref, replicate } = await this.#uploadBlock(target, fh, off, size, replication, opts.minReplication ?? replication, (n) => {
-          done += n - last;
-          last = n;
-          opts.progress?.(done, st.size);
-        });
-        await replicate;
-        return ref;
+        let last = 0; // the furthest this block's uploads got: progress never goes back
+        const block = { file: target, index: i, fh, off, size, replication, minReplication: opts.minReplication ?? replication, signal: abort.signal };
+        try {
+          return await this.#putBlock(block, (n) => {
+            if (n <= last) return;
+            done += n - last;
+            last = n;
+            opts.progress?.(done, st.size);
+          });
+        } catch (e) {
+          abort.abort();
+          throw e;
+        }
       });
       await this.#jt.call<M.CreateFileRequest, M.Empty>('CreateFile', { path: target, blocks, replication, overwrite: !!opts.overwrite }, this.#deadlineMs);
       return this.stat(target);
@@ -152,13 +174,13 @@ export class DfsClient {
 
   /**
    * Streams bytes [off, off+size) of the local file to `target` as one block; returns its digest
-   * and, when a `nonce` is given, the HMAC-SHA256 of the bytes under it (computed on the way).
+   * and the HMAC-SHA256 of the bytes under each of `nonces` (computed on the way).
    */
-  async #upload(target: M.Location, fh: fsp.FileHandle, off: number, size: number, progress?: (n: number) => void, nonce?: Buffer):
-    Promise<{ digest: string; mac?: Buffer }> {
+  async #upload(target: M.Location, fh: fsp.FileHandle, off: number, size: number, progress?: (n: number) => void, nonces: Buffer[] = []):
+    Promise<{ digest: string; macs: Buffer[] }> {
     const xx = await loadXXHash();
     const hash = newHasher();
-    const mac = nonce && createHmac('sha256', nonce);
+    const macs = nonces.map((n) => createHmac('sha256', n));
     const up = this.#peers.get(target.address).upload<M.BlockChunk, M.WriteBlockReply>('WriteBlock', TRANSFER_DEADLINE_MS);
     try {
       let sent = 0;
@@ -168,7 +190,7 @@ export class DfsClient {
         const { bytesRead } = await fh.read(data, 0, n, off + sent);
         if (bytesRead !== n) throw new BftmrError('LOCAL_IO', 'the local file changed while it was being read');
         hash.update(data);
-        mac?.update(data);
+        for (const m of macs) m.update(data);
         await up.write({ data, xxh32: xx.h32(data), digest: '', last: false });
         sent += n;
         progress?.(sent);
@@ -181,108 +203,137 @@ export class DfsClient {
     await up.write({ data: Buffer.alloc(0), xxh32: xx.h32(Buffer.alloc(0)), digest, last: true });
     const ack = await up.finish();
     if (ack.digest !== digest) throw new BftmrError('DFS_DIGEST_MISMATCH', `${target.tracker_id} stored ${shortDigest(ack.digest)}, not ${shortDigest(digest)}`);
-    return { digest, mac: mac?.digest() };
+    return { digest, macs: macs.map((m) => m.digest()) };
   }
 
-  /** Whether `target` proves it holds the block: an HMAC under a nonce it has not seen before now. */
-  async #proves(target: M.Location, digest: string, nonce: Buffer, mac: Buffer): Promise<boolean> {
+  /** A challenge no node has seen: a fresh nonce and the HMAC of the block's bytes, re-read from the local file. */
+  async #freshChallenge(fh: fsp.FileHandle, off: number, size: number, digest: string): Promise<Challenge> {
+    const nonce = randomBytes(32);
+    const mac = createHmac('sha256', nonce);
+    const hash = newHasher();
+    const data = Buffer.allocUnsafe(Math.min(kDfsDefaults.chunkBytes, Math.max(1, size)));
+    for (let at = 0; at < size;) {
+      const { bytesRead } = await fh.read(data, 0, Math.min(data.length, size - at), off + at);
+      if (bytesRead === 0) break;
+      const chunk = data.subarray(0, bytesRead);
+      mac.update(chunk);
+      hash.update(chunk);
+      at += bytesRead;
+    }
+    if (hash.digest('hex') !== digest) throw new BftmrError('LOCAL_IO', 'the local file changed while it was being read');
+    return { nonce, mac: mac.digest() };
+  }
+
+  /**
+   * Whether `target` proves it holds the block: the HMAC under a nonce it has not seen before now.
+   * (A node that threw the bytes away could still fetch them back from another holder in time to
+   * answer; see jobtracker/block_audit.ts. What this rules out is a node that never stored them.)
+   */
+  async #proves(target: M.Location, digest: string, c: Challenge): Promise<boolean> {
     try {
       const r = await this.#peers.get(target.address).call<M.ProveBlockRequest, M.ProveBlockReply>(
-        'ProveBlock', { digest, nonce }, TRANSFER_DEADLINE_MS);
-      return Buffer.from(r.hmac).equals(mac);
+        'ProveBlock', { digest, nonce: c.nonce }, TRANSFER_DEADLINE_MS);
+      return Buffer.from(r.hmac).equals(c.mac);
     } catch {
       return false;
     }
   }
 
   /**
-   * One block onto `replication` nodes: uploaded to the first, then pulled from it by the others
-   * (which verify the digest). A node that cannot get verified bytes that way (the first one
-   * served bad bytes, or went away) gets them from the client directly; a node that cannot take
-   * them at all (it died since it was allocated) is replaced by another. The returned promise
-   * settles when every copy is verified; `ref.replicas` then lists the nodes holding one.
+   * One block onto `replication` nodes: uploaded to a first node, then pulled from the proven
+   * copies by the others (which verify the digest); a node that cannot get verified bytes that way
+   * gets them from the client directly. A node's acknowledgement is not enough: every copy must
+   * answer a challenge under its own nonce, drawn before the upload (so a node that answered one
+   * cannot hand the answer to another). A node that fails, or cannot be reached, is replaced by
+   * another live one, every node may be tried, and what a failed node stored is reported so the
+   * job tracker can check it and delete it. Resolves when `minReplication` (at best `replication`)
+   * copies are proven.
    */
-  async #uploadBlock(file: string, fh: fsp.FileHandle, off: number, size: number, replication: number, minReplication: number, progress: (n: number) => void):
-    Promise<{ ref: M.BlockRef; replicate: Promise<void> }> {
-    const exclude: string[] = [];
-    for (let tries = 0; ; tries++) {
-      const { targets } = await this.#jt.call<M.AllocateBlockRequest, M.AllocateBlockReply>(
-        'AllocateBlock', { replication, exclude }, this.#deadlineMs);
-      const [first, ...rest] = targets as [M.Location, ...M.Location[]];
-      // A node's word that it stored the block is not enough: each copy must answer a challenge
-      // under this nonce, which no node sees before the copies are made.
-      const nonce = randomBytes(32);
-      let digest: string;
-      let mac: Buffer;
-      try {
-        ({ digest, mac } = (await this.#upload(first, fh, off, size, progress, nonce)) as { digest: string; mac: Buffer });
-      } catch (e) {
-        if (tries >= 2 || (e instanceof BftmrError && e.code === 'LOCAL_IO')) throw e;
-        exclude.push(first.tracker_id);
-        continue;
+  async #putBlock(b: BlockToPut, progress: (n: number) => void): Promise<M.BlockRef> {
+    const where = `block ${b.index} of ${b.file}`;
+    const tried = new Set<string>();
+    const refused: string[] = [];
+    const replicas: M.Location[] = [];
+    /** Another live node for a copy, none tried before for this block (copies are placed concurrently). */
+    const another = async (): Promise<M.Location> => {
+      for (;;) {
+        let next: M.Location;
+        try {
+          ({ targets: [next] } = (await this.#jt.call<M.AllocateBlockRequest, M.AllocateBlockReply>(
+            'AllocateBlock', { replication: 1, exclude: [...tried] }, this.#deadlineMs)) as { targets: [M.Location] });
+        } catch (e) {
+          if (!isBftmrError(e, 'DFS_TOO_FEW_NODES')) throw e;
+          const why = refused.length ? `${refused.join(', ')} did not take or prove a copy; ` : '';
+          throw new BftmrError('DFS_TOO_FEW_NODES', `no node is left to keep a verified copy of ${where} (${why}${replicas.length} of ${b.replication} copies are placed)`);
+        }
+        const known = tried.has(next.tracker_id);
+        tried.add(next.tracker_id);
+        if (!known) return next;
       }
-      const copyTo = async (t: M.Location, sources: M.Location[] = [first]): Promise<boolean> => {
+    };
+
+    const { targets } = await this.#jt.call<M.AllocateBlockRequest, M.AllocateBlockReply>(
+      'AllocateBlock', { replication: b.replication, exclude: [] }, this.#deadlineMs);
+    for (const t of targets) tried.add(t.tracker_id);
+    let [first, ...rest] = targets as [M.Location, ...M.Location[]];
+    const nonces = Array.from({ length: b.replication }, () => randomBytes(32));
+    let uploaded: { digest: string; macs: Buffer[] };
+    for (;;) {
+      try {
+        uploaded = await this.#upload(first, b.fh, b.off, b.size, progress, nonces);
+        break;
+      } catch (e) {
+        if (isBftmrError(e, 'LOCAL_IO')) throw e;
+        refused.push(first.tracker_id);
+        first = await another();
+      }
+    }
+    const { digest } = uploaded;
+    const challenges: Challenge[] = nonces.map((nonce, i) => ({ nonce, mac: uploaded.macs[i]! }));
+    const challenge = async () => challenges.pop() ?? this.#freshChallenge(b.fh, b.off, b.size, digest);
+
+    const copyTo = async (t: M.Location): Promise<boolean> => {
+      if (replicas.length) {
         try {
           const r = await this.#peers.get(t.address).call<M.PullBlockRequest, M.WriteBlockReply>(
-            'PullBlock', { digest, size, sources }, TRANSFER_DEADLINE_MS);
+            'PullBlock', { digest, size: b.size, sources: [...replicas] }, TRANSFER_DEADLINE_MS);
           if (r.digest === digest) return true;
         } catch { /* fall back to the client's own copy */ }
-        let uploaded: string;
-        try { uploaded = (await this.#upload(t, fh, off, size)).digest; } catch (e) {
-          if (e instanceof BftmrError && e.code === 'LOCAL_IO') throw e;
-          return false;
+      }
+      let again: string;
+      try { again = (await this.#upload(t, b.fh, b.off, b.size)).digest; } catch (e) {
+        if (isBftmrError(e, 'LOCAL_IO')) throw e;
+        return false;
+      }
+      if (again !== digest) throw new BftmrError('LOCAL_IO', 'the local file changed while it was being read');
+      return true;
+    };
+    let shortfall: unknown;
+    /** A proven copy on `t`, or else on another node; gives up (leaving `shortfall`) when none is left. */
+    const place = async (t: M.Location, uploadedHere: boolean): Promise<void> => {
+      for (let target = t, n = 0; !b.signal.aborted; n++) {
+        const copied = uploadedHere && n === 0 ? true : await copyTo(target);
+        if (copied && (await this.#proves(target, digest, await challenge()))) { replicas.push(target); return; }
+        refused.push(target.tracker_id);
+        if (copied) {
+          // What it stored is no file's copy: the job tracker checks it and deletes it if it is bad.
+          await this.#jt.call<M.BadReplicaReport, M.Empty>('ReportBadReplica', { path: b.file, digest, tracker_id: target.tracker_id,
+            error: 'did not prove it holds the copy it acknowledged', writer: true }, this.#deadlineMs).catch(() => {});
         }
-        if (uploaded !== digest) throw new BftmrError('LOCAL_IO', 'the local file changed while it was being read');
-        return true;
-      };
-      const replicas: M.Location[] = [];
-      const tried = new Set([...exclude, ...targets.map((t) => t.tracker_id)]);
-      const refused: string[] = [];
-      /** Another live node for a copy, none tried before for this block (copies are placed concurrently). */
-      const another = async (): Promise<M.Location> => {
-        for (;;) {
-          let next: M.Location;
-          try {
-            ({ targets: [next] } = (await this.#jt.call<M.AllocateBlockRequest, M.AllocateBlockReply>(
-              'AllocateBlock', { replication: 1, exclude: [...tried] }, this.#deadlineMs)) as { targets: [M.Location] });
-          } catch (e) {
-            if (!(e instanceof BftmrError) || e.code !== 'DFS_TOO_FEW_NODES') throw e;
-            throw new BftmrError('DFS_TOO_FEW_NODES', `no node is left to keep a verified copy of block ${shortDigest(digest)} ` +
-              `(${refused.join(', ')} did not prove ${refused.length === 1 ? 'it holds' : 'they hold'} one; ${replicas.length} of ${replication} copies are placed)`);
-          }
-          if (!tried.has(next.tracker_id)) { tried.add(next.tracker_id); return next; }
-          tried.add(next.tracker_id);
+        try { target = await another(); } catch (e) {
+          if (!isBftmrError(e, 'DFS_TOO_FEW_NODES')) throw e;
+          shortfall = e; // this copy is not made; enough others may be
+          return;
         }
-      };
-      /**
-       * A copy on `t`, or else on another node, kept only once it answers the challenge. Every
-       * live node may be tried, so a put succeeds while `replication` nodes can prove a copy.
-       */
-      let shortfall: unknown;
-      const place = async (t: M.Location, isFirst: boolean) => {
-        for (let target = t, n = 0; ; n++) {
-          const copied = isFirst && n === 0 ? true : await copyTo(target, replicas.length ? [...replicas] : [first]);
-          if (copied && (await this.#proves(target, digest, nonce, mac))) { replicas.push(target); return; }
-          refused.push(target.tracker_id);
-          // Whatever it holds of the block is no file's copy: the job tracker has it deleted.
-          if (copied) {
-            await this.#jt.call<M.BadReplicaReport, M.Empty>('ReportBadReplica', { path: file, digest, tracker_id: target.tracker_id,
-              error: 'did not prove it holds the copy it acknowledged', writer: true }, this.#deadlineMs).catch(() => {});
-          }
-          try { target = await another(); } catch (e) {
-            if (!isBftmrError(e, 'DFS_TOO_FEW_NODES')) throw e;
-            shortfall = e; // this copy is not made; enough others may be
-            return;
-          }
-        }
-      };
-      // The first copy is proved before the others pull from it; a first node that fails is replaced.
-      const replicate = place(first, true).then(() => Promise.all(rest.map((t) => place(t, false)))).then(() => {
-        if (replicas.length < Math.max(1, minReplication)) throw shortfall;
-      });
-      replicate.catch(() => {}); // awaited by put(); never an unhandled rejection meanwhile
-      return { ref: { digest, size, replicas }, replicate };
-    }
+      }
+    };
+    // The first copy is proven before the others pull from it.
+    await place(first, true);
+    const settled = await Promise.allSettled(rest.map((t) => place(t, false)));
+    const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    if (!b.signal.aborted && replicas.length < Math.max(1, b.minReplication)) throw shortfall;
+    return { digest, size: b.size, replicas };
   }
 
   /**
@@ -312,6 +363,7 @@ export class DfsClient {
       if (b.replicas.length === 0) {
         throw new BftmrError('DFS_NO_REPLICA', `${info.path}, block ${i} (${shortDigest(b.digest)}): no verified copy is left`);
       }
+      let reached = base; // a retry from another replica rewrites bytes already counted
       try {
         const { failures } = await fetchBlock(this.#peers, b, async (chunks) => {
           const hash = newHasher();
@@ -324,8 +376,11 @@ export class DfsClient {
             hash.update(c);
             await write(c, pos);
             pos += c.length;
-            done += c.length;
-            progress?.(done, info.size);
+            if (pos > reached) {
+              done += pos - reached;
+              reached = pos;
+              progress?.(done, info.size);
+            }
           }
           const got = hash.digest('hex');
           if (got !== b.digest || pos - base !== b.size) {

@@ -2,7 +2,8 @@
  * The dfs on real processes while storage nodes lie and die: one tracker serves altered bytes
  * (corrupt-blocks), one loses what it stores but keeps claiming it (drop-blocks), one honest one is
  * SIGKILLed part-way through the puts. The liars fail the writer's checks, so no put keeps a copy
- * on them; they get copies only from repairs, where the job tracker's audits catch them. Every file reads back byte-identical throughout; the
+ * on them; they get copies only from repairs, where the job tracker's audits catch them (and one
+ * verdict blacklists a tracker here). Every file reads back byte-identical throughout; the
  * liars, and only they, are proven faulty by the job tracker's own audits; repairs bring every
  * block back to three live verified copies, none on the dead or proven-faulty nodes, and fsck
  * says so; the blocks of a deleted file are collected on every live node.
@@ -16,7 +17,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { bftmr, corpus, json, ROOT, tempDir, until } from './helpers/cli.ts';
 
-const BLOCK_MB = '0.125';
+// Small blocks: many repairs after the kill, so each liar is sure to get copies to be caught on.
+const BLOCK_MB = '0.0625';
 
 interface Tracker { id: string; pid: number; alive: boolean; fault: string | null; blacklisted: boolean; verdicts: string[] }
 interface Replica { tracker_id: string; state: string }
@@ -46,7 +48,7 @@ test.serial('every file survives a corrupting, a dropping and a killed storage n
   const local = (p: string) => path.join(scratch, path.basename(p));
 
   const start = await bftmr(home, 'cluster', 'start', '--trackers', '5', '--slots', '1', '--faulty', '1', '--fault', 'corrupt-blocks',
-    '--expiry-ms', '3000', '--dfs-audit-ms', '200');
+    '--expiry-ms', '3000', '--dfs-audit-ms', '200', '--blacklist-after', '0');
   t.is(start.code, 0, start.stderr);
   // The launcher gives one fault mode; the drop-blocks node joins like a daemon on another host would.
   const jtAddress = JSON.parse(fs.readFileSync(path.join(home, 'cluster.json'), 'utf8')).jobTracker.address as string;

@@ -176,20 +176,24 @@ test('a delete not yet sent is cancelled when the block is wanted again', (t) =>
   t.deepEqual(deletesIn(m.take('A', 2)), []);
 });
 
-test('a writer\'s copy that failed its challenge is deleted; a listed replica is not, on a writer\'s word', (t) => {
-  const c = new Cluster('A', 'B', 'C');
+test('a bad copy no file lists is deleted; a listed replica is not; a claim after the delete is checked against the believed copies', (t) => {
+  const c = new Cluster('A', 'B', 'C', 'D');
   const m = monitor(c);
   m.track(D('x'), 10, 2, ['A', 'B'], 0);
-  m.discard('C', D('x')); // C acknowledged a copy of x for a put but could not prove it
-  m.discard('A', D('x')); // A is a replica: not deleted on anyone's word
+  m.discard('C', D('x')); // C holds bad bytes of x that no file lists
+  m.discard('A', D('x')); // A is a replica: discard never deletes it
   m.discard('C', D('new')); // a block no file lists yet
+  m.track(D('x'), 10, 2, ['A', 'B'], 1); // a file lists x again, not on C: C's delete still goes
   t.deepEqual(deletesIn(m.take('C', 1)).sort(), [D('x'), D('new')].sort());
   t.deepEqual(deletesIn(m.take('A', 1)), []);
   t.deepEqual(m.health(D('x'))!.live, ['A', 'B']);
-  // If C's copy is then claimed after all (another put of the same bytes), it is checked, not believed.
-  m.track(D('x'), 10, 3, ['C'], 2);
-  t.deepEqual(m.health(D('x'))!.live, ['A', 'B']);
-  t.deepEqual(repairsIn(m.take('C', 3)).map((r) => r.digest), [D('x')]);
+  // If C's copy is then claimed after all (a put of the same bytes), it is checked, not believed,
+  // by a pull from every copy that is believed, whatever the order of the claims.
+  m.track(D('new'), 10, 3, ['C', 'D', 'A'], 2);
+  t.deepEqual(m.health(D('new'))!.live, ['D', 'A']);
+  const [check] = repairsIn(m.take('C', 3));
+  t.is(check!.digest, D('new'));
+  t.deepEqual(check!.sources.map((x) => x.tracker_id).sort(), ['A', 'D']);
 });
 
 test('a block report drops replicas the tracker no longer holds and deletes what no file needs from it', (t) => {
@@ -359,6 +363,26 @@ test('core: a reader\'s report leads to an audit, and only the audit\'s own find
   t.is(repairs.length, 1);
   t.deepEqual(repairs[0]!.sources.map((s) => s.tracker_id), [b]);
   t.false(repairs.some((r) => r.sources.some((s) => s.tracker_id === a)), 'the proven-bad tracker is no source');
+});
+
+test('core: a writer\'s report of a copy no file lists is checked: deleted if bad, kept if good, never a verdict', (t) => {
+  const { core: c, ids, take } = core();
+  const [a, b, x, y] = ids as [string, string, string, string];
+  c.trackBlock(D('blk'), 10, 2, [a, b], 0);
+  take();
+  c.reportBadReplica(a, D('blk'), 'a writer of /f', true);
+  const listed = take().filter((e): e is Extract<Effect, { type: 'audit' }> => e.type === 'audit');
+  t.false(listed[0]?.unlisted ?? false, 'a listed replica is audited like any accused one');
+  c.auditResult(listed[0]!, true, 1);
+  for (const [id, matched] of [[x, false], [y, true]] as const) {
+    c.reportBadReplica(id, D('new'), 'a writer of /f', true);
+    const [audit] = take().filter((e): e is Extract<Effect, { type: 'audit' }> => e.type === 'audit');
+    t.like(audit, { jobId: '', trackerId: id, digest: D('new'), unlisted: true });
+    c.auditResult(audit!, matched, 10);
+  }
+  t.deepEqual(deletesIn(heartbeat(c, x, 20).actions), [D('new')], 'the bad copy goes');
+  t.deepEqual(deletesIn(heartbeat(c, y, 20).actions), [], 'a good copy stays (a concurrent put may list it)');
+  for (const id of ids) t.deepEqual(c.trackers(20).find((i) => i.tracker_id === id)!.verdicts, []);
 });
 
 test('core: a tracker that says it does not hold a block it claimed gets a verdict; one that does not answer does not', (t) => {

@@ -238,11 +238,12 @@ export class JobTrackerCore {
 
   /**
    * A reader says `trackerId` served bad bytes of `digest` (or denied holding it): audit it. A
-   * writer says a copy it made there failed its challenge and was not kept: delete it, unless it
-   * is a listed replica (then it is audited like any other accused one).
+   * writer says a copy it made there failed its challenge and was not kept: it is checked too, and
+   * deleted only if it is bad (so no one's word deletes a good copy, such as one a concurrent put
+   * of the same bytes is about to list).
    */
   reportBadReplica(trackerId: string, digest: string, reporter: string, writer = false): void {
-    if (writer && !this.#replication.isReplica(trackerId, digest)) this.#replication.discard(trackerId, digest);
+    if (writer && !this.#replication.isReplica(trackerId, digest)) this.#auditBlock(trackerId, digest, `a copy ${reporter} did not keep`, true);
     else this.#auditBlock(trackerId, digest, `reported by ${reporter}`);
   }
 
@@ -250,12 +251,12 @@ export class JobTrackerCore {
     return this.#replication.health(digest);
   }
 
-  #auditBlock(trackerId: string, digest: string, why: string): void {
+  #auditBlock(trackerId: string, digest: string, why: string, unlisted = false): void {
     const t = this.#trackers.get(trackerId);
     const key = `${trackerId}|${digest}`;
-    if (!t || !this.#replication.isReplica(trackerId, digest) || this.#blockAudits.has(key)) return;
+    if (!t || unlisted === this.#replication.isReplica(trackerId, digest) || this.#blockAudits.has(key)) return;
     this.#blockAudits.add(key);
-    this.#effects.push({ type: 'audit', jobId: '', task: why, trackerId, address: t.address, digest });
+    this.#effects.push({ type: 'audit', jobId: '', task: why, trackerId, address: t.address, digest, ...(unlisted ? { unlisted } : {}) });
   }
 
   // ---------------------------------------------------------------- jobs
@@ -284,11 +285,12 @@ export class JobTrackerCore {
    * Unreachable proves nothing. For a job's map output "not held" proves nothing either (the job
    * may be over); for a dfs block the tracker claimed, it is a lost block.
    */
-  auditResult(audit: { jobId: string; task: string; trackerId: string; digest: string }, matched: boolean, now: number,
+  auditResult(audit: { jobId: string; task: string; trackerId: string; digest: string; unlisted?: boolean }, matched: boolean, now: number,
     held = true): void {
     if (!audit.jobId) {
       this.#blockAudits.delete(`${audit.trackerId}|${audit.digest}`);
       if (matched && held) return;
+      if (audit.unlisted) { this.#replication.discard(audit.trackerId, audit.digest); return; }
       if (!this.#replication.isReplica(audit.trackerId, audit.digest)) return; // already dealt with
       const d = shortDigest(audit.digest);
       this.#verdict(audit.trackerId, !matched

@@ -126,25 +126,27 @@ export class ReplicationMonitor {
     b.wanted = wanted;
     // The namespace learns the list the monitor keeps, whatever the file said.
     this.#changed.add(digest);
-    // It is wanted again: deletes not yet sent are cancelled.
-    for (const [t, ds] of this.#deletes) {
+    // It is wanted again: deletes not yet sent to the trackers that claim it are cancelled (a
+    // copy elsewhere, such as a bad one a writer did not keep, still goes).
+    for (const t of claimed) {
+      const ds = this.#deletes.get(t);
+      if (!ds) continue;
       ds.delete(digest);
       if (ds.size === 0) this.#deletes.delete(t);
     }
+    const doubtful: string[] = [];
     for (const t of claimed) {
       if (b.replicas.has(t)) continue;
       // Its tracker died since: the copy would only be listed, never counted. (Before the first
       // tick after a restart no tracker is back yet, and the namespace's lists are all there is.)
       if (this.#safeModeOver && !this.#trackers.alive(t)) continue;
       const deletedAt = this.#tombstones.get(`${t}|${digest}`);
-      if (deletedAt !== undefined && now - deletedAt <= this.#opts.tombstoneMs) {
-        // Its copy may have been deleted after it acknowledged it: ask it to show it holds it
-        // (a pull that succeeds at once when it does), rather than believe it.
-        if (this.#trackers.usable(t) && !this.#targeted(digest, t)) this.#startRepair(b, t, now);
-        continue;
-      }
-      this.#addReplica(b, t);
+      if (deletedAt !== undefined && now - deletedAt <= this.#opts.tombstoneMs) doubtful.push(t);
+      else this.#addReplica(b, t);
     }
+    // A copy may have been deleted after its tracker acknowledged it: ask it to show it holds it
+    // (a pull that succeeds at once when it does, from every copy believed above), rather than believe it.
+    for (const t of doubtful) if (this.#trackers.usable(t) && !this.#targeted(digest, t)) this.#startRepair(b, t, now);
     this.#needy.add(digest);
   }
 
@@ -182,8 +184,8 @@ export class ReplicationMonitor {
   }
 
   /**
-   * A writer's copy on `trackerId` failed the writer's challenge, so no file lists it there: the
-   * bytes it may hold are garbage. (A replica that is listed is never deleted on anyone's word.)
+   * A copy on `trackerId` that no file lists, found bad by the job tracker's own check (a writer
+   * did not keep it): it goes, unless a file has listed it there since.
    */
   discard(trackerId: string, digest: string): void {
     if (this.isReplica(trackerId, digest) || this.#targeted(digest, trackerId) || !this.#trackers.alive(trackerId)) return;

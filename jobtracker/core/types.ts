@@ -36,9 +36,10 @@ export type Effect =
   | { type: 'commit'; jobId: string; output: string; files: OutputFile[] }
   /**
    * A reducer says this tracker served bytes not matching `digest`: fetch them and see (auditResult).
-   * With an empty `jobId` it is a dfs block: one a reader or a repair accused, or a routine audit.
+   * With an empty `jobId` it is a dfs block: one a reader or a repair accused, or a routine audit;
+   * `unlisted`: a copy no file lists, which a writer did not keep (deleted unless it is good).
    */
-  | { type: 'audit'; jobId: string; task: string; trackerId: string; address: string; digest: string }
+  | { type: 'audit'; jobId: string; task: string; trackerId: string; address: string; digest: string; unlisted?: boolean }
   /** The replica lists of these dfs blocks changed: persist them in the namespace. */
   | { type: 'replicas'; changes: { digest: string; replicas: string[] }[] }
   | { type: 'log'; message: string };
