@@ -16,6 +16,7 @@ export function registerCluster(program: Command): void {
     .description('start a job tracker and task trackers in the background; returns when all are up')
     .option('--trackers <n>', 'number of task trackers', wholeNumber(1, 64), kClusterDefaults.trackers)
     .option('--slots <n>', `task slots per tracker (default ${kTaskTrackerDefaults.slots}: this host's cores, at most 4)`, wholeNumber(1, 256))
+    .option('--task-memory-mb <mb>', `heap cap of one task worker (default ${kTaskTrackerDefaults.taskMemoryMb})`, wholeNumber(64))
     .option('--faulty <k>', 'give the fault mode to this many trackers', wholeNumber(0), 0)
     .option('--fault <mode>', `fault mode for --faulty trackers: ${FAULT_MODES.join(', ')}`)
     .option('--late-floor-ms <ms>', 'an attempt is never judged late before this long', wholeNumber(0))
@@ -29,7 +30,7 @@ export function registerCluster(program: Command): void {
       if (o.faulty > o.trackers) throw new BftmrError('JOB_BAD_ARGUMENT', `--faulty ${o.faulty} is more than --trackers ${o.trackers}`);
       const home = homeOf(cmd);
       const state = await startCluster(home, {
-        trackers: o.trackers, slots: o.slots, faulty: o.faulty, fault: o.fault, lateFloorMs: o.lateFloorMs, deadlineFloorMs: o.deadlineFloorMs, detached: true,
+        trackers: o.trackers, slots: o.slots, taskMemoryMb: o.taskMemoryMb, faulty: o.faulty, fault: o.fault, lateFloorMs: o.lateFloorMs, deadlineFloorMs: o.deadlineFloorMs, detached: true,
         trackerExpiryMs: o.expiryMs, dfsAuditIntervalMs: o.dfsAuditMs, blacklistAfterVerdicts: o.blacklistAfter,
         onProgress: (l) => process.stderr.isTTY && process.stderr.write(`${l}...\n`),
       });

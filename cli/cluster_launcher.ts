@@ -34,6 +34,8 @@ export interface ClusterState {
 export interface StartOptions {
   trackers: number;
   slots?: number;
+  /** Heap cap of one task worker, in MB. */
+  taskMemoryMb?: number;
   faulty?: number;
   fault?: string;
   /** Background daemons that outlive this command (`cluster start`), or children of it (`run`). */
@@ -174,6 +176,7 @@ export async function startCluster(home: string, opts: StartOptions): Promise<Cl
       const fault = i < (opts.faulty ?? 0) ? opts.fault : undefined;
       const args = ['tasktracker', '--jobtracker', address, '--dir', dir];
       if (opts.slots) args.push('--slots', String(opts.slots));
+      if (opts.taskMemoryMb) args.push('--task-memory-mb', String(opts.taskMemoryMb));
       if (fault) args.push('--fault', fault);
       const child = launch(args, log, opts.detached);
       children.push(child);

@@ -80,6 +80,7 @@ export function registerJob(program: Command): void {
     .description('run a job on a throw-away local cluster: local input in, local output out'))
     .option('--trackers <n>', 'task trackers to start', wholeNumber(1, 64), kClusterDefaults.trackers)
     .option('--slots <n>', `task slots per tracker (default ${kTaskTrackerDefaults.slots}: this host's cores, at most 4)`, wholeNumber(1, 256))
+    .option('--task-memory-mb <mb>', `heap cap of one task worker (default ${kTaskTrackerDefaults.taskMemoryMb})`, wholeNumber(64))
     .option('--faulty <k>', 'give the fault mode to this many trackers', wholeNumber(0), 0)
     .option('--fault <mode>', `fault mode for --faulty trackers: ${FAULT_MODES.join(', ')}`)
     .option('--keep', 'keep the cluster directory (logs) after the run')
@@ -110,7 +111,7 @@ export function registerJob(program: Command): void {
       try {
         const started = Date.now();
         state = await startCluster(home, {
-          trackers: o.trackers, slots: o.slots, faulty: o.faulty, fault: o.fault, detached: false,
+          trackers: o.trackers, slots: o.slots, taskMemoryMb: o.taskMemoryMb, faulty: o.faulty, fault: o.fault, detached: false,
           onProgress: (l) => line.update(l),
         });
         dfs = new DfsClient(state.jobTracker.address);

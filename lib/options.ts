@@ -48,7 +48,7 @@ export const kTaskTrackerDefaults: Omit<TaskTrackerOptions, 'dir' | 'jobTracker'
   advertiseHost: '127.0.0.1',
   slots: Math.max(1, Math.min(4, os.availableParallelism())),
   fault: '',
-  taskMemoryMb: 2048,
+  taskMemoryMb: 512,
   scrubMbPerSec: 4,
 };
 

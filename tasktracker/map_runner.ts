@@ -134,13 +134,15 @@ export function runMap(job: Job, input: MapInput, numReduces: number, conf: Conf
     map(line, ctx);
   });
 
-  let output = new Map<string, string[]>();
-  for (const [key, e] of buffer) output.set(key, valuesOf(e));
-  if (combine) {
-    const final = new Map<string, string[]>();
-    const finalCtx = combineCtx((key, value) => { checkStrings(key, value); appendValue(final, key, value); });
-    for (const [key, values] of output) combine(key, values, finalCtx);
-    output = final;
+  // A last combine per key, straight out of the buffer; each key's buffer is dropped as it is
+  // read, so the map never holds two copies of its output at once.
+  const output = new Map<string, string[]>();
+  const finalCtx = combineCtx((key, value) => { checkStrings(key, value); appendValue(output, key, value); });
+  for (const [key, e] of buffer) {
+    const values = valuesOf(e);
+    buffer.delete(key);
+    if (combine) combine(key, values, finalCtx);
+    else output.set(key, values);
   }
 
   // Partition, then sort each partition's keys by bytes.

@@ -101,3 +101,18 @@ test('bftmr run with a storage liar that fails every writer\'s check: the input 
   t.is(JSON.parse(r.stdout).state, 'SUCCEEDED');
   t.is(normalisedOutput(out), wordCountOracle(text));
 });
+
+test('a task that outgrows its heap cap (--task-memory-mb) fails the job with a clear message, reported by each tracker that ran it', async (t) => {
+  const dir = tempDir('bftmr-hog-');
+  const hog = path.join(dir, 'hog.ts');
+  fs.writeFileSync(hog, `const keep: string[][] = [];
+export default {
+  map(line: string, ctx: any) { keep.push(new Array(100_000).fill(line)); ctx.emit('x', '1'); },
+  reduce(k: string, vs: string[], ctx: any) { ctx.emit(k, String(vs.length)); },
+};
+`);
+  const r = await bftmr(tempDir('bftmr-hog-home-'), 'run', hog, '--input', text, '--output', path.join(dir, 'out'), '--task-memory-mb', '64');
+  t.is(r.code, 1);
+  t.regex(r.stderr, /^bftmr: job \S+ failed: map task 0 failed on 2 trackers \(.+\): Worker terminated due to reaching memory limit/m);
+  t.false(fs.existsSync(path.join(dir, 'out')));
+});

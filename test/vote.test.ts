@@ -151,6 +151,26 @@ test('f=1: after a mismatch exactly one more attempt is wanted, and the third vo
   t.deepEqual(task.losers(), [bad]);
 });
 
+test('f=1: a tracker proven faulty in the job is not counted on: its task gets the next attempt at once', (t) => {
+  const proven = (id: string) => id === 'liar';
+  const reported = new TaskInProgress('j', 'map', 0, 1);
+  attempt(reported, 'liar', ['bad']);
+  attempt(reported, 'a'); // still running
+  t.is(reported.attemptsWanted(), 0, 'without the proof, the honest attempt is awaited first');
+  t.is(reported.attemptsWanted(() => false, proven), 1);
+  const running = new TaskInProgress('j', 'map', 1, 1);
+  attempt(running, 'liar');
+  attempt(running, 'a');
+  t.is(running.attemptsWanted(() => false, proven), 1);
+  attempt(running, 'b');
+  t.is(running.attemptsWanted(() => false, proven), 0, 'two attempts it does not depend on are enough');
+  // Its vote still counts when it agrees: a liar may tell the truth.
+  const agreeing = new TaskInProgress('j', 'map', 2, 1);
+  attempt(agreeing, 'liar', ['good']);
+  attempt(agreeing, 'a', ['good']);
+  t.true(agreeing.tryDecide());
+});
+
 test('f=1: hopeless after 2f+1 disagreeing votes, and nothing more is wanted', (t) => {
   const task = new TaskInProgress('j', 'reduce', 0, 1);
   attempt(task, 'a', ['x']);

@@ -130,7 +130,9 @@ export class JobInProgress {
     if (this.state !== 'RUNNING' || slots <= 0 || this.#provenHere(trackerId)) return actions;
     const eligible = (t: TaskInProgress) => !t.usedTrackers().has(trackerId);
     const late = this.lateness(ctx);
-    const wanted = (t: TaskInProgress) => t.attemptsWanted((a) => late(a, t));
+    // Once a tracker is proven faulty here, tasks it took part in get their next attempt now, not
+    // after it has been outvoted on each of them in turn.
+    const wanted = (t: TaskInProgress) => t.attemptsWanted((a) => late(a, t), (id) => this.#provenHere(id));
 
     const maps = this.maps.filter((t) => (wanted(t) > 0 || this.#needsSourceAttempt(t, ctx)) && eligible(t));
     // Data-local first (the tracker holds the split's first block), then in index order.

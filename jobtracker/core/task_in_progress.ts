@@ -98,11 +98,13 @@ export class TaskInProgress {
    * best value so far, the task reaches f+1; never beyond 2f+1 votes. A late attempt is not waited
    * for: another attempt starts beside it (if the late one reports after all, its vote still counts).
    */
-  attemptsWanted(isLate: (a: Attempt) => boolean = () => false): number {
+  attemptsWanted(isLate: (a: Attempt) => boolean = () => false, distrusted: (trackerId: string) => boolean = () => false): number {
     if (this.decided) return 0;
-    const t = tally(this.votes(), this.f);
+    // A tracker proven faulty in this job is not counted on to help reach f+1: its vote and its
+    // running attempt are treated like a late one (its vote still counts if it agrees after all).
+    const t = tally(this.votes().filter((v) => !distrusted(v.trackerId)), this.f);
     const running = this.running();
-    const timely = running.filter((a) => !isLate(a)).length;
+    const timely = running.filter((a) => !isLate(a) && !distrusted(a.trackerId)).length;
     const votes = this.succeeded().length;
     const need = quorum(this.f) - t.maxAgreement - timely;
     const room = maxVotes(this.f) - votes - timely;
