@@ -135,8 +135,13 @@ export class JobInProgress {
     const wanted = (t: TaskInProgress) => t.attemptsWanted((a) => late(a, t), (id) => this.#provenHere(id));
 
     const maps = this.maps.filter((t) => (wanted(t) > 0 || this.#needsSourceAttempt(t, ctx)) && eligible(t));
-    // Data-local first (the tracker holds the split's first block), then in index order.
-    maps.sort((a, b) => Number(this.#isLocal(b, trackerId)) - Number(this.#isLocal(a, trackerId)) || a.index - b.index);
+    // Votes already under way first: a task whose reports disagree needs its tie-breaker (the
+    // sooner it runs, the sooner a liar is proven and stops getting work), then tasks with an
+    // attempt already, then fresh ones; data-local first within each (the tracker holds the
+    // split's first block), then in index order.
+    const stage = (t: TaskInProgress) =>
+      new Set(t.succeeded().map((a) => a.digests!.join())).size > 1 ? 0 : t.attempts.some((a) => a.state === 'running' || a.state === 'succeeded') ? 1 : 2;
+    maps.sort((a, b) => stage(a) - stage(b) || Number(this.#isLocal(b, trackerId)) - Number(this.#isLocal(a, trackerId)) || a.index - b.index);
     for (const t of maps) {
       if (actions.length >= slots) return actions;
       actions.push(this.#launchMap(t, trackerId, ctx));
