@@ -37,8 +37,9 @@ export async function pullBlock(store: BlockStore, peers: Peers, lies: StorageLi
  * or ask it to prove it holds a block.
  */
 export function trackerAccess(method: string): readonly Role[] {
-  // Proofs of possession are asked by the trusted side and by writers; a tracker that could ask
-  // its peers would answer a challenge for bytes it threw away by relaying it.
+  // Proofs of possession are asked by the trusted side and by writers. A tracker that could ask
+  // its peers could pass a challenge on instead of answering it; it can still fetch the whole block
+  // back from a peer in time to answer (see jobtracker/block_audit.ts), which costs it the transfer.
   return method === 'Shutdown' || method === 'ProveBlock' ? ['client', 'jobtracker'] : ['client', 'tasktracker', 'jobtracker'];
 }
 
