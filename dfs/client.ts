@@ -42,6 +42,20 @@ async function openLocal(file: string, flags: 'r' | 'w', verb: string, shown = f
   }
 }
 
+const localFileChanged = () => new BftmrError('LOCAL_IO', 'the local file changed while it was being read');
+
+/** Bytes [off, off+size) of a local file, in fresh buffers of at most one transfer chunk. */
+async function* localChunks(fh: fsp.FileHandle, off: number, size: number): AsyncGenerator<Buffer> {
+  for (let at = 0; at < size;) {
+    const n = Math.min(kDfsDefaults.chunkBytes, size - at);
+    const data = Buffer.allocUnsafe(n);
+    const { bytesRead } = await fh.read(data, 0, n, off + at);
+    if (bytesRead !== n) throw localFileChanged();
+    yield data;
+    at += n;
+  }
+}
+
 interface Challenge { nonce: Buffer; mac: Buffer }
 
 /** One block of a put: bytes [off, off+size) of the local file. */
@@ -184,15 +198,11 @@ export class DfsClient {
     const up = this.#peers.get(target.address).upload<M.BlockChunk, M.WriteBlockReply>('WriteBlock', TRANSFER_DEADLINE_MS);
     try {
       let sent = 0;
-      while (sent < size) {
-        const n = Math.min(kDfsDefaults.chunkBytes, size - sent);
-        const data = Buffer.allocUnsafe(n);
-        const { bytesRead } = await fh.read(data, 0, n, off + sent);
-        if (bytesRead !== n) throw new BftmrError('LOCAL_IO', 'the local file changed while it was being read');
+      for await (const data of localChunks(fh, off, size)) {
         hash.update(data);
         for (const m of macs) m.update(data);
         await up.write({ data, xxh32: xx.h32(data), digest: '', last: false });
-        sent += n;
+        sent += data.length;
         progress?.(sent);
       }
     } catch (e) {
@@ -211,16 +221,11 @@ export class DfsClient {
     const nonce = randomBytes(32);
     const mac = createHmac('sha256', nonce);
     const hash = newHasher();
-    const data = Buffer.allocUnsafe(Math.min(kDfsDefaults.chunkBytes, Math.max(1, size)));
-    for (let at = 0; at < size;) {
-      const { bytesRead } = await fh.read(data, 0, Math.min(data.length, size - at), off + at);
-      if (bytesRead === 0) break;
-      const chunk = data.subarray(0, bytesRead);
+    for await (const chunk of localChunks(fh, off, size)) {
       mac.update(chunk);
       hash.update(chunk);
-      at += bytesRead;
     }
-    if (hash.digest('hex') !== digest) throw new BftmrError('LOCAL_IO', 'the local file changed while it was being read');
+    if (hash.digest('hex') !== digest) throw localFileChanged();
     return { nonce, mac: mac.digest() };
   }
 
@@ -305,7 +310,7 @@ export class DfsClient {
         if (isBftmrError(e, 'LOCAL_IO')) throw e;
         return false;
       }
-      if (again !== digest) throw new BftmrError('LOCAL_IO', 'the local file changed while it was being read');
+      if (again !== digest) throw localFileChanged();
       return true;
     };
     let shortfall: unknown;

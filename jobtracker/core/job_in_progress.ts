@@ -139,9 +139,13 @@ export class JobInProgress {
     // sooner it runs, the sooner a liar is proven and stops getting work), then tasks with an
     // attempt already, then fresh ones; data-local first within each (the tracker holds the
     // split's first block), then in index order.
-    const stage = (t: TaskInProgress) =>
-      new Set(t.succeeded().map((a) => a.digests!.join())).size > 1 ? 0 : t.attempts.some((a) => a.state === 'running' || a.state === 'succeeded') ? 1 : 2;
-    maps.sort((a, b) => stage(a) - stage(b) || Number(this.#isLocal(b, trackerId)) - Number(this.#isLocal(a, trackerId)) || a.index - b.index);
+    // (Keys are computed once per task, not per comparison: this runs on every heartbeat.)
+    const key = new Map(maps.map((t) => [t, {
+      stage: new Set(t.succeeded().map((a) => a.digests!.join())).size > 1 ? 0
+        : t.attempts.some((a) => a.state === 'running' || a.state === 'succeeded') ? 1 : 2,
+      remote: this.#isLocal(t, trackerId) ? 0 : 1,
+    }]));
+    maps.sort((a, b) => key.get(a)!.stage - key.get(b)!.stage || key.get(a)!.remote - key.get(b)!.remote || a.index - b.index);
     for (const t of maps) {
       if (actions.length >= slots) return actions;
       actions.push(this.#launchMap(t, trackerId, ctx));
