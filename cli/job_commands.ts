@@ -8,7 +8,7 @@ import { BftmrError } from '../lib/errors.ts';
 import type * as M from '../lib/messages.ts';
 import { kTaskTrackerDefaults, kClusterDefaults, kJobDefaults, MB } from '../lib/options.ts';
 import { DfsClient } from '../dfs/client.ts';
-import { FAULT_MODES, parseFault } from '../tasktracker/faults.ts';
+import { failsWritersCheck, FAULT_MODES, parseFault } from '../tasktracker/faults.ts';
 import { collect, collectConf, positiveNumber, wholeNumber } from './args.ts';
 import { bundleJob } from './bundle.ts';
 import { startCluster, stopCluster, type ClusterState } from './cluster_launcher.ts';
@@ -118,8 +118,7 @@ export function registerJob(program: Command): void {
         const splitBytes = Math.round(o.splitMb * MB);
         // Plain storage liars fail every writer's check, so they can never keep a copy of the input:
         // ask only for as many copies as the honest trackers can hold.
-        const fault = o.fault ? parseFault(o.fault) : undefined;
-        const refusers = fault && (fault.kind === 'corrupt-blocks' || fault.kind === 'drop-blocks') && !fault.late ? o.faulty : 0;
+        const refusers = o.fault && failsWritersCheck(parseFault(o.fault)) ? o.faulty : 0;
         const replication = Math.max(1, Math.min(3, o.trackers - refusers));
         const dfsInputs: string[] = [];
         for (const [i, input] of inputs.entries()) {

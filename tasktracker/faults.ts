@@ -62,6 +62,11 @@ export function corruptServed(fault: Fault, readCount: number, chunk: Uint8Array
   return copy;
 }
 
+/** A storage liar that fails every writer's check (plain, not `:late`): it never keeps a copy of a put. */
+export function failsWritersCheck(fault: Fault): boolean {
+  return (fault.kind === 'corrupt-blocks' || fault.kind === 'drop-blocks') && !fault.late;
+}
+
 /**
  * Which dfs blocks a storage liar lies about: every one it stores, or (`:late`) those whose first
  * challenge it has answered honestly. A drop-blocks tracker loses a block's bytes when it starts
