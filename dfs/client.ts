@@ -7,9 +7,9 @@
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { createHmac, randomBytes } from 'node:crypto';
 import { BftmrError, isBftmrError } from '../lib/errors.ts';
 import { newHasher, shortDigest } from '../lib/digest.ts';
+import { newNonce, newProofMac } from '../lib/proof.ts';
 import { RpcClient } from '../lib/rpc.ts';
 import type * as M from '../lib/messages.ts';
 import { kClusterDefaults, kDfsDefaults } from '../lib/options.ts';
@@ -188,13 +188,13 @@ export class DfsClient {
 
   /**
    * Streams bytes [off, off+size) of the local file to `target` as one block; returns its digest
-   * and the HMAC-SHA256 of the bytes under each of `nonces` (computed on the way).
+   * and the proof MAC (lib/proof.ts) of the bytes under each of `nonces` (computed on the way).
    */
   async #upload(target: M.Location, fh: fsp.FileHandle, off: number, size: number, progress?: (n: number) => void, nonces: Buffer[] = []):
     Promise<{ digest: string; macs: Buffer[] }> {
     const xx = await loadXXHash();
     const hash = newHasher();
-    const macs = nonces.map((n) => createHmac('sha256', n));
+    const macs = nonces.map(newProofMac);
     const up = this.#peers.get(target.address).upload<M.BlockChunk, M.WriteBlockReply>('WriteBlock', TRANSFER_DEADLINE_MS);
     try {
       let sent = 0;
@@ -216,10 +216,10 @@ export class DfsClient {
     return { digest, macs: macs.map((m) => m.digest()) };
   }
 
-  /** A challenge no node has seen: a fresh nonce and the HMAC of the block's bytes, re-read from the local file. */
+  /** A challenge no node has seen: a fresh nonce and the MAC of the block's bytes, re-read from the local file. */
   async #freshChallenge(fh: fsp.FileHandle, off: number, size: number, digest: string): Promise<Challenge> {
-    const nonce = randomBytes(32);
-    const mac = createHmac('sha256', nonce);
+    const nonce = newNonce();
+    const mac = newProofMac(nonce);
     const hash = newHasher();
     for await (const chunk of localChunks(fh, off, size)) {
       mac.update(chunk);
@@ -230,7 +230,7 @@ export class DfsClient {
   }
 
   /**
-   * Whether `target` proves it holds the block: the HMAC under a nonce it has not seen before now.
+   * Whether `target` proves it holds the block: the MAC under a nonce it has not seen before now.
    * (A node that threw the bytes away could still fetch them back from another holder in time to
    * answer; see jobtracker/block_audit.ts. What this rules out is a node that never stored them.)
    */
@@ -238,7 +238,7 @@ export class DfsClient {
     try {
       const r = await this.#peers.get(target.address).call<M.ProveBlockRequest, M.ProveBlockReply>(
         'ProveBlock', { digest, nonce: c.nonce }, TRANSFER_DEADLINE_MS);
-      return Buffer.from(r.hmac).equals(c.mac);
+      return Buffer.from(r.mac).equals(c.mac);
     } catch {
       return false;
     }
@@ -281,7 +281,7 @@ export class DfsClient {
       'AllocateBlock', { replication: b.replication, exclude: [] }, this.#deadlineMs);
     for (const t of targets) tried.add(t.tracker_id);
     let [first, ...rest] = targets as [M.Location, ...M.Location[]];
-    const nonces = Array.from({ length: b.replication }, () => randomBytes(32));
+    const nonces = Array.from({ length: b.replication }, newNonce);
     let uploaded: { digest: string; macs: Buffer[] };
     for (;;) {
       try {

@@ -5,22 +5,23 @@
  * The plain check fetches the block from the tracker and compares its SHA-256 with the digest the
  * namespace keeps: proof either way, at the cost of one block transfer. While it streams those
  * bytes (already proven right by the digest, once the stream ends), it also computes the
- * HMAC-SHA256 of the block under a few fresh random nonces nobody has seen, and keeps only these
- * (nonce, HMAC) pairs. A later audit of any tracker holding that block spends one pair: it sends
- * the nonce and compares the HMAC the tracker computes over its copy. The tracker cannot answer
+ * proof MAC (lib/proof.ts) of the block under a few fresh random nonces nobody has seen, and keeps
+ * only these (nonce, MAC) pairs. A later audit of any tracker holding that block spends one pair: it sends
+ * the nonce and compares the MAC the tracker computes over its copy. The tracker cannot answer
  * from a cached digest (the nonce is new), nor from anything the job tracker ever sent it, so a
  * right answer shows it could read the true bytes when asked; a wrong one is proof, since the
  * reference was computed over verified bytes. Each nonce is used once. (A tracker could relay the
  * nonce to an accomplice holding the bytes: the check proves possession by the pair, not where
  * the bytes sit; HDFS's checks prove no more.)
  *
- * Why not ask two replicas for the same HMAC and compare? Agreement proves nothing when both
+ * Why not ask two replicas for the same MAC and compare? Agreement proves nothing when both
  * collude, and a disagreement does not say which one lies. The trusted side must have seen the
  * true bytes once.
  */
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
 import { isBftmrError, messageOf } from '../lib/errors.ts';
 import { newHasher } from '../lib/digest.ts';
+import { newNonce, newProofMac } from '../lib/proof.ts';
 import type { ProveBlockReply, ProveBlockRequest } from '../lib/messages.ts';
 import { kClusterDefaults } from '../lib/options.ts';
 import { streamBlock } from '../dfs/block_transfer.ts';
@@ -40,7 +41,7 @@ export interface BlockAuditOptions {
 
 export const kBlockAuditDefaults: BlockAuditOptions = { tokensPerFetch: 4, maxBlocks: 10_000, maxConcurrent: 4 };
 
-interface Token { nonce: Buffer; hmac: Buffer }
+interface Token { nonce: Buffer; mac: Buffer }
 
 export class BlockAuditor {
   readonly #peers: Peers;
@@ -79,8 +80,8 @@ export class BlockAuditor {
   async #fetch(address: string, digest: string, mint: boolean): Promise<AuditOutcome> {
     const hash = newHasher();
     const minted = mint ? Array.from({ length: this.#opts.tokensPerFetch }, () => {
-      const nonce = randomBytes(32);
-      return { nonce, mac: createHmac('sha256', nonce) };
+      const nonce = newNonce();
+      return { nonce, mac: newProofMac(nonce) };
     }) : [];
     try {
       for await (const chunk of streamBlock(this.#peers, address, digest)) {
@@ -92,7 +93,7 @@ export class BlockAuditor {
       return isBftmrError(e, 'DFS_NOT_FOUND') ? { kind: 'missing' } : { kind: 'no-answer', why: messageOf(e) };
     }
     if (hash.digest('hex') !== digest) return { kind: 'mismatch' };
-    if (minted.length) this.#keep(digest, minted.map((m) => ({ nonce: m.nonce, hmac: m.mac.digest() })));
+    if (minted.length) this.#keep(digest, minted.map((m) => ({ nonce: m.nonce, mac: m.mac.digest() })));
     return { kind: 'match' };
   }
 
@@ -104,8 +105,8 @@ export class BlockAuditor {
     } catch (e) {
       return isBftmrError(e, 'DFS_NOT_FOUND') ? { kind: 'missing' } : { kind: 'no-answer', why: messageOf(e) };
     }
-    const got = Buffer.from(reply.hmac);
-    return got.length === token.hmac.length && timingSafeEqual(got, token.hmac) ? { kind: 'match' } : { kind: 'mismatch' };
+    const got = Buffer.from(reply.mac);
+    return got.length === token.mac.length && timingSafeEqual(got, token.mac) ? { kind: 'match' } : { kind: 'mismatch' };
   }
 
   #spend(digest: string): Token | undefined {

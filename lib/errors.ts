@@ -22,6 +22,7 @@ export type ErrorCode =
   | 'CLUSTER_START_FAILED'
   | 'AUTH_NO_CREDENTIALS'      // this process has no certificate of the cluster
   | 'AUTH_DENIED'              // the peer's certificate does not allow this call
+  | 'BAD_REQUEST'              // a peer sent a malformed request
   | 'LOCAL_IO'
   | 'UNAVAILABLE'
   | 'INTERNAL';

@@ -120,4 +120,4 @@ export interface WriteBlockReply { digest: string; size: number }
 export interface PullBlockRequest { digest: string; size: number; sources: Location[] }
 export interface ReadBlockRequest { digest: string; offset: number; length: number }
 export interface ProveBlockRequest { digest: string; nonce: Uint8Array }
-export interface ProveBlockReply { hmac: Uint8Array }
+export interface ProveBlockReply { mac: Uint8Array }

@@ -1,6 +1,5 @@
 /** The TaskTracker gRPC service's block calls: upload, pull from a peer, serve, and prove possession. */
 import type { Role } from '../lib/identity.ts';
-import { createHmac } from 'node:crypto';
 import { BftmrError } from '../lib/errors.ts';
 import { clientStream, serverStream, unary, type Handler } from '../lib/rpc.ts';
 import type {
@@ -8,6 +7,7 @@ import type {
 } from '../lib/messages.ts';
 import { loadXXHash } from '../lib/xxhash.ts';
 import { shortDigest } from '../lib/digest.ts';
+import { newProofMac } from '../lib/proof.ts';
 import { DFS_OWNER, type BlockStore } from '../dfs/block_store.ts';
 import { fetchBlock, type FetchFailure } from '../dfs/block_transfer.ts';
 import type { Peers } from '../dfs/peers.ts';
@@ -77,7 +77,7 @@ export function blockHandlers(store: BlockStore, peers: Peers, fault: Fault, lie
       }
     }),
 
-    // The job tracker's audit (jobtracker/block_audit.ts): an HMAC under its fresh nonce of the
+    // The job tracker's audit (jobtracker/block_audit.ts): a MAC under its fresh nonce of the
     // bytes this node would serve.
     ProveBlock: unary<ProveBlockRequest, ProveBlockReply>(async (req) => {
       const info = await store.get(req.digest);
@@ -85,10 +85,10 @@ export function blockHandlers(store: BlockStore, peers: Peers, fault: Fault, lie
       const n = reads++;
       const dfs = info.owners.includes(DFS_OWNER);
       const block = { dfs, lying: dfs && lies.corrupts(req.digest), challenge: true };
-      const mac = createHmac('sha256', req.nonce);
+      const mac = newProofMac(req.nonce);
       for await (const data of store.read(req.digest)) mac.update(corruptServed(fault, n, data, block));
       if (dfs) await lies.challenged(req.digest);
-      return { hmac: mac.digest() };
+      return { mac: mac.digest() };
     }),
   };
 }
