@@ -645,6 +645,23 @@ test('a late attempt gets a sibling, judged against the durations its siblings t
   t.deepEqual(sim.core.job(jobId, sim.now).verdicts, [], 'being late proves nothing');
 });
 
+test('lateness is judged per byte of input: a small last split that finishes at once does not make the big ones late', (t) => {
+  const opts = { ...OPTS, trackerExpiryMs: 10 * 60_000, lateFactor: 2, lateFloorMs: 3000 };
+  const sim = new Sim(honestTrackers(['A', 'B', 'C']), opts);
+  // Map 0 reads 64 MB and takes 20 rounds; map 1, the file's 1 MB tail, takes one round.
+  const MB = 1024 * 1024;
+  const spec = jobSpec(2, 1, 0, ['A', 'B']);
+  spec.splits[0] = { ...spec.splits[0]!, length: 64 * MB };
+  spec.splits[1] = { ...spec.splits[1]!, offset: 64 * MB, length: MB };
+  for (const id of ['A', 'B', 'C']) sim.tracker(id).behaviour.delay = (kind, index) => (kind === 'map' && index === 0 ? 20 : 1);
+  const jobId = sim.core.submit(spec, sim.now);
+  sim.run(jobId, 60);
+  // 20 rounds are well past the floor and 2x the tail's duration, but far under 2x its per-byte rate times 64 MB.
+  t.true(20 * opts.heartbeatIntervalMs > 2 * opts.lateFloorMs);
+  t.is(sim.attemptsOf('map', 0).length, 1, 'no spare attempt for the big map');
+  t.is(sim.commits().length, 1);
+});
+
 // ---------------------------------------------------------------- (f) a tracker that stops heartbeating
 
 test('a tracker that stops heartbeating is lost after trackerExpiryMs and its attempt runs elsewhere', (t) => {

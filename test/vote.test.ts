@@ -10,6 +10,7 @@ function attempt(t: TaskInProgress, trackerId: string, digests?: string[], state
     id: t.newAttemptId(),
     trackerId,
     startMs: 0,
+    inputBytes: 0,
     state: state ?? (digests ? 'succeeded' : 'running'),
     digests,
     sizes: digests?.map((_, i) => 100 + i),

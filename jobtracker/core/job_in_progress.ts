@@ -27,6 +27,16 @@ export interface JobContext {
   commit(jobId: string, output: string, files: OutputFile[]): void;
 }
 
+/**
+ * What an attempt's duration is judged against: its input bytes, counted as at least 1 MB, so
+ * tasks too small for their fixed costs (starting, loading the job) to be negligible are judged
+ * like 1 MB ones.
+ */
+const MIN_WEIGHT = 1024 * 1024;
+function weight(a: Attempt): number {
+  return Math.max(a.inputBytes, MIN_WEIGHT);
+}
+
 export class JobInProgress {
   state: JobState = 'RUNNING';
   error = '';
@@ -72,26 +82,28 @@ export class JobInProgress {
   // ---------------------------------------------------------------- scheduling
 
   /**
-   * Whether a running attempt is late, judged against the durations its task's siblings actually
-   * took (not a fixed timeout); nothing is late before some sibling has finished.
+   * Whether a running attempt is late, judged against the time its task's siblings actually took
+   * per byte of input (not a fixed timeout, and not their raw durations: a job's last split is
+   * often a small tail, and a big map is not late for taking longer than it); nothing is late
+   * before some sibling has finished.
    */
   lateness(ctx: JobContext): (a: Attempt, t: TaskInProgress) => boolean {
-    const limits = new Map<string, number>();
+    const rates = new Map<string, number>();
     for (const kind of ['map', 'reduce'] as const) {
-      const median = this.#medianDuration(kind);
-      if (median !== undefined) limits.set(kind, Math.max(ctx.lateFloorMs, ctx.lateFactor * median));
+      const rate = this.#medianRate(kind);
+      if (rate !== undefined) rates.set(kind, rate);
     }
     return (a, t) => {
-      const limit = limits.get(t.kind);
-      return limit !== undefined && ctx.now - a.startMs > limit;
+      const rate = rates.get(t.kind);
+      return rate !== undefined && ctx.now - a.startMs > Math.max(ctx.lateFloorMs, ctx.lateFactor * rate * weight(a));
     };
   }
 
-  /** Median duration of the finished attempts of this job's tasks of one kind. */
-  #medianDuration(kind: 'map' | 'reduce'): number | undefined {
+  /** Median time per weighed byte (see `weight`) of the finished attempts of this job's tasks of one kind. */
+  #medianRate(kind: 'map' | 'reduce'): number | undefined {
     const tasks = kind === 'map' ? this.maps : this.reduces;
-    const durations = tasks.flatMap((t) => t.succeeded().map((a) => a.endMs! - a.startMs)).sort((x, y) => x - y);
-    return durations.length ? durations[Math.floor(durations.length / 2)] : undefined;
+    const rates = tasks.flatMap((t) => t.succeeded().map((a) => (a.endMs! - a.startMs) / weight(a))).sort((x, y) => x - y);
+    return rates.length ? rates[Math.floor(rates.length / 2)] : undefined;
   }
 
   /**
@@ -106,13 +118,14 @@ export class JobInProgress {
     // A reported attempt is done whatever an old running list says.
     if (!t || !a || a.trackerId !== trackerId || a.missedDeadline || a.reported) return;
     a.seenRunningMs ??= ctx.now;
-    const median = this.#medianDuration(t.kind);
-    const limit = Math.max(ctx.deadlineFloorMs, ctx.deadlineFactor * (median ?? 0));
+    const rate = this.#medianRate(t.kind);
+    const expected = rate === undefined ? undefined : Math.round(rate * weight(a));
+    const limit = Math.max(ctx.deadlineFloorMs, ctx.deadlineFactor * (expected ?? 0));
     const age = ctx.now - a.seenRunningMs;
     if (age <= limit) return;
     a.missedDeadline = true;
     const reason = `missed the deadline of ${t.name} of ${this.id} (still running after ${(age / 1000).toFixed(1)} s` +
-      `${median !== undefined ? `; its siblings took a median of ${median} ms` : ''})`;
+      `${expected !== undefined ? `; at its siblings' median rate it takes ${expected} ms` : ''})`;
     this.verdicts.push({ tracker_id: trackerId, reason });
     ctx.verdict(trackerId, reason);
     ctx.kill(trackerId, a.id);
@@ -173,8 +186,8 @@ export class JobInProgress {
     return !t.decided.agreeing.some((a) => ctx.liveAddress(a.trackerId) !== undefined);
   }
 
-  #start(t: TaskInProgress, trackerId: string, ctx: JobContext, sources?: SourceUse[]): Attempt {
-    const attempt: Attempt = { id: t.newAttemptId(), trackerId, startMs: ctx.now, state: 'running', sources };
+  #start(t: TaskInProgress, trackerId: string, inputBytes: number, ctx: JobContext, sources?: SourceUse[]): Attempt {
+    const attempt: Attempt = { id: t.newAttemptId(), trackerId, startMs: ctx.now, inputBytes, state: 'running', sources };
     t.attempts.push(attempt);
     this.#byAttempt.set(attempt.id, t);
     return attempt;
@@ -182,7 +195,7 @@ export class JobInProgress {
 
   #launchMap(t: TaskInProgress, trackerId: string, ctx: JobContext): TaskAction {
     const split = this.spec.splits[t.index]!;
-    const a = this.#start(t, trackerId, ctx);
+    const a = this.#start(t, trackerId, split.length, ctx);
     return {
       launch_map: {
         attempt_id: a.id,
@@ -229,7 +242,7 @@ export class JobInProgress {
   #launchReduce(t: TaskInProgress, trackerId: string, ctx: JobContext): TaskAction | undefined {
     const sources = this.#sources(t.index, trackerId, ctx);
     if (!sources) return undefined;
-    const a = this.#start(t, trackerId, ctx, sources.uses);
+    const a = this.#start(t, trackerId, sources.wire.reduce((n, s) => n + s.size, 0), ctx, sources.uses);
     return { launch_reduce: { attempt_id: a.id, job_id: this.id, code: this.code, partition: t.index, sources: sources.wire } };
   }
 

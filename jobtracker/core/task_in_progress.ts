@@ -24,6 +24,8 @@ export interface Attempt {
   readonly id: string;
   readonly trackerId: string;
   readonly startMs: number;
+  /** Bytes it reads (a map's split, a reduce's map outputs): lateness is judged per byte. */
+  readonly inputBytes: number;
   state: AttemptState;
   endMs?: number;
   /** Map: one digest per partition. Reduce: one. */
