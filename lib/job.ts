@@ -42,8 +42,9 @@ export interface Job {
   map(line: string, ctx: MapContext): void;
   /**
    * Optional local aggregation of one map task's output. It runs at points that depend only on
-   * the input (never on timing or memory), so every attempt produces identical bytes. It must be
-   * safe to apply repeatedly (like Hadoop's combiner).
+   * the input (never on timing or memory), so every attempt produces identical bytes. Like
+   * Hadoop's combiner it may run any number of times on a key, or not at all (a key left with one
+   * value is not combined), so the reduce must accept its output and its input alike.
    */
   combine?(key: string, values: string[], ctx: ReduceContext): void;
   /** Called once per key, with all its values, keys in byte order. */

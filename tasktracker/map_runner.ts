@@ -6,7 +6,7 @@
 import type { Conf, Job, MapContext, ReduceContext } from '../lib/job.ts';
 import type { XXHash } from '../lib/xxhash.ts';
 import { readSplitLines, type LocalBlock } from './line_reader.ts';
-import { makePartitioner, sortKeys } from './partitioner.ts';
+import { makePartitioner, sortByKey, type KeyValues } from './partitioner.ts';
 import { OutputFile } from './output_file.ts';
 import { varintSize, writeVarint } from './records.ts';
 import { Counters } from './counters.ts';
@@ -134,32 +134,46 @@ export function runMap(job: Job, input: MapInput, numReduces: number, conf: Conf
     map(line, ctx);
   });
 
-  // A last combine per key, straight out of the buffer; each key's buffer is dropped as it is
-  // read, so the map never holds two copies of its output at once.
-  const output = new Map<string, string[]>();
-  const finalCtx = combineCtx((key, value) => { checkStrings(key, value); appendValue(output, key, value); });
+  // A last combine per key, in place: what it emits for its own key replaces the key's values, so
+  // the map never holds two copies of its output. A key with one value left is not combined again
+  // (a combiner may run any number of times, none included). Anything a combiner emits for another
+  // key goes to `others` and is written after that key's own values.
+  let current: string | undefined;
+  let own: string[] = [];
+  const others = new Map<string, string[]>();
+  const finalCtx = combineCtx((key, value) => {
+    checkStrings(key, value);
+    if (key === current) own.push(value);
+    else appendValue(others, key, value);
+  });
   for (const [key, e] of buffer) {
     const values = valuesOf(e);
-    buffer.delete(key);
-    if (combine) combine(key, values, finalCtx);
-    else output.set(key, values);
+    if (!combine || values.length === 1) { e.v = values; continue; }
+    current = key;
+    own = [];
+    combine(key, values, finalCtx);
+    e.v = own;
   }
+  current = undefined;
 
   // Partition, then sort each partition's keys by bytes.
   const partitioner = makePartitioner(job, numReduces, conf, xx);
-  const keysByPartition: string[][] = Array.from({ length: numReduces }, () => []);
-  for (const key of output.keys()) keysByPartition[partitioner(key)]!.push(key);
+  const byPartition: KeyValues[][] = Array.from({ length: numReduces }, () => []);
+  for (const [key, e] of buffer) {
+    const extra = others.get(key);
+    if (extra) { others.delete(key); for (const v of extra) e.v.push(v); }
+    if (e.v.length) byPartition[partitioner(key)]!.push([key, e.v]);
+  }
+  for (const kv of others) byPartition[partitioner(kv[0])]!.push(kv);
 
   let written = 0;
-  const partitions = keysByPartition.map((keys, p) => {
-    sortKeys(keys);
+  const partitions = byPartition.map((kvs, p) => {
+    sortByKey(kvs);
     const out = new OutputFile(outPaths[p]!);
-    for (const key of keys) {
+    for (const [key, values] of kvs) {
       const kb = Buffer.from(key, 'utf8');
-      for (const value of output.get(key)!) {
-        writeRecord(out, kb, value);
-        written++;
-      }
+      for (const value of values) writeRecord(out, kb, value);
+      written += values.length;
     }
     return out.close();
   });

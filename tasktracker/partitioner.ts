@@ -22,10 +22,13 @@ export function makePartitioner(job: Job, numPartitions: number, conf: Conf, xx:
   return (key) => xx.h32(Buffer.from(key, 'utf8')) % numPartitions;
 }
 
-/** Sorts keys by their UTF-8 bytes, in place. */
-export function sortKeys(keys: string[]): string[] {
-  // Without surrogates or chars >= U+E000, UTF-16 order (the default sort, no comparator) is byte order.
-  return keys.some((k) => HIGH.test(k)) ? keys.sort(compareKeys) : keys.sort();
+export type KeyValues = [key: string, values: string[]];
+
+/** Sorts (key, values) pairs by the key's UTF-8 bytes, in place; keys are distinct. */
+export function sortByKey(kvs: KeyValues[]): KeyValues[] {
+  // Without surrogates or chars >= U+E000, UTF-16 order (plain string comparison) is byte order.
+  if (kvs.some((kv) => HIGH.test(kv[0]))) return kvs.sort((a, b) => compareKeys(a[0], b[0]));
+  return kvs.sort((a, b) => (a[0] < b[0] ? -1 : 1));
 }
 
 /** Keys are ordered by their UTF-8 bytes. */

@@ -6,7 +6,7 @@ import type { Job } from '../lib/job.ts';
 import { loadXXHash } from '../lib/xxhash.ts';
 import { runMap } from '../tasktracker/map_runner.ts';
 import { runReduce } from '../tasktracker/reduce_runner.ts';
-import { compareKeys, sortKeys } from '../tasktracker/partitioner.ts';
+import { compareKeys, sortByKey } from '../tasktracker/partitioner.ts';
 import { RecordFileReader } from '../tasktracker/records.ts';
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'bftmr-shuffle-'));
@@ -83,6 +83,17 @@ test('the combiner runs at input-determined points: two attempts write identical
   t.is(all.get('w0'), String(Math.ceil(3000 / 7) + Math.ceil(3000 / 13))); // i%7==0 and i%13==0 both emit w0
 });
 
+test('the last combine: a key left with one value is not combined; what a combiner emits for another key follows that key\'s own values', async (t) => {
+  const tagging: Job = {
+    map(line, ctx) { for (const w of line.split(' ')) ctx.emit(w, '1'); },
+    // Tags what it combines, and tells key 'z' about every key it combines.
+    combine(k, vs, ctx) { ctx.emit(k, `c${vs.length}`); ctx.emit('z', `from-${k}`); },
+    reduce(k, vs, ctx) { ctx.emit(k, vs.join(',')); },
+  };
+  const { partitions } = await mapText(tagging, 'a b a z z y\n', 1);
+  t.deepEqual(partitions[0], [['a', 'c2'], ['b', '1'], ['y', '1'], ['z', 'c2'], ['z', 'from-z'], ['z', 'from-a']]);
+});
+
 test('reduce merges map outputs by key bytes, ties broken by map index', async (t) => {
   const m0 = await mapText(tagger, 'k x\nk\n', 1);   // k: 0, 4 ; x: 0
   const m1 = await mapText(tagger, 'a k\n', 1);      // a: 0 ; k: 0
@@ -101,11 +112,11 @@ test('reduce merges map outputs by key bytes, ties broken by map index', async (
   t.is(run([undefined, m1.outs[0]]).text, 'a\t0\nk\t0\n');
 });
 
-test('sortKeys sorts like the UTF-8 bytes, with and without high characters', (t) => {
+test('sortByKey sorts like the UTF-8 bytes, with and without high characters', (t) => {
   const plain = ['b', 'B', 'a', 'é', 'ab', '', 'Z'];
   const high = [...plain, '😀', '\uE000', '\uFFFD'];
   for (const keys of [plain, high]) {
     const byBytes = [...keys].sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y)));
-    t.deepEqual(sortKeys([...keys]), byBytes);
+    t.deepEqual(sortByKey(keys.map((k) => [k, [k]])).map(([k, [v]]) => [k, v]), byBytes.map((k) => [k, k]));
   }
 });
