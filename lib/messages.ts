@@ -35,7 +35,9 @@ export interface HeartbeatRequest {
   replications?: ReplicationResult[];
   deleted_blocks?: string[];
   bad_blocks?: string[];
+  bad_reads?: BadRead[];
 }
+export interface BadRead { digest: string; tracker_id: string }
 export interface ReplicationResult { repair_id: number; digest: string; ok: boolean; error: string; bad_sources: string[] }
 
 export interface JobCode { bundle: BlockRef; conf: Conf[]; num_reduces: number; start_ms: number }

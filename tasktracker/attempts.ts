@@ -11,7 +11,7 @@ import { messageOf } from '../lib/errors.ts';
 import { EMPTY_DIGEST, sha256 } from '../lib/digest.ts';
 import type { AttemptReport, BlockRef, Conf, JobCode, LaunchMap, LaunchReduce } from '../lib/messages.ts';
 import type { FileBlockStore } from '../dfs/file_block_store.ts';
-import { fetchBlock } from '../dfs/block_transfer.ts';
+import { fetchBlock, type FetchFailure } from '../dfs/block_transfer.ts';
 import type { Peers } from '../dfs/peers.ts';
 import type { TaskPool } from './pool.ts';
 import type { MapResult } from './map_runner.ts';
@@ -31,6 +31,8 @@ export class AttemptRunner {
     private readonly pool: TaskPool,
     private readonly fault: Fault,
     private readonly trackerId: () => string,
+    /** Called with each node that served a block wrong (or denied holding it) while a task read it. */
+    private readonly badRead: (digest: string, trackerId: string) => void = () => {},
   ) {}
 
   /** The job module, verified, as a local .mjs file the workers import. */
@@ -56,8 +58,16 @@ export class AttemptRunner {
   async #block(jobId: string, ref: BlockRef, signal?: AbortSignal): Promise<{ path: string; local: boolean }> {
     const local = this.store.localPath(ref.digest);
     if (local) return { path: local, local: true };
-    await fetchBlock(this.peers, ref, (chunks) => this.store.put(chunks, jobId, ref.digest), signal);
-    return { path: this.store.localPath(ref.digest)!, local: false };
+    let failures: FetchFailure[] = [];
+    try {
+      failures = (await fetchBlock(this.peers, ref, (chunks) => this.store.put(chunks, jobId, ref.digest), signal)).failures;
+      return { path: this.store.localPath(ref.digest)!, local: false };
+    } catch (e) {
+      failures = (e as { failures?: FetchFailure[] }).failures ?? [];
+      throw e;
+    } finally {
+      for (const f of failures) if (f.badBytes || f.missing) this.badRead(ref.digest, f.source.tracker_id);
+    }
   }
 
   /** What every attempt of the job's tasks shares; `task` names the task (not the attempt). */

@@ -41,7 +41,8 @@ export async function startTaskTracker(opts: TaskTrackerOptions, log: (line: str
   const jt = new RpcClient('JobTracker', opts.jobTracker);
   // Its id is the name its certificate carries: the job tracker accepts no other.
   const trackerId = ownIdentity().name;
-  const runner = new AttemptRunner(opts.dir, store, peers, pool, fault, () => trackerId);
+  const runner = new AttemptRunner(opts.dir, store, peers, pool, fault, () => trackerId,
+    (digest, source) => { badReads.push({ digest, tracker_id: source }); });
   const lies = new StorageLies(fault, store);
 
   let resolveStopped!: () => void;
@@ -78,6 +79,7 @@ export async function startTaskTracker(opts: TaskTrackerOptions, log: (line: str
   let replications: M.ReplicationResult[] = [];
   let deletedBlocks: string[] = [];
   let badBlocks: string[] = [];
+  let badReads: M.BadRead[] = [];
   /** Repairs this tracker has started (a replayed action is not run twice). */
   const repairs = new Set<number>();
   let beating = false;
@@ -148,11 +150,12 @@ export async function startTaskTracker(opts: TaskTrackerOptions, log: (line: str
       do {
         again = false;
         const sent = reports;
-        const sentBlocks = { replications, deleted_blocks: deletedBlocks, bad_blocks: badBlocks };
+        const sentBlocks = { replications, deleted_blocks: deletedBlocks, bad_blocks: badBlocks, bad_reads: badReads };
         reports = [];
         replications = [];
         deletedBlocks = [];
         badBlocks = [];
+        badReads = [];
         try {
           const reply = await jt.call<M.HeartbeatRequest, M.HeartbeatReply>('Heartbeat', {
             tracker_id: trackerId, free_slots: Math.max(0, opts.slots - running.size), reports: sent, running: [...running.keys()],
@@ -167,6 +170,7 @@ export async function startTaskTracker(opts: TaskTrackerOptions, log: (line: str
           replications = [...sentBlocks.replications, ...replications];
           deletedBlocks = [...sentBlocks.deleted_blocks, ...deletedBlocks];
           badBlocks = [...sentBlocks.bad_blocks, ...badBlocks];
+          badReads = [...sentBlocks.bad_reads, ...badReads];
           if (!jtDown) log(`heartbeat failed: ${messageOf(e)}`);
           jtDown = true;
         }

@@ -102,6 +102,37 @@ test('bftmr run with a storage liar that fails every writer\'s check: the input 
   t.is(normalisedOutput(out), wordCountOracle(text));
 });
 
+test('a task that reads a block from a node serving wrong bytes reads another copy and reports the node, which the job tracker\'s own check names', async (t) => {
+  const h = tempDir('bftmr-badread-');
+  // No routine audits and a high blacklist bar: a verdict can only come from a reader's report.
+  // Five trackers hold two copies of each block, so many attempts read their split remotely.
+  const start = await bftmr(h, 'cluster', 'start', '--trackers', '5', '--slots', '1', '--faulty', '1', '--fault', 'corrupt-blocks:late',
+    '--dfs-audit-ms', '0', '--blacklist-after', '1000');
+  t.is(start.code, 0, start.stderr);
+  try {
+    const liar = JSON.parse((await bftmr(h, 'cluster', 'status', '--json')).stdout).trackers.find((x: any) => x.fault).id;
+    const put = await bftmr(h, 'dfs', 'put', text, '/in/jargon.txt', '--block-mb', '0.25', '--replication', '2');
+    t.is(put.code, 0, put.stderr);
+    const r = await bftmr(h, 'job', 'submit', 'jobs/word_count.ts', '--input', '/in', '--output', '/out', '--split-mb', '0.25', '--f', '1', '--json');
+    t.is(r.code, 0, r.stderr);
+    const local = path.join(tempDir('bftmr-badread-out-'), 'out');
+    t.is((await bftmr(h, 'dfs', 'get', '/out', local)).code, 0);
+    t.is(normalisedOutput(local), wordCountOracle(text));
+    let trackers: any[] = [];
+    for (let i = 0; i < 80; i++) {
+      trackers = JSON.parse((await bftmr(h, 'cluster', 'trackers', '--json')).stdout).trackers;
+      if (trackers.find((x) => x.id === liar).verdicts.some((v: string) => /reading it for a task/.test(v))) break;
+      await new Promise((res) => setTimeout(res, 250));
+    }
+    const verdicts = trackers.find((x) => x.id === liar).verdicts;
+    t.true(verdicts.some((v: string) => /served bytes of block \w+ that do not match its digest \(accused by \S+, reading it for a task\)/.test(v)),
+      verdicts.join('; '));
+    for (const x of trackers) if (x.id !== liar) t.deepEqual(x.verdicts, [], `${x.id} is honest`);
+  } finally {
+    await bftmr(h, 'cluster', 'stop');
+  }
+});
+
 test('a task that outgrows its heap cap (--task-memory-mb) fails the job with a clear message, reported by each tracker that ran it', async (t) => {
   const dir = tempDir('bftmr-hog-');
   const hog = path.join(dir, 'hog.ts');

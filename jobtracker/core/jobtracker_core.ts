@@ -31,6 +31,8 @@ export interface TrackerRecord {
   replies: number;
 }
 
+/** Accusations from task reads taken from one heartbeat; each costs the job tracker a block fetch. */
+const MAX_BAD_READS = 16;
 export class JobTrackerCore {
   readonly #opts: CoreOptions;
   readonly #random: () => number;
@@ -126,6 +128,8 @@ export class JobTrackerCore {
       // Its word against a source is a reason to look, not proof.
       for (const s of this.#replication.repairResult(t.id, r, now)) this.#auditBlock(s, r.digest, `accused by ${t.id} during a repair`);
     }
+    // A reader's word against a source is a reason to look, not proof (a bounded number per heartbeat).
+    for (const r of (req.bad_reads ?? []).slice(0, MAX_BAD_READS)) this.#auditBlock(r.tracker_id, r.digest, `accused by ${t.id}, reading it for a task`);
     if (req.bad_blocks?.length) {
       this.#replication.selfReportedBad(t.id, req.bad_blocks);
       this.#effects.push({ type: 'log', message: `${t.id}: its scrubber found ${req.bad_blocks.length} bad blocks` });
