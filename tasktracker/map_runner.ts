@@ -134,10 +134,12 @@ export function runMap(job: Job, input: MapInput, numReduces: number, conf: Conf
     map(line, ctx);
   });
 
-  // A last combine per key, in place: what it emits for its own key replaces the key's values, so
-  // the map never holds two copies of its output. A key with one value left is not combined again
-  // (a combiner may run any number of times, none included). Anything a combiner emits for another
-  // key goes to `others` and is written after that key's own values.
+  // A last combine per key, straight out of the buffer into its partition: each key's buffer is
+  // dropped as it is read, so the map never holds two copies of its output. A key with one value
+  // left is not combined again (a combiner may run any number of times, none included). Anything a
+  // combiner emits for another key goes to `others`, written after that key's own values.
+  const partitioner = makePartitioner(job, numReduces, conf, xx);
+  const byPartition: KeyValues[][] = Array.from({ length: numReduces }, () => []);
   let current: string | undefined;
   let own: string[] = [];
   const others = new Map<string, string[]>();
@@ -147,24 +149,27 @@ export function runMap(job: Job, input: MapInput, numReduces: number, conf: Conf
     else appendValue(others, key, value);
   });
   for (const [key, e] of buffer) {
-    const values = valuesOf(e);
-    if (!combine || values.length === 1) { e.v = values; continue; }
-    current = key;
-    own = [];
-    combine(key, values, finalCtx);
-    e.v = own;
+    let values = valuesOf(e);
+    buffer.delete(key);
+    if (combine && values.length > 1) {
+      current = key;
+      own = [];
+      combine(key, values, finalCtx);
+      values = own;
+    }
+    // Most keys end with one value: an array grown by push keeps spare room, a literal does not.
+    if (values.length === 1) values = [values[0]!];
+    if (values.length) byPartition[partitioner(key)]!.push([key, values]);
   }
   current = undefined;
-
-  // Partition, then sort each partition's keys by bytes.
-  const partitioner = makePartitioner(job, numReduces, conf, xx);
-  const byPartition: KeyValues[][] = Array.from({ length: numReduces }, () => []);
-  for (const [key, e] of buffer) {
-    const extra = others.get(key);
-    if (extra) { others.delete(key); for (const v of extra) e.v.push(v); }
-    if (e.v.length) byPartition[partitioner(key)]!.push([key, e.v]);
+  if (others.size) {
+    const byKey = new Map(byPartition.flat().map((kv) => [kv[0], kv]));
+    for (const [key, extra] of others) {
+      const kv = byKey.get(key);
+      if (kv) for (const v of extra) kv[1].push(v);
+      else byPartition[partitioner(key)]!.push([key, extra]);
+    }
   }
-  for (const kv of others) byPartition[partitioner(kv[0])]!.push(kv);
 
   let written = 0;
   const partitions = byPartition.map((kvs, p) => {
