@@ -105,17 +105,9 @@ export async function clusterStatus(address: string): Promise<M.ClusterStatusRep
   }
 }
 
-/**
- * Node flags for the daemons of a local cluster. They share this host's cores and, during a job or
- * a put, keep all of them busy, so the helper threads V8 starts for concurrent garbage collection
- * only compete with them. Measured on 2 cores: a 1 GB put took 17.0 s with single-threaded GC
- * against 20.8 s without, a get 6.3 s against 6.9 s.
- */
-const DAEMON_NODE_FLAGS = ['--single-threaded-gc'];
-
 function launch(args: string[], log: string, detached: boolean): ChildProcess {
   const fd = fs.openSync(log, 'a');
-  const child = spawn(process.execPath, [...DAEMON_NODE_FLAGS, BIN, ...args], {
+  const child = spawn(process.execPath, [BIN, ...args], {
     detached,
     stdio: ['ignore', fd, fd],
     env: { ...process.env, BFTMR_DAEMON: '1' },
