@@ -242,7 +242,11 @@ export class JobInProgress {
   #launchReduce(t: TaskInProgress, trackerId: string, ctx: JobContext): TaskAction | undefined {
     const sources = this.#sources(t.index, trackerId, ctx);
     if (!sources) return undefined;
-    const a = this.#start(t, trackerId, sources.wire.reduce((n, s) => n + s.size, 0), ctx, sources.uses);
+    // A reduce's real input is known only from what map attempts report, which a liar could inflate
+    // (so a hung reducer is never late) or shrink (so an honest one misses its deadline): every
+    // reduce of a job is weighed as an equal share of the job's input, which the job tracker knows.
+    const share = this.spec.splits.reduce((n, s) => n + s.length, 0) / this.spec.numReduces;
+    const a = this.#start(t, trackerId, share, ctx, sources.uses);
     return { launch_reduce: { attempt_id: a.id, job_id: this.id, code: this.code, partition: t.index, sources: sources.wire } };
   }
 

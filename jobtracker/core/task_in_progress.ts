@@ -24,7 +24,7 @@ export interface Attempt {
   readonly id: string;
   readonly trackerId: string;
   readonly startMs: number;
-  /** Bytes it reads (a map's split, a reduce's map outputs): lateness is judged per byte. */
+  /** Bytes it reads (a map's split; for a reduce, an equal share of the job's input): lateness is judged per byte. */
   readonly inputBytes: number;
   state: AttemptState;
   endMs?: number;
