@@ -50,6 +50,7 @@ export class BlockAuditor {
   readonly #tokens = new Map<string, Token[]>();
   #running = 0;
   readonly #waiting: (() => void)[] = [];
+  readonly #urgent: (() => void)[] = [];
 
   constructor(peers: Peers, opts: BlockAuditOptions = kBlockAuditDefaults) {
     this.#peers = peers;
@@ -63,17 +64,20 @@ export class BlockAuditor {
 
   /**
    * Checks that the tracker at `address` holds the bytes of `digest`: by a challenge when one is
-   * left, else by fetching the block (which mints challenges when `mint`).
+   * left, else by fetching the block (which mints challenges when `mint`). An `urgent` check (one a
+   * job's commit waits for) goes ahead of the others waiting for their turn.
    */
-  async check(address: string, digest: string, mint: boolean): Promise<AuditOutcome> {
-    if (this.#running >= this.#opts.maxConcurrent) await new Promise<void>((r) => this.#waiting.push(r));
+  async check(address: string, digest: string, mint: boolean, urgent = false): Promise<AuditOutcome> {
+    if (this.#running >= this.#opts.maxConcurrent) {
+      await new Promise<void>((r) => (urgent ? this.#urgent : this.#waiting).push(r));
+    }
     this.#running++;
     try {
       const token = mint ? this.#spend(digest) : undefined;
       return await (token ? this.#challenge(address, digest, token) : this.#fetch(address, digest, mint));
     } finally {
       this.#running--;
-      this.#waiting.shift()?.();
+      (this.#urgent.shift() ?? this.#waiting.shift())?.();
     }
   }
 

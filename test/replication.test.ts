@@ -423,19 +423,14 @@ test('core: a repairing tracker\'s accusation of its source is audited, never a 
   t.deepEqual(c.blockHealth(D('blk'))!.live.sort(), [a, b, target].sort());
 });
 
-test('core: a tracker\'s report of a bad read for a task is audited (listed replicas only, a bounded number per heartbeat), never a verdict by itself', (t) => {
+test('core: a tracker\'s report of a bad read is ignored for a block it was never sent to read', (t) => {
   const { core: c, ids, take } = core();
   const [a, b, x] = ids as [string, string, string];
-  for (let i = 0; i < 20; i++) c.trackBlock(D(`blk${i}`), 10, 2, [a, b], 0);
+  c.trackBlock(D('blk'), 10, 2, [a, b], 0);
   const now = pastSafeMode(c, ids);
   take();
-  heartbeat(c, x, now, { bad_reads: [{ digest: D('blk0'), tracker_id: a }, { digest: D('blk0'), tracker_id: x }, { digest: D('other'), tracker_id: b }] });
-  const audits = take().filter((e): e is Extract<Effect, { type: 'audit' }> => e.type === 'audit');
-  t.deepEqual(audits.map((e) => [e.trackerId, e.digest]), [[a, D('blk0')]], 'only a listed replica is audited');
-  t.regex(audits[0]!.task, new RegExp(`accused by ${x}, reading it for a task`));
-  for (const id of ids) t.deepEqual(c.trackers(now).find((i) => i.tracker_id === id)!.verdicts, []);
-  heartbeat(c, x, now + 1, { bad_reads: Array.from({ length: 20 }, (_, i) => ({ digest: D(`blk${i}`), tracker_id: b })) });
-  t.is(take().filter((e) => e.type === 'audit').length, 16, 'at most 16 accusations are looked at per heartbeat');
+  heartbeat(c, x, now, { bad_reads: [{ digest: D('blk'), tracker_id: a }] });
+  t.deepEqual(take().filter((e) => e.type === 'audit'), []);
 });
 
 test('core: a job audit\'s "not held" is still no proof', (t) => {

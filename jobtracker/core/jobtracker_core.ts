@@ -29,10 +29,16 @@ export interface TrackerRecord {
   /** The last reply sent, kept until the tracker acknowledges it by its id. */
   lastReply?: { id: number; actions: TaskAction[] };
   replies: number;
+  /**
+   * dfs blocks this tracker was sent to read for a task (split blocks, job code) and may still
+   * accuse a source of: each one once. An accusation costs the job tracker a block check, so a
+   * tracker cannot make it check blocks it had no reason to read.
+   */
+  readable: Set<string>;
 }
 
-/** Accusations from task reads taken from one heartbeat; each costs the job tracker a block fetch. */
-const MAX_BAD_READS = 16;
+/** Blocks a tracker may still accuse a source of, at most (the oldest are forgotten). */
+const MAX_READABLE = 1024;
 export class JobTrackerCore {
   readonly #opts: CoreOptions;
   readonly #random: () => number;
@@ -88,7 +94,7 @@ export class JobTrackerCore {
     if (prev?.alive) this.#lose(prev, now, true); // it restarted: whatever it ran is gone, its disk is not
     this.#trackers.set(id, {
       id, address: req.address, pid: req.pid, slots: req.slots, fault: req.fault, lastHeartbeatMs: now,
-      alive: true, verdicts: prev?.verdicts ?? [], running: 0, outbox: [], replies: prev?.replies ?? 0,
+      alive: true, verdicts: prev?.verdicts ?? [], running: 0, outbox: [], replies: prev?.replies ?? 0, readable: new Set(),
     });
     this.#replication.trackerUp(id, req.blocks?.map((b) => b.digest));
     return id;
@@ -128,8 +134,12 @@ export class JobTrackerCore {
       // Its word against a source is a reason to look, not proof.
       for (const s of this.#replication.repairResult(t.id, r, now)) this.#auditBlock(s, r.digest, `accused by ${t.id} during a repair`);
     }
-    // A reader's word against a source is a reason to look, not proof (a bounded number per heartbeat).
-    for (const r of (req.bad_reads ?? []).slice(0, MAX_BAD_READS)) this.#auditBlock(r.tracker_id, r.digest, `accused by ${t.id}, reading it for a task`);
+    // A reader's word against a source is a reason to look, not proof; only for a block it was sent
+    // to read, once per launch that sent it there.
+    for (const r of req.bad_reads ?? []) {
+      if (!t.readable.delete(r.digest)) continue;
+      this.#auditBlock(r.tracker_id, r.digest, `accused by ${t.id}, reading it for a task`);
+    }
     if (req.bad_blocks?.length) {
       this.#replication.selfReportedBad(t.id, req.bad_blocks);
       this.#effects.push({ type: 'log', message: `${t.id}: its scrubber found ${req.bad_blocks.length} bad blocks` });
@@ -147,11 +157,26 @@ export class JobTrackerCore {
         const launched = job.assign(t.id, slots, ctx);
         slots -= launched.length;
         actions.push(...launched);
+        for (const a of launched) {
+          if ('launch_map' in a && a.launch_map) this.#mayRead(t, [a.launch_map.code.bundle, ...a.launch_map.blocks.map((b) => b.block)]);
+          if ('launch_reduce' in a && a.launch_reduce) this.#mayRead(t, [a.launch_reduce.code.bundle]);
+        }
       }
     }
     this.#checkJobs(ctx);
     t.lastReply = { id: ++t.replies, actions };
     return { actions, reregister: false, response_id: t.lastReply.id };
+  }
+
+  #mayRead(t: TrackerRecord, blocks: { digest: string }[]): void {
+    for (const b of blocks) {
+      t.readable.delete(b.digest);
+      t.readable.add(b.digest);
+    }
+    for (const d of t.readable) {
+      if (t.readable.size <= MAX_READABLE) break;
+      t.readable.delete(d);
+    }
   }
 
   #report(t: TrackerRecord, rep: AttemptReport, ctx: JobContext): void {
