@@ -325,6 +325,31 @@ test('map attempts prefer trackers that hold the split', (t) => {
   t.is(launch.attempt_id, `attempt_${jobId}_m_000001_0`);
 });
 
+test('a tracker may accuse a source of a block it was sent to read, once per launch; an accusation is checked, never believed', (t) => {
+  const sim = new Sim(honestTrackers(['A', 'B', 'C']));
+  const spec = jobSpec(3, 1, 1, ['C', 'A', 'B']);
+  // Split 1's first block is a dfs block on A and C; A is given map 1 (it holds the split).
+  const blk = spec.splits[1]!.blocks[0]!.block;
+  sim.core.trackBlock(blk.digest, blk.size, 2, ['A', 'C'], sim.now);
+  sim.core.takeEffects();
+  sim.core.submit(spec, sim.now);
+  const audits = () => sim.core.takeEffects().filter((e): e is Extract<Effect, { type: 'audit' }> => e.type === 'audit');
+  // B has not been sent to read it: its accusation is ignored.
+  sim.core.heartbeat({ tracker_id: 'B', free_slots: 0, reports: [], running: [], bad_reads: [{ digest: blk.digest, tracker_id: 'C' }] }, sim.now);
+  t.deepEqual(audits(), []);
+  const reply = sim.core.heartbeat({ tracker_id: 'A', free_slots: 1, reports: [], running: [] }, sim.now);
+  t.is((reply.actions[0] as { launch_map: LaunchMap }).launch_map.map_index, 1);
+  const accuse = () => sim.core.heartbeat({
+    tracker_id: 'A', free_slots: 0, reports: [], running: [], last_response_id: reply.response_id,
+    bad_reads: [{ digest: blk.digest, tracker_id: 'C' }, { digest: spec.splits[2]!.blocks[0]!.block.digest, tracker_id: 'C' }],
+  }, sim.now);
+  accuse();
+  t.deepEqual(audits().map((e) => [e.trackerId, e.digest]), [['C', blk.digest]], 'only the block A was sent to read');
+  accuse();
+  t.deepEqual(audits(), [], 'once per launch');
+  t.deepEqual(sim.core.trackers(sim.now).find((x) => x.tracker_id === 'C')!.verdicts, [], 'an accusation is no verdict');
+});
+
 // ---------------------------------------------------------------- (b) one wrong map digest vector
 
 test('a tracker reporting a wrong map digest vector is outvoted, blamed, and the right output commits', (t) => {
@@ -875,6 +900,19 @@ test('a tracker cannot vote with another tracker\'s attempt, nor twice with its 
   t.is(commit!.files[0]!.digest, goodReduce(0, 1), 'the honest map output won');
   sim.core.committed(jobId, sim.now);
   t.deepEqual([...new Set(sim.core.job(jobId, sim.now).verdicts.map((v) => v.tracker_id))], ['A']);
+});
+
+test('a liar that reports at once does not pull the deadline in: nothing is judged before a task of the kind is decided', (t) => {
+  const opts: CoreOptions = { ...OPTS, trackerExpiryMs: 10 * 60_000, lateFloorMs: 60 * 60_000, deadlineFactor: 2, deadlineFloorMs: 2_000 };
+  const sim = new Sim(honestTrackers(['A', 'B', 'C']), opts);
+  // A reports its map after one round (it agrees: a lie about time, not about bytes); the honest
+  // trackers take 20 rounds, ten times past the floor and twice A's duration.
+  sim.tracker('A').behaviour.delay = () => 1;
+  for (const id of ['B', 'C']) sim.tracker(id).behaviour.delay = (kind) => (kind === 'map' ? 20 : 1);
+  const jobId = sim.core.submit(jobSpec(1, 1, 1, ['A']), sim.now);
+  sim.run(jobId, 60);
+  t.is(sim.commits().length, 1);
+  for (const x of sim.core.trackers(sim.now)) t.deepEqual(x.verdicts, [], `${x.tracker_id} is not named`);
 });
 
 test('a heartbeating tracker that holds an attempt past the hard deadline is named for it, and the task goes on without it', (t) => {

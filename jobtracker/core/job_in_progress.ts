@@ -107,6 +107,22 @@ export class JobInProgress {
   }
 
   /**
+   * What the hard deadline (a verdict) is judged against, made so that it is never earlier than the
+   * time honest attempts took: per decided task its slowest agreeing attempt (f+1 agree, so one is
+   * honest and the slowest took at least as long; a liar reporting at once shortens nothing), and
+   * of these the median duration and the median time per weighed byte. The deadline takes the
+   * larger of the two for the attempt at hand, so judging per byte only ever makes it later.
+   */
+  #deadlinePace(kind: 'map' | 'reduce'): { duration: number; rate: number } | undefined {
+    const tasks = kind === 'map' ? this.maps : this.reduces;
+    const took = (a: Attempt) => a.endMs! - a.startMs;
+    const slowest = tasks.flatMap((t) => (t.decided?.agreeing.length ? [t.decided.agreeing.reduce((s, a) => (took(a) > took(s) ? a : s))] : []));
+    if (slowest.length === 0) return undefined;
+    const median = (xs: number[]) => xs.sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
+    return { duration: median(slowest.map(took)), rate: median(slowest.map((a) => took(a) / weight(a))) };
+  }
+
+  /**
    * `trackerId` heartbeats and lists `attemptId` as still running. Past the hard deadline (far
    * past lateness, see CoreOptions.deadlineFactor) that is a missed deadline: a verdict, and the
    * attempt is killed and no longer waited for. Only a tracker that is heartbeating says this, so
@@ -118,14 +134,17 @@ export class JobInProgress {
     // A reported attempt is done whatever an old running list says.
     if (!t || !a || a.trackerId !== trackerId || a.missedDeadline || a.reported) return;
     a.seenRunningMs ??= ctx.now;
-    const rate = this.#medianRate(t.kind);
-    const expected = rate === undefined ? undefined : Math.round(rate * weight(a));
-    const limit = Math.max(ctx.deadlineFloorMs, ctx.deadlineFactor * (expected ?? 0));
+    // Until some task of its kind is decided nothing says how long one takes: no deadline (a heavy
+    // job's first wave may run past any fixed floor; a hung tracker is caught once others finish).
+    const pace = this.#deadlinePace(t.kind);
+    if (!pace) return;
+    const expected = Math.round(Math.max(pace.duration, pace.rate * weight(a)));
+    const limit = Math.max(ctx.deadlineFloorMs, ctx.deadlineFactor * expected);
     const age = ctx.now - a.seenRunningMs;
     if (age <= limit) return;
     a.missedDeadline = true;
     const reason = `missed the deadline of ${t.name} of ${this.id} (still running after ${(age / 1000).toFixed(1)} s` +
-      `${expected !== undefined ? `; at its siblings' median rate it takes ${expected} ms` : ''})`;
+      `; at its siblings' pace it would take ${expected} ms)`;
     this.verdicts.push({ tracker_id: trackerId, reason });
     ctx.verdict(trackerId, reason);
     ctx.kill(trackerId, a.id);
