@@ -13,8 +13,8 @@ import { Counters } from './counters.ts';
 
 /**
  * The combiner runs on a key when its buffered values reach this many (or the buffer's doubled
- * size, see `full`), and once more at the end: points that depend only on the input, so every
- * honest attempt writes identical bytes.
+ * size, see `full`), and once more at the end unless one value is left: points that depend only
+ * on the input, so every honest attempt writes identical bytes.
  */
 export const COMBINE_EVERY = 64;
 const INITIAL_VALUES = 2;

@@ -49,16 +49,19 @@ export interface CoreOptions {
   trackerExpiryMs: number;
   blacklistAfterVerdicts: number;
   /**
-   * An attempt is late when it has run longer than `lateFactor` times the median duration of its
-   * task's finished siblings (same job, same kind), and at least `lateFloorMs`. Before any sibling
-   * finishes, nothing is judged late.
+   * An attempt is late when it has run longer than `lateFactor` times what the median time per
+   * byte of input of its task's finished siblings (same job, same kind) gives for its own input,
+   * and at least `lateFloorMs`. Before any sibling finishes, nothing is judged late.
+   * (job_in_progress.ts `lateness`)
    */
   lateFactor?: number;
   lateFloorMs?: number;
   /**
-   * The hard deadline, far past lateness: `deadlineFactor` times the siblings' median duration,
-   * and at least `deadlineFloorMs`. A tracker that still lists an attempt as running past it,
-   * while it heartbeats (so the network is not to blame), missed it: a verdict.
+   * The hard deadline, far past lateness: `deadlineFactor` times the pace of the decided sibling
+   * tasks (their slowest agreeing attempts: median duration, or median time per byte times this
+   * attempt's input, whichever is longer), and at least `deadlineFloorMs`; none before a sibling
+   * task is decided. A tracker that still lists an attempt as running past it, while it heartbeats
+   * (so the network is not to blame), missed it: a verdict. (job_in_progress.ts `stillRunning`)
    */
   deadlineFactor?: number;
   deadlineFloorMs?: number;
