@@ -12,16 +12,54 @@ import type { Peers } from './peers.ts';
 /** Long transfers get a generous deadline; a stalled peer is cut off by keepalive. */
 export const TRANSFER_DEADLINE_MS = 10 * 60_000;
 
+/**
+ * How slow a source may be while a reader waits on it. A source that sends nothing for `stallMs`,
+ * or less than `minBytesPerSec` over the time spent waiting for it (past `graceMs`; time the reader
+ * spends on the bytes does not count), is cut off and the next replica is tried. Without this a
+ * Byzantine source could trickle bytes to an honest task and keep it running past its deadline,
+ * getting the honest tracker named: at the floor rate a 64 MB block arrives in 16 s, well inside
+ * the default 30 s deadline floor.
+ */
+export interface SourcePace { stallMs: number; minBytesPerSec: number; graceMs: number }
+export const kSourcePace: SourcePace = { stallMs: 10_000, minBytesPerSec: 4 * 1024 * 1024, graceMs: 5_000 };
+
 /** The chunks of a block as `address` serves them, checked chunk by chunk with xxhash32. */
-export async function* streamBlock(peers: Peers, address: string, digest: string, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
+export async function* streamBlock(peers: Peers, address: string, digest: string, signal?: AbortSignal,
+  pace: SourcePace = kSourcePace): AsyncGenerator<Uint8Array> {
   const xx = await loadXXHash();
   const req: ReadBlockRequest = { digest, offset: 0, length: 0 };
-  for await (const chunk of peers.get(address).stream<ReadBlockRequest, BlockChunk>('ReadBlock', req, TRANSFER_DEADLINE_MS, signal)) {
-    if (xx.h32(chunk.data) !== chunk.xxh32) {
-      throw new BftmrError('DFS_DIGEST_MISMATCH', `a chunk of block ${shortDigest(digest)} from ${address} failed its checksum`);
+  const cut = new AbortController();
+  const follow = () => cut.abort(signal?.reason);
+  signal?.addEventListener('abort', follow, { once: true });
+  let tooSlow: string | undefined;
+  const giveUp = (why: string) => { tooSlow ??= `block ${shortDigest(digest)} from ${address}: ${why}`; cut.abort(); };
+  let waitedMs = 0;
+  let bytes = 0;
+  let since = performance.now();
+  let timer = setTimeout(() => giveUp(`no bytes for ${pace.stallMs} ms`), pace.stallMs);
+  try {
+    for await (const chunk of peers.get(address).stream<ReadBlockRequest, BlockChunk>('ReadBlock', req, TRANSFER_DEADLINE_MS, cut.signal)) {
+      clearTimeout(timer);
+      waitedMs += performance.now() - since;
+      bytes += chunk.data.length;
+      if (waitedMs > pace.graceMs && bytes / (waitedMs / 1000) < pace.minBytesPerSec) {
+        giveUp(`${Math.round(bytes / waitedMs * 1000 / 1024)} KB/s, under the ${pace.minBytesPerSec / 1024} KB/s a source must keep up`);
+        break;
+      }
+      if (xx.h32(chunk.data) !== chunk.xxh32) {
+        throw new BftmrError('DFS_DIGEST_MISMATCH', `a chunk of block ${shortDigest(digest)} from ${address} failed its checksum`);
+      }
+      yield chunk.data;
+      since = performance.now();
+      timer = setTimeout(() => giveUp(`no bytes for ${pace.stallMs} ms`), pace.stallMs);
     }
-    yield chunk.data;
+  } catch (e) {
+    if (!tooSlow) throw e;
+  } finally {
+    clearTimeout(timer);
+    signal?.removeEventListener('abort', follow);
   }
+  if (tooSlow) throw new BftmrError('UNAVAILABLE', tooSlow);
 }
 
 export interface FetchFailure {
