@@ -44,7 +44,7 @@ export function registerDaemons(program: Command): void {
     .option('--ready-file <file>', 'write the listening address here once ready')
     .option('--late-factor <x>', 'an attempt is late past this many times what its finished siblings\' median time per byte of input gives for its input', positiveNumber, kJobTrackerDefaults.lateFactor)
     .option('--late-floor-ms <ms>', '…and at least this long', wholeNumber(0), kJobTrackerDefaults.lateFloorMs)
-    .option('--deadline-factor <x>', 'a tracker still running an attempt past this many times the pace of its decided siblings missed its deadline (a verdict)', positiveNumber, kJobTrackerDefaults.deadlineFactor)
+    .option('--deadline-factor <x>', 'a tracker still running an attempt past this many times the pace of its decided task (or siblings) missed its deadline (a verdict)', positiveNumber, kJobTrackerDefaults.deadlineFactor)
     .option('--deadline-floor-ms <ms>', '…and at least this long', wholeNumber(0), kJobTrackerDefaults.deadlineFloorMs)
     .option('--heartbeat-ms <ms>', 'heartbeat interval', wholeNumber(10), kJobTrackerDefaults.heartbeatIntervalMs)
     .option('--expiry-ms <ms>', 'declare a tracker dead after this long without a heartbeat', wholeNumber(100), kJobTrackerDefaults.trackerExpiryMs)

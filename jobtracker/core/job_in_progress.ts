@@ -134,11 +134,14 @@ export class JobInProgress {
     // A reported attempt is done whatever an old running list says.
     if (!t || !a || a.trackerId !== trackerId || a.missedDeadline || a.reported) return;
     a.seenRunningMs ??= ctx.now;
-    // Until some task of its kind is decided nothing says how long one takes: no deadline (a heavy
-    // job's first wave may run past any fixed floor; a hung tracker is caught once others finish).
-    const pace = this.#deadlinePace(t.kind);
-    if (!pace) return;
-    const expected = Math.round(Math.max(pace.duration, pace.rate * weight(a)));
+    // Once its own task is decided, its slowest agreeing attempt says how long this input takes.
+    // Before that, the decided siblings' pace; until some task of its kind is decided nothing says
+    // how long one takes: no deadline (a heavy job's first wave may run past any fixed floor; a hung
+    // tracker is caught once others finish).
+    const own = t.decided?.agreeing.length ? Math.max(...t.decided.agreeing.map((x) => x.endMs! - x.startMs)) : undefined;
+    const pace = own === undefined ? this.#deadlinePace(t.kind) : undefined;
+    if (own === undefined && !pace) return;
+    const expected = Math.round(own ?? Math.max(pace!.duration, pace!.rate * weight(a)));
     const limit = Math.max(ctx.deadlineFloorMs, ctx.deadlineFactor * expected);
     const age = ctx.now - a.seenRunningMs;
     if (age <= limit) return;

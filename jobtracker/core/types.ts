@@ -57,10 +57,11 @@ export interface CoreOptions {
   lateFactor?: number;
   lateFloorMs?: number;
   /**
-   * The hard deadline, far past lateness: `deadlineFactor` times the pace of the decided sibling
-   * tasks (their slowest agreeing attempts: median duration, or median time per byte times this
-   * attempt's input, whichever is longer), and at least `deadlineFloorMs`; none before a sibling
-   * task is decided. A tracker that still lists an attempt as running past it, while it heartbeats
+   * The hard deadline, far past lateness: `deadlineFactor` times the slowest agreeing attempt of
+   * its own task once that is decided, before that the pace of the decided sibling tasks (their
+   * slowest agreeing attempts: median duration, or median time per byte times this attempt's
+   * input, whichever is longer), and at least `deadlineFloorMs`; none before a task of the kind is
+   * decided. A tracker that still lists an attempt as running past it, while it heartbeats
    * (so the network is not to blame), missed it: a verdict. (job_in_progress.ts `stillRunning`)
    */
   deadlineFactor?: number;
