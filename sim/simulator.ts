@@ -943,7 +943,10 @@ class Simulation {
       const ra: RunningAttempt = { launch };
       t.running.set(launch.attempt_id, ra);
       if (t.plan.mode === 'hang') return; // holds the slot, never reports
-      const duration = this.#work.int(50, 3000) + (t.plan.slowMs ?? 0);
+      // A map's time grows with its split (a fixed part plus 15-30 ms per MB), as lateness and
+      // deadlines assume; a reduce's does not depend on anything the core knows.
+      const base = 'sources' in launch ? this.#work.int(50, 3000) : this.#work.int(50, 300) + Math.round(launch.length / MB * this.#work.int(15, 30));
+      const duration = base + (t.plan.slowMs ?? 0);
       if ('sources' in launch) {
         const fetchMs = this.#work.int(1, 40);
         this.#at(fetchMs, () => this.#fetch(t, ra));
@@ -1058,13 +1061,21 @@ function okReport(attemptId: string, digests: string[], sizes: number[], slowMs:
   };
 }
 
+const MB = 1024 * 1024;
+
 function block(name: string, size: number, hosts: string[]): BlockRef {
   return { digest: sha256(name), size, replicas: hosts.map((h) => ({ tracker_id: h, address: `${h}:7000` })) };
 }
 
-/** A job over one input file of `maps` 64-byte splits, each split's blocks on a random tracker. */
+/**
+ * A job over one input file of `maps` splits of 1 to 128 MB (a quarter of them small, like a file's
+ * tail), each split's blocks (64 bytes: their size does not matter here) on a random tracker.
+ */
 function jobSpec(name: string, output: string, plan: JobPlan, f: number, trackerIds: string[], rng: Prng): JobSpec {
   const splitBytes = 64;
+  const lengths = Array.from({ length: plan.maps }, () => (rng.chance(0.25) ? rng.int(1, 4) : rng.int(8, 128)) * MB);
+  const offsets = lengths.map((_, i) => lengths.slice(0, i).reduce((a, b) => a + b, 0));
+  const fileSize = lengths.reduce((a, b) => a + b, 0);
   return {
     name,
     bundle: block(`bundle ${name}`, 321, [rng.pick(trackerIds)]),
@@ -1078,7 +1089,7 @@ function jobSpec(name: string, output: string, plan: JobPlan, f: number, tracker
         { block: block(`${output}/in-${i}-a`, splitBytes, [host]), offset: i * splitBytes },
         { block: block(`${output}/in-${i}-b`, splitBytes, [host]), offset: (i + 1) * splitBytes },
       ];
-      return { path: `${output}.in`, offset: i * splitBytes, length: splitBytes, fileSize: (plan.maps + 1) * splitBytes, blocks, hosts: [host] };
+      return { path: `${output}.in`, offset: offsets[i]!, length: lengths[i]!, fileSize, blocks, hosts: [host] };
     }),
   };
 }
