@@ -7,27 +7,20 @@ import { BftmrError, messageOf } from '../lib/errors.ts';
 import { shortDigest } from '../lib/digest.ts';
 import type { BlockChunk, BlockRef, Location, ReadBlockRequest } from '../lib/messages.ts';
 import { loadXXHash } from '../lib/xxhash.ts';
+import { kSourcePace, type SourcePace } from '../lib/source_pace.ts';
 import type { Peers } from './peers.ts';
 
 /** Long transfers get a generous deadline; a stalled peer is cut off by keepalive. */
 export const TRANSFER_DEADLINE_MS = 10 * 60_000;
 
-/**
- * How slow a source may be while a reader waits on it. A source that sends nothing for `stallMs`,
- * or less than `minBytesPerSec` over the time spent waiting for it (past `graceMs`; time the reader
- * spends on the bytes does not count), is cut off and the next replica is tried. Without this a
- * Byzantine source could trickle bytes to an honest task and keep it running past its deadline,
- * getting the honest tracker named: at the floor rate a 64 MB block arrives in 16 s, well inside
- * the default 30 s deadline floor.
- */
-export interface SourcePace { stallMs: number; minBytesPerSec: number; graceMs: number }
-export const kSourcePace: SourcePace = { stallMs: 10_000, minBytesPerSec: 4 * 1024 * 1024, graceMs: 5_000 };
+export { kSourcePace, type SourcePace } from '../lib/source_pace.ts';
 
 /** The chunks of a block as `address` serves them, checked chunk by chunk with xxhash32. */
 export async function* streamBlock(peers: Peers, address: string, digest: string, signal?: AbortSignal,
   pace: SourcePace = kSourcePace): AsyncGenerator<Uint8Array> {
   const xx = await loadXXHash();
   const req: ReadBlockRequest = { digest, offset: 0, length: 0 };
+  signal?.throwIfAborted();
   const cut = new AbortController();
   const follow = () => cut.abort(signal?.reason);
   signal?.addEventListener('abort', follow, { once: true });

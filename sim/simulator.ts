@@ -16,6 +16,7 @@
 import { createHash } from 'node:crypto';
 import { BftmrError, isBftmrError, messageOf } from '../lib/errors.ts';
 import { MinHeap } from '../lib/min_heap.ts';
+import { sourceAllowanceMs } from '../lib/source_pace.ts';
 import type {
   AttemptReport, BlockRef, FileBlock, HeartbeatReply, HeartbeatRequest, LaunchMap, LaunchReduce, TaskAction,
 } from '../lib/messages.ts';
@@ -533,8 +534,12 @@ class Simulation {
 
     let doneAt: number | undefined;
     // Once every job is over, run on so drop_job actions go out and are checked, and, with a hung
-    // tracker, past the hard deadline of its attempts (at most 10x the 3 s an honest one takes).
-    const afterJobsMs = 3 * s.trackerExpiryMs + (s.trackers.some((t) => t.mode === 'hang') ? s.deadlineFloorMs + 31_000 : 0);
+    // tracker, past the hard deadline of its attempts: at most 10x the 4.1 s an honest one takes,
+    // plus what sources may hold it up (lib/source_pace.ts): a reduce reads one output per map, a
+    // map at most 3 blocks, both the job code (every block here is 321 bytes or less).
+    const maxReads = Math.max(3, ...s.jobs.map((j) => j.maps)) + 1;
+    const afterJobsMs = 3 * s.trackerExpiryMs +
+      (s.trackers.some((t) => t.mode === 'hang') ? s.deadlineFloorMs + 42_000 + maxReads * sourceAllowanceMs(321) : 0);
     while (this.#violations.length === 0) {
       const e = this.#queue.pop();
       if (!e || e.at > limit) break;

@@ -20,6 +20,7 @@ import type { LocalBlock } from './line_reader.ts';
 import { corruptionKey, type Fault } from './faults.ts';
 import { writeRecord } from './map_runner.ts';
 import { OutputFile } from './output_file.ts';
+import { splitReads } from '../lib/split_reads.ts';
 
 export class AttemptRunner {
   readonly #codeFetches = new Map<string, Promise<string>>();
@@ -85,12 +86,7 @@ export class AttemptRunner {
   async runMap(m: LaunchMap, signal: AbortSignal): Promise<AttemptReport> {
     const started = performance.now();
     const end = m.offset + m.length;
-    // The split's blocks, from the byte before it, plus the next block for a line running past its end.
-    const from = Math.max(m.offset - 1, 0);
-    const first = m.blocks.findIndex((b) => b.offset + b.block.size > from);
-    let last = m.blocks.findIndex((b) => b.offset + b.block.size >= end);
-    if (last < 0) last = m.blocks.length - 1;
-    const needed = m.blocks.slice(first, Math.min(last + 2, m.blocks.length));
+    const needed = splitReads(m.blocks, m.offset, m.length);
     const code = await this.#code(m.job_id, m.code.bundle);
     const locals: LocalBlock[] = [];
     let allLocal = true;

@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { BftmrError } from '../lib/errors.ts';
 import type { AttemptReport, BlockRef, DropJob, FileBlock, LaunchMap, LaunchReduce, TaskAction } from '../lib/messages.ts';
 import { JobTrackerCore } from '../jobtracker/core/jobtracker_core.ts';
+import { JobInProgress, type JobContext } from '../jobtracker/core/job_in_progress.ts';
 import type { CoreOptions, Effect, JobSpec, OutputFile } from '../jobtracker/core/types.ts';
 
 // ---------------------------------------------------------------- a simulated cluster
@@ -330,6 +331,7 @@ test('a tracker may accuse a source of a block it was sent to read, once per lau
   const spec = jobSpec(3, 1, 1, ['C', 'A', 'B']);
   // Split 1's first block is a dfs block on A and C; A is given map 1 (it holds the split).
   const blk = spec.splits[1]!.blocks[0]!.block;
+  blk.replicas.push({ tracker_id: 'C', address: 'C:7000' });
   sim.core.trackBlock(blk.digest, blk.size, 2, ['A', 'C'], sim.now);
   sim.core.takeEffects();
   sim.core.submit(spec, sim.now);
@@ -915,6 +917,33 @@ test('a liar that reports at once does not pull the deadline in: nothing is judg
   for (const x of sim.core.trackers(sim.now)) t.deepEqual(x.verdicts, [], `${x.tracker_id} is not named`);
 });
 
+test('an attempt\'s deadline allows for sources holding up its reads: a reader slowed by a source is not named', (t) => {
+  // f=0, one map on Y, two reduces on X reading Y's output and the job code (held by Y only).
+  const spec = jobSpec(1, 2, 0, ['Y']);
+  const job = new JobInProgress('job_1', spec, START);
+  const verdicts: string[] = [];
+  const ctx = (now: number): JobContext => ({
+    now, lateFactor: 2, lateFloorMs: 60 * 60_000, deadlineFactor: 10, deadlineFloorMs: 8_000,
+    liveAddress: (id) => `${id}:7000`, kill: () => {}, verdict: (_id, why) => verdicts.push(why), proven: () => false,
+    audit: () => {}, commit: () => {},
+  });
+  const report = (a: string, digests: string[]): AttemptReport => ({
+    attempt_id: a, ok: true, error: '', digests, sizes: digests.map(() => 100), counters: [], duration_ms: 0,
+    bad_source_tracker: '', bad_source_digest: '', local_read: true,
+  });
+  const map = (job.assign('Y', 1, ctx(START))[0] as { launch_map: LaunchMap }).launch_map;
+  job.report('Y', report(map.attempt_id, [mapDigest(0, 0), mapDigest(0, 1)]), ctx(START + 1_000));
+  const [r0, r1] = job.assign('X', 2, ctx(START + 1_000)).map((a) => (a as { launch_reduce: LaunchReduce }).launch_reduce);
+  job.report('X', report(r1!.attempt_id, [goodReduce(1, 1)]), ctx(START + 2_000));
+  job.stillRunning('X', r0!.attempt_id, ctx(START + 2_000));
+  // Reduce 1 took 1 s: 10x that is 10 s; the floor 8 s. Two reads from another tracker may take
+  // 15 s each (lib/source_pace.ts) on top.
+  job.stillRunning('X', r0!.attempt_id, ctx(START + 2_000 + 39_000));
+  t.deepEqual(verdicts, [], 'within 10 s + 2 x 15 s');
+  job.stillRunning('X', r0!.attempt_id, ctx(START + 2_000 + 41_000));
+  t.is(verdicts.length, 1, 'past it');
+});
+
 test('a heartbeating tracker that holds an attempt past the hard deadline is named for it, and the task goes on without it', (t) => {
   const opts: CoreOptions = { ...OPTS, lateFloorMs: 2_000, deadlineFactor: 10, deadlineFloorMs: 8_000 };
   const sim = new Sim([new SimTracker('A', { delay: () => 1_000 }), new SimTracker('B'), new SimTracker('C')], opts);
@@ -926,10 +955,11 @@ test('a heartbeating tracker that holds an attempt past the hard deadline is nam
   const early = sim.core.trackers(sim.now).find((i) => i.tracker_id === 'A')!;
   t.true(sim.now - START < 8_000);
   t.deepEqual(early.verdicts, []);
-  // A ignores kills and keeps listing its attempts (as a hung tracker does); past 8 s it is named, once per attempt.
+  // A ignores kills and keeps listing its attempts (as a hung tracker does); past 8 s, plus the 15 s
+  // a source may hold up each block it reads from another tracker, it is named, once per attempt.
   const held = [...sim.tracker('A').running.keys()];
   t.true(held.length > 0);
-  for (let i = 0; i < 12; i++) {
+  for (let i = 0; i < 40; i++) {
     sim.core.heartbeat({ tracker_id: 'A', free_slots: 0, reports: [], running: held, last_response_id: sim.tracker('A').lastResponseId }, sim.now);
     sim.tracker('A').lastResponseId++;
     sim.now += 1_000;

@@ -11,6 +11,7 @@ function attempt(t: TaskInProgress, trackerId: string, digests?: string[], state
     trackerId,
     startMs: 0,
     inputBytes: 0,
+    allowanceMs: 0,
     state: state ?? (digests ? 'succeeded' : 'running'),
     digests,
     sizes: digests?.map((_, i) => 100 + i),

@@ -3,7 +3,9 @@
  * tentative reduces, and what it concludes about trackers. Pure: time and tracker liveness come
  * in through `JobContext`; launches, kills and verdicts go out through it.
  */
-import type { AttemptReport, JobCode, JobStatus, Location, MapSource, TaskAction, Verdict } from '../../lib/messages.ts';
+import type { AttemptReport, BlockRef, JobCode, JobStatus, Location, MapSource, TaskAction, Verdict } from '../../lib/messages.ts';
+import { sourceAllowanceMs } from '../../lib/source_pace.ts';
+import { splitReads } from '../../lib/split_reads.ts';
 import { shortDigest } from '../../lib/digest.ts';
 import { TaskInProgress, voteValue, type Attempt, type SourceUse } from './task_in_progress.ts';
 import type { JobSpec, OutputFile } from './types.ts';
@@ -142,7 +144,7 @@ export class JobInProgress {
     const pace = own === undefined ? this.#deadlinePace(t.kind) : undefined;
     if (own === undefined && !pace) return;
     const expected = Math.round(own ?? Math.max(pace!.duration, pace!.rate * weight(a)));
-    const limit = Math.max(ctx.deadlineFloorMs, ctx.deadlineFactor * expected);
+    const limit = Math.max(ctx.deadlineFloorMs, ctx.deadlineFactor * expected) + a.allowanceMs;
     const age = ctx.now - a.seenRunningMs;
     if (age <= limit) return;
     a.missedDeadline = true;
@@ -208,8 +210,8 @@ export class JobInProgress {
     return !t.decided.agreeing.some((a) => ctx.liveAddress(a.trackerId) !== undefined);
   }
 
-  #start(t: TaskInProgress, trackerId: string, inputBytes: number, ctx: JobContext, sources?: SourceUse[]): Attempt {
-    const attempt: Attempt = { id: t.newAttemptId(), trackerId, startMs: ctx.now, inputBytes, state: 'running', sources };
+  #start(t: TaskInProgress, trackerId: string, inputBytes: number, allowanceMs: number, ctx: JobContext, sources?: SourceUse[]): Attempt {
+    const attempt: Attempt = { id: t.newAttemptId(), trackerId, startMs: ctx.now, inputBytes, allowanceMs, state: 'running', sources };
     t.attempts.push(attempt);
     this.#byAttempt.set(attempt.id, t);
     return attempt;
@@ -217,7 +219,8 @@ export class JobInProgress {
 
   #launchMap(t: TaskInProgress, trackerId: string, ctx: JobContext): TaskAction {
     const split = this.spec.splits[t.index]!;
-    const a = this.#start(t, trackerId, split.length, ctx);
+    const reads = splitReads(split.blocks, split.offset, split.length).map((b) => b.block);
+    const a = this.#start(t, trackerId, split.length, this.#allowance(trackerId, reads), ctx);
     return {
       launch_map: {
         attempt_id: a.id,
@@ -232,6 +235,19 @@ export class JobInProgress {
         num_reduces: this.spec.numReduces,
       },
     };
+  }
+
+  /**
+   * How long sources may hold `trackerId` up reading `blocks` and the job's code: for each one it
+   * does not hold, every listed replica may be tried, each as slow as lib/source_pace.ts allows.
+   */
+  #allowance(trackerId: string, blocks: Pick<BlockRef, 'size' | 'replicas'>[]): number {
+    let ms = 0;
+    for (const b of [this.code.bundle, ...blocks]) {
+      if (b.replicas.some((r) => r.tracker_id === trackerId)) continue;
+      ms += Math.max(b.replicas.length, 1) * sourceAllowanceMs(b.size);
+    }
+    return ms;
   }
 
   #provenHere(trackerId: string): boolean {
@@ -268,7 +284,8 @@ export class JobInProgress {
     // (so a hung reducer is never late) or shrink (so an honest one misses its deadline): every
     // reduce of a job is weighed as an equal share of the job's input, which the job tracker knows.
     const share = this.spec.splits.reduce((n, s) => n + s.length, 0) / this.spec.numReduces;
-    const a = this.#start(t, trackerId, share, ctx, sources.uses);
+    const fetches = sources.wire.map((s) => ({ size: s.size, replicas: [s.location] }));
+    const a = this.#start(t, trackerId, share, this.#allowance(trackerId, fetches), ctx, sources.uses);
     return { launch_reduce: { attempt_id: a.id, job_id: this.id, code: this.code, partition: t.index, sources: sources.wire } };
   }
 

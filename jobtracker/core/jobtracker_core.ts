@@ -6,9 +6,10 @@
  */
 import { BftmrError } from '../../lib/errors.ts';
 import type {
-  AttemptReport, ClusterStatusReply, HeartbeatRequest, JobStatus, Location, TaskAction, TrackerInfo,
+  AttemptReport, BlockRef, ClusterStatusReply, HeartbeatRequest, JobStatus, Location, TaskAction, TrackerInfo,
 } from '../../lib/messages.ts';
 import { shortDigest } from '../../lib/digest.ts';
+import { splitReads } from '../../lib/split_reads.ts';
 import { kReplicationDefaults, ReplicationMonitor, type BlockHealth } from './replication.ts';
 import { JobInProgress, type JobContext } from './job_in_progress.ts';
 import { maxVotes } from './vote.ts';
@@ -30,11 +31,12 @@ export interface TrackerRecord {
   lastReply?: { id: number; actions: TaskAction[] };
   replies: number;
   /**
-   * dfs blocks this tracker was sent to read for a task (split blocks, job code) and may still
-   * accuse a source of: each one once. An accusation costs the job tracker a block check, so a
-   * tracker cannot make it check blocks it had no reason to read.
+   * dfs blocks this tracker was sent to read for a task (the blocks its split reads, job code),
+   * each with the replicas it was told to read from and may still accuse, each once. An accusation
+   * costs the job tracker a block check, so a tracker cannot make it check what it had no reason
+   * to read.
    */
-  readable: Set<string>;
+  readable: Map<string, Set<string>>;
 }
 
 /** Blocks a tracker may still accuse a source of, at most (the oldest are forgotten). */
@@ -94,7 +96,7 @@ export class JobTrackerCore {
     if (prev?.alive) this.#lose(prev, now, true); // it restarted: whatever it ran is gone, its disk is not
     this.#trackers.set(id, {
       id, address: req.address, pid: req.pid, slots: req.slots, fault: req.fault, lastHeartbeatMs: now,
-      alive: true, verdicts: prev?.verdicts ?? [], running: 0, outbox: [], replies: prev?.replies ?? 0, readable: new Set(),
+      alive: true, verdicts: prev?.verdicts ?? [], running: 0, outbox: [], replies: prev?.replies ?? 0, readable: new Map(),
     });
     this.#replication.trackerUp(id, req.blocks?.map((b) => b.digest));
     return id;
@@ -137,7 +139,7 @@ export class JobTrackerCore {
     // A reader's word against a source is a reason to look, not proof; only for a block it was sent
     // to read, once per launch that sent it there.
     for (const r of req.bad_reads ?? []) {
-      if (!t.readable.delete(r.digest)) continue;
+      if (!t.readable.get(r.digest)?.delete(r.tracker_id)) continue;
       this.#auditBlock(r.tracker_id, r.digest, `accused by ${t.id}, reading it for a task`);
     }
     if (req.bad_blocks?.length) {
@@ -158,7 +160,10 @@ export class JobTrackerCore {
         slots -= launched.length;
         actions.push(...launched);
         for (const a of launched) {
-          if ('launch_map' in a && a.launch_map) this.#mayRead(t, [a.launch_map.code.bundle, ...a.launch_map.blocks.map((b) => b.block)]);
+          if ('launch_map' in a && a.launch_map) {
+            const m = a.launch_map;
+            this.#mayRead(t, [m.code.bundle, ...splitReads(m.blocks, m.offset, m.length).map((b) => b.block)]);
+          }
           if ('launch_reduce' in a && a.launch_reduce) this.#mayRead(t, [a.launch_reduce.code.bundle]);
         }
       }
@@ -168,12 +173,12 @@ export class JobTrackerCore {
     return { actions, reregister: false, response_id: t.lastReply.id };
   }
 
-  #mayRead(t: TrackerRecord, blocks: { digest: string }[]): void {
+  #mayRead(t: TrackerRecord, blocks: Pick<BlockRef, 'digest' | 'replicas'>[]): void {
     for (const b of blocks) {
       t.readable.delete(b.digest);
-      t.readable.add(b.digest);
+      t.readable.set(b.digest, new Set(b.replicas.map((r) => r.tracker_id)));
     }
-    for (const d of t.readable) {
+    for (const d of t.readable.keys()) {
       if (t.readable.size <= MAX_READABLE) break;
       t.readable.delete(d);
     }
@@ -201,6 +206,7 @@ export class JobTrackerCore {
   #lose(t: TrackerRecord, now: number, restarted = false): void {
     t.alive = false;
     t.outbox = [];
+    t.readable.clear();
     this.#effects.push({ type: 'log', message: `tracker ${t.id} (${t.address}) is lost` });
     this.#replication.trackerDown(t.id, restarted);
     const ctx = this.#ctx(now);

@@ -26,6 +26,11 @@ export interface Attempt {
   readonly startMs: number;
   /** Bytes it reads (a map's split; for a reduce, an equal share of the job's input): lateness is judged per byte. */
   readonly inputBytes: number;
+  /**
+   * How long other nodes may hold it up while it reads its inputs from them (lib/source_pace.ts):
+   * added to its deadline, so a slow source cannot get an honest reader named.
+   */
+  readonly allowanceMs: number;
   state: AttemptState;
   endMs?: number;
   /** Map: one digest per partition. Reduce: one. */
