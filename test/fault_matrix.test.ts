@@ -59,9 +59,11 @@ async function survive(t: any, mode: string, job: 'word_count' | 'grep', f = 1):
     t.is((await bftmr(home, 'dfs', 'get', '/out', local)).code, 0);
     t.is(normalisedOutput(local), job === 'grep' ? grepExpected : wcOracle);
     if (mode === 'hang') {
-      // Its attempts were killed when the job committed; it goes on listing them as running.
+      // Its attempts were killed when the job committed; it goes on listing them as running. Its
+      // deadline allows 15 s for each block it reads from another tracker, per faulty replica that
+      // may be tried first (lib/source_pace.ts): up to 3 blocks x f.
       let verdicts: Map<string, string[]> = new Map();
-      for (let i = 0; i < 120; i++) {
+      for (let i = 0; i < 4 * (DEADLINE_FLOOR_MS / 1000 + 3 * f * 16 + 10); i++) {
         const st = JSON.parse((await bftmr(home, 'cluster', 'trackers', '--json')).stdout);
         verdicts = new Map(st.trackers.map((x: any) => [x.id, x.verdicts]));
         if (faulty.every((id: string) => verdicts.get(id)!.some((v) => /missed the deadline/.test(v)))) break;

@@ -239,13 +239,14 @@ export class JobInProgress {
 
   /**
    * How long sources may hold `trackerId` up reading `blocks` and the job's code: for each one it
-   * does not hold, every listed replica may be tried, each as slow as lib/source_pace.ts allows.
+   * does not hold, up to f faulty replicas (at least one) may be tried first, each as slow as
+   * lib/source_pace.ts allows.
    */
   #allowance(trackerId: string, blocks: Pick<BlockRef, 'size' | 'replicas'>[]): number {
     let ms = 0;
     for (const b of [this.code.bundle, ...blocks]) {
       if (b.replicas.some((r) => r.tracker_id === trackerId)) continue;
-      ms += Math.max(b.replicas.length, 1) * sourceAllowanceMs(b.size);
+      ms += Math.max(Math.min(b.replicas.length, this.spec.f), 1) * sourceAllowanceMs(b.size);
     }
     return ms;
   }
