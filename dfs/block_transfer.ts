@@ -13,8 +13,6 @@ import type { Peers } from './peers.ts';
 /** Long transfers get a generous deadline; a stalled peer is cut off by keepalive. */
 export const TRANSFER_DEADLINE_MS = 10 * 60_000;
 
-export { kSourcePace, type SourcePace } from '../lib/source_pace.ts';
-
 /** The chunks of a block as `address` serves them, checked chunk by chunk with xxhash32. */
 export async function* streamBlock(peers: Peers, address: string, digest: string, signal?: AbortSignal,
   pace: SourcePace = kSourcePace): AsyncGenerator<Uint8Array> {

@@ -3,7 +3,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { isBftmrError } from '../lib/errors.ts';
 import { loadXXHash } from '../lib/xxhash.ts';
 import type { Peers } from '../dfs/peers.ts';
-import { streamBlock, type SourcePace } from '../dfs/block_transfer.ts';
+import { streamBlock } from '../dfs/block_transfer.ts';
+import type { SourcePace } from '../lib/source_pace.ts';
 
 const PACE: SourcePace = { stallMs: 300, minBytesPerSec: 100_000, graceMs: 200 };
 

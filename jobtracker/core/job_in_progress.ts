@@ -39,6 +39,11 @@ function weight(a: Attempt): number {
   return Math.max(a.inputBytes, MIN_WEIGHT);
 }
 
+/** How long a finished attempt took. */
+function took(a: Attempt): number {
+  return a.endMs! - a.startMs;
+}
+
 export class JobInProgress {
   state: JobState = 'RUNNING';
   error = '';
@@ -104,7 +109,7 @@ export class JobInProgress {
   /** Median time per weighed byte (see `weight`) of the finished attempts of this job's tasks of one kind. */
   #medianRate(kind: 'map' | 'reduce'): number | undefined {
     const tasks = kind === 'map' ? this.maps : this.reduces;
-    const rates = tasks.flatMap((t) => t.succeeded().map((a) => (a.endMs! - a.startMs) / weight(a))).sort((x, y) => x - y);
+    const rates = tasks.flatMap((t) => t.succeeded().map((a) => took(a) / weight(a))).sort((x, y) => x - y);
     return rates.length ? rates[Math.floor(rates.length / 2)] : undefined;
   }
 
@@ -117,7 +122,6 @@ export class JobInProgress {
    */
   #deadlinePace(kind: 'map' | 'reduce'): { duration: number; rate: number } | undefined {
     const tasks = kind === 'map' ? this.maps : this.reduces;
-    const took = (a: Attempt) => a.endMs! - a.startMs;
     const slowest = tasks.flatMap((t) => (t.decided?.agreeing.length ? [t.decided.agreeing.reduce((s, a) => (took(a) > took(s) ? a : s))] : []));
     if (slowest.length === 0) return undefined;
     const median = (xs: number[]) => xs.sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
@@ -140,7 +144,7 @@ export class JobInProgress {
     // Before that, the decided siblings' pace; until some task of its kind is decided nothing says
     // how long one takes: no deadline (a heavy job's first wave may run past any fixed floor; a hung
     // tracker is caught once others finish).
-    const own = t.decided?.agreeing.length ? Math.max(...t.decided.agreeing.map((x) => x.endMs! - x.startMs)) : undefined;
+    const own = t.decided?.agreeing.length ? Math.max(...t.decided.agreeing.map(took)) : undefined;
     const pace = own === undefined ? this.#deadlinePace(t.kind) : undefined;
     if (own === undefined && !pace) return;
     const expected = Math.round(own ?? Math.max(pace!.duration, pace!.rate * weight(a)));
