@@ -45,6 +45,13 @@ export function trackerAccess(method: string): readonly Role[] {
 
 export function blockHandlers(store: BlockStore, peers: Peers, fault: Fault, lies = new StorageLies(fault, store)): Record<string, Handler> {
   let reads = 0;
+  /** A block this node is asked for: the read's number, and how its faults treat the block. */
+  const serving = async (digest: string, challenge: boolean) => {
+    const info = await store.get(digest);
+    if (!info) throw new BftmrError('DFS_NOT_FOUND', `block ${shortDigest(digest)} is not held here`);
+    const dfs = info.owners.includes(DFS_OWNER);
+    return { n: reads++, block: { dfs, lying: dfs && lies.corrupts(digest), challenge } };
+  };
   return {
     WriteBlock: clientStream<BlockChunk, WriteBlockReply>(async (chunks) => {
       const xx = await loadXXHash();
@@ -65,11 +72,7 @@ export function blockHandlers(store: BlockStore, peers: Peers, fault: Fault, lie
 
     ReadBlock: serverStream<ReadBlockRequest, BlockChunk>(async function* (req) {
       const xx = await loadXXHash();
-      const info = await store.get(req.digest);
-      if (!info) throw new BftmrError('DFS_NOT_FOUND', `block ${shortDigest(req.digest)} is not held here`);
-      const n = reads++;
-      const dfs = info.owners.includes(DFS_OWNER);
-      const block = { dfs, lying: dfs && lies.corrupts(req.digest), challenge: false };
+      const { n, block } = await serving(req.digest, false);
       for await (const data of store.read(req.digest, req.offset, req.length)) {
         const served = corruptServed(fault, n, data, block);
         // The checksum covers what is sent: corruption on purpose passes it and is caught by the digest.
@@ -80,14 +83,10 @@ export function blockHandlers(store: BlockStore, peers: Peers, fault: Fault, lie
     // The job tracker's audit (jobtracker/block_audit.ts): a MAC under its fresh nonce of the
     // bytes this node would serve.
     ProveBlock: unary<ProveBlockRequest, ProveBlockReply>(async (req) => {
-      const info = await store.get(req.digest);
-      if (!info) throw new BftmrError('DFS_NOT_FOUND', `block ${shortDigest(req.digest)} is not held here`);
-      const n = reads++;
-      const dfs = info.owners.includes(DFS_OWNER);
-      const block = { dfs, lying: dfs && lies.corrupts(req.digest), challenge: true };
+      const { n, block } = await serving(req.digest, true);
       const mac = newProofMac(req.nonce);
       for await (const data of store.read(req.digest)) mac.update(corruptServed(fault, n, data, block));
-      if (dfs) await lies.challenged(req.digest);
+      if (block.dfs) await lies.challenged(req.digest);
       return { mac: mac.digest() };
     }),
   };
