@@ -39,6 +39,11 @@ function weight(a: Attempt): number {
   return Math.max(a.inputBytes, MIN_WEIGHT);
 }
 
+/** The median of `xs` (the upper one of an even count); sorts `xs`. */
+function median(xs: number[]): number | undefined {
+  return xs.sort((x, y) => x - y)[Math.floor(xs.length / 2)];
+}
+
 /** How long a finished attempt took. */
 function took(a: Attempt): number {
   return a.endMs! - a.startMs;
@@ -109,8 +114,7 @@ export class JobInProgress {
   /** Median time per weighed byte (see `weight`) of the finished attempts of this job's tasks of one kind. */
   #medianRate(kind: 'map' | 'reduce'): number | undefined {
     const tasks = kind === 'map' ? this.maps : this.reduces;
-    const rates = tasks.flatMap((t) => t.succeeded().map((a) => took(a) / weight(a))).sort((x, y) => x - y);
-    return rates.length ? rates[Math.floor(rates.length / 2)] : undefined;
+    return median(tasks.flatMap((t) => t.succeeded().map((a) => took(a) / weight(a))));
   }
 
   /**
@@ -124,8 +128,7 @@ export class JobInProgress {
     const tasks = kind === 'map' ? this.maps : this.reduces;
     const slowest = tasks.flatMap((t) => (t.decided?.agreeing.length ? [t.decided.agreeing.reduce((s, a) => (took(a) > took(s) ? a : s))] : []));
     if (slowest.length === 0) return undefined;
-    const median = (xs: number[]) => xs.sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
-    return { duration: median(slowest.map(took)), rate: median(slowest.map((a) => took(a) / weight(a))) };
+    return { duration: median(slowest.map(took))!, rate: median(slowest.map((a) => took(a) / weight(a)))! };
   }
 
   /**
