@@ -1,4 +1,4 @@
-/** `bftmr job submit|status|list` and `bftmr run` (a throw-away local cluster around one job). */
+/** `bftmr job submit|status|attempts|list` and `bftmr run` (a throw-away local cluster around one job). */
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import os from 'node:os';
@@ -65,6 +65,14 @@ export function registerJob(program: Command): void {
     .action((jobId: string, o, cmd: Command) => withCluster(cmd, async (dfs) => {
       const s = await dfs.jobTracker.call<M.JobId, M.JobStatus>('GetJob', { job_id: jobId }, kClusterDefaults.rpcDeadlineMs);
       console.log(o.json ? JSON.stringify(summaryObject(s)) : summaryText(s));
+    }));
+
+  job.command('attempts <jobId>')
+    .description('every attempt of a job: its task, tracker, start and end, and what became of it')
+    .option('--json', 'print one JSON array')
+    .action((jobId: string, o, cmd: Command) => withCluster(cmd, async (dfs) => {
+      const { attempts } = await dfs.jobTracker.call<M.JobId, M.ListAttemptsReply>('ListAttempts', { job_id: jobId }, kClusterDefaults.rpcDeadlineMs);
+      console.log(o.json ? JSON.stringify(attempts) : attemptsText(attempts));
     }));
 
   job.command('list')
@@ -152,6 +160,16 @@ export function registerJob(program: Command): void {
         await cleanup();
       }
     });
+}
+
+/** One line per attempt, times in seconds since the job was submitted. */
+export function attemptsText(attempts: M.AttemptInfo[]): string {
+  const secs = (ms: number) => (ms / 1000).toFixed(1).padStart(7);
+  const rows = attempts.map((a) => [
+    `${a.kind} ${a.task}`.padEnd(10), a.tracker_id.padEnd(12), secs(a.start_ms), a.end_ms ? secs(a.end_ms) : '      -',
+    `${a.outcome}${a.local_read ? ' (local read)' : ''}${a.error ? `: ${a.error}` : ''}`,
+  ].join('  '));
+  return ['task        tracker        start      end  outcome', ...rows].join('\n');
 }
 
 /** A local file, or every regular file below a directory, in name order. */

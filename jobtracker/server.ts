@@ -188,6 +188,7 @@ export async function startJobTracker(opts: JobTrackerOptions, log: (line: strin
     }),
     GetJob: unary<M.JobId, M.JobStatus>(async (req) => core.job(req.job_id, Date.now())),
     ListJobs: unary<M.Empty, M.ListJobsReply>(async () => ({ jobs: core.jobs(Date.now()) })),
+    ListAttempts: unary<M.JobId, M.ListAttemptsReply>(async (req) => ({ attempts: core.attempts(req.job_id) })),
     AllocateBlock: unary<M.AllocateBlockRequest, M.AllocateBlockReply>(async (req) => {
       const candidates = core.liveTrackers().filter((t) => !req.exclude.includes(t.id));
       if (candidates.length < req.replication) {

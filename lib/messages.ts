@@ -97,6 +97,12 @@ export interface JobStatus {
   local_map_reads: number; output: string; elapsed_ms: number; f: number; counters: Counter[]; verdicts: Verdict[];
 }
 export interface ListJobsReply { jobs: JobStatus[] }
+export type AttemptOutcome = 'running' | 'reported' | 'agreed' | 'outvoted' | 'failed' | 'stale';
+export interface AttemptInfo {
+  attempt_id: string; kind: 'map' | 'reduce'; task: number; tracker_id: string; outcome: AttemptOutcome;
+  start_ms: number; end_ms: number; local_read: boolean; error: string;
+}
+export interface ListAttemptsReply { attempts: AttemptInfo[] }
 
 export interface AllocateBlockRequest { replication: number; exclude: string[] }
 export interface AllocateBlockReply { targets: Location[] }

@@ -85,6 +85,25 @@ test('a tracker that returns wrong map output is outvoted and named; honest ones
     t.true(summary.faulty_trackers.length > 0);
     t.deepEqual([...new Set(summary.faulty_trackers.map((v: any) => v.tracker))], faulty);
     t.regex(summary.faulty_trackers[0].reason, /lost the vote on map task/);
+    // The job's history: only the liar's attempts lost a vote; every task has f+1 agreeing ones on distinct trackers.
+    const hist = await bftmr(h, 'job', 'attempts', summary.job_id, '--json');
+    t.is(hist.code, 0, hist.stderr);
+    const attempts: { kind: string; task: number; tracker_id: string; outcome: string; start_ms: number; end_ms: number }[] = JSON.parse(hist.stdout);
+    t.is(attempts.length, summary.maps.attempts + summary.reduces.attempts);
+    t.true(attempts.some((a) => a.outcome === 'outvoted'));
+    t.deepEqual([...new Set(attempts.filter((a) => a.outcome === 'outvoted').map((a) => a.tracker_id))], faulty);
+    for (const kind of ['map', 'reduce']) {
+      for (let i = 0; i < summary[`${kind}s`].tasks; i++) {
+        const agreed = attempts.filter((a) => a.kind === kind && a.task === i && a.outcome === 'agreed');
+        t.true(new Set(agreed.map((a) => a.tracker_id)).size >= 2, `${kind} ${i}`);
+        t.true(agreed.every((a) => a.end_ms >= a.start_ms), `${kind} ${i}`);
+        // (It computes reduces honestly: only its maps lie.)
+        if (kind === 'map') t.false(agreed.some((a) => faulty.includes(a.tracker_id)), `map ${i}`);
+      }
+    }
+    const text_ = await bftmr(h, 'job', 'attempts', summary.job_id);
+    t.regex(text_.stdout, /^task +tracker +start +end +outcome\nmap \d+ /);
+    t.regex((await bftmr(h, 'job', 'attempts', 'job_nope')).stderr, /no job job_nope/);
     const local = path.join(tempDir('bftmr-out-'), 'out');
     t.is((await bftmr(h, 'dfs', 'get', '/out', local)).code, 0);
     t.is(normalisedOutput(local), wordCountOracle(text));

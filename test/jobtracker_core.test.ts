@@ -326,6 +326,36 @@ test('map attempts prefer trackers that hold the split', (t) => {
   t.is(launch.attempt_id, `attempt_${jobId}_m_000001_0`);
 });
 
+test('a map task\'s f+1 attempts start side by side: the free slots are planned as whole vote groups', (t) => {
+  const sim = new Sim(honestTrackers(['A', 'B', 'C']));
+  sim.round(); // every tracker has said how many slots it has free
+  const jobId = sim.core.submit(jobSpec(4, 1, 1, ['A', 'B', 'C']), sim.now);
+  sim.round();
+  // 6 slots, 4 tasks of 2 attempts: 3 whole groups now, the 4th task later; not 2 whole groups
+  // and 2 half ones (whose second attempts, and any tie-breakers, would come a wave later).
+  const perTask = [0, 1, 2, 3].map((i) => sim.attemptsOf('map', i).length).sort();
+  t.deepEqual(perTask, [0, 2, 2, 2]);
+  for (const i of [0, 1, 2, 3]) t.is(new Set(sim.attemptsOf('map', i).map((l) => l.tracker)).size, sim.attemptsOf('map', i).length);
+  sim.run(jobId);
+  t.is(sim.commits()[0]!.files[0]!.digest, goodReduce(0, 4));
+});
+
+test('a tracker that disputes with two others, f=1, is the liar: it gets no more work than tie-breakers', (t) => {
+  // L heartbeats last: by then its rivals have reported and been given the next maps.
+  const sim = new Sim([new SimTracker('B'), new SimTracker('C'), liar('L')]);
+  sim.round();
+  const jobId = sim.core.submit(jobSpec(5, 1, 1, ['B', 'C', 'L']), sim.now);
+  sim.round();
+  const first = sim.launches.filter((l) => l.tracker === 'L').map((l) => l.index);
+  t.is(first.length, 2, 'L is given work before anything is known');
+  sim.run(jobId);
+  t.deepEqual(sim.launches.filter((l) => l.tracker === 'L' && l.kind === 'map').map((l) => l.index), first,
+    'nothing after its reports disagree with B on one task and with C on another');
+  t.is(sim.commits()[0]!.files[0]!.digest, goodReduce(0, 5));
+  const named = sim.core.trackers(sim.now).filter((x) => x.verdicts.length > 0).map((x) => x.tracker_id);
+  t.deepEqual(named, ['L']);
+});
+
 test('a tracker may accuse a source of a block it was sent to read, once per launch; an accusation is checked, never believed', (t) => {
   const sim = new Sim(honestTrackers(['A', 'B', 'C']));
   const spec = jobSpec(3, 1, 1, ['C', 'A', 'B']);
@@ -925,7 +955,7 @@ test('an attempt\'s deadline allows for sources holding up its reads: a reader s
   const ctx = (now: number): JobContext => ({
     now, lateFactor: 2, lateFloorMs: 60 * 60_000, deadlineFactor: 10, deadlineFloorMs: 8_000,
     liveAddress: (id) => `${id}:7000`, kill: () => {}, verdict: (_id, why) => verdicts.push(why), proven: () => false,
-    audit: () => {}, commit: () => {},
+    audit: () => {}, commit: () => {}, freeSlots: () => new Map([['X', 2], ['Y', 1]]),
   });
   const report = (a: string, digests: string[]): AttemptReport => ({
     attempt_id: a, ok: true, error: '', digests, sizes: digests.map(() => 100), counters: [], duration_ms: 0,

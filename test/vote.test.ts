@@ -1,5 +1,5 @@
 import test from 'ava';
-import { maxVotes, quorum, tally, type Vote } from '../jobtracker/core/vote.ts';
+import { maxVotes, possiblyFaulty, quorum, tally, type Vote } from '../jobtracker/core/vote.ts';
 import { TaskInProgress, voteValue, type Attempt, type AttemptState } from '../jobtracker/core/task_in_progress.ts';
 
 const votes = (...pairs: [string, string][]): Vote[] => pairs.map(([trackerId, value]) => ({ trackerId, value }));
@@ -25,6 +25,25 @@ function attempt(t: TaskInProgress, trackerId: string, digests?: string[], state
 test('quorum is f+1 and maxVotes is 2f+1', (t) => {
   t.deepEqual([0, 1, 2, 3].map(quorum), [1, 2, 3, 4]);
   t.deepEqual([0, 1, 2, 3].map(maxVotes), [1, 3, 5, 7]);
+});
+
+test('possiblyFaulty: only trackers in some set of at most f that meets every dispute', (t) => {
+  const sorted = (s: Set<string>) => [...s].sort();
+  t.deepEqual(sorted(possiblyFaulty([], 1)), []);
+  // One dispute: either side may be the liar.
+  t.deepEqual(sorted(possiblyFaulty([['A', 'B']], 1)), ['A', 'B']);
+  // A disagrees with B on one task and with C on another: with one liar, it is A.
+  t.deepEqual(sorted(possiblyFaulty([['A', 'B'], ['A', 'C']], 1)), ['A']);
+  // With f=2, B and C together explain both disputes as well.
+  t.deepEqual(sorted(possiblyFaulty([['A', 'B'], ['A', 'C']], 2)), ['A', 'B', 'C']);
+  // Disjoint disputes with f=2: two liars, one in each; any of the four.
+  t.deepEqual(sorted(possiblyFaulty([['A', 'B'], ['C', 'D']], 2)), ['A', 'B', 'C', 'D']);
+  // Three disputes around A and one between B and C, f=2: A and one of B, C.
+  t.deepEqual(sorted(possiblyFaulty([['A', 'B'], ['A', 'C'], ['A', 'D'], ['B', 'C']], 2)), ['A', 'B', 'C']);
+  // No set of one meets both disjoint disputes: more than f are faulty, all are suspect.
+  t.deepEqual(sorted(possiblyFaulty([['A', 'B'], ['C', 'D']], 1)), ['A', 'B', 'C', 'D']);
+  // f=0: nobody may be faulty, so any dispute means more than f are.
+  t.deepEqual(sorted(possiblyFaulty([['A', 'B']], 0)), ['A', 'B']);
 });
 
 test('tally of no votes decides nothing', (t) => {

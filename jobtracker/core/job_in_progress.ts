@@ -3,11 +3,12 @@
  * tentative reduces, and what it concludes about trackers. Pure: time and tracker liveness come
  * in through `JobContext`; launches, kills and verdicts go out through it.
  */
-import type { AttemptReport, BlockRef, JobCode, JobStatus, Location, MapSource, TaskAction, Verdict } from '../../lib/messages.ts';
+import type { AttemptInfo, AttemptOutcome, AttemptReport, BlockRef, JobCode, JobStatus, Location, MapSource, TaskAction, Verdict } from '../../lib/messages.ts';
 import { sourceAllowanceMs } from '../../lib/source_pace.ts';
 import { splitReads } from '../../lib/split_reads.ts';
 import { shortDigest } from '../../lib/digest.ts';
 import { TaskInProgress, voteValue, type Attempt, type SourceUse } from './task_in_progress.ts';
+import { possiblyFaulty } from './vote.ts';
 import type { JobSpec, OutputFile } from './types.ts';
 
 export type JobState = 'RUNNING' | 'COMMITTING' | 'SUCCEEDED' | 'FAILED';
@@ -27,6 +28,8 @@ export interface JobContext {
   /** Asks the trusted side to check, itself, what `trackerId` serves as block `digest`. */
   audit(jobId: string, task: string, trackerId: string, digest: string): void;
   commit(jobId: string, output: string, files: OutputFile[]): void;
+  /** Free slots of every usable tracker, as far as the job tracker knows (as it last reported them, less what it was sent since). */
+  freeSlots(): Map<string, number>;
 }
 
 /**
@@ -178,22 +181,7 @@ export class JobInProgress {
     // after it has been outvoted on each of them in turn.
     const wanted = (t: TaskInProgress) => t.attemptsWanted((a) => late(a, t), (id) => this.#provenHere(id));
 
-    const maps = this.maps.filter((t) => (wanted(t) > 0 || this.#needsSourceAttempt(t, ctx)) && eligible(t));
-    // Votes already under way first: a task whose reports disagree needs its tie-breaker (the
-    // sooner it runs, the sooner a liar is proven and stops getting work), then tasks with an
-    // attempt already, then fresh ones; data-local first within each (the tracker holds the
-    // split's first block), then in index order.
-    // (Keys are computed once per task, not per comparison: this runs on every heartbeat.)
-    const key = new Map(maps.map((t) => [t, {
-      stage: new Set(t.succeeded().map((a) => a.digests!.join())).size > 1 ? 0
-        : t.attempts.some((a) => a.state === 'running' || a.state === 'succeeded') ? 1 : 2,
-      remote: this.#isLocal(t, trackerId) ? 0 : 1,
-    }]));
-    maps.sort((a, b) => key.get(a)!.stage - key.get(b)!.stage || key.get(a)!.remote - key.get(b)!.remote || a.index - b.index);
-    for (const t of maps) {
-      if (actions.length >= slots) return actions;
-      actions.push(this.#launchMap(t, trackerId, ctx));
-    }
+    for (const t of this.#planMaps(trackerId, slots, wanted, ctx)) actions.push(this.#launchMap(t, trackerId, ctx));
 
     // Tentative reduces: as soon as every map has one reported attempt.
     if (!this.allMapsReported()) return actions;
@@ -204,6 +192,52 @@ export class JobInProgress {
       if (launch) actions.push(launch);
     }
     return actions;
+  }
+
+  /**
+   * The map attempts `trackerId` should start, from a plan for the free slots of every usable
+   * tracker, so that a task's f+1 attempts run side by side: votes under way come first (a task
+   * whose reports disagree needs its tie-breaker: the sooner it runs, the sooner a liar is proven
+   * and stops getting work), then tasks with an attempt already, then fresh tasks; within each,
+   * those with their split's first block on `trackerId` first, then in index order. A task's attempts go to the distinct trackers with its split's first block first, then
+   * with the most free slots (`trackerId` first among equals). A fresh task is planned only if all
+   * its f+1 attempts fit now; what is left over afterwards starts anyway (no slot idles while a
+   * task waits). Started one by one, the attempts of one task would land in different waves: a
+   * liar's wrong report would meet its first honest rival only a wave later, and the tie-breaker
+   * a wave after that. Trackers that may be faulty, judged by the disputes on maps not decided
+   * yet (vote.ts possiblyFaulty), get only tie-breakers until those votes settle: work given to a
+   * liar must run again elsewhere. (Reduce disputes do not count: tentative reduces may disagree
+   * only because they read different map outputs.) The plan is made again at every heartbeat; only this
+   * tracker's part runs.
+   */
+  #planMaps(trackerId: string, slots: number, wanted: (t: TaskInProgress) => number, ctx: JobContext): TaskInProgress[] {
+    const free = new Map([...ctx.freeSlots()].filter(([id]) => !this.#provenHere(id)));
+    free.set(trackerId, slots);
+    const disputed = (t: TaskInProgress) => !t.decided && new Set(t.succeeded().map((a) => voteValue(a.digests!))).size > 1;
+    const suspects = possiblyFaulty(this.maps.filter(disputed).map((t) => t.succeeded().map((a) => a.trackerId)), this.f);
+    const todo = this.maps
+      .map((t) => ({ t, need: wanted(t) || (this.#needsSourceAttempt(t, ctx) ? 1 : 0) }))
+      .filter((x) => x.need > 0)
+      .map((x) => ({ ...x, stage: disputed(x.t) ? 0 : x.t.attempts.some((a) => a.state === 'running' || a.state === 'succeeded') ? 1 : 2 }))
+      .map((x) => ({ ...x, remote: this.#isLocal(x.t, trackerId) ? 0 : 1 }))
+      .sort((a, b) => a.stage - b.stage || a.remote - b.remote || a.t.index - b.t.index);
+    const mine: TaskInProgress[] = [];
+    const planned = new Set<TaskInProgress>();
+    const place = (t: TaskInProgress, need: number, stage: number, whole: boolean): void => {
+      const used = t.usedTrackers();
+      const local = (id: string) => (this.#isLocal(t, id) ? 0 : 1);
+      const open = [...free].filter(([id, n]) => n > 0 && !used.has(id) && (stage === 0 || !suspects.has(id))).map(([id]) => id).sort((a, b) =>
+        local(a) - local(b) || free.get(b)! - free.get(a)! || Number(b === trackerId) - Number(a === trackerId) || (a < b ? -1 : 1));
+      if (whole && open.length < need) return;
+      planned.add(t);
+      for (const id of open.slice(0, need)) {
+        free.set(id, free.get(id)! - 1);
+        if (id === trackerId) mine.push(t);
+      }
+    };
+    for (const { t, need, stage } of todo) place(t, need, stage, stage === 2);
+    for (const { t, need, stage } of todo) if (!planned.has(t) && free.get(trackerId)! > 0) place(t, need, stage, false);
+    return mine.slice(0, slots);
   }
 
   #isLocal(t: TaskInProgress, trackerId: string): boolean {
@@ -507,6 +541,29 @@ export class JobInProgress {
       for (const r of this.reduces) for (const a of r.decided!.agreeing) keep.get(a.trackerId)!.add(r.decided!.digests[0]!);
     }
     return keep;
+  }
+
+  /** Every attempt so far, in the order they started: the job's history. */
+  attempts(): AttemptInfo[] {
+    const outcome = (a: Attempt, t: TaskInProgress): AttemptOutcome => {
+      if (a.state !== 'succeeded') return a.state;
+      if (!t.decided) return 'reported';
+      return voteValue(a.digests!) === t.decided.value ? 'agreed' : 'outvoted';
+    };
+    return [...this.maps, ...this.reduces]
+      .flatMap((t) => t.attempts.map((a) => ({ a, t })))
+      .sort((x, y) => x.a.startMs - y.a.startMs)
+      .map(({ a, t }) => ({
+        attempt_id: a.id,
+        kind: t.kind,
+        task: t.index,
+        tracker_id: a.trackerId,
+        outcome: outcome(a, t),
+        start_ms: a.startMs - this.submitMs,
+        end_ms: a.endMs === undefined ? 0 : a.endMs - this.submitMs,
+        local_read: !!a.localRead,
+        error: a.error ?? (a.missedDeadline ? 'missed its deadline' : ''),
+      }));
   }
 
   status(now: number): JobStatus {

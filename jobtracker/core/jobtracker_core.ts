@@ -6,7 +6,7 @@
  */
 import { BftmrError } from '../../lib/errors.ts';
 import type {
-  AttemptReport, BlockRef, ClusterStatusReply, HeartbeatRequest, JobStatus, Location, TaskAction, TrackerInfo,
+  AttemptInfo, AttemptReport, BlockRef, ClusterStatusReply, HeartbeatRequest, JobStatus, Location, TaskAction, TrackerInfo,
 } from '../../lib/messages.ts';
 import { shortDigest } from '../../lib/digest.ts';
 import { splitReads } from '../../lib/split_reads.ts';
@@ -25,6 +25,8 @@ export interface TrackerRecord {
   alive: boolean;
   verdicts: string[];
   running: number;
+  /** Its free slots as it last reported them, less the attempts sent to it since. */
+  free: number;
   /** Actions waiting for the tracker's next heartbeat (kills, drops). */
   outbox: TaskAction[];
   /** The last reply sent, kept until the tracker acknowledges it by its id. */
@@ -96,7 +98,7 @@ export class JobTrackerCore {
     if (prev?.alive) this.#lose(prev, now, true); // it restarted: whatever it ran is gone, its disk is not
     this.#trackers.set(id, {
       id, address: req.address, pid: req.pid, slots: req.slots, fault: req.fault, lastHeartbeatMs: now,
-      alive: true, verdicts: prev?.verdicts ?? [], running: 0, outbox: [], replies: prev?.replies ?? 0, readable: new Map(),
+      alive: true, verdicts: prev?.verdicts ?? [], running: 0, free: 0, outbox: [], replies: prev?.replies ?? 0, readable: new Map(),
     });
     this.#replication.trackerUp(id, req.blocks?.map((b) => b.digest));
     return id;
@@ -153,11 +155,11 @@ export class JobTrackerCore {
     const actions = [...missed, ...t.outbox, ...this.#replication.take(t.id, now)];
     t.outbox = [];
     if (this.#usable(t)) {
-      let slots = req.free_slots;
+      t.free = req.free_slots;
       for (const job of this.#jobs.values()) {
-        if (slots <= 0) break;
-        const launched = job.assign(t.id, slots, ctx);
-        slots -= launched.length;
+        if (t.free <= 0) break;
+        const launched = job.assign(t.id, t.free, ctx);
+        t.free -= launched.length;
         actions.push(...launched);
         for (const a of launched) {
           if ('launch_map' in a && a.launch_map) {
@@ -243,6 +245,7 @@ export class JobTrackerCore {
         this.#effects.push({ type: 'audit', jobId, task, trackerId, address: t.address, digest });
       },
       commit: (jobId, output, files) => this.#effects.push({ type: 'commit', jobId, output, files }),
+      freeSlots: () => new Map([...this.#trackers.values()].filter((t) => this.#usable(t)).map((t) => [t.id, t.free])),
     };
   }
 
@@ -371,9 +374,17 @@ export class JobTrackerCore {
   }
 
   job(jobId: string, now: number): JobStatus {
+    return this.#job(jobId).status(now);
+  }
+
+  attempts(jobId: string): AttemptInfo[] {
+    return this.#job(jobId).attempts();
+  }
+
+  #job(jobId: string): JobInProgress {
     const job = this.#jobs.get(jobId);
     if (!job) throw new BftmrError('JOB_NOT_FOUND', `no job ${jobId}`);
-    return job.status(now);
+    return job;
   }
 
   jobs(now: number): JobStatus[] {

@@ -54,3 +54,24 @@ export function tally(votes: readonly Vote[], f: number): Tally {
   }
   return { decided, agreeing, maxAgreement, values: byValue.size };
 }
+
+/**
+ * Which trackers may be faulty, given disputes: sets of trackers whose reports on one task
+ * disagree, so that each holds at least one faulty tracker. With at most f faulty, the faulty
+ * ones form a set of at most f trackers meeting every dispute; a tracker in no such set is
+ * certainly honest. (Two disputes of a liar with two different honest trackers, f=1: only the
+ * liar is in both.) When no such set exists more than f are faulty, and every disputant is
+ * suspect.
+ */
+export function possiblyFaulty(disputes: readonly (readonly string[])[], f: number): Set<string> {
+  const all = new Set(disputes.flat());
+  /** Whether `left` can all be met by at most `k` trackers. */
+  const coverable = (left: readonly (readonly string[])[], k: number): boolean => {
+    if (left.length === 0) return true;
+    if (k === 0) return false;
+    // Some tracker of the first dispute is faulty: try each.
+    return left[0]!.some((id) => coverable(left.filter((d) => !d.includes(id)), k - 1));
+  };
+  const maybe = [...all].filter((id) => coverable(disputes.filter((d) => !d.includes(id)), f - 1));
+  return maybe.length > 0 ? new Set(maybe) : all;
+}
