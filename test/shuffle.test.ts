@@ -119,4 +119,14 @@ test('sortByKey sorts like the UTF-8 bytes, with and without high characters', (
     const byBytes = [...keys].sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y)));
     t.deepEqual(sortByKey(keys.map((k) => [k, [k]])).map(([k, [v]]) => [k, v]), byBytes.map((k) => [k, k]));
   }
+  // Enough keys to be sorted in buckets by their first two characters: short keys, keys that begin
+  // others, the empty key, non-ASCII ones below U+E000.
+  const chars = ['', 'a', 'b', 'ab', 'aa', 'A', 'z', '0', 'é', 'ña', '\t', ' '];
+  const many = new Set<string>();
+  for (const x of chars) for (const y of chars) for (const z of chars) many.add(x + y + z + (x.length % 3 ? 'q' : ''));
+  for (let n = 0; many.size < 6000; n++) many.add(String(n * 7919 % 100_003));
+  const keys = [...many].reverse();
+  const byBytes = [...keys].sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y)));
+  t.true(keys.length >= 4096);
+  t.deepEqual(sortByKey(keys.map((k) => [k, [k]])).map(([k]) => k), byBytes);
 });
