@@ -340,6 +340,27 @@ test('a map task\'s f+1 attempts start side by side: the free slots are planned 
   t.is(sim.commits()[0]!.files[0]!.digest, goodReduce(0, 4));
 });
 
+test('once a task is decided its attempts still running are killed (their slots go to other work), not blamed', (t) => {
+  // A's maps take 30 heartbeats: they are late, spares on C agree with B, and A is told to stop.
+  const sim = new Sim([new SimTracker('A', { delay: (kind) => (kind === 'map' ? 30 : 1) }), new SimTracker('B'), new SimTracker('C')],
+    { ...OPTS, lateFloorMs: 2_000 });
+  sim.round();
+  const jobId = sim.core.submit(jobSpec(2, 1, 1, ['A', 'B']), sim.now);
+  sim.run(jobId);
+  sim.round(); // the last kills go out with the next heartbeat replies
+  t.is(sim.commits()[0]!.files[0]!.digest, goodReduce(0, 2));
+  const onA = sim.launches.filter((l) => l.tracker === 'A' && l.kind === 'map').map((l) => l.attemptId);
+  t.true(onA.length > 0);
+  const killed = sim.tracker('A').received.flatMap((r) => ('kill_attempt' in r.action ? [r.action.kill_attempt] : []));
+  t.deepEqual(killed.sort(), [...onA].sort());
+  t.is(sim.tracker('A').running.size, 0);
+  for (const a of sim.core.attempts(jobId).filter((x) => onA.includes(x.attempt_id))) {
+    t.is(a.outcome, 'failed');
+    t.is(a.error, 'killed: its task was decided');
+  }
+  t.deepEqual(sim.core.trackers(sim.now).flatMap((x) => x.verdicts), []);
+});
+
 test('a tracker that disputes with two others, f=1, is the liar: it gets no more work than tie-breakers', (t) => {
   // L heartbeats last: by then its rivals have reported and been given the next maps.
   const sim = new Sim([new SimTracker('B'), new SimTracker('C'), liar('L')]);

@@ -396,6 +396,7 @@ export class JobInProgress {
 
   #mapDecided(t: TaskInProgress, ctx: JobContext): void {
     for (const loser of t.losers()) this.#blame(loser, t, ctx);
+    this.#killRest(t, 'its task was decided', ctx);
     // Tentative reduces that used a map output the vote went against are discarded and rerun.
     const agreed = t.decided!.digests;
     for (const r of this.reduces) {
@@ -418,6 +419,7 @@ export class JobInProgress {
 
   #reduceDecided(t: TaskInProgress, ctx: JobContext): void {
     for (const loser of t.losers()) this.#blame(loser, t, ctx);
+    this.#killRest(t, 'its task was decided', ctx);
     if (this.state !== 'RUNNING' || !this.reduces.every((r) => r.decided)) return;
     // Commit: each part file is the agreed digest, its replicas the f+1 (or more) matching copies.
     const files: OutputFile[] = this.reduces.map((r) => ({
@@ -426,9 +428,24 @@ export class JobInProgress {
       size: r.decided!.sizes[0]!,
       replicas: r.decided!.agreeing.map((a) => ({ tracker_id: a.trackerId, address: ctx.liveAddress(a.trackerId) ?? '' })),
     }));
-    for (const r of this.reduces) for (const a of r.running()) { ctx.kill(a.trackerId, a.id); a.state = 'failed'; a.notItsFault = true; }
+    for (const r of this.reduces) this.#killRest(r, 'the job is committing', ctx);
     this.state = 'COMMITTING';
     ctx.commit(this.id, this.spec.output, files);
+  }
+
+  /**
+   * Stops the attempts of `t` still running: nothing waits for them (as Hadoop kills the other
+   * attempts of a task once one succeeds), and their slots and CPU go to other work. Not the
+   * tracker's fault; one that keeps listing an attempt after the kill can still miss its deadline.
+   */
+  #killRest(t: TaskInProgress, why: string, ctx: JobContext): void {
+    for (const a of t.running()) {
+      ctx.kill(a.trackerId, a.id);
+      a.state = 'failed';
+      a.notItsFault = true;
+      a.endMs = ctx.now;
+      a.error = `killed: ${why}`;
+    }
   }
 
   /** The job tracker fetched `digest` from `trackerId` itself and got other bytes: proof. */
