@@ -46,6 +46,7 @@ export function registerDaemons(program: Command): void {
     .option('--late-floor-ms <ms>', '…and at least this long', wholeNumber(0), kJobTrackerDefaults.lateFloorMs)
     .option('--deadline-factor <x>', 'a tracker still running an attempt past this many times the pace of its decided task (or siblings) missed its deadline (a verdict)', positiveNumber, kJobTrackerDefaults.deadlineFactor)
     .option('--deadline-floor-ms <ms>', '…and at least this long', wholeNumber(0), kJobTrackerDefaults.deadlineFloorMs)
+    .option('--pair-wait-ms <ms>', 'a free slot waits this long before it takes a fresh map by itself when the map\'s f+1 attempts cannot all start now', wholeNumber(0), kJobTrackerDefaults.pairWaitMs)
     .option('--heartbeat-ms <ms>', 'heartbeat interval', wholeNumber(10), kJobTrackerDefaults.heartbeatIntervalMs)
     .option('--expiry-ms <ms>', 'declare a tracker dead after this long without a heartbeat', wholeNumber(100), kJobTrackerDefaults.trackerExpiryMs)
     .option('--blacklist-after <n>', 'stop using a tracker with more verdicts than this', wholeNumber(0), kJobTrackerDefaults.blacklistAfterVerdicts)
@@ -56,7 +57,7 @@ export function registerDaemons(program: Command): void {
       const handle = await startJobTracker({
         dir: path.resolve(o.dir), listen: o.listen, heartbeatIntervalMs: o.heartbeatMs, trackerExpiryMs: o.expiryMs,
         blacklistAfterVerdicts: o.blacklistAfter, lateFactor: o.lateFactor, lateFloorMs: o.lateFloorMs,
-        deadlineFactor: o.deadlineFactor, deadlineFloorMs: o.deadlineFloorMs,
+        deadlineFactor: o.deadlineFactor, deadlineFloorMs: o.deadlineFloorMs, pairWaitMs: o.pairWaitMs,
         dfsAuditIntervalMs: o.dfsAuditMs,
       }, logger('jobtracker'));
       await writeReady(o.readyFile, handle.address);

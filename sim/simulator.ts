@@ -124,6 +124,8 @@ export interface Scenario {
   lateFloorMs: number;
   /** The hard deadline's floor (its factor is the core's default): past it a heartbeating tracker's attempt earns a verdict. */
   deadlineFloorMs: number;
+  /** How long a free slot waits before it takes a fresh map alone (CoreOptions.pairWaitMs). */
+  pairWaitMs: number;
   /** How long a tracker waits for a heartbeat reply before it gives up and resends. */
   rpcDeadlineMs: number;
   network: { lossRequest: number; lossReply: number; maxDelayMs: number; lateChance: number };
@@ -227,6 +229,7 @@ export function scenarioFor(opts: SimOptions): Scenario {
     lateFloorMs,
     // Honest attempts take at most 3 s (plus network delays): every floor is above that.
     deadlineFloorMs: cluster.pick([4_000, 10_000, 30_000]),
+    pairWaitMs: cluster.pick([0, 2_000, 5_000]),
     rpcDeadlineMs: heartbeatIntervalMs * 2,
     network: { lossRequest, lossReply, maxDelayMs: net.pick([2, 20, 100]), lateChance },
     faulty: faultyIndexes,
@@ -248,7 +251,7 @@ export function describeScenario(s: Scenario): string {
   const net = s.network;
   return `f=${s.f} trackers=${s.trackers.length} faults=[${faults.join(' ')}] ` +
     `jobs=[${s.jobs.map((j) => `${j.maps}x${j.reduces}`).join(' ')}] hb=${s.heartbeatIntervalMs}ms ` +
-    `expiry=${s.trackerExpiryMs}ms blacklist>${s.blacklistAfterVerdicts} late>${s.lateFactor}x/${s.lateFloorMs}ms deadline>=${s.deadlineFloorMs}ms ` +
+    `expiry=${s.trackerExpiryMs}ms blacklist>${s.blacklistAfterVerdicts} late>${s.lateFactor}x/${s.lateFloorMs}ms deadline>=${s.deadlineFloorMs}ms pair-wait=${s.pairWaitMs}ms ` +
     `loss=${net.lossRequest}/${net.lossReply} late=${net.lateChance} delay<=${net.maxDelayMs}ms`;
 }
 
@@ -508,6 +511,7 @@ class Simulation {
       lateFactor: s.lateFactor,
       lateFloorMs: s.lateFloorMs,
       deadlineFloorMs: s.deadlineFloorMs,
+      pairWaitMs: s.pairWaitMs,
     };
     this.#core = new JobTrackerCore(coreOpts, () => coreRandom.next(), START);
     this.#trackers = s.trackers.map((plan, i) => new SimTracker(i, plan));

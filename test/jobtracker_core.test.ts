@@ -10,7 +10,8 @@ import type { CoreOptions, Effect, JobSpec, OutputFile } from '../jobtracker/cor
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 const START = Date.UTC(2024, 0, 2, 3, 4, 5);
-const OPTS: CoreOptions = { heartbeatIntervalMs: 1000, trackerExpiryMs: 5000, blacklistAfterVerdicts: 5 };
+// A free slot takes a fresh map by itself at once (pairWaitMs 0) unless a test says otherwise.
+const OPTS: CoreOptions = { heartbeatIntervalMs: 1000, trackerExpiryMs: 5000, blacklistAfterVerdicts: 5, pairWaitMs: 0 };
 
 /** What an honest map attempt reports for partition p of map `index`. */
 const mapDigest = (index: number, p: number) => sha256(`map-${index}-${p}`);
@@ -338,6 +339,26 @@ test('a map task\'s f+1 attempts start side by side: the free slots are planned 
   for (const i of [0, 1, 2, 3]) t.is(new Set(sim.attemptsOf('map', i).map((l) => l.tracker)).size, sim.attemptsOf('map', i).length);
   sim.run(jobId);
   t.is(sim.commits()[0]!.files[0]!.digest, goodReduce(0, 4));
+});
+
+test('a liar that reports before its rivals waits for them: a fresh map does not start alone on it at once', (t) => {
+  // L finishes its first maps a heartbeat before B and C; the 5th map cannot start on two trackers
+  // then (B and C are busy), so L's slot waits, the disputes arrive and L is found out.
+  const slowHonest = { delay: (kind: 'map' | 'reduce') => (kind === 'map' ? 2 : 1) };
+  const sim = new Sim([new SimTracker('B', slowHonest), new SimTracker('C', slowHonest), liar('L')], { ...OPTS, pairWaitMs: 2_000 });
+  sim.round();
+  const jobId = sim.core.submit(jobSpec(4, 1, 1, ['B', 'C', 'L']), sim.now);
+  sim.round();
+  const first = sim.launches.filter((l) => l.tracker === 'L').map((l) => l.index);
+  t.is(first.length, 2);
+  sim.run(jobId);
+  t.deepEqual(sim.launches.filter((l) => l.tracker === 'L' && l.kind === 'map').map((l) => l.index), first);
+  t.is(sim.commits()[0]!.files[0]!.digest, goodReduce(0, 4));
+  // Without the wait L takes the 4th map as soon as it reports.
+  const eager = new Sim([new SimTracker('B', slowHonest), new SimTracker('C', slowHonest), liar('L')], { ...OPTS, pairWaitMs: 0 });
+  eager.round();
+  eager.run(eager.core.submit(jobSpec(4, 1, 1, ['B', 'C', 'L']), eager.now));
+  t.true(eager.launches.filter((l) => l.tracker === 'L' && l.kind === 'map').length > 2);
 });
 
 test('once a task is decided its attempts still running are killed (their slots go to other work), not blamed', (t) => {
@@ -974,7 +995,7 @@ test('an attempt\'s deadline allows for sources holding up its reads: a reader s
   const job = new JobInProgress('job_1', spec, START);
   const verdicts: string[] = [];
   const ctx = (now: number): JobContext => ({
-    now, lateFactor: 2, lateFloorMs: 60 * 60_000, deadlineFactor: 10, deadlineFloorMs: 8_000,
+    now, lateFactor: 2, lateFloorMs: 60 * 60_000, deadlineFactor: 10, deadlineFloorMs: 8_000, pairWaitMs: 0,
     liveAddress: (id) => `${id}:7000`, kill: () => {}, verdict: (_id, why) => verdicts.push(why), proven: () => false,
     audit: () => {}, commit: () => {}, freeSlots: () => new Map([['X', 2], ['Y', 1]]),
   });

@@ -19,6 +19,8 @@ export interface JobContext {
   lateFloorMs: number;
   deadlineFactor: number;
   deadlineFloorMs: number;
+  /** How long a free slot waits before it takes a fresh map alone (CoreOptions.pairWaitMs). */
+  pairWaitMs: number;
   /** Address of a live, trusted-enough tracker; undefined when it is dead or blacklisted. */
   liveAddress(trackerId: string): string | undefined;
   kill(trackerId: string, attemptId: string): void;
@@ -169,8 +171,11 @@ export class JobInProgress {
     }
   }
 
-  /** Attempts to start on `trackerId`, at most `slots` of them. */
-  assign(trackerId: string, slots: number, ctx: JobContext): TaskAction[] {
+  /**
+   * Attempts to start on `trackerId`, at most `slots` of them. `idleMs`: how long it has had a
+   * free slot and been given nothing (a fresh map starts alone on it only after ctx.pairWaitMs).
+   */
+  assign(trackerId: string, slots: number, ctx: JobContext, idleMs = Infinity): TaskAction[] {
     const actions: TaskAction[] = [];
     // A tracker proven faulty in this job gets no more of its work (as Hadoop stops using a
     // tracker that failed a job's tasks): its results would only be outvoted again.
@@ -181,7 +186,7 @@ export class JobInProgress {
     // after it has been outvoted on each of them in turn.
     const wanted = (t: TaskInProgress) => t.attemptsWanted((a) => late(a, t), (id) => this.#provenHere(id));
 
-    for (const t of this.#planMaps(trackerId, slots, wanted, ctx)) actions.push(this.#launchMap(t, trackerId, ctx));
+    for (const t of this.#planMaps(trackerId, slots, wanted, idleMs >= ctx.pairWaitMs, ctx)) actions.push(this.#launchMap(t, trackerId, ctx));
 
     // Tentative reduces: as soon as every map has one reported attempt.
     if (!this.allMapsReported()) return actions;
@@ -196,21 +201,25 @@ export class JobInProgress {
 
   /**
    * The map attempts `trackerId` should start, from a plan for the free slots of every usable
-   * tracker, so that a task's f+1 attempts run side by side: votes under way come first (a task
+   * tracker, so that a task's f+1 attempts run side by side. Votes under way come first (a task
    * whose reports disagree needs its tie-breaker: the sooner it runs, the sooner a liar is proven
    * and stops getting work), then tasks with an attempt already, then fresh tasks; within each,
-   * those with their split's first block on `trackerId` first, then in index order. A task's attempts go to the distinct trackers with its split's first block first, then
-   * with the most free slots (`trackerId` first among equals). A fresh task is planned only if all
-   * its f+1 attempts fit now; what is left over afterwards starts anyway (no slot idles while a
-   * task waits). Started one by one, the attempts of one task would land in different waves: a
-   * liar's wrong report would meet its first honest rival only a wave later, and the tie-breaker
-   * a wave after that. Trackers that may be faulty, judged by the disputes on maps not decided
-   * yet (vote.ts possiblyFaulty), get only tie-breakers until those votes settle: work given to a
-   * liar must run again elsewhere. (Reduce disputes do not count: tentative reduces may disagree
-   * only because they read different map outputs.) The plan is made again at every heartbeat; only this
+   * those with their split's first block on `trackerId` first, then in index order. A task's
+   * attempts go to distinct trackers: those with its split's first block first, then those with
+   * the most free slots (`trackerId` first among equals). A fresh task is planned only if all its
+   * f+1 attempts fit now. What is left over starts anyway once this tracker has had a free slot
+   * for ctx.pairWaitMs (`alone`): until then another tracker may free a slot to run it beside, and
+   * a liar that finishes first waits for its rivals' reports.
+   *
+   * Started one by one, the attempts of one task would land in different waves: a liar's wrong
+   * report would meet its first honest rival only a wave later, and the tie-breaker a wave after
+   * that. Trackers that may be faulty, judged by the disputes on maps not decided yet (vote.ts
+   * possiblyFaulty), get only tie-breakers until those votes settle: work given to a liar must run
+   * again elsewhere. (Reduce disputes do not count: tentative reduces may disagree only because
+   * they read different map outputs.) The plan is made again at every heartbeat; only this
    * tracker's part runs.
    */
-  #planMaps(trackerId: string, slots: number, wanted: (t: TaskInProgress) => number, ctx: JobContext): TaskInProgress[] {
+  #planMaps(trackerId: string, slots: number, wanted: (t: TaskInProgress) => number, alone: boolean, ctx: JobContext): TaskInProgress[] {
     const free = new Map([...ctx.freeSlots()].filter(([id]) => !this.#provenHere(id)));
     free.set(trackerId, slots);
     const disputed = (t: TaskInProgress) => !t.decided && new Set(t.succeeded().map((a) => voteValue(a.digests!))).size > 1;
@@ -236,7 +245,7 @@ export class JobInProgress {
       }
     };
     for (const { t, need, stage } of todo) place(t, need, stage, stage === 2);
-    for (const { t, need, stage } of todo) if (!planned.has(t) && free.get(trackerId)! > 0) place(t, need, stage, false);
+    if (alone) for (const { t, need, stage } of todo) if (!planned.has(t) && free.get(trackerId)! > 0) place(t, need, stage, false);
     return mine.slice(0, slots);
   }
 

@@ -27,6 +27,8 @@ export interface TrackerRecord {
   running: number;
   /** Its free slots as it last reported them, less the attempts sent to it since. */
   free: number;
+  /** Since when it has had a free slot and been given nothing (see JobInProgress.assign). */
+  idleSince?: number;
   /** Actions waiting for the tracker's next heartbeat (kills, drops). */
   outbox: TaskAction[];
   /** The last reply sent, kept until the tracker acknowledges it by its id. */
@@ -156,9 +158,12 @@ export class JobTrackerCore {
     t.outbox = [];
     if (this.#usable(t)) {
       t.free = req.free_slots;
+      if (t.free <= 0) t.idleSince = undefined;
+      else t.idleSince ??= now;
       for (const job of this.#jobs.values()) {
         if (t.free <= 0) break;
-        const launched = job.assign(t.id, t.free, ctx);
+        const launched = job.assign(t.id, t.free, ctx, now - (t.idleSince ?? now));
+        if (launched.length) t.idleSince = undefined;
         t.free -= launched.length;
         actions.push(...launched);
         for (const a of launched) {
@@ -230,6 +235,7 @@ export class JobTrackerCore {
       lateFloorMs: this.#opts.lateFloorMs ?? kLateDefaults.lateFloorMs,
       deadlineFactor: this.#opts.deadlineFactor ?? kLateDefaults.deadlineFactor,
       deadlineFloorMs: this.#opts.deadlineFloorMs ?? kLateDefaults.deadlineFloorMs,
+      pairWaitMs: this.#opts.pairWaitMs ?? kLateDefaults.pairWaitMs,
       liveAddress: (id) => {
         const t = this.#trackers.get(id);
         return this.#usable(t) ? t.address : undefined;

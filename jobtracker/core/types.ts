@@ -66,10 +66,15 @@ export interface CoreOptions {
    */
   deadlineFactor?: number;
   deadlineFloorMs?: number;
+  /**
+   * How long a tracker with a free slot waits before it takes a fresh map by itself, when the
+   * map's f+1 attempts cannot all start now (job_in_progress.ts #planMaps).
+   */
+  pairWaitMs?: number;
   /** One audit of a random dfs replica per interval (0: none); see replication.ts. */
   dfsAuditIntervalMs?: number;
   /** Overrides of the replication monitor's defaults (tests). */
   replication?: Partial<ReplicationOptions>;
 }
 
-export const kLateDefaults = { lateFactor: 2, lateFloorMs: 2_000, deadlineFactor: 10, deadlineFloorMs: 30_000 };
+export const kLateDefaults = { lateFactor: 2, lateFloorMs: 2_000, deadlineFactor: 10, deadlineFloorMs: 30_000, pairWaitMs: 2_000 };
