@@ -46,7 +46,7 @@ export function registerDaemons(program: Command): void {
     .option('--late-floor-ms <ms>', '…and at least this long', wholeNumber(0), kJobTrackerDefaults.lateFloorMs)
     .option('--deadline-factor <x>', 'a tracker still running an attempt past this many times the pace of its decided task (or siblings) missed its deadline (a verdict)', positiveNumber, kJobTrackerDefaults.deadlineFactor)
     .option('--deadline-floor-ms <ms>', '…and at least this long', wholeNumber(0), kJobTrackerDefaults.deadlineFloorMs)
-    .option('--pair-wait-ms <ms>', 'a free slot waits this long before it takes a fresh map by itself when the map\'s f+1 attempts cannot all start now', wholeNumber(0), kJobTrackerDefaults.pairWaitMs)
+    .option('--pair-wait-ms <ms>', 'a free slot waits this long, or a quarter of the job\'s median map time, before it takes a fresh map by itself when the map\'s f+1 attempts cannot all start now (0: never)', wholeNumber(0), kJobTrackerDefaults.pairWaitMs)
     .option('--heartbeat-ms <ms>', 'heartbeat interval', wholeNumber(10), kJobTrackerDefaults.heartbeatIntervalMs)
     .option('--expiry-ms <ms>', 'declare a tracker dead after this long without a heartbeat', wholeNumber(100), kJobTrackerDefaults.trackerExpiryMs)
     .option('--blacklist-after <n>', 'stop using a tracker with more verdicts than this', wholeNumber(0), kJobTrackerDefaults.blacklistAfterVerdicts)

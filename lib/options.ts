@@ -17,7 +17,7 @@ export interface JobTrackerOptions {
   lateFloorMs: number;            // …and at least this long
   deadlineFactor: number;         // a heartbeating tracker still running an attempt past this many times its decided task's (or siblings') pace…
   deadlineFloorMs: number;        // …and at least this long missed its deadline: a verdict
-  pairWaitMs: number;             // a free slot waits this long before it takes a fresh map whose f+1 attempts cannot all start now
+  pairWaitMs: number;             // a free slot waits this long (or a quarter of the job's median map time) before it takes a fresh map whose f+1 attempts cannot all start now
   dfsAuditIntervalMs: number;     // one audit of a random dfs replica per interval (0: none)
 }
 

@@ -173,7 +173,7 @@ export class JobInProgress {
 
   /**
    * Attempts to start on `trackerId`, at most `slots` of them. `idleMs`: how long it has had a
-   * free slot and been given nothing (a fresh map starts alone on it only after ctx.pairWaitMs).
+   * free slot and been given nothing (a fresh map starts alone on it only after a wait, see below).
    */
   assign(trackerId: string, slots: number, ctx: JobContext, idleMs = Infinity): TaskAction[] {
     const actions: TaskAction[] = [];
@@ -186,7 +186,11 @@ export class JobInProgress {
     // after it has been outvoted on each of them in turn.
     const wanted = (t: TaskInProgress) => t.attemptsWanted((a) => late(a, t), (id) => this.#provenHere(id));
 
-    for (const t of this.#planMaps(trackerId, slots, wanted, idleMs >= ctx.pairWaitMs, ctx)) actions.push(this.#launchMap(t, trackerId, ctx));
+    // The wait scales with the job's maps (a wave's reports spread with their length): a quarter of
+    // their median time, at least ctx.pairWaitMs; 0 turns it off.
+    const mapsTook = median(this.maps.flatMap((t) => t.succeeded().map(took))) ?? 0;
+    const wait = ctx.pairWaitMs && Math.max(ctx.pairWaitMs, mapsTook / 4);
+    for (const t of this.#planMaps(trackerId, slots, wanted, idleMs >= wait, ctx)) actions.push(this.#launchMap(t, trackerId, ctx));
 
     // Tentative reduces: as soon as every map has one reported attempt.
     if (!this.allMapsReported()) return actions;
@@ -208,7 +212,7 @@ export class JobInProgress {
    * attempts go to distinct trackers: those with its split's first block first, then those with
    * the most free slots (`trackerId` first among equals). A fresh task is planned only if all its
    * f+1 attempts fit now. What is left over starts anyway once this tracker has had a free slot
-   * for ctx.pairWaitMs (`alone`): until then another tracker may free a slot to run it beside, and
+   * for a while (`alone`: see assign): until then another tracker may free a slot to run it beside, and
    * a liar that finishes first waits for its rivals' reports.
    *
    * Started one by one, the attempts of one task would land in different waves: a liar's wrong

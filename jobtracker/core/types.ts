@@ -67,8 +67,9 @@ export interface CoreOptions {
   deadlineFactor?: number;
   deadlineFloorMs?: number;
   /**
-   * How long a tracker with a free slot waits before it takes a fresh map by itself, when the
-   * map's f+1 attempts cannot all start now (job_in_progress.ts #planMaps).
+   * How long a tracker with a free slot waits, at least, before it takes a fresh map by itself
+   * when the map's f+1 attempts cannot all start now: this, or a quarter of the job's median map
+   * time if that is longer; 0: no wait (job_in_progress.ts assign).
    */
   pairWaitMs?: number;
   /** One audit of a random dfs replica per interval (0: none); see replication.ts. */
