@@ -212,8 +212,9 @@ export class JobInProgress {
    * attempts go to distinct trackers: those with its split's first block first, then those with
    * the most free slots (`trackerId` first among equals). A fresh task is planned only if all its
    * f+1 attempts fit now. What is left over starts anyway once this tracker has had a free slot
-   * for a while (`alone`: see assign): until then another tracker may free a slot to run it beside, and
-   * a liar that finishes first waits for its rivals' reports.
+   * for a while (`alone`, see assign): until then another tracker may free a slot to run it
+   * beside, and a liar that finishes first waits for its rivals' reports. Planning stops once this
+   * tracker is full: what the others would get later does not change its part.
    *
    * Started one by one, the attempts of one task would land in different waves: a liar's wrong
    * report would meet its first honest rival only a wave later, and the tie-breaker a wave after
@@ -231,8 +232,11 @@ export class JobInProgress {
     const todo = this.maps
       .map((t) => ({ t, need: wanted(t) || (this.#needsSourceAttempt(t, ctx) ? 1 : 0) }))
       .filter((x) => x.need > 0)
-      .map((x) => ({ ...x, stage: disputed(x.t) ? 0 : x.t.attempts.some((a) => a.state === 'running' || a.state === 'succeeded') ? 1 : 2 }))
-      .map((x) => ({ ...x, remote: this.#isLocal(x.t, trackerId) ? 0 : 1 }))
+      .map((x) => ({
+        ...x,
+        stage: disputed(x.t) ? 0 : x.t.attempts.some((a) => a.state === 'running' || a.state === 'succeeded') ? 1 : 2,
+        remote: this.#isLocal(x.t, trackerId) ? 0 : 1,
+      }))
       .sort((a, b) => a.stage - b.stage || a.remote - b.remote || a.t.index - b.t.index);
     const mine: TaskInProgress[] = [];
     const planned = new Set<TaskInProgress>();
@@ -248,9 +252,18 @@ export class JobInProgress {
         if (id === trackerId) mine.push(t);
       }
     };
-    for (const { t, need, stage } of todo) place(t, need, stage, stage === 2);
-    if (alone) for (const { t, need, stage } of todo) if (!planned.has(t) && free.get(trackerId)! > 0) place(t, need, stage, false);
-    return mine.slice(0, slots);
+    const full = () => free.get(trackerId)! <= 0;
+    for (const { t, need, stage } of todo) {
+      if (full()) return mine;
+      place(t, need, stage, stage === 2);
+    }
+    if (alone) {
+      for (const { t, need, stage } of todo) {
+        if (full()) return mine;
+        if (!planned.has(t)) place(t, need, stage, false);
+      }
+    }
+    return mine;
   }
 
   #isLocal(t: TaskInProgress, trackerId: string): boolean {
