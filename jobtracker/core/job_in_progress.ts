@@ -454,7 +454,7 @@ export class JobInProgress {
       size: r.decided!.sizes[0]!,
       replicas: r.decided!.agreeing.map((a) => ({ tracker_id: a.trackerId, address: ctx.liveAddress(a.trackerId) ?? '' })),
     }));
-    for (const r of this.reduces) this.#killRest(r, 'the job is committing', ctx);
+    // (Each reduce's other attempts were killed when it was decided, just above for this one.)
     this.state = 'COMMITTING';
     ctx.commit(this.id, this.spec.output, files);
   }
