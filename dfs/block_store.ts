@@ -25,8 +25,13 @@ export interface BlockStore {
   /** Takes a local file whose digest the caller computed as it wrote it, moving it in. */
   adopt(file: string, digest: Digest, size: number, owner: Owner): Promise<BlockInfo>;
   get(digest: Digest): Promise<BlockInfo | undefined>;
-  /** The bytes of a block, from `offset` for `length` bytes (0: to the end), in chunks. */
-  read(digest: Digest, offset?: number, length?: number): AsyncIterable<Uint8Array>;
+  /**
+   * The bytes of a block, from `offset` for `length` bytes (0: to the end), in chunks. When
+   * `memory` is given, each chunk is read into `memory(size)` (a caller done with a chunk before
+   * it asks for the next can hand back the same memory every time); a store that holds its
+   * bytes in memory already may yield those instead.
+   */
+  read(digest: Digest, offset?: number, length?: number, memory?: (size: number) => Uint8Array): AsyncIterable<Uint8Array>;
   /** A local file holding the block's bytes, for readers in other threads; undefined if none. */
   localPath(digest: Digest): string | undefined;
   /** Adds an owner to a block already held (e.g. a committed output becomes a dfs block). */

@@ -15,6 +15,7 @@ import type * as M from '../lib/messages.ts';
 import { kClusterDefaults, kDfsDefaults } from '../lib/options.ts';
 import { loadXXHash } from '../lib/xxhash.ts';
 import { fetchBlock, TRANSFER_DEADLINE_MS, type FetchFailure } from './block_transfer.ts';
+import { chunkBuffer, encodeChunk } from './chunk_codec.ts';
 import { normalizePath } from './dfs_path.ts';
 import { Peers } from './peers.ts';
 
@@ -44,11 +45,11 @@ async function openLocal(file: string, flags: 'r' | 'w', verb: string, shown = f
 
 const localFileChanged = () => new BftmrError('LOCAL_IO', 'the local file changed while it was being read');
 
-/** Bytes [off, off+size) of a local file, in fresh buffers of at most one transfer chunk. */
+/** Bytes [off, off+size) of a local file, in fresh chunk buffers (dfs/chunk_codec.ts) of at most one transfer chunk. */
 async function* localChunks(fh: fsp.FileHandle, off: number, size: number): AsyncGenerator<Buffer> {
   for (let at = 0; at < size;) {
     const n = Math.min(kDfsDefaults.chunkBytes, size - at);
-    const data = Buffer.allocUnsafe(n);
+    const data = chunkBuffer(n);
     const { bytesRead } = await fh.read(data, 0, n, off + at);
     if (bytesRead !== n) throw localFileChanged();
     yield data;
@@ -201,7 +202,7 @@ export class DfsClient {
       for await (const data of localChunks(fh, off, size)) {
         hash.update(data);
         for (const m of macs) m.update(data);
-        await up.write({ data, xxh32: xx.h32(data), digest: '', last: false });
+        await up.write(encodeChunk(data, xx.h32(data)));
         sent += data.length;
         progress?.(sent);
       }

@@ -9,10 +9,12 @@ import { randomBytes } from 'node:crypto';
 import { BftmrError } from '../lib/errors.ts';
 import { isDigest, newHasher, type Digest } from '../lib/digest.ts';
 import { Kv } from '../lib/kv.ts';
-import { MB } from '../lib/options.ts';
+import { kDfsDefaults } from '../lib/options.ts';
 import type { BlockInfo, BlockStore, Owner } from './block_store.ts';
 
 interface Meta { size: number; owners: Owner[] }
+
+const CHUNK_BYTES = kDfsDefaults.chunkBytes;
 
 export class FileBlockStore implements BlockStore {
   readonly #dir: string;
@@ -101,18 +103,30 @@ export class FileBlockStore implements BlockStore {
     return meta && { digest, ...meta };
   }
 
-  async *read(digest: Digest, offset = 0, length = 0): AsyncGenerator<Uint8Array> {
+  async *read(digest: Digest, offset = 0, length = 0, memory?: (size: number) => Uint8Array): AsyncGenerator<Uint8Array> {
     const meta = await this.#meta.get(digest);
     if (!meta) throw new BftmrError('DFS_NOT_FOUND', `block ${digest} is not held here`);
     const end = length > 0 ? Math.min(meta.size, offset + length) : meta.size;
     if (offset >= end) return;
-    const stream = fs.createReadStream(this.#file(digest), { start: offset, end: end - 1, highWaterMark: 1 * MB });
+    let fh: fsp.FileHandle;
     try {
-      for await (const chunk of stream) yield chunk as Buffer;
+      fh = await fsp.open(this.#file(digest), 'r');
     } catch (e) {
       // The metadata claims the block but its bytes are gone: to a reader that is "not held".
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new BftmrError('DFS_NOT_FOUND', `the bytes of block ${digest} are gone`);
       throw e;
+    }
+    try {
+      for (let at = offset; at < end;) {
+        const want = Math.min(CHUNK_BYTES, end - at);
+        const buf = memory ? memory(want) : Buffer.allocUnsafeSlow(want);
+        const { bytesRead } = await fh.read(buf, 0, want, at);
+        if (bytesRead === 0) return; // shorter than its metadata says: the reader's digest check tells
+        yield buf.subarray(0, bytesRead);
+        at += bytesRead;
+      }
+    } finally {
+      await fh.close();
     }
   }
 

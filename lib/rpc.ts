@@ -28,6 +28,18 @@ const packageDefinition = protoLoader.loadSync(['jobtracker.proto', 'tasktracker
   arrays: true,
   oneofs: true,
 });
+/** A message already in its protobuf encoding (see dfs/chunk_codec.ts): sent as it is. */
+export type Encoded<T> = Buffer & { readonly __encodes?: T };
+
+// Every message is an object; a Buffer given as one is already encoded.
+const passEncoded = (serialize: (value: unknown) => Buffer) => (value: unknown) => (Buffer.isBuffer(value) ? value : serialize(value));
+for (const def of Object.values(packageDefinition)) {
+  if ('format' in def) continue; // a message type, not a service
+  for (const method of Object.values(def as grpc.ServiceDefinition)) {
+    method.requestSerialize = passEncoded(method.requestSerialize);
+    method.responseSerialize = passEncoded(method.responseSerialize);
+  }
+}
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 const pkg = (grpc.loadPackageDefinition(packageDefinition) as any).bftmr;
 
@@ -113,7 +125,7 @@ function fromServiceError(e: grpc.ServiceError, address: string, method: string)
 // ---------- servers ----------
 
 export type UnaryImpl<Req, Res> = (req: Req, peer: Peer) => Promise<Res>;
-export type ServerStreamImpl<Req, Res> = (req: Req, signal: AbortSignal, peer: Peer) => AsyncIterable<Res>;
+export type ServerStreamImpl<Req, Res> = (req: Req, signal: AbortSignal, peer: Peer) => AsyncIterable<Res | Encoded<Res>>;
 export type ClientStreamImpl<Req, Res> = (reqs: AsyncIterable<Req>, peer: Peer) => Promise<Res>;
 
 export type Handler =
@@ -246,9 +258,9 @@ export class RpcClient {
   }
 
   /** Client streaming: write messages (respecting backpressure), then wait for the one reply. */
-  upload<Req, Res>(method: string, deadlineMs: number): { write(msg: Req): Promise<void>; finish(): Promise<Res>; cancel(): void } {
+  upload<Req, Res>(method: string, deadlineMs: number): { write(msg: Req | Encoded<Req>): Promise<void>; finish(): Promise<Res>; cancel(): void } {
     let settled: Promise<Res>;
-    let call!: grpc.ClientWritableStream<Req>;
+    let call!: grpc.ClientWritableStream<Req | Encoded<Req>>;
     settled = new Promise<Res>((resolve, reject) => {
       call = this.#client[method]({ deadline: Date.now() + deadlineMs }, (err: grpc.ServiceError | null, res: Res) =>
         err ? reject(fromServiceError(err, this.address, method)) : resolve(res),

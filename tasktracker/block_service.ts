@@ -10,6 +10,8 @@ import { shortDigest } from '../lib/digest.ts';
 import { newProofMac } from '../lib/proof.ts';
 import { DFS_OWNER, type BlockStore } from '../dfs/block_store.ts';
 import { fetchBlock, type FetchFailure } from '../dfs/block_transfer.ts';
+import { chunkBuffer, encodeChunk } from '../dfs/chunk_codec.ts';
+import { kDfsDefaults } from '../lib/options.ts';
 import type { Peers } from '../dfs/peers.ts';
 import { corruptServed, StorageLies, type Fault } from './faults.ts';
 
@@ -73,10 +75,10 @@ export function blockHandlers(store: BlockStore, peers: Peers, fault: Fault, lie
     ReadBlock: serverStream<ReadBlockRequest, BlockChunk>(async function* (req) {
       const xx = await loadXXHash();
       const { n, block } = await serving(req.digest, false);
-      for await (const data of store.read(req.digest, req.offset, req.length)) {
+      for await (const data of store.read(req.digest, req.offset, req.length, chunkBuffer)) {
         const served = corruptServed(fault, n, data, block);
         // The checksum covers what is sent: corruption on purpose passes it and is caught by the digest.
-        yield { data: served, xxh32: xx.h32(served), digest: '', last: false };
+        yield encodeChunk(served, xx.h32(served));
       }
     }),
 
@@ -85,7 +87,8 @@ export function blockHandlers(store: BlockStore, peers: Peers, fault: Fault, lie
     ProveBlock: unary<ProveBlockRequest, ProveBlockReply>(async (req) => {
       const { n, block } = await serving(req.digest, true);
       const mac = newProofMac(req.nonce);
-      for await (const data of store.read(req.digest)) mac.update(corruptServed(fault, n, data, block));
+      const scratch = Buffer.allocUnsafeSlow(kDfsDefaults.chunkBytes);
+      for await (const data of store.read(req.digest, 0, 0, (size) => scratch.subarray(0, size))) mac.update(corruptServed(fault, n, data, block));
       if (block.dfs) await lies.challenged(req.digest);
       return { mac: mac.digest() };
     }),

@@ -6,6 +6,7 @@ import type { TestFn } from 'ava';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { createHash } from 'node:crypto';
 import { sha256 } from '../lib/digest.ts';
 import { isBftmrError } from '../lib/errors.ts';
 import { DFS_OWNER, type BlockStore } from '../dfs/block_store.ts';
@@ -30,6 +31,25 @@ export function blockStoreSuite(test: TestFn, name: string, open: () => Promise<
     t.is(await readAll(store, info.digest, 6), 'world');
     t.is(await readAll(store, info.digest, 2, 3), 'llo');
     t.deepEqual((await store.get(info.digest))?.owners, [DFS_OWNER]);
+    await store.close();
+  });
+
+  test(`${name}: a reader may hand back the same memory for every chunk`, async (t) => {
+    const store = await open();
+    const bytes = Buffer.from(Array.from({ length: 250_000 }, (_, i) => `${i}\n`).join('')); // well over 1 MB
+    const info = await store.put(chunks(bytes), DFS_OWNER);
+    const scratch = Buffer.alloc(bytes.length);
+    for (const [offset, length] of [[0, 0], [1, 0], [777_777, 654_321]] as const) {
+      const end = length ? offset + length : bytes.length;
+      const hash = createHash('sha256');
+      let n = 0;
+      for await (const c of store.read(info.digest, offset, length, (size) => scratch.subarray(0, size))) {
+        hash.update(c); // each chunk is used up before the next one overwrites it
+        n += c.length;
+      }
+      t.is(n, end - offset);
+      t.is(hash.digest('hex'), sha256(bytes.subarray(offset, end)));
+    }
     await store.close();
   });
 
