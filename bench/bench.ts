@@ -9,7 +9,9 @@
  *   (replication 3) beside `cp` of the same file, as MB/s and ratios, with every process's peak RSS.
  * Options: --mb N (corpus size, default 240), --trackers N (3), --slots N, --split-mb M (64),
  *   --reduces R (2), --slow-ms MS (5000), --no-faults (skip the faulty clusters), --dfs-mb N (1024),
- *   --only dfs|wc (one part).
+ *   --only dfs|wc|jt (one part).
+ * Then the job tracker's own cost per heartbeat, scheduling a 20,000-map job for 100 simulated
+ * trackers (bench/scheduler.ts), against the heartbeats such a cluster sends.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -19,7 +21,8 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import type * as M from '../lib/messages.ts';
-import { MB } from '../lib/options.ts';
+import { kJobTrackerDefaults, MB } from '../lib/options.ts';
+import { schedulerBench } from './scheduler.ts';
 import { DfsClient } from '../dfs/client.ts';
 import { bundleJob } from '../cli/bundle.ts';
 import { startCluster, stopCluster, type ClusterState } from '../cli/cluster_launcher.ts';
@@ -66,8 +69,20 @@ const row = (name: string, secs: number, mb: number, extra = '') =>
   console.log(`${name.padEnd(44)} ${fmt(secs).padStart(7)} s ${fmt(mb / secs).padStart(7)} MB/s  ${extra}`);
 
 async function main(): Promise<void> {
-  if (opt.only !== 'dfs') await wordCount();
-  if (opt.only !== 'wc') await dfs();
+  if (opt.only && !['wc', 'dfs', 'jt'].includes(opt.only)) throw new Error(`--only takes wc, dfs or jt, not ${opt.only}`);
+  if (!opt.only || opt.only === 'wc') await wordCount();
+  if (!opt.only || opt.only === 'dfs') await dfs();
+  if (!opt.only || opt.only === 'jt') jobTracker();
+}
+
+/** The job tracker core's CPU per heartbeat for a big job, and what share of a core a cluster of that size would keep busy. */
+function jobTracker(): void {
+  const [maps, trackers, slots, reduces] = [20_000, 100, 8, 50];
+  const r = schedulerBench(maps, trackers, slots, reduces);
+  const perSec = trackers * (1000 / kJobTrackerDefaults.heartbeatIntervalMs);
+  console.log(`job tracker core: a ${maps}-map, ${reduces}-reduce job (f=1) on ${trackers} simulated trackers x ${slots} slots, ${r.heartbeats} heartbeats`);
+  console.log(`  ${fmt(r.meanMs, 2)} ms per heartbeat (p99 ${fmt(r.p99Ms, 1)} ms): ${perSec} heartbeats/s ` +
+    `(every ${kJobTrackerDefaults.heartbeatIntervalMs} ms) would keep ${fmt(perSec * r.meanMs / 10, 0)}% of one core busy`);
 }
 
 /** Runs the real CLI, as a user would, and returns its wall time and peak RSS. */

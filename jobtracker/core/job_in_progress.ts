@@ -7,8 +7,9 @@ import type { AttemptInfo, AttemptOutcome, AttemptReport, BlockRef, JobCode, Job
 import { sourceAllowanceMs } from '../../lib/source_pace.ts';
 import { splitReads } from '../../lib/split_reads.ts';
 import { shortDigest } from '../../lib/digest.ts';
-import { TaskInProgress, voteValue, type Attempt, type SourceUse } from './task_in_progress.ts';
+import { TaskInProgress, voteValue, type Attempt, type SourceUse, type TaskKind } from './task_in_progress.ts';
 import { possiblyFaulty } from './vote.ts';
+import { SortedNumbers } from '../../lib/sorted_numbers.ts';
 import type { JobSpec, OutputFile } from './types.ts';
 
 export type JobState = 'RUNNING' | 'COMMITTING' | 'SUCCEEDED' | 'FAILED';
@@ -54,6 +55,20 @@ function took(a: Attempt): number {
   return a.endMs! - a.startMs;
 }
 
+/** How long a finished attempt took per weighed byte. */
+function rate(a: Attempt): number {
+  return took(a) / weight(a);
+}
+
+interface Figures {
+  /** Median time per weighed byte of finished attempts, per kind (lateness). */
+  rate: Record<TaskKind, number | undefined>;
+  /** What hard deadlines are judged against, per kind (see #deadlinePace). */
+  pace: Record<TaskKind, { duration: number; rate: number } | undefined>;
+  /** Median duration of finished map attempts (the pair wait); 0 before any. */
+  mapsTook: number;
+}
+
 export class JobInProgress {
   state: JobState = 'RUNNING';
   error = '';
@@ -73,6 +88,30 @@ export class JobInProgress {
   readonly #badSources: Set<string>[];
   readonly code: JobCode;
 
+  // What the scheduler needs at every heartbeat, kept as things change rather than found by going
+  // over every task each time (a job may have tens of thousands of maps, and each of a hundred
+  // trackers heartbeats several times a second).
+  /** Medians over the job's finished attempts; recomputed after a report (see #figures). */
+  #figuresCache?: Figures;
+  /** The map side of the figures, kept as map attempts finish (a finished map attempt never changes). */
+  readonly #mapFigures = { rate: new SortedNumbers(), took: new SortedNumbers(), slowestTook: new SortedNumbers(), slowestRate: new SortedNumbers() };
+  /** Per decided map, its slowest agreeing attempt (see #deadlinePace). */
+  readonly #slowestAgreeing = new Map<TaskInProgress, Attempt>();
+  #decidedMaps = 0;
+  /** Maps with a successful attempt (that stays so: map attempts never go stale). */
+  readonly #reportedMaps = new Set<TaskInProgress>();
+  /** Maps with an attempt and no decision yet. The others are fresh (no attempt) or decided. */
+  readonly #openMaps = new Set<TaskInProgress>();
+  /** Per tracker, the maps whose split it holds, in index order; #fresh walks them. */
+  readonly #localMaps = new Map<string, number[]>();
+  /** Where in #localMaps (per tracker) and in `maps` the fresh maps start: everything before has an attempt. */
+  readonly #localFrom = new Map<string, number>();
+  #freshFrom = 0;
+  /** See #lostOutputs: the maps, and the usable trackers they were found for. */
+  #lost?: { key: string; maps: Set<TaskInProgress> };
+  /** The most attempts any task has had (see checkStuck). */
+  #mostAttempts = 0;
+
   constructor(
     readonly id: string,
     readonly spec: JobSpec,
@@ -82,6 +121,9 @@ export class JobInProgress {
     this.reduces = Array.from({ length: spec.numReduces }, (_, i) => new TaskInProgress(id, 'reduce', i, spec.f));
     this.#badSources = this.reduces.map(() => new Set());
     this.code = { bundle: spec.bundle, conf: spec.conf, num_reduces: spec.numReduces, start_ms: submitMs };
+    spec.splits.forEach((split, i) => {
+      for (const host of new Set(split.hosts)) this.#localMaps.set(host, [...(this.#localMaps.get(host) ?? []), i]);
+    });
   }
 
   get f(): number {
@@ -89,11 +131,11 @@ export class JobInProgress {
   }
 
   allMapsReported(): boolean {
-    return this.maps.every((t) => t.decided || t.succeeded().length > 0);
+    return this.#reportedMaps.size === this.maps.length;
   }
 
   allMapsDecided(): boolean {
-    return this.maps.every((t) => t.decided);
+    return this.#decidedMaps === this.maps.length;
   }
 
   // ---------------------------------------------------------------- scheduling
@@ -105,21 +147,52 @@ export class JobInProgress {
    * before some sibling has finished.
    */
   lateness(ctx: JobContext): (a: Attempt, t: TaskInProgress) => boolean {
-    const rates = new Map<string, number>();
-    for (const kind of ['map', 'reduce'] as const) {
-      const rate = this.#medianRate(kind);
-      if (rate !== undefined) rates.set(kind, rate);
-    }
+    const { rate } = this.#figures();
     return (a, t) => {
-      const rate = rates.get(t.kind);
-      return rate !== undefined && ctx.now - a.startMs > Math.max(ctx.lateFloorMs, ctx.lateFactor * rate * weight(a));
+      const r = rate[t.kind];
+      return r !== undefined && ctx.now - a.startMs > Math.max(ctx.lateFloorMs, ctx.lateFactor * r * weight(a));
     };
   }
 
-  /** Median time per weighed byte (see `weight`) of the finished attempts of this job's tasks of one kind. */
-  #medianRate(kind: 'map' | 'reduce'): number | undefined {
-    const tasks = kind === 'map' ? this.maps : this.reduces;
-    return median(tasks.flatMap((t) => t.succeeded().map((a) => took(a) / weight(a))));
+  /**
+   * The figures scheduling judges by; they change only when an attempt reports. The map side is
+   * kept in order as maps finish (there may be tens of thousands); the reduce side is found again.
+   */
+  #figures(): Figures {
+    const m = this.#mapFigures;
+    this.#figuresCache ??= {
+      rate: { map: m.rate.median(), reduce: median(this.reduces.flatMap((t) => t.succeeded().map(rate))) },
+      pace: {
+        map: m.slowestTook.size ? { duration: m.slowestTook.median()!, rate: m.slowestRate.median()! } : undefined,
+        reduce: this.#deadlinePace(this.reduces),
+      },
+      mapsTook: m.took.median() ?? 0,
+    };
+    return this.#figuresCache;
+  }
+
+  /** A finished map attempt: into the map figures; if it agrees with its decided task, maybe its slowest. */
+  #mapFinished(t: TaskInProgress, a: Attempt, ctx: JobContext): void {
+    this.#mapFigures.rate.add(rate(a));
+    this.#mapFigures.took.add(took(a));
+    if (t.decided?.agreeing.includes(a)) {
+      this.#agreesWithMap(t, a);
+      this.#keepLost(t, ctx);
+    }
+  }
+
+  /** `a` is (now) in decided map `t`'s agreeing set. */
+  #agreesWithMap(t: TaskInProgress, a: Attempt): void {
+    const m = this.#mapFigures;
+    const slowest = this.#slowestAgreeing.get(t);
+    if (slowest && took(slowest) >= took(a)) return;
+    if (slowest) {
+      m.slowestTook.remove(took(slowest));
+      m.slowestRate.remove(rate(slowest));
+    }
+    this.#slowestAgreeing.set(t, a);
+    m.slowestTook.add(took(a));
+    m.slowestRate.add(rate(a));
   }
 
   /**
@@ -129,11 +202,10 @@ export class JobInProgress {
    * of these the median duration and the median time per weighed byte. The deadline takes the
    * larger of the two for the attempt at hand, so judging per byte only ever makes it later.
    */
-  #deadlinePace(kind: 'map' | 'reduce'): { duration: number; rate: number } | undefined {
-    const tasks = kind === 'map' ? this.maps : this.reduces;
+  #deadlinePace(tasks: TaskInProgress[]): { duration: number; rate: number } | undefined {
     const slowest = tasks.flatMap((t) => (t.decided?.agreeing.length ? [t.decided.agreeing.reduce((s, a) => (took(a) > took(s) ? a : s))] : []));
     if (slowest.length === 0) return undefined;
-    return { duration: median(slowest.map(took))!, rate: median(slowest.map((a) => took(a) / weight(a)))! };
+    return { duration: median(slowest.map(took))!, rate: median(slowest.map(rate))! };
   }
 
   /**
@@ -153,7 +225,7 @@ export class JobInProgress {
     // how long one takes: no deadline (a heavy job's first wave may run past any fixed floor; a hung
     // tracker is caught once others finish).
     const own = t.decided?.agreeing.length ? Math.max(...t.decided.agreeing.map(took)) : undefined;
-    const pace = own === undefined ? this.#deadlinePace(t.kind) : undefined;
+    const pace = own === undefined ? this.#figures().pace[t.kind] : undefined;
     if (own === undefined && !pace) return;
     const expected = Math.round(own ?? Math.max(pace!.duration, pace!.rate * weight(a)));
     const limit = Math.max(ctx.deadlineFloorMs, ctx.deadlineFactor * expected) + a.allowanceMs;
@@ -188,8 +260,7 @@ export class JobInProgress {
 
     // The wait scales with the job's maps (a wave's reports spread with their length): a quarter of
     // their median time, at least ctx.pairWaitMs; 0 turns it off.
-    const mapsTook = median(this.maps.flatMap((t) => t.succeeded().map(took))) ?? 0;
-    const wait = ctx.pairWaitMs && Math.max(ctx.pairWaitMs, mapsTook / 4);
+    const wait = ctx.pairWaitMs && Math.max(ctx.pairWaitMs, this.#figures().mapsTook / 4);
     for (const t of this.#planMaps(trackerId, slots, wanted, idleMs >= wait, ctx)) actions.push(this.#launchMap(t, trackerId, ctx));
 
     // Tentative reduces: as soon as every map has one reported attempt.
@@ -225,19 +296,33 @@ export class JobInProgress {
    * tracker's part runs.
    */
   #planMaps(trackerId: string, slots: number, wanted: (t: TaskInProgress) => number, alone: boolean, ctx: JobContext): TaskInProgress[] {
-    const free = new Map([...ctx.freeSlots()].filter(([id]) => !this.#provenHere(id)));
+    const usable = ctx.freeSlots();
+    const free = new Map([...usable].filter(([id]) => !this.#provenHere(id)));
     free.set(trackerId, slots);
     const disputed = (t: TaskInProgress) => !t.decided && new Set(t.succeeded().map((a) => voteValue(a.digests!))).size > 1;
-    const suspects = possiblyFaulty(this.maps.filter(disputed).map((t) => t.succeeded().map((a) => a.trackerId)), this.f);
-    const todo = this.maps
-      .map((t) => ({ t, need: wanted(t) || (this.#needsSourceAttempt(t, ctx) ? 1 : 0) }))
-      .filter((x) => x.need > 0)
-      .map((x) => ({
-        ...x,
-        stage: disputed(x.t) ? 0 : x.t.attempts.some((a) => a.state === 'running' || a.state === 'succeeded') ? 1 : 2,
-        remote: this.#isLocal(x.t, trackerId) ? 0 : 1,
-      }))
+    const open = [...this.#openMaps];
+    const suspects = possiblyFaulty(open.filter(disputed).map((t) => t.succeeded().map((a) => a.trackerId)), this.f);
+    type Item = { t: TaskInProgress; need: number; stage: number; remote: number };
+    const item = (t: TaskInProgress, need: number, stage: number): Item => ({ t, need, stage, remote: this.#isLocal(t, trackerId) ? 0 : 1 });
+    // Maps with attempts (and decided ones whose outputs are all lost), in order; fresh maps are
+    // merged in among the third stage, in the same order, as the walk reaches them.
+    const started = [
+      ...open.map((t) => ({ t, need: wanted(t) })),
+      ...this.#lostOutputs(usable).filter((t) => t.running().length === 0).map((t) => ({ t, need: 1 })),
+    ].filter((x) => x.need > 0)
+      .map((x) => item(x.t, x.need, disputed(x.t) ? 0 : x.t.attempts.some((a) => a.state === 'running' || a.state === 'succeeded') ? 1 : 2))
       .sort((a, b) => a.stage - b.stage || a.remote - b.remote || a.t.index - b.t.index);
+    const self = this;
+    function* todo(): Generator<Item> {
+      let i = 0;
+      for (; i < started.length && started[i]!.stage < 2; i++) yield started[i]!;
+      for (const t of self.#fresh(trackerId)) {
+        const fresh = item(t, wanted(t), 2);
+        for (; i < started.length && (started[i]!.remote - fresh.remote || started[i]!.t.index - t.index) < 0; i++) yield started[i]!;
+        yield fresh;
+      }
+      for (; i < started.length; i++) yield started[i]!;
+    }
     const mine: TaskInProgress[] = [];
     const planned = new Set<TaskInProgress>();
     const place = (t: TaskInProgress, need: number, stage: number, whole: boolean): void => {
@@ -252,35 +337,72 @@ export class JobInProgress {
         if (id === trackerId) mine.push(t);
       }
     };
+    // Trackers that could take part in a fresh task: when fewer than `need`, no later task fits either.
+    const room = () => [...free].filter(([id, n]) => n > 0 && !suspects.has(id)).length;
     const full = () => free.get(trackerId)! <= 0;
-    for (const { t, need, stage } of todo) {
-      if (full()) return mine;
+    for (const { t, need, stage } of todo()) {
+      if (full() || (stage > 0 && suspects.has(trackerId))) return mine;
+      if (stage === 2 && room() < need) break;
       place(t, need, stage, stage === 2);
     }
     if (alone) {
-      for (const { t, need, stage } of todo) {
-        if (full()) return mine;
+      for (const { t, need, stage } of todo()) {
+        if (full() || (stage > 0 && suspects.has(trackerId)) || (stage === 2 && room() === 0)) return mine;
         if (!planned.has(t)) place(t, need, stage, false);
       }
     }
     return mine;
   }
 
+  /**
+   * The maps with no attempt yet, those whose split `trackerId` holds first, each in index order.
+   * (Each walk skips what has had an attempt since the last; maps never become fresh again.)
+   */
+  *#fresh(trackerId: string): Generator<TaskInProgress> {
+    const fresh = (i: number) => this.maps[i]!.attempts.length === 0;
+    const local = this.#localMaps.get(trackerId) ?? [];
+    let from = this.#localFrom.get(trackerId) ?? 0;
+    while (from < local.length && !fresh(local[from]!)) from++;
+    this.#localFrom.set(trackerId, from);
+    for (let k = from; k < local.length; k++) if (fresh(local[k]!)) yield this.maps[local[k]!]!;
+    while (this.#freshFrom < this.maps.length && !fresh(this.#freshFrom)) this.#freshFrom++;
+    for (let i = this.#freshFrom; i < this.maps.length; i++) {
+      if (fresh(i) && !this.#isLocal(this.maps[i]!, trackerId)) yield this.maps[i]!;
+    }
+  }
+
   #isLocal(t: TaskInProgress, trackerId: string): boolean {
     return this.spec.splits[t.index]!.hosts.includes(trackerId);
   }
 
-  /** A decided map whose agreeing attempts all sit on dead trackers must run again to be fetched. */
-  #needsSourceAttempt(t: TaskInProgress, ctx: JobContext): boolean {
-    if (!t.decided || t.running().length > 0) return false;
-    if (this.reduces.every((r) => r.decided)) return false;
-    return !t.decided.agreeing.some((a) => ctx.liveAddress(a.trackerId) !== undefined);
+  /**
+   * Decided maps whose agreeing attempts all sit on trackers that are gone or no longer trusted
+   * (`usable`: the trackers that are neither): while a reduce still needs their outputs, they must
+   * run again (once at a time). Found again when the usable trackers change; in between, only a
+   * report can change the answer, and report() keeps it (#keepLost).
+   */
+  #lostOutputs(usable: Map<string, number>): TaskInProgress[] {
+    if (this.#decidedMaps === 0 || this.reduces.every((r) => r.decided)) return [];
+    const key = [...usable.keys()].join(',');
+    if (this.#lost?.key !== key) {
+      this.#lost = { key, maps: new Set(this.maps.filter((t) => t.decided && !t.decided.agreeing.some((a) => usable.has(a.trackerId)))) };
+    }
+    return [...this.#lost.maps];
+  }
+
+  /** Decided map `t` has a new agreeing attempt (or its decision): whether its output is still lost. */
+  #keepLost(t: TaskInProgress, ctx: JobContext): void {
+    if (!this.#lost) return;
+    if (t.decided!.agreeing.some((a) => ctx.liveAddress(a.trackerId) !== undefined)) this.#lost.maps.delete(t);
+    else this.#lost.maps.add(t);
   }
 
   #start(t: TaskInProgress, trackerId: string, inputBytes: number, allowanceMs: number, ctx: JobContext, sources?: SourceUse[]): Attempt {
     const attempt: Attempt = { id: t.newAttemptId(), trackerId, startMs: ctx.now, inputBytes, allowanceMs, state: 'running', sources };
     t.attempts.push(attempt);
     this.#byAttempt.set(attempt.id, t);
+    if (t.kind === 'map' && !t.decided) this.#openMaps.add(t);
+    this.#mostAttempts = Math.max(this.#mostAttempts, t.attempts.length);
     return attempt;
   }
 
@@ -364,6 +486,8 @@ export class JobInProgress {
     const t = this.#byAttempt.get(rep.attempt_id);
     const a = t?.attempt(rep.attempt_id);
     if (!t || !a || a.trackerId !== trackerId || a.state !== 'running') return; // late, killed, or not its own
+    // Finished attempts (and decisions, and reduces going stale) change only here.
+    this.#figuresCache = undefined;
     a.endMs = ctx.now;
     a.reported = true;
     if (!rep.ok) {
@@ -378,6 +502,7 @@ export class JobInProgress {
       return;
     }
     a.state = 'succeeded';
+    if (t.kind === 'map') this.#reportedMaps.add(t);
     a.digests = rep.digests;
     a.sizes = rep.sizes;
     a.localRead = rep.local_read;
@@ -387,10 +512,13 @@ export class JobInProgress {
       // A late or extra attempt of a decided task: it joins the agreeing set or is proven wrong.
       if (voteValue(a.digests) === t.decided.value) t.decided.agreeing.push(a);
       else this.#blame(a, t, ctx);
+      if (t.kind === 'map') this.#mapFinished(t, a, ctx);
       return;
     }
     if (t.kind === 'map') {
-      if (t.tryDecide()) this.#mapDecided(t, ctx);
+      const decided = t.tryDecide();
+      this.#mapFinished(t, a, ctx);
+      if (decided) this.#mapDecided(t, ctx);
     } else if (this.allMapsDecided() && t.tryDecide()) {
       this.#reduceDecided(t, ctx);
     }
@@ -421,6 +549,9 @@ export class JobInProgress {
   }
 
   #mapDecided(t: TaskInProgress, ctx: JobContext): void {
+    this.#decidedMaps++;
+    this.#openMaps.delete(t);
+    for (const a of t.decided!.agreeing) this.#agreesWithMap(t, a);
     for (const loser of t.losers()) this.#blame(loser, t, ctx);
     this.#killRest(t, 'its task was decided', ctx);
     // Tentative reduces that used a map output the vote went against are discarded and rerun.
@@ -541,12 +672,17 @@ export class JobInProgress {
   checkStuck(eligibleTrackers: string[], ctx: JobContext): void {
     if (this.state !== 'RUNNING') return;
     eligibleTrackers = eligibleTrackers.filter((id) => !this.#provenHere(id));
+    // Every task has had fewer attempts than there are eligible trackers: each has one to go to.
+    if (eligibleTrackers.length > this.#mostAttempts) return;
     const late = this.lateness(ctx);
     const mapsDecided = this.allMapsDecided();
-    for (const t of [...this.maps, ...this.reduces]) {
+    for (const t of this.#allTasks()) {
+      // Fewer attempts than eligible trackers: some eligible tracker has not been used (the cheap
+      // test first: most tasks of a big job pass here).
+      if (t.decided || t.attempts.length < eligibleTrackers.length) continue;
       // A late attempt may still report, and an undecided map may still free a reduce's trackers
       // (its tentative attempts going stale): neither task is stuck yet.
-      if (t.decided || t.running().length > 0 || (t.kind === 'reduce' && !mapsDecided)) continue;
+      if (t.running().length > 0 || (t.kind === 'reduce' && !mapsDecided)) continue;
       if (t.attemptsWanted((a) => late(a, t)) === 0) continue;
       const used = t.usedTrackers();
       if (eligibleTrackers.some((id) => !used.has(id))) continue;
@@ -556,6 +692,11 @@ export class JobInProgress {
         (votes.length ? ` (votes so far: ${votes.join('; ')})` : ''), ctx);
       return;
     }
+  }
+
+  *#allTasks(): Generator<TaskInProgress> {
+    yield* this.maps;
+    yield* this.reduces;
   }
 
   fail(code: string, message: string, ctx: JobContext): void {
