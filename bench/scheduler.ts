@@ -41,8 +41,9 @@ export function schedulerBench(maps: number, trackers: number, slots: number, re
   while (core.job(job, now).reduces_decided < reduces) {
     if (++rounds > 10 * (maps + reduces)) throw new Error('the scheduler bench job does not finish');
     for (const id of ids) {
+      const reports = given.get(id)!.map(report);
       const t = performance.now();
-      const reply = core.heartbeat({ tracker_id: id, free_slots: slots, reports: given.get(id)!.map(report), running: [], last_response_id: lastReply.get(id) ?? 0 }, now);
+      const reply = core.heartbeat({ tracker_id: id, free_slots: slots, reports, running: [], last_response_id: lastReply.get(id) ?? 0 }, now);
       times.push(performance.now() - t);
       lastReply.set(id, reply.response_id);
       given.set(id, reply.actions.flatMap((a): (LaunchMap | LaunchReduce)[] =>
