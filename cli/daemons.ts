@@ -47,15 +47,16 @@ export function registerDaemons(program: Command): void {
     .option('--deadline-factor <x>', 'a tracker still running an attempt past this many times the pace of its decided task (or siblings) missed its deadline (a verdict)', positiveNumber, kJobTrackerDefaults.deadlineFactor)
     .option('--deadline-floor-ms <ms>', '…and at least this long', wholeNumber(0), kJobTrackerDefaults.deadlineFloorMs)
     .option('--pair-wait-ms <ms>', 'a free slot waits this long, or a quarter of the job\'s median map time, before it takes a fresh map by itself when the map\'s f+1 attempts cannot all start now (0: never)', wholeNumber(0), kJobTrackerDefaults.pairWaitMs)
-    .option('--heartbeat-ms <ms>', 'heartbeat interval', wholeNumber(10), kJobTrackerDefaults.heartbeatIntervalMs)
-    .option('--expiry-ms <ms>', 'declare a tracker dead after this long without a heartbeat', wholeNumber(100), kJobTrackerDefaults.trackerExpiryMs)
+    .option('--heartbeat-ms <ms>', 'heartbeat interval (longer on a big cluster, see --heartbeats-per-sec)', wholeNumber(10), kJobTrackerDefaults.heartbeatIntervalMs)
+    .option('--heartbeats-per-sec <n>', 'the periodic heartbeats to take per second at most: with more trackers the interval grows', wholeNumber(1), kJobTrackerDefaults.heartbeatsPerSec)
+    .option('--expiry-ms <ms>', 'declare a tracker dead after this long without a heartbeat (stretched as the interval is)', wholeNumber(100), kJobTrackerDefaults.trackerExpiryMs)
     .option('--blacklist-after <n>', 'stop using a tracker with more verdicts than this', wholeNumber(0), kJobTrackerDefaults.blacklistAfterVerdicts)
     .option('--tls-dir <dir>', 'this node\'s certificate, key and the cluster CA (ca.crt, node.crt, node.key; default <dir>/tls)')
     .option('--dfs-audit-ms <ms>', 'audit one random dfs replica per this interval (0: never)', wholeNumber(0), kJobTrackerDefaults.dfsAuditIntervalMs)
     .action(async (o) => {
       await identify(o.dir, o.tlsDir, 'jobtracker');
       const handle = await startJobTracker({
-        dir: path.resolve(o.dir), listen: o.listen, heartbeatIntervalMs: o.heartbeatMs, trackerExpiryMs: o.expiryMs,
+        dir: path.resolve(o.dir), listen: o.listen, heartbeatIntervalMs: o.heartbeatMs, heartbeatsPerSec: o.heartbeatsPerSec, trackerExpiryMs: o.expiryMs,
         blacklistAfterVerdicts: o.blacklistAfter, lateFactor: o.lateFactor, lateFloorMs: o.lateFloorMs,
         deadlineFactor: o.deadlineFactor, deadlineFloorMs: o.deadlineFloorMs, pairWaitMs: o.pairWaitMs,
         dfsAuditIntervalMs: o.dfsAuditMs,

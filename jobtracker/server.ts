@@ -141,7 +141,7 @@ export async function startJobTracker(opts: JobTrackerOptions, log: (line: strin
       const id = core.register({ ...req, tracker_id: peer.name }, Date.now());
       log(`tracker ${id} registered from ${req.address} (pid ${req.pid}, ${req.slots} slots${req.fault ? `, fault ${req.fault}` : ''})`);
       drainEffects();
-      return { tracker_id: id, heartbeat_interval_ms: opts.heartbeatIntervalMs };
+      return { tracker_id: id, heartbeat_interval_ms: core.heartbeatIntervalMs() };
     }),
     Heartbeat: unary<M.HeartbeatRequest, M.HeartbeatReply>(async (req, peer) => {
       if (req.tracker_id !== peer.name) {

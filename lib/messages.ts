@@ -73,7 +73,7 @@ export interface DropJob { job_id: string; keep: string[] }
 export interface ReplicateBlock { repair_id: number; digest: string; size: number; sources: Location[] }
 export interface DeleteBlocks { digests: string[] }
 
-export interface HeartbeatReply { actions: (TaskAction & { action?: string })[]; reregister: boolean; response_id?: number }
+export interface HeartbeatReply { actions: (TaskAction & { action?: string })[]; reregister: boolean; response_id?: number; heartbeat_interval_ms?: number }
 
 export interface TrackerInfo {
   tracker_id: string; address: string; pid: number; alive: boolean; fault: string; blacklisted: boolean;

@@ -10,8 +10,9 @@ export const MB = 1024 * 1024;
 export interface JobTrackerOptions {
   dir: string;
   listen: string;                 // host:port; port 0 picks a free one
-  heartbeatIntervalMs: number;
-  trackerExpiryMs: number;        // no heartbeat for this long: the tracker is dead
+  heartbeatIntervalMs: number;    // trackers heartbeat this often…
+  heartbeatsPerSec: number;       // …or less often on a big cluster: at most this many periodic heartbeats a second
+  trackerExpiryMs: number;        // no heartbeat for this long (stretched as the interval is): the tracker is dead
   blacklistAfterVerdicts: number; // a tracker proven faulty more often than this is no longer used
   lateFactor: number;             // an attempt is late past this many times its siblings' median time per byte of input…
   lateFloorMs: number;            // …and at least this long
@@ -24,6 +25,7 @@ export interface JobTrackerOptions {
 export const kJobTrackerDefaults: Omit<JobTrackerOptions, 'dir'> = {
   listen: '127.0.0.1:0',
   heartbeatIntervalMs: 250,
+  heartbeatsPerSec: 200,
   trackerExpiryMs: 10_000,
   blacklistAfterVerdicts: 2,
   lateFactor: 2,

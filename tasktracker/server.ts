@@ -164,6 +164,12 @@ export async function startTaskTracker(opts: TaskTrackerOptions, log: (line: str
           if (jtDown) { log('job tracker is back'); jtDown = false; }
           if (reply.reregister) { lastResponseId = 0; await register(); again = true; continue; }
           lastResponseId = reply.response_id ?? 0;
+          if (reply.heartbeat_interval_ms && reply.heartbeat_interval_ms !== heartbeatIntervalMs) {
+            // The cluster grew or shrank: the job tracker wants heartbeats at another pace.
+            heartbeatIntervalMs = reply.heartbeat_interval_ms;
+            schedule();
+            log(`heartbeats every ${heartbeatIntervalMs} ms, as the job tracker asks`);
+          }
           for (const a of reply.actions) await act(a);
         } catch (e) {
           reports = [...sent, ...reports]; // nothing lost: they go with the next heartbeat
@@ -181,7 +187,12 @@ export async function startTaskTracker(opts: TaskTrackerOptions, log: (line: str
   }
 
   await register();
-  const timer = setInterval(() => void beat(), heartbeatIntervalMs);
+  let timer: NodeJS.Timeout | undefined;
+  function schedule(): void {
+    clearInterval(timer);
+    timer = setInterval(() => void beat(), heartbeatIntervalMs);
+  }
+  schedule();
   void beat();
   // A drop-blocks tracker keeps claiming what it lost: it does not scrub.
   const scrubber = new Scrubber(store, {

@@ -837,6 +837,22 @@ test('tick does not expire a tracker at exactly trackerExpiryMs', (t) => {
   t.is(sim.core.takeEffects().filter((e) => e.type === 'log').length, 3);
 });
 
+test('on a big cluster heartbeats come less often, and a tracker is declared dead later to match', (t) => {
+  // At most 4 periodic heartbeats a second: 8 trackers heartbeat every 2 s, not every 1 s.
+  const sim = new Sim(honestTrackers(['A', 'B', 'C', 'D', 'E', 'F', 'G', 'H']), { ...OPTS, heartbeatsPerSec: 4 });
+  t.is(sim.core.heartbeatIntervalMs(), 2000);
+  t.is(sim.core.expiryMs(), 2 * OPTS.trackerExpiryMs);
+  const beat = (id: string) => sim.core.heartbeat({ tracker_id: id, free_slots: 0, reports: [], running: [], last_response_id: 0 }, START);
+  t.is(beat('A').heartbeat_interval_ms, 2000);
+  // Silent past the configured expiry but within the stretched one: still alive.
+  sim.core.tick(START + OPTS.trackerExpiryMs + 1);
+  t.is(sim.core.liveTrackers().length, 8);
+  sim.core.tick(START + 2 * OPTS.trackerExpiryMs + 1);
+  t.is(sim.core.liveTrackers().length, 0);
+  // With the cluster gone the interval is the configured one again.
+  t.is(sim.core.heartbeatIntervalMs(), OPTS.heartbeatIntervalMs);
+});
+
 // ---------------------------------------------------------------- reduce inputs that do not verify
 
 test('a reduce whose source serves bad bytes fails without blame and reruns from another copy', (t) => {

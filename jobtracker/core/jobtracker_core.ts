@@ -119,12 +119,28 @@ export class JobTrackerCore {
     return [...this.#trackers.values()].filter((t) => this.#usable(t));
   }
 
+  /**
+   * How often trackers should heartbeat now: the configured interval, or on a big cluster long
+   * enough that the live trackers send at most `heartbeatsPerSec` periodic heartbeats a second.
+   */
+  heartbeatIntervalMs(): number {
+    let alive = 0;
+    for (const t of this.#trackers.values()) if (t.alive) alive++;
+    const perSec = this.#opts.heartbeatsPerSec ?? kLateDefaults.heartbeatsPerSec;
+    return Math.max(this.#opts.heartbeatIntervalMs, Math.ceil((alive * 1000) / perSec));
+  }
+
+  /** How long without a heartbeat before a tracker is dead: the configured expiry, stretched as the interval is. */
+  expiryMs(): number {
+    return Math.round((this.#opts.trackerExpiryMs * this.heartbeatIntervalMs()) / this.#opts.heartbeatIntervalMs);
+  }
+
   location(id: string): Location | undefined {
     const t = this.#trackers.get(id);
     return t && { tracker_id: t.id, address: t.address };
   }
 
-  heartbeat(req: HeartbeatRequest, now: number): { actions: TaskAction[]; reregister: boolean; response_id: number } {
+  heartbeat(req: HeartbeatRequest, now: number): { actions: TaskAction[]; reregister: boolean; response_id: number; heartbeat_interval_ms?: number } {
     const t = this.#trackers.get(req.tracker_id);
     if (!t || !t.alive) return { actions: [], reregister: true, response_id: 0 };
     t.lastHeartbeatMs = now;
@@ -177,7 +193,7 @@ export class JobTrackerCore {
     }
     this.#checkJobs(ctx);
     t.lastReply = { id: ++t.replies, actions };
-    return { actions, reregister: false, response_id: t.lastReply.id };
+    return { actions, reregister: false, response_id: t.lastReply.id, heartbeat_interval_ms: this.heartbeatIntervalMs() };
   }
 
   #mayRead(t: TrackerRecord, blocks: Pick<BlockRef, 'digest' | 'replicas'>[]): void {
@@ -202,8 +218,9 @@ export class JobTrackerCore {
 
   /** Time passes: trackers that stopped heartbeating are declared dead. */
   tick(now: number): void {
+    const expiry = this.expiryMs();
     for (const t of this.#trackers.values()) {
-      if (t.alive && now - t.lastHeartbeatMs > this.#opts.trackerExpiryMs) this.#lose(t, now);
+      if (t.alive && now - t.lastHeartbeatMs > expiry) this.#lose(t, now);
     }
     this.#checkJobs(this.#ctx(now));
     const audit = this.#replication.tick(now);

@@ -45,8 +45,16 @@ export type Effect =
   | { type: 'log'; message: string };
 
 export interface CoreOptions {
+  /** How often trackers heartbeat, at least; longer on a big cluster (see heartbeatsPerSec). */
   heartbeatIntervalMs: number;
+  /** A tracker is dead after this long without a heartbeat (stretched as the interval is: see jobtracker_core.ts expiryMs). */
   trackerExpiryMs: number;
+  /**
+   * The periodic heartbeats the job tracker takes per second, at most: with more trackers than
+   * this times the interval in seconds, the interval grows (as Hadoop's JobTracker does). Trackers
+   * also heartbeat whenever an attempt ends.
+   */
+  heartbeatsPerSec?: number;
   blacklistAfterVerdicts: number;
   /**
    * An attempt is late when it has run longer than `lateFactor` times what the median time per
@@ -78,4 +86,4 @@ export interface CoreOptions {
   replication?: Partial<ReplicationOptions>;
 }
 
-export const kLateDefaults = { lateFactor: 2, lateFloorMs: 2_000, deadlineFactor: 10, deadlineFloorMs: 30_000, pairWaitMs: 2_000 };
+export const kLateDefaults = { lateFactor: 2, lateFloorMs: 2_000, deadlineFactor: 10, deadlineFloorMs: 30_000, pairWaitMs: 2_000, heartbeatsPerSec: 200 };
