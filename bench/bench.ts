@@ -21,7 +21,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import type * as M from '../lib/messages.ts';
-import { kJobTrackerDefaults, MB } from '../lib/options.ts';
+import { MB } from '../lib/options.ts';
 import { schedulerBench } from './scheduler.ts';
 import { DfsClient } from '../dfs/client.ts';
 import { bundleJob } from '../cli/bundle.ts';
@@ -79,10 +79,10 @@ async function main(): Promise<void> {
 function jobTracker(): void {
   const [maps, trackers, slots, reduces] = [20_000, 100, 8, 50];
   const r = schedulerBench(maps, trackers, slots, reduces);
-  const perSec = trackers * (1000 / kJobTrackerDefaults.heartbeatIntervalMs);
+  const perSec = trackers * (1000 / r.intervalMs);
   console.log(`job tracker core: a ${maps}-map, ${reduces}-reduce job (f=1) on ${trackers} simulated trackers x ${slots} slots, ${r.heartbeats} heartbeats`);
   console.log(`  ${fmt(r.meanMs, 2)} ms per heartbeat (p99 ${fmt(r.p99Ms, 1)} ms): ${perSec} heartbeats/s ` +
-    `(every ${kJobTrackerDefaults.heartbeatIntervalMs} ms) would keep ${fmt(perSec * r.meanMs / 10, 0)}% of one core busy`);
+    `(each tracker every ${r.intervalMs} ms, as the job tracker asks at this size) keep ${fmt(perSec * r.meanMs / 10, 0)}% of one core busy`);
 }
 
 /** Runs the real CLI, as a user would, and returns its wall time and peak RSS. */

@@ -10,7 +10,14 @@ import type { AttemptReport, BlockRef, LaunchMap, LaunchReduce } from '../lib/me
 import type { JobSpec } from '../jobtracker/core/types.ts';
 import { kJobTrackerDefaults } from '../lib/options.ts';
 
-export interface SchedulerResult { heartbeats: number; meanMs: number; p99Ms: number; rounds: number }
+export interface SchedulerResult {
+  heartbeats: number;
+  meanMs: number;
+  p99Ms: number;
+  rounds: number;
+  /** How often the job tracker asks trackers of a cluster this size to heartbeat. */
+  intervalMs: number;
+}
 
 export function schedulerBench(maps: number, trackers: number, slots: number, reduces: number): SchedulerResult {
   const sha = (s: string) => createHash('sha256').update(s).digest('hex');
@@ -28,6 +35,7 @@ export function schedulerBench(maps: number, trackers: number, slots: number, re
       blocks: [{ block: block(`in-${i}`, hosts(i)), offset: i * (64 << 20) }],
     })),
   };
+  const intervalMs = core.heartbeatIntervalMs();
   const job = core.submit(spec, now);
   const given = new Map<string, (LaunchMap | LaunchReduce)[]>(ids.map((id) => [id, []]));
   const lastReply = new Map<string, number>();
@@ -54,5 +62,5 @@ export function schedulerBench(maps: number, trackers: number, slots: number, re
     core.takeEffects();
   }
   times.sort((a, b) => a - b);
-  return { heartbeats: times.length, meanMs: times.reduce((a, b) => a + b, 0) / times.length, p99Ms: times[Math.floor(times.length * 0.99)]!, rounds };
+  return { heartbeats: times.length, meanMs: times.reduce((a, b) => a + b, 0) / times.length, p99Ms: times[Math.floor(times.length * 0.99)]!, rounds, intervalMs };
 }
