@@ -173,6 +173,7 @@ export class JobInProgress {
 
   /** A finished map attempt: into the map figures; if it agrees with its decided task, maybe its slowest. */
   #mapFinished(t: TaskInProgress, a: Attempt, ctx: JobContext): void {
+    this.#figuresCache = undefined;
     this.#mapFigures.rate.add(rate(a));
     this.#mapFigures.took.add(took(a));
     if (t.decided?.agreeing.includes(a)) {
