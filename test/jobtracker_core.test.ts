@@ -521,6 +521,23 @@ test('a tracker with more verdicts than allowed is blacklisted: no more work, no
 
 // ---------------------------------------------------------------- (c) tentative reduces
 
+test('one heartbeat reply lists at most maxSourcesPerReply map outputs in its reduce launches (always one launch); the rest come later', (t) => {
+  // 4 maps: each reduce launch lists 4 outputs. A budget of 10 lets 2 launches into one reply, not 3.
+  const sim = new Sim([new SimTracker('A', {}, 4), new SimTracker('B', {}, 4), new SimTracker('C', {}, 4)], { ...OPTS, maxSourcesPerReply: 10 });
+  const jobId = sim.core.submit(jobSpec(4, 6, 1, ['A', 'B', 'C']), sim.now);
+  sim.run(jobId);
+  const perReply = new Map<string, number>();
+  for (const l of sim.launches.filter((x) => x.kind === 'reduce')) perReply.set(`${l.round}/${l.tracker}`, (perReply.get(`${l.round}/${l.tracker}`) ?? 0) + 1);
+  t.true([...perReply.values()].every((n) => n <= 2), JSON.stringify([...perReply]));
+  t.true([...perReply.values()].some((n) => n === 2));
+  t.is(sim.commits().length, 1);
+  // A budget smaller than one launch still lets one through per reply.
+  const tight = new Sim(honestTrackers(['A', 'B', 'C']), { ...OPTS, maxSourcesPerReply: 1 });
+  const id = tight.core.submit(jobSpec(4, 2, 1, ['A', 'B', 'C']), tight.now);
+  tight.run(id);
+  t.is(tight.commits().length, 1);
+});
+
 test('reduces start once every map has one reported attempt, using the first reported attempt', (t) => {
   const M = 2;
   const sim = new Sim(honestTrackers(['A', 'B', 'C']));
@@ -1013,7 +1030,7 @@ test('an attempt\'s deadline allows for sources holding up its reads: a reader s
   const ctx = (now: number): JobContext => ({
     now, lateFactor: 2, lateFloorMs: 60 * 60_000, deadlineFactor: 10, deadlineFloorMs: 8_000, pairWaitMs: 0,
     liveAddress: (id) => `${id}:7000`, kill: () => {}, verdict: (_id, why) => verdicts.push(why), proven: () => false,
-    audit: () => {}, commit: () => {}, freeSlots: () => new Map([['X', 2], ['Y', 1]]),
+    audit: () => {}, commit: () => {}, freeSlots: () => new Map([['X', 2], ['Y', 1]]), sourceBudget: { left: Infinity, launches: 0 },
   });
   const report = (a: string, digests: string[]): AttemptReport => ({
     attempt_id: a, ok: true, error: '', digests, sizes: digests.map(() => 100), counters: [], duration_ms: 0,

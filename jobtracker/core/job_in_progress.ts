@@ -33,6 +33,8 @@ export interface JobContext {
   commit(jobId: string, output: string, files: OutputFile[]): void;
   /** Free slots of every usable tracker, as far as the job tracker knows (as it last reported them, less what it was sent since). */
   freeSlots(): Map<string, number>;
+  /** Map outputs the reduce launches of this heartbeat's reply may still list (CoreOptions.maxSourcesPerReply); spent by assign. */
+  sourceBudget: { left: number; launches: number };
 }
 
 /**
@@ -268,9 +270,15 @@ export class JobInProgress {
     if (!this.allMapsReported()) return actions;
     for (const t of this.reduces) {
       if (actions.length >= slots) break;
+      // A launch lists every map's output: a reply with many of a big job's would outgrow gRPC's limit.
+      if (ctx.sourceBudget.launches > 0 && ctx.sourceBudget.left < this.maps.length) break;
       if (wanted(t) <= 0 || !eligible(t)) continue;
       const launch = this.#launchReduce(t, trackerId, ctx);
-      if (launch) actions.push(launch);
+      if (launch) {
+        actions.push(launch);
+        ctx.sourceBudget.left -= this.maps.length;
+        ctx.sourceBudget.launches++;
+      }
     }
     return actions;
   }

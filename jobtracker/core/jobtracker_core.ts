@@ -269,6 +269,7 @@ export class JobTrackerCore {
       },
       commit: (jobId, output, files) => this.#effects.push({ type: 'commit', jobId, output, files }),
       freeSlots: () => new Map([...this.#trackers.values()].filter((t) => this.#usable(t)).map((t) => [t.id, t.free])),
+      sourceBudget: { left: this.#opts.maxSourcesPerReply ?? kLateDefaults.maxSourcesPerReply, launches: 0 },
     };
   }
 

@@ -55,6 +55,12 @@ export interface CoreOptions {
    * also heartbeat whenever an attempt ends.
    */
   heartbeatsPerSec?: number;
+  /**
+   * A reduce launch lists every map's output (about 150 bytes each). One heartbeat reply carries
+   * reduce launches listing at most this many outputs in all (but always one launch), so that it
+   * stays well inside gRPC's 64 MB message limit; the rest go with later replies.
+   */
+  maxSourcesPerReply?: number;
   blacklistAfterVerdicts: number;
   /**
    * An attempt is late when it has run longer than `lateFactor` times what the median time per
@@ -86,4 +92,4 @@ export interface CoreOptions {
   replication?: Partial<ReplicationOptions>;
 }
 
-export const kLateDefaults = { lateFactor: 2, lateFloorMs: 2_000, deadlineFactor: 10, deadlineFloorMs: 30_000, pairWaitMs: 2_000, heartbeatsPerSec: 200 };
+export const kLateDefaults = { lateFactor: 2, lateFloorMs: 2_000, deadlineFactor: 10, deadlineFloorMs: 30_000, pairWaitMs: 2_000, heartbeatsPerSec: 200, maxSourcesPerReply: 100_000 };
