@@ -1,10 +1,11 @@
 /**
  * Cuts input files into map splits of `splitBytes` (aligned to block boundaries when the file's
- * blocks have that size, as `bftmr run` arranges). Each split carries the blocks from the one
- * holding its first byte (or the byte before it) to the end of the file: a line that starts in
- * the split is read to its end even when that lies in a later block.
+ * blocks have that size, as `bftmr run` arranges). Each split carries the blocks its map reads
+ * (lib/split_reads.ts: its own and the next one, where its last line may run on), not the rest
+ * of the file: a launch message stays small however long the file is.
  */
 import type { FileBlock, Location } from '../lib/messages.ts';
+import { splitReads } from '../lib/split_reads.ts';
 import type { FileEntry } from './namespace.ts';
 import type { SplitSpec } from './core/types.ts';
 
@@ -20,16 +21,13 @@ export function computeSplits(files: FileEntry[], splitBytes: number, locate: (t
     }
     for (let start = 0; start < file.size; start += splitBytes) {
       const length = Math.min(splitBytes, file.size - start);
-      const from = Math.max(start - 1, 0);
-      const first = blocks.findIndex((b) => b.offset <= from && from < b.offset + b.block.size);
-      const mine = blocks.slice(first);
       const holding = blocks.find((b) => b.offset <= start && start < b.offset + b.block.size)!;
       splits.push({
         path: file.path,
         offset: start,
         length,
         fileSize: file.size,
-        blocks: mine,
+        blocks: splitReads(blocks, start, length),
         hosts: holding.block.replicas.map((r) => r.tracker_id),
       });
     }

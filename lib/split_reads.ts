@@ -2,13 +2,12 @@ import type { FileBlock } from './messages.ts';
 
 /**
  * The blocks a map attempt reads for the split [offset, offset+length) out of the file's blocks
- * from the split on: the one holding the byte before the split (does a line start at `offset`?),
- * through the one holding its last byte, plus the next one (a line that runs past the end).
+ * (see tasktracker/line_reader.ts): the one holding its first byte through the one holding its
+ * last, plus the next one (its last line may begin at the end or run past it).
  */
 export function splitReads(blocks: FileBlock[], offset: number, length: number): FileBlock[] {
-  const from = Math.max(offset - 1, 0);
   const end = offset + length;
-  const first = blocks.findIndex((b) => b.offset + b.block.size > from);
+  const first = blocks.findIndex((b) => b.offset + b.block.size > offset);
   let last = blocks.findIndex((b) => b.offset + b.block.size >= end);
   if (last < 0) last = blocks.length - 1;
   return blocks.slice(Math.max(first, 0), Math.min(last + 2, blocks.length));

@@ -1,7 +1,9 @@
 /**
- * Reads the lines of one split. A split is the byte range [start, end) of a file; it owns
- * exactly the lines whose first byte lies in that range. A line that begins in the range and
- * runs past `end` is read to its end from the following block(s); the split after it skips it.
+ * Reads the lines of one split. A split is the byte range [start, end) of a file; as in Hadoop's
+ * LineRecordReader it owns the lines whose first byte lies in (start, end], and the first split
+ * also the line at 0. So a split skips the line that holds (or begins at) `start`, which the
+ * split before it owns, and reads its last line to its end from the following block(s); it never
+ * needs the byte before `start`, so a map reads nothing of the block before its split.
  * Line ends are `\n` or `\r\n`; the last line may lack one.
  */
 import fs from 'node:fs';
@@ -47,7 +49,7 @@ class BlockCursor {
 
 /**
  * Calls `onLine(line, offset)` for every line the split owns.
- * `blocks` must cover [start - 1, end) and as far past `end` as the last line runs.
+ * `blocks` must cover [start, end] and as far past `end` as the last line runs.
  */
 export function readSplitLines(
   blocks: LocalBlock[],
@@ -60,7 +62,7 @@ export function readSplitLines(
   const cursor = new BlockCursor(blocks);
   try {
     let buf = Buffer.allocUnsafe(chunkBytes);
-    let bufStart = start > 0 ? start - 1 : 0; // dfs offset of buf[0]
+    let bufStart = start; // dfs offset of buf[0]
     let len = 0;
     let eof = false;
     const fill = (keepFrom: number) => {
@@ -86,7 +88,7 @@ export function readSplitLines(
     fill(0);
     let i = 0;
     if (start > 0) {
-      // The line holding byte start-1 belongs to the previous split unless start-1 is a newline.
+      // The line holding byte `start` (or beginning there) belongs to the previous split.
       for (;;) {
         const nl = buf.indexOf(10, i);
         if (nl >= 0 && nl < len) { i = nl + 1; break; }
@@ -96,7 +98,7 @@ export function readSplitLines(
       }
     }
     for (;;) {
-      if (bufStart + i >= end || bufStart + i >= fileSize) return;
+      if (bufStart + i > end || bufStart + i >= fileSize) return;
       const lastNl = len > i ? buf.lastIndexOf(10, len - 1) : -1;
       if (lastNl < i) {
         // No complete line in the buffer: read more, or this is the file's last line.
@@ -112,7 +114,7 @@ export function readSplitLines(
         const base = bufStart + i;
         let p = 0;
         while (p < text.length) {
-          if (base + p >= end) return;
+          if (base + p > end) return;
           const nl = text.indexOf('\n', p);
           const stop = nl > p && text.charCodeAt(nl - 1) === 13 ? nl - 1 : nl;
           onLine(text.slice(p, stop), base + p);
@@ -121,7 +123,7 @@ export function readSplitLines(
       } else {
         let p = i;
         while (p <= lastNl) {
-          if (bufStart + p >= end) return;
+          if (bufStart + p > end) return;
           const nl = buf.indexOf(10, p);
           const stop = nl > p && buf[nl - 1] === 13 ? nl - 1 : nl;
           onLine(buf.toString('utf8', p, stop), bufStart + p);

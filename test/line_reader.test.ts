@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { readSplitLines, type LocalBlock } from '../tasktracker/line_reader.ts';
+import { splitReads } from '../lib/split_reads.ts';
 
 /** Writes `data` as blocks of `blockBytes` and returns them. */
 function blocksOf(data: Buffer, blockBytes: number): LocalBlock[] {
@@ -67,7 +68,7 @@ for (const [name, text] of Object.entries(samples)) {
   });
 }
 
-test('a split is read from the byte before it, over block boundaries, on real-sized data', (t) => {
+test('every line read exactly once over block boundaries, on real-sized data', (t) => {
   const words = ['lorem', 'ipsum', 'dolor', 'sit', 'amet', 'ünïcode', ''];
   let seed = 7;
   const rnd = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
@@ -78,6 +79,25 @@ test('a split is read from the byte before it, over block boundaries, on real-si
   const expected = expectedLines(text);
   t.deepEqual(readAll(data, 65536, 65536, 4096), expected);
   t.deepEqual(readAll(data, 65536, 30000, 1 << 20), expected);
+});
+
+test('a split needs only its own blocks and the next (never the one before it)', (t) => {
+  const text = Array.from({ length: 3000 }, (_, i) => `line ${i} ${'z'.repeat(i % 40)}`).join('\n') + '\n';
+  const data = Buffer.from(text);
+  for (const blockBytes of [4096, 5000]) {
+    const blocks = blocksOf(data, blockBytes);
+    const fileBlocks = blocks.map((b) => ({ block: { digest: b.path, size: b.size, replicas: [] }, offset: b.fileOffset }));
+    for (const splitBytes of [blockBytes, 1000]) {
+      const got: { line: string; offset: number }[] = [];
+      for (let s = 0; s < data.length; s += splitBytes) {
+        const given = new Set(splitReads(fileBlocks, s, Math.min(splitBytes, data.length - s)).map((b) => b.block.digest));
+        t.false([...given].some((p) => blocks.find((b) => b.path === p)!.fileOffset + blockBytes <= s), 'no block wholly before the split');
+        readSplitLines(blocks.filter((b) => given.has(b.path)), s, Math.min(s + splitBytes, data.length), data.length,
+          (line, offset) => got.push({ line, offset }));
+      }
+      t.deepEqual(got, expectedLines(text), `block ${blockBytes} split ${splitBytes}`);
+    }
+  }
 });
 
 test('a line running past the blocks given is an error, not a silent cut', (t) => {
