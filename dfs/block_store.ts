@@ -4,6 +4,7 @@
  * itself, or the intermediate data of a job); its bytes go when the last owner lets go.
  */
 import type { Digest } from '../lib/digest.ts';
+import { kDfsDefaults } from '../lib/options.ts';
 
 /** `dfs` for blocks of dfs files; a job id for that job's intermediate data. */
 export type Owner = string;
@@ -40,4 +41,13 @@ export interface BlockStore {
   release(owner: Owner, digests?: Digest[]): Promise<number>;
   list(): AsyncIterable<BlockInfo>;
   close(): Promise<void>;
+}
+
+/**
+ * A `memory` for BlockStore.read that hands back one buffer for every chunk: for a reader that is
+ * done with each chunk before it asks for the next (a hash, a MAC).
+ */
+export function reusedMemory(): (size: number) => Uint8Array {
+  const scratch = Buffer.allocUnsafeSlow(kDfsDefaults.chunkBytes);
+  return (size) => (size <= scratch.length ? scratch.subarray(0, size) : Buffer.allocUnsafeSlow(size));
 }

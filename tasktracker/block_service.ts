@@ -8,10 +8,9 @@ import type {
 import { loadXXHash } from '../lib/xxhash.ts';
 import { shortDigest } from '../lib/digest.ts';
 import { newProofMac } from '../lib/proof.ts';
-import { DFS_OWNER, type BlockStore } from '../dfs/block_store.ts';
+import { DFS_OWNER, reusedMemory, type BlockStore } from '../dfs/block_store.ts';
 import { fetchBlock, type FetchFailure } from '../dfs/block_transfer.ts';
 import { chunkBuffer, encodeChunk } from '../dfs/chunk_codec.ts';
-import { kDfsDefaults } from '../lib/options.ts';
 import type { Peers } from '../dfs/peers.ts';
 import { corruptServed, StorageLies, type Fault } from './faults.ts';
 
@@ -87,8 +86,7 @@ export function blockHandlers(store: BlockStore, peers: Peers, fault: Fault, lie
     ProveBlock: unary<ProveBlockRequest, ProveBlockReply>(async (req) => {
       const { n, block } = await serving(req.digest, true);
       const mac = newProofMac(req.nonce);
-      const scratch = Buffer.allocUnsafeSlow(kDfsDefaults.chunkBytes);
-      for await (const data of store.read(req.digest, 0, 0, (size) => scratch.subarray(0, size))) mac.update(corruptServed(fault, n, data, block));
+      for await (const data of store.read(req.digest, 0, 0, reusedMemory())) mac.update(corruptServed(fault, n, data, block));
       if (block.dfs) await lies.challenged(req.digest);
       return { mac: mac.digest() };
     }),

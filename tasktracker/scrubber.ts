@@ -9,8 +9,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isBftmrError, messageOf } from '../lib/errors.ts';
 import { newHasher, type Digest } from '../lib/digest.ts';
-import { DFS_OWNER, type BlockStore } from '../dfs/block_store.ts';
-import { kDfsDefaults } from '../lib/options.ts';
+import { DFS_OWNER, reusedMemory, type BlockStore } from '../dfs/block_store.ts';
 
 export interface ScrubberOptions {
   /** Read rate cap; 0 turns scrubbing off. */
@@ -68,9 +67,9 @@ export class Scrubber {
     const hash = newHasher();
     const started = performance.now();
     let bytes = 0;
-    const scratch = Buffer.allocUnsafeSlow(kDfsDefaults.chunkBytes);
+    const memory = reusedMemory();
     try {
-      for await (const chunk of this.#store.read(digest, 0, 0, (size) => scratch.subarray(0, size))) {
+      for await (const chunk of this.#store.read(digest, 0, 0, memory)) {
         hash.update(chunk);
         bytes += chunk.length;
         const aheadMs = (bytes / this.#opts.bytesPerSec) * 1000 - (performance.now() - started);

@@ -56,6 +56,17 @@ export async function startTaskTracker(opts: TaskTrackerOptions, log: (line: str
   const address = `${opts.advertiseHost}:${server.port}`;
 
   let heartbeatIntervalMs = 250;
+  let timer: NodeJS.Timeout | undefined;
+  /** Heartbeats at the pace the job tracker asks (it slows them down as the cluster grows). */
+  function pace(ms: number | undefined): void {
+    if (!ms || ms === heartbeatIntervalMs) return;
+    heartbeatIntervalMs = ms;
+    if (timer) {
+      clearInterval(timer);
+      timer = setInterval(() => void beat(), heartbeatIntervalMs);
+    }
+    log(`heartbeats every ${heartbeatIntervalMs} ms, as the job tracker asks`);
+  }
   // A heartbeat that takes this long is given up (its reports go with the next one), well before
   // the job tracker would declare this tracker dead.
   const heartbeatDeadlineMs = () => Math.max(1_000, 4 * heartbeatIntervalMs);
@@ -67,7 +78,7 @@ export async function startTaskTracker(opts: TaskTrackerOptions, log: (line: str
     const reply = await jt.call<M.RegisterRequest, M.RegisterReply>('Register', {
       tracker_id: trackerId, address, slots: opts.slots, pid: process.pid, fault: opts.fault, blocks,
     }, kClusterDefaults.rpcDeadlineMs);
-    heartbeatIntervalMs = reply.heartbeat_interval_ms || heartbeatIntervalMs;
+    pace(reply.heartbeat_interval_ms);
     log(`registered as ${trackerId} at ${address}`);
   }
 
@@ -164,12 +175,7 @@ export async function startTaskTracker(opts: TaskTrackerOptions, log: (line: str
           if (jtDown) { log('job tracker is back'); jtDown = false; }
           if (reply.reregister) { lastResponseId = 0; await register(); again = true; continue; }
           lastResponseId = reply.response_id ?? 0;
-          if (reply.heartbeat_interval_ms && reply.heartbeat_interval_ms !== heartbeatIntervalMs) {
-            // The cluster grew or shrank: the job tracker wants heartbeats at another pace.
-            heartbeatIntervalMs = reply.heartbeat_interval_ms;
-            schedule();
-            log(`heartbeats every ${heartbeatIntervalMs} ms, as the job tracker asks`);
-          }
+          pace(reply.heartbeat_interval_ms);
           for (const a of reply.actions) await act(a);
         } catch (e) {
           reports = [...sent, ...reports]; // nothing lost: they go with the next heartbeat
@@ -187,12 +193,7 @@ export async function startTaskTracker(opts: TaskTrackerOptions, log: (line: str
   }
 
   await register();
-  let timer: NodeJS.Timeout | undefined;
-  function schedule(): void {
-    clearInterval(timer);
-    timer = setInterval(() => void beat(), heartbeatIntervalMs);
-  }
-  schedule();
+  timer = setInterval(() => void beat(), heartbeatIntervalMs);
   void beat();
   // A drop-blocks tracker keeps claiming what it lost: it does not scrub.
   const scrubber = new Scrubber(store, {
