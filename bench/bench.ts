@@ -69,7 +69,10 @@ const row = (name: string, secs: number, mb: number, extra = '') =>
   console.log(`${name.padEnd(44)} ${fmt(secs).padStart(7)} s ${fmt(mb / secs).padStart(7)} MB/s  ${extra}`);
 
 async function main(): Promise<void> {
-  if (opt.only && !['wc', 'dfs', 'jt'].includes(opt.only)) throw new Error(`--only takes wc, dfs or jt, not ${opt.only}`);
+  if (opt.only && !['wc', 'dfs', 'jt'].includes(opt.only)) {
+    console.error(`bench: --only takes wc, dfs or jt, not ${opt.only}`);
+    process.exit(2);
+  }
   if (!opt.only || opt.only === 'wc') await wordCount();
   if (!opt.only || opt.only === 'dfs') await dfs();
   if (!opt.only || opt.only === 'jt') jobTracker();
