@@ -5,7 +5,6 @@
  */
 import type { AttemptInfo, AttemptOutcome, AttemptReport, BlockRef, JobCode, JobStatus, Location, MapSource, TaskAction, Verdict } from '../../lib/messages.ts';
 import { sourceAllowanceMs } from '../../lib/source_pace.ts';
-import { splitReads } from '../../lib/split_reads.ts';
 import { shortDigest } from '../../lib/digest.ts';
 import { TaskInProgress, voteValue, type Attempt, type SourceUse, type TaskKind } from './task_in_progress.ts';
 import { possiblyFaulty } from './vote.ts';
@@ -124,7 +123,11 @@ export class JobInProgress {
     this.#badSources = this.reduces.map(() => new Set());
     this.code = { bundle: spec.bundle, conf: spec.conf, num_reduces: spec.numReduces, start_ms: submitMs };
     spec.splits.forEach((split, i) => {
-      for (const host of new Set(split.hosts)) this.#localMaps.set(host, [...(this.#localMaps.get(host) ?? []), i]);
+      for (const host of new Set(split.hosts)) {
+        const mine = this.#localMaps.get(host);
+        if (mine) mine.push(i);
+        else this.#localMaps.set(host, [i]);
+      }
     });
   }
 
@@ -417,7 +420,7 @@ export class JobInProgress {
 
   #launchMap(t: TaskInProgress, trackerId: string, ctx: JobContext): TaskAction {
     const split = this.spec.splits[t.index]!;
-    const reads = splitReads(split.blocks, split.offset, split.length).map((b) => b.block);
+    const reads = split.blocks.map((b) => b.block); // what the map reads (jobtracker/splits.ts)
     const a = this.#start(t, trackerId, split.length, this.#allowance(trackerId, reads), ctx);
     return {
       launch_map: {
@@ -686,8 +689,7 @@ export class JobInProgress {
     const late = this.lateness(ctx);
     const mapsDecided = this.allMapsDecided();
     for (const t of this.#allTasks()) {
-      // Fewer attempts than eligible trackers: some eligible tracker has not been used (the cheap
-      // test first: most tasks of a big job pass here).
+      // The same test per task (cheap, so first): an eligible tracker it has not used is left.
       if (t.decided || t.attempts.length < eligibleTrackers.length) continue;
       // A late attempt may still report, and an undecided map may still free a reduce's trackers
       // (its tentative attempts going stale): neither task is stuck yet.

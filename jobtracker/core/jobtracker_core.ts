@@ -9,7 +9,6 @@ import type {
   AttemptInfo, AttemptReport, BlockRef, ClusterStatusReply, HeartbeatRequest, JobStatus, Location, TaskAction, TrackerInfo,
 } from '../../lib/messages.ts';
 import { shortDigest } from '../../lib/digest.ts';
-import { splitReads } from '../../lib/split_reads.ts';
 import { kReplicationDefaults, ReplicationMonitor, type BlockHealth } from './replication.ts';
 import { JobInProgress, type JobContext } from './job_in_progress.ts';
 import { maxVotes } from './vote.ts';
@@ -185,7 +184,7 @@ export class JobTrackerCore {
         for (const a of launched) {
           if ('launch_map' in a && a.launch_map) {
             const m = a.launch_map;
-            this.#mayRead(t, [m.code.bundle, ...splitReads(m.blocks, m.offset, m.length).map((b) => b.block)]);
+            this.#mayRead(t, [m.code.bundle, ...m.blocks.map((b) => b.block)]);
           }
           if ('launch_reduce' in a && a.launch_reduce) this.#mayRead(t, [a.launch_reduce.code.bundle]);
         }
