@@ -4,7 +4,7 @@
  * every attempt it was given at its next heartbeat (honest digests). That is more reports per
  * heartbeat than a real cluster sends, so it overstates the cost a little.
  */
-import { createHash } from 'node:crypto';
+import { sha256 } from '../lib/digest.ts';
 import { JobTrackerCore } from '../jobtracker/core/jobtracker_core.ts';
 import type { AttemptReport, BlockRef, LaunchMap, LaunchReduce } from '../lib/messages.ts';
 import type { JobSpec } from '../jobtracker/core/types.ts';
@@ -20,13 +20,12 @@ export interface SchedulerResult {
 }
 
 export function schedulerBench(maps: number, trackers: number, slots: number, reduces: number): SchedulerResult {
-  const sha = (s: string) => createHash('sha256').update(s).digest('hex');
   let now = Date.UTC(2026, 0, 1);
   let x = 7;
   const random = () => { x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0; return x / 2 ** 32; };
   const core = new JobTrackerCore({ heartbeatIntervalMs: kJobTrackerDefaults.heartbeatIntervalMs, trackerExpiryMs: 3_600_000, blacklistAfterVerdicts: 5, pairWaitMs: 0 }, random, now);
   const ids = Array.from({ length: trackers }, (_, i) => core.register({ tracker_id: '', address: `10.0.${i >> 8}.${i & 255}:7000`, pid: 1, slots, fault: '' }, now));
-  const block = (name: string, hosts: string[]): BlockRef => ({ digest: sha(name), size: 64 << 20, replicas: hosts.map((h) => ({ tracker_id: h, address: h })) });
+  const block = (name: string, hosts: string[]): BlockRef => ({ digest: sha256(name), size: 64 << 20, replicas: hosts.map((h) => ({ tracker_id: h, address: h })) });
   const hosts = (i: number) => [0, 1, 2].map((k) => ids[(i + k * 7) % trackers]!);
   const spec: JobSpec = {
     name: 'scheduler bench', bundle: block('bundle', ids.slice(0, 3)), conf: [], f: 1, numReduces: reduces, output: '/out',
@@ -40,7 +39,7 @@ export function schedulerBench(maps: number, trackers: number, slots: number, re
   const given = new Map<string, (LaunchMap | LaunchReduce)[]>(ids.map((id) => [id, []]));
   const lastReply = new Map<string, number>();
   const report = (a: LaunchMap | LaunchReduce): AttemptReport => {
-    const digests = 'map_index' in a ? Array.from({ length: a.num_reduces }, (_, p) => sha(`m${a.map_index}/${p}`)) : [sha(`r${a.partition}`)];
+    const digests = 'map_index' in a ? Array.from({ length: a.num_reduces }, (_, p) => sha256(`m${a.map_index}/${p}`)) : [sha256(`r${a.partition}`)];
     return { attempt_id: a.attempt_id, ok: true, error: '', counters: [], duration_ms: 1000, bad_source_tracker: '', bad_source_digest: '',
       local_read: true, digests, sizes: digests.map(() => 1) };
   };
