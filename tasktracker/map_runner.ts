@@ -14,9 +14,12 @@ import { Counters } from './counters.ts';
 /**
  * The combiner runs on a key when its buffered values reach this many (or the buffer's doubled
  * size, see `full`), and once more at the end unless one value is left: points that depend only
- * on the input, so every honest attempt writes identical bytes.
+ * on the input, so every honest attempt writes identical bytes. A buffer that is one run of equal
+ * values costs a counter however long it is, so it waits for COMBINE_RUN values: word count then
+ * combines a frequent word every 4096 occurrences, not every 64.
  */
 export const COMBINE_EVERY = 64;
+export const COMBINE_RUN = 4096;
 const INITIAL_VALUES = 2;
 
 export interface MapInput {
@@ -35,30 +38,57 @@ export interface MapResult {
 }
 
 /**
- * A key's buffered values, in emission order: `v`, then `runN` copies of `runValue`. Jobs often
- * emit one value over and over (word count's '1'), so a run of equal values costs a counter, not
- * an array slot each. `cap` is the buffer's capacity: reaching it is when the combiner runs.
+ * Every key's buffered values, in emission order: `v[i]`, then `runN[i]` copies of `runValue[i]`,
+ * where `i` is the key's slot. Jobs often emit one value over and over (word count's '1'), so a
+ * run of equal values costs a counter, not an array slot each. `cap[i]` is the buffer's capacity:
+ * reaching it is when the combiner runs. Per-key state lives in parallel arrays and the key's Map
+ * entry holds only its slot, a small integer: the lookup on every emit touches no object.
  */
-interface Pending {
-  n: number;
-  cap: number;
-  v: string[];
-  runValue: string;
-  runN: number;
+class KeyBuffers {
+  readonly slots = new Map<string, number>();
+  readonly keys: string[] = [];
+  readonly runValue: string[] = [];
+  readonly v: (string[] | undefined)[] = [];
+  n = new Float64Array(1024);
+  cap = new Float64Array(1024);
+  runN = new Float64Array(1024);
+
+  add(key: string, value: string): number {
+    const i = this.keys.length;
+    if (i === this.n.length) {
+      this.n = grow(this.n);
+      this.cap = grow(this.cap);
+      this.runN = grow(this.runN);
+    }
+    this.slots.set(key, i);
+    this.keys.push(key);
+    this.runValue.push(value);
+    this.v.push(undefined);
+    this.cap[i] = INITIAL_VALUES;
+    return i;
+  }
+
+  /** Slot i's values in emission order; the buffer is left empty. */
+  take(i: number): string[] {
+    const out = this.v[i] ?? [];
+    const value = this.runValue[i]!;
+    for (let k = this.runN[i]!; k > 0; k--) out.push(value);
+    this.v[i] = undefined;
+    this.runN[i] = 0;
+    this.n[i] = 0;
+    return out;
+  }
 }
 
-/** The values of a key's buffer, in emission order. */
-function valuesOf(e: Pending): string[] {
-  const out = e.v;
-  for (let i = 0; i < e.runN; i++) out.push(e.runValue);
-  e.v = [];
-  e.runN = 0;
-  return out;
+function grow(a: Float64Array<ArrayBuffer>): Float64Array<ArrayBuffer> {
+  const b = new Float64Array(a.length * 2);
+  b.set(a);
+  return b;
 }
 
 export function runMap(job: Job, input: MapInput, numReduces: number, conf: Conf, outPaths: string[], xx: XXHash): MapResult {
   const counters = new Counters();
-  const buffer = new Map<string, Pending>();
+  const buffer = new KeyBuffers();
   const combine = job.combine?.bind(job);
   let inRecords = 0;
   let outRecords = 0;
@@ -72,27 +102,28 @@ export function runMap(job: Job, input: MapInput, numReduces: number, conf: Conf
   });
 
   const append = (key: string, value: string): void => {
-    let e = buffer.get(key);
-    if (e === undefined) {
-      e = { n: 0, cap: INITIAL_VALUES, v: [], runValue: value, runN: 0 };
-      buffer.set(key, e);
-    } else if (e.n === e.cap) {
-      full(key, e);
+    let i = buffer.slots.get(key);
+    if (i === undefined) i = buffer.add(key, value);
+    else if (buffer.n[i] === buffer.cap[i]) full(key, i);
+    const runN = buffer.runN[i]!;
+    if (runN === 0) buffer.runValue[i] = value;
+    else if (value !== buffer.runValue[i]) {
+      const run = buffer.runValue[i]!;
+      const v = (buffer.v[i] ??= []);
+      for (let k = 0; k < runN; k++) v.push(run);
+      buffer.runN[i] = 0;
+      buffer.runValue[i] = value;
     }
-    if (e.runN > 0 && value !== e.runValue) {
-      for (let i = 0; i < e.runN; i++) e.v.push(e.runValue);
-      e.runN = 0;
-    }
-    if (e.runN === 0) e.runValue = value;
-    e.runN++;
-    e.n++;
+    buffer.runN[i]++;
+    buffer.n[i]++;
   };
 
   // A key's buffer is full. Small buffers double (most keys have few values). From COMBINE_EVERY
-  // on, a combiner runs on the full buffer and what it emits for the key becomes the buffer's
-  // content (anything for other keys is appended to theirs); if that leaves it at least half full,
-  // or there is no combiner, the buffer doubles. These points depend only on the input, and a
-  // combiner that does not shrink costs O(n log n), not O(n²).
+  // on (COMBINE_RUN while the buffer is one run of equal values), a combiner runs on the full
+  // buffer and what it emits for the key becomes the buffer's content (anything for other keys is
+  // appended to theirs); if that leaves it at least half full, or there is no combiner, the
+  // buffer doubles. These points depend only on the input, and a combiner that does not shrink
+  // costs O(n log n), not O(n²).
   let combiningKey: string | undefined;
   let combined: string[] = [];
   const eagerCtx = combineCtx((key, value) => {
@@ -100,18 +131,18 @@ export function runMap(job: Job, input: MapInput, numReduces: number, conf: Conf
     if (key === combiningKey) combined.push(value);
     else append(key, value);
   });
-  function full(key: string, e: Pending): void {
-    if (combine && e.cap >= COMBINE_EVERY) {
+  function full(key: string, i: number): void {
+    if (combine && buffer.cap[i]! >= COMBINE_EVERY && (buffer.v[i] !== undefined || buffer.n[i]! >= COMBINE_RUN)) {
       combiningKey = key;
       combined = [];
-      combine(key, valuesOf(e), eagerCtx);
+      combine(key, buffer.take(i), eagerCtx);
       combiningKey = undefined;
-      if (combined.length * 2 > e.cap) e.cap *= 2;
-      e.v = combined;
-      e.n = combined.length;
-      if (e.n < e.cap) return;
+      if (combined.length * 2 > buffer.cap[i]!) buffer.cap[i]! *= 2;
+      buffer.v[i] = combined;
+      buffer.n[i] = combined.length;
+      if (combined.length < buffer.cap[i]!) return;
     }
-    e.cap *= 2;
+    buffer.cap[i]! *= 2;
   }
 
   const ctx: MapContext & { offset: number } = {
@@ -148,9 +179,10 @@ export function runMap(job: Job, input: MapInput, numReduces: number, conf: Conf
     if (key === current) own.push(value);
     else appendValue(others, key, value);
   });
-  for (const [key, e] of buffer) {
-    let values = valuesOf(e);
-    buffer.delete(key);
+  buffer.slots.clear();
+  for (let i = 0; i < buffer.keys.length; i++) {
+    const key = buffer.keys[i]!;
+    let values = buffer.take(i);
     if (combine && values.length > 1) {
       current = key;
       own = [];

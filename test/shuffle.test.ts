@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Job } from '../lib/job.ts';
 import { loadXXHash } from '../lib/xxhash.ts';
-import { runMap } from '../tasktracker/map_runner.ts';
+import { COMBINE_EVERY, COMBINE_RUN, runMap } from '../tasktracker/map_runner.ts';
 import { runReduce } from '../tasktracker/reduce_runner.ts';
 import { compareKeys, sortByKey } from '../tasktracker/partitioner.ts';
 import { RecordFileReader } from '../tasktracker/records.ts';
@@ -81,6 +81,33 @@ test('the combiner runs at input-determined points: two attempts write identical
   const all = new Map(a.partitions.flat());
   t.is(all.get('common'), '3000');
   t.is(all.get('w0'), String(Math.ceil(3000 / 7) + Math.ceil(3000 / 13))); // i%7==0 and i%13==0 both emit w0
+});
+
+test('a run of equal values is combined every COMBINE_RUN values, mixed values every COMBINE_EVERY; values keep emission order', async (t) => {
+  const calls: Record<string, number[]> = {};
+  const summing: Job = {
+    map(line, ctx) { const [k, v] = line.split(' '); ctx.emit(k!, v!); },
+    combine(k, vs, ctx) {
+      (calls[k] ??= []).push(vs.length);
+      ctx.emit(k, String(vs.reduce((a, v) => a + Number(v), 0)));
+    },
+    reduce() {},
+  };
+  const lines = [
+    ...Array.from({ length: 10_000 }, () => 'run 1'),
+    ...Array.from({ length: 200 }, (_, i) => `mixed ${1 + (i % 2)}`),
+  ];
+  const { partitions } = await mapText(summing, lines.join('\n') + '\n', 1);
+  t.deepEqual(partitions[0], [['mixed', '300'], ['run', '10000']]);
+  // run: 4096 values, then the sum and 4095 more, then what is left (10000 - 8191, and the sum).
+  t.deepEqual(calls.run, [COMBINE_RUN, COMBINE_RUN, 10_000 - 2 * COMBINE_RUN + 2]);
+  // mixed: 64 values, then the sum and 63 more twice, then the last 10 and the sum.
+  t.deepEqual(calls.mixed, [COMBINE_EVERY, COMBINE_EVERY, COMBINE_EVERY, 200 - 3 * COMBINE_EVERY + 3]);
+
+  const plain: Job = { map: summing.map, reduce() {} };
+  const order = ['1', '1', '1', '2', '1', '1', '3', '3'];
+  const out = await mapText(plain, order.map((v) => `k ${v}`).join('\n') + '\n', 1);
+  t.deepEqual(out.partitions[0], order.map((v) => ['k', v]));
 });
 
 test('the last combine: a key left with one value is not combined; what a combiner emits for another key follows that key\'s own values', async (t) => {
