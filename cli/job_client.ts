@@ -10,7 +10,7 @@ import { kClusterDefaults } from '../lib/options.ts';
 import { DfsClient } from '../dfs/client.ts';
 import { normalizePath } from '../dfs/dfs_path.ts';
 import type { Bundle } from './bundle.ts';
-import { ProgressLine } from './progress.ts';
+import { formatBytes, ProgressLine } from './progress.ts';
 
 export interface SubmitParams {
   inputs: string[];
@@ -105,7 +105,7 @@ export function summaryObject(s: M.JobStatus, extra: Record<string, unknown> = {
     f: s.f,
     output: s.output,
     elapsed_ms: s.elapsed_ms,
-    maps: { tasks: s.maps_total, attempts: s.map_attempts, local_reads: s.local_map_reads },
+    maps: { tasks: s.maps_total, attempts: s.map_attempts, local_reads: s.local_map_reads, fetched_bytes: s.map_fetched_bytes },
     reduces: { tasks: s.reduces_total, attempts: s.reduce_attempts, reruns: s.reduce_reruns },
     votes_decided: s.votes_decided,
     faulty_trackers: s.verdicts.map((v) => ({ tracker: v.tracker_id, reason: v.reason })),
@@ -117,7 +117,7 @@ export function summaryObject(s: M.JobStatus, extra: Record<string, unknown> = {
 export function summaryText(s: M.JobStatus, extraLines: string[] = []): string {
   const lines = [
     `${s.job_id} (${s.name}) ${s.state} in ${(s.elapsed_ms / 1000).toFixed(1)}s, f=${s.f}`,
-    `  maps:    ${s.maps_total} tasks, ${s.map_attempts} attempts run (${s.local_map_reads} read locally)`,
+    `  maps:    ${s.maps_total} tasks, ${s.map_attempts} attempts run (${s.local_map_reads} read locally${s.map_fetched_bytes ? `, ${formatBytes(s.map_fetched_bytes)} fetched from other trackers` : ''})`,
     `  reduces: ${s.reduces_total} tasks, ${s.reduce_attempts} attempts run (${s.reduce_reruns} rerun)`,
     `  votes decided: ${s.votes_decided}`,
     `  output: ${s.output}${s.state === 'SUCCEEDED' ? ` (${s.reduces_total} part files)` : ' (not committed)'}`,

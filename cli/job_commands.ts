@@ -14,7 +14,7 @@ import { bundleJob } from './bundle.ts';
 import { startCluster, stopCluster, type ClusterState } from './cluster_launcher.ts';
 import { withCluster } from './context.ts';
 import { precheck, storeBundle, submit, summaryObject, summaryText, waitForJob, type SubmitParams } from './job_client.ts';
-import { ProgressLine } from './progress.ts';
+import { formatBytes, ProgressLine } from './progress.ts';
 
 function jobOptions(cmd: Command): Command {
   return cmd
@@ -167,9 +167,15 @@ export function attemptsText(attempts: M.AttemptInfo[]): string {
   const secs = (ms: number) => (ms / 1000).toFixed(1).padStart(7);
   const rows = attempts.map((a) => [
     `${a.kind} ${a.task}`.padEnd(10), a.tracker_id.padEnd(12), secs(a.start_ms), a.end_ms ? secs(a.end_ms) : '      -',
-    `${a.outcome}${a.local_read ? ' (local read)' : ''}${a.error ? `: ${a.error}` : ''}`,
+    `${a.outcome}${readText(a)}${a.error ? `: ${a.error}` : ''}`,
   ].join('  '));
   return ['task        tracker        start      end  outcome', ...rows].join('\n');
+}
+
+/** Where an attempt's input came from: its own tracker, and how much from others. */
+function readText(a: M.AttemptInfo): string {
+  const what = [a.local_read ? 'local read' : '', a.fetched_bytes ? `fetched ${formatBytes(a.fetched_bytes)}` : ''].filter(Boolean);
+  return what.length ? ` (${what.join(', ')})` : '';
 }
 
 /** A local file, or every regular file below a directory, in name order. */

@@ -13,11 +13,18 @@ import type { Peers } from './peers.ts';
 /** Long transfers get a generous deadline; a stalled peer is cut off by keepalive. */
 export const TRANSFER_DEADLINE_MS = 10 * 60_000;
 
-/** The chunks of a block as `address` serves them, checked chunk by chunk with xxhash32. */
+/** Bytes [offset, offset+length) of a block; length 0: to its end. */
+export interface BlockRange { offset: number; length: number }
+const WHOLE: BlockRange = { offset: 0, length: 0 };
+
+/**
+ * The chunks of a block (or of `range` of it) as `address` serves them, checked chunk by chunk
+ * with xxhash32.
+ */
 export async function* streamBlock(peers: Peers, address: string, digest: string, signal?: AbortSignal,
-  pace: SourcePace = kSourcePace): AsyncGenerator<Uint8Array> {
+  pace: SourcePace = kSourcePace, range: BlockRange = WHOLE): AsyncGenerator<Uint8Array> {
   const xx = await loadXXHash();
-  const req: ReadBlockRequest = { digest, offset: 0, length: 0 };
+  const req: ReadBlockRequest = { digest, offset: range.offset, length: range.length };
   signal?.throwIfAborted();
   const cut = new AbortController();
   const follow = () => cut.abort(signal?.reason);
@@ -63,21 +70,23 @@ export interface FetchFailure {
 }
 
 /**
- * Streams block `ref` from its replicas in turn into `sink`, which must verify the digest (a
- * block store's put does) and throw DFS_DIGEST_MISMATCH otherwise. Returns the sink's result
- * and the replicas that failed; throws DFS_NO_REPLICA when none delivered the right bytes.
+ * Streams block `ref` (or `range` of it) from its replicas in turn into `sink`, which must verify
+ * what it gets (a block store's put checks the digest) and throw DFS_DIGEST_MISMATCH otherwise.
+ * Returns the sink's result and the replicas that failed; throws DFS_NO_REPLICA when none
+ * delivered the right bytes.
  */
 export async function fetchBlock<T>(
   peers: Peers,
   ref: Pick<BlockRef, 'digest' | 'size' | 'replicas'>,
   sink: (chunks: AsyncIterable<Uint8Array>, source: Location) => Promise<T>,
   signal?: AbortSignal,
+  range: BlockRange = WHOLE,
 ): Promise<{ result: T; failures: FetchFailure[] }> {
   const failures: FetchFailure[] = [];
   for (const source of ref.replicas) {
     signal?.throwIfAborted();
     try {
-      const result = await sink(streamBlock(peers, source.address, ref.digest, signal), source);
+      const result = await sink(streamBlock(peers, source.address, ref.digest, signal, kSourcePace, range), source);
       return { result, failures };
     } catch (e) {
       const badBytes = e instanceof BftmrError && e.code === 'DFS_DIGEST_MISMATCH';

@@ -12,7 +12,7 @@ import { newHasher, shortDigest } from '../lib/digest.ts';
 import { newNonce, newProofMac } from '../lib/proof.ts';
 import { RpcClient } from '../lib/rpc.ts';
 import type * as M from '../lib/messages.ts';
-import { kClusterDefaults, kDfsDefaults } from '../lib/options.ts';
+import { BLOCK_HEAD_BYTES, kClusterDefaults, kDfsDefaults } from '../lib/options.ts';
 import { loadXXHash } from '../lib/xxhash.ts';
 import { fetchBlock, TRANSFER_DEADLINE_MS, type FetchFailure } from './block_transfer.ts';
 import { chunkBuffer, encodeChunk } from './chunk_codec.ts';
@@ -94,6 +94,9 @@ async function windowed<T>(n: number, width: number, fn: (i: number) => Promise<
   if (failed.length) throw failed.reduce((a, b) => (b.i < a.i ? b : a)).e;
   return out;
 }
+
+/** A block as one upload saw it: its digest, its head's, and the proof MACs asked for. */
+interface Uploaded { digest: string; head: { digest: string; size: number }; macs: Buffer[] }
 
 export class DfsClient {
   readonly #jt: RpcClient;
@@ -188,19 +191,23 @@ export class DfsClient {
   }
 
   /**
-   * Streams bytes [off, off+size) of the local file to `target` as one block; returns its digest
-   * and the proof MAC (lib/proof.ts) of the bytes under each of `nonces` (computed on the way).
+   * Streams bytes [off, off+size) of the local file to `target` as one block; returns its digest,
+   * its head's (BLOCK_HEAD_BYTES), and the proof MAC (lib/proof.ts) of the bytes under each of
+   * `nonces` (all computed on the way).
    */
   async #upload(target: M.Location, fh: fsp.FileHandle, off: number, size: number, progress?: (n: number) => void, nonces: Buffer[] = []):
-    Promise<{ digest: string; macs: Buffer[] }> {
+    Promise<Uploaded> {
     const xx = await loadXXHash();
     const hash = newHasher();
+    const headSize = Math.min(size, BLOCK_HEAD_BYTES);
+    const head = newHasher();
     const macs = nonces.map(newProofMac);
     const up = this.#peers.get(target.address).upload<M.BlockChunk, M.WriteBlockReply>('WriteBlock', TRANSFER_DEADLINE_MS);
     try {
       let sent = 0;
       for await (const data of localChunks(fh, off, size)) {
         hash.update(data);
+        if (sent < headSize) head.update(data.subarray(0, headSize - sent));
         for (const m of macs) m.update(data);
         await up.write(encodeChunk(data, xx.h32(data)));
         sent += data.length;
@@ -214,7 +221,7 @@ export class DfsClient {
     await up.write({ data: Buffer.alloc(0), xxh32: xx.h32(Buffer.alloc(0)), digest, last: true });
     const ack = await up.finish();
     if (ack.digest !== digest) throw new BftmrError('DFS_DIGEST_MISMATCH', `${target.tracker_id} stored ${shortDigest(ack.digest)}, not ${shortDigest(digest)}`);
-    return { digest, macs: macs.map((m) => m.digest()) };
+    return { digest, head: { digest: head.digest('hex'), size: headSize }, macs: macs.map((m) => m.digest()) };
   }
 
   /** A challenge no node has seen: a fresh nonce and the MAC of the block's bytes, re-read from the local file. */
@@ -283,7 +290,7 @@ export class DfsClient {
     for (const t of targets) tried.add(t.tracker_id);
     let [first, ...rest] = targets as [M.Location, ...M.Location[]];
     const nonces = Array.from({ length: b.replication }, newNonce);
-    let uploaded: { digest: string; macs: Buffer[] };
+    let uploaded: Uploaded;
     for (;;) {
       try {
         uploaded = await this.#upload(first, b.fh, b.off, b.size, progress, nonces);
@@ -339,7 +346,7 @@ export class DfsClient {
     const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
     if (!b.signal.aborted && replicas.length < Math.max(1, b.minReplication)) throw shortfall;
-    return { digest, size: b.size, replicas };
+    return { digest, size: b.size, replicas, head_digest: uploaded.head.digest, head_size: uploaded.head.size };
   }
 
   /**

@@ -14,6 +14,8 @@ export interface BlockEntry {
   size: number;
   /** Tracker ids holding a verified copy. */
   replicas: string[];
+  /** The SHA-256 of its first `size` bytes, when the writer gave it (see BLOCK_HEAD_BYTES). */
+  head?: { digest: string; size: number };
 }
 
 export interface FileEntry {

@@ -57,6 +57,7 @@ export async function startJobTracker(opts: JobTrackerOptions, log: (line: strin
         // Live replicas first: a reader tries them in order.
         replicas: [...b.replicas].sort((x, y) => Number(live.has(y)) - Number(live.has(x)))
           .map(locate).filter((l): l is M.Location => l !== undefined),
+        ...(b.head ? { head_digest: b.head.digest, head_size: b.head.size } : {}),
       })),
     };
   };
@@ -201,9 +202,14 @@ export async function startJobTracker(opts: JobTrackerOptions, log: (line: strin
     }),
     CreateFile: unary<M.CreateFileRequest, M.Empty>(async (req) => {
       const size = req.blocks.reduce((n, b) => n + b.size, 0);
-      const file = {
+      const file: FileEntry = {
         path: req.path, size, replication: req.replication, createdMs: Date.now(),
-        blocks: req.blocks.map((b) => ({ digest: b.digest, size: b.size, replicas: b.replicas.map((r) => r.tracker_id) })),
+        blocks: req.blocks.map((b) => ({
+          digest: b.digest, size: b.size, replicas: b.replicas.map((r) => r.tracker_id),
+          // A head the writer got wrong costs a reader only a whole-block read (never a verdict).
+          ...(b.head_digest && isDigest(b.head_digest) && b.head_size && b.head_size <= b.size
+            ? { head: { digest: b.head_digest, size: b.head_size } } : {}),
+        })),
       };
       created([file], await namespace.create([file], req.overwrite));
       return {};

@@ -16,7 +16,8 @@ export function computeSplits(files: FileEntry[], splitBytes: number, locate: (t
     let off = 0;
     for (const b of file.blocks) {
       const replicas = b.replicas.map(locate).filter((l): l is Location => l !== undefined);
-      blocks.push({ block: { digest: b.digest, size: b.size, replicas }, offset: off });
+      const head = b.head ? { head_digest: b.head.digest, head_size: b.head.size } : {};
+      blocks.push({ block: { digest: b.digest, size: b.size, replicas, ...head }, offset: off });
       off += b.size;
     }
     for (let start = 0; start < file.size; start += splitBytes) {

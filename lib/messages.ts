@@ -5,7 +5,11 @@
 export interface Empty {}
 
 export interface Location { tracker_id: string; address: string }
-export interface BlockRef { digest: string; size: number; replicas: Location[] }
+export interface BlockRef {
+  digest: string; size: number; replicas: Location[];
+  /** SHA-256 of the first head_size bytes, when the writer gave it ('' and 0 otherwise). */
+  head_digest?: string; head_size?: number;
+}
 export interface Counter { name: string; value: number }
 export interface Conf { key: string; value: string }
 
@@ -25,6 +29,8 @@ export interface AttemptReport {
   bad_source_tracker: string;
   bad_source_digest: string;
   local_read: boolean;
+  /** Optional for callers that read no blocks (the simulator). */
+  fetched_bytes?: number;
 }
 
 export interface HeartbeatRequest {
@@ -94,13 +100,13 @@ export interface JobStatus {
   maps_total: number; maps_decided: number; maps_reported: number;
   reduces_total: number; reduces_decided: number; reduces_reported: number;
   map_attempts: number; reduce_attempts: number; votes_decided: number; reduce_reruns: number;
-  local_map_reads: number; output: string; elapsed_ms: number; f: number; counters: Counter[]; verdicts: Verdict[];
+  local_map_reads: number; map_fetched_bytes: number; output: string; elapsed_ms: number; f: number; counters: Counter[]; verdicts: Verdict[];
 }
 export interface ListJobsReply { jobs: JobStatus[] }
 export type AttemptOutcome = 'running' | 'reported' | 'agreed' | 'outvoted' | 'failed' | 'stale';
 export interface AttemptInfo {
   attempt_id: string; kind: 'map' | 'reduce'; task: number; tracker_id: string; outcome: AttemptOutcome;
-  start_ms: number; end_ms: number; local_read: boolean; error: string;
+  start_ms: number; end_ms: number; local_read: boolean; error: string; fetched_bytes: number;
 }
 export interface ListAttemptsReply { attempts: AttemptInfo[] }
 

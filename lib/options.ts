@@ -68,6 +68,12 @@ export const kJobDefaults: JobOptions = {
   splitBytes: 64 * MB,
 };
 
+/**
+ * `dfs put` records the SHA-256 of each block's first this many bytes beside the block's own, so
+ * a map whose last line runs into the next block can fetch and verify just that block's head.
+ */
+export const BLOCK_HEAD_BYTES = 1 * MB;
+
 export interface DfsOptions {
   replication: number;
   blockBytes: number;

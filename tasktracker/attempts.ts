@@ -7,7 +7,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { messageOf } from '../lib/errors.ts';
+import { BftmrError, messageOf } from '../lib/errors.ts';
 import { EMPTY_DIGEST, sha256 } from '../lib/digest.ts';
 import type { AttemptReport, BlockRef, Conf, JobCode, LaunchMap, LaunchReduce } from '../lib/messages.ts';
 import type { FileBlockStore } from '../dfs/file_block_store.ts';
@@ -71,6 +71,40 @@ export class AttemptRunner {
     }
   }
 
+  /**
+   * The head of block `ref` (its first head_size bytes, verified against its head digest) as a
+   * temporary file, when the head holds a line end: all a map whose last line runs into this
+   * block reads of it. Undefined when the block has no head digest, no replica served the head
+   * right, or the head has no line end: the caller fetches the whole block, whose own digest
+   * then judges the replicas (a head the writer got wrong must not blame one).
+   */
+  async #head(ref: BlockRef, signal: AbortSignal): Promise<{ path: string; size: number } | undefined> {
+    const size = ref.head_size ?? 0;
+    if (!ref.head_digest || size <= 0 || size > ref.size) return undefined;
+    let bytes: Buffer;
+    try {
+      ({ result: bytes } = await fetchBlock(this.peers, ref, async (chunks) => {
+        const parts: Uint8Array[] = [];
+        let n = 0;
+        for await (const c of chunks) {
+          n += c.length;
+          if (n > size) break;
+          parts.push(c);
+        }
+        const got = Buffer.concat(parts);
+        if (n !== size || sha256(got) !== ref.head_digest) throw new BftmrError('DFS_DIGEST_MISMATCH', 'the head does not match its digest');
+        return got;
+      }, signal, { offset: 0, length: size }));
+    } catch (e) {
+      if (signal.aborted) throw e;
+      return undefined;
+    }
+    if (size < ref.size && !bytes.includes(10)) return undefined;
+    const file = this.store.tempPath();
+    await fs.writeFile(file, bytes);
+    return { path: file, size };
+  }
+
   /** What every attempt of the job's tasks shares; `task` names the task (not the attempt). */
   #common(jobId: string, task: string, code: JobCode, bundlePath: string) {
     return {
@@ -89,19 +123,36 @@ export class AttemptRunner {
     const needed = splitReads(m.blocks, m.offset, m.length);
     const code = await this.#code(m.job_id, m.code.bundle);
     const locals: LocalBlock[] = [];
-    let allLocal = true;
-    for (const b of needed) {
-      const got = await this.#block(m.job_id, b.block, signal);
-      allLocal &&= got.local;
-      locals.push({ path: got.path, fileOffset: b.offset, size: b.block.size });
-    }
+    const heads: string[] = [];
+    let splitLocal = true;
+    let fetched = 0;
     const outPaths = Array.from({ length: m.num_reduces }, () => this.store.tempPath());
-    const result = (await this.pool.run({
-      ...this.#common(m.job_id, `m/${m.map_index}`, m.code, code),
-      kind: 'map',
-      input: { file: m.path, blocks: locals, start: m.offset, end, fileSize: m.file_size },
-      outPaths,
-    }, signal)) as MapResult;
+    let result: MapResult;
+    try {
+      for (const b of needed) {
+        // A block past the split's end is read only to the end of the split's last line.
+        const after = b.offset >= end;
+        const head = after && !this.store.localPath(b.block.digest) ? await this.#head(b.block, signal) : undefined;
+        if (head) {
+          heads.push(head.path);
+          fetched += head.size;
+          locals.push({ path: head.path, fileOffset: b.offset, size: head.size });
+          continue;
+        }
+        const got = await this.#block(m.job_id, b.block, signal);
+        if (!after) splitLocal &&= got.local;
+        if (!got.local) fetched += b.block.size;
+        locals.push({ path: got.path, fileOffset: b.offset, size: b.block.size });
+      }
+      result = (await this.pool.run({
+        ...this.#common(m.job_id, `m/${m.map_index}`, m.code, code),
+        kind: 'map',
+        input: { file: m.path, blocks: locals, start: m.offset, end, fileSize: m.file_size },
+        outPaths,
+      }, signal)) as MapResult;
+    } finally {
+      await Promise.all(heads.map((h) => fs.rm(h, { force: true })));
+    }
 
     const key = this.fault.kind === 'corrupt-map' || this.fault.kind === 'collude' ? corruptionKey(this.fault, this.trackerId()) : undefined;
     if (key) result.partitions[0] = await appendRecord(outPaths[0]!, key);
@@ -113,18 +164,20 @@ export class AttemptRunner {
       digests.push(part.digest);
       sizes.push(part.size);
     }
-    return this.#report(m.attempt_id, digests, sizes, result.counters, started, allLocal);
+    return { ...this.#report(m.attempt_id, digests, sizes, result.counters, started, splitLocal), fetched_bytes: fetched };
   }
 
   async runReduce(r: LaunchReduce, signal: AbortSignal): Promise<AttemptReport> {
     const started = performance.now();
     const code = await this.#code(r.job_id, r.code.bundle);
     const inputs: (string | undefined)[] = [];
+    let fetched = 0;
     for (const s of r.sources) {
       if (s.digest === EMPTY_DIGEST) { inputs[s.map_index] = undefined; continue; }
       try {
         const got = await this.#block(r.job_id, { digest: s.digest, size: s.size, replicas: [s.location] }, signal);
         inputs[s.map_index] = got.path;
+        if (!got.local) fetched += s.size;
       } catch (e) {
         if (signal.aborted) throw e;
         // The source did not deliver verified bytes: not our fault; say which source it was.
@@ -151,7 +204,7 @@ export class AttemptRunner {
       result = { ...result, digest: sha256(bytes), size: bytes.length };
     }
     await this.store.adopt(outPath, result.digest, result.size, r.job_id);
-    return this.#report(r.attempt_id, [result.digest], [result.size], result.counters, started, false);
+    return { ...this.#report(r.attempt_id, [result.digest], [result.size], result.counters, started, false), fetched_bytes: fetched };
   }
 
   #report(attemptId: string, digests: string[], sizes: number[], counters: Record<string, number>, started: number, localRead: boolean): AttemptReport {

@@ -49,7 +49,8 @@ class BlockCursor {
 
 /**
  * Calls `onLine(line, offset)` for every line the split owns.
- * `blocks` must cover [start, end] and as far past `end` as the last line runs.
+ * `blocks` must cover [start, end] and as far past `end` as the last line runs; the last of them
+ * may be cut short (a block's verified head), as long as it holds that line's end.
  */
 export function readSplitLines(
   blocks: LocalBlock[],
@@ -131,6 +132,8 @@ export function readSplitLines(
         }
       }
       i = lastNl + 1;
+      // Past the split: done, without reading on (the blocks given may end here, see `blocks`).
+      if (bufStart + i > end) return;
       if (!eof) { fill(i); i = 0; }
     }
   } finally {

@@ -5,6 +5,7 @@
 import test from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
+import { MB } from '../lib/options.ts';
 import { bftmr, corpus, grepOracle, normalisedOutput, tempDir, wordCountOracle } from './helpers/cli.ts';
 
 const home = tempDir('bftmr-it-');
@@ -51,6 +52,41 @@ test.serial('committed output is recorded with its f+1 matching copies as replic
   const info = JSON.parse(r.stdout);
   t.is(info.blocks.length, 1);
   t.is(new Set(info.blocks[0].replicas.map((x: any) => x.tracker_id)).size, 2);
+});
+
+test.serial('a map fetches only the verified head of a next block it does not hold, not the whole block', async (t) => {
+  // Four copies of the text in 1.5 MB blocks, one replica each: some map's next block is on
+  // another tracker (a new file until one is; each try has about a 1% chance of none).
+  const big = path.join(tempDir('bftmr-big-'), 'big.txt');
+  fs.writeFileSync(big, fs.readFileSync(text).toString().repeat(4));
+  const blockBytes = 1.5 * MB;
+  let input = '';
+  let blocks: { size: number; replicas: { tracker_id: string }[] }[] = [];
+  for (let i = 0; i < 5 && !input; i++) {
+    const put = await bftmr(home, 'dfs', 'put', big, `/heads/${i}.txt`, '--block-mb', '1.5', '--replication', '1');
+    t.is(put.code, 0, put.stderr);
+    blocks = JSON.parse((await bftmr(home, 'dfs', 'stat', `/heads/${i}.txt`, '--json')).stdout).blocks;
+    if (blocks.some((b, j) => j > 0 && b.replicas[0]!.tracker_id !== blocks[j - 1]!.replicas[0]!.tracker_id)) input = `/heads/${i}.txt`;
+  }
+  t.truthy(input, 'no placement put a block and the next one on different trackers');
+  const r = await bftmr(home, 'job', 'submit', 'jobs/word_count.ts', '--input', input, '--output', '/out/heads', '--split-mb', '1.5', '--f', '0', '--json');
+  t.is(r.code, 0, r.stderr);
+  const summary = JSON.parse(r.stdout);
+  const local = path.join(tempDir('bftmr-out-'), 'out');
+  t.is((await bftmr(home, 'dfs', 'get', '/out/heads', local)).code, 0);
+  t.is(normalisedOutput(local), wordCountOracle(big));
+
+  const attempts = JSON.parse((await bftmr(home, 'job', 'attempts', summary.job_id, '--json')).stdout);
+  const holds = (j: number, tracker: string) => blocks[j]!.replicas.some((x) => x.tracker_id === tracker);
+  let heads = 0;
+  for (const a of attempts.filter((x: any) => x.kind === 'map')) {
+    const own = holds(a.task, a.tracker_id) ? 0 : blocks[a.task]!.size;
+    const next = a.task + 1 < blocks.length && !holds(a.task + 1, a.tracker_id) ? Math.min(MB, blocks[a.task + 1]!.size) : 0;
+    if (next) heads++;
+    t.is(Number(a.fetched_bytes), own + next, `map ${a.task} on ${a.tracker_id}`);
+  }
+  t.true(heads > 0);
+  t.is(summary.maps.fetched_bytes, attempts.filter((x: any) => x.kind === 'map').reduce((n: number, a: any) => n + Number(a.fetched_bytes), 0));
 });
 
 test.serial('grep counts matching lines per distinct match, like grep -c', async (t) => {

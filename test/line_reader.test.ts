@@ -100,6 +100,33 @@ test('a split needs only its own blocks and the next (never the one before it)',
   }
 });
 
+test('of the block after its split, a map needs only the head up to its first line end', (t) => {
+  const text = Array.from({ length: 3000 }, (_, i) => `line ${i} ${'z'.repeat(i % 40)}`).join('\n') + '\n';
+  const data = Buffer.from(text);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bftmr-head-'));
+  for (const blockBytes of [4096, 5000]) {
+    const blocks = blocksOf(data, blockBytes);
+    // The head of each block cut right after its first '\n', or a few bytes further.
+    for (const extra of [0, 7]) {
+      const got: { line: string; offset: number }[] = [];
+      for (let s = 0; s < data.length; s += blockBytes) {
+        const own = blocks.find((b) => b.fileOffset === s)!;
+        const next = blocks.find((b) => b.fileOffset === s + blockBytes);
+        const given = [own];
+        if (next) {
+          const bytes = fs.readFileSync(next.path);
+          const head = bytes.subarray(0, Math.min(bytes.length, bytes.indexOf(10) + 1 + extra));
+          const p = path.join(dir, `${blockBytes}-${extra}-${s}`);
+          fs.writeFileSync(p, head);
+          given.push({ path: p, fileOffset: next.fileOffset, size: head.length });
+        }
+        readSplitLines(given, s, Math.min(s + blockBytes, data.length), data.length, (line, offset) => got.push({ line, offset }));
+      }
+      t.deepEqual(got, expectedLines(text), `block ${blockBytes}, head ${extra} bytes past its first line end`);
+    }
+  }
+});
+
 test('a line running past the blocks given is an error, not a silent cut', (t) => {
   const data = Buffer.from('abc\n' + 'y'.repeat(100) + '\n');
   const blocks = blocksOf(data, 16);

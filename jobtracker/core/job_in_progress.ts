@@ -518,6 +518,7 @@ export class JobInProgress {
     a.digests = rep.digests;
     a.sizes = rep.sizes;
     a.localRead = rep.local_read;
+    a.fetchedBytes = rep.fetched_bytes ?? 0;
     a.counters = Object.fromEntries(rep.counters.map((c) => [c.name, c.value]));
 
     if (t.decided) {
@@ -757,6 +758,7 @@ export class JobInProgress {
         start_ms: a.startMs - this.submitMs,
         end_ms: a.endMs === undefined ? 0 : a.endMs - this.submitMs,
         local_read: !!a.localRead,
+        fetched_bytes: a.fetchedBytes ?? 0,
         error: a.error ?? (a.missedDeadline ? 'missed its deadline' : ''),
       }));
   }
@@ -785,6 +787,7 @@ export class JobInProgress {
       votes_decided: [...this.maps, ...this.reduces].filter((t) => t.decided).length,
       reduce_reruns: this.reduceReruns,
       local_map_reads: this.maps.reduce((n, t) => n + t.attempts.filter((a) => a.localRead).length, 0),
+      map_fetched_bytes: this.maps.reduce((n, t) => n + t.attempts.reduce((m, a) => m + (a.fetchedBytes ?? 0), 0), 0),
       output: this.spec.output,
       elapsed_ms: (this.finishMs ?? now) - this.submitMs,
       f: this.f,

@@ -39,6 +39,8 @@ export interface Attempt {
   counters?: Record<string, number>;
   error?: string;
   localRead?: boolean;
+  /** Input bytes the attempt fetched from other trackers, as its tracker reports. */
+  fetchedBytes?: number;
   /** Reduce attempts: the sources they were told to use, indexed by map. */
   sources?: SourceUse[];
   /** Failure not of this tracker's making (a source served bad bytes): it may try again. */
