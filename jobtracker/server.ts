@@ -16,6 +16,7 @@ import { Namespace, type Entry, type FileEntry } from './namespace.ts';
 import { computeSplits } from './splits.ts';
 import { Peers } from '../dfs/peers.ts';
 import { isDigest } from '../lib/digest.ts';
+import { BUILD_ID } from '../lib/build.ts';
 import { BlockAuditor } from './block_audit.ts';
 
 export interface JobTrackerHandle {
@@ -139,6 +140,11 @@ export async function startJobTracker(opts: JobTrackerOptions, log: (line: strin
       if (req.tracker_id && req.tracker_id !== peer.name) {
         throw new BftmrError('AUTH_DENIED', `tasktracker ${peer.name} cannot register as ${req.tracker_id}`);
       }
+      if (req.build !== BUILD_ID) {
+        log(`refused tracker ${peer.name}: build ${req.build || 'unknown'}, not ${BUILD_ID}`);
+        throw new BftmrError('CLUSTER_BUILD_MISMATCH', `tasktracker ${peer.name} runs build ${req.build || 'unknown'} and this job tracker runs ${BUILD_ID}: `
+          + 'a cluster runs one build (honest trackers must write identical outputs); install the same bftmr on every node');
+      }
       const id = core.register({ ...req, tracker_id: peer.name }, Date.now());
       log(`tracker ${id} registered from ${req.address} (pid ${req.pid}, ${req.slots} slots${req.fault ? `, fault ${req.fault}` : ''})`);
       drainEffects();
@@ -261,6 +267,6 @@ export async function startJobTracker(opts: JobTrackerOptions, log: (line: strin
     return stopping;
   }
 
-  log(`job tracker listening on ${address}`);
+  log(`job tracker listening on ${address} (build ${BUILD_ID})`);
   return { address, stopped, stop };
 }

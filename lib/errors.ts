@@ -20,6 +20,7 @@ export type ErrorCode =
   | 'CLUSTER_NOT_RUNNING'
   | 'CLUSTER_RUNNING'
   | 'CLUSTER_START_FAILED'
+  | 'CLUSTER_BUILD_MISMATCH'   // a tracker of another build tried to join
   | 'AUTH_NO_CREDENTIALS'      // this process has no certificate of the cluster
   | 'AUTH_DENIED'              // the peer's certificate does not allow this call
   | 'BAD_REQUEST'              // a peer sent a malformed request

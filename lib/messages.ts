@@ -15,6 +15,8 @@ export interface Conf { key: string; value: string }
 
 export interface RegisterRequest {
   tracker_id: string; address: string; slots: number; pid: number; fault: string; blocks: BlockRef[];
+  /** lib/build.ts's BUILD_ID; optional for callers that register through the core directly. */
+  build?: string;
 }
 export interface RegisterReply { tracker_id: string; heartbeat_interval_ms: number }
 

@@ -19,6 +19,7 @@ import { blockHandlers, pullBlock, trackerAccess } from './block_service.ts';
 import { parseFault, StorageLies } from './faults.ts';
 import { TaskPool } from './pool.ts';
 import { Scrubber } from './scrubber.ts';
+import { BUILD_ID } from '../lib/build.ts';
 
 /** A scrub pass over every held block starts this long after the last one ended. */
 const SCRUB_PASS_INTERVAL_MS = 30_000;
@@ -76,7 +77,7 @@ export async function startTaskTracker(opts: TaskTrackerOptions, log: (line: str
     const blocks: M.BlockRef[] = [];
     for await (const b of store.list()) blocks.push({ digest: b.digest, size: b.size, replicas: [] });
     const reply = await jt.call<M.RegisterRequest, M.RegisterReply>('Register', {
-      tracker_id: trackerId, address, slots: opts.slots, pid: process.pid, fault: opts.fault, blocks,
+      tracker_id: trackerId, address, slots: opts.slots, pid: process.pid, fault: opts.fault, blocks, build: BUILD_ID,
     }, kClusterDefaults.rpcDeadlineMs);
     pace(reply.heartbeat_interval_ms);
     log(`registered as ${trackerId} at ${address}`);

@@ -8,6 +8,7 @@ import { spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as grpc from '@grpc/grpc-js';
 import { BftmrError } from '../lib/errors.ts';
+import { BUILD_ID } from '../lib/build.ts';
 import { createAuthority, issue, readCredentials, type Credentials } from '../lib/identity.ts';
 import { RpcClient } from '../lib/rpc.ts';
 import type * as M from '../lib/messages.ts';
@@ -54,6 +55,16 @@ test('a tracker reports only as itself: its certificate names it', async (t) => 
   // The same credentials do heartbeat as tracker-0: the refusal above is about the name alone.
   const own = await callAs<M.HeartbeatReply>(trackerCreds, 'Heartbeat', heartbeat('tracker-0'));
   t.false(own.reregister);
+});
+
+test('a tracker of another build is refused at register, naming both builds', async (t) => {
+  const e = await t.throwsAsync(callAs(trackerCreds, 'Register', {
+    tracker_id: 'tracker-0', address: '127.0.0.1:1', slots: 1, pid: 1, fault: '', blocks: [], build: 'not-this-one',
+  }), { instanceOf: BftmrError });
+  t.is(e?.code, 'CLUSTER_BUILD_MISMATCH');
+  t.true(e!.message.includes(`tasktracker tracker-0 runs build not-this-one and this job tracker runs ${BUILD_ID}`), e!.message);
+  // tracker-0 itself, of this build, is still registered and heartbeats.
+  t.false((await callAs<M.HeartbeatReply>(trackerCreds, 'Heartbeat', heartbeat('tracker-0'))).reregister);
 });
 
 test('roles are enforced: a tracker cannot act as a client, a client cannot heartbeat', async (t) => {
