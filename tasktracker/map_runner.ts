@@ -104,7 +104,7 @@ export function runMap(job: Job, input: MapInput, numReduces: number, conf: Conf
   const append = (key: string, value: string): void => {
     let i = buffer.slots.get(key);
     if (i === undefined) i = buffer.add(key, value);
-    else if (buffer.n[i] === buffer.cap[i]) full(key, i);
+    else if (buffer.n[i]! >= buffer.cap[i]!) full(key, i);
     const runN = buffer.runN[i]!;
     if (runN === 0) buffer.runValue[i] = value;
     else if (value !== buffer.runValue[i]) {
@@ -120,10 +120,12 @@ export function runMap(job: Job, input: MapInput, numReduces: number, conf: Conf
 
   // A key's buffer is full. Small buffers double (most keys have few values). From COMBINE_EVERY
   // on (COMBINE_RUN while the buffer is one run of equal values), a combiner runs on the full
-  // buffer and what it emits for the key becomes the buffer's content (anything for other keys is
-  // appended to theirs); if that leaves it at least half full, or there is no combiner, the
-  // buffer doubles. These points depend only on the input, and a combiner that does not shrink
-  // costs O(n log n), not O(n²).
+  // buffer and what it emits for the key becomes the buffer's content; anything it emits for other
+  // keys is appended to theirs (which may fill one and run the combiner there: combines nest), and
+  // what reaches this key that way meanwhile follows the combiner's output. If that leaves it at
+  // least half full, or there is no combiner, the buffer doubles (and more, to exceed what it
+  // holds). These points depend only on the input, and a combiner that does not shrink costs
+  // O(n log n), not O(n²).
   let combiningKey: string | undefined;
   let combined: string[] = [];
   const eagerCtx = combineCtx((key, value) => {
@@ -132,17 +134,23 @@ export function runMap(job: Job, input: MapInput, numReduces: number, conf: Conf
     else append(key, value);
   });
   function full(key: string, i: number): void {
+    let grow = true;
     if (combine && buffer.cap[i]! >= COMBINE_EVERY && (buffer.v[i] !== undefined || buffer.n[i]! >= COMBINE_RUN)) {
+      const outerKey = combiningKey;
+      const outer = combined;
       combiningKey = key;
       combined = [];
       combine(key, buffer.take(i), eagerCtx);
-      combiningKey = undefined;
-      if (combined.length * 2 > buffer.cap[i]!) buffer.cap[i]! *= 2;
-      buffer.v[i] = combined;
-      buffer.n[i] = combined.length;
-      if (combined.length < buffer.cap[i]!) return;
+      const own = combined;
+      combiningKey = outerKey;
+      combined = outer;
+      const values = buffer.n[i]! > 0 ? own.concat(buffer.take(i)) : own;
+      buffer.v[i] = values;
+      buffer.n[i] = values.length;
+      grow = values.length * 2 > buffer.cap[i]!;
     }
-    buffer.cap[i]! *= 2;
+    if (grow) buffer.cap[i]! *= 2;
+    while (buffer.cap[i]! <= buffer.n[i]!) buffer.cap[i]! *= 2;
   }
 
   const ctx: MapContext & { offset: number } = {

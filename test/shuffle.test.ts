@@ -110,6 +110,29 @@ test('a run of equal values is combined every COMBINE_RUN values, mixed values e
   t.deepEqual(out.partitions[0], order.map((v) => ['k', v]));
 });
 
+test('combines nest: a combiner that emits for other keys fills and combines theirs, and no key gets another\'s values', async (t) => {
+  const job: Job = {
+    map(line, ctx) { const [k, v] = line.split(' '); ctx.emit(k!, v!); },
+    // Sums a word, and notes each combine under '#'; '#' itself is combined to one note per batch.
+    combine(k, vs, ctx) {
+      if (k === '#') { ctx.emit('#', `notes:${vs.length}`); return; }
+      ctx.emit('#', k);
+      ctx.emit(k, String(vs.reduce((a, v) => a + Number(v), 0)));
+    },
+    reduce() {},
+  };
+  const lines = Array.from({ length: 20_000 }, (_, i) => `w${i % 10} ${1 + (Math.floor(i / 10) % 2)}`);
+  const { partitions } = await mapText(job, lines.join('\n') + '\n', 1);
+  const sums = new Map<string, number>();
+  for (const [k, v] of partitions[0]!) {
+    if (k === '#') continue;
+    t.regex(v, /^\d+$/, `a value of ${k}`);
+    sums.set(k, (sums.get(k) ?? 0) + Number(v));
+  }
+  t.deepEqual([...sums], Array.from({ length: 10 }, (_, i) => [`w${i}`, 3000]));
+  t.true(partitions[0]!.some(([k]) => k === '#'));
+});
+
 test('the last combine: a key left with one value is not combined; what a combiner emits for another key follows that key\'s own values', async (t) => {
   const tagging: Job = {
     map(line, ctx) { for (const w of line.split(' ')) ctx.emit(w, '1'); },
