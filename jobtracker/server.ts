@@ -134,6 +134,7 @@ export async function startJobTracker(opts: JobTrackerOptions, log: (line: strin
     if (effects.length) effectsChain = effectsChain.then(() => runEffects(effects));
   };
 
+  const refusedBuilds = new Set<string>();
   const handlers = {
     // A tracker's id is the name in its certificate: it can register and report only as itself.
     Register: unary<M.RegisterRequest, M.RegisterReply>(async (req, peer) => {
@@ -141,7 +142,10 @@ export async function startJobTracker(opts: JobTrackerOptions, log: (line: strin
         throw new BftmrError('AUTH_DENIED', `tasktracker ${peer.name} cannot register as ${req.tracker_id}`);
       }
       if (req.build !== BUILD_ID) {
-        log(`refused tracker ${peer.name}: build ${req.build || 'unknown'}, not ${BUILD_ID}`);
+        // Logged once per tracker and build: a running tracker of an old build retries at every heartbeat.
+        const seen = `${peer.name} ${req.build}`;
+        if (!refusedBuilds.has(seen)) log(`refused tracker ${peer.name}: build ${req.build || 'unknown'}, not ${BUILD_ID}`);
+        refusedBuilds.add(seen);
         throw new BftmrError('CLUSTER_BUILD_MISMATCH', `tasktracker ${peer.name} runs build ${req.build || 'unknown'} and this job tracker runs ${BUILD_ID}: `
           + 'a cluster runs one build (honest trackers must write identical outputs); install the same bftmr on every node');
       }
@@ -212,9 +216,10 @@ export async function startJobTracker(opts: JobTrackerOptions, log: (line: strin
         path: req.path, size, replication: req.replication, createdMs: Date.now(),
         blocks: req.blocks.map((b) => ({
           digest: b.digest, size: b.size, replicas: b.replicas.map((r) => r.tracker_id),
-          // A head the writer got wrong costs a reader only a whole-block read (never a verdict).
+          // A head the writer got wrong costs a reader only a whole-block read (never a verdict);
+          // a head that is the whole block must be the block's own digest.
           ...(b.head_digest && isDigest(b.head_digest) && b.head_size && b.head_size <= b.size
-            ? { head: { digest: b.head_digest, size: b.head_size } } : {}),
+            && (b.head_size < b.size || b.head_digest === b.digest) ? { head: { digest: b.head_digest, size: b.head_size } } : {}),
         })),
       };
       created([file], await namespace.create([file], req.overwrite));

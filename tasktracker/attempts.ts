@@ -76,9 +76,10 @@ export class AttemptRunner {
    * temporary file, when the head holds a line end: all a map whose last line runs into this
    * block reads of it. Undefined when the block has no head digest, no replica served the head
    * right, or the head has no line end: the caller fetches the whole block, whose own digest
-   * then judges the replicas (a head the writer got wrong must not blame one).
+   * then judges the replicas (a head the writer got wrong must not blame one). Every byte received
+   * is added to `tally.fetched`, used or not.
    */
-  async #head(ref: BlockRef, signal: AbortSignal): Promise<{ path: string; size: number } | undefined> {
+  async #head(ref: BlockRef, signal: AbortSignal, tally: { fetched: number }): Promise<{ path: string; size: number } | undefined> {
     const size = ref.head_size ?? 0;
     if (!ref.head_digest || size <= 0 || size > ref.size) return undefined;
     let bytes: Buffer;
@@ -88,6 +89,7 @@ export class AttemptRunner {
         let n = 0;
         for await (const c of chunks) {
           n += c.length;
+          tally.fetched += c.length;
           if (n > size) break;
           parts.push(c);
         }
@@ -101,7 +103,12 @@ export class AttemptRunner {
     }
     if (size < ref.size && !bytes.includes(10)) return undefined;
     const file = this.store.tempPath();
-    await fs.writeFile(file, bytes);
+    try {
+      await fs.writeFile(file, bytes);
+    } catch (e) {
+      await fs.rm(file, { force: true });
+      throw e;
+    }
     return { path: file, size };
   }
 
@@ -125,23 +132,22 @@ export class AttemptRunner {
     const locals: LocalBlock[] = [];
     const heads: string[] = [];
     let splitLocal = true;
-    let fetched = 0;
+    const tally = { fetched: 0 };
     const outPaths = Array.from({ length: m.num_reduces }, () => this.store.tempPath());
     let result: MapResult;
     try {
       for (const b of needed) {
         // A block past the split's end is read only to the end of the split's last line.
         const after = b.offset >= end;
-        const head = after && !this.store.localPath(b.block.digest) ? await this.#head(b.block, signal) : undefined;
+        const head = after && !this.store.localPath(b.block.digest) ? await this.#head(b.block, signal, tally) : undefined;
         if (head) {
           heads.push(head.path);
-          fetched += head.size;
           locals.push({ path: head.path, fileOffset: b.offset, size: head.size });
           continue;
         }
         const got = await this.#block(m.job_id, b.block, signal);
         if (!after) splitLocal &&= got.local;
-        if (!got.local) fetched += b.block.size;
+        if (!got.local) tally.fetched += b.block.size;
         locals.push({ path: got.path, fileOffset: b.offset, size: b.block.size });
       }
       result = (await this.pool.run({
@@ -164,7 +170,7 @@ export class AttemptRunner {
       digests.push(part.digest);
       sizes.push(part.size);
     }
-    return { ...this.#report(m.attempt_id, digests, sizes, result.counters, started, splitLocal), fetched_bytes: fetched };
+    return { ...this.#report(m.attempt_id, digests, sizes, result.counters, started, splitLocal), fetched_bytes: tally.fetched };
   }
 
   async runReduce(r: LaunchReduce, signal: AbortSignal): Promise<AttemptReport> {

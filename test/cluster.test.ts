@@ -6,6 +6,7 @@ import test from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
 import { MB } from '../lib/options.ts';
+import { sha256 } from '../lib/digest.ts';
 import { bftmr, corpus, grepOracle, normalisedOutput, tempDir, wordCountOracle } from './helpers/cli.ts';
 
 const home = tempDir('bftmr-it-');
@@ -61,7 +62,7 @@ test.serial('a map fetches only the verified head of a next block it does not ho
   fs.writeFileSync(big, fs.readFileSync(text).toString().repeat(4));
   const blockBytes = 1.5 * MB;
   let input = '';
-  let blocks: { size: number; replicas: { tracker_id: string }[] }[] = [];
+  let blocks: { size: number; digest: string; head_digest: string; head_size: number; replicas: { tracker_id: string }[] }[] = [];
   for (let i = 0; i < 5 && !input; i++) {
     const put = await bftmr(home, 'dfs', 'put', big, `/heads/${i}.txt`, '--block-mb', '1.5', '--replication', '1');
     t.is(put.code, 0, put.stderr);
@@ -69,6 +70,12 @@ test.serial('a map fetches only the verified head of a next block it does not ho
     if (blocks.some((b, j) => j > 0 && b.replicas[0]!.tracker_id !== blocks[j - 1]!.replicas[0]!.tracker_id)) input = `/heads/${i}.txt`;
   }
   t.truthy(input, 'no placement put a block and the next one on different trackers');
+  // The heads dfs put recorded: the SHA-256 of each block's first MB (of all of a shorter block).
+  const bytes = fs.readFileSync(big);
+  blocks.forEach((b, j) => {
+    t.is(Number(b.head_size), Math.min(MB, b.size));
+    t.is(b.head_digest, sha256(bytes.subarray(j * blockBytes, j * blockBytes + Number(b.head_size))));
+  });
   const r = await bftmr(home, 'job', 'submit', 'jobs/word_count.ts', '--input', input, '--output', '/out/heads', '--split-mb', '1.5', '--f', '0', '--json');
   t.is(r.code, 0, r.stderr);
   const summary = JSON.parse(r.stdout);
