@@ -216,8 +216,7 @@ export function runMap(job: Job, input: MapInput, numReduces: number, conf: Conf
     sortByKey(kvs);
     const out = new OutputFile(outPaths[p]!);
     for (const [key, values] of kvs) {
-      const kb = Buffer.from(key, 'utf8');
-      for (const value of values) writeRecord(out, kb, value);
+      for (const value of values) writeStringRecord(out, key, value);
       written += values.length;
     }
     return out.close();
@@ -240,6 +239,33 @@ function appendValue(into: Map<string, string[]>, key: string, value: string): v
   const list = into.get(key);
   if (list === undefined) into.set(key, [value]);
   else list.push(value);
+}
+
+/**
+ * One record of a string key and value. Short ASCII strings (most keys and values) are copied
+ * char by char, which beats a call into the UTF-8 encoder per string; the bytes are the same.
+ */
+function writeStringRecord(out: OutputFile, key: string, value: string): void {
+  const r = out.reserve(2 + key.length + value.length);
+  if (r) {
+    let pos = putAscii(r.buf, r.pos, key);
+    if (pos >= 0) pos = putAscii(r.buf, pos, value);
+    if (pos >= 0) { out.advance(pos - r.pos); return; }
+  }
+  writeRecord(out, Buffer.from(key, 'utf8'), value);
+}
+
+/** [length][bytes] of an ASCII string shorter than 128 chars at `pos`; the end, or -1 for any other string. */
+function putAscii(buf: Buffer, pos: number, s: string): number {
+  const n = s.length;
+  if (n >= 0x80) return -1;
+  buf[pos] = n;
+  for (let k = 0; k < n; k++) {
+    const c = s.charCodeAt(k);
+    if (c >= 0x80) return -1;
+    buf[pos + 1 + k] = c;
+  }
+  return pos + 1 + n;
 }
 
 export function writeRecord(out: OutputFile, key: Uint8Array, value: string): void {
