@@ -8,6 +8,7 @@
 import { BftmrError } from '../lib/errors.ts';
 import { Kv, type KvOp } from '../lib/kv.ts';
 import { ancestors, joinPath, normalizePath } from '../dfs/dfs_path.ts';
+import type { BlockRef, Location } from '../lib/messages.ts';
 
 export interface BlockEntry {
   digest: string;
@@ -16,6 +17,11 @@ export interface BlockEntry {
   replicas: string[];
   /** The SHA-256 of its first `size` bytes, when the writer gave it (see BLOCK_HEAD_BYTES). */
   head?: { digest: string; size: number };
+}
+
+/** A block as a message names it: where its copies are, and its head when the writer gave one. */
+export function blockRef(b: BlockEntry, replicas: Location[]): BlockRef {
+  return { digest: b.digest, size: b.size, replicas, ...(b.head ? { head_digest: b.head.digest, head_size: b.head.size } : {}) };
 }
 
 export interface FileEntry {

@@ -12,7 +12,7 @@ import type { JobTrackerOptions } from '../lib/options.ts';
 import { normalizePath } from '../dfs/dfs_path.ts';
 import { JobTrackerCore } from './core/jobtracker_core.ts';
 import type { Effect } from './core/types.ts';
-import { Namespace, type Entry, type FileEntry } from './namespace.ts';
+import { blockRef, Namespace, type Entry, type FileEntry } from './namespace.ts';
 import { computeSplits } from './splits.ts';
 import { Peers } from '../dfs/peers.ts';
 import { isDigest } from '../lib/digest.ts';
@@ -52,14 +52,9 @@ export async function startJobTracker(opts: JobTrackerOptions, log: (line: strin
       replication: f.replication,
       created_ms: f.createdMs,
       is_dir: false,
-      blocks: f.blocks.map((b) => ({
-        digest: b.digest,
-        size: b.size,
-        // Live replicas first: a reader tries them in order.
-        replicas: [...b.replicas].sort((x, y) => Number(live.has(y)) - Number(live.has(x)))
-          .map(locate).filter((l): l is M.Location => l !== undefined),
-        ...(b.head ? { head_digest: b.head.digest, head_size: b.head.size } : {}),
-      })),
+      // Live replicas first: a reader tries them in order.
+      blocks: f.blocks.map((b) => blockRef(b, [...b.replicas].sort((x, y) => Number(live.has(y)) - Number(live.has(x)))
+        .map(locate).filter((l): l is M.Location => l !== undefined))),
     };
   };
   const fsckBlock = (b: FileEntry['blocks'][number], index: number): M.FsckBlock => {

@@ -6,7 +6,7 @@
  */
 import type { FileBlock, Location } from '../lib/messages.ts';
 import { splitReads } from '../lib/split_reads.ts';
-import type { FileEntry } from './namespace.ts';
+import { blockRef, type FileEntry } from './namespace.ts';
 import type { SplitSpec } from './core/types.ts';
 
 export function computeSplits(files: FileEntry[], splitBytes: number, locate: (trackerId: string) => Location | undefined): SplitSpec[] {
@@ -16,8 +16,7 @@ export function computeSplits(files: FileEntry[], splitBytes: number, locate: (t
     let off = 0;
     for (const b of file.blocks) {
       const replicas = b.replicas.map(locate).filter((l): l is Location => l !== undefined);
-      const head = b.head ? { head_digest: b.head.digest, head_size: b.head.size } : {};
-      blocks.push({ block: { digest: b.digest, size: b.size, replicas, ...head }, offset: off });
+      blocks.push({ block: blockRef(b, replicas), offset: off });
       off += b.size;
     }
     for (let start = 0; start < file.size; start += splitBytes) {

@@ -134,7 +134,7 @@ export function runMap(job: Job, input: MapInput, numReduces: number, conf: Conf
     else append(key, value);
   });
   function full(key: string, i: number): void {
-    let grow = true;
+    let double = true;
     if (combine && buffer.cap[i]! >= COMBINE_EVERY && (buffer.v[i] !== undefined || buffer.n[i]! >= COMBINE_RUN)) {
       const outerKey = combiningKey;
       const outer = combined;
@@ -147,9 +147,9 @@ export function runMap(job: Job, input: MapInput, numReduces: number, conf: Conf
       const values = buffer.n[i]! > 0 ? own.concat(buffer.take(i)) : own;
       buffer.v[i] = values;
       buffer.n[i] = values.length;
-      grow = values.length * 2 > buffer.cap[i]!;
+      double = values.length * 2 > buffer.cap[i]!;
     }
-    if (grow) buffer.cap[i]! *= 2;
+    if (double) buffer.cap[i]! *= 2;
     while (buffer.cap[i]! <= buffer.n[i]!) buffer.cap[i]! *= 2;
   }
 
