@@ -203,13 +203,13 @@ test('a block report drops replicas the tracker no longer holds and deletes what
   m.track(D('lost'), 10, 2, ['A', 'B'], 0);
   m.track(D('elsewhere'), 10, 2, ['B', 'C'], 0);
   m.takeChanged();
-  m.trackerUp('A', [D('kept'), D('elsewhere'), D('orphan')]);
+  m.trackerUp('A', [D('kept'), D('elsewhere'), D('orphan')], 0);
   t.deepEqual(m.health(D('kept'))!.live, ['A', 'B']);
   t.deepEqual(m.health(D('lost'))!.live, ['B']);
   t.deepEqual(m.takeChanged(), [{ digest: D('lost'), replicas: ['B'] }]);
   t.deepEqual(deletesIn(m.take('A', 1)).sort(), [D('elsewhere'), D('orphan')].sort());
   // Without a report (a tracker that stores nothing, as in the simulator) nothing changes.
-  m.trackerUp('B', undefined);
+  m.trackerUp('B', undefined, 0);
   t.deepEqual(m.health(D('kept'))!.live, ['A', 'B']);
 });
 
@@ -219,7 +219,7 @@ test('a tracker that restarts before it expires keeps the copies its block repor
   m.track(D('x'), 10, 2, ['A', 'B'], 0);
   m.track(D('y'), 10, 2, ['A', 'B'], 0);
   m.trackerDown('A', true);
-  m.trackerUp('A', [D('x')]);
+  m.trackerUp('A', [D('x')], 0);
   t.deepEqual(m.health(D('x'))!.live, ['A', 'B']);
   t.deepEqual(m.health(D('y'))!.live, ['B']);
   t.deepEqual(deletesIn(m.take('A', 1)), []);
@@ -232,7 +232,47 @@ test('after safe mode, a claim on a tracker that is already dead is not listed',
   c.up.delete('C');
   m.trackerDown('C');
   m.track(D('x'), 10, 3, ['A', 'B', 'C'], 2);
-  t.deepEqual(m.health(D('x')), { live: ['A', 'B'], dead: [], bad: [], repairing: 0, wanted: 3, state: 'UNDER_REPLICATED' });
+  t.deepEqual(m.health(D('x')), { live: ['A', 'B'], dead: [], bad: [], distrusted: [], repairing: 0, wanted: 3, state: 'UNDER_REPLICATED' });
+});
+
+test('a tracker lost for a while comes back with the last copy of a block: it is listed again, not deleted (sim seed 320)', (t) => {
+  const c = new Cluster('A', 'B');
+  const m = monitor(c);
+  m.track(D('only'), 10, 1, ['A'], 0);
+  m.track(D('spare'), 10, 1, ['B'], 0);
+  c.up.delete('A');
+  m.trackerDown('A');
+  t.is(m.health(D('only'))!.state, 'MISSING');
+  c.up.add('A');
+  m.trackerUp('A', [D('only'), D('spare')], 5);
+  const out = m.take('A', 5);
+  // The copy a file is short of is confirmed by a repair that succeeds at once; one no file is short of goes.
+  t.deepEqual(deletesIn(out), [D('spare')]);
+  const [r] = repairsIn(out);
+  t.is(r?.digest, D('only'));
+  t.deepEqual(r?.sources, []);
+  m.repairResult('A', { repair_id: r!.repair_id, digest: D('only'), ok: true, error: '', bad_sources: [] }, 6);
+  t.deepEqual(m.health(D('only'))!.live, ['A']);
+  t.is(m.health(D('only'))!.state, 'HEALTHY');
+});
+
+test('a tracker proven to hold a block bad is not given it again, even after the block had all its copies (sim seed 3354989473)', (t) => {
+  const c = new Cluster('A', 'B', 'C');
+  const m = monitor(c);
+  m.track(D('x'), 10, 2, ['A', 'B'], 0);
+  m.proveBad('A', D('x'));
+  m.tick(1);
+  const [r] = repairsIn(m.take('C', 1));
+  m.repairResult('C', { repair_id: r!.repair_id, digest: D('x'), ok: true, error: '', bad_sources: [] }, 2);
+  m.tick(3);
+  t.is(m.health(D('x'))!.state, 'HEALTHY', 'fsck no longer calls it corrupt');
+  // The copy on B goes: the one tracker left without a copy is A, which is not asked.
+  c.up.delete('B');
+  m.trackerDown('B');
+  m.tick(4);
+  t.deepEqual([...takeAll(m, ['A', 'C'], 4).values()].flatMap(repairsIn), []);
+  t.is(m.health(D('x'))!.state, 'UNDER_REPLICATED');
+  t.deepEqual(m.health(D('x'))!.distrusted, ['A']);
 });
 
 test('a block being copied to a tracker is not deleted there by its block report', (t) => {
@@ -241,7 +281,7 @@ test('a block being copied to a tracker is not deleted there by its block report
   m.track(D('x'), 10, 2, ['A'], 0);
   m.tick(1);
   t.is(repairsIn(m.take('B', 1)).length, 1);
-  m.trackerUp('B', [D('x')]);
+  m.trackerUp('B', [D('x')], 0);
   t.deepEqual(deletesIn(m.take('B', 2)), []);
 });
 

@@ -101,7 +101,7 @@ export class JobTrackerCore {
       id, address: req.address, pid: req.pid, slots: req.slots, fault: req.fault, lastHeartbeatMs: now,
       alive: true, verdicts: prev?.verdicts ?? [], running: 0, free: 0, outbox: [], replies: prev?.replies ?? 0, readable: new Map(),
     });
-    this.#replication.trackerUp(id, req.blocks?.map((b) => b.digest));
+    this.#replication.trackerUp(id, req.blocks?.map((b) => b.digest), now);
     return id;
   }
 

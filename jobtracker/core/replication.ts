@@ -57,6 +57,8 @@ export interface BlockHealth {
   live: string[];
   dead: string[];
   bad: string[];
+  /** Trackers ever proven to hold this block bad: never asked to copy it again. */
+  distrusted: string[];
   repairing: number;
   wanted: number;
   state: BlockHealthState;
@@ -70,6 +72,8 @@ interface BlockState {
   replicas: Set<string>;
   /** Replicas proven bad since the block last had all its copies. */
   bad: Set<string>;
+  /** Every tracker proven to hold it bad, as long as a file refers to it. */
+  distrusted: Set<string>;
 }
 
 interface Repair {
@@ -120,7 +124,7 @@ export class ReplicationMonitor {
   track(digest: string, size: number, wanted: number, claimed: readonly string[], now: number): void {
     let b = this.#blocks.get(digest);
     if (!b) {
-      b = { digest, size, wanted, replicas: new Set(), bad: new Set() };
+      b = { digest, size, wanted, replicas: new Set(), bad: new Set(), distrusted: new Set() };
       this.#blocks.set(digest, b);
     }
     b.wanted = wanted;
@@ -180,6 +184,7 @@ export class ReplicationMonitor {
     if (!b || !b.replicas.has(trackerId)) return;
     this.#removeReplica(b, trackerId);
     b.bad.add(trackerId);
+    b.distrusted.add(trackerId);
     this.#queueDelete(trackerId, digest);
   }
 
@@ -211,16 +216,19 @@ export class ReplicationMonitor {
     const state: BlockHealthState = live.length === 0 ? 'MISSING'
       : b.bad.size > 0 ? 'CORRUPT'
       : live.length < b.wanted ? 'UNDER_REPLICATED' : 'HEALTHY';
-    return { live, dead, bad: [...b.bad], repairing, wanted: b.wanted, state };
+    return { live, dead, bad: [...b.bad], distrusted: [...b.distrusted], repairing, wanted: b.wanted, state };
   }
 
   // ---------------------------------------------------------------- trackers
 
   /**
    * A tracker (re)registered. With a block report (`held`: the dfs blocks it holds), replicas it
-   * no longer has are dropped, and blocks it holds that no file needs from it are deleted.
+   * no longer has are dropped, and blocks it holds that no file needs from it are deleted. A block
+   * a file needs that is short of copies is not deleted: it may be the last copy (the tracker was
+   * lost for a while, say, and the other copies went meanwhile). The tracker is asked to show it
+   * holds it, by a repair that succeeds at once when it does, as a claim after a delete is in track().
    */
-  trackerUp(trackerId: string, held: readonly string[] | undefined): void {
+  trackerUp(trackerId: string, held: readonly string[] | undefined, now: number): void {
     this.touchTracker(trackerId);
     if (!held) return;
     const holds = new Set(held);
@@ -230,7 +238,10 @@ export class ReplicationMonitor {
       this.#log.push(`${trackerId} no longer holds block ${d.slice(0, 12)}`);
     }
     for (const d of holds) {
-      if (!this.isReplica(trackerId, d) && !this.#targeted(d, trackerId)) this.#queueDelete(trackerId, d);
+      if (this.isReplica(trackerId, d) || this.#targeted(d, trackerId)) continue;
+      const b = this.#blocks.get(d);
+      if (!b || this.#live(b) >= b.wanted) this.#queueDelete(trackerId, d);
+      else if (this.#trackers.usable(trackerId) && !b.distrusted.has(trackerId)) this.#startRepair(b, trackerId, now);
     }
   }
 
@@ -311,7 +322,7 @@ export class ReplicationMonitor {
     for (const d of this.#needy) {
       const b = this.#blocks.get(d);
       if (!b) { this.#needy.delete(d); continue; }
-      const live = [...b.replicas].filter((t) => this.#trackers.usable(t)).length;
+      const live = this.#live(b);
       if (live >= b.wanted) {
         this.#needy.delete(d);
         b.bad.clear();
@@ -326,7 +337,8 @@ export class ReplicationMonitor {
       if (live === 0) continue; // no verified copy left to copy from
       let need = b.wanted - live - this.#inFlight(b.digest);
       if (need <= 0) continue;
-      const candidates = usable.filter((t) => !b.replicas.has(t) && !b.bad.has(t) && !this.#targeted(b.digest, t) &&
+      // A tracker once proven to hold it bad is not given it again (though the block had all its copies since).
+      const candidates = usable.filter((t) => !b.replicas.has(t) && !b.distrusted.has(t) && !this.#targeted(b.digest, t) &&
         (this.#repairsByTracker.get(t) ?? 0) < this.#opts.maxRepairsPerTracker);
       // Targets whose last try failed go last.
       const fresh = candidates.filter((t) => !this.#failed.has(`${t}|${b.digest}`));
@@ -409,6 +421,13 @@ export class ReplicationMonitor {
     let ds = this.#deletes.get(t);
     if (!ds) this.#deletes.set(t, (ds = new Set()));
     ds.add(digest);
+  }
+
+  /** Copies of `b` on usable trackers. */
+  #live(b: BlockState): number {
+    let n = 0;
+    for (const t of b.replicas) if (this.#trackers.usable(t)) n++;
+    return n;
   }
 
   #targeted(digest: string, t: string): boolean {
