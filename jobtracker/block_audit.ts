@@ -63,17 +63,20 @@ export class BlockAuditor {
   }
 
   /**
-   * Checks that the tracker at `address` holds the bytes of `digest`: by a challenge when one is
-   * left, else by fetching the block (which mints challenges when `mint`). An `urgent` check (one a
-   * job's commit waits for) goes ahead of the others waiting for their turn.
+   * Checks that the tracker at `address` holds the bytes of `digest`: by fetching the block, which
+   * mints challenges when `mint`; or, when `challenge` and one is left, by a challenge. A challenge
+   * shows the tracker holds the bytes, not that it serves them: a copy a reader accused is fetched,
+   * as the reader fetched it. An `urgent` check (one a job's commit waits for) goes ahead of the
+   * others waiting for their turn.
    */
-  async check(address: string, digest: string, mint: boolean, urgent = false): Promise<AuditOutcome> {
+  async check(address: string, digest: string, how: { mint?: boolean; challenge?: boolean; urgent?: boolean } = {}): Promise<AuditOutcome> {
+    const { mint = false, challenge = false, urgent = false } = how;
     if (this.#running >= this.#opts.maxConcurrent) {
       await new Promise<void>((r) => (urgent ? this.#urgent : this.#waiting).push(r));
     }
     this.#running++;
     try {
-      const token = mint ? this.#spend(digest) : undefined;
+      const token = challenge ? this.#spend(digest) : undefined;
       return await (token ? this.#challenge(address, digest, token) : this.#fetch(address, digest, mint));
     } finally {
       this.#running--;

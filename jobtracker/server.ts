@@ -114,7 +114,8 @@ export async function startJobTracker(opts: JobTrackerOptions, log: (line: strin
   const peers = new Peers();
   const auditor = new BlockAuditor(peers);
   async function audit(e: Extract<Effect, { type: 'audit' }>): Promise<void> {
-    const outcome = await auditor.check(e.address, e.digest, !e.jobId, !!e.jobId);
+    // dfs blocks mint challenges for later routine audits; a job's map output is checked once.
+    const outcome = await auditor.check(e.address, e.digest, { mint: !e.jobId, challenge: !!e.routine, urgent: !!e.jobId });
     const what = e.jobId ? `${e.task} of ${e.jobId}` : e.task;
     if (outcome.kind === 'no-answer') log(`audit of ${e.trackerId} for ${e.digest.slice(0, 12)}: no answer (${outcome.why})`);
     if (outcome.kind === 'mismatch') log(`audit: ${e.trackerId} served bytes that do not match ${e.digest.slice(0, 12)} (${what})`);

@@ -47,15 +47,15 @@ test('an honest node passes the full check and then every challenge, each nonce 
   const auditor = new BlockAuditor(peers, { tokensPerFetch: 2, maxBlocks: 10, maxConcurrent: 1 });
   try {
     const { digest } = await n.store.put(bytes(), DFS_OWNER);
-    t.deepEqual(await auditor.check(n.address, digest, true), { kind: 'match' });
+    t.deepEqual(await auditor.check(n.address, digest, { mint: true, challenge: true }), { kind: 'match' });
     t.is(auditor.tokens(digest), 2);
     // More checks than may run at once wait their turn and all complete.
-    t.deepEqual(await Promise.all([1, 2, 3].map(() => auditor.check(n.address, digest, false))), [1, 2, 3].map(() => ({ kind: 'match' })));
-    t.deepEqual(await auditor.check(n.address, digest, true), { kind: 'match' });
-    t.deepEqual(await auditor.check(n.address, digest, true), { kind: 'match' });
+    t.deepEqual(await Promise.all([1, 2, 3].map(() => auditor.check(n.address, digest))), [1, 2, 3].map(() => ({ kind: 'match' })));
+    t.deepEqual(await auditor.check(n.address, digest, { mint: true, challenge: true }), { kind: 'match' });
+    t.deepEqual(await auditor.check(n.address, digest, { mint: true, challenge: true }), { kind: 'match' });
     t.is(auditor.tokens(digest), 0);
     // A job's map output is checked by fetching, and mints nothing.
-    t.deepEqual(await auditor.check(n.address, digest, false), { kind: 'match' });
+    t.deepEqual(await auditor.check(n.address, digest), { kind: 'match' });
     t.is(auditor.tokens(digest), 0);
   } finally {
     peers.close();
@@ -71,11 +71,11 @@ test('a corrupting node fails both the full check and a challenge minted on an h
   try {
     const { digest } = await honest.store.put(bytes(), DFS_OWNER);
     await liar.store.put(bytes(), DFS_OWNER);
-    t.deepEqual(await auditor.check(liar.address, digest, true), { kind: 'mismatch' });
+    t.deepEqual(await auditor.check(liar.address, digest, { mint: true, challenge: true }), { kind: 'mismatch' });
     t.is(auditor.tokens(digest), 0, 'nothing is minted from bytes that do not match');
-    t.deepEqual(await auditor.check(honest.address, digest, true), { kind: 'match' });
+    t.deepEqual(await auditor.check(honest.address, digest, { mint: true, challenge: true }), { kind: 'match' });
     t.true(auditor.tokens(digest) > 0);
-    t.deepEqual(await auditor.check(liar.address, digest, true), { kind: 'mismatch' });
+    t.deepEqual(await auditor.check(liar.address, digest, { mint: true, challenge: true }), { kind: 'mismatch' });
   } finally {
     peers.close();
     await honest.close();
@@ -96,11 +96,11 @@ test('a dropping node is found not to hold what it claims; an unreachable one pr
     await up.write({ data: Buffer.alloc(0), xxh32: xx.h32(Buffer.alloc(0)), digest: sha256(BYTES), last: true });
     t.is((await up.finish()).digest, digest, 'it acknowledges the write');
     t.truthy(await dropper.store.get(digest), 'and keeps claiming the block');
-    t.deepEqual(await auditor.check(dropper.address, digest, true), { kind: 'missing' });
-    await auditor.check(honest.address, digest, true);
-    t.deepEqual(await auditor.check(dropper.address, digest, true), { kind: 'missing' }, 'by challenge too');
+    t.deepEqual(await auditor.check(dropper.address, digest, { mint: true, challenge: true }), { kind: 'missing' });
+    await auditor.check(honest.address, digest, { mint: true, challenge: true });
+    t.deepEqual(await auditor.check(dropper.address, digest, { mint: true, challenge: true }), { kind: 'missing' }, 'by challenge too');
     await dropper.close();
-    t.is((await auditor.check(dropper.address, digest, false)).kind, 'no-answer');
+    t.is((await auditor.check(dropper.address, digest)).kind, 'no-answer');
   } finally {
     peers.close();
     await honest.close();
@@ -118,10 +118,34 @@ test('`:late` storage liars answer the first challenge of a block (the writer\'s
       const mac = newProofMac(nonce);
       mac.update(BYTES);
       t.true(Buffer.from(r.mac).equals(mac.digest()), `${mode}: the first challenge is answered`);
-      t.deepEqual(await new BlockAuditor(peers).check(liar.address, digest, true), { kind: then }, `${mode}: and then it lies`);
+      t.deepEqual(await new BlockAuditor(peers).check(liar.address, digest, { mint: true, challenge: true }), { kind: then }, `${mode}: and then it lies`);
     } finally {
       peers.close();
       await liar.close();
     }
+  }
+});
+
+test('a node that answers challenges from the true bytes but serves readers others is caught once it is accused', async (t) => {
+  const honest = await node('');
+  const liar = await node('serve-corrupt');
+  const peers = auditorPeers();
+  const auditor = new BlockAuditor(peers);
+  try {
+    const { digest } = await honest.store.put(bytes(), DFS_OWNER);
+    await liar.store.put(bytes(), DFS_OWNER);
+    await auditor.check(honest.address, digest, { mint: true, challenge: true });
+    const left = auditor.tokens(digest);
+    t.true(left > 0);
+    // A routine audit may use a challenge, which it passes: it does hold the bytes...
+    t.deepEqual(await auditor.check(liar.address, digest, { mint: true, challenge: true }), { kind: 'match' });
+    t.is(auditor.tokens(digest), left - 1);
+    // ...but a reader's accusation is checked by reading, as the reader did.
+    t.deepEqual(await auditor.check(liar.address, digest, { mint: true }), { kind: 'mismatch' });
+    t.is(auditor.tokens(digest), left - 1, 'no challenge spent on an accusation');
+  } finally {
+    peers.close();
+    await honest.close();
+    await liar.close();
   }
 });

@@ -223,7 +223,7 @@ export class JobTrackerCore {
     }
     this.#checkJobs(this.#ctx(now));
     const audit = this.#replication.tick(now);
-    if (audit) this.#auditBlock(audit.trackerId, audit.digest, 'routine audit');
+    if (audit) this.#auditBlock(audit.trackerId, audit.digest, 'routine audit', false, true);
   }
 
   #lose(t: TrackerRecord, now: number, restarted = false): void {
@@ -312,12 +312,14 @@ export class JobTrackerCore {
     return this.#replication.health(digest);
   }
 
-  #auditBlock(trackerId: string, digest: string, why: string, unlisted = false): void {
+  #auditBlock(trackerId: string, digest: string, why: string, unlisted = false, routine = false): void {
     const t = this.#trackers.get(trackerId);
     const key = `${trackerId}|${digest}`;
     if (!t || unlisted === this.#replication.isReplica(trackerId, digest) || this.#blockAudits.has(key)) return;
     this.#blockAudits.add(key);
-    this.#effects.push({ type: 'audit', jobId: '', task: why, trackerId, address: t.address, digest, ...(unlisted ? { unlisted } : {}) });
+    this.#effects.push({
+      type: 'audit', jobId: '', task: why, trackerId, address: t.address, digest, ...(unlisted ? { unlisted } : {}), ...(routine ? { routine } : {}),
+    });
   }
 
   // ---------------------------------------------------------------- jobs

@@ -37,9 +37,12 @@ export type Effect =
   /**
    * A reducer says this tracker served bytes not matching `digest`: fetch them and see (auditResult).
    * With an empty `jobId` it is a dfs block: one a reader or a repair accused, or a routine audit;
-   * `unlisted`: a copy no file lists, which a writer did not keep (deleted unless it is good).
+   * `unlisted`: a copy no file lists, which a writer did not keep (deleted unless it is good);
+   * `routine`: no one accused the copy, so a proof of possession will do. An accused copy is
+   * fetched as readers fetch it: a tracker may answer challenges from the true bytes and still
+   * serve readers others.
    */
-  | { type: 'audit'; jobId: string; task: string; trackerId: string; address: string; digest: string; unlisted?: boolean }
+  | { type: 'audit'; jobId: string; task: string; trackerId: string; address: string; digest: string; unlisted?: boolean; routine?: boolean }
   /** The replica lists of these dfs blocks changed: persist them in the namespace. */
   | { type: 'replicas'; changes: { digest: string; replicas: string[] }[] }
   | { type: 'log'; message: string };
