@@ -12,13 +12,19 @@
  * honest map output is sha256(job/map/partition), and a reduce output is a function of the digests
  * it verified its inputs against, so a reduce fed a wrong map output produces a wrong digest, as a
  * real reduce does.
+ *
+ * The dfs is simulated beside the jobs: files whose blocks the simulated trackers hold, which the
+ * core's replication monitor keeps at their replication through crashes and storage liars, with
+ * a client that reads every file now and then (and reports bad copies, as the real one does),
+ * routine audits, repairs that pull from the sources the core names, and files removed. Blocks
+ * are digests here too; a copy is good, lost, or served altered.
  */
 import { createHash } from 'node:crypto';
 import { BftmrError, isBftmrError, messageOf } from '../lib/errors.ts';
 import { MinHeap } from '../lib/min_heap.ts';
 import { sourceAllowanceMs } from '../lib/source_pace.ts';
 import type {
-  AttemptReport, BlockRef, FileBlock, HeartbeatReply, HeartbeatRequest, LaunchMap, LaunchReduce, TaskAction,
+  AttemptReport, BlockRef, FileBlock, HeartbeatReply, HeartbeatRequest, LaunchMap, LaunchReduce, ReplicationResult, TaskAction,
 } from '../lib/messages.ts';
 import { JobTrackerCore } from '../jobtracker/core/jobtracker_core.ts';
 import type { CoreOptions, JobSpec, OutputFile } from '../jobtracker/core/types.ts';
@@ -76,7 +82,9 @@ export const FAULT_MODES = [
   'serve-corrupt',  // right digests, other bytes served to every reader
   'equivocate',     // other bytes served on every other read
   'collude',        // every colluder produces the same wrong map outputs
-  'blame-sources',  // a reducer that claims its sources served bad bytes
+  'blame-sources',  // a reducer (or a repair) that claims its sources served bad bytes
+  'corrupt-blocks', // from some time on, serves altered bytes of the dfs blocks it holds (and of those it stores later)
+  'drop-blocks',    // from some time on, loses the bytes of the dfs blocks it holds and stores, but keeps claiming them
 ] as const;
 export type FaultMode = (typeof FAULT_MODES)[number];
 
@@ -104,6 +112,15 @@ export interface TrackerPlan {
   slowMs?: number;
   /** corrupt-map, collude: which partitions of a map output are wrong (none, in a job with fewer). */
   corruptPartitions?: number[];
+  /** corrupt-blocks, drop-blocks: when it starts lying about its dfs blocks (it passed the writer's check). */
+  lieAtMs?: number;
+}
+
+/** A dfs file put before the first job: `blocks` blocks of `replication` copies; removed at `rmAtMs`, if given. */
+export interface DfsFilePlan {
+  blocks: number;
+  replication: number;
+  rmAtMs?: number;
 }
 
 export interface JobPlan {
@@ -131,6 +148,9 @@ export interface Scenario {
   network: { lossRequest: number; lossReply: number; maxDelayMs: number; lateChance: number };
   /** Faulty trackers (by index), f at most unless the run asked for more. */
   faulty: number[];
+  /** dfs files (none in some seeds), and when the client reads every file still there. */
+  dfs: DfsFilePlan[];
+  dfsReadsAtMs: number[];
 }
 
 export interface SimOptions {
@@ -164,6 +184,7 @@ export function scenarioFor(opts: SimOptions): Scenario {
   const faults = root.fork();
   const work = root.fork();
   const net = root.fork();
+  const storage = root.fork(); // drawn last: the streams above stay what they were before the dfs was simulated
   const excluded = new Set(opts.exclude ?? []);
   const allowed = FAULT_MODES.filter((m) => !excluded.has(m));
   const maxReduces = 4;
@@ -195,6 +216,8 @@ export function scenarioFor(opts: SimOptions): Scenario {
     const crashAt = r.chance(0.3) ? 'first-task' as const : r.int(0, 40_000);
     const slowMs = r.int(1_000, 30_000);
     const corruptPartitions = someOf(r, maxReduces);
+    const lieAtMs = r.chance(0.3) ? 0 : r.int(0, 60_000);
+    if (plan.mode === 'corrupt-blocks' || plan.mode === 'drop-blocks') plan.lieAtMs = lieAtMs;
     if (plan.mode === 'crash') plan.crashAt = crashAt;
     if (plan.mode === 'slow') plan.slowMs = slowMs;
     if (plan.mode === 'corrupt-map') plan.corruptPartitions = corruptPartitions;
@@ -216,6 +239,14 @@ export function scenarioFor(opts: SimOptions): Scenario {
   const lossRequest = rate('loss-request', [0.01, 0.03, 0.1]);
   const lossReply = rate('loss-reply', [0.01, 0.03, 0.1]);
   const lateChance = rate('late-delivery', [0.005, 0.02]);
+
+  // f+1 copies at least, so one is on an honest tracker whatever the faulty ones do.
+  const dfs: DfsFilePlan[] = storage.chance(0.3) ? [] : Array.from({ length: storage.int(1, 4) }, () => {
+    const file: DfsFilePlan = { blocks: storage.int(1, 5), replication: storage.int(Math.max(1, f + 1), Math.min(n, Math.max(3, f + 1))) };
+    if (storage.chance(0.25)) file.rmAtMs = storage.int(0, 60_000);
+    return file;
+  });
+  const dfsReadsAtMs = Array.from({ length: storage.int(1, 3) }, () => storage.int(1_000, 90_000)).sort((a, b) => a - b);
   return {
     seed: opts.seed,
     f,
@@ -233,6 +264,8 @@ export function scenarioFor(opts: SimOptions): Scenario {
     rpcDeadlineMs: heartbeatIntervalMs * 2,
     network: { lossRequest, lossReply, maxDelayMs: net.pick([2, 20, 100]), lateChance },
     faulty: faultyIndexes,
+    dfs,
+    dfsReadsAtMs: dfs.length ? dfsReadsAtMs : [],
   };
 }
 
@@ -245,14 +278,16 @@ function someOf(rng: Prng, n: number): number[] {
 export function describeScenario(s: Scenario): string {
   const faults = s.faulty.map((i) => {
     const t = s.trackers[i]!;
-    const extra = t.crashAt !== undefined ? `@${t.crashAt}` : t.slowMs !== undefined ? `+${t.slowMs}ms` : '';
+    const extra = t.crashAt !== undefined ? `@${t.crashAt}` : t.slowMs !== undefined ? `+${t.slowMs}ms` : t.lieAtMs !== undefined ? `@${t.lieAtMs}` : '';
     return `t${i}:${t.mode}${extra}`;
   });
   const net = s.network;
   return `f=${s.f} trackers=${s.trackers.length} faults=[${faults.join(' ')}] ` +
     `jobs=[${s.jobs.map((j) => `${j.maps}x${j.reduces}`).join(' ')}] hb=${s.heartbeatIntervalMs}ms ` +
     `expiry=${s.trackerExpiryMs}ms blacklist>${s.blacklistAfterVerdicts} late>${s.lateFactor}x/${s.lateFloorMs}ms deadline>=${s.deadlineFloorMs}ms pair-wait=${s.pairWaitMs}ms ` +
-    `loss=${net.lossRequest}/${net.lossReply} late=${net.lateChance} delay<=${net.maxDelayMs}ms`;
+    `loss=${net.lossRequest}/${net.lossReply} late=${net.lateChance} delay<=${net.maxDelayMs}ms` +
+    (s.dfs.length ? ` dfs=[${s.dfs.map((x) => `${x.blocks}b/r${x.replication}${x.rmAtMs !== undefined ? `-rm@${x.rmAtMs}` : ''}`).join(' ')}] ` +
+      `reads@[${s.dfsReadsAtMs.join(',')}]` : '');
 }
 
 // ---------------------------------------------------------------- the fault-free reference
@@ -307,6 +342,13 @@ export type Property =
   | 'verdict-against-truthful' // a verdict names a tracker that never reported a wrong digest nor served bad bytes
   | 'double-vote'              // a tracker was given a second attempt at a task it still has a vote on
   | 'drop-committed-output'    // a replica of a committed file was told to drop it
+  | 'dfs-delete-listed'        // a tracker was told to delete a dfs block the core still lists there
+  | 'dfs-delete-last-copy'     // an honest tracker was told to delete the last good copy of a block a file needs
+  | 'dfs-listed-not-held'      // the core lists a replica on an up, honest tracker that does not hold the block
+  | 'dfs-under-replicated'     // liveness: a block has fewer listed usable copies than wanted (and usable trackers allow)
+  | 'dfs-bad-copy-listed'      // liveness: a copy a read found bad (and the core then checked) is still listed
+  | 'dfs-lost'                 // liveness: no listed copy of a block is good (f+1 copies were put: one was honest)
+  | 'dfs-garbage'              // liveness: an up tracker still holds a block of a removed file
   | 'job-failed'               // liveness: a job failed though at most f trackers were faulty
   | 'job-stuck'                // liveness: a job did not finish in the simulated time
   | 'hung-not-named'           // liveness: a hung tracker held attempts past every deadline and has no verdict
@@ -393,7 +435,10 @@ class SimTracker {
   registering = false;
   /** Reports not yet acknowledged by a heartbeat reply (the in-flight ones are in `inflight`). */
   queue: AttemptReport[] = [];
-  inflight?: { n: number; reports: AttemptReport[] };
+  /** Repairs done and blocks deleted, not yet acknowledged either. */
+  repairsDone: ReplicationResult[] = [];
+  deleted: string[] = [];
+  inflight?: { n: number; reports: AttemptReport[]; repairsDone: ReplicationResult[]; deleted: string[] };
   heartbeats = 0;
   again = false;
   /** The response_id of the last heartbeat reply received, echoed in the next heartbeat. */
@@ -405,6 +450,12 @@ class SimTracker {
   readonly store = new Map<string, Set<string>>();
   /** Reads served, for equivocation on every other one. */
   reads = 0;
+  /** drop-blocks: dfs blocks whose bytes are gone though the store still claims them. */
+  readonly dropped = new Set<string>();
+  /** corrupt-blocks, drop-blocks: lying about its dfs blocks now. */
+  lying = false;
+  /** Repairs started, so one replayed after a lost reply is not run twice. */
+  readonly repairs = new Set<number>();
 
   constructor(readonly index: number, readonly plan: TrackerPlan) {}
 
@@ -416,7 +467,27 @@ class SimTracker {
     const owners = this.store.get(digest);
     if (owners) owners.add(owner);
     else this.store.set(digest, new Set([owner]));
+    if (owner === DFS && this.lying && this.plan.mode === 'drop-blocks') this.dropped.add(digest);
   }
+
+  /** Whether it holds the true bytes of a dfs block (whatever it serves). */
+  goodCopy(digest: string): boolean {
+    return this.up && this.store.has(digest) && !this.dropped.has(digest) && !(this.lying && this.plan.mode === 'corrupt-blocks');
+  }
+
+  /** Whether it deals honestly with the dfs blocks it holds: a copy it has is served as it is. */
+  get storageHonest(): boolean {
+    return !['corrupt-blocks', 'drop-blocks', 'serve-corrupt', 'equivocate'].includes(this.plan.mode);
+  }
+}
+
+const DFS = 'dfs';
+
+/** A dfs file of the simulation (put, or a job's committed output): its blocks' digests; `removed` once it is rm'd. */
+interface SimFile {
+  name: string;
+  blocks: string[];
+  removed: boolean;
 }
 
 /** What the simulator knows about every attempt the core launched, to judge the core's decisions. */
@@ -492,6 +563,10 @@ class Simulation {
   /** The registration each re-registering tracker waits for (older replies are ignored). */
   readonly #registerAttempt = new Map<SimTracker, number>();
   readonly #hash = createHash('sha256');
+  readonly #dfsRng: Prng;
+  readonly #files: SimFile[] = [];
+  /** dfs block -> trackers a read found serving it bad (every time) or not holding it, though they claim to. */
+  readonly #badCopies = new Map<string, Set<string>>();
   #now = START;
   #events = 0;
   #verdictsSeen = 0;
@@ -503,6 +578,7 @@ class Simulation {
     const coreRandom = root.fork();
     this.#net = root.fork();
     this.#work = root.fork();
+    this.#dfsRng = root.fork();
     const s = this.scenario;
     const coreOpts: CoreOptions = {
       heartbeatIntervalMs: s.heartbeatIntervalMs,
@@ -534,6 +610,7 @@ class Simulation {
     }
     this.#at(s.heartbeatIntervalMs, () => this.#jtTick());
     for (const job of this.#jobs) this.#at(job.plan.submitAtMs, () => this.#submit(job));
+    this.#putFiles();
     this.#afterStep();
 
     let doneAt: number | undefined;
@@ -544,6 +621,9 @@ class Simulation {
     const maxReads = Math.max(3, ...s.jobs.map((j) => j.maps)) + 1;
     const afterJobsMs = 3 * s.trackerExpiryMs +
       (s.trackers.some((t) => t.mode === 'hang') ? s.deadlineFloorMs + 42_000 + maxReads * sourceAllowanceMs(321) : 0);
+    // The dfs settles after its last read or removal: reports audited, copies repaired, deletes delivered.
+    const dfsMoments = [...s.dfsReadsAtMs, ...s.dfs.flatMap((x) => (x.rmAtMs === undefined ? [] : [x.rmAtMs]))];
+    const dfsSettledAt = START + (dfsMoments.length ? Math.max(...dfsMoments) + 3 * s.trackerExpiryMs + 20_000 : 0);
     while (this.#violations.length === 0) {
       const e = this.#queue.pop();
       if (!e || e.at > limit) break;
@@ -555,9 +635,11 @@ class Simulation {
       e.run();
       this.#afterStep();
       if (doneAt === undefined && this.#allJobsOver()) doneAt = this.#now;
-      if (doneAt !== undefined && this.#now - doneAt > afterJobsMs) break;
+      // And every block a file needs has its copies again (blacklisting, say, may have taken some late).
+      if (doneAt !== undefined && this.#now - doneAt > afterJobsMs && this.#now >= dfsSettledAt && this.#dfsShort().length === 0) break;
     }
     this.#checkLiveness(limit);
+    this.#checkDfsLiveness();
     this.#checkHungNamed();
     const jobs = this.#jobs.filter((j) => j.id).map((j) => {
       const st = this.#core.job(j.id!, this.#now);
@@ -665,7 +747,8 @@ class Simulation {
 
   #jtRegister(t: SimTracker, attempt: number, sentAt: number): void {
     const id = this.#call(`register of ${t.id}`, () =>
-      this.#core.register({ tracker_id: t.id, address: `${t.name}.sim:7000`, pid: 1000 + t.index, slots: t.plan.slots, fault: t.plan.mode }, this.#now));
+      this.#core.register({ tracker_id: t.id, address: `${t.name}.sim:7000`, pid: 1000 + t.index, slots: t.plan.slots, fault: t.plan.mode,
+        blocks: [...t.store.keys()].map((digest) => ({ digest })) }, this.#now));
     if (id === undefined) return;
     if (id !== t.id) this.#violate('safety', 'core-invariant', `re-registration of ${t.id} gave it a new id ${id}`);
     this.#drainEffects();
@@ -684,17 +767,23 @@ class Simulation {
         continue;
       }
       if (e.type === 'audit') {
-        // The adapter fetches the block itself; only bytes that do not match are proof.
+        // The adapter checks the copy itself; only bytes that do not match (or, for a dfs block,
+        // "not held") are proof.
         const source = this.#byId.get(e.trackerId);
-        const matched = !source?.up || !source.store.has(e.digest) || this.#servesGoodBytes(source);
-        this.#trace(`jt: audit ${this.#name(e.trackerId)} ${e.digest.slice(0, 8)} -> ${matched ? 'no proof' : 'MISMATCH'}`);
+        const { matched, held } = e.jobId ? { matched: !source?.up || !source.store.has(e.digest) || this.#servesGoodBytes(source), held: true }
+          : this.#dfsAudit(source, e.digest, !!e.routine);
+        this.#trace(`jt: audit ${this.#name(e.trackerId)} ${e.digest.slice(0, 8)}${e.jobId ? '' : ` (${e.task})`} -> ` +
+          `${!matched ? 'MISMATCH' : !held ? 'NOT HELD' : 'no proof'}`);
         this.#at(this.#work.int(1, 50), () => {
-          this.#call('auditResult', () => this.#core.auditResult(e, matched, this.#now));
+          this.#call('auditResult', () => this.#core.auditResult(e, matched, this.#now, held));
           this.#drainEffects();
         });
         continue;
       }
-      if (e.type !== 'commit') continue; // no dfs blocks are tracked in the simulation
+      if (e.type === 'replicas') {
+        for (const c of e.changes) this.#checkListed(c.digest, c.replicas);
+        continue;
+      }
       const job = this.#jobs.find((j) => j.id === e.jobId);
       this.#trace(`jt: commit ${e.jobId} [${e.files.map((x) => `${x.digest.slice(0, 8)}@${x.replicas.map((r) => this.#name(r.tracker_id)).join('+')}`).join(' ')}]`);
       if (!job?.expected) {
@@ -708,6 +797,11 @@ class Simulation {
       }
       // The adapter records the output in the namespace, then tells the core.
       this.#at(this.#work.int(1, 50), () => {
+        // As jobtracker/server.ts: the output's files become dfs files, their copies the f+1 agreeing ones.
+        for (const file of e.files) {
+          this.#call('trackBlock', () => this.#core.trackBlock(file.digest, file.size, file.replicas.length, file.replicas.map((r) => r.tracker_id), this.#now));
+          this.#files.push({ name: file.path, blocks: [file.digest], removed: false });
+        }
         this.#call('committed', () => this.#core.committed(e.jobId, this.#now));
         job.applied = true;
         this.#trace(`jt: ${e.jobId} recorded in the namespace`);
@@ -745,6 +839,7 @@ class Simulation {
         facts.voted = false;
       }
     }
+    if ('delete_blocks' in a) this.#checkDelete(t, a.delete_blocks.digests);
     if ('drop_job' in a) {
       const job = this.#jobs.find((j) => j.id === a.drop_job.job_id);
       for (const file of job?.applied ? job.commit!.files : []) {
@@ -764,7 +859,9 @@ class Simulation {
   #afterStep(): void {
     if (this.#violations.length) return;
     const statuses = this.#core.jobs(this.#now);
+    const trackers = this.#core.trackers(this.#now);
     let verdicts = 0;
+    for (const info of trackers) verdicts += info.verdicts.length;
     for (const st of statuses) {
       verdicts += st.verdicts.length;
       const job = this.#jobs.find((j) => j.id === st.job_id);
@@ -776,7 +873,7 @@ class Simulation {
     for (const st of statuses) {
       for (const v of st.verdicts) this.#checkVerdict(v.tracker_id, `${st.job_id}: ${v.reason}`);
     }
-    for (const info of this.#core.trackers(this.#now)) {
+    for (const info of trackers) {
       for (const reason of info.verdicts) this.#checkVerdict(info.tracker_id, reason);
     }
   }
@@ -867,15 +964,19 @@ class Simulation {
     }
     const n = ++t.heartbeats;
     const reports = t.queue.splice(0);
-    t.inflight = { n, reports };
+    const repairsDone = t.repairsDone.splice(0);
+    const deleted = t.deleted.splice(0);
+    t.inflight = { n, reports, repairsDone, deleted };
     const req: HeartbeatRequest = {
       tracker_id: t.id, free_slots: Math.max(0, t.plan.slots - t.running.size), reports, running: [...t.running.keys()],
-      last_response_id: t.lastResponseId,
+      last_response_id: t.lastResponseId, replications: repairsDone, deleted_blocks: deleted,
     };
     const sentAt = this.#now;
     this.#at(this.scenario.rpcDeadlineMs, () => this.#onTimeout(t, n));
     const d = this.#deliver(this.scenario.network.lossRequest);
-    this.#trace(`${t.name}>hb #${n} ${reports.length} reports${d === undefined ? ' (lost)' : ''}`);
+    const dfs = repairsDone.length + deleted.length ? `, repairs [${repairsDone.map((r) => `${r.digest.slice(0, 8)}:${r.ok ? 'ok' : 'failed'}`).join(' ')}]` +
+      `, ${deleted.length} deleted` : '';
+    this.#trace(`${t.name}>hb #${n} ${reports.length} reports${dfs}${d === undefined ? ' (lost)' : ''}`);
     if (d !== undefined) this.#at(d, () => this.#jtHeartbeat(t, n, req, sentAt));
   }
 
@@ -883,6 +984,8 @@ class Simulation {
     if (!t.up || t.inflight?.n !== n) return;
     // Nothing lost: the reports go with the next heartbeat.
     t.queue = [...t.inflight.reports, ...t.queue];
+    t.repairsDone = [...t.inflight.repairsDone, ...t.repairsDone];
+    t.deleted = [...t.inflight.deleted, ...t.deleted];
     t.inflight = undefined;
     this.#trace(`${t.name} hb #${n} timed out`);
     if (t.again) {
@@ -966,8 +1069,24 @@ class Simulation {
     } else if ('kill_attempt' in a) {
       // A hung tracker ignores kills too (as the real one does): it keeps listing the attempt.
       if (t.plan.mode !== 'hang') t.running.delete(a.kill_attempt);
+    } else if ('replicate_block' in a) {
+      const r = a.replicate_block;
+      if (t.repairs.has(r.repair_id)) return; // replayed after a lost reply
+      t.repairs.add(r.repair_id);
+      this.#at(this.#work.int(5, 500), () => this.#repair(t, r));
+    } else if ('delete_blocks' in a) {
+      // As the real store's release: only the dfs's hold goes; a job's data stays until its drop_job.
+      for (const d of a.delete_blocks.digests) {
+        const owners = t.store.get(d);
+        owners?.delete(DFS);
+        if (owners?.size === 0) {
+          t.store.delete(d);
+          t.dropped.delete(d);
+        }
+      }
+      t.deleted.push(...a.delete_blocks.digests);
     } else if ('drop_job' in a) {
-      for (const d of a.drop_job.keep) t.store.get(d)?.add('dfs');
+      for (const d of a.drop_job.keep) t.store.get(d)?.add(DFS);
       for (const [d, owners] of t.store) {
         owners.delete(a.drop_job.job_id);
         if (owners.size === 0) t.store.delete(d);
@@ -1049,6 +1168,211 @@ class Simulation {
     return !bad;
   }
 
+  // ---------------------------------------------------------------- the dfs
+
+  /** The planned files, put at the start: each block on `replication` trackers, which passed the writer's check. */
+  #putFiles(): void {
+    const s = this.scenario;
+    s.dfs.forEach((plan, k) => {
+      const file: SimFile = { name: `/data/file${k}`, blocks: [], removed: false };
+      for (let i = 0; i < plan.blocks; i++) {
+        const digest = sha256(`dfs/${s.seed}/${k}/${i}`);
+        const holders = this.#trackers.map((t) => ({ t, k: this.#dfsRng.next() })).sort((a, b) => a.k - b.k)
+          .slice(0, plan.replication).map(({ t }) => t);
+        for (const t of holders) t.hold(digest, DFS);
+        file.blocks.push(digest);
+        this.#call('trackBlock', () => this.#core.trackBlock(digest, 64 * MB, plan.replication, holders.map((t) => t.id), this.#now));
+      }
+      this.#files.push(file);
+      this.#trace(`put ${file.name}: ${file.blocks.map((d) => d.slice(0, 8)).join(' ')} (replication ${plan.replication})`);
+      if (plan.rmAtMs !== undefined) this.#at(plan.rmAtMs, () => this.#removeFile(file));
+    });
+    this.#drainEffects();
+    for (const t of this.#trackers) {
+      if (t.plan.lieAtMs !== undefined) this.#at(t.plan.lieAtMs, () => this.#startLying(t));
+    }
+    for (const at of s.dfsReadsAtMs) this.#at(at, () => this.#readAll());
+  }
+
+  #startLying(t: SimTracker): void {
+    if (!t.up) return;
+    t.lying = true;
+    if (t.plan.mode === 'drop-blocks') for (const [d, owners] of t.store) if (owners.has(DFS)) t.dropped.add(d);
+    this.#trace(`${t.name} starts to ${t.plan.mode === 'drop-blocks' ? 'lose' : 'corrupt'} its dfs blocks`);
+  }
+
+  #removeFile(file: SimFile): void {
+    file.removed = true;
+    this.#trace(`rm ${file.name}`);
+    for (const d of file.blocks) this.#call('forgetBlock', () => this.#core.forgetBlock(d));
+    this.#drainEffects();
+  }
+
+  /**
+   * One read of a dfs block from `t`, as a reader sees it: good bytes, or why not. Serving bad
+   * bytes, or denying a block it claims, marks a liar.
+   */
+  #readCopy(t: SimTracker, digest: string): 'good' | 'unavailable' | 'not held' | 'bad bytes' {
+    if (!t.up) return 'unavailable';
+    if (!t.store.has(digest)) return 'not held';
+    if (t.dropped.has(digest)) {
+      this.#liars.add(t.id);
+      return 'not held';
+    }
+    if (t.lying && t.plan.mode === 'corrupt-blocks') {
+      this.#liars.add(t.id);
+      return 'bad bytes';
+    }
+    return this.#servesGoodBytes(t) ? 'good' : 'bad bytes';
+  }
+
+  /**
+   * A client reads every file: each block from its listed copies in turn, until one is good;
+   * each copy that was not is reported (DfsClient.#reportBad).
+   */
+  #readAll(): void {
+    for (const file of this.#files) {
+      if (file.removed) continue;
+      for (const d of file.blocks) {
+        const health = this.#core.blockHealth(d);
+        const listed = health ? [...health.live, ...health.dead] : [];
+        const tried: string[] = [];
+        let ok = false;
+        for (const id of listed) {
+          const t = this.#byId.get(id);
+          if (!t) continue;
+          const got = this.#readCopy(t, d);
+          tried.push(`${t.name}:${got}`);
+          if (got === 'good') { ok = true; break; }
+          if (got === 'unavailable') continue;
+          if (got === 'bad bytes' && !(t.plan.mode === 'equivocate')) this.#noteBad(d, t.id);
+          if (got === 'not held') this.#noteBad(d, t.id);
+          this.#call('reportBadReplica', () => this.#core.reportBadReplica(t.id, d, 'client'));
+        }
+        this.#trace(`read ${file.name} ${d.slice(0, 8)}: ${ok ? 'ok' : 'FAILED'} [${tried.join(' ')}]`);
+      }
+    }
+    this.#drainEffects();
+  }
+
+  #noteBad(digest: string, trackerId: string): void {
+    let s = this.#badCopies.get(digest);
+    if (!s) this.#badCopies.set(digest, (s = new Set()));
+    s.add(trackerId);
+  }
+
+  /**
+   * The job tracker's check of a dfs copy (jobtracker/block_audit.ts): a routine audit may use a
+   * challenge, which serve-corrupt and equivocate answer from the bytes they hold; an accused copy
+   * is fetched as readers fetch it.
+   */
+  #dfsAudit(t: SimTracker | undefined, digest: string, routine: boolean): { matched: boolean; held: boolean } {
+    if (!t?.up) return { matched: true, held: true }; // no answer: no proof
+    if (routine && !t.dropped.has(digest) && !(t.lying && t.plan.mode === 'corrupt-blocks')) {
+      return { matched: true, held: t.store.has(digest) };
+    }
+    const got = this.#readCopy(t, digest);
+    return { matched: got !== 'bad bytes', held: got !== 'not held' };
+  }
+
+  /** A repair: pull the block from the sources in turn (each verified), as tasktracker/block_service.ts pullBlock. */
+  #repair(t: SimTracker, r: NonNullable<Extract<TaskAction, { replicate_block: unknown }>['replicate_block']>): void {
+    if (!t.up) return;
+    let result: ReplicationResult;
+    if (t.plan.mode === 'blame-sources') {
+      // Its word against every source: the core must check them, not believe it.
+      result = { repair_id: r.repair_id, digest: r.digest, ok: false, error: 'it says so', bad_sources: r.sources.map((x) => x.tracker_id) };
+    } else if (t.store.get(r.digest)?.has(DFS)) {
+      result = { repair_id: r.repair_id, digest: r.digest, ok: true, error: '', bad_sources: [] };
+    } else {
+      const bad: string[] = [];
+      let ok = false;
+      for (const src of r.sources) {
+        const source = this.#byId.get(src.tracker_id);
+        const got = source ? this.#readCopy(source, r.digest) : 'unavailable';
+        if (got === 'good') { ok = true; break; }
+        if (got !== 'unavailable') bad.push(src.tracker_id);
+      }
+      if (ok) t.hold(r.digest, DFS);
+      result = { repair_id: r.repair_id, digest: r.digest, ok, error: ok ? '' : 'no source delivered verified bytes', bad_sources: bad };
+    }
+    this.#trace(`${t.name} repair ${r.repair_id} of ${r.digest.slice(0, 8)}: ${result.ok ? 'copied' : `failed (${result.error})`}` +
+      `${result.bad_sources.length ? `, accuses ${result.bad_sources.map((x) => this.#name(x)).join(',')}` : ''}`);
+    t.repairsDone.push(result);
+    this.#beat(t);
+  }
+
+  /** The core's list of a block's copies changed: an up tracker that deals honestly with its copies must hold it. */
+  #checkListed(digest: string, replicas: string[]): void {
+    for (const id of replicas) {
+      const t = this.#byId.get(id);
+      if (t?.up && t.storageHonest && !t.store.has(digest)) {
+        this.#violate('safety', 'dfs-listed-not-held', `${t.name} is listed for block ${digest.slice(0, 8)} but does not hold it`);
+      }
+    }
+  }
+
+  /** A delete the core decided: never of a copy it lists, nor of the last good copy of a block a file needs. */
+  #checkDelete(t: SimTracker, digests: readonly string[]): void {
+    for (const d of digests) {
+      const health = this.#core.blockHealth(d);
+      if (!health) continue; // no file needs it
+      if (health.live.includes(t.id) || health.dead.includes(t.id)) {
+        this.#violate('safety', 'dfs-delete-listed', `${t.name} was told to delete block ${d.slice(0, 8)}, which the core lists there`);
+      }
+      const onlyDfs = t.store.get(d)?.size === 1 && t.store.get(d)!.has(DFS);
+      if (t.storageHonest && onlyDfs && t.goodCopy(d) && !this.#trackers.some((o) => o !== t && o.goodCopy(d))) {
+        this.#violate('safety', 'dfs-delete-last-copy', `${t.name} was told to delete the last good copy of block ${d.slice(0, 8)}`);
+      }
+    }
+  }
+
+  /**
+   * Blocks of files with fewer copies on usable trackers than they want and the cluster allows (a
+   * tracker proven to have served a block bad is not given it again while the block is short).
+   */
+  #dfsShort(): { file: SimFile; digest: string; live: string[]; wanted: number }[] {
+    const usable = this.#core.trackers(this.#now).filter((i) => i.alive && !i.blacklisted).map((i) => i.tracker_id);
+    return this.#files.flatMap((file) => (file.removed ? [] : file.blocks.flatMap((digest) => {
+      const h = this.#core.blockHealth(digest);
+      return h && h.live.length < Math.min(h.wanted, usable.filter((id) => !h.distrusted.includes(id)).length)
+        ? [{ file, digest, live: h.live, wanted: h.wanted }] : [];
+    })));
+  }
+
+  /**
+   * At the end: every block of every file has its copies back on usable trackers, at least one of
+   * them good, none a read found bad; removed files' blocks are gone from every up tracker.
+   */
+  #checkDfsLiveness(): void {
+    if (this.#violations.length || this.#livenessWaived()) return;
+    for (const s of this.#dfsShort()) {
+      this.#violate('liveness', 'dfs-under-replicated', `block ${s.digest.slice(0, 8)} of ${s.file.name} has ${s.live.length} usable copies ` +
+        `[${s.live.map((id) => this.#name(id)).join(',')}], wants ${s.wanted}`);
+    }
+    for (const file of this.#files) {
+      for (const d of file.blocks) {
+        const short = `block ${d.slice(0, 8)} of ${file.name}`;
+        if (file.removed) {
+          const still = this.#trackers.filter((t) => t.up && t.store.get(d)?.has(DFS));
+          if (still.length) this.#violate('liveness', 'dfs-garbage', `${short} (removed) is still held by ${still.map((t) => t.name).join(', ')}`);
+          continue;
+        }
+        const health = this.#core.blockHealth(d);
+        if (!health) {
+          this.#violate('liveness', 'dfs-lost', `${short} is not tracked`);
+          continue;
+        }
+        const names = health.live.map((id) => this.#name(id)).join(',');
+        if (!health.live.some((id) => this.#byId.get(id)?.goodCopy(d))) {
+          this.#violate('liveness', 'dfs-lost', `no listed copy of ${short} is good [${names}]`);
+        }
+        const bad = health.live.filter((id) => this.#badCopies.get(d)?.has(id) && this.#byId.get(id)?.up);
+        if (bad.length) this.#violate('liveness', 'dfs-bad-copy-listed', `${short} is still listed on ${bad.map((id) => this.#name(id)).join(', ')}, found bad`);
+      }
+    }
+  }
+
   #finishReduce(t: SimTracker, ra: RunningAttempt): void {
     if (!this.#current(t, ra) || !ra.inputs) return;
     const r = ra.launch as LaunchReduce;
@@ -1061,7 +1385,7 @@ class Simulation {
   }
 }
 
-// ---------------------------------------------------------------- helpers
+// ---------------------------------------------------------------- helpers (outside the class)
 
 function okReport(attemptId: string, digests: string[], sizes: number[], slowMs: number | undefined): AttemptReport {
   return {

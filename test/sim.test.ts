@@ -11,10 +11,10 @@ const EXCLUDED_FEATURES: Feature[] = [
   // None: lost and late heartbeat replies are replayed by response id (Hadoop's responseId).
 ];
 
-/** ~10 s on a 2-core machine; each seed is a whole cluster for up to 10 simulated minutes. */
+/** ~18 s on a 2-core machine; each seed is a whole cluster for up to 10 simulated minutes. */
 const SEEDS = Array.from({ length: 500 }, (_, i) => i + 1);
 
-test(`${SEEDS.length} seeds: safety after every step, every job done with at most f faulty trackers`, (t) => {
+test(`${SEEDS.length} seeds: safety after every step; with at most f faulty trackers every job done and every dfs block back at its replication`, (t) => {
   const failures: string[] = [];
   let events = 0;
   for (const seed of SEEDS) {
