@@ -15,7 +15,7 @@ import type * as M from '../lib/messages.ts';
 import { BLOCK_HEAD_BYTES, kClusterDefaults, kDfsDefaults } from '../lib/options.ts';
 import { loadXXHash } from '../lib/xxhash.ts';
 import { fetchBlock, TRANSFER_DEADLINE_MS, type FetchFailure } from './block_transfer.ts';
-import { chunkBuffer, encodeChunk } from './chunk_codec.ts';
+import { chunkBuffer, chunkSent, encodeChunk } from './chunk_codec.ts';
 import { normalizePath } from './dfs_path.ts';
 import { Peers } from './peers.ts';
 
@@ -202,7 +202,8 @@ export class DfsClient {
     const headSize = Math.min(size, BLOCK_HEAD_BYTES);
     const head = newHasher();
     const macs = nonces.map(newProofMac);
-    const up = this.#peers.get(target.address).upload<M.BlockChunk, M.WriteBlockReply>('WriteBlock', TRANSFER_DEADLINE_MS);
+    // Each chunk is hashed before it is written and not read after: its memory may serve the next one.
+    const up = this.#peers.get(target.address).upload<M.BlockChunk, M.WriteBlockReply>('WriteBlock', TRANSFER_DEADLINE_MS, chunkSent);
     try {
       let sent = 0;
       for await (const data of localChunks(fh, off, size)) {

@@ -128,13 +128,16 @@ export type UnaryImpl<Req, Res> = (req: Req, peer: Peer) => Promise<Res>;
 export type ServerStreamImpl<Req, Res> = (req: Req, signal: AbortSignal, peer: Peer) => AsyncIterable<Res | Encoded<Res>>;
 export type ClientStreamImpl<Req, Res> = (reqs: AsyncIterable<Req>, peer: Peer) => Promise<Res>;
 
+/** Called once gRPC has copied an encoded message out (so its memory may be used again). */
+export type Sent = (msg: Buffer) => void;
+
 export type Handler =
   | { kind: 'unary'; impl: UnaryImpl<any, any> }
-  | { kind: 'serverStream'; impl: ServerStreamImpl<any, any> }
+  | { kind: 'serverStream'; impl: ServerStreamImpl<any, any>; sent?: Sent }
   | { kind: 'clientStream'; impl: ClientStreamImpl<any, any> };
 
 export const unary = <Req, Res>(impl: UnaryImpl<Req, Res>): Handler => ({ kind: 'unary', impl });
-export const serverStream = <Req, Res>(impl: ServerStreamImpl<Req, Res>): Handler => ({ kind: 'serverStream', impl });
+export const serverStream = <Req, Res>(impl: ServerStreamImpl<Req, Res>, sent?: Sent): Handler => ({ kind: 'serverStream', impl, sent });
 export const clientStream = <Req, Res>(impl: ClientStreamImpl<Req, Res>): Handler => ({ kind: 'clientStream', impl });
 
 /** The verified peer of a call, if its certificate has a role allowed to make it. */
@@ -161,11 +164,13 @@ function adapt(h: Handler, method: string, allowed: readonly Role[]): grpc.Untyp
       return (call: grpc.ServerWritableStream<any, any>) => {
         const ac = new AbortController();
         call.on('cancelled', () => ac.abort());
+        const { sent } = h;
         (async () => {
           const peer = authorize(call, method, allowed);
           for await (const msg of h.impl(call.request, ac.signal, peer)) {
             if (ac.signal.aborted) return;
-            if (!call.write(msg)) await Promise.race([once(call, 'drain'), once(ac.signal, 'abort')]);
+            const written = sent && Buffer.isBuffer(msg) ? () => sent(msg) : undefined;
+            if (!call.write(msg, written)) await Promise.race([once(call, 'drain'), once(ac.signal, 'abort')]);
           }
           call.end();
         })().catch((e) => {
@@ -257,8 +262,9 @@ export class RpcClient {
     }
   }
 
-  /** Client streaming: write messages (respecting backpressure), then wait for the one reply. */
-  upload<Req, Res>(method: string, deadlineMs: number): { write(msg: Req | Encoded<Req>): Promise<void>; finish(): Promise<Res>; cancel(): void } {
+  /** Client streaming: write messages (respecting backpressure), then wait for the one reply. `sent` as for serverStream(). */
+  upload<Req, Res>(method: string, deadlineMs: number, sent?: Sent):
+    { write(msg: Req | Encoded<Req>): Promise<void>; finish(): Promise<Res>; cancel(): void } {
     let settled: Promise<Res>;
     let call!: grpc.ClientWritableStream<Req | Encoded<Req>>;
     settled = new Promise<Res>((resolve, reject) => {
@@ -269,7 +275,8 @@ export class RpcClient {
     settled.catch(() => {}); // observed by finish()
     return {
       write: async (msg) => {
-        if (!call.write(msg)) await Promise.race([once(call, 'drain'), settled]);
+        const written = sent && Buffer.isBuffer(msg) ? () => sent(msg) : undefined;
+        if (!call.write(msg, written)) await Promise.race([once(call, 'drain'), settled]);
       },
       finish: () => { call.end(); return settled; },
       cancel: () => call.cancel(),

@@ -10,7 +10,7 @@ import { shortDigest } from '../lib/digest.ts';
 import { newProofMac } from '../lib/proof.ts';
 import { DFS_OWNER, reusedMemory, type BlockStore } from '../dfs/block_store.ts';
 import { fetchBlock, type FetchFailure } from '../dfs/block_transfer.ts';
-import { chunkBuffer, encodeChunk } from '../dfs/chunk_codec.ts';
+import { chunkBuffer, chunkSent, encodeChunk } from '../dfs/chunk_codec.ts';
 import type { Peers } from '../dfs/peers.ts';
 import { corruptServed, StorageLies, type Fault } from './faults.ts';
 
@@ -79,7 +79,7 @@ export function blockHandlers(store: BlockStore, peers: Peers, fault: Fault, lie
         // The checksum covers what is sent: corruption on purpose passes it and is caught by the digest.
         yield encodeChunk(served, xx.h32(served));
       }
-    }),
+    }, chunkSent),
 
     // The job tracker's audit (jobtracker/block_audit.ts): a MAC under its fresh nonce of the
     // bytes this node would serve.

@@ -6,7 +6,9 @@ import test from 'ava';
 import { randomBytes } from 'node:crypto';
 import { RpcClient, serverStream, clientStream, startServer, useCredentials } from '../lib/rpc.ts';
 import { createAuthority, issue } from '../lib/identity.ts';
-import { chunkBuffer, encodeChunk } from '../dfs/chunk_codec.ts';
+import { chunkBuffer, chunkSent, encodeChunk } from '../dfs/chunk_codec.ts';
+import { createHash } from 'node:crypto';
+import { kDfsDefaults } from '../lib/options.ts';
 import type { BlockChunk, ReadBlockRequest, WriteBlockReply } from '../lib/messages.ts';
 
 const authority = createAuthority();
@@ -64,6 +66,57 @@ test('hand-encoded chunks decode to the same bytes and checksum, both ways, and 
     }
     // Encoding leaves the data itself as it was.
     t.deepEqual(sent.map((c) => Buffer.from(c.data)), expected.map((e) => e.data));
+  } finally {
+    client.close();
+    await server.close();
+  }
+});
+
+test('a full-size chunk buffer given back once gRPC copied it serves the next chunk, once; small ones are not kept', (t) => {
+  const a = chunkBuffer(kDfsDefaults.chunkBytes);
+  chunkSent(encodeChunk(a, 1));
+  chunkSent(encodeChunk(a, 1)); // a second word for the same memory is ignored
+  const b = chunkBuffer(kDfsDefaults.chunkBytes - 5);
+  t.is(b.buffer, a.buffer, 'the memory comes back');
+  t.is(b.length, kDfsDefaults.chunkBytes - 5);
+  t.not(chunkBuffer(kDfsDefaults.chunkBytes).buffer, a.buffer, 'and is handed out once');
+  const small = chunkBuffer(100);
+  chunkSent(encodeChunk(small, 2));
+  t.not(chunkBuffer(100).buffer, small.buffer);
+});
+
+test('pooled chunk memory is reused only after gRPC copied it: 64 MB each way arrive intact', async (t) => {
+  const CHUNKS = 64;
+  // Every chunk different, each written into pooled memory just before it is sent.
+  const fill = (i: number) => {
+    const c = chunkBuffer(kDfsDefaults.chunkBytes).fill(i);
+    for (let at = 0; at < c.length; at += 4096) c.writeUInt32LE((i * 1_000_003 + at) >>> 0, at);
+    return c;
+  };
+  const expected = createHash('sha256');
+  for (let i = 0; i < CHUNKS; i++) expected.update(fill(i));
+  const want = expected.digest('hex');
+  let uploaded = '';
+  const server = await startServer('127.0.0.1:0', 'TaskTracker', {
+    ReadBlock: serverStream<ReadBlockRequest, BlockChunk>(async function* () {
+      for (let i = 0; i < CHUNKS; i++) yield encodeChunk(fill(i), i);
+    }, chunkSent),
+    WriteBlock: clientStream<BlockChunk, WriteBlockReply>(async (chunks) => {
+      const h = createHash('sha256');
+      for await (const c of chunks) h.update(c.data);
+      uploaded = h.digest('hex');
+      return { digest: uploaded, size: 0 };
+    }),
+  }, () => ['tasktracker']);
+  const client = new RpcClient('TaskTracker', `127.0.0.1:${server.port}`);
+  try {
+    const h = createHash('sha256');
+    for await (const c of client.stream<ReadBlockRequest, BlockChunk>('ReadBlock', { digest: '', offset: 0, length: 0 }, 30_000)) h.update(c.data);
+    t.is(h.digest('hex'), want, 'served');
+    const up = client.upload<BlockChunk, WriteBlockReply>('WriteBlock', 30_000, chunkSent);
+    for (let i = 0; i < CHUNKS; i++) await up.write(encodeChunk(fill(i), i));
+    await up.finish();
+    t.is(uploaded, want, 'uploaded');
   } finally {
     client.close();
     await server.close();
