@@ -737,6 +737,32 @@ test('a job stuck for lack of unused trackers fails with BFT_NO_QUORUM and its t
   }
 });
 
+test('a tracker lost before it heard its job ended is told to drop the job\'s data when it comes back (sim seed 166)', (t) => {
+  const sim = new Sim(honestTrackers(['A', 'B', 'C']));
+  const jobId = sim.core.submit(jobSpec(3, 1, 1, ['A', 'B', 'C']), sim.now);
+  sim.round();
+  const ran = new Set(sim.launches.map((l) => l.tracker));
+  t.true(ran.has('C'), 'C ran an attempt of the job');
+  sim.tracker('C').heartbeating = false;
+  sim.run(jobId);
+  sim.core.committed(jobId, sim.now);
+  t.is(sim.core.job(jobId, sim.now).state, 'SUCCEEDED');
+  for (let i = 0; i < 7; i++) sim.round(); // C expires before it heard of the end
+  t.false(sim.core.trackers(sim.now).find((x) => x.tracker_id === 'C')!.alive);
+  t.deepEqual(sim.drops('C'), []);
+  sim.core.register({ tracker_id: 'C', address: 'C:7000', pid: 2, slots: 2, fault: '' }, sim.now);
+  sim.tracker('C').heartbeating = true;
+  sim.tracker('C').lastResponseId = 0;
+  sim.round();
+  t.deepEqual(sim.drops('C'), [{ job_id: jobId, keep: [] }]);
+  // Once a later reply replaced the one that carried it, a restart does not bring it back.
+  sim.round();
+  sim.core.register({ tracker_id: 'C', address: 'C:7000', pid: 3, slots: 2, fault: '' }, sim.now);
+  sim.tracker('C').lastResponseId = 0;
+  sim.round();
+  t.is(sim.drops('C').length, 1, 'once');
+});
+
 // ---------------------------------------------------------------- lateness
 
 test('a late attempt gets a sibling, judged against the durations its siblings took, not a fixed timeout', (t) => {

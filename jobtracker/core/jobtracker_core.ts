@@ -6,7 +6,7 @@
  */
 import { BftmrError } from '../../lib/errors.ts';
 import type {
-  AttemptInfo, AttemptReport, BlockRef, ClusterStatusReply, HeartbeatRequest, JobStatus, Location, TaskAction, TrackerInfo,
+  AttemptInfo, AttemptReport, BlockRef, ClusterStatusReply, DropJob, HeartbeatRequest, JobStatus, Location, TaskAction, TrackerInfo,
 } from '../../lib/messages.ts';
 import { shortDigest } from '../../lib/digest.ts';
 import { kReplicationDefaults, ReplicationMonitor, type BlockHealth } from './replication.ts';
@@ -62,6 +62,11 @@ export class JobTrackerCore {
   /** `tracker|digest` pairs of dfs blocks being audited now (audited again on a later accusation). */
   readonly #blockAudits = new Set<string>();
   readonly #replication: ReplicationMonitor;
+  /**
+   * drop_job actions for trackers that were lost before they carried them out (their disks keep
+   * the data): sent when they register again.
+   */
+  readonly #pendingDrops = new Map<string, Map<string, DropJob>>();
   #jobSeq = 0;
 
   constructor(opts: CoreOptions, random: () => number, startMs: number) {
@@ -102,6 +107,13 @@ export class JobTrackerCore {
       alive: true, verdicts: prev?.verdicts ?? [], running: 0, free: 0, outbox: [], replies: prev?.replies ?? 0, readable: new Map(),
     });
     this.#replication.trackerUp(id, req.blocks?.map((b) => b.digest), now);
+    // Jobs that ended while it was away: it drops their data too, keeping only the copies the
+    // dfs still counts on it for (its others were replaced meanwhile).
+    const pending = this.#pendingDrops.get(id);
+    this.#pendingDrops.delete(id);
+    for (const d of pending?.values() ?? []) {
+      this.#trackers.get(id)!.outbox.push({ drop_job: { job_id: d.job_id, keep: d.keep.filter((k) => this.#replication.expects(id, k)) } });
+    }
     return id;
   }
 
@@ -228,6 +240,8 @@ export class JobTrackerCore {
 
   #lose(t: TrackerRecord, now: number, restarted = false): void {
     t.alive = false;
+    // Drops it may not have carried out (queued, or in a reply it may not have had) wait for its return.
+    for (const a of [...(t.lastReply?.actions ?? []), ...t.outbox]) if ('drop_job' in a) this.#dropLater(t.id, a.drop_job);
     t.outbox = [];
     t.readable.clear();
     this.#effects.push({ type: 'log', message: `tracker ${t.id} (${t.address}) is lost` });
@@ -394,8 +408,17 @@ export class JobTrackerCore {
     if (this.#ended.has(job.id)) return;
     this.#ended.add(job.id);
     for (const [trackerId, keep] of job.holders()) {
-      this.#trackers.get(trackerId)?.outbox.push({ drop_job: { job_id: job.id, keep: [...keep] } });
+      const drop = { job_id: job.id, keep: [...keep] };
+      const t = this.#trackers.get(trackerId);
+      if (t?.alive) t.outbox.push({ drop_job: drop });
+      else this.#dropLater(trackerId, drop);
     }
+  }
+
+  #dropLater(trackerId: string, drop: DropJob): void {
+    let m = this.#pendingDrops.get(trackerId);
+    if (!m) this.#pendingDrops.set(trackerId, (m = new Map()));
+    m.set(drop.job_id, drop);
   }
 
   job(jobId: string, now: number): JobStatus {

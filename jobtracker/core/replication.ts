@@ -174,6 +174,11 @@ export class ReplicationMonitor {
     return this.#blocks.get(digest)?.replicas.has(trackerId) ?? false;
   }
 
+  /** Whether the tracker is to hold a dfs copy of `digest`: a replica, or the target of a repair. */
+  expects(trackerId: string, digest: string): boolean {
+    return this.isReplica(trackerId, digest) || this.#targeted(digest, trackerId);
+  }
+
   tracked(digest: string): boolean {
     return this.#blocks.has(digest);
   }
