@@ -101,7 +101,7 @@ export function summaryObject(s: M.JobStatus, extra: Record<string, unknown> = {
     job_id: s.job_id,
     name: s.name,
     state: s.state,
-    ...(s.state === 'FAILED' ? { error: s.error, error_code: s.error_code } : {}),
+    ...(s.state === 'FAILED' || s.state === 'KILLED' ? { error: s.error, error_code: s.error_code } : {}),
     f: s.f,
     output: s.output,
     elapsed_ms: s.elapsed_ms,
@@ -123,6 +123,7 @@ export function summaryText(s: M.JobStatus, extraLines: string[] = []): string {
     `  output: ${s.output}${s.state === 'SUCCEEDED' ? ` (${s.reduces_total} part files)` : ' (not committed)'}`,
   ];
   if (s.state === 'FAILED') lines.push(`  error: ${s.error}`);
+  if (s.state === 'KILLED') lines.push(`  ${s.error}`);
   if (s.verdicts.length) {
     lines.push('  trackers proven faulty:');
     for (const v of s.verdicts) lines.push(`    ${v.tracker_id}: ${v.reason}`);

@@ -1,4 +1,4 @@
-/** `bftmr job submit|status|attempts|list` and `bftmr run` (a throw-away local cluster around one job). */
+/** `bftmr job submit|status|attempts|list|kill` and `bftmr run` (a throw-away local cluster around one job). */
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import os from 'node:os';
@@ -39,7 +39,7 @@ function finish(s: M.JobStatus, json: boolean, extra: Record<string, unknown> = 
   if (json) console.log(JSON.stringify(summaryObject(s, extra)));
   else console.log(summaryText(s, extraLines));
   if (s.state !== 'SUCCEEDED') {
-    if (!json) process.stderr.write(`bftmr: job ${s.job_id} failed: ${s.error}\n`);
+    if (!json) process.stderr.write(`bftmr: job ${s.job_id} ${s.state === 'KILLED' ? 'was' : 'failed:'} ${s.error}\n`);
     process.exitCode = 1;
   }
 }
@@ -56,7 +56,26 @@ export function registerJob(program: Command): void {
       await precheck(dfs, p);
       const jobId = await submit(dfs, bundle, await storeBundle(dfs, bundle), p);
       if (!o.wait) { console.log(o.json ? JSON.stringify({ job_id: jobId }) : jobId); return; }
-      finish(await waitForJob(dfs, jobId, !o.json), !!o.json);
+      // As with Hadoop, the job belongs to the cluster: interrupting the wait does not stop it.
+      const onSignal = () => {
+        process.stderr.write(`\nbftmr: stopped waiting; ${jobId} keeps running (\`bftmr job status ${jobId}\` follows it, \`bftmr job kill ${jobId}\` stops it)\n`);
+        process.exit(130);
+      };
+      process.once('SIGINT', onSignal);
+      try {
+        finish(await waitForJob(dfs, jobId, !o.json), !!o.json);
+      } finally {
+        process.off('SIGINT', onSignal);
+      }
+    }));
+
+  job.command('kill <jobId>')
+    .description('stop a running job: its attempts are killed and nothing is committed')
+    .option('--json', 'print the job\'s summary as one JSON object')
+    .action((jobId: string, o, cmd: Command) => withCluster(cmd, async (dfs) => {
+      const s = await dfs.jobTracker.call<M.JobId, M.JobStatus>('KillJob', { job_id: jobId }, kClusterDefaults.rpcDeadlineMs);
+      console.log(o.json ? JSON.stringify(summaryObject(s)) : `${s.job_id} killed: maps ${s.maps_decided}/${s.maps_total} and reduces ` +
+        `${s.reduces_decided}/${s.reduces_total} had been decided; ${s.output} was not written`);
     }));
 
   job.command('status <jobId>')

@@ -194,6 +194,12 @@ export async function startJobTracker(opts: JobTrackerOptions, log: (line: strin
       return { job_id: jobId };
     }),
     GetJob: unary<M.JobId, M.JobStatus>(async (req) => core.job(req.job_id, Date.now())),
+    KillJob: unary<M.JobId, M.JobStatus>(async (req, peer) => {
+      const s = core.kill(req.job_id, `client ${peer.name}`, Date.now());
+      drainEffects();
+      log(`${req.job_id}: killed by client ${peer.name}`);
+      return s;
+    }),
     ListJobs: unary<M.Empty, M.ListJobsReply>(async () => ({ jobs: core.jobs(Date.now()) })),
     ListAttempts: unary<M.JobId, M.ListAttemptsReply>(async (req) => ({ attempts: core.attempts(req.job_id) })),
     AllocateBlock: unary<M.AllocateBlockRequest, M.AllocateBlockReply>(async (req) => {

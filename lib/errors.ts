@@ -16,6 +16,8 @@ export type ErrorCode =
   | 'DFS_TOO_FEW_NODES'
   | 'JOB_BAD_MODULE'
   | 'JOB_NOT_FOUND'
+  | 'JOB_NOT_RUNNING'          // a kill of a job that is over, or committing its output
+  | 'JOB_KILLED'               // the error code of a killed job
   | 'JOB_BAD_ARGUMENT'
   | 'CLUSTER_NOT_RUNNING'
   | 'CLUSTER_RUNNING'

@@ -98,7 +98,7 @@ export interface JobId { job_id: string }
 export interface Verdict { tracker_id: string; reason: string }
 
 export interface JobStatus {
-  job_id: string; name: string; state: 'RUNNING' | 'SUCCEEDED' | 'FAILED' | ''; error: string; error_code: string;
+  job_id: string; name: string; state: 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'KILLED' | ''; error: string; error_code: string;
   maps_total: number; maps_decided: number; maps_reported: number;
   reduces_total: number; reduces_decided: number; reduces_reported: number;
   map_attempts: number; reduce_attempts: number; votes_decided: number; reduce_reruns: number;

@@ -113,6 +113,34 @@ test.serial('f=0 runs one attempt per task, like plain Hadoop', async (t) => {
   t.is(normalisedOutput(local), wordCountOracle(text));
 });
 
+test.serial('job kill stops a job whose maps never end: its attempts are killed, nothing is committed, its slots serve the next job', async (t) => {
+  const spin = path.join(tempDir('bftmr-spin-'), 'spin.ts');
+  fs.writeFileSync(spin, 'export default { map() { for (;;) { /* never ends */ } }, reduce() {} };\n');
+  const sub = await bftmr(home, 'job', 'submit', spin, '--input', '/in', '--output', '/out/spin', '--split-mb', '0.25', '--no-wait', '--json');
+  t.is(sub.code, 0, sub.stderr);
+  const { job_id: jobId } = JSON.parse(sub.stdout);
+  // Every slot of the cluster is spinning before the kill.
+  for (let running = 0; running < 4;) {
+    await new Promise((r) => setTimeout(r, 200));
+    const a = await bftmr(home, 'job', 'attempts', jobId, '--json');
+    running = JSON.parse(a.stdout).filter((x: any) => x.outcome === 'running').length;
+  }
+  const kill = await bftmr(home, 'job', 'kill', jobId);
+  t.is(kill.code, 0, kill.stderr);
+  t.regex(kill.stdout, new RegExp(`^${jobId} killed: maps 0/7 and reduces 0/1 had been decided; /out/spin was not written`));
+  const st = JSON.parse((await bftmr(home, 'job', 'status', jobId, '--json')).stdout);
+  t.is(st.state, 'KILLED');
+  t.regex(st.error, /^killed by client /);
+  const attempts = JSON.parse((await bftmr(home, 'job', 'attempts', jobId, '--json')).stdout);
+  t.true(attempts.every((x: any) => x.outcome === 'failed' && x.error === 'killed with the job'));
+  t.is((await bftmr(home, 'dfs', 'stat', '/out/spin')).code, 1);
+  const again = await bftmr(home, 'job', 'kill', jobId);
+  t.is(again.code, 1);
+  t.is(again.stderr.trim(), `bftmr: ${jobId} is not running: it was killed`);
+  // The spinning workers are gone: a job that needs every slot runs to the end.
+  await runJob(t, 'jobs/grep.ts', '/out/after-kill', '--conf', 'pattern=hack');
+});
+
 test('a tracker that returns wrong map output is outvoted and named; honest ones are not', async (t) => {
   const h = tempDir('bftmr-it-faulty-');
   const start = await bftmr(h, 'cluster', 'start', '--trackers', '3', '--slots', '1', '--faulty', '1', '--fault', 'corrupt-map');

@@ -737,6 +737,41 @@ test('a job stuck for lack of unused trackers fails with BFT_NO_QUORUM and its t
   }
 });
 
+test('a killed job: its running attempts are killed, nothing more launches, its trackers drop its data, nothing commits', (t) => {
+  const sim = new Sim(honestTrackers(['A', 'B', 'C']).map((tr) => new SimTracker(tr.id, { delay: () => 5 })));
+  const jobId = sim.core.submit(jobSpec(3, 2, 1, ['A', 'B', 'C']), sim.now);
+  sim.round();
+  const running = sim.launches.map((l) => l.attemptId);
+  t.true(running.length > 0);
+  const status = sim.core.kill(jobId, 'client alice', sim.now);
+  t.is(status.state, 'KILLED');
+  t.is(status.error_code, 'JOB_KILLED');
+  t.is(status.error, 'killed by client alice');
+  t.is(sim.core.runningJobs(), 0);
+  const err = t.throws(() => sim.core.kill(jobId, 'client alice', sim.now), { instanceOf: BftmrError });
+  t.is(err!.code, 'JOB_NOT_RUNNING');
+  t.throws(() => sim.core.kill('job_nope', 'client alice', sim.now), { message: /no job job_nope/ });
+  const launched = sim.launches.length;
+  for (let i = 0; i < 8; i++) sim.round();
+  t.is(sim.launches.length, launched, 'nothing more is launched');
+  const killed = sim.trackers.flatMap((tr) => tr.received.flatMap((r) => ('kill_attempt' in r.action ? [r.action.kill_attempt] : [])));
+  t.deepEqual(killed.sort(), [...running].sort(), 'every running attempt is killed');
+  for (const id of ['A', 'B', 'C']) t.true(sim.drops(id).some((d) => d.job_id === jobId), `drop_job for ${id}`);
+  t.deepEqual(sim.commits(), []);
+  t.deepEqual(sim.core.job(jobId, sim.now).verdicts, [], 'no tracker is blamed for attempts the kill cut short');
+  t.is(sim.core.job(jobId, sim.now).state, 'KILLED');
+});
+
+test('a job that is committing its output, or over, cannot be killed', (t) => {
+  const sim = new Sim(honestTrackers(['A', 'B', 'C']));
+  const jobId = sim.core.submit(jobSpec(1, 1, 1, ['A']), sim.now);
+  sim.run(jobId);
+  t.is(sim.commits().length, 1);
+  t.throws(() => sim.core.kill(jobId, 'client alice', sim.now), { message: /is committing its output/ });
+  sim.core.committed(jobId, sim.now);
+  t.throws(() => sim.core.kill(jobId, 'client alice', sim.now), { message: /is not running: it succeeded/ });
+});
+
 test('a tracker lost before it heard its job ended is told to drop the job\'s data when it comes back (sim seed 166)', (t) => {
   const sim = new Sim(honestTrackers(['A', 'B', 'C']));
   const jobId = sim.core.submit(jobSpec(3, 1, 1, ['A', 'B', 'C']), sim.now);

@@ -11,7 +11,7 @@ import { possiblyFaulty } from './vote.ts';
 import { SortedNumbers } from '../../lib/sorted_numbers.ts';
 import type { JobSpec, OutputFile } from './types.ts';
 
-export type JobState = 'RUNNING' | 'COMMITTING' | 'SUCCEEDED' | 'FAILED';
+export type JobState = 'RUNNING' | 'COMMITTING' | 'SUCCEEDED' | 'FAILED' | 'KILLED';
 
 export interface JobContext {
   now: number;
@@ -712,8 +712,18 @@ export class JobInProgress {
   }
 
   fail(code: string, message: string, ctx: JobContext): void {
-    if (this.state === 'SUCCEEDED' || this.state === 'FAILED') return;
-    this.state = 'FAILED';
+    this.#end('FAILED', code, message, ctx);
+  }
+
+  /** A user stopped it (`bftmr job kill`): only a job not yet committing can be. */
+  kill(message: string, ctx: JobContext): void {
+    if (this.state === 'RUNNING') this.#end('KILLED', 'JOB_KILLED', message, ctx);
+  }
+
+  /** The job is over without output: its running attempts are killed and count against no tracker. */
+  #end(state: 'FAILED' | 'KILLED', code: string, message: string, ctx: JobContext): void {
+    if (this.state === 'SUCCEEDED' || this.state === 'FAILED' || this.state === 'KILLED') return;
+    this.state = state;
     this.errorCode = code;
     this.error = message;
     this.finishMs = ctx.now;
@@ -721,6 +731,8 @@ export class JobInProgress {
       ctx.kill(a.trackerId, a.id);
       a.state = 'failed';
       a.notItsFault = true;
+      a.endMs = ctx.now;
+      a.error = state === 'KILLED' ? 'killed with the job' : 'stopped: the job failed';
     }
   }
 

@@ -396,6 +396,20 @@ export class JobTrackerCore {
     this.#finished(job);
   }
 
+  /**
+   * A user stops a job (Hadoop's `job -kill`): its running attempts are killed, trackers drop its
+   * intermediate data, nothing is committed. A job committing its output, or over, is not killed.
+   */
+  kill(jobId: string, who: string, now: number): JobStatus {
+    const job = this.#job(jobId);
+    if (job.state === 'COMMITTING') throw new BftmrError('JOB_NOT_RUNNING', `${jobId} is committing its output and can no longer be killed`);
+    const over = { SUCCEEDED: 'succeeded', FAILED: 'failed', KILLED: 'was killed' } as const;
+    if (job.state !== 'RUNNING') throw new BftmrError('JOB_NOT_RUNNING', `${jobId} is not running: it ${over[job.state]}`);
+    job.kill(`killed by ${who}`, this.#ctx(now));
+    this.#finished(job);
+    return job.status(now);
+  }
+
   commitFailed(jobId: string, error: string, now: number): void {
     const job = this.#jobs.get(jobId);
     if (!job) return;
