@@ -125,6 +125,8 @@ export interface DfsFilePlan {
 
 export interface JobPlan {
   submitAtMs: number;
+  /** A user kills the job then (`bftmr job kill`), if it is still running. */
+  killAtMs?: number;
   maps: number;
   reduces: number;
 }
@@ -184,7 +186,8 @@ export function scenarioFor(opts: SimOptions): Scenario {
   const faults = root.fork();
   const work = root.fork();
   const net = root.fork();
-  const storage = root.fork(); // drawn last: the streams above stay what they were before the dfs was simulated
+  const storage = root.fork(); // drawn after the others: the streams above stay what they were before the dfs was simulated
+  const users = root.fork();
   const excluded = new Set(opts.exclude ?? []);
   const allowed = FAULT_MODES.filter((m) => !excluded.has(m));
   const maxReduces = 4;
@@ -247,6 +250,10 @@ export function scenarioFor(opts: SimOptions): Scenario {
     return file;
   });
   const dfsReadsAtMs = Array.from({ length: storage.int(1, 3) }, () => storage.int(1_000, 90_000)).sort((a, b) => a - b);
+  for (const job of jobs) {
+    const killAtMs = job.submitAtMs + users.int(0, 20_000);
+    if (users.chance(0.1)) job.killAtMs = killAtMs;
+  }
   return {
     seed: opts.seed,
     f,
@@ -283,7 +290,7 @@ export function describeScenario(s: Scenario): string {
   });
   const net = s.network;
   return `f=${s.f} trackers=${s.trackers.length} faults=[${faults.join(' ')}] ` +
-    `jobs=[${s.jobs.map((j) => `${j.maps}x${j.reduces}`).join(' ')}] hb=${s.heartbeatIntervalMs}ms ` +
+    `jobs=[${s.jobs.map((j) => `${j.maps}x${j.reduces}${j.killAtMs !== undefined ? `-kill@${j.killAtMs}` : ''}`).join(' ')}] hb=${s.heartbeatIntervalMs}ms ` +
     `expiry=${s.trackerExpiryMs}ms blacklist>${s.blacklistAfterVerdicts} late>${s.lateFactor}x/${s.lateFloorMs}ms deadline>=${s.deadlineFloorMs}ms pair-wait=${s.pairWaitMs}ms ` +
     `loss=${net.lossRequest}/${net.lossReply} late=${net.lateChance} delay<=${net.maxDelayMs}ms` +
     (s.dfs.length ? ` dfs=[${s.dfs.map((x) => `${x.blocks}b/r${x.replication}${x.rmAtMs !== undefined ? `-rm@${x.rmAtMs}` : ''}`).join(' ')}] ` +
@@ -338,6 +345,8 @@ export type Property =
   | 'commit-replicas'          // a committed file has fewer than f+1 distinct trackers as replicas
   | 'commit-replica-data'      // a replica does not hold the committed digest
   | 'commit-twice'             // two commit effects for one job
+  | 'commit-after-kill'        // a job was committed after the core accepted its kill
+  | 'launch-after-kill'        // an attempt was launched for a job after the core accepted its kill
   | 'succeeded-without-commit' // a job is SUCCEEDED though its commit was never applied
   | 'verdict-against-truthful' // a verdict names a tracker that never reported a wrong digest nor served bad bytes
   | 'double-vote'              // a tracker was given a second attempt at a task it still has a vote on
@@ -351,6 +360,7 @@ export type Property =
   | 'dfs-garbage'              // liveness: an up tracker still holds a block of a removed file
   | 'job-failed'               // liveness: a job failed though at most f trackers were faulty
   | 'job-stuck'                // liveness: a job did not finish in the simulated time
+  | 'job-data-left'            // liveness: an up tracker still holds intermediate data of a job that is over
   | 'hung-not-named'           // liveness: a hung tracker held attempts past every deadline and has no verdict
   | 'sim-limit';               // the run exceeded the simulator's event bound
 
@@ -512,6 +522,8 @@ interface SimJob {
   expected?: ExpectedFile[];
   commit?: CommitLike;
   applied: boolean;
+  /** The core accepted a kill of it. */
+  killed?: boolean;
 }
 
 export interface JobOutcome {
@@ -609,7 +621,10 @@ class Simulation {
       if (typeof t.plan.crashAt === 'number') this.#at(t.plan.crashAt, () => this.#crash(t, 'its time came'));
     }
     this.#at(s.heartbeatIntervalMs, () => this.#jtTick());
-    for (const job of this.#jobs) this.#at(job.plan.submitAtMs, () => this.#submit(job));
+    for (const job of this.#jobs) {
+      this.#at(job.plan.submitAtMs, () => this.#submit(job));
+      if (job.plan.killAtMs !== undefined) this.#at(job.plan.killAtMs, () => this.#kill(job));
+    }
     this.#putFiles();
     this.#afterStep();
 
@@ -639,6 +654,7 @@ class Simulation {
       if (doneAt !== undefined && this.#now - doneAt > afterJobsMs && this.#now >= dfsSettledAt && this.#dfsShort().length === 0) break;
     }
     this.#checkLiveness(limit);
+    this.#checkJobDataDropped();
     this.#checkDfsLiveness();
     this.#checkHungNamed();
     const jobs = this.#jobs.filter((j) => j.id).map((j) => {
@@ -722,6 +738,20 @@ class Simulation {
     }
   }
 
+  #kill(job: SimJob): void {
+    if (!job.id) return;
+    try {
+      const st = this.#core.kill(job.id, 'client sim', this.#now);
+      job.killed = true;
+      this.#trace(`kill ${job.id}: ${st.state}`);
+    } catch (e) {
+      // Over, or committing its output: a refusal the protocol allows.
+      if (!isBftmrError(e, 'JOB_NOT_RUNNING')) this.#violate('safety', 'core-invariant', `kill of ${job.id} threw: ${messageOf(e)}`);
+      else this.#trace(`kill ${job.id} refused: ${messageOf(e)}`);
+    }
+    this.#drainEffects();
+  }
+
   #jtHeartbeat(t: SimTracker, n: number, req: HeartbeatRequest, sentAt: number): void {
     const alive = this.#core.trackers(this.#now).some((i) => i.tracker_id === t.id && i.alive);
     if (alive) {
@@ -791,6 +821,7 @@ class Simulation {
         continue;
       }
       if (job.commit) this.#violate('safety', 'commit-twice', `${e.jobId} was committed twice`);
+      if (job.killed) this.#violate('safety', 'commit-after-kill', `${e.jobId} was committed after it was killed`);
       job.commit = { jobId: e.jobId, files: e.files };
       for (const p of commitProblems(job.commit, job.expected, job.spec!.f, (id, d) => this.#byId.get(id)?.store.has(d) ?? false)) {
         this.#violate('safety', p.property, p.detail);
@@ -815,6 +846,10 @@ class Simulation {
     const launch = 'launch_map' in a ? a.launch_map : 'launch_reduce' in a ? a.launch_reduce : undefined;
     if (launch) {
       const isMap = 'map_index' in launch;
+      // (A reply that never arrived is sent again, launches and all, followed by their kills: not a new launch.)
+      if (!this.#attempts.has(launch.attempt_id) && this.#jobs.find((j) => j.id === launch.job_id)?.killed) {
+        this.#violate('safety', 'launch-after-kill', `${launch.attempt_id} was launched after its job was killed`);
+      }
       const task = `${launch.job_id}/${isMap ? `m${launch.map_index}` : `r${launch.partition}`}`;
       // A second attempt on one tracker is fine only if its earlier one no longer has a vote:
       // it failed, or it is a reduce that used a map output the vote went against. The same
@@ -892,7 +927,7 @@ class Simulation {
       if (j.refused) return true;
       if (!j.id) return false;
       const state = this.#core.job(j.id, this.#now).state;
-      return state === 'FAILED' || (state === 'SUCCEEDED' && j.applied);
+      return state === 'FAILED' || state === 'KILLED' || (state === 'SUCCEEDED' && j.applied);
     });
   }
 
@@ -913,7 +948,7 @@ class Simulation {
         continue;
       }
       const st = this.#core.job(job.id, this.#now);
-      if (st.state === 'SUCCEEDED') continue;
+      if (st.state === 'SUCCEEDED' || (st.state === 'KILLED' && job.killed)) continue;
       if (st.state === 'FAILED') {
         this.#violate('liveness', 'job-failed', `${job.id} failed with at most f=${st.f} faulty trackers: ${st.error_code}: ${st.error}`);
       } else {
@@ -1324,6 +1359,16 @@ class Simulation {
       if (t.storageHonest && onlyDfs && t.goodCopy(d) && !this.#trackers.some((o) => o !== t && o.goodCopy(d))) {
         this.#violate('safety', 'dfs-delete-last-copy', `${t.name} was told to delete the last good copy of block ${d.slice(0, 8)}`);
       }
+    }
+  }
+
+  /** Trackers drop a job's intermediate data once it is over (drop_job), whatever way it ended. */
+  #checkJobDataDropped(): void {
+    if (this.#violations.length || this.#livenessWaived()) return;
+    for (const job of this.#jobs) {
+      if (!job.id || this.#core.job(job.id, this.#now).state === 'RUNNING') continue;
+      const left = this.#trackers.filter((t) => t.up && [...t.store.values()].some((owners) => owners.has(job.id!)));
+      if (left.length) this.#violate('liveness', 'job-data-left', `${left.map((t) => t.name).join(', ')} still hold data of ${job.id}`);
     }
   }
 
