@@ -41,7 +41,7 @@ function lsLine(e: FileInfo): string {
 }
 
 export function registerDfs(program: Command): void {
-  const dfs = program.command('dfs').description('the replicated block store: put, get, cat, ls, rm, stat, fsck');
+  const dfs = program.command('dfs').description('the replicated block store: put, get, cat, ls, mv, rm, stat, fsck');
 
   dfs.command('put <local> <path>')
     .description('copy a local file into the dfs (streams; verified replicas)')
@@ -80,6 +80,13 @@ export function registerDfs(program: Command): void {
     .option('-R, --recursive', 'every file below it')
     .action((path: string | undefined, o, cmd: Command) => withCluster(cmd, async (client) => {
       for (const e of await client.list(path ?? '/', !!o.recursive)) console.log(lsLine(e));
+    }));
+
+  dfs.command('mv <src> <dst>')
+    .description('move a file or a directory (into <dst> if it is a directory); nothing is replaced, no block is copied')
+    .action((src: string, dst: string, o, cmd: Command) => withCluster(cmd, async (client) => {
+      const r = await client.mv(src, dst);
+      console.log(`moved ${r.files_moved} file${r.files_moved === 1 ? '' : 's'} to ${r.path}`);
     }));
 
   dfs.command('rm <path>')

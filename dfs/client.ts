@@ -145,6 +145,11 @@ export class DfsClient {
     return r.entries;
   }
 
+  /** Moves a file or directory (into `dst` when it is a directory); returns where it is now and how many files moved. */
+  async mv(src: string, dst: string): Promise<M.RenameReply> {
+    return this.#jt.call<M.RenameRequest, M.RenameReply>('Rename', { src: normalizePath(src), dst: normalizePath(dst) }, this.#deadlineMs);
+  }
+
   async rm(p: string, recursive = false): Promise<number> {
     const r = await this.#jt.call<M.DeleteRequest, M.DeleteReply>('Delete', { path: normalizePath(p), recursive }, this.#deadlineMs);
     return r.files_deleted;

@@ -23,6 +23,11 @@ export function ancestors(path: string): string[] {
   return out;
 }
 
+/** The last component of a normalised path ('' for /). */
+export function baseName(path: string): string {
+  return path.slice(path.lastIndexOf('/') + 1);
+}
+
 export function joinPath(dir: string, name: string): string {
   return dir === '/' ? `/${name}` : `${dir}/${name}`;
 }

@@ -7,7 +7,7 @@
  */
 import { BftmrError } from '../lib/errors.ts';
 import { Kv, type KvOp } from '../lib/kv.ts';
-import { ancestors, joinPath, normalizePath } from '../dfs/dfs_path.ts';
+import { ancestors, baseName, joinPath, normalizePath } from '../dfs/dfs_path.ts';
 import type { BlockRef, Location } from '../lib/messages.ts';
 
 export interface BlockEntry {
@@ -195,6 +195,34 @@ export class Namespace {
       await this.#kv.batch(files.map((f) => ({ type: 'del', key: FILE + f.path })));
       for (const f of files) this.#index(f, false);
       return files;
+    });
+  }
+
+  /**
+   * Moves a file, or a directory and everything below it, to `dst` (into it, when `dst` is a
+   * directory), as HDFS's `-mv`: nothing is replaced, one batch, blocks untouched. Returns the
+   * new path and the files moved.
+   */
+  rename(src: string, dst: string): Promise<{ path: string; files: number }> {
+    return this.#exclusive(async () => {
+      const from = normalizePath(src);
+      if (from === '/') throw new BftmrError('DFS_BAD_PATH', 'cannot move /');
+      const st = await this.stat(from);
+      if (!st) throw new BftmrError('DFS_NOT_FOUND', `${from}: no such file or directory`);
+      let to = normalizePath(dst);
+      if ((await this.stat(to))?.kind === 'dir') to = joinPath(to, baseName(from));
+      if (to === from) throw new BftmrError('DFS_EXISTS', `${from} is already there`);
+      if (st.kind === 'dir' && to.startsWith(from + '/')) throw new BftmrError('DFS_BAD_PATH', `cannot move ${from} into itself (${to})`);
+      await this.#checkCreatable(to, false);
+      const files = st.kind === 'file' ? [st.file] : await this.filesUnder(from);
+      const moved = files.map((f) => ({ ...f, path: to + f.path.slice(from.length) }));
+      await this.#kv.batch([
+        ...files.map((f): KvOp<FileEntry> => ({ type: 'del', key: FILE + f.path })),
+        ...moved.map((f): KvOp<FileEntry> => ({ type: 'put', key: FILE + f.path, value: f })),
+      ]);
+      for (const f of files) this.#index(f, false);
+      for (const f of moved) this.#index(f, true);
+      return { path: to, files: files.length };
     });
   }
 

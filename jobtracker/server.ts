@@ -240,6 +240,11 @@ export async function startJobTracker(opts: JobTrackerOptions, log: (line: strin
       deleted(files);
       return { files_deleted: files.length };
     }),
+    Rename: unary<M.RenameRequest, M.RenameReply>(async (req) => {
+      const { path, files } = await namespace.rename(req.src, req.dst);
+      log(`moved ${normalizePath(req.src)} to ${path} (${files} files)`);
+      return { path, files_moved: files };
+    }),
     ReportBadReplica: unary<M.BadReplicaReport, M.Empty>(async (req) => {
       if (!isDigest(req.digest)) throw new BftmrError('JOB_BAD_ARGUMENT', `not a block digest: ${req.digest}`);
       const who = `a ${req.writer ? 'writer' : 'reader'} of ${req.path}`;

@@ -114,6 +114,8 @@ export interface ListAttemptsReply { attempts: AttemptInfo[] }
 
 export interface AllocateBlockRequest { replication: number; exclude: string[] }
 export interface AllocateBlockReply { targets: Location[] }
+export interface RenameRequest { src: string; dst: string }
+export interface RenameReply { path: string; files_moved: number }
 export interface CreateFileRequest { path: string; blocks: BlockRef[]; replication: number; overwrite: boolean }
 export interface PathRequest { path: string; recursive: boolean }
 export interface FileInfo {

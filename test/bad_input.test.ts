@@ -52,6 +52,10 @@ const cases: [string, string[], RegExp][] = [
   ['get of a path that does not exist', ['dfs', 'get', '/missing', path.join(scratch, 'm')], /\/missing: no such file or directory/],
   ['fsck of a path that does not exist', ['dfs', 'fsck', '/missing'], /^bftmr: \/missing: no such file or directory$/],
   ['fsck of a relative path', ['dfs', 'fsck', 'in'], /dfs path "in" must be absolute/],
+  ['mv of a path that does not exist', ['dfs', 'mv', '/missing', '/m'], /^bftmr: \/missing: no such file or directory$/],
+  ['mv onto an existing file', ['dfs', 'mv', '/in/jargon.txt', '/taken/file.txt'], /^bftmr: \/taken\/file\.txt already exists$/],
+  ['mv of a directory into itself', ['dfs', 'mv', '/in', '/in/deeper'], /^bftmr: cannot move \/in into itself \(\/in\/deeper\)$/],
+  ['kill of a job that does not exist', ['job', 'kill', 'job_nope'], /^bftmr: no job job_nope$/],
 ];
 
 for (const [name, args, pattern] of cases) {
@@ -71,9 +75,26 @@ test('no cluster running', async (t) => {
 });
 
 test('every command has --help', async (t) => {
-  for (const cmd of [[], ['run'], ['cluster', 'start'], ['dfs', 'put'], ['dfs', 'fsck'], ['job', 'submit'], ['tasktracker']]) {
+  for (const cmd of [[], ['run'], ['cluster', 'start'], ['dfs', 'put'], ['dfs', 'mv'], ['dfs', 'fsck'], ['job', 'submit'], ['job', 'kill'], ['tasktracker']]) {
     const r = await bftmr(home, ...cmd, '--help');
     t.is(r.code, 0, cmd.join(' '));
     t.regex(r.stdout, /Usage: bftmr/);
   }
+});
+
+test.serial('dfs mv moves a file into a directory and a directory to a new name; a job reads the moved input', async (t) => {
+  const mv = await bftmr(home, 'dfs', 'mv', '/taken/file.txt', '/in');
+  t.is(mv.code, 0, mv.stderr);
+  t.is(mv.stdout.trim(), 'moved 1 file to /in/file.txt');
+  const dir = await bftmr(home, 'dfs', 'mv', '/in', '/moved');
+  t.is(dir.stdout.trim(), 'moved 2 files to /moved');
+  t.is((await bftmr(home, 'dfs', 'ls', '-R', '/')).stdout.split('\n').filter(Boolean).map((l) => l.split(/\s+/).at(-2)).join(' '),
+    '/moved/file.txt /moved/jargon.txt');
+  const job = await bftmr(home, 'job', 'submit', 'jobs/grep.ts', '--input', '/moved', '--output', '/after-mv', '--conf', 'pattern=hack', '--json');
+  t.is(job.code, 0, job.stderr);
+  t.is(JSON.parse(job.stdout).state, 'SUCCEEDED');
+  // Back as it was, for the other tests.
+  await bftmr(home, 'dfs', 'rm', '-r', '/after-mv');
+  await bftmr(home, 'dfs', 'mv', '/moved/file.txt', '/taken/file.txt');
+  t.is((await bftmr(home, 'dfs', 'mv', '/moved', '/in')).code, 0);
 });

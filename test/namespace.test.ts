@@ -37,3 +37,32 @@ test('a block shared by files: one replica change reaches all of them and surviv
   t.deepEqual((await ns.blocks()).map((b) => b.digest), [D('z')]);
   await ns.close();
 });
+
+test('mv: a file or a whole directory moves in one batch, into a directory when the target is one, never over anything', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bftmr-ns-'));
+  let ns = await Namespace.open(dir);
+  await ns.create([file('/out/1/part-r-00000', 2, D('p0')), file('/out/1/sub/x', 2, D('x')), file('/in/a', 3, D('a')), file('/keep', 1, D('k'))]);
+  t.deepEqual(await ns.rename('/out/1', '/out/2'), { path: '/out/2', files: 2 });
+  t.deepEqual((await ns.filesUnder('/out')).map((f) => f.path), ['/out/2/part-r-00000', '/out/2/sub/x']);
+  t.is(await ns.stat('/out/1'), undefined);
+  t.deepEqual(await ns.rename('/in/a', '/out'), { path: '/out/a', files: 1 }, 'into an existing directory');
+  t.is(ns.wanted(D('a')), 3, 'the block index follows the path');
+  t.deepEqual((await ns.getFile('/out/a'))!.blocks, file('/x', 3, D('a')).blocks);
+  const refused = async (src: string, dst: string, re: RegExp) => {
+    const e = await t.throwsAsync(ns.rename(src, dst));
+    t.regex(e!.message, re);
+  };
+  await refused('/nope', '/x', /\/nope: no such file or directory/);
+  await refused('/keep', '/out/a', /\/out\/a already exists/);
+  await refused('/out', '/out/2/deeper', /cannot move \/out into itself/);
+  await refused('/out/2', '/out', /\/out\/2 is already there/);
+  await refused('/out/a', '/keep/inside', /\/keep is a file/);
+  await refused('/', '/x', /cannot move \//);
+  await refused('/keep', '/a/../b', /may not contain '\.\.'/);
+  await ns.close();
+  ns = await Namespace.open(dir);
+  t.deepEqual((await ns.list('/', true)).map((e) => (e.kind === 'file' ? e.file.path : e.path)),
+    ['/keep', '/out/2/part-r-00000', '/out/2/sub/x', '/out/a']);
+  t.true(ns.isReferenced(D('p0')));
+  await ns.close();
+});
