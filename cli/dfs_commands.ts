@@ -82,6 +82,30 @@ export function registerDfs(program: Command): void {
       for (const e of await client.list(path ?? '/', !!o.recursive)) console.log(lsLine(e));
     }));
 
+  dfs.command('setrep')
+    .description('set the replication of a file, or of every file below a directory; copies are made or deleted in the background')
+    .argument('<replication>', 'copies each block keeps', wholeNumber(1, 1000))
+    .argument('<path>', 'a dfs file or directory')
+    .option('-w, --wait', 'wait until every block has exactly its new number of copies')
+    .action((replication: number, path: string, o, cmd: Command) => withCluster(cmd, async (client) => {
+      const n = await client.setReplication(path, replication);
+      console.log(`replication of ${n} file${n === 1 ? '' : 's'} set to ${replication}`);
+      if (!o.wait) return;
+      const line = new ProgressLine();
+      try {
+        for (;;) {
+          const blocks = (await client.fsck(path)).flatMap((f) => f.blocks);
+          const done = blocks.filter((b) => b.state === 'HEALTHY' && b.live.length === b.wanted).length;
+          if (done === blocks.length) break;
+          line.update(`copies of ${path}: ${bar(done, blocks.length)} ${done}/${blocks.length} blocks at their replication`);
+          await new Promise((r) => setTimeout(r, 500));
+        }
+      } finally {
+        line.done();
+      }
+      console.log(`every block of ${path} has its copies`);
+    }));
+
   dfs.command('mv <src> <dst>')
     .description('move a file or a directory (into <dst> if it is a directory); nothing is replaced, no block is copied')
     .action((src: string, dst: string, o, cmd: Command) => withCluster(cmd, async (client) => {

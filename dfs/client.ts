@@ -145,6 +145,12 @@ export class DfsClient {
     return r.entries;
   }
 
+  /** Sets the replication of a file or of every file below a directory; returns how many files changed. */
+  async setReplication(p: string, replication: number): Promise<number> {
+    const r = await this.#jt.call<M.SetReplicationRequest, M.SetReplicationReply>('SetReplication', { path: normalizePath(p), replication }, this.#deadlineMs);
+    return r.files_changed;
+  }
+
   /** Moves a file or directory (into `dst` when it is a directory); returns where it is now and how many files moved. */
   async mv(src: string, dst: string): Promise<M.RenameReply> {
     return this.#jt.call<M.RenameRequest, M.RenameReply>('Rename', { src: normalizePath(src), dst: normalizePath(dst) }, this.#deadlineMs);

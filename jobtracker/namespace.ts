@@ -198,6 +198,16 @@ export class Namespace {
     });
   }
 
+  /** Sets the replication of a file, or of every file below a directory; returns the files changed. */
+  setReplication(path: string, replication: number): Promise<FileEntry[]> {
+    return this.#exclusive(async () => {
+      const files = (await this.filesUnder(path)).filter((f) => f.replication !== replication).map((f) => ({ ...f, replication }));
+      await this.#kv.batch(files.map((f) => ({ type: 'put', key: FILE + f.path, value: f })));
+      for (const f of files) this.#index(f, true);
+      return files;
+    });
+  }
+
   /**
    * Moves a file, or a directory and everything below it, to `dst` (into it, when `dst` is a
    * directory), as HDFS's `-mv`: nothing is replaced, one batch, blocks untouched. Returns the

@@ -60,8 +60,8 @@ export async function startJobTracker(opts: JobTrackerOptions, log: (line: strin
   const fsckBlock = (b: FileEntry['blocks'][number], index: number): M.FsckBlock => {
     const h = core.blockHealth(b.digest);
     // Every block a file refers to is tracked; the namespace's list is the fallback all the same.
-    if (!h) return { index, digest: b.digest, size: b.size, live: [], dead: b.replicas, bad: [], repairing: 0, state: 'MISSING' };
-    return { index, digest: b.digest, size: b.size, live: h.live, dead: h.dead, bad: h.bad, repairing: h.repairing, state: h.state };
+    if (!h) return { index, digest: b.digest, size: b.size, live: [], dead: b.replicas, bad: [], repairing: 0, state: 'MISSING', wanted: 0 };
+    return { index, digest: b.digest, size: b.size, live: h.live, dead: h.dead, bad: h.bad, repairing: h.repairing, state: h.state, wanted: h.wanted };
   };
   const entryInfo = (e: Entry): M.FileInfo =>
     e.kind === 'file' ? fileInfo(e.file) : { path: e.path, size: 0, blocks: [], replication: 0, created_ms: 0, is_dir: true };
@@ -74,6 +74,12 @@ export async function startJobTracker(opts: JobTrackerOptions, log: (line: strin
     deleted(replaced);
   }
   /** Blocks of deleted files that no file refers to any more go (garbage collection). */
+  function enoughNodes(replication: number, live: number): void {
+    if (live < replication) {
+      throw new BftmrError('DFS_TOO_FEW_NODES', `replication ${replication} needs ${replication} live storage nodes, and ${live} are available`);
+    }
+  }
+
   function deleted(files: FileEntry[]): void {
     for (const f of files) {
       for (const b of f.blocks) {
@@ -204,10 +210,7 @@ export async function startJobTracker(opts: JobTrackerOptions, log: (line: strin
     ListAttempts: unary<M.JobId, M.ListAttemptsReply>(async (req) => ({ attempts: core.attempts(req.job_id) })),
     AllocateBlock: unary<M.AllocateBlockRequest, M.AllocateBlockReply>(async (req) => {
       const candidates = core.liveTrackers().filter((t) => !req.exclude.includes(t.id));
-      if (candidates.length < req.replication) {
-        throw new BftmrError('DFS_TOO_FEW_NODES',
-          `replication ${req.replication} needs ${req.replication} live storage nodes, and ${candidates.length} are available`);
-      }
+      enoughNodes(req.replication, candidates.length);
       // Random placement spreads load; a simulator would inject this randomness too.
       const shuffled = candidates.map((t) => ({ t, r: cryptoRandom() })).sort((a, b) => a.r - b.r).map((x) => x.t);
       return { targets: shuffled.slice(0, req.replication).map((t) => ({ tracker_id: t.id, address: t.address })) };
@@ -239,6 +242,19 @@ export async function startJobTracker(opts: JobTrackerOptions, log: (line: strin
       const files = await namespace.delete(req.path, req.recursive);
       deleted(files);
       return { files_deleted: files.length };
+    }),
+    SetReplication: unary<M.SetReplicationRequest, M.SetReplicationReply>(async (req) => {
+      if (!Number.isInteger(req.replication) || req.replication < 1) {
+        throw new BftmrError('JOB_BAD_ARGUMENT', `replication must be a whole number >= 1, not ${req.replication}`);
+      }
+      enoughNodes(req.replication, core.liveTrackers().length);
+      if (!(await namespace.stat(req.path))) throw new BftmrError('DFS_NOT_FOUND', `${normalizePath(req.path)}: no such file or directory`);
+      const files = await namespace.setReplication(req.path, req.replication);
+      // The monitor makes or deletes copies until each block has what its files want now.
+      for (const f of files) for (const b of f.blocks) core.trackBlock(b.digest, b.size, namespace.wanted(b.digest), [], Date.now());
+      drainEffects();
+      log(`replication of ${normalizePath(req.path)} set to ${req.replication} (${files.length} files changed)`);
+      return { files_changed: files.length };
     }),
     Rename: unary<M.RenameRequest, M.RenameReply>(async (req) => {
       const { path, files } = await namespace.rename(req.src, req.dst);

@@ -115,6 +115,8 @@ export interface ListAttemptsReply { attempts: AttemptInfo[] }
 export interface AllocateBlockRequest { replication: number; exclude: string[] }
 export interface AllocateBlockReply { targets: Location[] }
 export interface RenameRequest { src: string; dst: string }
+export interface SetReplicationRequest { path: string; replication: number }
+export interface SetReplicationReply { files_changed: number }
 export interface RenameReply { path: string; files_moved: number }
 export interface CreateFileRequest { path: string; blocks: BlockRef[]; replication: number; overwrite: boolean }
 export interface PathRequest { path: string; recursive: boolean }
@@ -128,7 +130,7 @@ export interface BadReplicaReport { path: string; digest: string; tracker_id: st
 export type BlockHealthState = 'HEALTHY' | 'UNDER_REPLICATED' | 'CORRUPT' | 'MISSING';
 export interface FsckBlock {
   index: number; digest: string; size: number; live: string[]; dead: string[]; bad: string[]; repairing: number;
-  state: BlockHealthState;
+  state: BlockHealthState; wanted: number;
 }
 export interface FsckFile { path: string; replication: number; blocks: FsckBlock[] }
 export interface FsckReply { files: FsckFile[] }

@@ -56,6 +56,9 @@ const cases: [string, string[], RegExp][] = [
   ['mv onto an existing file', ['dfs', 'mv', '/in/jargon.txt', '/taken/file.txt'], /^bftmr: \/taken\/file\.txt already exists$/],
   ['mv of a directory into itself', ['dfs', 'mv', '/in', '/in/deeper'], /^bftmr: cannot move \/in into itself \(\/in\/deeper\)$/],
   ['kill of a job that does not exist', ['job', 'kill', 'job_nope'], /^bftmr: no job job_nope$/],
+  ['setrep above the live nodes', ['dfs', 'setrep', '5', '/in'], /^bftmr: replication 5 needs 5 live storage nodes, and 3 are available$/],
+  ['setrep of a path that does not exist', ['dfs', 'setrep', '2', '/missing'], /^bftmr: \/missing: no such file or directory$/],
+  ['setrep 0', ['dfs', 'setrep', '0', '/in'], /0 is out of range \(1\.\.1000\)/],
 ];
 
 for (const [name, args, pattern] of cases) {
@@ -75,7 +78,7 @@ test('no cluster running', async (t) => {
 });
 
 test('every command has --help', async (t) => {
-  for (const cmd of [[], ['run'], ['cluster', 'start'], ['dfs', 'put'], ['dfs', 'mv'], ['dfs', 'fsck'], ['job', 'submit'], ['job', 'kill'], ['tasktracker']]) {
+  for (const cmd of [[], ['run'], ['cluster', 'start'], ['dfs', 'put'], ['dfs', 'mv'], ['dfs', 'setrep'], ['dfs', 'fsck'], ['job', 'submit'], ['job', 'kill'], ['tasktracker']]) {
     const r = await bftmr(home, ...cmd, '--help');
     t.is(r.code, 0, cmd.join(' '));
     t.regex(r.stdout, /Usage: bftmr/);
@@ -97,4 +100,26 @@ test.serial('dfs mv moves a file into a directory and a directory to a new name;
   await bftmr(home, 'dfs', 'rm', '-r', '/after-mv');
   await bftmr(home, 'dfs', 'mv', '/moved/file.txt', '/taken/file.txt');
   t.is((await bftmr(home, 'dfs', 'mv', '/moved', '/in')).code, 0);
+});
+
+test.serial('dfs setrep lowers and raises the copies of every block below a path; --wait returns once they are there', async (t) => {
+  // Its own bytes: a block some other file refers to keeps the copies that file wants.
+  t.is((await bftmr(home, 'dfs', 'put', 'README.md', '/rep/readme.md', '--block-mb', '0.005')).code, 0);
+  const replicas = async () => {
+    const st = JSON.parse((await bftmr(home, 'dfs', 'stat', '/rep/readme.md', '--json')).stdout);
+    return { replication: st.replication, copies: st.blocks.map((b: any) => b.replicas.length) };
+  };
+  t.deepEqual((await replicas()).copies.every((n: number) => n === 3), true);
+  const down = await bftmr(home, 'dfs', 'setrep', '1', '/rep', '--wait');
+  t.is(down.code, 0, down.stderr);
+  t.is(down.stdout, 'replication of 1 file set to 1\nevery block of /rep has its copies\n');
+  const low = await replicas();
+  t.is(low.replication, 1);
+  t.true(low.copies.length > 1 && low.copies.every((n: number) => n === 1), JSON.stringify(low));
+  const up = await bftmr(home, 'dfs', 'setrep', '3', '/rep/readme.md', '-w');
+  t.is(up.code, 0, up.stderr);
+  t.true((await replicas()).copies.every((n: number) => n === 3));
+  const fsck = await bftmr(home, 'dfs', 'fsck', '/rep');
+  t.is(fsck.code, 0, fsck.stdout);
+  await bftmr(home, 'dfs', 'rm', '-r', '/rep');
 });

@@ -478,3 +478,43 @@ test('core: a job audit\'s "not held" is still no proof', (t) => {
   c.auditResult({ jobId: 'job_1', task: 'reduce task 0', trackerId: ids[0]!, digest: D('m') }, true, 1, false);
   t.deepEqual(c.trackers(1).find((i) => i.tracker_id === ids[0])!.verdicts, []);
 });
+
+test('replication lowered: the extra copies are unlisted and deleted, once no repair of the block is under way; raised: copies are made', (t) => {
+  const c = new Cluster('A', 'B', 'C', 'D');
+  const m = monitor(c);
+  m.track(D('x'), 10, 3, ['A', 'B', 'C'], 0);
+  m.tick(1);
+  t.deepEqual([...takeAll(m, ['A', 'B', 'C', 'D'], 1).values()].flat(), []);
+  m.takeChanged();
+  m.track(D('x'), 10, 1, [], 2); // as jobtracker/server.ts does for `dfs setrep 1`
+  m.tick(3);
+  const out = takeAll(m, ['A', 'B', 'C', 'D'], 3);
+  const deleted = [...out.entries()].filter(([, a]) => deletesIn(a).includes(D('x'))).map(([id]) => id);
+  t.is(deleted.length, 2);
+  const kept = m.health(D('x'))!.live;
+  t.is(kept.length, 1);
+  t.false(deleted.includes(kept[0]!));
+  t.is(m.health(D('x'))!.state, 'HEALTHY');
+  t.deepEqual(m.takeChanged(), [{ digest: D('x'), replicas: kept }]);
+  // Raised again: copies are made, the deleted ones included, from the one left.
+  m.track(D('x'), 10, 3, [], 4);
+  m.tick(5);
+  const repairs = [...takeAll(m, ['A', 'B', 'C', 'D'], 5).values()].flatMap(repairsIn);
+  t.is(repairs.length, 2);
+  t.true(repairs.every((r) => r.sources.length === 1 && r.sources[0]!.tracker_id === kept[0]));
+});
+
+test('a block with a repair under way is not trimmed until the repair is over', (t) => {
+  const c = new Cluster('A', 'B', 'C');
+  const m = monitor(c);
+  m.track(D('x'), 10, 2, ['A'], 0);
+  m.tick(1);
+  const [r] = [...takeAll(m, ['B', 'C'], 1).entries()].flatMap(([id, a]) => repairsIn(a).map((x) => ({ id, x })));
+  m.track(D('x'), 10, 1, [], 2);
+  m.tick(3);
+  t.deepEqual([...takeAll(m, ['A', 'B', 'C'], 3).values()].flatMap(deletesIn), [], 'not while the copy is being made');
+  m.repairResult(r!.id, { repair_id: r!.x.repair_id, digest: D('x'), ok: true, error: '', bad_sources: [] }, 4);
+  m.tick(5);
+  t.is([...takeAll(m, ['A', 'B', 'C'], 5).values()].flatMap(deletesIn).length, 1);
+  t.is(m.health(D('x'))!.live.length, 1);
+});

@@ -329,6 +329,9 @@ export class ReplicationMonitor {
       if (!b) { this.#needy.delete(d); continue; }
       const live = this.#live(b);
       if (live >= b.wanted) {
+        // More copies than wanted (its replication was lowered, or a lost tracker came back):
+        // the extra ones go, once no repair of it is under way.
+        if (live > b.wanted && this.#inFlight(d) === 0) this.#trim(b, live - b.wanted);
         this.#needy.delete(d);
         b.bad.clear();
         continue;
@@ -426,6 +429,17 @@ export class ReplicationMonitor {
     let ds = this.#deletes.get(t);
     if (!ds) this.#deletes.set(t, (ds = new Set()));
     ds.add(digest);
+  }
+
+  /** Unlists `n` copies of `b` on usable trackers, picked at random, and deletes them there. */
+  #trim(b: BlockState, n: number): void {
+    const extra = [...b.replicas].filter((t) => this.#trackers.usable(t))
+      .map((t) => ({ t, r: this.#random() })).sort((x, y) => x.r - y.r).slice(0, n).map(({ t }) => t);
+    for (const t of extra) {
+      this.#removeReplica(b, t);
+      this.#queueDelete(t, b.digest);
+    }
+    this.#log.push(`block ${b.digest.slice(0, 12)} has ${n} more copies than the ${b.wanted} wanted: deleting those on ${extra.join(', ')}`);
   }
 
   /** Copies of `b` on usable trackers. */
