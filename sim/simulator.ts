@@ -116,11 +116,15 @@ export interface TrackerPlan {
   lieAtMs?: number;
 }
 
-/** A dfs file put before the first job: `blocks` blocks of `replication` copies; removed at `rmAtMs`, if given. */
+/**
+ * A dfs file put before the first job: `blocks` blocks of `replication` copies; removed at
+ * `rmAtMs`, and its replication changed (`dfs setrep`) at `setrep.atMs`, if given.
+ */
 export interface DfsFilePlan {
   blocks: number;
   replication: number;
   rmAtMs?: number;
+  setrep?: { atMs: number; replication: number };
 }
 
 export interface JobPlan {
@@ -245,8 +249,11 @@ export function scenarioFor(opts: SimOptions): Scenario {
 
   // f+1 copies at least, so one is on an honest tracker whatever the faulty ones do.
   const dfs: DfsFilePlan[] = storage.chance(0.3) ? [] : Array.from({ length: storage.int(1, 4) }, () => {
-    const file: DfsFilePlan = { blocks: storage.int(1, 5), replication: storage.int(Math.max(1, f + 1), Math.min(n, Math.max(3, f + 1))) };
+    const replication = () => storage.int(Math.max(1, f + 1), Math.min(n, Math.max(3, f + 1)));
+    const file: DfsFilePlan = { blocks: storage.int(1, 5), replication: replication() };
     if (storage.chance(0.25)) file.rmAtMs = storage.int(0, 60_000);
+    const setrep = { atMs: storage.int(0, 60_000), replication: replication() };
+    if (storage.chance(0.3)) file.setrep = setrep;
     return file;
   });
   const dfsReadsAtMs = Array.from({ length: storage.int(1, 3) }, () => storage.int(1_000, 90_000)).sort((a, b) => a - b);
@@ -293,7 +300,8 @@ export function describeScenario(s: Scenario): string {
     `jobs=[${s.jobs.map((j) => `${j.maps}x${j.reduces}${j.killAtMs !== undefined ? `-kill@${j.killAtMs}` : ''}`).join(' ')}] hb=${s.heartbeatIntervalMs}ms ` +
     `expiry=${s.trackerExpiryMs}ms blacklist>${s.blacklistAfterVerdicts} late>${s.lateFactor}x/${s.lateFloorMs}ms deadline>=${s.deadlineFloorMs}ms pair-wait=${s.pairWaitMs}ms ` +
     `loss=${net.lossRequest}/${net.lossReply} late=${net.lateChance} delay<=${net.maxDelayMs}ms` +
-    (s.dfs.length ? ` dfs=[${s.dfs.map((x) => `${x.blocks}b/r${x.replication}${x.rmAtMs !== undefined ? `-rm@${x.rmAtMs}` : ''}`).join(' ')}] ` +
+    (s.dfs.length ? ` dfs=[${s.dfs.map((x) => `${x.blocks}b/r${x.replication}${x.setrep ? `-r${x.setrep.replication}@${x.setrep.atMs}` : ''}` +
+      `${x.rmAtMs !== undefined ? `-rm@${x.rmAtMs}` : ''}`).join(' ')}] ` +
       `reads@[${s.dfsReadsAtMs.join(',')}]` : '');
 }
 
@@ -637,7 +645,7 @@ class Simulation {
     const afterJobsMs = 3 * s.trackerExpiryMs +
       (s.trackers.some((t) => t.mode === 'hang') ? s.deadlineFloorMs + 42_000 + maxReads * sourceAllowanceMs(321) : 0);
     // The dfs settles after its last read or removal: reports audited, copies repaired, deletes delivered.
-    const dfsMoments = [...s.dfsReadsAtMs, ...s.dfs.flatMap((x) => (x.rmAtMs === undefined ? [] : [x.rmAtMs]))];
+    const dfsMoments = [...s.dfsReadsAtMs, ...s.dfs.flatMap((x) => [x.rmAtMs, x.setrep?.atMs].filter((m): m is number => m !== undefined))];
     const dfsSettledAt = START + (dfsMoments.length ? Math.max(...dfsMoments) + 3 * s.trackerExpiryMs + 20_000 : 0);
     while (this.#violations.length === 0) {
       const e = this.#queue.pop();
@@ -968,10 +976,13 @@ class Simulation {
   #checkHungNamed(): void {
     if (this.#violations.length || this.#trackers.some((t) => t.plan.mode === 'slow')) return;
     const named = new Map(this.#core.trackers(this.#now).map((i) => [i.tracker_id, i.verdicts]));
+    // Attempts of a job a user killed are not judged: the job is over before any deadline.
+    const killed = new Set(this.#jobs.filter((j) => j.killed).map((j) => j.id));
     for (const t of this.#trackers) {
-      if (t.plan.mode !== 'hang' || !t.up || t.started.size === 0) continue;
+      const held = [...t.started].filter((id) => !killed.has(this.#attempts.get(id)?.jobId));
+      if (t.plan.mode !== 'hang' || !t.up || held.length === 0) continue;
       if (!named.get(t.id)?.some((v) => /missed the deadline/.test(v))) {
-        this.#violate('liveness', 'hung-not-named', `${t.name} held ${t.started.size} attempts without reporting and was never named`);
+        this.#violate('liveness', 'hung-not-named', `${t.name} held ${held.length} attempts without reporting and was never named`);
       }
     }
   }
@@ -1221,6 +1232,8 @@ class Simulation {
       this.#files.push(file);
       this.#trace(`put ${file.name}: ${file.blocks.map((d) => d.slice(0, 8)).join(' ')} (replication ${plan.replication})`);
       if (plan.rmAtMs !== undefined) this.#at(plan.rmAtMs, () => this.#removeFile(file));
+      const { setrep } = plan;
+      if (setrep) this.#at(setrep.atMs, () => this.#setReplication(file, setrep.replication));
     });
     this.#drainEffects();
     for (const t of this.#trackers) {
@@ -1234,6 +1247,14 @@ class Simulation {
     t.lying = true;
     if (t.plan.mode === 'drop-blocks') for (const [d, owners] of t.store) if (owners.has(DFS)) t.dropped.add(d);
     this.#trace(`${t.name} starts to ${t.plan.mode === 'drop-blocks' ? 'lose' : 'corrupt'} its dfs blocks`);
+  }
+
+  /** `dfs setrep`: as jobtracker/server.ts, each block's wanted copies change (no block is shared here). */
+  #setReplication(file: SimFile, replication: number): void {
+    if (file.removed) return;
+    this.#trace(`setrep ${replication} ${file.name}`);
+    for (const d of file.blocks) this.#call('trackBlock', () => this.#core.trackBlock(d, 64 * MB, replication, [], this.#now));
+    this.#drainEffects();
   }
 
   #removeFile(file: SimFile): void {
@@ -1373,14 +1394,16 @@ class Simulation {
   }
 
   /**
-   * Blocks of files with fewer copies on usable trackers than they want and the cluster allows (a
-   * tracker proven to have served a block bad is not given it again while the block is short).
+   * Blocks of files with fewer copies on usable trackers than they want and the cluster allows: a
+   * tracker proven to have served a block bad is not given it again, and one that fails every
+   * repair (blame-sources) cannot be made to take a copy.
    */
   #dfsShort(): { file: SimFile; digest: string; live: string[]; wanted: number }[] {
     const usable = this.#core.trackers(this.#now).filter((i) => i.alive && !i.blacklisted).map((i) => i.tracker_id);
     return this.#files.flatMap((file) => (file.removed ? [] : file.blocks.flatMap((digest) => {
       const h = this.#core.blockHealth(digest);
-      return h && h.live.length < Math.min(h.wanted, usable.filter((id) => !h.distrusted.includes(id)).length)
+      const takers = usable.filter((id) => !h?.distrusted.includes(id) && (h?.live.includes(id) || this.#byId.get(id)?.plan.mode !== 'blame-sources'));
+      return h && h.live.length < Math.min(h.wanted, takers.length)
         ? [{ file, digest, live: h.live, wanted: h.wanted }] : [];
     })));
   }
