@@ -28,7 +28,7 @@ export interface MapContext {
 }
 
 export interface ReduceContext {
-  /** Emit an output record, written as `key<TAB>value`. */
+  /** Emit an output record, written as `key<TAB>value` (the key alone when the value is ''). */
   emit(key: string, value: string): void;
   /** The partition (reduce task index) being processed. */
   readonly partition: number;

@@ -1,7 +1,8 @@
 /**
  * One reduce attempt: merge the sorted map outputs of its partition (ties between maps broken by
  * map index, so every honest attempt sees a key's values in the same order), call reduce once per
- * key, and write `key<TAB>value` lines, hashing them as they are written.
+ * key, and write `key<TAB>value` lines (a record with an empty value is its key alone, as Hadoop
+ * writes a null value), hashing them as they are written.
  */
 import type { Conf, Job, ReduceContext } from '../lib/job.ts';
 import { RecordFileReader, type RawRecord } from './records.ts';
@@ -43,7 +44,7 @@ export function runReduce(
       if (typeof key !== 'string' || typeof value !== 'string') {
         throw new TypeError(`emit(key, value) takes strings, got ${typeof key} and ${typeof value}`);
       }
-      out.writeString(key + '\t' + value + '\n');
+      out.writeString(value === '' ? key + '\n' : key + '\t' + value + '\n');
       outRecords++;
     },
     partition,

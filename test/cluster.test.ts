@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { MB } from '../lib/options.ts';
 import { sha256 } from '../lib/digest.ts';
-import { bftmr, corpus, grepOracle, normalisedOutput, tempDir, wordCountOracle } from './helpers/cli.ts';
+import { bftmr, concatenatedOutput, corpus, grepOracle, normalisedOutput, sortOracle, tempDir, wordCountOracle } from './helpers/cli.ts';
 
 const home = tempDir('bftmr-it-');
 let text = '';
@@ -104,6 +104,17 @@ test.serial('grep counts matching lines per distinct match, like grep -c', async
   t.is(ours, oracle.perMatch);
   t.is(ours.split('\n').filter(Boolean).reduce((n, l) => n + Number(l.split('\t')[1]), 0), oracle.total);
   t.true(oracle.total > 100);
+});
+
+test.serial('sort: the part files in order are the input sorted in byte order, like LC_ALL=C sort', async (t) => {
+  // Split keys sampled from the input, as TeraSort samples them: the lines a third and two thirds in.
+  const sorted = sortOracle(text).split('\n');
+  const splits = JSON.stringify([sorted[Math.floor(sorted.length / 3)], sorted[Math.floor((2 * sorted.length) / 3)]]);
+  const { local } = await runJob(t, 'jobs/sort.ts', '/out/sort', '--reduces', '3', '--conf', `splits=${splits}`);
+  const parts = fs.readdirSync(local).filter((f) => f.startsWith('part-r-')).sort();
+  t.is(parts.length, 3);
+  t.true(parts.every((f) => fs.statSync(path.join(local, f)).size > 0), 'every range has lines');
+  t.is(concatenatedOutput(local), sortOracle(text));
 });
 
 test.serial('f=0 runs one attempt per task, like plain Hadoop', async (t) => {

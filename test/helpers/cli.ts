@@ -47,6 +47,16 @@ export function grepOracle(file: string, ere: string): { perMatch: string; total
   return { perMatch, total };
 }
 
+/** coreutils sort in byte order: every line, duplicates kept. */
+export function sortOracle(file: string): string {
+  return sh(`LC_ALL=C sort "$1"`, file);
+}
+
+/** The part files under a local directory, concatenated in part order (a total-order job's whole output). */
+export function concatenatedOutput(dir: string): string {
+  return fs.readdirSync(dir).filter((f) => f.startsWith('part-r-')).sort().map((f) => fs.readFileSync(path.join(dir, f), 'utf8')).join('');
+}
+
 /** The lines of every part file under a local directory, in byte order (the format the oracles print). */
 export function normalisedOutput(dir: string): string {
   const lines = fs.readdirSync(dir).filter((f) => f.startsWith('part-r-')).sort()
