@@ -17,6 +17,7 @@ import { computeSplits } from './splits.ts';
 import { Peers } from '../dfs/peers.ts';
 import { isDigest } from '../lib/digest.ts';
 import { BUILD_ID } from '../lib/build.ts';
+import { Kv } from '../lib/kv.ts';
 import { BlockAuditor } from './block_audit.ts';
 
 export interface JobTrackerHandle {
@@ -36,6 +37,9 @@ export async function startJobTracker(opts: JobTrackerOptions, log: (line: strin
   const core = new JobTrackerCore(opts, cryptoRandom, Date.now());
   // The namespace is the source of truth: the replication monitor starts from what it lists.
   for (const b of await namespace.blocks()) core.trackBlock(b.digest, b.size, b.wanted, b.replicas, Date.now());
+  const jobRecords = await Kv.open<M.JobStatus>(path.join(opts.dir, 'jobs'));
+  await restoreJobs();
+
   let address = '';
   let server: RpcServer | undefined;
   let resolveStopped!: () => void;
@@ -90,9 +94,38 @@ export async function startJobTracker(opts: JobTrackerOptions, log: (line: strin
     drainEffects();
   }
 
+  /**
+   * Job records of earlier runs (job history). A job that was running when the last run stopped is
+   * over: its attempts went with it. It succeeded if its output was recorded (the commit, not the
+   * end, is what counts); else it is marked interrupted, to be submitted again. Either way its
+   * data on the trackers goes.
+   */
+  async function restoreJobs(): Promise<void> {
+    const records: M.JobStatus[] = [];
+    const orphans: string[] = [];
+    for await (const [, r] of jobRecords.scan('')) {
+      if (r.state === 'RUNNING') {
+        const committed = (await namespace.stat(r.output))?.kind === 'dir';
+        Object.assign(r, committed ? { state: 'SUCCEEDED' } : {
+          state: 'FAILED', error_code: 'JOB_INTERRUPTED',
+          error: 'the job tracker stopped while the job ran, and its attempts with it: submit it again',
+        });
+        await jobRecords.put(r.job_id, r);
+        orphans.push(r.job_id);
+        log(`${r.job_id}: was running when the job tracker stopped: ${committed ? 'its output was committed' : 'interrupted'}`);
+      }
+      records.push(r);
+    }
+    core.restoreJobs(records, orphans);
+  }
+
   async function runEffects(effects: Effect[]): Promise<void> {
     for (const e of effects) {
       if (e.type === 'log') { log(e.message); continue; }
+      if (e.type === 'job') {
+        await jobRecords.put(e.status.job_id, e.status).catch((err) => log(`could not record ${e.status.job_id}: ${messageOf(err)}`));
+        continue;
+      }
       if (e.type === 'audit') { void audit(e); continue; }
       if (e.type === 'replicas') {
         await namespace.setReplicas(e.changes).catch((err) => log(`could not record replica changes: ${messageOf(err)}`));
@@ -289,6 +322,7 @@ export async function startJobTracker(opts: JobTrackerOptions, log: (line: strin
       await server!.close();
       await effectsChain;
       await namespace.close();
+      await jobRecords.close();
       peers.close();
       resolveStopped();
     })();

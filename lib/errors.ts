@@ -18,6 +18,7 @@ export type ErrorCode =
   | 'JOB_NOT_FOUND'
   | 'JOB_NOT_RUNNING'          // a kill of a job that is over, or committing its output
   | 'JOB_KILLED'               // the error code of a killed job
+  | 'JOB_INTERRUPTED'          // the job tracker stopped while the job ran
   | 'JOB_BAD_ARGUMENT'
   | 'CLUSTER_NOT_RUNNING'
   | 'CLUSTER_RUNNING'

@@ -822,6 +822,7 @@ class Simulation {
         for (const c of e.changes) this.#checkListed(c.digest, c.replicas);
         continue;
       }
+      if (e.type === 'job') continue; // job records are the adapter's to keep
       const job = this.#jobs.find((j) => j.id === e.jobId);
       this.#trace(`jt: commit ${e.jobId} [${e.files.map((x) => `${x.digest.slice(0, 8)}@${x.replicas.map((r) => this.#name(r.tracker_id)).join('+')}`).join(' ')}]`);
       if (!job?.expected) {

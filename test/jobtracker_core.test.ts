@@ -208,6 +208,37 @@ test('tracker ids come from the injected random function; job ids from the start
   t.is(sim.core.submit(jobSpec(1, 1, 1, ['A']), sim.now), 'job_202401020304_0002');
 });
 
+test('job records of an earlier run: shown, their ids not reused, the data of those left running dropped on every tracker', (t) => {
+  const sim = new Sim(honestTrackers(['A', 'B', 'C']));
+  const first = sim.core.submit(jobSpec(1, 1, 1, ['A']), sim.now);
+  const template = sim.core.job(first, sim.now);
+  const core = new JobTrackerCore(OPTS, seeded(1), START);
+  const done = { ...template, job_id: 'job_202401020304_0001', state: 'SUCCEEDED' as const };
+  const cut = { ...template, job_id: 'job_202401020304_0002', state: 'FAILED' as const, error_code: 'JOB_INTERRUPTED' };
+  core.restoreJobs([done, cut], [cut.job_id]);
+  t.deepEqual(core.job(done.job_id, START), done);
+  t.throws(() => core.attempts(done.job_id), { message: /were not kept across the job tracker's restart/ });
+  for (const id of ['A', 'B', 'C']) {
+    core.register({ tracker_id: id, address: `${id}:1`, pid: 1, slots: 1, fault: '', blocks: [] }, START);
+  }
+  t.is(core.submit(jobSpec(1, 1, 1, ['A']), START), 'job_202401020304_0003', 'a new job takes no old id');
+  t.deepEqual(core.jobs(START).map((j) => j.job_id), [done.job_id, cut.job_id, 'job_202401020304_0003']);
+  const reply = core.heartbeat({ tracker_id: 'A', free_slots: 0, reports: [], running: [], last_response_id: 0 }, START);
+  t.deepEqual(reply.actions.filter((a) => 'drop_job' in a), [{ drop_job: { job_id: cut.job_id, keep: [] } }]);
+  // The record effects: one as each job is accepted.
+  t.deepEqual(core.takeEffects().filter((e) => e.type === 'job').map((e) => e.type === 'job' && [e.status.job_id, e.status.state]), [['job_202401020304_0003', 'RUNNING']]);
+});
+
+test('an attempt a tracker still runs for a job this job tracker does not know (it restarted) is killed, once', (t) => {
+  const core = new JobTrackerCore(OPTS, seeded(1), START);
+  core.register({ tracker_id: 'A', address: 'A:1', pid: 1, slots: 1, fault: '' }, START);
+  const stale = 'attempt_job_202401010000_0007_m_000003_0';
+  const beat = (id: number) => core.heartbeat({ tracker_id: 'A', free_slots: 0, reports: [], running: [stale], last_response_id: id }, START);
+  const first = beat(0);
+  t.deepEqual(first.actions, [{ kill_attempt: stale }]);
+  t.deepEqual(beat(first.response_id).actions, [], 'not again while the tracker stops it');
+});
+
 test('submit with fewer than 2f+1 live trackers is refused with BFT_TOO_FEW_TRACKERS', (t) => {
   const two = new Sim(honestTrackers(['A', 'B']));
   const err = t.throws(() => two.core.submit(jobSpec(1, 1, 1, ['A']), two.now), { instanceOf: BftmrError });

@@ -19,6 +19,15 @@ test('a job tracker killed and restarted keeps the namespace; trackers rejoin; r
     t.is((await bftmr(home, 'dfs', 'put', text, '/in/jargon.txt', '--block-mb', '0.5')).code, 0);
     t.is((await bftmr(home, 'dfs', 'put', text, '/in/again.txt', '--replication', '2')).code, 0);
     const before = await json<Stat>(bftmr(home, 'dfs', 'stat', '/in/jargon.txt', '--json'));
+    // A job that ends before the crash, and one that never ends, running when it comes.
+    const done = await json<{ job_id: string; state: string }>(bftmr(home, 'job', 'submit', 'jobs/grep.ts', '--input', '/in/again.txt',
+      '--output', '/out/grep', '--conf', 'pattern=hack', '--json'));
+    t.is(done.state, 'SUCCEEDED');
+    const spin = path.join(tempDir('bftmr-restart-spin-'), 'spin.ts');
+    fs.writeFileSync(spin, 'export default { map() { for (;;) { /* never ends */ } }, reduce() {} };\n');
+    const cut = await json<{ job_id: string }>(bftmr(home, 'job', 'submit', spin, '--input', '/in/again.txt', '--output', '/out/spin', '--no-wait', '--json'));
+    await until('the spinning attempts to start', async () => (await json<{ outcome: string }[]>(bftmr(home, 'job', 'attempts', cut.job_id, '--json')))
+      .filter((a) => a.outcome === 'running').length, (n) => n >= 2);
     const list = (await bftmr(home, 'dfs', 'ls', '-R', '/')).stdout;
 
     // kill -9: nothing is flushed on the way out.
@@ -46,8 +55,18 @@ test('a job tracker killed and restarted keeps the namespace; trackers rejoin; r
     const out = path.join(tempDir('bftmr-restart-out-'), 'copy.txt');
     t.is((await bftmr(home, 'dfs', 'get', '/in/jargon.txt', out)).code, 0);
     t.true(fs.readFileSync(out).equals(fs.readFileSync(text)));
+    // Job history: the finished job as it ended; the running one over, to be submitted again.
+    t.is((await json<{ state: string }>(bftmr(home, 'job', 'status', done.job_id, '--json'))).state, 'SUCCEEDED');
+    const interrupted = await json<{ state: string; error_code: string; error: string }>(bftmr(home, 'job', 'status', cut.job_id, '--json'));
+    t.like(interrupted, { state: 'FAILED', error_code: 'JOB_INTERRUPTED' });
+    t.regex(interrupted.error, /the job tracker stopped while the job ran/);
+    // The spinning attempts no job needs are stopped (or the next job would find no free slot), and its data dropped.
     const job = await bftmr(home, 'job', 'submit', 'jobs/word_count.ts', '--input', '/in/jargon.txt', '--output', '/out/wc', '--split-mb', '0.5', '--json');
     t.is(job.code, 0, job.stderr);
+    t.not(JSON.parse(job.stdout).job_id, done.job_id, 'no job id is used twice');
+    t.not(JSON.parse(job.stdout).job_id, cut.job_id);
+    const logs = status.trackers.map((x) => fs.readFileSync(path.join(home, x.id, 'log'), 'utf8')).join('');
+    t.regex(logs, new RegExp(`${cut.job_id}: dropped intermediate data`));
     const local = path.join(tempDir('bftmr-restart-wc-'), 'wc');
     t.is((await bftmr(home, 'dfs', 'get', '/out/wc', local)).code, 0);
     t.is(normalisedOutput(local), wordCountOracle(text));

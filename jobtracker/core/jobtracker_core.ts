@@ -40,6 +40,8 @@ export interface TrackerRecord {
    * to read.
    */
   readable: Map<string, Set<string>>;
+  /** Attempts it still runs that no job needs, told to stop. */
+  killSent: Set<string>;
 }
 
 /** Blocks a tracker may still accuse a source of, at most (the oldest are forgotten). */
@@ -67,6 +69,10 @@ export class JobTrackerCore {
    * the data): sent when they register again.
    */
   readonly #pendingDrops = new Map<string, Map<string, DropJob>>();
+  /** Jobs of an earlier run of the job tracker (restoreJobs): their records only. */
+  readonly #history = new Map<string, JobStatus>();
+  /** Jobs an earlier run left running: every tracker drops their data when it registers. */
+  readonly #orphans: string[] = [];
   #jobSeq = 0;
 
   constructor(opts: CoreOptions, random: () => number, startMs: number) {
@@ -104,7 +110,7 @@ export class JobTrackerCore {
     if (prev?.alive) this.#lose(prev, now, true); // it restarted: whatever it ran is gone, its disk is not
     this.#trackers.set(id, {
       id, address: req.address, pid: req.pid, slots: req.slots, fault: req.fault, lastHeartbeatMs: now,
-      alive: true, verdicts: prev?.verdicts ?? [], running: 0, free: 0, outbox: [], replies: prev?.replies ?? 0, readable: new Map(),
+      alive: true, verdicts: prev?.verdicts ?? [], running: 0, free: 0, outbox: [], replies: prev?.replies ?? 0, readable: new Map(), killSent: new Set(),
     });
     this.#replication.trackerUp(id, req.blocks?.map((b) => b.digest), now);
     // Jobs that ended while it was away: it drops their data too, keeping only the copies the
@@ -113,6 +119,12 @@ export class JobTrackerCore {
     this.#pendingDrops.delete(id);
     for (const d of pending?.values() ?? []) {
       this.#trackers.get(id)!.outbox.push({ drop_job: { job_id: d.job_id, keep: d.keep.filter((k) => this.#replication.expects(id, k)) } });
+    }
+    if (this.#orphans.length && req.blocks) {
+      // What the jobs of a run that crashed left here goes, but for the copies the dfs counts on
+      // (a committed output whose job was never told it is over).
+      const keep = req.blocks.map((b) => b.digest).filter((d) => this.#replication.expects(id, d));
+      for (const job_id of this.#orphans) this.#trackers.get(id)!.outbox.push({ drop_job: { job_id, keep } });
     }
     return id;
   }
@@ -161,7 +173,17 @@ export class JobTrackerCore {
     // Judge its running list only when the tracker has seen our last reply (a current view, not a
     // request that was delayed in the network or a launch it has not received yet).
     if (!t.lastReply || req.last_response_id === t.lastReply.id) {
-      for (const id of req.running) this.#jobOf(id)?.stillRunning(t.id, id, ctx);
+      for (const id of req.running) {
+        const job = this.#jobOf(id);
+        job?.stillRunning(t.id, id, ctx); // a deadline missed still names the tracker, even once the job is over
+        // An attempt of a job that is over, or that this run of the job tracker never launched
+        // (it restarted), holds a slot for nothing: it is killed (once; a lost reply is sent again).
+        if ((!job || this.#ended.has(job.id)) && !t.killSent.has(id)) {
+          t.killSent.add(id);
+          t.outbox.push({ kill_attempt: id });
+        }
+      }
+      for (const id of t.killSent) if (!req.running.includes(id)) t.killSent.delete(id);
     }
     for (const r of req.replications ?? []) {
       // Its word against a source is a reason to look, not proof.
@@ -270,7 +292,11 @@ export class JobTrackerCore {
         const t = this.#trackers.get(id);
         return this.#usable(t) ? t.address : undefined;
       },
-      kill: (trackerId, attemptId) => this.#trackers.get(trackerId)?.outbox.push({ kill_attempt: attemptId }),
+      kill: (trackerId, attemptId) => {
+        const t = this.#trackers.get(trackerId);
+        t?.killSent.add(attemptId);
+        t?.outbox.push({ kill_attempt: attemptId });
+      },
       verdict: (trackerId, reason) => this.#verdict(trackerId, reason),
       proven: (trackerId) => (this.#trackers.get(trackerId)?.verdicts.length ?? 0) > 0,
       audit: (jobId, task, trackerId, digest) => {
@@ -349,9 +375,11 @@ export class JobTrackerCore {
     if (!Number.isInteger(spec.numReduces) || spec.numReduces < 1) {
       throw new BftmrError('JOB_BAD_ARGUMENT', `the number of reduces must be at least 1, not ${spec.numReduces}`);
     }
-    const id = `job_${this.#stamp}_${String(++this.#jobSeq).padStart(4, '0')}`;
+    let id: string;
+    do id = `job_${this.#stamp}_${String(++this.#jobSeq).padStart(4, '0')}`; while (this.#history.has(id));
     const job = new JobInProgress(id, spec, now);
     this.#jobs.set(id, job);
+    this.#effects.push({ type: 'job', status: job.status(now) });
     // A job without maps or whose reduces need no input can decide at once.
     return id;
   }
@@ -421,6 +449,7 @@ export class JobTrackerCore {
   #finished(job: JobInProgress): void {
     if (this.#ended.has(job.id)) return;
     this.#ended.add(job.id);
+    this.#effects.push({ type: 'job', status: job.status(job.finishMs ?? 0) });
     for (const [trackerId, keep] of job.holders()) {
       const drop = { job_id: job.id, keep: [...keep] };
       const t = this.#trackers.get(trackerId);
@@ -435,11 +464,25 @@ export class JobTrackerCore {
     m.set(drop.job_id, drop);
   }
 
+  /**
+   * The records of jobs an earlier run of the job tracker kept (oldest first): `job status` and
+   * `job list` show them, no new job takes their ids, and the data of those it left running
+   * (`orphans`, already marked as over) is dropped on every tracker as it registers.
+   */
+  restoreJobs(records: readonly JobStatus[], orphans: readonly string[]): void {
+    for (const r of records) this.#history.set(r.job_id, r);
+    this.#orphans.push(...orphans);
+  }
+
   job(jobId: string, now: number): JobStatus {
-    return this.#job(jobId).status(now);
+    const old = this.#history.get(jobId);
+    return old && !this.#jobs.has(jobId) ? old : this.#job(jobId).status(now);
   }
 
   attempts(jobId: string): AttemptInfo[] {
+    if (this.#history.has(jobId) && !this.#jobs.has(jobId)) {
+      throw new BftmrError('JOB_NOT_FOUND', `the attempts of ${jobId} were not kept across the job tracker's restart (its status was)`);
+    }
     return this.#job(jobId).attempts();
   }
 
@@ -450,7 +493,7 @@ export class JobTrackerCore {
   }
 
   jobs(now: number): JobStatus[] {
-    return [...this.#jobs.values()].map((j) => j.status(now));
+    return [...this.#history.values(), ...[...this.#jobs.values()].map((j) => j.status(now))];
   }
 
   runningJobs(): number {

@@ -1,5 +1,5 @@
 /** Shapes the job tracker core takes and returns. Plain data: no I/O, no clocks. */
-import type { BlockRef, Conf, FileBlock, Location } from '../../lib/messages.ts';
+import type { BlockRef, Conf, FileBlock, JobStatus, Location } from '../../lib/messages.ts';
 import type { ReplicationOptions } from './replication.ts';
 
 /** One map task's input: the byte range [offset, offset+length) of a dfs file. */
@@ -8,7 +8,7 @@ export interface SplitSpec {
   offset: number;
   length: number;
   fileSize: number;
-  /** Blocks from the one holding max(offset-1, 0) to the end of the file. */
+  /** The blocks its lines start in, and the next one (where its last line may end). */
   blocks: FileBlock[];
   /** Trackers holding the split's first block: map attempts prefer them. */
   hosts: string[];
@@ -43,6 +43,8 @@ export type Effect =
    * serve readers others.
    */
   | { type: 'audit'; jobId: string; task: string; trackerId: string; address: string; digest: string; unlisted?: boolean; routine?: boolean }
+  /** A job was accepted, or is over: keep its record, so `job status` outlives a restart. */
+  | { type: 'job'; status: JobStatus }
   /** The replica lists of these dfs blocks changed: persist them in the namespace. */
   | { type: 'replicas'; changes: { digest: string; replicas: string[] }[] }
   | { type: 'log'; message: string };
