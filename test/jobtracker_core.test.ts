@@ -225,6 +225,11 @@ test('job records of an earlier run: shown, their ids not reused, the data of th
   t.deepEqual(core.jobs(START).map((j) => j.job_id), [done.job_id, cut.job_id, 'job_202401020304_0003']);
   const reply = core.heartbeat({ tracker_id: 'A', free_slots: 0, reports: [], running: [], last_response_id: 0 }, START);
   t.deepEqual(reply.actions.filter((a) => 'drop_job' in a), [{ drop_job: { job_id: cut.job_id, keep: [] } }]);
+  core.heartbeat({ tracker_id: 'A', free_slots: 0, reports: [], running: [], last_response_id: reply.response_id }, START);
+  core.register({ tracker_id: 'A', address: 'A:1', pid: 2, slots: 1, fault: '', blocks: [] }, START);
+  const again = core.heartbeat({ tracker_id: 'A', free_slots: 0, reports: [], running: [], last_response_id: 0 }, START);
+  t.deepEqual(again.actions.filter((a) => 'drop_job' in a), [], 'told once');
+  t.throws(() => core.kill(cut.job_id, 'client alice', START), { message: /is not running: it ended before the job tracker restarted \(FAILED\)/ });
   // The record effects: one as each job is accepted.
   t.deepEqual(core.takeEffects().filter((e) => e.type === 'job').map((e) => e.type === 'job' && [e.status.job_id, e.status.state]), [['job_202401020304_0003', 'RUNNING']]);
 });

@@ -71,8 +71,9 @@ export class JobTrackerCore {
   readonly #pendingDrops = new Map<string, Map<string, DropJob>>();
   /** Jobs of an earlier run of the job tracker (restoreJobs): their records only. */
   readonly #history = new Map<string, JobStatus>();
-  /** Jobs an earlier run left running: every tracker drops their data when it registers. */
+  /** Jobs an earlier run left running: every tracker drops their data when it first registers. */
   readonly #orphans: string[] = [];
+  readonly #toldOfOrphans = new Set<string>();
   #jobSeq = 0;
 
   constructor(opts: CoreOptions, random: () => number, startMs: number) {
@@ -120,7 +121,8 @@ export class JobTrackerCore {
     for (const d of pending?.values() ?? []) {
       this.#trackers.get(id)!.outbox.push({ drop_job: { job_id: d.job_id, keep: d.keep.filter((k) => this.#replication.expects(id, k)) } });
     }
-    if (this.#orphans.length && req.blocks) {
+    if (this.#orphans.length && req.blocks && !this.#toldOfOrphans.has(id)) {
+      this.#toldOfOrphans.add(id);
       // What the jobs of a run that crashed left here goes, but for the copies the dfs counts on
       // (a committed output whose job was never told it is over).
       const keep = req.blocks.map((b) => b.digest).filter((d) => this.#replication.expects(id, d));
@@ -429,6 +431,8 @@ export class JobTrackerCore {
    * intermediate data, nothing is committed. A job committing its output, or over, is not killed.
    */
   kill(jobId: string, who: string, now: number): JobStatus {
+    const old = this.#jobs.has(jobId) ? undefined : this.#history.get(jobId);
+    if (old) throw new BftmrError('JOB_NOT_RUNNING', `${jobId} is not running: it ended before the job tracker restarted (${old.state})`);
     const job = this.#job(jobId);
     if (job.state === 'COMMITTING') throw new BftmrError('JOB_NOT_RUNNING', `${jobId} is committing its output and can no longer be killed`);
     const over = { SUCCEEDED: 'succeeded', FAILED: 'failed', KILLED: 'was killed' } as const;
