@@ -77,13 +77,13 @@ export async function startJobTracker(opts: JobTrackerOptions, log: (line: strin
     }
     deleted(replaced);
   }
-  /** Blocks of deleted files that no file refers to any more go (garbage collection). */
   function enoughNodes(replication: number, live: number): void {
     if (live < replication) {
       throw new BftmrError('DFS_TOO_FEW_NODES', `replication ${replication} needs ${replication} live storage nodes, and ${live} are available`);
     }
   }
 
+  /** Blocks of deleted files that no file refers to any more go (garbage collection). */
   function deleted(files: FileEntry[]): void {
     for (const f of files) {
       for (const b of f.blocks) {
