@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { MB } from '../lib/options.ts';
 import { sha256 } from '../lib/digest.ts';
-import { bftmr, concatenatedOutput, corpus, grepOracle, normalisedOutput, sortOracle, tempDir, wordCountOracle } from './helpers/cli.ts';
+import { bftmr, concatenatedOutput, corpus, grepOracle, invertedIndexOracle, normalisedOutput, ROOT, sortOracle, tempDir, wordCountOracle } from './helpers/cli.ts';
 
 const home = tempDir('bftmr-it-');
 let text = '';
@@ -115,6 +115,14 @@ test.serial('sort: the part files in order are the input sorted in byte order, l
   t.is(parts.length, 3);
   t.true(parts.every((f) => fs.statSync(path.join(local, f)).size > 0), 'every range has lines');
   t.is(concatenatedOutput(local), sortOracle(text));
+});
+
+test.serial('inverted index: each word with the files it occurs in (ctx.file), like coreutils per file', async (t) => {
+  const readme = path.join(ROOT, 'README.md');
+  t.is((await bftmr(home, 'dfs', 'put', readme, '/idx/readme.md')).code, 0);
+  const { local } = await runJob(t, 'jobs/inverted_index.ts', '/out/idx', '--reduces', '2', '--input', '/idx');
+  t.is(normalisedOutput(local), invertedIndexOracle({ [text]: '/in/jargon.txt', [readme]: '/idx/readme.md' }));
+  t.regex(normalisedOutput(local), /^bftmr\t\/idx\/readme\.md$/m);
 });
 
 test.serial('f=0 runs one attempt per task, like plain Hadoop', async (t) => {

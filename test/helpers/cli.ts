@@ -31,8 +31,13 @@ export function corpus(): string {
   return file;
 }
 
-function sh(script: string, file: string): string {
-  return execFileSync('bash', ['-c', script, 'oracle', file], { env: { ...process.env, LC_ALL: 'C' }, maxBuffer: 256 << 20 }).toString();
+function sh(script: string, ...args: string[]): string {
+  return shIn('', script, ...args);
+}
+
+/** A bash script under LC_ALL=C, with `input` on its stdin and `args` as $1, $2, ... */
+function shIn(input: string, script: string, ...args: string[]): string {
+  return execFileSync('bash', ['-c', script, 'oracle', ...args], { input, env: { ...process.env, LC_ALL: 'C' }, maxBuffer: 256 << 20 }).toString();
 }
 
 /** coreutils word count, as `word<TAB>count` lines in byte order. */
@@ -45,6 +50,16 @@ export function grepOracle(file: string, ere: string): { perMatch: string; total
   const perMatch = sh(`awk 'match($0, /${ere}/) { print substr($0, RSTART, RLENGTH) }' "$1" | sort | uniq -c | awk '{print $2 "\\t" $1}'`, file);
   const total = Number(sh(`grep -cE '${ere}' "$1" || true`, file).trim());
   return { perMatch, total };
+}
+
+/**
+ * An inverted index by coreutils: each word (tokenised as word count does) with the names its
+ * files have in the dfs, in byte order, comma-separated. `files` maps local file -> dfs name.
+ */
+export function invertedIndexOracle(files: Record<string, string>): string {
+  const pairs = Object.entries(files).map(([local, name]) =>
+    sh(`tr -cs 'A-Za-z0-9' '\n' < "$1" | tr A-Z a-z | grep -v '^$' | sort -u | awk -v f="$2" '{print $0 "\t" f}'`, local, name)).join('');
+  return shIn(pairs, `sort -t "$(printf '\t')" -k1,1 -k2,2 | awk -F '\t' '{ k = $1 "" } NR > 1 && k != w { print w "\t" l } NR == 1 || k != w { w = k; l = $2; next } { l = l "," $2 } END { if (NR) print w "\t" l }'`);
 }
 
 /** coreutils sort in byte order: every line, duplicates kept. */
