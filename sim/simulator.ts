@@ -358,7 +358,7 @@ export type Property =
   | 'succeeded-without-commit' // a job is SUCCEEDED though its commit was never applied
   | 'verdict-against-truthful' // a verdict names a tracker that never reported a wrong digest nor served bad bytes
   | 'double-vote'              // a tracker was given a second attempt at a task it still has a vote on
-  | 'drop-committed-output'    // a replica of a committed file was told to drop it
+  | 'drop-committed-output'    // a tracker the core lists for a committed file was told to drop it
   | 'dfs-delete-listed'        // a tracker was told to delete a dfs block the core still lists there
   | 'dfs-delete-last-copy'     // an honest tracker was told to delete the last good copy of a block a file needs
   | 'dfs-listed-not-held'      // the core lists a replica on an up, honest tracker that does not hold the block
@@ -887,7 +887,10 @@ class Simulation {
     if ('drop_job' in a) {
       const job = this.#jobs.find((j) => j.id === a.drop_job.job_id);
       for (const file of job?.applied ? job.commit!.files : []) {
-        if (file.replicas.some((r) => r.tracker_id === t.id) && !a.drop_job.keep.includes(file.digest)) {
+        // A replica as the core counts them now: a tracker lost meanwhile was replaced, and its copy goes.
+        const h = this.#core.blockHealth(file.digest);
+        const listed = h ? [...h.live, ...h.dead] : file.replicas.map((r) => r.tracker_id);
+        if (listed.includes(t.id) && !a.drop_job.keep.includes(file.digest)) {
           this.#violate('safety', 'drop-committed-output', `${t.id} is a replica of ${file.path} but was told to drop it`);
         }
       }
