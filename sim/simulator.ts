@@ -358,7 +358,7 @@ export type Property =
   | 'succeeded-without-commit' // a job is SUCCEEDED though its commit was never applied
   | 'verdict-against-truthful' // a verdict names a tracker that never reported a wrong digest nor served bad bytes
   | 'double-vote'              // a tracker was given a second attempt at a task it still has a vote on
-  | 'drop-committed-output'    // a tracker the core lists for a committed file was told to drop it
+  | 'drop-committed-output'    // a drop_job took a copy the core lists on that tracker (a committed output's, say)
   | 'dfs-delete-listed'        // a tracker was told to delete a dfs block the core still lists there
   | 'dfs-delete-last-copy'     // an honest tracker was told to delete the last good copy of a block a file needs
   | 'dfs-listed-not-held'      // the core lists a replica on an up, honest tracker that does not hold the block
@@ -884,17 +884,7 @@ class Simulation {
       }
     }
     if ('delete_blocks' in a) this.#checkDelete(t, a.delete_blocks.digests);
-    if ('drop_job' in a) {
-      const job = this.#jobs.find((j) => j.id === a.drop_job.job_id);
-      for (const file of job?.applied ? job.commit!.files : []) {
-        // A replica as the core counts them now: a tracker lost meanwhile was replaced, and its copy goes.
-        const h = this.#core.blockHealth(file.digest);
-        const listed = h ? [...h.live, ...h.dead] : file.replicas.map((r) => r.tracker_id);
-        if (listed.includes(t.id) && !a.drop_job.keep.includes(file.digest)) {
-          this.#violate('safety', 'drop-committed-output', `${t.id} is a replica of ${file.path} but was told to drop it`);
-        }
-      }
-    }
+
   }
 
   /** A reduce attempt fed a map output other than the honest one: the core must discard it. */
@@ -1139,7 +1129,13 @@ class Simulation {
       for (const d of a.drop_job.keep) t.store.get(d)?.add(DFS);
       for (const [d, owners] of t.store) {
         owners.delete(a.drop_job.job_id);
-        if (owners.size === 0) t.store.delete(d);
+        if (owners.size > 0) continue;
+        t.store.delete(d);
+        // The copy is gone: it must not be one the core counts on.
+        const h = this.#core.blockHealth(d);
+        if (h && (h.live.includes(t.id) || h.dead.includes(t.id))) {
+          this.#violate('safety', 'drop-committed-output', `${t.name} dropped its copy of ${d.slice(0, 8)}, which the core lists there`);
+        }
       }
     }
   }
