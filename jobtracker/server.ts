@@ -281,8 +281,7 @@ export async function startJobTracker(opts: JobTrackerOptions, log: (line: strin
         throw new BftmrError('JOB_BAD_ARGUMENT', `replication must be a whole number >= 1, not ${req.replication}`);
       }
       enoughNodes(req.replication, core.liveTrackers().length);
-      if (!(await namespace.stat(req.path))) throw new BftmrError('DFS_NOT_FOUND', `${normalizePath(req.path)}: no such file or directory`);
-      const files = await namespace.setReplication(req.path, req.replication);
+      const files = await namespace.setReplication(req.path, req.replication); // DFS_NOT_FOUND for a path that does not exist
       // The monitor makes or deletes copies until each block has what its files want now.
       for (const f of files) for (const b of f.blocks) core.trackBlock(b.digest, b.size, namespace.wanted(b.digest), [], Date.now());
       drainEffects();

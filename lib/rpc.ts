@@ -131,6 +131,9 @@ export type ClientStreamImpl<Req, Res> = (reqs: AsyncIterable<Req>, peer: Peer) 
 /** Called once gRPC has copied an encoded message out (so its memory may be used again). */
 export type Sent = (msg: Buffer) => void;
 
+/** The write callback that tells `sent` of an encoded message. */
+const afterWrite = (sent: Sent | undefined, msg: unknown) => (sent && Buffer.isBuffer(msg) ? () => sent(msg) : undefined);
+
 export type Handler =
   | { kind: 'unary'; impl: UnaryImpl<any, any> }
   | { kind: 'serverStream'; impl: ServerStreamImpl<any, any>; sent?: Sent }
@@ -169,8 +172,7 @@ function adapt(h: Handler, method: string, allowed: readonly Role[]): grpc.Untyp
           const peer = authorize(call, method, allowed);
           for await (const msg of h.impl(call.request, ac.signal, peer)) {
             if (ac.signal.aborted) return;
-            const written = sent && Buffer.isBuffer(msg) ? () => sent(msg) : undefined;
-            if (!call.write(msg, written)) await Promise.race([once(call, 'drain'), once(ac.signal, 'abort')]);
+            if (!call.write(msg, afterWrite(sent, msg))) await Promise.race([once(call, 'drain'), once(ac.signal, 'abort')]);
           }
           call.end();
         })().catch((e) => {
@@ -275,8 +277,7 @@ export class RpcClient {
     settled.catch(() => {}); // observed by finish()
     return {
       write: async (msg) => {
-        const written = sent && Buffer.isBuffer(msg) ? () => sent(msg) : undefined;
-        if (!call.write(msg, written)) await Promise.race([once(call, 'drain'), settled]);
+        if (!call.write(msg, afterWrite(sent, msg))) await Promise.race([once(call, 'drain'), settled]);
       },
       finish: () => { call.end(); return settled; },
       cancel: () => call.cancel(),

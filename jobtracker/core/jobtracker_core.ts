@@ -114,19 +114,20 @@ export class JobTrackerCore {
       alive: true, verdicts: prev?.verdicts ?? [], running: 0, free: 0, outbox: [], replies: prev?.replies ?? 0, readable: new Map(), killSent: new Set(),
     });
     this.#replication.trackerUp(id, req.blocks?.map((b) => b.digest), now);
+    const { outbox } = this.#trackers.get(id)!;
     // Jobs that ended while it was away: it drops their data too, keeping only the copies the
     // dfs still counts on it for (its others were replaced meanwhile).
     const pending = this.#pendingDrops.get(id);
     this.#pendingDrops.delete(id);
     for (const d of pending?.values() ?? []) {
-      this.#trackers.get(id)!.outbox.push({ drop_job: { job_id: d.job_id, keep: d.keep.filter((k) => this.#replication.expects(id, k)) } });
+      outbox.push({ drop_job: { job_id: d.job_id, keep: d.keep.filter((k) => this.#replication.expects(id, k)) } });
     }
     if (this.#orphans.length && req.blocks && !this.#toldOfOrphans.has(id)) {
       this.#toldOfOrphans.add(id);
       // What the jobs of a run that crashed left here goes, but for the copies the dfs counts on
       // (a committed output whose job was never told it is over).
       const keep = req.blocks.map((b) => b.digest).filter((d) => this.#replication.expects(id, d));
-      for (const job_id of this.#orphans) this.#trackers.get(id)!.outbox.push({ drop_job: { job_id, keep } });
+      for (const job_id of this.#orphans) outbox.push({ drop_job: { job_id, keep } });
     }
     return id;
   }
@@ -431,7 +432,7 @@ export class JobTrackerCore {
    * intermediate data, nothing is committed. A job committing its output, or over, is not killed.
    */
   kill(jobId: string, who: string, now: number): JobStatus {
-    const old = this.#jobs.has(jobId) ? undefined : this.#history.get(jobId);
+    const old = this.#past(jobId);
     if (old) throw new BftmrError('JOB_NOT_RUNNING', `${jobId} is not running: it ended before the job tracker restarted (${old.state})`);
     const job = this.#job(jobId);
     if (job.state === 'COMMITTING') throw new BftmrError('JOB_NOT_RUNNING', `${jobId} is committing its output and can no longer be killed`);
@@ -478,13 +479,17 @@ export class JobTrackerCore {
     this.#orphans.push(...orphans);
   }
 
+  /** The record of a job of an earlier run (not of this one). */
+  #past(jobId: string): JobStatus | undefined {
+    return this.#jobs.has(jobId) ? undefined : this.#history.get(jobId);
+  }
+
   job(jobId: string, now: number): JobStatus {
-    const old = this.#history.get(jobId);
-    return old && !this.#jobs.has(jobId) ? old : this.#job(jobId).status(now);
+    return this.#past(jobId) ?? this.#job(jobId).status(now);
   }
 
   attempts(jobId: string): AttemptInfo[] {
-    if (this.#history.has(jobId) && !this.#jobs.has(jobId)) {
+    if (this.#past(jobId)) {
       throw new BftmrError('JOB_NOT_FOUND', `the attempts of ${jobId} were not kept across the job tracker's restart (its status was)`);
     }
     return this.#job(jobId).attempts();
