@@ -41,7 +41,7 @@ function lsLine(e: FileInfo): string {
 }
 
 export function registerDfs(program: Command): void {
-  const dfs = program.command('dfs').description('the replicated block store: put, get, cat, ls, mv, rm, stat, fsck');
+  const dfs = program.command('dfs').description('the replicated block store: put, get, cat, ls, mv, rm, stat, setrep, fsck');
 
   dfs.command('put <local> <path>')
     .description('copy a local file into the dfs (streams; verified replicas)')

@@ -6,8 +6,8 @@
  * framing copy is the only one. (Field order is free in protobuf; the header puts xxh32 first.)
  * Once gRPC has taken its copy (the write's callback), a full-size buffer goes back to a small
  * pool for the next chunk: a node serving or uploading blocks then allocates one buffer per
- * chunk (gRPC's) instead of two, and full collections, a third of a serving node's CPU, come
- * half as often.
+ * chunk (gRPC's) instead of two. (Full collections are still a third of a serving node's CPU,
+ * mostly of gRPC's own buffers; a 1 GB put takes 5-10% less CPU than without the pool.)
  */
 import type { Encoded } from '../lib/rpc.ts';
 import type { BlockChunk } from '../lib/messages.ts';
