@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { MB } from '../lib/options.ts';
 import { sha256 } from '../lib/digest.ts';
-import { bftmr, concatenatedOutput, corpus, grepOracle, invertedIndexOracle, normalisedOutput, ROOT, sortOracle, tempDir, wordCountOracle } from './helpers/cli.ts';
+import { bftmr, concatenatedOutput, corpus, grepOracle, invertedIndexOracle, joinOracle, normalisedOutput, ROOT, sortOracle, tempDir, wordCountOracle } from './helpers/cli.ts';
 
 const home = tempDir('bftmr-it-');
 let text = '';
@@ -123,6 +123,28 @@ test.serial('inverted index: each word with the files it occurs in (ctx.file), l
   const { local } = await runJob(t, 'jobs/inverted_index.ts', '/out/idx', '--reduces', '2', '--input', '/idx');
   t.is(normalisedOutput(local), invertedIndexOracle({ [text]: '/in/jargon.txt', [readme]: '/idx/readme.md' }));
   t.regex(normalisedOutput(local), /^bftmr\t\/idx\/readme\.md$/m);
+});
+
+test.serial('join: two inputs joined on their first field, like coreutils join, many to many', async (t) => {
+  // Left: each word's count, twice over (two lines per key); right: each of the first 5000 words with its position.
+  const dir = tempDir('bftmr-join-');
+  const counts = wordCountOracle(text);
+  const left = path.join(dir, 'left.tsv');
+  fs.writeFileSync(left, counts + counts.replace(/\n/g, '\tagain\n'));
+  const words = fs.readFileSync(text, 'latin1').toLowerCase().match(/[a-z0-9]+/g)!.slice(0, 5000);
+  const right = path.join(dir, 'right.tsv');
+  fs.writeFileSync(right, words.map((w, i) => `${w}\t${i + 1}\n`).join(''));
+  for (const [local, name] of [[left, '/join/left.tsv'], [right, '/join/right.tsv']]) {
+    t.is((await bftmr(home, 'dfs', 'put', local!, name!, '--block-mb', '0.25')).code, 0);
+  }
+  const r = await bftmr(home, 'job', 'submit', 'jobs/join.ts', '--input', '/join', '--output', '/out/join', '--conf', 'left=/join/left.tsv',
+    '--reduces', '3', '--split-mb', '0.25', '--json');
+  t.is(r.code, 0, r.stderr);
+  const local = path.join(tempDir('bftmr-out-'), 'out');
+  t.is((await bftmr(home, 'dfs', 'get', '/out/join', local)).code, 0);
+  const oracle = joinOracle(left, right);
+  t.true(oracle.split('\n').length > 10_000);
+  t.is(normalisedOutput(local), oracle);
 });
 
 test.serial('f=0 runs one attempt per task, like plain Hadoop', async (t) => {

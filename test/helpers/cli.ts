@@ -62,6 +62,11 @@ export function invertedIndexOracle(files: Record<string, string>): string {
   return shIn(pairs, `sort -t "$(printf '\t')" -k1,1 -k2,2 | awk -F '\t' '{ k = $1 "" } NR > 1 && k != w { print w "\t" l } NR == 1 || k != w { w = k; l = $2; next } { l = l "," $2 } END { if (NR) print w "\t" l }'`);
 }
 
+/** coreutils join on the first tab-separated field, every line sorted in byte order. */
+export function joinOracle(left: string, right: string): string {
+  return sh(`t="$(printf '\t')"; join -t "$t" <(sort -t "$t" -k1,1 "$1") <(sort -t "$t" -k1,1 "$2") | sort`, left, right);
+}
+
 /** coreutils sort in byte order: every line, duplicates kept. */
 export function sortOracle(file: string): string {
   return sh(`LC_ALL=C sort "$1"`, file);
