@@ -6,6 +6,7 @@ import test from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
 import { MB } from '../lib/options.ts';
+import { execFileSync } from 'node:child_process';
 import { sha256 } from '../lib/digest.ts';
 import { bftmr, concatenatedOutput, corpus, grepOracle, invertedIndexOracle, joinOracle, normalisedOutput, ROOT, sortOracle, tempDir, wordCountOracle } from './helpers/cli.ts';
 
@@ -145,6 +146,39 @@ test.serial('join: two inputs joined on their first field, like coreutils join, 
   const oracle = joinOracle(left, right);
   t.true(oracle.split('\n').length > 10_000);
   t.is(normalisedOutput(local), oracle);
+});
+
+test.serial('PageRank: a chain of three jobs, each reading the last one\'s output, agrees with a plain Python PageRank', async (t) => {
+  // The graph: each word of the first 3000 lines links to the words that follow it on a line.
+  const lines = fs.readFileSync(text, 'latin1').split('\n').slice(0, 3000);
+  const links = new Map<string, Set<string>>();
+  for (const line of lines) {
+    const words = line.toLowerCase().match(/[a-z0-9]+/g) ?? [];
+    words.forEach((w, i) => {
+      if (!links.has(w)) links.set(w, new Set());
+      if (i + 1 < words.length) links.get(w)!.add(words[i + 1]!);
+    });
+  }
+  const n = links.size;
+  const graph = path.join(tempDir('bftmr-pr-'), 'graph.tsv');
+  fs.writeFileSync(graph, [...links].map(([w, outs]) => `${w}\t${String(1 / n)}\t${[...outs].sort().join(',')}\n`).join(''));
+  t.is((await bftmr(home, 'dfs', 'put', graph, '/pr/0/graph.tsv', '--block-mb', '0.25')).code, 0);
+  for (let i = 1; i <= 3; i++) {
+    const r = await bftmr(home, 'job', 'submit', 'jobs/pagerank.ts', '--input', `/pr/${i - 1}`, '--output', `/pr/${i}`,
+      '--conf', `nodes=${n}`, '--reduces', '2', '--split-mb', '0.25', '--json');
+    t.is(r.code, 0, r.stderr);
+  }
+  const local = path.join(tempDir('bftmr-out-'), 'out');
+  t.is((await bftmr(home, 'dfs', 'get', '/pr/3', local)).code, 0);
+  const ours = new Map(normalisedOutput(local).split('\n').filter(Boolean).map((l) => l.split('\t')).map(([w, r]) => [w!, Number(r)]));
+  const oracle = execFileSync('python3', [path.join(ROOT, 'test/helpers/pagerank_oracle.py'), graph, '3', String(n), '0.85']).toString()
+    .split('\n').filter(Boolean).map((l) => l.split('\t'));
+  t.is(ours.size, n);
+  t.is(oracle.length, n);
+  // Sums of the same doubles in another order: equal to a few units in the last place.
+  const off = oracle.filter(([w, r]) => !(Math.abs(ours.get(w!)! - Number(r)) <= 1e-12 * Math.max(1, Number(r))));
+  t.deepEqual(off.slice(0, 5), [], `${off.length} of ${n} ranks differ`);
+  t.true(Math.abs([...ours.values()].reduce((a, b) => a + b, 0) - 1) < 0.5, 'ranks keep most of the mass');
 });
 
 test.serial('f=0 runs one attempt per task, like plain Hadoop', async (t) => {
