@@ -72,7 +72,11 @@ export function progressText(s: M.JobStatus): string {
     `reduce ${s.reduces_decided}/${s.reduces_total} decided (${s.reduces_reported} reported)  ${secs}s`;
 }
 
-/** Polls the job until it ends, showing progress on a terminal. */
+/**
+ * Polls the job until it ends, showing progress on a terminal. A job the job tracker runs again
+ * after a restart is followed to its rerun (with a note on stderr): the status returned is the
+ * rerun's.
+ */
 export async function waitForJob(dfs: DfsClient, jobId: string, showProgress: boolean): Promise<M.JobStatus> {
   const line = new ProgressLine(showProgress);
   let failures = 0;
@@ -85,6 +89,12 @@ export async function waitForJob(dfs: DfsClient, jobId: string, showProgress: bo
       } catch (e) {
         if (++failures > 20) throw e;
         await sleep(500);
+        continue;
+      }
+      if (s.rerun_as) {
+        line.done();
+        process.stderr.write(`bftmr: ${jobId} was interrupted by a restart of the job tracker; it runs again as ${s.rerun_as}\n`);
+        jobId = s.rerun_as;
         continue;
       }
       if (s.state !== 'RUNNING') return s;
@@ -105,6 +115,8 @@ export function summaryObject(s: M.JobStatus, extra: Record<string, unknown> = {
     f: s.f,
     output: s.output,
     elapsed_ms: s.elapsed_ms,
+    ...(s.rerun_as ? { rerun_as: s.rerun_as } : {}),
+    ...(s.rerun_of ? { rerun_of: s.rerun_of } : {}),
     maps: { tasks: s.maps_total, attempts: s.map_attempts, local_reads: s.local_map_reads, fetched_bytes: s.map_fetched_bytes },
     reduces: { tasks: s.reduces_total, attempts: s.reduce_attempts, reruns: s.reduce_reruns },
     votes_decided: s.votes_decided,
@@ -122,7 +134,9 @@ export function summaryText(s: M.JobStatus, extraLines: string[] = []): string {
     `  votes decided: ${s.votes_decided}`,
     `  output: ${s.output}${s.state === 'SUCCEEDED' ? ` (${s.reduces_total} part files)` : ' (not committed)'}`,
   ];
+  if (s.rerun_of) lines.push(`  runs again ${s.rerun_of}, which was running when the job tracker stopped`);
   if (s.state === 'FAILED') lines.push(`  error: ${s.error}`);
+  if (s.state === 'RUNNING' && s.error) lines.push(`  ${s.error}`);
   if (s.state === 'KILLED') lines.push(`  ${s.error}`);
   if (s.verdicts.length) {
     lines.push('  trackers proven faulty:');

@@ -100,7 +100,9 @@ export function registerJob(program: Command): void {
     .action((o, cmd: Command) => withCluster(cmd, async (dfs) => {
       const { jobs } = await dfs.jobTracker.call<M.Empty, M.ListJobsReply>('ListJobs', {}, kClusterDefaults.rpcDeadlineMs);
       if (o.json) { console.log(JSON.stringify(jobs.map((s) => summaryObject(s)))); return; }
-      for (const s of jobs) console.log(`${s.job_id}  ${s.state.padEnd(9)}  ${s.name}  -> ${s.output}  ${(s.elapsed_ms / 1000).toFixed(1)}s`);
+      for (const s of jobs) {
+        console.log(`${s.job_id}  ${s.state.padEnd(9)}  ${s.name}  -> ${s.output}  ${(s.elapsed_ms / 1000).toFixed(1)}s${s.rerun_as ? `  (runs again as ${s.rerun_as})` : ''}`);
+      }
     }));
 
   jobOptions(program.command('run <module>')

@@ -38,6 +38,8 @@ export async function startJobTracker(opts: JobTrackerOptions, log: (line: strin
   // The namespace is the source of truth: the replication monitor starts from what it lists.
   for (const b of await namespace.blocks()) core.trackBlock(b.digest, b.size, b.wanted, b.replicas, Date.now());
   const jobRecords = await Kv.open<M.JobStatus>(path.join(opts.dir, 'jobs'));
+  // The submissions of running jobs: what a restart needs to run them again.
+  const submissions = await Kv.open<M.SubmitJobRequest>(path.join(opts.dir, 'submissions'));
   await restoreJobs();
 
   let address = '';
@@ -95,28 +97,50 @@ export async function startJobTracker(opts: JobTrackerOptions, log: (line: strin
   }
 
   /**
-   * Job records of earlier runs (job history). A job that was running when the last run stopped is
-   * over: its attempts went with it. It succeeded if its output was recorded (the commit, not the
-   * end, is what counts); else it is marked interrupted, to be submitted again. Either way its
-   * data on the trackers goes.
+   * Job records of earlier runs (job history). A job that was running when the last run stopped
+   * lost its attempts with it. It succeeded if its output was recorded (the commit, not the end,
+   * is what counts); else it runs again as a new job once the trackers are back (the core's
+   * 'rerun' effect), or, if its submission was not kept, it is marked interrupted, to be submitted
+   * again. Either way its data on the trackers goes.
    */
   async function restoreJobs(): Promise<void> {
     const records: M.JobStatus[] = [];
     const orphans: string[] = [];
+    const reruns: string[] = [];
     for await (const [, r] of jobRecords.scan('')) {
       if (r.state === 'RUNNING') {
+        orphans.push(r.job_id);
         const committed = (await namespace.stat(r.output))?.kind === 'dir';
-        Object.assign(r, committed ? { state: 'SUCCEEDED' } : {
+        const again = !committed && (await submissions.get(r.job_id)) !== undefined;
+        if (again) reruns.push(r.job_id);
+        Object.assign(r, committed ? { state: 'SUCCEEDED' } : again ? {
+          error_code: 'JOB_INTERRUPTED', error: 'the job tracker stopped while the job ran; it runs again once the task trackers are back',
+        } : {
           state: 'FAILED', error_code: 'JOB_INTERRUPTED',
           error: 'the job tracker stopped while the job ran, and its attempts with it: submit it again',
         });
         await jobRecords.put(r.job_id, r);
-        orphans.push(r.job_id);
-        log(`${r.job_id}: was running when the job tracker stopped: ${committed ? 'its output was committed' : 'interrupted'}`);
+        log(`${r.job_id}: was running when the job tracker stopped: ${committed ? 'its output was committed' : again ? 'it runs again' : 'interrupted'}`);
       }
       records.push(r);
     }
-    core.restoreJobs(records, orphans);
+    const running = new Set(reruns);
+    for await (const [id] of submissions.scan('')) if (!running.has(id)) await submissions.del(id);
+    core.restoreJobs(records, orphans, reruns);
+  }
+
+  /** Runs again a job the last run of the job tracker left running, as it was submitted. */
+  async function rerun(jobId: string): Promise<void> {
+    try {
+      const req = await submissions.get(jobId);
+      if (!req) throw new BftmrError('INTERNAL', 'its submission was not kept');
+      const newId = await submitJob(req, jobId);
+      core.rerunSubmitted(jobId, newId);
+    } catch (err) {
+      core.rerunFailed(jobId, messageOf(err));
+      log(`${jobId}: could not run again: ${messageOf(err)}`);
+    }
+    drainEffects();
   }
 
   async function runEffects(effects: Effect[]): Promise<void> {
@@ -124,8 +148,10 @@ export async function startJobTracker(opts: JobTrackerOptions, log: (line: strin
       if (e.type === 'log') { log(e.message); continue; }
       if (e.type === 'job') {
         await jobRecords.put(e.status.job_id, e.status).catch((err) => log(`could not record ${e.status.job_id}: ${messageOf(err)}`));
+        if (e.status.state !== 'RUNNING') await submissions.del(e.status.job_id).catch(() => undefined);
         continue;
       }
+      if (e.type === 'rerun') { void rerun(e.jobId); continue; }
       if (e.type === 'audit') { void audit(e); continue; }
       if (e.type === 'replicas') {
         await namespace.setReplicas(e.changes).catch((err) => log(`could not record replica changes: ${messageOf(err)}`));
@@ -161,6 +187,43 @@ export async function startJobTracker(opts: JobTrackerOptions, log: (line: strin
     if (outcome.kind === 'missing' && !e.jobId) log(`audit: ${e.trackerId} does not hold block ${e.digest.slice(0, 12)} it claimed (${what})`);
     core.auditResult(e, outcome.kind !== 'mismatch', Date.now(), outcome.kind !== 'missing');
     drainEffects();
+  }
+
+  /**
+   * Checks a submission and starts its job; `rerunOf`: the job it runs again after a restart. The
+   * request is kept until the job ends, so that a restart can run it again.
+   */
+  async function submitJob(req: M.SubmitJobRequest, rerunOf?: string): Promise<string> {
+    const bundle = await namespace.getFile(req.bundle_path);
+    if (!bundle || bundle.blocks.length !== 1 || bundle.blocks[0]!.digest !== req.bundle_digest) {
+      throw new BftmrError('JOB_BAD_MODULE', `the job bundle ${req.bundle_path} is missing or does not match its digest`);
+    }
+    if (req.inputs.length === 0) throw new BftmrError('JOB_BAD_ARGUMENT', 'a job needs at least one input path');
+    const files: FileEntry[] = [];
+    for (const input of req.inputs) {
+      const p = normalizePath(input);
+      const st = await namespace.stat(p);
+      if (!st) throw new BftmrError('DFS_NOT_FOUND', `input ${p} does not exist`);
+      files.push(...(await namespace.filesUnder(p)));
+    }
+    const output = normalizePath(req.output);
+    if (await namespace.stat(output)) throw new BftmrError('DFS_EXISTS', `output ${output} already exists`);
+    if (req.split_bytes < 1) throw new BftmrError('JOB_BAD_ARGUMENT', 'the split size must be positive');
+    const [b] = bundle.blocks;
+    const spec = {
+      name: req.name || 'job',
+      bundle: { digest: b!.digest, size: b!.size, replicas: b!.replicas.map(locate).filter((l): l is M.Location => !!l) },
+      conf: req.conf,
+      f: req.f,
+      numReduces: req.num_reduces,
+      output,
+      splits: computeSplits(files, req.split_bytes, locate),
+      ...(rerunOf ? { rerunOf } : {}),
+    };
+    const jobId = core.submit(spec, Date.now());
+    await submissions.put(jobId, req).catch((err) => log(`could not keep the submission of ${jobId}: ${messageOf(err)}`));
+    log(`${jobId}: submitted (${spec.splits.length} maps, ${spec.numReduces} reduces, f=${spec.f}) -> ${output}${rerunOf ? `, running ${rerunOf} again` : ''}`);
+    return jobId;
   }
 
   let effectsChain = Promise.resolve();
@@ -202,36 +265,7 @@ export async function startJobTracker(opts: JobTrackerOptions, log: (line: strin
       setImmediate(() => void stop());
       return {};
     }),
-    SubmitJob: unary<M.SubmitJobRequest, M.SubmitJobReply>(async (req) => {
-      const bundle = await namespace.getFile(req.bundle_path);
-      if (!bundle || bundle.blocks.length !== 1 || bundle.blocks[0]!.digest !== req.bundle_digest) {
-        throw new BftmrError('JOB_BAD_MODULE', `the job bundle ${req.bundle_path} is missing or does not match its digest`);
-      }
-      if (req.inputs.length === 0) throw new BftmrError('JOB_BAD_ARGUMENT', 'a job needs at least one input path');
-      const files: FileEntry[] = [];
-      for (const input of req.inputs) {
-        const p = normalizePath(input);
-        const st = await namespace.stat(p);
-        if (!st) throw new BftmrError('DFS_NOT_FOUND', `input ${p} does not exist`);
-        files.push(...(await namespace.filesUnder(p)));
-      }
-      const output = normalizePath(req.output);
-      if (await namespace.stat(output)) throw new BftmrError('DFS_EXISTS', `output ${output} already exists`);
-      if (req.split_bytes < 1) throw new BftmrError('JOB_BAD_ARGUMENT', 'the split size must be positive');
-      const [b] = bundle.blocks;
-      const spec = {
-        name: req.name || 'job',
-        bundle: { digest: b!.digest, size: b!.size, replicas: b!.replicas.map(locate).filter((l): l is M.Location => !!l) },
-        conf: req.conf,
-        f: req.f,
-        numReduces: req.num_reduces,
-        output,
-        splits: computeSplits(files, req.split_bytes, locate),
-      };
-      const jobId = core.submit(spec, Date.now());
-      log(`${jobId}: submitted (${spec.splits.length} maps, ${spec.numReduces} reduces, f=${spec.f}) -> ${output}`);
-      return { job_id: jobId };
-    }),
+    SubmitJob: unary<M.SubmitJobRequest, M.SubmitJobReply>(async (req) => ({ job_id: await submitJob(req) })),
     GetJob: unary<M.JobId, M.JobStatus>(async (req) => core.job(req.job_id, Date.now())),
     KillJob: unary<M.JobId, M.JobStatus>(async (req, peer) => {
       const s = core.kill(req.job_id, `client ${peer.name}`, Date.now());
@@ -322,6 +356,7 @@ export async function startJobTracker(opts: JobTrackerOptions, log: (line: strin
       await effectsChain;
       await namespace.close();
       await jobRecords.close();
+      await submissions.close();
       peers.close();
       resolveStopped();
     })();

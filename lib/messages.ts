@@ -103,6 +103,10 @@ export interface JobStatus {
   reduces_total: number; reduces_decided: number; reduces_reported: number;
   map_attempts: number; reduce_attempts: number; votes_decided: number; reduce_reruns: number;
   local_map_reads: number; map_fetched_bytes: number; output: string; elapsed_ms: number; f: number; counters: Counter[]; verdicts: Verdict[];
+  /** The job that runs this one again (it was running when the job tracker stopped); '' if none. */
+  rerun_as: string;
+  /** The job this one runs again; '' if none. */
+  rerun_of: string;
 }
 export interface ListJobsReply { jobs: JobStatus[] }
 export type AttemptOutcome = 'running' | 'reported' | 'agreed' | 'outvoted' | 'failed' | 'stale';

@@ -234,6 +234,50 @@ test('job records of an earlier run: shown, their ids not reused, the data of th
   t.deepEqual(core.takeEffects().filter((e) => e.type === 'job').map((e) => e.type === 'job' && [e.status.job_id, e.status.state]), [['job_202401020304_0003', 'RUNNING']]);
 });
 
+test('a job left running by an earlier run runs again as a new job once the trackers holding the dfs are back; kill follows it', (t) => {
+  const sim = new Sim(honestTrackers(['A', 'B', 'C']));
+  const template = sim.core.job(sim.core.submit(jobSpec(1, 1, 1, ['A']), sim.now), sim.now);
+  const core = new JobTrackerCore(OPTS, seeded(1), START);
+  core.trackBlock(sha256('input'), 10, 2, ['A', 'B'], START);
+  const cut = { ...template, job_id: 'job_202401020304_0001', error_code: 'JOB_INTERRUPTED' };
+  const pending = { ...template, job_id: 'job_202401020304_0002', error_code: 'JOB_INTERRUPTED' };
+  core.restoreJobs([cut, pending], [cut.job_id, pending.job_id], [cut.job_id, pending.job_id]);
+  const reruns = () => core.takeEffects().filter((e) => e.type === 'rerun').map((e) => e.type === 'rerun' && e.jobId);
+  const register = (id: string) => core.register({ tracker_id: id, address: `${id}:1`, pid: 1, slots: 1, fault: '', blocks: [] }, START + 100);
+  register('A');
+  register('C');
+  core.tick(START + 200);
+  t.deepEqual(reruns(), [], 'not while B, which holds a copy, is away');
+  // A client kills one before it runs again: it never does.
+  t.like(core.kill(pending.job_id, 'client alice', START + 300), { state: 'KILLED', error_code: 'JOB_KILLED' });
+  register('B');
+  core.tick(START + 400);
+  t.deepEqual(reruns(), [cut.job_id]);
+  core.tick(START + 500);
+  t.deepEqual(reruns(), [], 'once');
+
+  const rerun = core.submit({ ...jobSpec(1, 1, 1, ['A']), rerunOf: cut.job_id }, START + 500);
+  core.rerunSubmitted(cut.job_id, rerun);
+  t.like(core.job(cut.job_id, START + 500), { state: 'FAILED', error_code: 'JOB_INTERRUPTED', rerun_as: rerun });
+  t.regex(core.job(cut.job_id, START + 500).error, new RegExp(`runs again as ${rerun}`));
+  t.like(core.job(rerun, START + 500), { state: 'RUNNING', rerun_of: cut.job_id, rerun_as: '' });
+  t.deepEqual(core.takeEffects().filter((e) => e.type === 'job').map((e) => e.type === 'job' && [e.status.job_id, e.status.state, e.status.rerun_as]),
+    [[rerun, 'RUNNING', ''], [cut.job_id, 'FAILED', rerun]], 'both records are kept');
+  t.like(core.kill(cut.job_id, 'client alice', START + 600), { job_id: rerun, state: 'KILLED' }, 'killing the old job kills its rerun');
+});
+
+test('a job left running by an earlier run runs again at the end of the safe mode, even if a tracker holding the dfs never comes back', (t) => {
+  const core = new JobTrackerCore(OPTS, seeded(1), START);
+  core.trackBlock(sha256('input'), 10, 1, ['gone'], START);
+  core.restoreJobs([], ['job_202401020304_0001'], ['job_202401020304_0001']);
+  core.tick(START + OPTS.trackerExpiryMs - 1);
+  t.deepEqual(core.takeEffects().filter((e) => e.type === 'rerun'), []);
+  core.tick(START + OPTS.trackerExpiryMs);
+  t.deepEqual(core.takeEffects().filter((e) => e.type === 'rerun'), [{ type: 'rerun', jobId: 'job_202401020304_0001' }]);
+  core.rerunFailed('job_202401020304_0001', 'no such input');
+  t.deepEqual(core.takeEffects().filter((e) => e.type === 'job'), [], 'no record, nothing to update');
+});
+
 test('an attempt a tracker still runs for a job this job tracker does not know (it restarted) is killed, once', (t) => {
   const core = new JobTrackerCore(OPTS, seeded(1), START);
   core.register({ tracker_id: 'A', address: 'A:1', pid: 1, slots: 1, fault: '' }, START);

@@ -1,6 +1,7 @@
 /**
  * The job tracker keeps the dfs namespace in level: killed and restarted on the same address, it
- * knows every file again, the task trackers register again, and files and jobs work as before.
+ * knows every file again, the task trackers register again, files and jobs work as before, and a
+ * job it was running runs again as a new job, which the waiting client follows.
  */
 import test from 'ava';
 import { spawn } from 'node:child_process';
@@ -11,7 +12,7 @@ import { bftmr, corpus, json, normalisedOutput, ROOT, tempDir, until, wordCountO
 interface Stat { size: number; blocks: { digest: string; replicas: { tracker_id: string }[] }[] }
 interface Status { trackers: { id: string; alive: boolean }[] }
 
-test('a job tracker killed and restarted keeps the namespace; trackers rejoin; reads and jobs work', async (t) => {
+test('a job tracker killed and restarted keeps the namespace; trackers rejoin; reads work; the job it ran runs again', async (t) => {
   const home = tempDir('bftmr-restart-');
   const text = corpus();
   t.is((await bftmr(home, 'cluster', 'start', '--trackers', '3', '--slots', '1')).code, 0);
@@ -19,14 +20,28 @@ test('a job tracker killed and restarted keeps the namespace; trackers rejoin; r
     t.is((await bftmr(home, 'dfs', 'put', text, '/in/jargon.txt', '--block-mb', '0.5')).code, 0);
     t.is((await bftmr(home, 'dfs', 'put', text, '/in/again.txt', '--replication', '2')).code, 0);
     const before = await json<Stat>(bftmr(home, 'dfs', 'stat', '/in/jargon.txt', '--json'));
-    // A job that ends before the crash, and one that never ends, running when it comes.
+    // A job that ends before the crash, and one that is running when it comes: a word count whose
+    // maps spin while a marker file exists. Its client waits.
     const done = await json<{ job_id: string; state: string }>(bftmr(home, 'job', 'submit', 'jobs/grep.ts', '--input', '/in/again.txt',
       '--output', '/out/grep', '--conf', 'pattern=hack', '--json'));
     t.is(done.state, 'SUCCEEDED');
-    const spin = path.join(tempDir('bftmr-restart-spin-'), 'spin.ts');
-    fs.writeFileSync(spin, 'export default { map() { for (;;) { /* never ends */ } }, reduce() {} };\n');
-    const cut = await json<{ job_id: string }>(bftmr(home, 'job', 'submit', spin, '--input', '/in/again.txt', '--output', '/out/spin', '--no-wait', '--json'));
-    await until('the spinning attempts to start', async () => (await json<{ outcome: string }[]>(bftmr(home, 'job', 'attempts', cut.job_id, '--json')))
+    const dir = tempDir('bftmr-restart-spin-');
+    const marker = path.join(dir, 'hold');
+    fs.writeFileSync(marker, '');
+    const spin = path.join(dir, 'spin.ts');
+    fs.writeFileSync(spin, `import fs from 'node:fs';
+export default {
+  map(line: string, ctx: any) {
+    while (fs.existsSync(${JSON.stringify(marker)})) { /* held */ }
+    for (const m of line.matchAll(/[A-Za-z0-9]+/g)) ctx.emit(m[0].toLowerCase(), '1');
+  },
+  reduce(word: string, counts: string[], ctx: any) { ctx.emit(word, String(counts.reduce((n, c) => n + Number(c), 0))); },
+};
+`);
+    const waiting = bftmr(home, 'job', 'submit', spin, '--input', '/in/again.txt', '--output', '/out/spin', '--json');
+    const cut = await until('the held job to be submitted', async () => (await json<{ job_id: string; state: string }[]>(bftmr(home, 'job', 'list', '--json')))
+      .find((j) => j.state === 'RUNNING'), (j) => j !== undefined);
+    await until('its attempts to start', async () => (await json<{ outcome: string }[]>(bftmr(home, 'job', 'attempts', cut!.job_id, '--json')))
       .filter((a) => a.outcome === 'running').length, (n) => n >= 2);
     const list = (await bftmr(home, 'dfs', 'ls', '-R', '/')).stdout;
 
@@ -55,18 +70,31 @@ test('a job tracker killed and restarted keeps the namespace; trackers rejoin; r
     const out = path.join(tempDir('bftmr-restart-out-'), 'copy.txt');
     t.is((await bftmr(home, 'dfs', 'get', '/in/jargon.txt', out)).code, 0);
     t.true(fs.readFileSync(out).equals(fs.readFileSync(text)));
-    // Job history: the finished job as it ended; the running one over, to be submitted again.
+    // Job history: the finished job as it ended. The running one runs again as a new job; the
+    // attempts of the old one, which no job needs, are stopped (each tracker has one slot, and the
+    // rerun's two attempts need two trackers), and its data dropped.
     t.is((await json<{ state: string }>(bftmr(home, 'job', 'status', done.job_id, '--json'))).state, 'SUCCEEDED');
-    const interrupted = await json<{ state: string; error_code: string; error: string }>(bftmr(home, 'job', 'status', cut.job_id, '--json'));
+    const interrupted = await until('the held job to run again', () => json<{ state: string; error_code: string; rerun_as?: string }>(
+      bftmr(home, 'job', 'status', cut!.job_id, '--json')), (s) => !!s.rerun_as);
     t.like(interrupted, { state: 'FAILED', error_code: 'JOB_INTERRUPTED' });
-    t.regex(interrupted.error, /the job tracker stopped while the job ran/);
-    // The spinning attempts no job needs are stopped (or the next job would find no free slot), and its data dropped.
+    const rerun = interrupted.rerun_as!;
+    await until('the rerun\'s attempts to start', async () => (await json<{ outcome: string }[]>(bftmr(home, 'job', 'attempts', rerun, '--json')))
+      .filter((a) => a.outcome === 'running').length, (n) => n >= 2);
+    const logs = status.trackers.map((x) => fs.readFileSync(path.join(home, x.id, 'log'), 'utf8')).join('');
+    t.regex(logs, new RegExp(`${cut!.job_id}: dropped intermediate data`));
+    // Released, the rerun ends; the client that submitted the old job followed it.
+    fs.rmSync(marker);
+    const client = await waiting;
+    t.is(client.code, 0, client.stderr);
+    t.regex(client.stderr, new RegExp(`${cut!.job_id} was interrupted by a restart of the job tracker; it runs again as ${rerun}`));
+    t.like(JSON.parse(client.stdout), { job_id: rerun, state: 'SUCCEEDED', rerun_of: cut!.job_id, output: '/out/spin' });
+    const spun = path.join(tempDir('bftmr-restart-spun-'), 'wc');
+    t.is((await bftmr(home, 'dfs', 'get', '/out/spin', spun)).code, 0);
+    t.is(normalisedOutput(spun), wordCountOracle(text));
+
     const job = await bftmr(home, 'job', 'submit', 'jobs/word_count.ts', '--input', '/in/jargon.txt', '--output', '/out/wc', '--split-mb', '0.5', '--json');
     t.is(job.code, 0, job.stderr);
-    t.not(JSON.parse(job.stdout).job_id, done.job_id, 'no job id is used twice');
-    t.not(JSON.parse(job.stdout).job_id, cut.job_id);
-    const logs = status.trackers.map((x) => fs.readFileSync(path.join(home, x.id, 'log'), 'utf8')).join('');
-    t.regex(logs, new RegExp(`${cut.job_id}: dropped intermediate data`));
+    for (const id of [done.job_id, cut!.job_id, rerun]) t.not(JSON.parse(job.stdout).job_id, id, 'no job id is used twice');
     const local = path.join(tempDir('bftmr-restart-wc-'), 'wc');
     t.is((await bftmr(home, 'dfs', 'get', '/out/wc', local)).code, 0);
     t.is(normalisedOutput(local), wordCountOracle(text));

@@ -805,6 +805,8 @@ export class JobInProgress {
       f: this.f,
       counters: [...counters].sort(([a], [b]) => (a < b ? -1 : 1)).map(([name, value]) => ({ name, value })),
       verdicts: this.verdicts,
+      rerun_as: '',
+      rerun_of: this.spec.rerunOf ?? '',
     };
   }
 }

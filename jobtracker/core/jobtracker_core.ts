@@ -74,6 +74,8 @@ export class JobTrackerCore {
   /** Jobs an earlier run left running: every tracker drops their data when it first registers. */
   readonly #orphans: string[] = [];
   readonly #toldOfOrphans = new Set<string>();
+  /** Orphans to run again once the trackers holding the dfs are back (restoreJobs). */
+  #reruns: string[] = [];
   #jobSeq = 0;
 
   constructor(opts: CoreOptions, random: () => number, startMs: number) {
@@ -259,6 +261,10 @@ export class JobTrackerCore {
       if (t.alive && now - t.lastHeartbeatMs > expiry) this.#lose(t, now);
     }
     this.#checkJobs(this.#ctx(now));
+    if (this.#reruns.length && this.#replication.holdersBack(now)) {
+      for (const jobId of this.#reruns) this.#effects.push({ type: 'rerun', jobId });
+      this.#reruns = [];
+    }
     const audit = this.#replication.tick(now);
     if (audit) this.#auditBlock(audit.trackerId, audit.digest, 'routine audit', false, true);
   }
@@ -433,6 +439,13 @@ export class JobTrackerCore {
    */
   kill(jobId: string, who: string, now: number): JobStatus {
     const old = this.#past(jobId);
+    if (old?.rerun_as) return this.kill(old.rerun_as, who, now);
+    if (old && this.#reruns.includes(jobId)) {
+      this.#reruns = this.#reruns.filter((id) => id !== jobId);
+      Object.assign(old, { state: 'KILLED', error_code: 'JOB_KILLED', error: `killed by ${who} before it could run again after a restart of the job tracker` });
+      this.#effects.push({ type: 'job', status: old });
+      return old;
+    }
     if (old) throw new BftmrError('JOB_NOT_RUNNING', `${jobId} is not running: it ended before the job tracker restarted (${old.state})`);
     const job = this.#job(jobId);
     if (job.state === 'COMMITTING') throw new BftmrError('JOB_NOT_RUNNING', `${jobId} is committing its output and can no longer be killed`);
@@ -472,11 +485,37 @@ export class JobTrackerCore {
   /**
    * The records of jobs an earlier run of the job tracker kept (oldest first): `job status` and
    * `job list` show them, no new job takes their ids, and the data of those it left running
-   * (`orphans`, already marked as over) is dropped on every tracker as it registers.
+   * (`orphans`) is dropped on every tracker as it registers. Of those, `reruns` (still RUNNING in
+   * their records) run again as new jobs once the trackers holding the dfs are back, or the safe
+   * mode is over: a 'rerun' effect each. (Under their old ids their attempts' ids would be reused,
+   * while trackers may still run or report the old ones.)
    */
-  restoreJobs(records: readonly JobStatus[], orphans: readonly string[]): void {
+  restoreJobs(records: readonly JobStatus[], orphans: readonly string[], reruns: readonly string[] = []): void {
     for (const r of records) this.#history.set(r.job_id, r);
     this.#orphans.push(...orphans);
+    this.#reruns.push(...reruns);
+  }
+
+  /** An orphan runs again as `newJobId` (see the 'rerun' effect). */
+  rerunSubmitted(jobId: string, newJobId: string): void {
+    this.#rerunOver(jobId, {
+      state: 'FAILED', rerun_as: newJobId,
+      error: `the job tracker stopped while the job ran, and its attempts with it; it runs again as ${newJobId}`,
+    });
+  }
+
+  /** An orphan could not run again (its input or code is gone, too few trackers, ...). */
+  rerunFailed(jobId: string, error: string): void {
+    this.#rerunOver(jobId, {
+      state: 'FAILED', error: `the job tracker stopped while the job ran, and its attempts with it; it could not run again: ${error}`,
+    });
+  }
+
+  #rerunOver(jobId: string, change: Partial<JobStatus>): void {
+    const r = this.#history.get(jobId);
+    if (!r) return;
+    Object.assign(r, { error_code: 'JOB_INTERRUPTED' }, change);
+    this.#effects.push({ type: 'job', status: r });
   }
 
   /** The record of a job of an earlier run (not of this one). */

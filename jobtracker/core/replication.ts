@@ -293,6 +293,16 @@ export class ReplicationMonitor {
 
   // ---------------------------------------------------------------- time
 
+  /**
+   * After a restart: whether the trackers that hold the dfs are back, that is, every tracker listed
+   * with a copy has registered again, or the safe mode is over (those missing are taken for lost).
+   */
+  holdersBack(now: number): boolean {
+    if (now >= this.#safeUntilMs) return true;
+    for (const [t, held] of this.#byTracker) if (held.size > 0 && !this.#trackers.alive(t)) return false;
+    return true;
+  }
+
   /** Schedules repairs for blocks short of copies; returns a replica to audit, when one is due. */
   tick(now: number): { trackerId: string; digest: string } | undefined {
     this.#expire(now);

@@ -22,6 +22,8 @@ export interface JobSpec {
   numReduces: number;
   output: string;
   splits: SplitSpec[];
+  /** The job this one runs again (it was running when the job tracker stopped). */
+  rerunOf?: string;
 }
 
 export interface OutputFile {
@@ -47,6 +49,12 @@ export type Effect =
   | { type: 'job'; status: JobStatus }
   /** The replica lists of these dfs blocks changed: persist them in the namespace. */
   | { type: 'replicas'; changes: { digest: string; replicas: string[] }[] }
+  /**
+   * A job the last run of the job tracker left running is to run again, as a new job (new ids: the
+   * trackers may still know its old attempts); the trackers holding the dfs are back. The adapter
+   * submits it as it was submitted and says how that went (rerunSubmitted / rerunFailed).
+   */
+  | { type: 'rerun'; jobId: string }
   | { type: 'log'; message: string };
 
 export interface CoreOptions {
