@@ -4,7 +4,7 @@
  * status. Shared by `bftmr job submit` and `bftmr run`.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { BftmrError } from '../lib/errors.ts';
+import { BftmrError, isBftmrError, messageOf } from '../lib/errors.ts';
 import type * as M from '../lib/messages.ts';
 import { kClusterDefaults } from '../lib/options.ts';
 import { DfsClient } from '../dfs/client.ts';
@@ -72,6 +72,9 @@ export function progressText(s: M.JobStatus): string {
     `reduce ${s.reduces_decided}/${s.reduces_total} decided (${s.reduces_reported} reported)  ${secs}s`;
 }
 
+/** How long a waiting client goes on asking a job tracker that does not answer. */
+const JT_PATIENCE_MS = 60_000;
+
 /**
  * Polls the job until it ends, showing progress on a terminal. A job the job tracker runs again
  * after a restart is followed to its rerun (with a note on stderr): the status returned is the
@@ -79,15 +82,20 @@ export function progressText(s: M.JobStatus): string {
  */
 export async function waitForJob(dfs: DfsClient, jobId: string, showProgress: boolean): Promise<M.JobStatus> {
   const line = new ProgressLine(showProgress);
-  let failures = 0;
+  let downSince: number | undefined;
   try {
     for (;;) {
       let s: M.JobStatus;
       try {
         s = await dfs.jobTracker.call<M.JobId, M.JobStatus>('GetJob', { job_id: jobId }, kClusterDefaults.rpcDeadlineMs);
-        failures = 0;
+        downSince = undefined;
       } catch (e) {
-        if (++failures > 20) throw e;
+        // A job tracker being restarted is waited for (its jobs run again when it is back).
+        if (!isBftmrError(e, 'UNAVAILABLE')) throw e;
+        downSince ??= Date.now();
+        const down = Date.now() - downSince;
+        if (down > JT_PATIENCE_MS) throw e;
+        line.update(`${jobId}  the job tracker does not answer (${messageOf(e)}); retrying for ${Math.ceil((JT_PATIENCE_MS - down) / 1000)}s more`);
         await sleep(500);
         continue;
       }
