@@ -24,6 +24,7 @@ export function registerCluster(program: Command): void {
     .option('--expiry-ms <ms>', 'declare a task tracker dead after this long without a heartbeat', wholeNumber(100))
     .option('--dfs-audit-ms <ms>', 'the job tracker audits one random dfs replica per this interval (0: never)', wholeNumber(0))
     .option('--blacklist-after <n>', 'stop using a tracker with more verdicts than this (default 2)', wholeNumber(0))
+    .option('--job-history <n>', 'finished jobs the job tracker keeps (default 1000); the oldest beyond are forgotten', wholeNumber(1))
     .action(async (o, cmd: Command) => {
       if (o.faulty > 0 && !o.fault) throw new BftmrError('JOB_BAD_ARGUMENT', '--faulty needs --fault MODE');
       if (o.fault) parseFault(o.fault);
@@ -31,7 +32,7 @@ export function registerCluster(program: Command): void {
       const home = homeOf(cmd);
       const state = await startCluster(home, {
         trackers: o.trackers, slots: o.slots, taskMemoryMb: o.taskMemoryMb, faulty: o.faulty, fault: o.fault, lateFloorMs: o.lateFloorMs, deadlineFloorMs: o.deadlineFloorMs, detached: true,
-        trackerExpiryMs: o.expiryMs, dfsAuditIntervalMs: o.dfsAuditMs, blacklistAfterVerdicts: o.blacklistAfter,
+        trackerExpiryMs: o.expiryMs, dfsAuditIntervalMs: o.dfsAuditMs, blacklistAfterVerdicts: o.blacklistAfter, jobHistory: o.jobHistory,
         onProgress: (l) => process.stderr.isTTY && process.stderr.write(`${l}...\n`),
       });
       console.log(`cluster running: job tracker at ${state.jobTracker.address}, ${state.trackers.length} task trackers (home ${home})`);

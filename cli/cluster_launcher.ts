@@ -46,6 +46,7 @@ export interface StartOptions {
   deadlineFloorMs?: number;
   dfsAuditIntervalMs?: number;
   blacklistAfterVerdicts?: number;
+  jobHistory?: number;
   onProgress?: (line: string) => void;
 }
 
@@ -159,6 +160,7 @@ export async function startCluster(home: string, opts: StartOptions): Promise<Cl
     if (opts.deadlineFloorMs !== undefined) jtArgs.push('--deadline-floor-ms', String(opts.deadlineFloorMs));
     if (opts.dfsAuditIntervalMs !== undefined) jtArgs.push('--dfs-audit-ms', String(opts.dfsAuditIntervalMs));
     if (opts.blacklistAfterVerdicts !== undefined) jtArgs.push('--blacklist-after', String(opts.blacklistAfterVerdicts));
+    if (opts.jobHistory !== undefined) jtArgs.push('--job-history', String(opts.jobHistory));
     const jt = launch(jtArgs, jtLog, opts.detached);
     children.push(jt);
     say('starting job tracker');

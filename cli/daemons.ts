@@ -53,13 +53,14 @@ export function registerDaemons(program: Command): void {
     .option('--blacklist-after <n>', 'stop using a tracker with more verdicts than this', wholeNumber(0), kJobTrackerDefaults.blacklistAfterVerdicts)
     .option('--tls-dir <dir>', 'this node\'s certificate, key and the cluster CA (ca.crt, node.crt, node.key; default <dir>/tls)')
     .option('--dfs-audit-ms <ms>', 'audit one random dfs replica per this interval (0: never)', wholeNumber(0), kJobTrackerDefaults.dfsAuditIntervalMs)
+    .option('--job-history <n>', 'finished jobs to keep (status, attempts, records); the oldest beyond are forgotten', wholeNumber(1), kJobTrackerDefaults.jobHistory)
     .action(async (o) => {
       await identify(o.dir, o.tlsDir, 'jobtracker');
       const handle = await startJobTracker({
         dir: path.resolve(o.dir), listen: o.listen, heartbeatIntervalMs: o.heartbeatMs, heartbeatsPerSec: o.heartbeatsPerSec, trackerExpiryMs: o.expiryMs,
         blacklistAfterVerdicts: o.blacklistAfter, lateFactor: o.lateFactor, lateFloorMs: o.lateFloorMs,
         deadlineFactor: o.deadlineFactor, deadlineFloorMs: o.deadlineFloorMs, pairWaitMs: o.pairWaitMs,
-        dfsAuditIntervalMs: o.dfsAuditMs,
+        dfsAuditIntervalMs: o.dfsAuditMs, jobHistory: o.jobHistory,
       }, logger('jobtracker'));
       await writeReady(o.readyFile, handle.address);
       await runUntilSignalled(handle);

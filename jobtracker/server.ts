@@ -152,6 +152,10 @@ export async function startJobTracker(opts: JobTrackerOptions, log: (line: strin
         continue;
       }
       if (e.type === 'rerun') { void rerun(e.jobId); continue; }
+      if (e.type === 'forget') {
+        await jobRecords.del(e.jobId).catch((err) => log(`could not forget ${e.jobId}: ${messageOf(err)}`));
+        continue;
+      }
       if (e.type === 'audit') { void audit(e); continue; }
       if (e.type === 'replicas') {
         await namespace.setReplicas(e.changes).catch((err) => log(`could not record replica changes: ${messageOf(err)}`));

@@ -20,6 +20,7 @@ export interface JobTrackerOptions {
   deadlineFloorMs: number;        // …and at least this long missed its deadline: a verdict
   pairWaitMs: number;             // a free slot waits this long (or a quarter of the job's median map time) before it takes a fresh map whose f+1 attempts cannot all start now
   dfsAuditIntervalMs: number;     // one audit of a random dfs replica per interval (0: none)
+  jobHistory: number;             // finished jobs kept (status, attempts, records); the oldest beyond go
 }
 
 export const kJobTrackerDefaults: Omit<JobTrackerOptions, 'dir'> = {
@@ -34,6 +35,7 @@ export const kJobTrackerDefaults: Omit<JobTrackerOptions, 'dir'> = {
   deadlineFloorMs: 30_000,
   pairWaitMs: 2_000,
   dfsAuditIntervalMs: 5_000,
+  jobHistory: 1000,
 };
 
 export interface TaskTrackerOptions {

@@ -822,7 +822,7 @@ class Simulation {
         for (const c of e.changes) this.#checkListed(c.digest, c.replicas);
         continue;
       }
-      if (e.type === 'job') continue; // job records are the adapter's to keep
+      if (e.type === 'job' || e.type === 'forget') continue; // job records are the adapter's to keep
       if (e.type === 'rerun') { this.#violate('safety', 'core-invariant', `rerun of ${e.jobId}: the simulated job tracker never restarts`); continue; }
       const job = this.#jobs.find((j) => j.id === e.jobId);
       this.#trace(`jt: commit ${e.jobId} [${e.files.map((x) => `${x.digest.slice(0, 8)}@${x.replicas.map((r) => this.#name(r.tracker_id)).join('+')}`).join(' ')}]`);

@@ -244,8 +244,7 @@ test('a job left running by an earlier run runs again as a new job once the trac
   core.restoreJobs([cut, pending], [cut.job_id, pending.job_id], [cut.job_id, pending.job_id]);
   const reruns = () => core.takeEffects().filter((e) => e.type === 'rerun').map((e) => e.type === 'rerun' && e.jobId);
   const register = (id: string) => core.register({ tracker_id: id, address: `${id}:1`, pid: 1, slots: 1, fault: '', blocks: [] }, START + 100);
-  register('A');
-  register('C');
+  for (const id of ['A', 'C', 'D']) register(id);
   core.tick(START + 200);
   t.deepEqual(reruns(), [], 'not while B, which holds a copy, is away');
   // A client kills one before it runs again: it never does.
@@ -266,16 +265,63 @@ test('a job left running by an earlier run runs again as a new job once the trac
   t.like(core.kill(cut.job_id, 'client alice', START + 600), { job_id: rerun, state: 'KILLED' }, 'killing the old job kills its rerun');
 });
 
-test('a job left running by an earlier run runs again at the end of the safe mode, even if a tracker holding the dfs never comes back', (t) => {
-  const core = new JobTrackerCore(OPTS, seeded(1), START);
-  core.trackBlock(sha256('input'), 10, 1, ['gone'], START);
-  core.restoreJobs([], ['job_202401020304_0001'], ['job_202401020304_0001']);
-  core.tick(START + OPTS.trackerExpiryMs - 1);
-  t.deepEqual(core.takeEffects().filter((e) => e.type === 'rerun'), []);
-  core.tick(START + OPTS.trackerExpiryMs);
-  t.deepEqual(core.takeEffects().filter((e) => e.type === 'rerun'), [{ type: 'rerun', jobId: 'job_202401020304_0001' }]);
-  core.rerunFailed('job_202401020304_0001', 'no such input');
-  t.deepEqual(core.takeEffects().filter((e) => e.type === 'job'), [], 'no record, nothing to update');
+test('a job left running by an earlier run waits for 2f+1 trackers, or for the end of the safe mode, whichever comes first', (t) => {
+  const sim = new Sim(honestTrackers(['A', 'B', 'C']));
+  const template = sim.core.job(sim.core.submit(jobSpec(1, 1, 1, ['A']), sim.now), sim.now);
+  const jobs = ['job_202401020304_0001', 'job_202401020304_0002'];
+  const reruns = (core: JobTrackerCore) => core.takeEffects().filter((e) => e.type === 'rerun').map((e) => e.type === 'rerun' && e.jobId);
+  const register = (core: JobTrackerCore, id: string) => core.register({ tracker_id: id, address: `${id}:1`, pid: 1, slots: 1, fault: '', blocks: [] }, START);
+
+  // The tracker holding the dfs is back, but f=1 needs three to vote.
+  const enough = new JobTrackerCore(OPTS, seeded(1), START);
+  enough.trackBlock(sha256('input'), 10, 1, ['A'], START);
+  enough.restoreJobs(jobs.map((job_id) => ({ ...template, job_id })), jobs, jobs);
+  register(enough, 'A');
+  enough.tick(START + 100);
+  t.deepEqual(reruns(enough), []);
+  register(enough, 'B');
+  register(enough, 'C');
+  enough.tick(START + 200);
+  t.deepEqual(reruns(enough), jobs);
+
+  // A tracker holding a copy never comes back: at the end of the safe mode the job runs again
+  // with what is there (and the adapter reports whether it could).
+  const late = new JobTrackerCore(OPTS, seeded(1), START);
+  late.trackBlock(sha256('input'), 10, 1, ['gone'], START);
+  late.restoreJobs([{ ...template, job_id: jobs[0]! }], [jobs[0]!], [jobs[0]!]);
+  late.tick(START + OPTS.trackerExpiryMs - 1);
+  t.deepEqual(reruns(late), []);
+  late.tick(START + OPTS.trackerExpiryMs);
+  t.deepEqual(reruns(late), [jobs[0]]);
+  late.rerunFailed(jobs[0]!, 'f=1 needs at least 2f+1=3 live task trackers, and the cluster has 0');
+  t.like(late.job(jobs[0]!, START + OPTS.trackerExpiryMs), { state: 'FAILED', error_code: 'JOB_INTERRUPTED', rerun_as: '' });
+  t.regex(late.job(jobs[0]!, START + OPTS.trackerExpiryMs).error, /it could not run again: f=1 needs/);
+});
+
+test('job history is bounded: past jobHistory finished jobs, the oldest are forgotten with their records', (t) => {
+  const sim = new Sim(honestTrackers(['A', 'B', 'C']));
+  const template = sim.core.job(sim.core.submit(jobSpec(1, 1, 1, ['A']), sim.now), sim.now);
+  const core = new JobTrackerCore({ ...OPTS, jobHistory: 2 }, seeded(1), START);
+  const past = ['job_202401020304_0001', 'job_202401020304_0002', 'job_202401020304_0003'];
+  // An earlier run's three finished jobs, and one it left running (to run again: never forgotten).
+  core.restoreJobs([...past.map((job_id) => ({ ...template, job_id, state: 'SUCCEEDED' as const })), { ...template, job_id: 'job_202401020304_0004' }],
+    ['job_202401020304_0004'], ['job_202401020304_0004']);
+  const forgotten = () => core.takeEffects().filter((e) => e.type === 'forget').map((e) => e.type === 'forget' && e.jobId);
+  t.deepEqual(forgotten(), [past[0]]);
+  t.deepEqual(core.jobs(START).map((j) => j.job_id), [past[1], past[2], 'job_202401020304_0004']);
+  for (const id of ['A', 'B', 'C']) core.register({ tracker_id: id, address: `${id}:1`, pid: 1, slots: 1, fault: '', blocks: [] }, START);
+  const running = core.submit(jobSpec(1, 1, 1, ['A']), START);
+  t.deepEqual(forgotten(), [], 'a running job is not counted');
+  core.kill(running, 'client alice', START);
+  t.deepEqual(forgotten(), [past[1]]);
+  const killed = core.submit(jobSpec(1, 1, 1, ['A']), START);
+  core.kill(killed, 'client alice', START);
+  t.deepEqual(forgotten(), [past[2]]);
+  core.kill(core.submit(jobSpec(1, 1, 1, ['A']), START), 'client alice', START);
+  t.deepEqual(forgotten(), [running], 'jobs of this run too, oldest first');
+  t.throws(() => core.job(running, START), { message: /no job/ });
+  t.throws(() => core.attempts(running), { message: /no job/ });
+  t.is(core.jobs(START).length, 3);
 });
 
 test('an attempt a tracker still runs for a job this job tracker does not know (it restarted) is killed, once', (t) => {

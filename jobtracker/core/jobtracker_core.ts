@@ -44,6 +44,8 @@ export interface TrackerRecord {
   killSent: Set<string>;
 }
 
+/** Finished jobs kept (status, attempts, records), by default. */
+export const kJobHistory = 1000;
 /** Blocks a tracker may still accuse a source of, at most (the oldest are forgotten). */
 const MAX_READABLE = 1024;
 export class JobTrackerCore {
@@ -77,9 +79,15 @@ export class JobTrackerCore {
   /** Orphans to run again once the trackers holding the dfs are back (restoreJobs). */
   #reruns: string[] = [];
   #jobSeq = 0;
+  /**
+   * After a restart, trackers re-register within one expiry interval: until then nothing is
+   * judged under-replicated (HDFS's safe mode), and left-over jobs may wait for trackers.
+   */
+  readonly #safeUntilMs: number;
 
   constructor(opts: CoreOptions, random: () => number, startMs: number) {
     this.#opts = opts;
+    this.#safeUntilMs = startMs + opts.trackerExpiryMs;
     this.#random = random;
     this.#stamp = new Date(startMs).toISOString().replace(/[-:T]/g, '').slice(0, 12);
     this.#replication = new ReplicationMonitor(
@@ -91,9 +99,7 @@ export class JobTrackerCore {
         location: (id) => this.location(id),
         usableIds: () => this.liveTrackers().map((t) => t.id),
       },
-      // After a restart, trackers re-register within one expiry interval: until then nothing is
-      // judged under-replicated (HDFS's safe mode).
-      startMs + opts.trackerExpiryMs,
+      this.#safeUntilMs,
     );
   }
 
@@ -261,12 +267,22 @@ export class JobTrackerCore {
       if (t.alive && now - t.lastHeartbeatMs > expiry) this.#lose(t, now);
     }
     this.#checkJobs(this.#ctx(now));
-    if (this.#reruns.length && this.#replication.holdersBack(now)) {
-      for (const jobId of this.#reruns) this.#effects.push({ type: 'rerun', jobId });
-      this.#reruns = [];
-    }
+    if (this.#reruns.length) this.#rerunWhenReady(now);
     const audit = this.#replication.tick(now);
     if (audit) this.#auditBlock(audit.trackerId, audit.digest, 'routine audit', false, true);
+  }
+
+  /**
+   * After a restart, the jobs left running run again once the trackers that hold the dfs are back
+   * and enough of them to vote (2f+1), or when the safe mode is over, whatever is back by then.
+   */
+  #rerunWhenReady(now: number): void {
+    const over = now >= this.#safeUntilMs;
+    if (!over && !this.#replication.holdersBack()) return;
+    const live = this.liveTrackers().length;
+    const ready = (id: string) => over || live >= maxVotes(this.#history.get(id)?.f ?? 0);
+    for (const jobId of this.#reruns.filter(ready)) this.#effects.push({ type: 'rerun', jobId });
+    this.#reruns = this.#reruns.filter((id) => !ready(id));
   }
 
   #lose(t: TrackerRecord, now: number, restarted = false): void {
@@ -474,6 +490,25 @@ export class JobTrackerCore {
       if (t?.alive) t.outbox.push({ drop_job: drop });
       else this.#dropLater(trackerId, drop);
     }
+    this.#forgetOldJobs();
+  }
+
+  /**
+   * Job history is bounded: past `jobHistory` finished jobs, the oldest are forgotten, their
+   * records with them (as Hadoop's JobTracker retires completed jobs). A job still waiting for an
+   * audit of its outputs is kept until the next time.
+   */
+  #forgetOldJobs(): void {
+    const finished: string[] = [];
+    for (const [id, r] of this.#history) if (r.state !== 'RUNNING') finished.push(id);
+    for (const [id, job] of this.#jobs) {
+      if (this.#ended.has(id) && job.state !== 'RUNNING' && job.state !== 'COMMITTING' && !this.#jobAudits.has(id)) finished.push(id);
+    }
+    for (const jobId of finished.slice(0, Math.max(0, finished.length - (this.#opts.jobHistory ?? kJobHistory)))) {
+      this.#history.delete(jobId);
+      this.#jobs.delete(jobId);
+      this.#effects.push({ type: 'forget', jobId });
+    }
   }
 
   #dropLater(trackerId: string, drop: DropJob): void {
@@ -494,6 +529,7 @@ export class JobTrackerCore {
     for (const r of records) this.#history.set(r.job_id, r);
     this.#orphans.push(...orphans);
     this.#reruns.push(...reruns);
+    this.#forgetOldJobs();
   }
 
   /** An orphan runs again as `newJobId` (see the 'rerun' effect). */

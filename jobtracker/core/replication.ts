@@ -293,12 +293,8 @@ export class ReplicationMonitor {
 
   // ---------------------------------------------------------------- time
 
-  /**
-   * After a restart: whether the trackers that hold the dfs are back, that is, every tracker listed
-   * with a copy has registered again, or the safe mode is over (those missing are taken for lost).
-   */
-  holdersBack(now: number): boolean {
-    if (now >= this.#safeUntilMs) return true;
+  /** After a restart: whether every tracker listed with a copy of a block has registered again. */
+  holdersBack(): boolean {
     for (const [t, held] of this.#byTracker) if (held.size > 0 && !this.#trackers.alive(t)) return false;
     return true;
   }

@@ -47,6 +47,8 @@ export type Effect =
   | { type: 'audit'; jobId: string; task: string; trackerId: string; address: string; digest: string; unlisted?: boolean; routine?: boolean }
   /** A job was accepted, or is over: keep its record, so `job status` outlives a restart. */
   | { type: 'job'; status: JobStatus }
+  /** A finished job is forgotten (job history is bounded): its record goes. */
+  | { type: 'forget'; jobId: string }
   /** The replica lists of these dfs blocks changed: persist them in the namespace. */
   | { type: 'replicas'; changes: { digest: string; replicas: string[] }[] }
   /**
@@ -99,6 +101,8 @@ export interface CoreOptions {
    * time if that is longer; 0: no wait (job_in_progress.ts assign).
    */
   pairWaitMs?: number;
+  /** Finished jobs kept, at most (default kJobHistory): the oldest are forgotten, records and all. */
+  jobHistory?: number;
   /** One audit of a random dfs replica per interval (0: none); see replication.ts. */
   dfsAuditIntervalMs?: number;
   /** Overrides of the replication monitor's defaults (tests). */
