@@ -105,11 +105,9 @@ export async function startJobTracker(opts: JobTrackerOptions, log: (line: strin
    */
   async function restoreJobs(): Promise<void> {
     const records: M.JobStatus[] = [];
-    const orphans: string[] = [];
     const reruns: string[] = [];
     for await (const [, r] of jobRecords.scan('')) {
       if (r.state === 'RUNNING') {
-        orphans.push(r.job_id);
         const committed = (await namespace.stat(r.output))?.kind === 'dir';
         const again = !committed && (await submissions.get(r.job_id)) !== undefined;
         if (again) reruns.push(r.job_id);
@@ -126,7 +124,7 @@ export async function startJobTracker(opts: JobTrackerOptions, log: (line: strin
     }
     const running = new Set(reruns);
     for await (const [id] of submissions.scan('')) if (!running.has(id)) await submissions.del(id);
-    core.restoreJobs(records, orphans, reruns);
+    core.restoreJobs(records, reruns);
   }
 
   /** Runs again a job the last run of the job tracker left running, as it was submitted. */

@@ -17,6 +17,8 @@ export interface RegisterRequest {
   tracker_id: string; address: string; slots: number; pid: number; fault: string; blocks: BlockRef[];
   /** lib/build.ts's BUILD_ID; optional for callers that register through the core directly. */
   build?: string;
+  /** The jobs it holds intermediate data of: those not running (any more) are dropped. */
+  jobs?: string[];
 }
 export interface RegisterReply { tracker_id: string; heartbeat_interval_ms: number }
 

@@ -18,13 +18,18 @@
  * a client that reads every file now and then (and reports bad copies, as the real one does),
  * routine audits, repairs that pull from the sources the core names, and files removed. Blocks
  * are digests here too; a copy is good, lost, or served altered.
+ *
+ * In some seeds the job tracker is killed and started again (jtRestartAtMs), as
+ * jobtracker/server.ts starts: a new core from what the old one had persisted (the namespace's
+ * blocks and replica lists, the job records); whatever it had in flight is lost. Trackers register
+ * again, jobs it left running run again under new ids, and every check above still holds.
  */
 import { createHash } from 'node:crypto';
 import { BftmrError, isBftmrError, messageOf } from '../lib/errors.ts';
 import { MinHeap } from '../lib/min_heap.ts';
 import { sourceAllowanceMs } from '../lib/source_pace.ts';
 import type {
-  AttemptReport, BlockRef, FileBlock, HeartbeatReply, HeartbeatRequest, LaunchMap, LaunchReduce, ReplicationResult, TaskAction,
+  AttemptReport, BlockRef, FileBlock, HeartbeatReply, HeartbeatRequest, JobStatus, LaunchMap, LaunchReduce, ReplicationResult, TaskAction,
 } from '../lib/messages.ts';
 import { JobTrackerCore } from '../jobtracker/core/jobtracker_core.ts';
 import type { CoreOptions, JobSpec, OutputFile } from '../jobtracker/core/types.ts';
@@ -96,8 +101,13 @@ export const NETWORK_FAULTS = [
 ] as const;
 export type NetworkFault = (typeof NETWORK_FAULTS)[number];
 
-export type Feature = FaultMode | NetworkFault;
-export const FEATURES: readonly Feature[] = [...FAULT_MODES, ...NETWORK_FAULTS];
+/** Other events a seed may bring. */
+export const OTHER_FEATURES = [
+  'jt-restart',     // the job tracker is killed and started again
+] as const;
+
+export type Feature = FaultMode | NetworkFault | (typeof OTHER_FEATURES)[number];
+export const FEATURES: readonly Feature[] = [...FAULT_MODES, ...NETWORK_FAULTS, ...OTHER_FEATURES];
 
 export function isFeature(s: string): s is Feature {
   return (FEATURES as readonly string[]).includes(s);
@@ -157,6 +167,12 @@ export interface Scenario {
   /** dfs files (none in some seeds), and when the client reads every file still there. */
   dfs: DfsFilePlan[];
   dfsReadsAtMs: number[];
+  /**
+   * The job tracker is killed then and started again at once (jobtracker/server.ts on restart):
+   * its in-memory state goes, the namespace and job records stay; trackers register again, and
+   * the jobs it was running run again as new jobs.
+   */
+  jtRestartAtMs?: number;
 }
 
 export interface SimOptions {
@@ -192,6 +208,7 @@ export function scenarioFor(opts: SimOptions): Scenario {
   const net = root.fork();
   const storage = root.fork(); // drawn after the others: the streams above stay what they were before the dfs was simulated
   const users = root.fork();
+  const restarts = root.fork();
   const excluded = new Set(opts.exclude ?? []);
   const allowed = FAULT_MODES.filter((m) => !excluded.has(m));
   const maxReduces = 4;
@@ -261,6 +278,8 @@ export function scenarioFor(opts: SimOptions): Scenario {
     const killAtMs = job.submitAtMs + users.int(0, 20_000);
     if (users.chance(0.1)) job.killAtMs = killAtMs;
   }
+  const restartAt = restarts.int(500, 30_000);
+  const jtRestartAtMs = restarts.chance(0.25) && !excluded.has('jt-restart') ? restartAt : undefined;
   return {
     seed: opts.seed,
     f,
@@ -280,6 +299,7 @@ export function scenarioFor(opts: SimOptions): Scenario {
     faulty: faultyIndexes,
     dfs,
     dfsReadsAtMs: dfs.length ? dfsReadsAtMs : [],
+    ...(jtRestartAtMs !== undefined ? { jtRestartAtMs } : {}),
   };
 }
 
@@ -302,7 +322,8 @@ export function describeScenario(s: Scenario): string {
     `loss=${net.lossRequest}/${net.lossReply} late=${net.lateChance} delay<=${net.maxDelayMs}ms` +
     (s.dfs.length ? ` dfs=[${s.dfs.map((x) => `${x.blocks}b/r${x.replication}${x.setrep ? `-r${x.setrep.replication}@${x.setrep.atMs}` : ''}` +
       `${x.rmAtMs !== undefined ? `-rm@${x.rmAtMs}` : ''}`).join(' ')}] ` +
-      `reads@[${s.dfsReadsAtMs.join(',')}]` : '');
+      `reads@[${s.dfsReadsAtMs.join(',')}]` : '') +
+    (s.jtRestartAtMs !== undefined ? ` jt-restart@${s.jtRestartAtMs}` : '');
 }
 
 // ---------------------------------------------------------------- the fault-free reference
@@ -474,6 +495,8 @@ class SimTracker {
   lying = false;
   /** Repairs started, so one replayed after a lost reply is not run twice. */
   readonly repairs = new Set<number>();
+  /** Jobs dropped here (drop_job): their attempts stop, and a replayed launch of one is ignored. */
+  readonly droppedJobs = new Set<string>();
 
   constructor(readonly index: number, readonly plan: TrackerPlan) {}
 
@@ -532,6 +555,8 @@ interface SimJob {
   applied: boolean;
   /** The core accepted a kill of it. */
   killed?: boolean;
+  /** The ids it had before job tracker restarts (it runs again under a new one each time). */
+  pastIds: string[];
 }
 
 export interface JobOutcome {
@@ -568,7 +593,15 @@ class Simulation {
   readonly #queue = new EventQueue();
   readonly #net: Prng;
   readonly #work: Prng;
-  readonly #core: JobTrackerCore;
+  #core: JobTrackerCore;
+  readonly #coreOpts: CoreOptions;
+  /** The randomness of job trackers started again (drawn after the others: the streams above stay as they were). */
+  readonly #restartRandom: Prng;
+  /** What the job tracker keeps on disk: the namespace's blocks (as it records them) and the job records. */
+  readonly #persisted = new Map<string, { size: number; wanted: number; replicas: string[] }>();
+  readonly #records = new Map<string, JobStatus>();
+  /** Attempts launched by a job tracker that restarted since. */
+  readonly #launchedBeforeRestart = new Set<string>();
   readonly #trackers: SimTracker[];
   readonly #byId = new Map<string, SimTracker>();
   readonly #jobs: SimJob[];
@@ -611,7 +644,9 @@ class Simulation {
     };
     this.#core = new JobTrackerCore(coreOpts, () => coreRandom.next(), START);
     this.#trackers = s.trackers.map((plan, i) => new SimTracker(i, plan));
-    this.#jobs = s.jobs.map((plan) => ({ plan, applied: false }));
+    this.#jobs = s.jobs.map((plan) => ({ plan, applied: false, pastIds: [] }));
+    this.#coreOpts = coreOpts;
+    this.#restartRandom = root.fork();
   }
 
   // ---------------------------------------------------------------- driving
@@ -634,6 +669,7 @@ class Simulation {
       if (job.plan.killAtMs !== undefined) this.#at(job.plan.killAtMs, () => this.#kill(job));
     }
     this.#putFiles();
+    if (s.jtRestartAtMs !== undefined) this.#at(s.jtRestartAtMs, () => this.#restartJobTracker());
     this.#afterStep();
 
     let doneAt: number | undefined;
@@ -746,6 +782,58 @@ class Simulation {
     }
   }
 
+  /**
+   * The job tracker is killed and started again, as jobtracker/server.ts starts: the namespace's
+   * blocks are tracked again from what it recorded, and the job records restored; a job left
+   * running succeeded if its output was recorded, and otherwise runs again (the 'rerun' effect).
+   * Whatever the old one had in flight (audits, a commit not yet recorded) is gone with it.
+   */
+  #restartJobTracker(): void {
+    const random = this.#restartRandom.fork();
+    const core = new JobTrackerCore(this.#coreOpts, () => random.next(), this.#now);
+    for (const [digest, b] of this.#persisted) core.trackBlock(digest, b.size, b.wanted, b.replicas, this.#now);
+    const records = [...this.#records.values()].map((r) => structuredClone(r));
+    const reruns: string[] = [];
+    for (const r of records) {
+      if (r.state !== 'RUNNING') continue;
+      if (this.#jobs.find((j) => j.id === r.job_id)?.applied) r.state = 'SUCCEEDED';
+      else reruns.push(r.job_id);
+    }
+    for (const r of records) this.#records.set(r.job_id, structuredClone(r));
+    core.restoreJobs(records, reruns);
+    this.#core = core;
+    for (const id of this.#attempts.keys()) this.#launchedBeforeRestart.add(id);
+    // Reads reported to the old one were never checked: a copy found bad is judged again when read again.
+    this.#badCopies.clear();
+    this.#trace(`jt: RESTART: ${this.#persisted.size} blocks, ${records.length} job records, ${reruns.length} to run again [${reruns.join(' ')}]`);
+    this.#drainEffects();
+  }
+
+  /** As jobtracker/server.ts rerun(): the job is submitted again as it was, under a new id. */
+  #rerun(oldId: string): void {
+    const job = this.#jobs.find((j) => j.id === oldId);
+    if (!job?.spec) {
+      this.#violate('safety', 'core-invariant', `rerun of ${oldId}, which the simulator did not submit`);
+      return;
+    }
+    try {
+      const id = this.#call('submit', () => this.#core.submit({ ...job.spec!, rerunOf: oldId }, this.#now));
+      if (id === undefined) return;
+      this.#core.rerunSubmitted(oldId, id);
+      job.pastIds.push(oldId);
+      job.id = id;
+      job.commit = undefined;
+      job.applied = false;
+      job.expected = referenceOutput(id, job.spec.output, job.plan.maps, job.plan.reduces);
+      this.#trace(`rerun ${oldId} as ${id}`);
+    } catch (e) {
+      // Too few trackers came back to vote: as a refused submission.
+      this.#core.rerunFailed(oldId, messageOf(e));
+      job.refused = `job ${this.#jobs.indexOf(job)} (rerun of ${oldId}): ${messageOf(e)}`;
+      this.#trace(`rerun refused: ${job.refused}`);
+    }
+  }
+
   #kill(job: SimJob): void {
     if (!job.id) return;
     try {
@@ -786,7 +874,9 @@ class Simulation {
   #jtRegister(t: SimTracker, attempt: number, sentAt: number): void {
     const id = this.#call(`register of ${t.id}`, () =>
       this.#core.register({ tracker_id: t.id, address: `${t.name}.sim:7000`, pid: 1000 + t.index, slots: t.plan.slots, fault: t.plan.mode,
-        blocks: [...t.store.keys()].map((digest) => ({ digest })) }, this.#now));
+        blocks: [...t.store.keys()].map((digest) => ({ digest })),
+        jobs: [...new Set([...[...t.store.values()].flatMap((owners) => [...owners].filter((o) => o !== DFS)),
+          ...[...t.running.values()].map((ra) => ra.launch.job_id)])] }, this.#now));
     if (id === undefined) return;
     if (id !== t.id) this.#violate('safety', 'core-invariant', `re-registration of ${t.id} gave it a new id ${id}`);
     this.#drainEffects();
@@ -812,18 +902,25 @@ class Simulation {
           : this.#dfsAudit(source, e.digest, !!e.routine);
         this.#trace(`jt: audit ${this.#name(e.trackerId)} ${e.digest.slice(0, 8)}${e.jobId ? '' : ` (${e.task})`} -> ` +
           `${!matched ? 'MISMATCH' : !held ? 'NOT HELD' : 'no proof'}`);
+        const core = this.#core;
         this.#at(this.#work.int(1, 50), () => {
+          if (core !== this.#core) return; // the job tracker that asked restarted meanwhile
           this.#call('auditResult', () => this.#core.auditResult(e, matched, this.#now, held));
           this.#drainEffects();
         });
         continue;
       }
       if (e.type === 'replicas') {
-        for (const c of e.changes) this.#checkListed(c.digest, c.replicas);
+        for (const c of e.changes) {
+          this.#checkListed(c.digest, c.replicas);
+          const b = this.#persisted.get(c.digest);
+          if (b) b.replicas = [...c.replicas];
+        }
         continue;
       }
-      if (e.type === 'job' || e.type === 'forget') continue; // job records are the adapter's to keep
-      if (e.type === 'rerun') { this.#violate('safety', 'core-invariant', `rerun of ${e.jobId}: the simulated job tracker never restarts`); continue; }
+      if (e.type === 'job') { this.#records.set(e.status.job_id, structuredClone(e.status)); continue; }
+      if (e.type === 'forget') { this.#records.delete(e.jobId); continue; }
+      if (e.type === 'rerun') { this.#rerun(e.jobId); continue; }
       const job = this.#jobs.find((j) => j.id === e.jobId);
       this.#trace(`jt: commit ${e.jobId} [${e.files.map((x) => `${x.digest.slice(0, 8)}@${x.replicas.map((r) => this.#name(r.tracker_id)).join('+')}`).join(' ')}]`);
       if (!job?.expected) {
@@ -837,9 +934,12 @@ class Simulation {
         this.#violate('safety', p.property, p.detail);
       }
       // The adapter records the output in the namespace, then tells the core.
+      const core = this.#core;
       this.#at(this.#work.int(1, 50), () => {
+        if (core !== this.#core) return; // the job tracker restarted before it recorded the output
         // As jobtracker/server.ts: the output's files become dfs files, their copies the f+1 agreeing ones.
         for (const file of e.files) {
+          this.#persisted.set(file.digest, { size: file.size, wanted: file.replicas.length, replicas: file.replicas.map((r) => r.tracker_id) });
           this.#call('trackBlock', () => this.#core.trackBlock(file.digest, file.size, file.replicas.length, file.replicas.map((r) => r.tracker_id), this.#now));
           this.#files.push({ name: file.path, blocks: [file.digest], removed: false });
         }
@@ -971,10 +1071,11 @@ class Simulation {
   #checkHungNamed(): void {
     if (this.#violations.length || this.#trackers.some((t) => t.plan.mode === 'slow')) return;
     const named = new Map(this.#core.trackers(this.#now).map((i) => [i.tracker_id, i.verdicts]));
-    // Attempts of a job a user killed are not judged: the job is over before any deadline.
+    // Attempts of a job a user killed are not judged: the job is over before any deadline; nor
+    // those a job tracker launched before it restarted: its verdicts went with it.
     const killed = new Set(this.#jobs.filter((j) => j.killed).map((j) => j.id));
     for (const t of this.#trackers) {
-      const held = [...t.started].filter((id) => !killed.has(this.#attempts.get(id)?.jobId));
+      const held = [...t.started].filter((id) => !killed.has(this.#attempts.get(id)?.jobId) && !this.#launchedBeforeRestart.has(id));
       if (t.plan.mode !== 'hang' || !t.up || held.length === 0) continue;
       if (!named.get(t.id)?.some((v) => /missed the deadline/.test(v))) {
         this.#violate('liveness', 'hung-not-named', `${t.name} held ${held.length} attempts without reporting and was never named`);
@@ -1040,6 +1141,7 @@ class Simulation {
     t.inflight = undefined; // acknowledged: its reports are delivered
     if (reply.reregister) {
       t.lastResponseId = 0;
+      t.repairs.clear(); // a new session: a restarted job tracker numbers its repairs from 1 again
       this.#register(t, 1);
       return;
     }
@@ -1091,7 +1193,8 @@ class Simulation {
         return;
       }
       const launch = 'launch_map' in a ? a.launch_map : a.launch_reduce;
-      if (t.started.has(launch.attempt_id)) return; // replayed after a lost reply: already running or done
+      // Replayed after a lost reply (already running or done), or of a job that is over here.
+      if (t.started.has(launch.attempt_id) || t.droppedJobs.has(launch.job_id)) return;
       t.started.add(launch.attempt_id);
       const ra: RunningAttempt = { launch };
       t.running.set(launch.attempt_id, ra);
@@ -1127,6 +1230,9 @@ class Simulation {
       }
       t.deleted.push(...a.delete_blocks.digests);
     } else if ('drop_job' in a) {
+      // As the real tracker: the job's attempts still running stop (a hung one ignores that too).
+      t.droppedJobs.add(a.drop_job.job_id);
+      for (const [id, ra] of t.running) if (ra.launch.job_id === a.drop_job.job_id && t.plan.mode !== 'hang') t.running.delete(id);
       for (const d of a.drop_job.keep) t.store.get(d)?.add(DFS);
       for (const [d, owners] of t.store) {
         owners.delete(a.drop_job.job_id);
@@ -1228,6 +1334,7 @@ class Simulation {
           .slice(0, plan.replication).map(({ t }) => t);
         for (const t of holders) t.hold(digest, DFS);
         file.blocks.push(digest);
+        this.#persisted.set(digest, { size: 64 * MB, wanted: plan.replication, replicas: holders.map((t) => t.id) });
         this.#call('trackBlock', () => this.#core.trackBlock(digest, 64 * MB, plan.replication, holders.map((t) => t.id), this.#now));
       }
       this.#files.push(file);
@@ -1254,14 +1361,21 @@ class Simulation {
   #setReplication(file: SimFile, replication: number): void {
     if (file.removed) return;
     this.#trace(`setrep ${replication} ${file.name}`);
-    for (const d of file.blocks) this.#call('trackBlock', () => this.#core.trackBlock(d, 64 * MB, replication, [], this.#now));
+    for (const d of file.blocks) {
+      const b = this.#persisted.get(d);
+      if (b) b.wanted = replication;
+      this.#call('trackBlock', () => this.#core.trackBlock(d, 64 * MB, replication, [], this.#now));
+    }
     this.#drainEffects();
   }
 
   #removeFile(file: SimFile): void {
     file.removed = true;
     this.#trace(`rm ${file.name}`);
-    for (const d of file.blocks) this.#call('forgetBlock', () => this.#core.forgetBlock(d));
+    for (const d of file.blocks) {
+      this.#persisted.delete(d);
+      this.#call('forgetBlock', () => this.#core.forgetBlock(d));
+    }
     this.#drainEffects();
   }
 
@@ -1388,9 +1502,13 @@ class Simulation {
   #checkJobDataDropped(): void {
     if (this.#violations.length || this.#livenessWaived()) return;
     for (const job of this.#jobs) {
-      if (!job.id || this.#core.job(job.id, this.#now).state === 'RUNNING') continue;
-      const left = this.#trackers.filter((t) => t.up && [...t.store.values()].some((owners) => owners.has(job.id!)));
-      if (left.length) this.#violate('liveness', 'job-data-left', `${left.map((t) => t.name).join(', ')} still hold data of ${job.id}`);
+      // Ids it had before a restart are over too: their data goes as trackers register again.
+      const over = [...job.pastIds];
+      if (job.id && this.#core.job(job.id, this.#now).state !== 'RUNNING') over.push(job.id);
+      for (const id of over) {
+        const left = this.#trackers.filter((t) => t.up && [...t.store.values()].some((owners) => owners.has(id)));
+        if (left.length) this.#violate('liveness', 'job-data-left', `${left.map((t) => t.name).join(', ')} still hold data of ${id}`);
+      }
     }
   }
 

@@ -25,6 +25,8 @@ import { BUILD_ID } from '../lib/build.ts';
 const SCRUB_PASS_INTERVAL_MS = 30_000;
 /** Repair ids remembered, so a replayed replicate_block is not run twice. */
 const MAX_REMEMBERED_REPAIRS = 10_000;
+/** Dropped jobs remembered (see droppedJobs). */
+const MAX_REMEMBERED_DROPS = 10_000;
 
 export interface TaskTrackerHandle {
   address: string;
@@ -74,16 +76,24 @@ export async function startTaskTracker(opts: TaskTrackerOptions, log: (line: str
   async function register(): Promise<void> {
     // The block report: every block held, whoever owns it here (a committed output may not have
     // become a dfs block yet). The job tracker drops replicas not in it and deletes what it does not need.
+    // With the jobs whose data it holds or whose attempts it runs: it drops those no longer running
+    // (after a restart of the job tracker, the drops it had queued are gone).
     const blocks: M.BlockRef[] = [];
-    for await (const b of store.list()) blocks.push({ digest: b.digest, size: b.size, replicas: [] });
+    const jobs = new Set<string>(jobOfAttempt.values());
+    for await (const b of store.list()) {
+      blocks.push({ digest: b.digest, size: b.size, replicas: [] });
+      for (const o of b.owners) if (o !== DFS_OWNER) jobs.add(o);
+    }
     const reply = await jt.call<M.RegisterRequest, M.RegisterReply>('Register', {
-      tracker_id: trackerId, address, slots: opts.slots, pid: process.pid, fault: opts.fault, blocks, build: BUILD_ID,
+      tracker_id: trackerId, address, slots: opts.slots, pid: process.pid, fault: opts.fault, blocks, build: BUILD_ID, jobs: [...jobs],
     }, kClusterDefaults.rpcDeadlineMs);
     pace(reply.heartbeat_interval_ms);
     log(`registered as ${trackerId} at ${address}`);
   }
 
   const running = new Map<string, AbortController>();
+  /** The job of each running attempt. */
+  const jobOfAttempt = new Map<string, string>();
   /** Attempts this tracker has started, so a replayed launch (after a lost reply) is not run twice. */
   const started = new Set<string>();
   let lastResponseId = 0;
@@ -98,8 +108,14 @@ export async function startTaskTracker(opts: TaskTrackerOptions, log: (line: str
   let again = false;
   let jtDown = false;
 
-  function launch(id: string, run: (signal: AbortSignal) => Promise<M.AttemptReport>): void {
-    if (started.has(id)) return;
+  /**
+   * Jobs dropped here (drop_job: they are over): an attempt of one still running is stopped, and
+   * what it stored by the time it ends (job code, fetched blocks, outputs) is dropped then.
+   */
+  const droppedJobs = new Set<string>();
+
+  function launch(id: string, jobId: string, run: (signal: AbortSignal) => Promise<M.AttemptReport>): void {
+    if (started.has(id) || droppedJobs.has(jobId)) return; // replayed, or of a job that is over
     started.add(id);
     if (fault.kind === 'crash') {
       log(`fault crash: exiting on attempt ${id}`);
@@ -107,24 +123,30 @@ export async function startTaskTracker(opts: TaskTrackerOptions, log: (line: str
     }
     const ac = new AbortController();
     running.set(id, ac);
+    jobOfAttempt.set(id, jobId);
     if (fault.kind === 'hang') return; // holds the slot, never reports
     run(ac.signal)
       .then(async (rep) => { await runner.delay(ac.signal); return rep; })
       .catch((e) => runner.failure(id, e))
-      .then((rep) => {
+      .then(async (rep) => {
         running.delete(id);
+        jobOfAttempt.delete(id);
         log(`${id} ${ac.signal.aborted ? 'killed' : rep.ok ? 'done' : `failed: ${rep.error}`} in ${rep.duration_ms} ms`);
         if (!ac.signal.aborted) reports.push(rep);
+        if (droppedJobs.has(jobId)) await store.release(jobId).catch((e) => log(`dropping what ${id} left: ${messageOf(e)}`));
         void beat();
       });
   }
 
   async function act(a: M.TaskAction & { action?: string }): Promise<void> {
-    if ('launch_map' in a && a.launch_map) { const m = a.launch_map; launch(m.attempt_id, (s) => runner.runMap(m, s)); }
-    else if ('launch_reduce' in a && a.launch_reduce) { const r = a.launch_reduce; launch(r.attempt_id, (s) => runner.runReduce(r, s)); }
+    if ('launch_map' in a && a.launch_map) { const m = a.launch_map; launch(m.attempt_id, m.job_id, (s) => runner.runMap(m, s)); }
+    else if ('launch_reduce' in a && a.launch_reduce) { const r = a.launch_reduce; launch(r.attempt_id, r.job_id, (s) => runner.runReduce(r, s)); }
     else if ('kill_attempt' in a && a.kill_attempt) running.get(a.kill_attempt)?.abort();
     else if ('drop_job' in a && a.drop_job) {
       const { job_id, keep } = a.drop_job;
+      droppedJobs.add(job_id);
+      if (droppedJobs.size > MAX_REMEMBERED_DROPS) droppedJobs.delete(droppedJobs.values().next().value!);
+      for (const [id, ac] of running) if (id.startsWith(`attempt_${job_id}_`)) ac.abort();
       for (const d of keep) await store.addOwner(d, DFS_OWNER).catch((e) => log(`keeping ${d}: ${messageOf(e)}`));
       for (const id of started) if (id.startsWith(`attempt_${job_id}_`)) started.delete(id);
       const n = await store.release(job_id);
@@ -174,7 +196,14 @@ export async function startTaskTracker(opts: TaskTrackerOptions, log: (line: str
             last_response_id: lastResponseId, ...sentBlocks,
           }, heartbeatDeadlineMs());
           if (jtDown) { log('job tracker is back'); jtDown = false; }
-          if (reply.reregister) { lastResponseId = 0; await register(); again = true; continue; }
+          if (reply.reregister) {
+            // A new session: a restarted job tracker numbers its repairs from 1 again.
+            lastResponseId = 0;
+            repairs.clear();
+            await register();
+            again = true;
+            continue;
+          }
           lastResponseId = reply.response_id ?? 0;
           pace(reply.heartbeat_interval_ms);
           for (const a of reply.actions) await act(a);

@@ -208,30 +208,37 @@ test('tracker ids come from the injected random function; job ids from the start
   t.is(sim.core.submit(jobSpec(1, 1, 1, ['A']), sim.now), 'job_202401020304_0002');
 });
 
-test('job records of an earlier run: shown, their ids not reused, the data of those left running dropped on every tracker', (t) => {
+test('job records of an earlier run: shown, their ids not reused; a registering tracker drops the data of every job not running here', (t) => {
   const sim = new Sim(honestTrackers(['A', 'B', 'C']));
   const first = sim.core.submit(jobSpec(1, 1, 1, ['A']), sim.now);
   const template = sim.core.job(first, sim.now);
   const core = new JobTrackerCore(OPTS, seeded(1), START);
   const done = { ...template, job_id: 'job_202401020304_0001', state: 'SUCCEEDED' as const };
   const cut = { ...template, job_id: 'job_202401020304_0002', state: 'FAILED' as const, error_code: 'JOB_INTERRUPTED' };
-  core.restoreJobs([done, cut], [cut.job_id]);
+  core.restoreJobs([done, cut]);
   t.deepEqual(core.job(done.job_id, START), done);
   t.throws(() => core.attempts(done.job_id), { message: /were not kept across the job tracker's restart/ });
-  for (const id of ['A', 'B', 'C']) {
-    core.register({ tracker_id: id, address: `${id}:1`, pid: 1, slots: 1, fault: '', blocks: [] }, START);
-  }
-  t.is(core.submit(jobSpec(1, 1, 1, ['A']), START), 'job_202401020304_0003', 'a new job takes no old id');
-  t.deepEqual(core.jobs(START).map((j) => j.job_id), [done.job_id, cut.job_id, 'job_202401020304_0003']);
+  const committed = sha256('a committed output of job 0001');
+  core.trackBlock(committed, 10, 1, ['A'], START);
+  for (const id of ['B', 'C']) core.register({ tracker_id: id, address: `${id}:1`, pid: 1, slots: 1, fault: '', blocks: [] }, START);
+  const running = core.submit(jobSpec(1, 1, 0, ['A']), START);
+  t.is(running, 'job_202401020304_0003', 'a new job takes no old id');
+  t.deepEqual(core.jobs(START).map((j) => j.job_id), [done.job_id, cut.job_id, running]);
+  // A holds data of both old jobs (one of them ended before it was told: the drop was lost with
+  // the old job tracker), of a job no run knows, and of the running one: all but the running one go,
+  // keeping the copy the dfs counts on.
+  const unknown = 'job_202301010000_0009';
+  core.register({ tracker_id: 'A', address: 'A:1', pid: 1, slots: 1, fault: '', blocks: [{ digest: committed }, { digest: sha256('x') }],
+    jobs: [done.job_id, cut.job_id, unknown, running] }, START);
   const reply = core.heartbeat({ tracker_id: 'A', free_slots: 0, reports: [], running: [], last_response_id: 0 }, START);
-  t.deepEqual(reply.actions.filter((a) => 'drop_job' in a), [{ drop_job: { job_id: cut.job_id, keep: [] } }]);
+  t.deepEqual(reply.actions.filter((a) => 'drop_job' in a), [done.job_id, cut.job_id, unknown].map((job_id) => ({ drop_job: { job_id, keep: [committed] } })));
   core.heartbeat({ tracker_id: 'A', free_slots: 0, reports: [], running: [], last_response_id: reply.response_id }, START);
-  core.register({ tracker_id: 'A', address: 'A:1', pid: 2, slots: 1, fault: '', blocks: [] }, START);
+  core.register({ tracker_id: 'A', address: 'A:1', pid: 2, slots: 1, fault: '', blocks: [{ digest: committed }], jobs: [running] }, START);
   const again = core.heartbeat({ tracker_id: 'A', free_slots: 0, reports: [], running: [], last_response_id: 0 }, START);
-  t.deepEqual(again.actions.filter((a) => 'drop_job' in a), [], 'told once');
+  t.deepEqual(again.actions.filter((a) => 'drop_job' in a), [], 'only what it says it holds');
   t.throws(() => core.kill(cut.job_id, 'client alice', START), { message: /is not running: it ended before the job tracker restarted \(FAILED\)/ });
   // The record effects: one as each job is accepted.
-  t.deepEqual(core.takeEffects().filter((e) => e.type === 'job').map((e) => e.type === 'job' && [e.status.job_id, e.status.state]), [['job_202401020304_0003', 'RUNNING']]);
+  t.deepEqual(core.takeEffects().filter((e) => e.type === 'job').map((e) => e.type === 'job' && [e.status.job_id, e.status.state]), [[running, 'RUNNING']]);
 });
 
 test('a job left running by an earlier run runs again as a new job once the trackers holding the dfs are back; kill follows it', (t) => {
@@ -241,7 +248,7 @@ test('a job left running by an earlier run runs again as a new job once the trac
   core.trackBlock(sha256('input'), 10, 2, ['A', 'B'], START);
   const cut = { ...template, job_id: 'job_202401020304_0001', error_code: 'JOB_INTERRUPTED' };
   const pending = { ...template, job_id: 'job_202401020304_0002', error_code: 'JOB_INTERRUPTED' };
-  core.restoreJobs([cut, pending], [cut.job_id, pending.job_id], [cut.job_id, pending.job_id]);
+  core.restoreJobs([cut, pending], [cut.job_id, pending.job_id]);
   const reruns = () => core.takeEffects().filter((e) => e.type === 'rerun').map((e) => e.type === 'rerun' && e.jobId);
   const register = (id: string) => core.register({ tracker_id: id, address: `${id}:1`, pid: 1, slots: 1, fault: '', blocks: [] }, START + 100);
   for (const id of ['A', 'C', 'D']) register(id);
@@ -275,7 +282,7 @@ test('a job left running by an earlier run waits for 2f+1 trackers, or for the e
   // The tracker holding the dfs is back, but f=1 needs three to vote.
   const enough = new JobTrackerCore(OPTS, seeded(1), START);
   enough.trackBlock(sha256('input'), 10, 1, ['A'], START);
-  enough.restoreJobs(jobs.map((job_id) => ({ ...template, job_id })), jobs, jobs);
+  enough.restoreJobs(jobs.map((job_id) => ({ ...template, job_id })), jobs);
   register(enough, 'A');
   enough.tick(START + 100);
   t.deepEqual(reruns(enough), []);
@@ -288,7 +295,7 @@ test('a job left running by an earlier run waits for 2f+1 trackers, or for the e
   // with what is there (and the adapter reports whether it could).
   const late = new JobTrackerCore(OPTS, seeded(1), START);
   late.trackBlock(sha256('input'), 10, 1, ['gone'], START);
-  late.restoreJobs([{ ...template, job_id: jobs[0]! }], [jobs[0]!], [jobs[0]!]);
+  late.restoreJobs([{ ...template, job_id: jobs[0]! }], [jobs[0]!]);
   late.tick(START + OPTS.trackerExpiryMs - 1);
   t.deepEqual(reruns(late), []);
   late.tick(START + OPTS.trackerExpiryMs);
@@ -305,7 +312,7 @@ test('job history is bounded: past jobHistory finished jobs, the oldest are forg
   const past = ['job_202401020304_0001', 'job_202401020304_0002', 'job_202401020304_0003'];
   // An earlier run's three finished jobs, and one it left running (to run again: never forgotten).
   core.restoreJobs([...past.map((job_id) => ({ ...template, job_id, state: 'SUCCEEDED' as const })), { ...template, job_id: 'job_202401020304_0004' }],
-    ['job_202401020304_0004'], ['job_202401020304_0004']);
+    ['job_202401020304_0004']);
   const forgotten = () => core.takeEffects().filter((e) => e.type === 'forget').map((e) => e.type === 'forget' && e.jobId);
   t.deepEqual(forgotten(), [past[0]]);
   t.deepEqual(core.jobs(START).map((j) => j.job_id), [past[1], past[2], 'job_202401020304_0004']);

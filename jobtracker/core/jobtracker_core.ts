@@ -73,10 +73,7 @@ export class JobTrackerCore {
   readonly #pendingDrops = new Map<string, Map<string, DropJob>>();
   /** Jobs of an earlier run of the job tracker (restoreJobs): their records only. */
   readonly #history = new Map<string, JobStatus>();
-  /** Jobs an earlier run left running: every tracker drops their data when it first registers. */
-  readonly #orphans: string[] = [];
-  readonly #toldOfOrphans = new Set<string>();
-  /** Orphans to run again once the trackers holding the dfs are back (restoreJobs). */
+  /** Jobs an earlier run left running, to run again once the trackers holding the dfs are back (restoreJobs). */
   #reruns: string[] = [];
   #jobSeq = 0;
   /**
@@ -109,7 +106,7 @@ export class JobTrackerCore {
    * A tracker (re)joins, with its block report (the digests of the dfs blocks it holds; absent
    * when it stores none, as in the simulator). Returns its id: the one it had, or a fresh one.
    */
-  register(req: { tracker_id: string; address: string; pid: number; slots: number; fault: string; blocks?: { digest: string }[] },
+  register(req: { tracker_id: string; address: string; pid: number; slots: number; fault: string; blocks?: { digest: string }[]; jobs?: string[] },
     now: number): string {
     let id = req.tracker_id;
     if (!id) {
@@ -130,12 +127,13 @@ export class JobTrackerCore {
     for (const d of pending?.values() ?? []) {
       outbox.push({ drop_job: { job_id: d.job_id, keep: d.keep.filter((k) => this.#replication.expects(id, k)) } });
     }
-    if (this.#orphans.length && req.blocks && !this.#toldOfOrphans.has(id)) {
-      this.#toldOfOrphans.add(id);
-      // What the jobs of a run that crashed left here goes, but for the copies the dfs counts on
-      // (a committed output whose job was never told it is over).
-      const keep = req.blocks.map((b) => b.digest).filter((d) => this.#replication.expects(id, d));
-      for (const job_id of this.#orphans) outbox.push({ drop_job: { job_id, keep } });
+    // The jobs it holds data of that are not running here: those of an earlier run of the job
+    // tracker (which may have ended before it was told, or been left running), or forgotten. Their
+    // data goes, but for the copies the dfs counts on (a committed output whose job it was never told was over).
+    const over = (req.jobs ?? []).filter((j) => (!this.#jobs.has(j) || this.#ended.has(j)) && !pending?.has(j));
+    if (over.length) {
+      const keep = (req.blocks ?? []).map((b) => b.digest).filter((d) => this.#replication.expects(id, d));
+      for (const job_id of over) outbox.push({ drop_job: { job_id, keep } });
     }
     return id;
   }
@@ -519,15 +517,14 @@ export class JobTrackerCore {
 
   /**
    * The records of jobs an earlier run of the job tracker kept (oldest first): `job status` and
-   * `job list` show them, no new job takes their ids, and the data of those it left running
-   * (`orphans`) is dropped on every tracker as it registers. Of those, `reruns` (still RUNNING in
-   * their records) run again as new jobs once the trackers holding the dfs are back, or the safe
-   * mode is over: a 'rerun' effect each. (Under their old ids their attempts' ids would be reused,
-   * while trackers may still run or report the old ones.)
+   * `job list` show them, and no new job takes their ids. Trackers drop their data as they
+   * register (see register). Those it left running, `reruns` (still RUNNING in their records), run
+   * again as new jobs once the trackers holding the dfs are back, or the safe mode is over: a
+   * 'rerun' effect each. (Under their old ids their attempts' ids would be reused, while trackers
+   * may still run or report the old ones.)
    */
-  restoreJobs(records: readonly JobStatus[], orphans: readonly string[], reruns: readonly string[] = []): void {
+  restoreJobs(records: readonly JobStatus[], reruns: readonly string[] = []): void {
     for (const r of records) this.#history.set(r.job_id, r);
-    this.#orphans.push(...orphans);
     this.#reruns.push(...reruns);
     this.#forgetOldJobs();
   }
