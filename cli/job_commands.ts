@@ -101,7 +101,8 @@ export function registerJob(program: Command): void {
       const { jobs } = await dfs.jobTracker.call<M.Empty, M.ListJobsReply>('ListJobs', {}, kClusterDefaults.rpcDeadlineMs);
       if (o.json) { console.log(JSON.stringify(jobs.map((s) => summaryObject(s)))); return; }
       for (const s of jobs) {
-        console.log(`${s.job_id}  ${s.state.padEnd(9)}  ${s.name}  -> ${s.output}  ${(s.elapsed_ms / 1000).toFixed(1)}s${s.rerun_as ? `  (runs again as ${s.rerun_as})` : ''}`);
+        const took = s.error_code === 'JOB_INTERRUPTED' ? 'cut short by a restart' : `${(s.elapsed_ms / 1000).toFixed(1)}s`;
+        console.log(`${s.job_id}  ${s.state.padEnd(9)}  ${s.name}  -> ${s.output}  ${took}${s.rerun_as ? `, runs again as ${s.rerun_as}` : ''}`);
       }
     }));
 
