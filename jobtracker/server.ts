@@ -223,6 +223,10 @@ export async function startJobTracker(opts: JobTrackerOptions, log: (line: strin
       ...(rerunOf ? { rerunOf } : {}),
     };
     const jobId = core.submit(spec, Date.now());
+    // The job's record and its submission are on disk before the client has its id: a restart
+    // from then on runs it again.
+    drainEffects();
+    await effectsChain;
     await submissions.put(jobId, req).catch((err) => log(`could not keep the submission of ${jobId}: ${messageOf(err)}`));
     log(`${jobId}: submitted (${spec.splits.length} maps, ${spec.numReduces} reduces, f=${spec.f}) -> ${output}${rerunOf ? `, running ${rerunOf} again` : ''}`);
     return jobId;

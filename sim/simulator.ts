@@ -19,7 +19,7 @@
  * routine audits, repairs that pull from the sources the core names, and files removed. Blocks
  * are digests here too; a copy is good, lost, or served altered.
  *
- * In some seeds the job tracker is killed and started again (jtRestartAtMs), as
+ * In some seeds the job tracker is killed and started again (jtRestartsAtMs), once or twice, as
  * jobtracker/server.ts starts: a new core from what the old one had persisted (the namespace's
  * blocks and replica lists, the job records); whatever it had in flight is lost. Trackers register
  * again, jobs it left running run again under new ids, and every check above still holds.
@@ -32,7 +32,7 @@ import type {
   AttemptReport, BlockRef, FileBlock, HeartbeatReply, HeartbeatRequest, JobStatus, LaunchMap, LaunchReduce, ReplicationResult, TaskAction,
 } from '../lib/messages.ts';
 import { JobTrackerCore } from '../jobtracker/core/jobtracker_core.ts';
-import type { CoreOptions, JobSpec, OutputFile } from '../jobtracker/core/types.ts';
+import type { CoreOptions, Effect, JobSpec, OutputFile } from '../jobtracker/core/types.ts';
 
 // ---------------------------------------------------------------- randomness
 
@@ -172,7 +172,7 @@ export interface Scenario {
    * its in-memory state goes, the namespace and job records stay; trackers register again, and
    * the jobs it was running run again as new jobs.
    */
-  jtRestartAtMs?: number;
+  jtRestartsAtMs: number[];
 }
 
 export interface SimOptions {
@@ -278,8 +278,10 @@ export function scenarioFor(opts: SimOptions): Scenario {
     const killAtMs = job.submitAtMs + users.int(0, 20_000);
     if (users.chance(0.1)) job.killAtMs = killAtMs;
   }
+  // The second, if any, may come before the trackers are all back from the first (its safe mode).
   const restartAt = restarts.int(500, 30_000);
-  const jtRestartAtMs = restarts.chance(0.25) && !excluded.has('jt-restart') ? restartAt : undefined;
+  const second = restarts.chance(0.3) ? [restartAt + restarts.int(100, 15_000)] : [];
+  const jtRestartsAtMs = restarts.chance(0.25) && !excluded.has('jt-restart') ? [restartAt, ...second] : [];
   return {
     seed: opts.seed,
     f,
@@ -299,7 +301,7 @@ export function scenarioFor(opts: SimOptions): Scenario {
     faulty: faultyIndexes,
     dfs,
     dfsReadsAtMs: dfs.length ? dfsReadsAtMs : [],
-    ...(jtRestartAtMs !== undefined ? { jtRestartAtMs } : {}),
+    jtRestartsAtMs,
   };
 }
 
@@ -323,7 +325,7 @@ export function describeScenario(s: Scenario): string {
     (s.dfs.length ? ` dfs=[${s.dfs.map((x) => `${x.blocks}b/r${x.replication}${x.setrep ? `-r${x.setrep.replication}@${x.setrep.atMs}` : ''}` +
       `${x.rmAtMs !== undefined ? `-rm@${x.rmAtMs}` : ''}`).join(' ')}] ` +
       `reads@[${s.dfsReadsAtMs.join(',')}]` : '') +
-    (s.jtRestartAtMs !== undefined ? ` jt-restart@${s.jtRestartAtMs}` : '');
+    (s.jtRestartsAtMs.length ? ` jt-restart@${s.jtRestartsAtMs.join(',')}` : '');
 }
 
 // ---------------------------------------------------------------- the fault-free reference
@@ -669,7 +671,7 @@ class Simulation {
       if (job.plan.killAtMs !== undefined) this.#at(job.plan.killAtMs, () => this.#kill(job));
     }
     this.#putFiles();
-    if (s.jtRestartAtMs !== undefined) this.#at(s.jtRestartAtMs, () => this.#restartJobTracker());
+    for (const at of s.jtRestartsAtMs) this.#at(at, () => this.#restartJobTracker());
     this.#afterStep();
 
     let doneAt: number | undefined;
@@ -775,6 +777,7 @@ class Simulation {
       job.spec = spec;
       job.expected = referenceOutput(id, spec.output, job.plan.maps, job.plan.reduces);
       this.#trace(`submit ${id}: ${job.plan.maps} maps, ${job.plan.reduces} reduces, f=${spec.f}`);
+      this.#drainEffects(); // as jobtracker/server.ts: the job's record is kept before the client has its id
     } catch (e) {
       // Fewer than 2f+1 live trackers in the core's view: a refusal the protocol asks for.
       job.refused = `job ${k}: ${(e as BftmrError).message}`;
@@ -885,8 +888,13 @@ class Simulation {
     if (d !== undefined && this.#now + d <= sentAt + this.scenario.rpcDeadlineMs) this.#at(d, () => this.#onRegistered(t, attempt));
   }
 
+  /** Carries out the core's effects, those they lead to included (a rerun's records, say). */
   #drainEffects(): void {
-    for (const e of this.#core.takeEffects()) {
+    for (let effects = this.#core.takeEffects(); effects.length; effects = this.#core.takeEffects()) this.#apply(effects);
+  }
+
+  #apply(effects: Effect[]): void {
+    for (const e of effects) {
       if (e.type === 'log') {
         this.#trace(`jt: ${e.message}`);
         const lost = /^tracker (\S+) .*is lost$/.exec(e.message);
