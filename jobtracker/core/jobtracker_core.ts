@@ -529,7 +529,7 @@ export class JobTrackerCore {
     this.#forgetOldJobs();
   }
 
-  /** An orphan runs again as `newJobId` (see the 'rerun' effect). */
+  /** A job an earlier run left running runs again as `newJobId` (see the 'rerun' effect). */
   rerunSubmitted(jobId: string, newJobId: string): void {
     this.#rerunOver(jobId, {
       state: 'FAILED', rerun_as: newJobId,
@@ -537,7 +537,7 @@ export class JobTrackerCore {
     });
   }
 
-  /** An orphan could not run again (its input or code is gone, too few trackers, ...). */
+  /** A job an earlier run left running could not run again (its input or code is gone, too few trackers, ...). */
   rerunFailed(jobId: string, error: string): void {
     this.#rerunOver(jobId, {
       state: 'FAILED', error: `the job tracker stopped while the job ran, and its attempts with it; it could not run again: ${error}`,
