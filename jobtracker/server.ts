@@ -223,11 +223,11 @@ export async function startJobTracker(opts: JobTrackerOptions, log: (line: strin
       ...(rerunOf ? { rerunOf } : {}),
     };
     const jobId = core.submit(spec, Date.now());
-    // The job's record and its submission are on disk before the client has its id: a restart
-    // from then on runs it again.
+    // The job's submission, then its record, are on disk before the client has its id: a restart
+    // from then on runs it again (a running job's record always has its submission).
+    await submissions.put(jobId, req).catch((err) => log(`could not keep the submission of ${jobId}: ${messageOf(err)}`));
     drainEffects();
     await effectsChain;
-    await submissions.put(jobId, req).catch((err) => log(`could not keep the submission of ${jobId}: ${messageOf(err)}`));
     log(`${jobId}: submitted (${spec.splits.length} maps, ${spec.numReduces} reduces, f=${spec.f}) -> ${output}${rerunOf ? `, running ${rerunOf} again` : ''}`);
     return jobId;
   }

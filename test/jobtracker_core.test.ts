@@ -305,6 +305,20 @@ test('a job left running by an earlier run waits for 2f+1 trackers, or for the e
   t.regex(late.job(jobs[0]!, START + OPTS.trackerExpiryMs).error, /it could not run again: f=1 needs/);
 });
 
+test('a job whose rerun was submitted just before the next stop (its record not yet saying so) is not run a second time', (t) => {
+  const sim = new Sim(honestTrackers(['A', 'B', 'C']));
+  const template = sim.core.job(sim.core.submit(jobSpec(1, 1, 0, ['A']), sim.now), sim.now);
+  const core = new JobTrackerCore(OPTS, seeded(1), START);
+  const first = { ...template, job_id: 'job_202401020304_0001' };
+  const rerun = { ...template, job_id: 'job_202401020304_0002', rerun_of: first.job_id };
+  core.restoreJobs([first, rerun], [first.job_id, rerun.job_id]);
+  t.like(core.job(first.job_id, START), { state: 'FAILED', error_code: 'JOB_INTERRUPTED', rerun_as: rerun.job_id });
+  core.register({ tracker_id: 'A', address: 'A:1', pid: 1, slots: 1, fault: '', blocks: [] }, START);
+  core.tick(START + 1);
+  t.deepEqual(core.takeEffects().filter((e) => e.type === 'rerun' || e.type === 'job').map((e) => e.type === 'rerun' ? ['rerun', e.jobId] : e.type === 'job' && [e.status.job_id, e.status.rerun_as]),
+    [[first.job_id, rerun.job_id], ['rerun', rerun.job_id]]);
+});
+
 test('job history is bounded: past jobHistory finished jobs, the oldest are forgotten with their records', (t) => {
   const sim = new Sim(honestTrackers(['A', 'B', 'C']));
   const template = sim.core.job(sim.core.submit(jobSpec(1, 1, 1, ['A']), sim.now), sim.now);

@@ -525,7 +525,14 @@ export class JobTrackerCore {
    */
   restoreJobs(records: readonly JobStatus[], reruns: readonly string[] = []): void {
     for (const r of records) this.#history.set(r.job_id, r);
-    this.#reruns.push(...reruns);
+    // A job whose rerun was submitted, though its record did not say so yet when the job tracker
+    // stopped, is not run a second time: it points to that rerun.
+    const rerunBy = new Map(records.filter((r) => r.state === 'RUNNING' && r.rerun_of).map((r) => [r.rerun_of, r.job_id]));
+    for (const id of reruns) {
+      const by = rerunBy.get(id);
+      if (by) this.rerunSubmitted(id, by);
+      else this.#reruns.push(id);
+    }
     this.#forgetOldJobs();
   }
 
