@@ -602,6 +602,8 @@ class Simulation {
   /** What the job tracker keeps on disk: the namespace's blocks (as it records them) and the job records. */
   readonly #persisted = new Map<string, { size: number; wanted: number; replicas: string[] }>();
   readonly #records = new Map<string, JobStatus>();
+  /** When the job tracker last restarted (START if never). */
+  #restartedAt = START;
   /** Attempts launched by a job tracker that restarted since. */
   readonly #launchedBeforeRestart = new Set<string>();
   readonly #trackers: SimTracker[];
@@ -697,7 +699,9 @@ class Simulation {
       this.#afterStep();
       if (doneAt === undefined && this.#allJobsOver()) doneAt = this.#now;
       // And every block a file needs has its copies again (blacklisting, say, may have taken some late).
-      if (doneAt !== undefined && this.#now - doneAt > afterJobsMs && this.#now >= dfsSettledAt && this.#dfsShort().length === 0) break;
+      // Not while a restarted job tracker waits for the trackers to come back (its safe mode), nor just after.
+      const settled = this.#now >= dfsSettledAt && this.#now >= this.#restartedAt + 3 * s.trackerExpiryMs;
+      if (doneAt !== undefined && this.#now - doneAt > afterJobsMs && settled && this.#dfsShort().length === 0) break;
     }
     this.#checkLiveness(limit);
     this.#checkJobDataDropped();
@@ -805,6 +809,7 @@ class Simulation {
     for (const r of records) this.#records.set(r.job_id, structuredClone(r));
     core.restoreJobs(records, reruns);
     this.#core = core;
+    this.#restartedAt = this.#now;
     for (const id of this.#attempts.keys()) this.#launchedBeforeRestart.add(id);
     // Reads reported to the old one were never checked: a copy found bad is judged again when read again.
     this.#badCopies.clear();
@@ -1549,7 +1554,9 @@ class Simulation {
       for (const d of file.blocks) {
         const short = `block ${d.slice(0, 8)} of ${file.name}`;
         if (file.removed) {
-          const still = this.#trackers.filter((t) => t.up && t.store.get(d)?.has(DFS));
+          // A blame-sources tracker says its repairs fail, re-admissions of copies it holds
+          // included: the core cannot tell it holds one. What it keeps is its own loss.
+          const still = this.#trackers.filter((t) => t.up && t.store.get(d)?.has(DFS) && t.plan.mode !== 'blame-sources');
           if (still.length) this.#violate('liveness', 'dfs-garbage', `${short} (removed) is still held by ${still.map((t) => t.name).join(', ')}`);
           continue;
         }

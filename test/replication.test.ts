@@ -126,6 +126,23 @@ test('a failed or silent repair is tried again, on another tracker first', (t) =
   t.deepEqual(m.health(D('x'))!.live, ['A']);
 });
 
+test('a copy a tracker pulled for a repair this monitor did not ask for (its job tracker restarted since) is deleted, or re-admitted if the block is short', (t) => {
+  const c = new Cluster('A', 'B', 'C');
+  const m = monitor(c);
+  m.track(D('full'), 10, 1, ['A'], 0);
+  m.track(D('short'), 10, 2, ['A'], 0);
+  m.takeChanged();
+  // Repair 41 was the last run's: this one never asked B for either block.
+  m.repairResult('B', { repair_id: 41, digest: D('full'), ok: true, error: '', bad_sources: [] }, 1);
+  m.repairResult('B', { repair_id: 42, digest: D('short'), ok: true, error: '', bad_sources: [] }, 1);
+  const actions = m.take('B', 2);
+  t.deepEqual(deletesIn(actions), [D('full')], 'garbage: the block has its copies');
+  const shown = repairsIn(actions);
+  t.deepEqual(shown.map((r) => r.digest), [D('short')], 'the short block asks B to show its copy');
+  m.repairResult('B', { repair_id: shown[0]!.repair_id, digest: D('short'), ok: true, error: '', bad_sources: [] }, 3);
+  t.deepEqual(m.health(D('short'))!.live.sort(), ['A', 'B']);
+});
+
 test('a block with no live copy is missing, and nothing is scheduled for it', (t) => {
   const c = new Cluster('A', 'B', 'C');
   const m = monitor(c);

@@ -242,12 +242,19 @@ export class ReplicationMonitor {
       this.#removeReplica(this.#blocks.get(d)!, trackerId);
       this.#log.push(`${trackerId} no longer holds block ${d.slice(0, 12)}`);
     }
-    for (const d of holds) {
-      if (this.isReplica(trackerId, d) || this.#targeted(d, trackerId)) continue;
-      const b = this.#blocks.get(d);
-      if (!b || this.#live(b) >= b.wanted) this.#queueDelete(trackerId, d);
-      else if (this.#trackers.usable(trackerId) && !b.distrusted.has(trackerId)) this.#startRepair(b, trackerId, now);
-    }
+    for (const d of holds) this.#unlistedCopy(trackerId, d, now);
+  }
+
+  /**
+   * The tracker holds a copy of `d` that is not listed (or says so): deleted if no file needs it
+   * from there, else (the block is short) asked to show it holds it, by a repair that succeeds at
+   * once when it does.
+   */
+  #unlistedCopy(trackerId: string, d: string, now: number): void {
+    if (this.isReplica(trackerId, d) || this.#targeted(d, trackerId)) return;
+    const b = this.#blocks.get(d);
+    if (!b || this.#live(b) >= b.wanted) this.#queueDelete(trackerId, d);
+    else if (this.#trackers.usable(trackerId) && !b.distrusted.has(trackerId)) this.#startRepair(b, trackerId, now);
   }
 
   /**
@@ -276,8 +283,9 @@ export class ReplicationMonitor {
   repairResult(trackerId: string, r: ReplicationResult, now: number): string[] {
     const repair = this.#repairs.get(r.repair_id);
     if (!repair || repair.target !== trackerId || repair.digest !== r.digest) {
-      // A repair given up, or of a block no longer wanted: if it did pull the block, it is garbage.
-      if (r.ok && !this.#blocks.has(r.digest)) this.#queueDelete(trackerId, r.digest);
+      // A repair given up, of a block no longer wanted, or asked for by this job tracker's last
+      // run: if it did pull the block, the copy is garbage, or welcome if the block is short.
+      if (r.ok) this.#unlistedCopy(trackerId, r.digest, now);
       return [];
     }
     this.#endRepair(repair);
