@@ -164,6 +164,9 @@ export async function startJobTracker(opts: JobTrackerOptions, log: (line: strin
           path: f.path, size: f.size, replication: f.replicas.length, createdMs: Date.now(),
           blocks: [{ digest: f.digest, size: f.size, replicas: f.replicas.map((r) => r.tracker_id) }],
         }));
+        // Its record as it stands (votes, counts) first: should the job tracker stop before the
+        // job is over, a restart finds the output committed and this record, not the submitted one.
+        await jobRecords.put(e.jobId, core.job(e.jobId, Date.now())).catch((err) => log(`could not record ${e.jobId}: ${messageOf(err)}`));
         await namespace.create(files);
         created(files, []);
         core.committed(e.jobId, Date.now());
