@@ -146,7 +146,7 @@ export async function startTaskTracker(opts: TaskTrackerOptions, log: (line: str
       const { job_id, keep } = a.drop_job;
       droppedJobs.add(job_id);
       if (droppedJobs.size > MAX_REMEMBERED_DROPS) droppedJobs.delete(droppedJobs.values().next().value!);
-      for (const [id, ac] of running) if (id.startsWith(`attempt_${job_id}_`)) ac.abort();
+      for (const [id, ac] of running) if (jobOfAttempt.get(id) === job_id) ac.abort();
       for (const d of keep) await store.addOwner(d, DFS_OWNER).catch((e) => log(`keeping ${d}: ${messageOf(e)}`));
       for (const id of started) if (id.startsWith(`attempt_${job_id}_`)) started.delete(id);
       const n = await store.release(job_id);
