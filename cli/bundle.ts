@@ -3,6 +3,7 @@
  * loads and has map and reduce, and names it by its SHA-256. Done at submit, before any task
  * runs: a module that does not compile is refused with the compiler's message.
  */
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -50,8 +51,17 @@ export async function bundleJob(modulePath: string): Promise<Bundle> {
   }
   const code = result.outputFiles[0]!.contents;
   const digest = sha256(code);
+  // Named by its digest, so submits of the same job share it; written beside and renamed into
+  // place, so another submit (another process) never reads it half-written.
   const file = path.join(os.tmpdir(), `bftmr-job-${digest}.mjs`);
-  await fs.writeFile(file, code);
+  const partial = `${file}.${process.pid}.${randomBytes(4).toString('hex')}`;
+  try {
+    await fs.writeFile(partial, code);
+    await fs.rename(partial, file);
+  } catch (e) {
+    await fs.rm(partial, { force: true });
+    throw new BftmrError('LOCAL_IO', `cannot write the bundled job to ${os.tmpdir()}: ${messageOf(e)}`);
+  }
   try {
     validateJobModule(await import(pathToFileURL(file).href));
   } catch (e) {
