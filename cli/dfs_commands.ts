@@ -1,8 +1,12 @@
-/** `bftmr dfs put|get|cat|ls|rm|stat|fsck`. */
+/** `bftmr dfs put|get|cat|ls|du|setrep|mv|rm|stat|fsck`. */
 import type { Command } from 'commander';
 import { kDfsDefaults, MB } from '../lib/options.ts';
 import type { FileInfo, FsckFile, TrackerInfo } from '../lib/messages.ts';
+import { BftmrError } from '../lib/errors.ts';
+import type { DfsClient } from '../dfs/client.ts';
 import { positiveNumber, wholeNumber } from './args.ts';
+import { planPut } from './put_plan.ts';
+import { joinPath, normalizePath } from '../dfs/dfs_path.ts';
 import { withCluster } from './context.ts';
 import { bar, formatBytes, ProgressLine } from './progress.ts';
 
@@ -34,6 +38,16 @@ function fsckLines(f: FsckFile): string[] {
       `${b.dead.length ? `, unavailable on ${b.dead.join(', ')}` : ''}${b.repairing ? `, ${b.repairing} being copied` : ''}`)];
 }
 
+/** What a dfs path is now. */
+async function kindOf(client: DfsClient, p: string): Promise<'file' | 'dir' | 'none'> {
+  try {
+    return (await client.stat(p)).is_dir ? 'dir' : 'file';
+  } catch (e) {
+    if (e instanceof BftmrError && e.code === 'DFS_NOT_FOUND') return 'none';
+    throw e;
+  }
+}
+
 function lsLine(e: FileInfo): string {
   if (e.is_dir) return `d ${''.padStart(12)}  ${''.padStart(19)}  ${e.path}/`;
   const when = new Date(e.created_ms).toISOString().slice(0, 19).replace('T', ' ');
@@ -41,22 +55,44 @@ function lsLine(e: FileInfo): string {
 }
 
 export function registerDfs(program: Command): void {
-  const dfs = program.command('dfs').description('the replicated block store: put, get, cat, ls, mv, rm, stat, setrep, fsck');
+  const dfs = program.command('dfs').description('the replicated block store: put, get, cat, ls, du, mv, rm, stat, setrep, fsck');
 
-  dfs.command('put <local> <path>')
-    .description('copy a local file into the dfs (streams; verified replicas)')
+  dfs.command('put')
+    .usage('[options] <local...> <path>')
+    .description('copy local files or directories into the dfs (streams; verified replicas); into <path> if it is a directory')
+    .argument('<local...>', 'local files or directories, then the dfs path')
     .option('--replication <n>', `copies of each block (default: ${kDfsDefaults.replication}, or the number of live nodes if fewer)`, wholeNumber(1, 64))
     .option('--block-mb <mb>', 'block size in MB', positiveNumber, kDfsDefaults.blockBytes / MB)
-    .option('-f, --force', 'replace an existing file')
-    .action((local: string, path: string, o, cmd: Command) => withCluster(cmd, async (client) => {
-      const p = progress(`put ${local}`);
+    .option('-f, --force', 'replace existing files')
+    .action((args: string[], o, cmd: Command) => args.length < 2 ? cmd.error("error: missing required argument 'path'") : withCluster(cmd, async (client) => {
+      const dst = args.at(-1)!;
+      const items = planPut(args.slice(0, -1), dst, await kindOf(client, dst));
+      if (items.length === 0) throw new BftmrError('LOCAL_IO', `no files to copy in ${args.slice(0, -1).join(', ')}`);
+      if (!o.force) {
+        for (const it of items) {
+          if (await client.exists(it.target)) throw new BftmrError('DFS_EXISTS', `${it.target} already exists (use --force to replace it)`);
+        }
+      }
+      const replication = o.replication ?? Math.min(kDfsDefaults.replication, await client.liveNodes());
+      const total = items.reduce((n, it) => n + it.size, 0);
+      const p = progress(items.length === 1 ? `put ${items[0]!.local}` : `put ${items.length} files`);
+      let before = 0;
       try {
-        const replication = o.replication ?? Math.min(kDfsDefaults.replication, await client.liveNodes());
-        const info = await client.put(local, path, {
-          replication, blockBytes: Math.round(o.blockMb * MB), overwrite: !!o.force, progress: p.update,
-        });
-        p.done();
-        console.log(`${info.path}: ${formatBytes(info.size)} in ${info.blocks.length} blocks, replication ${info.replication}`);
+        for (const [k, it] of items.entries()) {
+          let info: FileInfo;
+          try {
+            info = await client.put(it.local, it.target, {
+              replication, blockBytes: Math.round(o.blockMb * MB), overwrite: !!o.force, progress: (done) => p.update(before + done, total),
+            });
+          } catch (e) {
+            // Each file appears whole or not at all; the ones before it stay.
+            if (k > 0 && e instanceof BftmrError) throw new BftmrError(e.code, `${it.local}: ${e.message} (the ${k} files before it were copied)`);
+            throw e;
+          }
+          before += it.size;
+          p.done();
+          console.log(`${info.path}: ${formatBytes(info.size)} in ${info.blocks.length} blocks, replication ${info.replication}`);
+        }
       } finally { p.done(); }
     }));
 
@@ -80,6 +116,32 @@ export function registerDfs(program: Command): void {
     .option('-R, --recursive', 'every file below it')
     .action((path: string | undefined, o, cmd: Command) => withCluster(cmd, async (client) => {
       for (const e of await client.list(path ?? '/', !!o.recursive)) console.log(lsLine(e));
+    }));
+
+  dfs.command('du [path]')
+    .description('bytes at or below a path: its files\' size, and the space all their copies take (one line per entry of a directory)')
+    .option('-s, --summary', 'one line for the path itself')
+    .option('-h, --human', 'sizes in KB, MB, GB')
+    .action((p: string | undefined, o, cmd: Command) => withCluster(cmd, async (client) => {
+      const at = normalizePath(p ?? '/');
+      const files = (await client.list(at, true)).filter((e) => !e.is_dir);
+      const isDir = (await kindOf(client, at)) === 'dir';
+      // Each file counts towards the entry of `at` it lies under (or `at` itself).
+      const entryOf = (f: string) => !isDir || o.summary ? at : joinPath(at, f.slice(at === '/' ? 1 : at.length + 1).split('/')[0]!);
+      const totals = new Map<string, { size: number; raw: number }>();
+      if (o.summary || !isDir) totals.set(at, { size: 0, raw: 0 });
+      for (const f of files) {
+        const e = entryOf(f.path);
+        const t = totals.get(e) ?? { size: 0, raw: 0 };
+        t.size += Number(f.size);
+        t.raw += Number(f.size) * f.replication;
+        totals.set(e, t);
+      }
+      const show = (n: number) => (o.human ? formatBytes(n) : String(n));
+      const rows = [...totals].map(([e, t]) => [show(t.size), show(t.raw), e] as const);
+      const w0 = Math.max(0, ...rows.map((r) => r[0].length));
+      const w1 = Math.max(0, ...rows.map((r) => r[1].length));
+      for (const [size, raw, e] of rows) console.log(`${size.padStart(w0)}  ${raw.padStart(w1)}  ${e}`);
     }));
 
   dfs.command('setrep')

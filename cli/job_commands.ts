@@ -15,6 +15,7 @@ import { startCluster, stopCluster, type ClusterState } from './cluster_launcher
 import { withCluster } from './context.ts';
 import { precheck, storeBundle, submit, summaryObject, summaryText, waitForJob, type SubmitParams } from './job_client.ts';
 import { formatBytes, ProgressLine } from './progress.ts';
+import { listLocal } from './put_plan.ts';
 
 function jobOptions(cmd: Command): Command {
   return cmd
@@ -198,14 +199,4 @@ export function attemptsText(attempts: M.AttemptInfo[]): string {
 function readText(a: M.AttemptInfo): string {
   const what = [a.local_read ? 'local read' : '', a.fetched_bytes ? `fetched ${formatBytes(a.fetched_bytes)}` : ''].filter(Boolean);
   return what.length ? ` (${what.join(', ')})` : '';
-}
-
-/** A local file, or every regular file below a directory, in name order. */
-function listLocal(p: string): string[] {
-  const st = fs.statSync(p);
-  if (st.isFile()) return [p];
-  if (!st.isDirectory()) throw new BftmrError('LOCAL_IO', `${p} is neither a file nor a directory`);
-  return fs.readdirSync(p, { withFileTypes: true })
-    .sort((a, b) => (a.name < b.name ? -1 : 1))
-    .flatMap((d) => (d.isDirectory() ? listLocal(path.join(p, d.name)) : d.isFile() ? [path.join(p, d.name)] : []));
 }

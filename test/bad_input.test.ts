@@ -16,6 +16,10 @@ test.before(async (t) => {
   t.is((await bftmr(home, 'dfs', 'put', corpus(), '/taken/file.txt')).code, 0);
   fs.writeFileSync(path.join(scratch, 'syntax.ts'), 'export default { map(line, ctx) { ctx.emit(line, "1") ;\n');
   fs.writeFileSync(path.join(scratch, 'nomap.ts'), 'export default { reduce() {} };\n');
+  // A local directory named like a dfs one: its a.txt is new there, its file.txt is taken.
+  fs.mkdirSync(path.join(scratch, 'taken'));
+  fs.writeFileSync(path.join(scratch, 'taken', 'a.txt'), 'new\n');
+  fs.writeFileSync(path.join(scratch, 'taken', 'file.txt'), 'clash\n');
 });
 
 test.after.always(async () => {
@@ -47,6 +51,10 @@ const cases: [string, string[], RegExp][] = [
   ['dfs put onto an existing path', ['dfs', 'put', 'README.md', '/in/jargon.txt'], /already exists \(use --force/],
   ['dfs put of an unreadable file', ['dfs', 'put', path.join(scratch, 'none.txt'), '/x'], /cannot read .*ENOENT/],
   ['replication above the live nodes', ['dfs', 'put', 'README.md', '/r5', '--replication', '5'], /replication 5 needs 5 live storage nodes, and 3 are available/],
+  ['dfs put of a directory onto a file', ['dfs', 'put', scratch, '/taken/file.txt'], /^bftmr: \/taken\/file\.txt is a file, not a directory$/],
+  ['dfs put of two sources with one name', ['dfs', 'put', 'README.md', 'README.md', '/two'], /README\.md and README\.md would both be \/two\/README\.md$/],
+  ['dfs put of a directory with a file that exists, before any is copied', ['dfs', 'put', path.join(scratch, 'taken'), '/'],
+    /^bftmr: \/taken\/file\.txt already exists \(use --force to replace it\)$/],
   ['a dfs path with ..', ['dfs', 'put', 'README.md', '/in/../x'], /may not contain '\.\.'/],
   ['rm of a non-empty directory without -r', ['dfs', 'rm', '/in'], /non-empty directory \(use -r/],
   ['get of a path that does not exist', ['dfs', 'get', '/missing', path.join(scratch, 'm')], /\/missing: no such file or directory/],
@@ -78,7 +86,7 @@ test('no cluster running', async (t) => {
 });
 
 test('every command has --help', async (t) => {
-  for (const cmd of [[], ['run'], ['cluster', 'start'], ['dfs', 'put'], ['dfs', 'mv'], ['dfs', 'setrep'], ['dfs', 'fsck'], ['job', 'submit'], ['job', 'kill'], ['tasktracker']]) {
+  for (const cmd of [[], ['run'], ['cluster', 'start'], ['dfs', 'put'], ['dfs', 'du'], ['dfs', 'mv'], ['dfs', 'setrep'], ['dfs', 'fsck'], ['job', 'submit'], ['job', 'kill'], ['tasktracker']]) {
     const r = await bftmr(home, ...cmd, '--help');
     t.is(r.code, 0, cmd.join(' '));
     t.regex(r.stdout, /Usage: bftmr/);
@@ -100,6 +108,28 @@ test.serial('dfs mv moves a file into a directory and a directory to a new name;
   await bftmr(home, 'dfs', 'rm', '-r', '/after-mv');
   await bftmr(home, 'dfs', 'mv', '/moved/file.txt', '/taken/file.txt');
   t.is((await bftmr(home, 'dfs', 'mv', '/moved', '/in')).code, 0);
+});
+
+test.serial('dfs put copies local directories and several files as HDFS -put does; dfs du sums what lies below', async (t) => {
+  const local = tempDir('bftmr-put-dir-');
+  fs.mkdirSync(path.join(local, 'd', 'sub'), { recursive: true });
+  fs.writeFileSync(path.join(local, 'd', 'one.txt'), 'one\n');
+  fs.writeFileSync(path.join(local, 'd', 'sub', 'two.txt'), 'two two\n');
+  fs.writeFileSync(path.join(local, 'top.txt'), 'top\n');
+  const names = async (p: string) => (await bftmr(home, 'dfs', 'ls', '-R', p)).stdout.split('\n').filter(Boolean).map((l) => l.split(/\s+/).at(-2));
+  // A directory onto a new path becomes that path; several sources go into it.
+  t.is((await bftmr(home, 'dfs', 'put', path.join(local, 'd'), '/pd')).code, 0);
+  t.deepEqual(await names('/pd'), ['/pd/one.txt', '/pd/sub/two.txt']);
+  const two = await bftmr(home, 'dfs', 'put', path.join(local, 'top.txt'), path.join(local, 'd'), '/pd', '--replication', '2');
+  t.is(two.code, 0, two.stderr);
+  t.deepEqual(two.stdout.split('\n').filter(Boolean).map((l) => l.split(':')[0]), ['/pd/top.txt', '/pd/d/one.txt', '/pd/d/sub/two.txt']);
+  t.deepEqual(await names('/pd'), ['/pd/d/one.txt', '/pd/d/sub/two.txt', '/pd/one.txt', '/pd/sub/two.txt', '/pd/top.txt']);
+  t.is((await bftmr(home, 'dfs', 'cat', '/pd/d/sub/two.txt')).stdout, 'two two\n');
+  // Sizes, and sizes times each file's replication.
+  t.is((await bftmr(home, 'dfs', 'du', '/pd')).stdout, '12  24  /pd/d\n 4  12  /pd/one.txt\n 8  24  /pd/sub\n 4   8  /pd/top.txt\n');
+  t.is((await bftmr(home, 'dfs', 'du', '-s', '/pd')).stdout, '28  68  /pd\n');
+  t.is((await bftmr(home, 'dfs', 'du', '/pd/one.txt')).stdout, '4  12  /pd/one.txt\n');
+  t.is((await bftmr(home, 'dfs', 'rm', '-r', '/pd')).code, 0);
 });
 
 test.serial('dfs setrep lowers and raises the copies of every block below a path; --wait returns once they are there', async (t) => {
