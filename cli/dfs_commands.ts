@@ -1,4 +1,5 @@
 /** `bftmr dfs put|get|cat|ls|du|setrep|mv|rm|stat|fsck`. */
+import fs from 'node:fs';
 import type { Command } from 'commander';
 import { kDfsDefaults, MB } from '../lib/options.ts';
 import type { FileInfo, FsckFile, TrackerInfo } from '../lib/messages.ts';
@@ -96,46 +97,61 @@ export function registerDfs(program: Command): void {
       } finally { p.done(); }
     }));
 
-  dfs.command('get <path> <local>')
-    .description('copy a dfs file or directory to the local file system (every block verified)')
-    .action((path: string, local: string, _o, cmd: Command) => withCluster(cmd, async (client) => {
-      const p = progress(`get ${path}`);
-      try {
-        const files = await client.get(path, local, p.update);
-        p.done();
-        for (const f of files) console.log(f);
-      } finally { p.done(); }
+  dfs.command('get')
+    .usage('<path...> <local>')
+    .description('copy dfs files or directories to the local file system (every block verified); into <local> if several')
+    .argument('<path...>', 'dfs paths or patterns (*, ?, [a-z], {a,b}), then the local path')
+    .action((args: string[], _o, cmd: Command) => args.length < 2 ? cmd.error("error: missing required argument 'local'") : withCluster(cmd, async (client) => {
+      const local = args.at(-1)!;
+      const sources = await client.expand(args.slice(0, -1));
+      if (sources.length > 1) {
+        if (fs.existsSync(local) && !fs.statSync(local).isDirectory()) throw new BftmrError('LOCAL_IO', `${local} is not a directory, and ${sources.length} paths go into it`);
+        fs.mkdirSync(local, { recursive: true });
+      }
+      for (const src of sources) {
+        const p = progress(`get ${src}`);
+        try {
+          const files = await client.get(src, local, p.update);
+          p.done();
+          for (const f of files) console.log(f);
+        } finally { p.done(); }
+      }
     }));
 
-  dfs.command('cat <path>')
-    .description('write a dfs file to standard output (each block verified before it is written)')
-    .action((path: string, _o, cmd: Command) => withCluster(cmd, (client) => client.cat(path, process.stdout)));
-
-  dfs.command('ls [path]')
-    .description('list a directory')
-    .option('-R, --recursive', 'every file below it')
-    .action((path: string | undefined, o, cmd: Command) => withCluster(cmd, async (client) => {
-      for (const e of await client.list(path ?? '/', !!o.recursive)) console.log(lsLine(e));
+  dfs.command('cat <path...>')
+    .description('write dfs files to standard output, one after another (each block verified before it is written)')
+    .action((paths: string[], _o, cmd: Command) => withCluster(cmd, async (client) => {
+      for (const p of await client.expand(paths)) await client.cat(p, process.stdout);
     }));
 
-  dfs.command('du [path]')
-    .description('bytes at or below a path: its files\' size, and the space all their copies take (one line per entry of a directory)')
-    .option('-s, --summary', 'one line for the path itself')
+  dfs.command('ls [path...]')
+    .description('list directories (and files), by path or pattern')
+    .option('-R, --recursive', 'every file below them')
+    .action((paths: string[], o, cmd: Command) => withCluster(cmd, async (client) => {
+      for (const p of await client.expand(paths.length ? paths : ['/'])) {
+        for (const e of await client.list(p, !!o.recursive)) console.log(lsLine(e));
+      }
+    }));
+
+  dfs.command('du [path...]')
+    .description('bytes at or below each path: its files\' size, and the space all their copies take (one line per entry of a directory)')
+    .option('-s, --summary', 'one line for each path itself')
     .option('-h, --human', 'sizes in KB, MB, GB')
-    .action((p: string | undefined, o, cmd: Command) => withCluster(cmd, async (client) => {
-      const at = normalizePath(p ?? '/');
-      const files = (await client.list(at, true)).filter((e) => !e.is_dir);
-      const isDir = (await kindOf(client, at)) === 'dir';
-      // Each file counts towards the entry of `at` it lies under (or `at` itself).
-      const entryOf = (f: string) => !isDir || o.summary ? at : joinPath(at, f.slice(at === '/' ? 1 : at.length + 1).split('/')[0]!);
+    .action((paths: string[], o, cmd: Command) => withCluster(cmd, async (client) => {
       const totals = new Map<string, { size: number; raw: number }>();
-      if (o.summary || !isDir) totals.set(at, { size: 0, raw: 0 });
-      for (const f of files) {
-        const e = entryOf(f.path);
-        const t = totals.get(e) ?? { size: 0, raw: 0 };
-        t.size += Number(f.size);
-        t.raw += Number(f.size) * f.replication;
-        totals.set(e, t);
+      for (const at of await client.expand(paths.length ? paths : ['/'])) {
+        const files = (await client.list(at, true)).filter((e) => !e.is_dir);
+        const isDir = (await kindOf(client, at)) === 'dir';
+        // Each file counts towards the entry of `at` it lies under (or `at` itself).
+        const entryOf = (f: string) => !isDir || o.summary ? at : joinPath(at, f.slice(at === '/' ? 1 : at.length + 1).split('/')[0]!);
+        if (o.summary || !isDir) totals.set(at, { size: 0, raw: 0 });
+        for (const f of files) {
+          const e = entryOf(f.path);
+          const t = totals.get(e) ?? { size: 0, raw: 0 };
+          t.size += Number(f.size);
+          t.raw += Number(f.size) * f.replication;
+          totals.set(e, t);
+        }
       }
       const show = (n: number) => (o.human ? formatBytes(n) : String(n));
       const rows = [...totals].map(([e, t]) => [show(t.size), show(t.raw), e] as const);
@@ -175,11 +191,12 @@ export function registerDfs(program: Command): void {
       console.log(`moved ${r.files_moved} file${r.files_moved === 1 ? '' : 's'} to ${r.path}`);
     }));
 
-  dfs.command('rm <path>')
-    .description('delete a file, or a directory with -r')
-    .option('-r, --recursive', 'delete a directory and everything below it')
-    .action((path: string, o, cmd: Command) => withCluster(cmd, async (client) => {
-      const n = await client.rm(path, !!o.recursive);
+  dfs.command('rm <path...>')
+    .description('delete files, or directories with -r, by path or pattern')
+    .option('-r, --recursive', 'delete directories and everything below them')
+    .action((paths: string[], o, cmd: Command) => withCluster(cmd, async (client) => {
+      let n = 0;
+      for (const p of await client.expand(paths)) n += await client.rm(p, !!o.recursive);
       console.log(`deleted ${n} file${n === 1 ? '' : 's'}`);
     }));
 

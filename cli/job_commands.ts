@@ -19,7 +19,7 @@ import { listLocal } from './put_plan.ts';
 
 function jobOptions(cmd: Command): Command {
   return cmd
-    .requiredOption('--input <path>', 'input file or directory (repeatable)', collect)
+    .requiredOption('--input <path>', 'input file or directory (repeatable; in the dfs also a pattern: /logs/*.txt, /in/{a,b})', collect)
     .requiredOption('--output <path>', 'output directory (must not exist)')
     .option('--f <n>', 'faulty task trackers to tolerate (0: one attempt per task, like plain Hadoop)', wholeNumber(0, 32), kJobDefaults.f)
     .option('--reduces <n>', 'number of reduce tasks', wholeNumber(1, 10_000), kJobDefaults.numReduces)
@@ -52,7 +52,7 @@ export function registerJob(program: Command): void {
     .description('bundle a TypeScript job module and run it on the cluster; waits for the result'))
     .option('--no-wait', 'return as soon as the job is accepted')
     .action((modulePath: string, o, cmd: Command) => withCluster(cmd, async (dfs) => {
-      const p = params(modulePath, o, o.input, o.output);
+      const p = params(modulePath, o, await dfs.expand(o.input), o.output);
       const bundle = await bundleJob(modulePath);
       await precheck(dfs, p);
       const jobId = await submit(dfs, bundle, await storeBundle(dfs, bundle), p);

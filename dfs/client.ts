@@ -17,6 +17,7 @@ import { loadXXHash } from '../lib/xxhash.ts';
 import { fetchBlock, TRANSFER_DEADLINE_MS, type FetchFailure } from './block_transfer.ts';
 import { chunkBuffer, chunkSent, encodeChunk } from './chunk_codec.ts';
 import { normalizePath } from './dfs_path.ts';
+import { compileGlob, globMatches, hasGlob } from './glob.ts';
 import { Peers } from './peers.ts';
 
 export type Progress = (doneBytes: number, totalBytes: number) => void;
@@ -143,6 +144,28 @@ export class DfsClient {
   async list(p: string, recursive = false): Promise<M.FileInfo[]> {
     const r = await this.#jt.call<M.PathRequest, M.ListReply>('List', { path: normalizePath(p), recursive }, this.#deadlineMs);
     return r.entries;
+  }
+
+  /**
+   * The paths that patterns name (dfs/glob.ts), each pattern's in path order; one without glob
+   * characters names itself, whether or not it exists. A pattern that matches nothing is DFS_NOT_FOUND.
+   */
+  async expand(patterns: string[]): Promise<string[]> {
+    const out: string[] = [];
+    for (const p of patterns) {
+      if (!hasGlob(p)) { out.push(normalizePath(p)); continue; }
+      const glob = compileGlob(p);
+      let files: M.FileInfo[] = [];
+      try {
+        files = await this.list(glob.base, true);
+      } catch (e) {
+        if (!isBftmrError(e, 'DFS_NOT_FOUND')) throw e;
+      }
+      const found = globMatches(glob, files.filter((f) => !f.is_dir).map((f) => f.path));
+      if (found.length === 0) throw new BftmrError('DFS_NOT_FOUND', `${p}: no match`);
+      out.push(...found);
+    }
+    return out;
   }
 
   /** Sets the replication of a file or of every file below a directory; returns how many files changed. */

@@ -26,6 +26,8 @@ test.after.always(async () => {
   await bftmr(home, 'cluster', 'stop');
 });
 
+/** The paths `dfs ls -R` lists. */
+const names = async (...p: string[]) => (await bftmr(home, 'dfs', 'ls', '-R', ...p)).stdout.split('\n').filter(Boolean).map((l) => l.split(/\s+/).at(-2));
 const listing = async () => (await bftmr(home, 'dfs', 'ls', '-R', '/')).stdout;
 const jobs = async () => (await bftmr(home, 'job', 'list', '--json')).stdout;
 
@@ -116,7 +118,6 @@ test.serial('dfs put copies local directories and several files as HDFS -put doe
   fs.writeFileSync(path.join(local, 'd', 'one.txt'), 'one\n');
   fs.writeFileSync(path.join(local, 'd', 'sub', 'two.txt'), 'two two\n');
   fs.writeFileSync(path.join(local, 'top.txt'), 'top\n');
-  const names = async (p: string) => (await bftmr(home, 'dfs', 'ls', '-R', p)).stdout.split('\n').filter(Boolean).map((l) => l.split(/\s+/).at(-2));
   // A directory onto a new path becomes that path; several sources go into it.
   t.is((await bftmr(home, 'dfs', 'put', path.join(local, 'd'), '/pd')).code, 0);
   t.deepEqual(await names('/pd'), ['/pd/one.txt', '/pd/sub/two.txt']);
@@ -130,6 +131,30 @@ test.serial('dfs put copies local directories and several files as HDFS -put doe
   t.is((await bftmr(home, 'dfs', 'du', '-s', '/pd')).stdout, '28  68  /pd\n');
   t.is((await bftmr(home, 'dfs', 'du', '/pd/one.txt')).stdout, '4  12  /pd/one.txt\n');
   t.is((await bftmr(home, 'dfs', 'rm', '-r', '/pd')).code, 0);
+});
+
+test.serial('dfs ls, cat, du, get and rm take patterns (*, ?, [..], {a,b}), and so do job inputs', async (t) => {
+  const local = tempDir('bftmr-glob-');
+  for (const n of ['a1', 'a2', 'b1']) fs.writeFileSync(path.join(local, `${n}.txt`), `${n} hack\n`);
+  t.is((await bftmr(home, 'dfs', 'put', local, '/g')).code, 0);
+  t.deepEqual(await names('/g/a*'), ['/g/a1.txt', '/g/a2.txt']);
+  t.deepEqual(await names('/g/?1.txt', '/g/[b-z]*'), ['/g/a1.txt', '/g/b1.txt', '/g/b1.txt']);
+  t.is((await bftmr(home, 'dfs', 'cat', '/g/{b1,a2}.txt')).stdout, 'a2 hack\nb1 hack\n');
+  t.is((await bftmr(home, 'dfs', 'du', '-s', '/g/a?.txt')).stdout, '8  24  /g/a1.txt\n8  24  /g/a2.txt\n');
+  const out = path.join(tempDir('bftmr-glob-out-'), 'o');
+  const get = await bftmr(home, 'dfs', 'get', '/g/a*', out);
+  t.is(get.code, 0, get.stderr);
+  t.deepEqual(fs.readdirSync(out).sort(), ['a1.txt', 'a2.txt']);
+  t.is(fs.readFileSync(path.join(out, 'a2.txt'), 'utf8'), 'a2 hack\n');
+  const job = await bftmr(home, 'job', 'submit', 'jobs/grep.ts', '--input', '/g/a*', '--output', '/gout', '--conf', 'pattern=hack', '--json');
+  t.is(job.code, 0, job.stderr);
+  t.is((await bftmr(home, 'dfs', 'cat', '/gout/part-*')).stdout, 'hack\t2\n');
+  refused(t, await bftmr(home, 'dfs', 'ls', '/g/z*'), /^bftmr: \/g\/z\*: no match$/);
+  refused(t, await bftmr(home, 'dfs', 'cat', '/g/[a'), /^bftmr: pattern "\/g\/\[a": \[ without \]$/);
+  const rm = await bftmr(home, 'dfs', 'rm', '/g/a*');
+  t.is(rm.stdout, 'deleted 2 files\n');
+  t.deepEqual(await names('/g'), ['/g/b1.txt']);
+  t.is((await bftmr(home, 'dfs', 'rm', '-r', '/g', '/gout')).code, 0);
 });
 
 test.serial('dfs setrep lowers and raises the copies of every block below a path; --wait returns once they are there', async (t) => {

@@ -1,0 +1,88 @@
+/**
+ * Glob patterns over dfs paths, as HDFS's shell and FileInputFormat take them: within one path
+ * component, `*` (any run of characters), `?` (one), `[abc]`, `[a-z]`, `[^a]` or `[!a]`, and
+ * `{a,b}` (either); `\` takes the next character literally. Expanded by the client against a
+ * listing: the job tracker never sees a pattern.
+ */
+import { BftmrError } from '../lib/errors.ts';
+import { normalizePath } from './dfs_path.ts';
+
+/** Whether `p` has a glob character that is not escaped. */
+export function hasGlob(p: string): boolean {
+  for (let i = 0; i < p.length; i++) {
+    const c = p[i]!;
+    if (c === '\\') i++;
+    else if (c === '*' || c === '?' || c === '[' || c === '{') return true;
+  }
+  return false;
+}
+
+export interface Glob {
+  /** The directory below which every match lies: the pattern's components before its first glob. */
+  base: string;
+  /** Whether a normalised dfs path matches the whole pattern. */
+  matches(path: string): boolean;
+}
+
+const REGEX_SPECIAL = /[.*+?^${}()|[\]\\/]/g;
+const literal = (c: string) => c.replace(REGEX_SPECIAL, '\\$&');
+
+/** One path component of a pattern as a regular expression's source. */
+function componentSource(part: string, pattern: string): string {
+  const bad = (why: string) => new BftmrError('DFS_BAD_PATH', `pattern ${JSON.stringify(pattern)}: ${why}`);
+  let out = '';
+  let braces = 0;
+  for (let i = 0; i < part.length; i++) {
+    const c = part[i]!;
+    if (c === '\\') {
+      if (i + 1 >= part.length) throw bad('ends with \\');
+      out += literal(part[++i]!);
+    } else if (c === '*') out += '[^/]*';
+    else if (c === '?') out += '[^/]';
+    else if (c === '[') {
+      const end = part.indexOf(']', i + 2);
+      if (end < 0) throw bad('[ without ]');
+      let body = part.slice(i + 1, end);
+      const negate = body[0] === '^' || body[0] === '!';
+      if (negate) body = body.slice(1);
+      out += `[${negate ? '^/' : ''}${body.replace(/[\\\]^[]/g, '\\$&')}]`; // never a /: it would match across components
+      i = end;
+    } else if (c === '{') { braces++; out += '(?:'; }
+    else if (c === '}' && braces > 0) { braces--; out += ')'; }
+    else if (c === ',' && braces > 0) out += '|';
+    else out += literal(c);
+  }
+  if (braces > 0) throw bad('{ without }');
+  return out;
+}
+
+export function compileGlob(pattern: string): Glob {
+  const parts = normalizePath(pattern).split('/').slice(1);
+  const first = parts.findIndex(hasGlob);
+  const fixed = first < 0 ? parts : parts.slice(0, first);
+  const unescape = (s: string) => s.replace(/\\(.)/g, '$1');
+  const base = '/' + fixed.map(unescape).join('/');
+  let source: string;
+  try {
+    source = parts.map((p) => componentSource(p, pattern)).join('/');
+    const re = new RegExp(`^/${source}$`, 'u');
+    return { base, matches: (path) => re.test(path) };
+  } catch (e) {
+    if (e instanceof BftmrError) throw e;
+    throw new BftmrError('DFS_BAD_PATH', `pattern ${JSON.stringify(pattern)} is not a valid glob: ${(e as Error).message}`);
+  }
+}
+
+/**
+ * The paths among `files` (every file below the pattern's base, normalised) and the directories
+ * they imply that match `glob`, in path order.
+ */
+export function globMatches(glob: Glob, files: string[]): string[] {
+  const candidates = new Set<string>();
+  const root = glob.base === '/' ? 0 : glob.base.length;
+  for (const f of files) {
+    candidates.add(f);
+    for (let i = f.lastIndexOf('/'); i > root; i = f.lastIndexOf('/', i - 1)) candidates.add(f.slice(0, i));
+  }
+  return [...candidates].filter((p) => glob.matches(p)).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+}
