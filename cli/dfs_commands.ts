@@ -6,7 +6,7 @@ import type { FileInfo, FsckFile, TrackerInfo } from '../lib/messages.ts';
 import { BftmrError } from '../lib/errors.ts';
 import type { DfsClient } from '../dfs/client.ts';
 import { positiveNumber, wholeNumber } from './args.ts';
-import { planPut } from './put_plan.ts';
+import { planPut, spoolStdin } from './put_plan.ts';
 import { joinPath, normalizePath } from '../dfs/dfs_path.ts';
 import { withCluster } from './context.ts';
 import { bar, formatBytes, ProgressLine } from './progress.ts';
@@ -61,7 +61,7 @@ export function registerDfs(program: Command): void {
   dfs.command('put')
     .usage('[options] <local...> <path>')
     .description('copy local files or directories into the dfs (streams; verified replicas); into <path> if it is a directory')
-    .argument('<local...>', 'local files or directories, then the dfs path')
+    .argument('<local...>', 'local files or directories (- for standard input, kept in a temporary file until it is stored), then the dfs path')
     .option('--replication <n>', `copies of each block (default: ${kDfsDefaults.replication}, or the number of live nodes if fewer)`, wholeNumber(1, 64))
     .option('--block-mb <mb>', 'block size in MB', positiveNumber, kDfsDefaults.blockBytes / MB)
     .option('-f, --force', 'replace existing files')
@@ -75,6 +75,14 @@ export function registerDfs(program: Command): void {
         }
       }
       const replication = o.replication ?? Math.min(kDfsDefaults.replication, await client.liveNodes());
+      let spooled: Awaited<ReturnType<typeof spoolStdin>> | undefined;
+      if (items[0]!.local === '-') {
+        const line = new ProgressLine();
+        try {
+          spooled = await spoolStdin(process.stdin, (n) => line.update(`reading standard input: ${formatBytes(n)}`));
+        } finally { line.done(); }
+        items[0] = { ...items[0]!, local: spooled.file, size: spooled.size };
+      }
       const total = items.reduce((n, it) => n + it.size, 0);
       const p = progress(items.length === 1 ? `put ${items[0]!.local}` : `put ${items.length} files`);
       let before = 0;
@@ -94,7 +102,10 @@ export function registerDfs(program: Command): void {
           p.done();
           console.log(`${info.path}: ${formatBytes(info.size)} in ${info.blocks.length} blocks, replication ${info.replication}`);
         }
-      } finally { p.done(); }
+      } finally {
+        p.done();
+        await spooled?.remove();
+      }
     }));
 
   dfs.command('get')

@@ -5,7 +5,7 @@
 import test from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
-import { bftmr, corpus, tempDir, type Result } from './helpers/cli.ts';
+import { bftmr, bftmrFed, corpus, tempDir, type Result } from './helpers/cli.ts';
 
 const home = tempDir('bftmr-bad-');
 const scratch = tempDir('bftmr-bad-files-');
@@ -130,6 +130,15 @@ test.serial('dfs put copies local directories and several files as HDFS -put doe
   t.is((await bftmr(home, 'dfs', 'du', '/pd')).stdout, '12  24  /pd/d\n 4  12  /pd/one.txt\n 8  24  /pd/sub\n 4   8  /pd/top.txt\n');
   t.is((await bftmr(home, 'dfs', 'du', '-s', '/pd')).stdout, '28  68  /pd\n');
   t.is((await bftmr(home, 'dfs', 'du', '/pd/one.txt')).stdout, '4  12  /pd/one.txt\n');
+  // Standard input, to one named file, in several blocks.
+  const text = fs.readFileSync(corpus());
+  const piped = await bftmrFed(home, text, 'dfs', 'put', '-', '/pd/stdin.txt', '--block-mb', '0.5');
+  t.is(piped.code, 0, piped.stderr);
+  t.regex(piped.stdout, /^\/pd\/stdin\.txt: .* in 4 blocks, replication 3\n$/);
+  const back = path.join(local, 'back.txt');
+  t.is((await bftmr(home, 'dfs', 'get', '/pd/stdin.txt', back)).code, 0);
+  t.true(fs.readFileSync(back).equals(text));
+  refused(t, await bftmrFed(home, 'x', 'dfs', 'put', '-', '/pd'), /^bftmr: \/pd is a directory: name the file standard input goes to$/);
   t.is((await bftmr(home, 'dfs', 'rm', '-r', '/pd')).code, 0);
 });
 

@@ -11,12 +11,18 @@ const BIN = path.join(ROOT, 'bin/bftmr.js');
 export interface Result { code: number; stdout: string; stderr: string }
 
 export function bftmr(home: string, ...args: string[]): Promise<Result> {
+  return bftmrFed(home, undefined, ...args);
+}
+
+/** `bftmr` with `input` on its standard input (which is closed after it). */
+export function bftmrFed(home: string, input: string | Buffer | undefined, ...args: string[]): Promise<Result> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], {
+    const child = execFile(process.execPath, [BIN, ...args], {
       cwd: ROOT, env: { ...process.env, BFTMR_HOME: home }, maxBuffer: 256 << 20,
     }, (err, stdout, stderr) => {
       resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
     });
+    if (input !== undefined) child.stdin!.end(input);
   });
 }
 
