@@ -8,6 +8,7 @@ import { ROLES, type Role } from '../lib/identity.ts';
 import path from 'node:path';
 import { homeOf } from './context.ts';
 import { BftmrError } from '../lib/errors.ts';
+import { formatBytes } from './progress.ts';
 
 export function registerCluster(program: Command): void {
   const cluster = program.command('cluster').description('start, stop and inspect a local multi-process cluster');
@@ -72,7 +73,7 @@ export function registerCluster(program: Command): void {
         running_jobs: st.running_jobs,
         trackers: st.trackers.map((t) => ({
           id: t.tracker_id, address: t.address, pid: t.pid, alive: t.alive, fault: t.fault || null,
-          blacklisted: t.blacklisted, slots: t.slots, running: t.running, verdicts: t.verdicts,
+          blacklisted: t.blacklisted, slots: t.slots, running: t.running, blocks: t.blocks, stored_bytes: t.stored_bytes, verdicts: t.verdicts,
         })),
       }));
       return;
@@ -80,7 +81,8 @@ export function registerCluster(program: Command): void {
     if (!trackersOnly) console.log(`job tracker ${st.address} (pid ${st.pid}), ${st.running_jobs} running jobs, home ${state.home}`);
     for (const t of st.trackers) {
       const flags = [t.alive ? 'alive' : 'DEAD', t.blacklisted ? 'BLACKLISTED' : '', t.fault ? `fault=${t.fault}` : ''].filter(Boolean).join(' ');
-      console.log(`  ${t.tracker_id}  ${t.address}  pid ${t.pid}  ${t.slots} slots  ${flags}`);
+      const held = `${t.blocks} block${t.blocks === 1 ? '' : 's'} (${formatBytes(t.stored_bytes ?? 0)})`;
+      console.log(`  ${t.tracker_id}  ${t.address}  pid ${t.pid}  ${t.slots} slots  ${held.padStart(20)}  ${flags}`);
       if (trackersOnly) for (const v of t.verdicts) console.log(`      verdict: ${v}`);
     }
   };

@@ -88,6 +88,8 @@ export interface HeartbeatReply { actions: (TaskAction & { action?: string })[];
 export interface TrackerInfo {
   tracker_id: string; address: string; pid: number; alive: boolean; fault: string; blacklisted: boolean;
   slots: number; running: number; last_heartbeat_ms_ago: number; verdicts: string[];
+  /** Set by the job tracker's status (ClusterStatus), not by its own views. */
+  blocks?: number; stored_bytes?: number;
 }
 export interface ClusterStatusReply { address: string; pid: number; trackers: TrackerInfo[]; running_jobs: number }
 

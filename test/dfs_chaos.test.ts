@@ -20,9 +20,9 @@ import { bftmr, corpus, json, ROOT, tempDir, until } from './helpers/cli.ts';
 // Small blocks: many repairs after the kill, so each liar is sure to get copies to be caught on.
 const BLOCK_MB = '0.0625';
 
-interface Tracker { id: string; pid: number; alive: boolean; fault: string | null; blacklisted: boolean; verdicts: string[] }
+interface Tracker { id: string; pid: number; alive: boolean; fault: string | null; blacklisted: boolean; verdicts: string[]; blocks: number; stored_bytes: number }
 interface Replica { tracker_id: string; state: string }
-interface Stat { blocks: { digest: string; replicas: Replica[] }[] }
+interface Stat { blocks: { digest: string; size: number; replicas: Replica[] }[] }
 
 /** Block files a tracker directory holds. */
 function blockFiles(dir: string): Set<string> {
@@ -113,8 +113,10 @@ test.serial('every file survives a corrupting, a dropping and a killed storage n
     t.true(fsck.summary.blocks >= 30, `many blocks (${fsck.summary.blocks})`);
 
     const untrusted = new Set([victim.id, corrupt, drop]);
+    const listedOn = new Map<string, Map<string, number>>(); // tracker -> listed block -> size
     for (const p of Object.keys(files)) {
       const st = await json<Stat>(bftmr(home, 'dfs', 'stat', p, '--json'));
+      for (const b of st.blocks) for (const r of b.replicas) listedOn.set(r.tracker_id, (listedOn.get(r.tracker_id) ?? new Map()).set(b.digest, b.size));
       for (const [i, b] of st.blocks.entries()) {
         const live = b.replicas.filter((r) => r.state === 'live').map((r) => r.tracker_id);
         t.is(new Set(live).size, live.length);
@@ -126,6 +128,12 @@ test.serial('every file survives a corrupting, a dropping and a killed storage n
 
     // Only the liars are named, each for what it did.
     const final = await status();
+    // cluster status counts what each tracker holds as the namespace lists it (dfsadmin -report).
+    for (const x of final.filter((y) => !untrusted.has(y.id))) {
+      const mine = listedOn.get(x.id) ?? new Map<string, number>();
+      t.deepEqual([x.blocks, x.stored_bytes], [mine.size, [...mine.values()].reduce((a, n) => a + n, 0)], x.id);
+    }
+    t.is(final.find((x) => x.id === victim.id)!.blocks, 0);
     for (const x of final) {
       if (x.id === corrupt) for (const v of x.verdicts) t.regex(v, /^served bytes of block [0-9a-f]{12} that do not match its digest/);
       else if (x.id === drop) for (const v of x.verdicts) t.regex(v, /^lost block [0-9a-f]{12} it claimed/);

@@ -230,6 +230,21 @@ test('a block report drops replicas the tracker no longer holds and deletes what
   t.deepEqual(m.health(D('kept'))!.live, ['A', 'B']);
 });
 
+test('holdings: the blocks listed on each tracker and their bytes, as a block report and a loss change them', (t) => {
+  const c = new Cluster('A', 'B', 'C');
+  const m = monitor(c);
+  m.track(D('x'), 10, 2, ['A', 'B'], 0);
+  m.track(D('y'), 25, 2, ['A', 'C'], 0);
+  t.deepEqual(['A', 'B', 'C', 'Z'].map((id) => m.holdings(id)), [{ blocks: 2, bytes: 35 }, { blocks: 1, bytes: 10 }, { blocks: 1, bytes: 25 }, { blocks: 0, bytes: 0 }]);
+  m.trackerUp('A', [D('y')], 0);
+  t.deepEqual(m.holdings('A'), { blocks: 1, bytes: 25 });
+  c.up.delete('C');
+  m.trackerDown('C');
+  t.deepEqual(m.holdings('C'), { blocks: 0, bytes: 0 });
+  m.forget(D('y'));
+  t.deepEqual(m.holdings('A'), { blocks: 0, bytes: 0 });
+});
+
 test('a tracker that restarts before it expires keeps the copies its block report confirms', (t) => {
   const c = new Cluster('A', 'B');
   const m = monitor(c);

@@ -597,7 +597,11 @@ export class JobTrackerCore {
   }
 
   status(now: number, address: string, pid: number): ClusterStatusReply {
-    return { address, pid, trackers: this.trackers(now), running_jobs: this.runningJobs() };
+    const trackers = this.trackers(now).map((t) => {
+      const held = this.#replication.holdings(t.tracker_id);
+      return { ...t, blocks: held.blocks, stored_bytes: held.bytes };
+    });
+    return { address, pid, trackers, running_jobs: this.runningJobs() };
   }
 
   takeEffects(): Effect[] {

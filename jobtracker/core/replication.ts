@@ -269,6 +269,14 @@ export class ReplicationMonitor {
     this.#deletes.delete(trackerId);
   }
 
+  /** The dfs blocks listed on a tracker (its verified copies), and their bytes. */
+  holdings(trackerId: string): { blocks: number; bytes: number } {
+    const held = this.#byTracker.get(trackerId);
+    let bytes = 0;
+    for (const d of held ?? []) bytes += this.#blocks.get(d)!.size;
+    return { blocks: held?.size ?? 0, bytes };
+  }
+
   /** The tracker's usability may have changed (blacklisted): its blocks are looked at again. */
   touchTracker(trackerId: string): void {
     for (const d of this.#byTracker.get(trackerId) ?? []) this.#needy.add(d);
