@@ -14,6 +14,11 @@ export interface BlockInfo {
   digest: Digest;
   size: number;
   owners: Owner[];
+  /**
+   * When an owner was last given it (stored, or stored again by another owner): a dfs block
+   * younger than a write may be one of that write's, not yet in any file.
+   */
+  storedMs: number;
 }
 
 export interface BlockStore {

@@ -12,7 +12,8 @@ import { Kv } from '../lib/kv.ts';
 import { kDfsDefaults } from '../lib/options.ts';
 import type { BlockInfo, BlockStore, Owner } from './block_store.ts';
 
-interface Meta { size: number; owners: Owner[] }
+/** storedMs: see BlockInfo (0 in metadata written before it was kept). */
+interface Meta { size: number; owners: Owner[]; storedMs?: number }
 
 const CHUNK_BYTES = kDfsDefaults.chunkBytes;
 
@@ -20,17 +21,23 @@ export class FileBlockStore implements BlockStore {
   readonly #dir: string;
   readonly #meta: Kv<Meta>;
   readonly #locks = new Map<Digest, Promise<unknown>>();
+  readonly #now: () => number;
 
-  private constructor(dir: string, meta: Kv<Meta>) {
+  private constructor(dir: string, meta: Kv<Meta>, now: () => number) {
     this.#dir = dir;
     this.#meta = meta;
+    this.#now = now;
   }
 
-  static async open(dir: string): Promise<FileBlockStore> {
+  static async open(dir: string, now: () => number = Date.now): Promise<FileBlockStore> {
     await fsp.mkdir(path.join(dir, 'blocks'), { recursive: true });
     await fsp.rm(path.join(dir, 'incoming'), { recursive: true, force: true });
     await fsp.mkdir(path.join(dir, 'incoming'), { recursive: true });
-    return new FileBlockStore(dir, await Kv.open<Meta>(path.join(dir, 'meta')));
+    return new FileBlockStore(dir, await Kv.open<Meta>(path.join(dir, 'meta')), now);
+  }
+
+  static #info(digest: Digest, meta: Meta): BlockInfo {
+    return { digest, size: meta.size, owners: meta.owners, storedMs: meta.storedMs ?? 0 };
   }
 
   #file(digest: Digest): string {
@@ -86,21 +93,22 @@ export class FileBlockStore implements BlockStore {
       if (meta && fs.existsSync(target)) {
         await fsp.rm(file, { force: true });
         if (!meta.owners.includes(owner)) meta.owners.push(owner);
+        meta.storedMs = this.#now();
         await this.#meta.put(digest, meta);
-        return { digest, size: meta.size, owners: meta.owners };
+        return FileBlockStore.#info(digest, meta);
       }
       await fsp.mkdir(path.dirname(target), { recursive: true });
       await fsp.rename(file, target);
       // Bytes that had gone missing come back; the block keeps the owners it had.
-      const fresh = { size, owners: [...new Set([...(meta?.owners ?? []), owner])] };
+      const fresh = { size, owners: [...new Set([...(meta?.owners ?? []), owner])], storedMs: this.#now() };
       await this.#meta.put(digest, fresh);
-      return { digest, ...fresh };
+      return FileBlockStore.#info(digest, fresh);
     });
   }
 
   async get(digest: Digest): Promise<BlockInfo | undefined> {
     const meta = await this.#meta.get(digest);
-    return meta && { digest, ...meta };
+    return meta && FileBlockStore.#info(digest, meta);
   }
 
   async *read(digest: Digest, offset = 0, length = 0, memory?: (size: number) => Uint8Array): AsyncGenerator<Uint8Array> {
@@ -141,6 +149,7 @@ export class FileBlockStore implements BlockStore {
       if (!meta) throw new BftmrError('DFS_NOT_FOUND', `block ${digest} is not held here`);
       if (!meta.owners.includes(owner)) {
         meta.owners.push(owner);
+        meta.storedMs = this.#now();
         await this.#meta.put(digest, meta);
       }
     });
@@ -166,7 +175,7 @@ export class FileBlockStore implements BlockStore {
   }
 
   async *list(): AsyncGenerator<BlockInfo> {
-    for await (const [digest, meta] of this.#meta.scan('')) yield { digest, ...meta };
+    for await (const [digest, meta] of this.#meta.scan('')) yield FileBlockStore.#info(digest, meta);
   }
 
   close(): Promise<void> {

@@ -7,7 +7,12 @@ import type { BlockInfo, BlockStore, Owner } from './block_store.ts';
 const CHUNK_BYTES = 64 * 1024;
 
 export class MemoryBlockStore implements BlockStore {
-  readonly #blocks = new Map<Digest, { bytes: Buffer; owners: Owner[] }>();
+  readonly #blocks = new Map<Digest, { bytes: Buffer; owners: Owner[]; storedMs: number }>();
+  readonly #now: () => number;
+
+  constructor(now: () => number = Date.now) {
+    this.#now = now;
+  }
 
   async put(source: AsyncIterable<Uint8Array>, owner: Owner, expectDigest?: Digest | (() => Digest)): Promise<BlockInfo> {
     const hash = newHasher();
@@ -28,15 +33,16 @@ export class MemoryBlockStore implements BlockStore {
   }
 
   #hold(digest: Digest, bytes: Buffer, owner: Owner): BlockInfo {
-    const b = this.#blocks.get(digest) ?? { bytes, owners: [] };
+    const b = this.#blocks.get(digest) ?? { bytes, owners: [], storedMs: 0 };
     if (!b.owners.includes(owner)) b.owners.push(owner);
+    b.storedMs = this.#now();
     this.#blocks.set(digest, b);
-    return { digest, size: b.bytes.length, owners: [...b.owners] };
+    return { digest, size: b.bytes.length, owners: [...b.owners], storedMs: b.storedMs };
   }
 
   async get(digest: Digest): Promise<BlockInfo | undefined> {
     const b = this.#blocks.get(digest);
-    return b && { digest, size: b.bytes.length, owners: [...b.owners] };
+    return b && { digest, size: b.bytes.length, owners: [...b.owners], storedMs: b.storedMs };
   }
 
   async *read(digest: Digest, offset = 0, length = 0): AsyncGenerator<Uint8Array> {
@@ -53,7 +59,10 @@ export class MemoryBlockStore implements BlockStore {
   async addOwner(digest: Digest, owner: Owner): Promise<void> {
     const b = this.#blocks.get(digest);
     if (!b) throw new BftmrError('DFS_NOT_FOUND', `block ${digest} is not held here`);
-    if (!b.owners.includes(owner)) b.owners.push(owner);
+    if (!b.owners.includes(owner)) {
+      b.owners.push(owner);
+      b.storedMs = this.#now();
+    }
   }
 
   async release(owner: Owner, digests?: Digest[]): Promise<number> {
@@ -68,7 +77,7 @@ export class MemoryBlockStore implements BlockStore {
   }
 
   async *list(): AsyncGenerator<BlockInfo> {
-    for (const [digest, b] of this.#blocks) yield { digest, size: b.bytes.length, owners: [...b.owners] };
+    for (const [digest, b] of this.#blocks) yield { digest, size: b.bytes.length, owners: [...b.owners], storedMs: b.storedMs };
   }
 
   async close(): Promise<void> {}

@@ -6,8 +6,8 @@ import { FileBlockStore } from '../dfs/file_block_store.ts';
 import { MemoryBlockStore } from '../dfs/memory_block_store.ts';
 import { blockStoreSuite } from './block_store_suite.ts';
 
-blockStoreSuite(test, 'FileBlockStore', () => FileBlockStore.open(fs.mkdtempSync(path.join(os.tmpdir(), 'bftmr-bs-'))));
-blockStoreSuite(test, 'MemoryBlockStore', async () => new MemoryBlockStore());
+blockStoreSuite(test, 'FileBlockStore', (now) => FileBlockStore.open(fs.mkdtempSync(path.join(os.tmpdir(), 'bftmr-bs-')), now));
+blockStoreSuite(test, 'MemoryBlockStore', async (now) => new MemoryBlockStore(now));
 
 test('FileBlockStore keeps its blocks across a reopen, and exposes local paths', async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bftmr-bs-'));

@@ -21,7 +21,26 @@ async function readAll(store: BlockStore, digest: string, offset?: number, lengt
   return Buffer.concat(parts).toString();
 }
 
-export function blockStoreSuite(test: TestFn, name: string, open: () => Promise<BlockStore>): void {
+/** `open(now)`: a fresh store whose clock is `now` (Date.now when not given). */
+export function blockStoreSuite(test: TestFn, name: string, open: (now?: () => number) => Promise<BlockStore>): void {
+  test(`${name}: a block's storedMs is when an owner was last given it, and survives listing`, async (t) => {
+    let clock = 1_000;
+    const store = await open(() => clock);
+    const info = await store.put(chunks('aged'), 'job_1');
+    t.is(info.storedMs, 1_000);
+    clock = 5_000;
+    await store.addOwner(info.digest, 'job_1'); // an owner it has: no change
+    t.is((await store.get(info.digest))?.storedMs, 1_000);
+    await store.addOwner(info.digest, DFS_OWNER);
+    t.is((await store.get(info.digest))?.storedMs, 5_000);
+    clock = 9_000;
+    t.is((await store.put(chunks('aged'), DFS_OWNER)).storedMs, 9_000); // stored again: a write may be under way
+    const listed = [];
+    for await (const b of store.list()) listed.push(b);
+    t.deepEqual(listed.map((b) => [b.digest, b.storedMs]), [[info.digest, 9_000]]);
+    await store.close();
+  });
+
   test(`${name}: put stores bytes under their SHA-256 and reads them back, whole or in part`, async (t) => {
     const store = await open();
     const info = await store.put(chunks('hello ', 'world'), DFS_OWNER);
