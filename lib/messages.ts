@@ -19,6 +19,8 @@ export interface RegisterRequest {
   build?: string;
   /** The jobs it holds intermediate data of: those not running (any more) are dropped. */
   jobs?: string[];
+  /** For each of `blocks`, how long ago it was stored; optional for callers that keep no ages. */
+  block_ages_ms?: number[];
 }
 export interface RegisterReply { tracker_id: string; heartbeat_interval_ms: number }
 
@@ -46,7 +48,12 @@ export interface HeartbeatRequest {
   deleted_blocks?: string[];
   bad_blocks?: string[];
   bad_reads?: BadRead[];
+  /** Now and then, every dfs block held (the periodic block report). */
+  block_report?: HeldBlock[];
 }
+export interface HeldBlock { digest: string; age_ms: number }
+export interface WriteLease { id: string; started_ms_ago: number }
+export interface WriteLeaseReply { lease_ms: number }
 export interface BadRead { digest: string; tracker_id: string }
 export interface ReplicationResult { repair_id: number; digest: string; ok: boolean; error: string; bad_sources: string[] }
 

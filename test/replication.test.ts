@@ -11,6 +11,8 @@ import type { ReplicateBlock, TaskAction } from '../lib/messages.ts';
 import { sha256 } from '../lib/digest.ts';
 
 const D = (s: string) => sha256(s);
+/** A block report without ages (as the simulator's trackers send). */
+const H = (...digests: string[]) => digests.map((digest) => ({ digest }));
 
 /** Trackers as the core would show them: ids, and which are alive and trusted. */
 class Cluster {
@@ -33,8 +35,8 @@ function seeded(seed: number): () => number {
   return () => ((s = (s * 1664525 + 1013904223) >>> 0) / 0x100000000);
 }
 
-function monitor(cluster: Cluster, opts: Partial<ReplicationOptions> = {}, safeUntilMs = 0): ReplicationMonitor {
-  return new ReplicationMonitor({ ...kReplicationDefaults, auditIntervalMs: 0, ...opts }, seeded(7), cluster.view(), safeUntilMs);
+function monitor(cluster: Cluster, opts: Partial<ReplicationOptions> = {}, safeUntilMs = 0, startMs?: number): ReplicationMonitor {
+  return new ReplicationMonitor({ ...kReplicationDefaults, auditIntervalMs: 0, ...opts }, seeded(7), cluster.view(), safeUntilMs, startMs);
 }
 
 const repairsIn = (actions: TaskAction[]): ReplicateBlock[] =>
@@ -220,7 +222,7 @@ test('a block report drops replicas the tracker no longer holds and deletes what
   m.track(D('lost'), 10, 2, ['A', 'B'], 0);
   m.track(D('elsewhere'), 10, 2, ['B', 'C'], 0);
   m.takeChanged();
-  m.trackerUp('A', [D('kept'), D('elsewhere'), D('orphan')], 0);
+  m.trackerUp('A', H(D('kept'), D('elsewhere'), D('orphan')), 0);
   t.deepEqual(m.health(D('kept'))!.live, ['A', 'B']);
   t.deepEqual(m.health(D('lost'))!.live, ['B']);
   t.deepEqual(m.takeChanged(), [{ digest: D('lost'), replicas: ['B'] }]);
@@ -236,7 +238,7 @@ test('holdings: the blocks listed on each tracker and their bytes, as a block re
   m.track(D('x'), 10, 2, ['A', 'B'], 0);
   m.track(D('y'), 25, 2, ['A', 'C'], 0);
   t.deepEqual(['A', 'B', 'C', 'Z'].map((id) => m.holdings(id)), [{ blocks: 2, bytes: 35 }, { blocks: 1, bytes: 10 }, { blocks: 1, bytes: 25 }, { blocks: 0, bytes: 0 }]);
-  m.trackerUp('A', [D('y')], 0);
+  m.trackerUp('A', H(D('y')), 0);
   t.deepEqual(m.holdings('A'), { blocks: 1, bytes: 25 });
   c.up.delete('C');
   m.trackerDown('C');
@@ -245,13 +247,53 @@ test('holdings: the blocks listed on each tracker and their bytes, as a block re
   t.deepEqual(m.holdings('A'), { blocks: 0, bytes: 0 });
 });
 
+test('a periodic block report collects copies no file lists, once no write in progress can own them (leases)', (t) => {
+  const c = new Cluster('A', 'B');
+  const m = monitor(c, { writeLeaseMs: 1_000 }, 0, 0);
+  const report = (now: number, ...held: [string, number][]) => {
+    m.blockReport('A', held.map(([d, storedMs]) => ({ digest: D(d), ageMs: now - storedMs })), now);
+    return deletesIn(m.take('A', now)).sort();
+  };
+  m.renewLease('w1', 100, 100); // a put began at 100
+  m.renewLease('w1', 100, 4_500);
+  // Stored after the put began: maybe one of its blocks. Stored before: garbage. Too young: wait.
+  t.deepEqual(report(5_000, ['mine', 1_000], ['old', 50], ['young', 4_800]), [D('old')]);
+  m.releaseLease('w1'); // its file is created (or it gave up)
+  t.deepEqual(report(5_000, ['mine', 1_000], ['young', 4_800]), [D('mine')]);
+  t.deepEqual(report(6_000, ['young', 4_800]), [D('young')]);
+  // A lease not renewed within writeLeaseMs lapses: its client died.
+  m.renewLease('w2', 7_000, 7_000);
+  t.deepEqual(report(8_000, ['w2', 7_000]), []);
+  t.deepEqual(report(8_001, ['w2', 7_000]), [D('w2')]);
+  // A listed copy is never collected; a copy of a block short of copies is taken back, however young.
+  m.track(D('listed'), 10, 1, ['A'], 9_300);
+  m.track(D('short'), 10, 2, ['B'], 9_300);
+  t.deepEqual(report(20_000, ['listed', 0], ['short', 19_999]), []);
+  t.is(m.health(D('short'))!.repairing, 1);
+  // A tracker that is not alive is not listened to.
+  c.up.delete('A');
+  t.deepEqual(report(30_000, ['gone', 0]), []);
+});
+
+test('after a restart, and at registration, copies young enough to be a write\'s are kept', (t) => {
+  const c = new Cluster('A');
+  const m = monitor(c, { writeLeaseMs: 1_000 }, 0, 10_000); // began at 10 s: writers of before renew within a lease
+  m.blockReport('A', [{ digest: D('x'), ageMs: 9_000 }], 10_500);
+  t.deepEqual(deletesIn(m.take('A', 10_500)), []);
+  m.blockReport('A', [{ digest: D('x'), ageMs: 9_000 }], 11_000);
+  t.deepEqual(deletesIn(m.take('A', 11_000)), [D('x')]);
+  m.renewLease('w', 11_500, 11_500);
+  m.trackerUp('A', [{ digest: D('y'), ageMs: 100 }, { digest: D('z'), ageMs: 5_000 }], 12_000);
+  t.deepEqual(deletesIn(m.take('A', 12_000)), [D('z')]);
+});
+
 test('a tracker that restarts before it expires keeps the copies its block report confirms', (t) => {
   const c = new Cluster('A', 'B');
   const m = monitor(c);
   m.track(D('x'), 10, 2, ['A', 'B'], 0);
   m.track(D('y'), 10, 2, ['A', 'B'], 0);
   m.trackerDown('A', true);
-  m.trackerUp('A', [D('x')], 0);
+  m.trackerUp('A', H(D('x')), 0);
   t.deepEqual(m.health(D('x'))!.live, ['A', 'B']);
   t.deepEqual(m.health(D('y'))!.live, ['B']);
   t.deepEqual(deletesIn(m.take('A', 1)), []);
@@ -276,7 +318,7 @@ test('a tracker lost for a while comes back with the last copy of a block: it is
   m.trackerDown('A');
   t.is(m.health(D('only'))!.state, 'MISSING');
   c.up.add('A');
-  m.trackerUp('A', [D('only'), D('spare')], 5);
+  m.trackerUp('A', H(D('only'), D('spare')), 5);
   const out = m.take('A', 5);
   // The copy a file is short of is confirmed by a repair that succeeds at once; one no file is short of goes.
   t.deepEqual(deletesIn(out), [D('spare')]);
@@ -313,7 +355,7 @@ test('a block being copied to a tracker is not deleted there by its block report
   m.track(D('x'), 10, 2, ['A'], 0);
   m.tick(1);
   t.is(repairsIn(m.take('B', 1)).length, 1);
-  m.trackerUp('B', [D('x')], 0);
+  m.trackerUp('B', H(D('x')), 0);
   t.deepEqual(deletesIn(m.take('B', 2)), []);
 });
 

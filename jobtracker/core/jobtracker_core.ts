@@ -88,7 +88,10 @@ export class JobTrackerCore {
     this.#random = random;
     this.#stamp = new Date(startMs).toISOString().replace(/[-:T]/g, '').slice(0, 12);
     this.#replication = new ReplicationMonitor(
-      { ...kReplicationDefaults, auditIntervalMs: opts.dfsAuditIntervalMs ?? kReplicationDefaults.auditIntervalMs, ...opts.replication },
+      {
+        ...kReplicationDefaults, auditIntervalMs: opts.dfsAuditIntervalMs ?? kReplicationDefaults.auditIntervalMs,
+        writeLeaseMs: opts.writeLeaseMs ?? kReplicationDefaults.writeLeaseMs, ...opts.replication,
+      },
       random,
       {
         usable: (id) => this.#usable(this.#trackers.get(id)),
@@ -97,7 +100,19 @@ export class JobTrackerCore {
         usableIds: () => this.liveTrackers().map((t) => t.id),
       },
       this.#safeUntilMs,
+      startMs,
     );
+  }
+
+  // ---------------------------------------------------------------- writes
+
+  /** A client's write (a put) runs on; it began `startedMsAgo` ago. */
+  renewWriteLease(id: string, startedMsAgo: number, now: number): void {
+    this.#replication.renewLease(id, now - startedMsAgo, now);
+  }
+
+  releaseWriteLease(id: string): void {
+    this.#replication.releaseLease(id);
   }
 
   // ---------------------------------------------------------------- trackers
@@ -106,7 +121,7 @@ export class JobTrackerCore {
    * A tracker (re)joins, with its block report (the digests of the dfs blocks it holds; absent
    * when it stores none, as in the simulator). Returns its id: the one it had, or a fresh one.
    */
-  register(req: { tracker_id: string; address: string; pid: number; slots: number; fault: string; blocks?: { digest: string }[]; jobs?: string[] },
+  register(req: { tracker_id: string; address: string; pid: number; slots: number; fault: string; blocks?: { digest: string }[]; block_ages_ms?: number[]; jobs?: string[] },
     now: number): string {
     let id = req.tracker_id;
     if (!id) {
@@ -118,7 +133,7 @@ export class JobTrackerCore {
       id, address: req.address, pid: req.pid, slots: req.slots, fault: req.fault, lastHeartbeatMs: now,
       alive: true, verdicts: prev?.verdicts ?? [], running: 0, free: 0, outbox: [], replies: prev?.replies ?? 0, readable: new Map(), killSent: new Set(),
     });
-    this.#replication.trackerUp(id, req.blocks?.map((b) => b.digest), now);
+    this.#replication.trackerUp(id, req.blocks?.map((b, i) => ({ digest: b.digest, ageMs: req.block_ages_ms?.[i] })), now);
     const { outbox } = this.#trackers.get(id)!;
     // Jobs that ended while it was away: it drops their data too, keeping only the copies the
     // dfs still counts on it for (its others were replaced meanwhile).
@@ -209,6 +224,7 @@ export class JobTrackerCore {
       this.#effects.push({ type: 'log', message: `${t.id}: its scrubber found ${req.bad_blocks.length} bad blocks` });
     }
     if (req.deleted_blocks?.length) this.#effects.push({ type: 'log', message: `${t.id}: deleted ${req.deleted_blocks.length} unreferenced blocks` });
+    if (req.block_report?.length) this.#replication.blockReport(t.id, req.block_report.map((h) => ({ digest: h.digest, ageMs: h.age_ms })), now);
     // The tracker did not get our last reply: its actions (launches above all) go out again.
     // Trackers ignore actions they already carried out, so a repeat is harmless.
     const missed = t.lastReply && (req.last_response_id ?? 0) !== t.lastReply.id ? t.lastReply.actions : [];

@@ -32,7 +32,16 @@ export interface ReplicationOptions {
   auditIntervalMs: number;
   /** At most this many digests in one delete_blocks action. */
   maxDeletesPerAction: number;
+  /**
+   * A write (a put) holds a lease while it runs, renewed by its client well within this (HDFS's
+   * leases). A copy no file lists is collected only when it is older than this and was stored
+   * before every write that holds a lease began: it cannot be a block of a put not yet created.
+   */
+  writeLeaseMs: number;
 }
+
+/** A block a tracker says it holds; `ageMs`: how long ago it was stored there, when it says. */
+export interface HeldBlock { digest: string; ageMs?: number }
 
 export const kReplicationDefaults: ReplicationOptions = {
   maxRepairsPerTracker: 2,
@@ -40,6 +49,7 @@ export const kReplicationDefaults: ReplicationOptions = {
   tombstoneMs: 60 * 60_000,
   auditIntervalMs: 2_000,
   maxDeletesPerAction: 1_000,
+  writeLeaseMs: 60_000,
 };
 
 /** What the monitor needs to know about trackers, from the core. */
@@ -107,12 +117,46 @@ export class ReplicationMonitor {
   readonly #log: string[] = [];
   #nextAuditMs = 0;
   #safeModeOver = false;
+  /** Writes in progress: lease id -> when the write began and when its lease was last renewed. */
+  readonly #leases = new Map<string, { startMs: number; renewedMs: number }>();
+  /** When this monitor began: writes begun before are known only once their clients renew. */
+  readonly #startMs: number;
 
-  constructor(opts: ReplicationOptions, random: () => number, trackers: TrackerView, safeUntilMs: number) {
+  constructor(opts: ReplicationOptions, random: () => number, trackers: TrackerView, safeUntilMs: number, startMs = -Infinity) {
     this.#opts = opts;
     this.#random = random;
     this.#trackers = trackers;
     this.#safeUntilMs = safeUntilMs;
+    this.#startMs = startMs;
+  }
+
+  // ---------------------------------------------------------------- writes
+
+  /** A write began `startMs` (by the client's account) and runs on: its lease is renewed. */
+  renewLease(id: string, startMs: number, now: number): void {
+    const l = this.#leases.get(id);
+    this.#leases.set(id, { startMs: Math.min(startMs, l?.startMs ?? startMs, now), renewedMs: now });
+  }
+
+  /** The write is over (its file created, or given up). */
+  releaseLease(id: string): void {
+    this.#leases.delete(id);
+  }
+
+  /**
+   * Whether an unlisted copy stored `ageMs` ago may be collected: not a block of a write in
+   * progress. Without an age (a tracker that keeps none) it may.
+   */
+  #collectible(ageMs: number | undefined, now: number): boolean {
+    if (ageMs === undefined) return true;
+    const lease = this.#opts.writeLeaseMs;
+    if (ageMs < lease || now < this.#startMs + lease) return false;
+    const storedMs = now - ageMs;
+    for (const [id, l] of this.#leases) {
+      if (l.renewedMs + lease < now) this.#leases.delete(id); // its client is gone
+      else if (l.startMs <= storedMs) return false;
+    }
+    return true;
   }
 
   // ---------------------------------------------------------------- blocks
@@ -233,27 +277,40 @@ export class ReplicationMonitor {
    * lost for a while, say, and the other copies went meanwhile). The tracker is asked to show it
    * holds it, by a repair that succeeds at once when it does, as a claim after a delete is in track().
    */
-  trackerUp(trackerId: string, held: readonly string[] | undefined, now: number): void {
+  trackerUp(trackerId: string, held: readonly HeldBlock[] | undefined, now: number): void {
     this.touchTracker(trackerId);
     if (!held) return;
-    const holds = new Set(held);
+    const holds = new Set(held.map((h) => h.digest));
     for (const d of [...(this.#byTracker.get(trackerId) ?? [])]) {
       if (holds.has(d)) continue;
       this.#removeReplica(this.#blocks.get(d)!, trackerId);
       this.#log.push(`${trackerId} no longer holds block ${d.slice(0, 12)}`);
     }
-    for (const d of holds) this.#unlistedCopy(trackerId, d, now);
+    for (const h of held) this.#unlistedCopy(trackerId, h.digest, now, h.ageMs);
+  }
+
+  /**
+   * A running tracker's periodic block report (HDFS's): copies it holds that no file lists from
+   * it are collected as at registration, once no write in progress can own them. (Blocks of a put
+   * whose client died would otherwise stay until the tracker restarts.) Listed copies it lacks are
+   * left to audits and reads: a report may have been made just before a copy arrived.
+   */
+  blockReport(trackerId: string, held: readonly HeldBlock[], now: number): void {
+    if (!this.#trackers.alive(trackerId)) return;
+    for (const h of held) this.#unlistedCopy(trackerId, h.digest, now, h.ageMs);
   }
 
   /**
    * The tracker holds a copy of `d` that is not listed (or says so): deleted if no file needs it
    * from there, else (the block is short) asked to show it holds it, by a repair that succeeds at
-   * once when it does.
+   * once when it does. A copy young enough to be a block of a write in progress is left alone.
    */
-  #unlistedCopy(trackerId: string, d: string, now: number): void {
+  #unlistedCopy(trackerId: string, d: string, now: number, ageMs?: number): void {
     if (this.isReplica(trackerId, d) || this.#targeted(d, trackerId)) return;
     const b = this.#blocks.get(d);
-    if (!b || this.#live(b) >= b.wanted) this.#queueDelete(trackerId, d);
+    if (!b || this.#live(b) >= b.wanted) {
+      if (this.#collectible(ageMs, now)) this.#queueDelete(trackerId, d);
+    }
     else if (this.#trackers.usable(trackerId) && !b.distrusted.has(trackerId)) this.#startRepair(b, trackerId, now);
   }
 

@@ -105,6 +105,8 @@ export interface CoreOptions {
   jobHistory?: number;
   /** One audit of a random dfs replica per interval (0: none); see replication.ts. */
   dfsAuditIntervalMs?: number;
+  /** A put's lease lapses after this long without renewal (replication.ts writeLeaseMs). */
+  writeLeaseMs?: number;
   /** Overrides of the replication monitor's defaults (tests). */
   replication?: Partial<ReplicationOptions>;
 }
