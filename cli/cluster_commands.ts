@@ -26,6 +26,8 @@ export function registerCluster(program: Command): void {
     .option('--dfs-audit-ms <ms>', 'the job tracker audits one random dfs replica per this interval (0: never)', wholeNumber(0))
     .option('--blacklist-after <n>', 'stop using a tracker with more verdicts than this (default 2)', wholeNumber(0))
     .option('--job-history <n>', 'finished jobs the job tracker keeps (default 1000); the oldest beyond are forgotten', wholeNumber(1))
+    .option('--write-lease-ms <ms>', 'a put\'s lease lapses after this long without renewal (default 60000); then blocks of it no file lists are collected', wholeNumber(1000))
+    .option('--block-report-ms <ms>', 'each tracker reports every dfs block it holds this often (default 300000)', wholeNumber(100))
     .action(async (o, cmd: Command) => {
       if (o.faulty > 0 && !o.fault) throw new BftmrError('JOB_BAD_ARGUMENT', '--faulty needs --fault MODE');
       if (o.fault) parseFault(o.fault);
@@ -34,6 +36,7 @@ export function registerCluster(program: Command): void {
       const state = await startCluster(home, {
         trackers: o.trackers, slots: o.slots, taskMemoryMb: o.taskMemoryMb, faulty: o.faulty, fault: o.fault, lateFloorMs: o.lateFloorMs, deadlineFloorMs: o.deadlineFloorMs, detached: true,
         trackerExpiryMs: o.expiryMs, dfsAuditIntervalMs: o.dfsAuditMs, blacklistAfterVerdicts: o.blacklistAfter, jobHistory: o.jobHistory,
+        writeLeaseMs: o.writeLeaseMs, blockReportMs: o.blockReportMs,
         onProgress: (l) => process.stderr.isTTY && process.stderr.write(`${l}...\n`),
       });
       console.log(`cluster running: job tracker at ${state.jobTracker.address}, ${state.trackers.length} task trackers (home ${home})`);

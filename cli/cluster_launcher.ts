@@ -47,6 +47,8 @@ export interface StartOptions {
   dfsAuditIntervalMs?: number;
   blacklistAfterVerdicts?: number;
   jobHistory?: number;
+  writeLeaseMs?: number;
+  blockReportMs?: number;
   onProgress?: (line: string) => void;
 }
 
@@ -161,6 +163,7 @@ export async function startCluster(home: string, opts: StartOptions): Promise<Cl
     if (opts.dfsAuditIntervalMs !== undefined) jtArgs.push('--dfs-audit-ms', String(opts.dfsAuditIntervalMs));
     if (opts.blacklistAfterVerdicts !== undefined) jtArgs.push('--blacklist-after', String(opts.blacklistAfterVerdicts));
     if (opts.jobHistory !== undefined) jtArgs.push('--job-history', String(opts.jobHistory));
+    if (opts.writeLeaseMs !== undefined) jtArgs.push('--write-lease-ms', String(opts.writeLeaseMs));
     const jt = launch(jtArgs, jtLog, opts.detached);
     children.push(jt);
     say('starting job tracker');
@@ -180,6 +183,7 @@ export async function startCluster(home: string, opts: StartOptions): Promise<Cl
       if (opts.slots) args.push('--slots', String(opts.slots));
       if (opts.taskMemoryMb) args.push('--task-memory-mb', String(opts.taskMemoryMb));
       if (fault) args.push('--fault', fault);
+      if (opts.blockReportMs !== undefined) args.push('--block-report-ms', String(opts.blockReportMs));
       const child = launch(args, log, opts.detached);
       children.push(child);
       trackers.push({ pid: child.pid!, dir, log, fault });

@@ -54,13 +54,14 @@ export function registerDaemons(program: Command): void {
     .option('--tls-dir <dir>', 'this node\'s certificate, key and the cluster CA (ca.crt, node.crt, node.key; default <dir>/tls)')
     .option('--dfs-audit-ms <ms>', 'audit one random dfs replica per this interval (0: never)', wholeNumber(0), kJobTrackerDefaults.dfsAuditIntervalMs)
     .option('--job-history <n>', 'finished jobs to keep (status, attempts, records); the oldest beyond are forgotten', wholeNumber(1), kJobTrackerDefaults.jobHistory)
+    .option('--write-lease-ms <ms>', 'a put\'s lease lapses after this long without renewal (its client died): blocks it stored that no file lists are then collected', wholeNumber(1000), kJobTrackerDefaults.writeLeaseMs)
     .action(async (o) => {
       await identify(o.dir, o.tlsDir, 'jobtracker');
       const handle = await startJobTracker({
         dir: path.resolve(o.dir), listen: o.listen, heartbeatIntervalMs: o.heartbeatMs, heartbeatsPerSec: o.heartbeatsPerSec, trackerExpiryMs: o.expiryMs,
         blacklistAfterVerdicts: o.blacklistAfter, lateFactor: o.lateFactor, lateFloorMs: o.lateFloorMs,
         deadlineFactor: o.deadlineFactor, deadlineFloorMs: o.deadlineFloorMs, pairWaitMs: o.pairWaitMs,
-        dfsAuditIntervalMs: o.dfsAuditMs, jobHistory: o.jobHistory,
+        dfsAuditIntervalMs: o.dfsAuditMs, jobHistory: o.jobHistory, writeLeaseMs: o.writeLeaseMs,
       }, logger('jobtracker'));
       await writeReady(o.readyFile, handle.address);
       await runUntilSignalled(handle);
@@ -78,13 +79,14 @@ export function registerDaemons(program: Command): void {
     .option('--ready-file <file>', 'write the listening address here once registered')
     .option('--tls-dir <dir>', 'this node\'s certificate (its name is the tracker id), key and the cluster CA (default <dir>/tls)')
     .option('--scrub-mb-per-s <mb>', 're-hash held dfs blocks in the background at most this fast (0: off)', wholeNumber(0), kTaskTrackerDefaults.scrubMbPerSec)
+    .option('--block-report-ms <ms>', 'report every dfs block held to the job tracker this often (it deletes what no file needs)', wholeNumber(100), kTaskTrackerDefaults.blockReportMs)
     .action(async (o) => {
       parseFault(o.fault);
       await identify(o.dir, o.tlsDir, 'tasktracker');
       const handle = await startTaskTracker({
         dir: path.resolve(o.dir), jobTracker: o.jobtracker, listen: o.listen, advertiseHost: o.advertiseHost,
         slots: o.slots, fault: o.fault, taskMemoryMb: o.taskMemoryMb,
-        scrubMbPerSec: o.scrubMbPerS,
+        scrubMbPerSec: o.scrubMbPerS, blockReportMs: o.blockReportMs,
       }, logger('tasktracker'));
       await writeReady(o.readyFile, handle.address);
       await runUntilSignalled(handle);

@@ -4,6 +4,7 @@
  * A file appears in the namespace only once every block has `replication` verified copies, and a
  * local file appears only once all of it is verified: nothing half-written is ever visible.
  */
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
@@ -184,6 +185,26 @@ export class DfsClient {
     return r.files_deleted;
   }
 
+  /**
+   * A lease for a write, held until `release()` (HDFS's): renewed in the background, so the job
+   * tracker collects none of the blocks it stores before its file is created, and all of them if
+   * this client dies.
+   */
+  async #writeLease(): Promise<{ release: () => Promise<void> }> {
+    const id = randomBytes(8).toString('hex');
+    const started = Date.now();
+    const renew = () => this.#jt.call<M.WriteLease, M.WriteLeaseReply>('RenewWriteLease', { id, started_ms_ago: Date.now() - started }, this.#deadlineMs);
+    const { lease_ms } = await renew();
+    const timer = setInterval(() => void renew().catch(() => { /* the next one may get through */ }), Math.max(100, lease_ms / 4));
+    timer.unref();
+    return {
+      release: async () => {
+        clearInterval(timer);
+        await this.#jt.call<M.WriteLease, M.Empty>('ReleaseWriteLease', { id, started_ms_ago: 0 }, this.#deadlineMs).catch(() => {});
+      },
+    };
+  }
+
   /** Streams a local file into the dfs. */
   async put(local: string, dfsPath: string, opts: PutOptions = {}): Promise<M.FileInfo> {
     const target = normalizePath(dfsPath);
@@ -193,7 +214,9 @@ export class DfsClient {
     const fh = await openLocal(local, 'r', 'read');
     // Once one block fails, the others stop placing copies (the put fails anyway).
     const abort = new AbortController();
+    let lease: { release: () => Promise<void> } | undefined;
     try {
+      lease = await this.#writeLease();
       const st = await fh.stat();
       if (!st.isFile()) throw new BftmrError('LOCAL_IO', `${local} is not a regular file`);
       if (!opts.overwrite && (await this.exists(target))) throw new BftmrError('DFS_EXISTS', `${target} already exists (use --force to replace it)`);
@@ -220,6 +243,7 @@ export class DfsClient {
       await this.#jt.call<M.CreateFileRequest, M.Empty>('CreateFile', { path: target, blocks, replication, overwrite: !!opts.overwrite }, this.#deadlineMs);
       return this.stat(target);
     } finally {
+      await lease?.release();
       await fh.close();
     }
   }

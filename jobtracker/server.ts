@@ -284,6 +284,16 @@ export async function startJobTracker(opts: JobTrackerOptions, log: (line: strin
     }),
     ListJobs: unary<M.Empty, M.ListJobsReply>(async () => ({ jobs: core.jobs(Date.now()) })),
     ListAttempts: unary<M.JobId, M.ListAttemptsReply>(async (req) => ({ attempts: core.attempts(req.job_id) })),
+    // A put's lease, named per client: its blocks are not collected while it runs.
+    RenewWriteLease: unary<M.WriteLease, M.WriteLeaseReply>(async (req, peer) => {
+      if (!req.id) throw new BftmrError('JOB_BAD_ARGUMENT', 'a write lease needs an id');
+      core.renewWriteLease(`${peer.name}/${req.id}`, req.started_ms_ago, Date.now());
+      return { lease_ms: opts.writeLeaseMs };
+    }),
+    ReleaseWriteLease: unary<M.WriteLease, M.Empty>(async (req, peer) => {
+      core.releaseWriteLease(`${peer.name}/${req.id}`);
+      return {};
+    }),
     AllocateBlock: unary<M.AllocateBlockRequest, M.AllocateBlockReply>(async (req) => {
       const candidates = core.liveTrackers().filter((t) => !req.exclude.includes(t.id));
       enoughNodes(req.replication, candidates.length);

@@ -21,6 +21,7 @@ export interface JobTrackerOptions {
   pairWaitMs: number;             // a free slot waits this long (or a quarter of the job's median map time) before it takes a fresh map whose f+1 attempts cannot all start now
   dfsAuditIntervalMs: number;     // one audit of a random dfs replica per interval (0: none)
   jobHistory: number;             // finished jobs kept (status, attempts, records); the oldest beyond go
+  writeLeaseMs: number;           // a put's lease lapses after this long without renewal; its blocks no file lists are then collectable
 }
 
 export const kJobTrackerDefaults: Omit<JobTrackerOptions, 'dir'> = {
@@ -36,6 +37,7 @@ export const kJobTrackerDefaults: Omit<JobTrackerOptions, 'dir'> = {
   pairWaitMs: 2_000,
   dfsAuditIntervalMs: 5_000,
   jobHistory: 1000,
+  writeLeaseMs: 60_000,
 };
 
 export interface TaskTrackerOptions {
@@ -47,6 +49,7 @@ export interface TaskTrackerOptions {
   fault: string;                  // '' when honest; see tasktracker/faults.ts
   taskMemoryMb: number;           // per-worker heap cap (piscina resourceLimits)
   scrubMbPerSec: number;          // background re-hashing of held dfs blocks, at most this fast (0: off)
+  blockReportMs: number;          // a report of every dfs block held goes with a heartbeat this often
 }
 
 export const kTaskTrackerDefaults: Omit<TaskTrackerOptions, 'dir' | 'jobTracker'> = {
@@ -56,6 +59,7 @@ export const kTaskTrackerDefaults: Omit<TaskTrackerOptions, 'dir' | 'jobTracker'
   fault: '',
   taskMemoryMb: 512,
   scrubMbPerSec: 4,
+  blockReportMs: 5 * 60_000,
 };
 
 export interface JobOptions {

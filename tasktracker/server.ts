@@ -79,14 +79,19 @@ export async function startTaskTracker(opts: TaskTrackerOptions, log: (line: str
     // With the jobs whose data it holds or whose attempts it runs: it drops those no longer running
     // (after a restart of the job tracker, the drops it had queued are gone).
     const blocks: M.BlockRef[] = [];
+    const ages: number[] = [];
     const jobs = new Set<string>(jobOfAttempt.values());
+    const now = Date.now();
     for await (const b of store.list()) {
       blocks.push({ digest: b.digest, size: b.size, replicas: [] });
+      ages.push(Math.max(0, now - b.storedMs));
       for (const o of b.owners) if (o !== DFS_OWNER) jobs.add(o);
     }
     const reply = await jt.call<M.RegisterRequest, M.RegisterReply>('Register', {
       tracker_id: trackerId, address, slots: opts.slots, pid: process.pid, fault: opts.fault, blocks, build: BUILD_ID, jobs: [...jobs],
+      block_ages_ms: ages,
     }, kClusterDefaults.rpcDeadlineMs);
+    nextBlockReportMs = Date.now() + opts.blockReportMs;
     pace(reply.heartbeat_interval_ms);
     log(`registered as ${trackerId} at ${address}`);
   }
@@ -102,6 +107,16 @@ export async function startTaskTracker(opts: TaskTrackerOptions, log: (line: str
   let deletedBlocks: string[] = [];
   let badBlocks: string[] = [];
   let badReads: M.BadRead[] = [];
+  /** When the next periodic block report goes (with a heartbeat): every dfs block held, with its age. */
+  let nextBlockReportMs = Infinity;
+  async function blockReport(): Promise<M.HeldBlock[] | undefined> {
+    const now = Date.now();
+    if (now < nextBlockReportMs) return undefined;
+    nextBlockReportMs = now + opts.blockReportMs;
+    const held: M.HeldBlock[] = [];
+    for await (const b of store.list()) if (b.owners.includes(DFS_OWNER)) held.push({ digest: b.digest, age_ms: Math.max(0, now - b.storedMs) });
+    return held;
+  }
   /** Repairs this tracker has started (a replayed action is not run twice). */
   const repairs = new Set<number>();
   let beating = false;
@@ -190,10 +205,12 @@ export async function startTaskTracker(opts: TaskTrackerOptions, log: (line: str
         deletedBlocks = [];
         badBlocks = [];
         badReads = [];
+        let held: M.HeldBlock[] | undefined;
         try {
+          held = await blockReport();
           const reply = await jt.call<M.HeartbeatRequest, M.HeartbeatReply>('Heartbeat', {
             tracker_id: trackerId, free_slots: Math.max(0, opts.slots - running.size), reports: sent, running: [...running.keys()],
-            last_response_id: lastResponseId, ...sentBlocks,
+            last_response_id: lastResponseId, ...sentBlocks, ...(held ? { block_report: held } : {}),
           }, heartbeatDeadlineMs());
           if (jtDown) { log('job tracker is back'); jtDown = false; }
           if (reply.reregister) {
@@ -209,6 +226,7 @@ export async function startTaskTracker(opts: TaskTrackerOptions, log: (line: str
           for (const a of reply.actions) await act(a);
         } catch (e) {
           reports = [...sent, ...reports]; // nothing lost: they go with the next heartbeat
+          if (held) nextBlockReportMs = 0;
           replications = [...sentBlocks.replications, ...replications];
           deletedBlocks = [...sentBlocks.deleted_blocks, ...deletedBlocks];
           badBlocks = [...sentBlocks.bad_blocks, ...badBlocks];

@@ -15,7 +15,7 @@ import test from 'ava';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { bftmr, corpus, json, ROOT, tempDir, until } from './helpers/cli.ts';
+import { bftmr, blockFiles, corpus, json, ROOT, tempDir, until } from './helpers/cli.ts';
 
 // Small blocks: many repairs after the kill, so each liar is sure to get copies to be caught on.
 const BLOCK_MB = '0.0625';
@@ -23,13 +23,6 @@ const BLOCK_MB = '0.0625';
 interface Tracker { id: string; pid: number; alive: boolean; fault: string | null; blacklisted: boolean; verdicts: string[]; blocks: number; stored_bytes: number }
 interface Replica { tracker_id: string; state: string }
 interface Stat { blocks: { digest: string; size: number; replicas: Replica[] }[] }
-
-/** Block files a tracker directory holds. */
-function blockFiles(dir: string): Set<string> {
-  const root = path.join(dir, 'store', 'blocks');
-  if (!fs.existsSync(root)) return new Set();
-  return new Set(fs.readdirSync(root).flatMap((sub) => fs.readdirSync(path.join(root, sub))));
-}
 
 test.serial('every file survives a corrupting, a dropping and a killed storage node, and repair restores three verified copies', async (t) => {
   const home = tempDir('bftmr-chaos-');

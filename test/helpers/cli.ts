@@ -98,6 +98,13 @@ export async function json<T>(r: Promise<Result>): Promise<T> {
   return JSON.parse(res.stdout) as T;
 }
 
+/** The dfs block files (digests) a tracker directory holds. */
+export function blockFiles(dir: string): Set<string> {
+  const root = path.join(dir, 'store', 'blocks');
+  if (!fs.existsSync(root)) return new Set();
+  return new Set(fs.readdirSync(root).flatMap((sub) => fs.readdirSync(path.join(root, sub))));
+}
+
 /** Polls until `done` holds (a liveness wait, not a timing assertion); returns the last value. */
 export async function until<T>(what: string, probe: () => Promise<T>, done: (v: T) => boolean, timeoutMs = 180_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
