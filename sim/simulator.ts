@@ -104,6 +104,7 @@ export type NetworkFault = (typeof NETWORK_FAULTS)[number];
 /** Other events a seed may bring. */
 export const OTHER_FEATURES = [
   'jt-restart',     // the job tracker is killed and started again
+  'dfs-write',      // puts run beside the jobs, some abandoned by a client that dies
 ] as const;
 
 export type Feature = FaultMode | NetworkFault | (typeof OTHER_FEATURES)[number];
@@ -135,6 +136,19 @@ export interface DfsFilePlan {
   replication: number;
   rmAtMs?: number;
   setrep?: { atMs: number; replication: number };
+}
+
+/**
+ * A put while the cluster runs (dfs/client.ts put): a lease taken at `atMs`, then a block stored on
+ * `replication` trackers every `blockEveryMs`; the file is created after the last, unless the
+ * client dies once `abandonAfter` blocks are stored (its lease lapses, its blocks are garbage).
+ */
+export interface WritePlan {
+  atMs: number;
+  blocks: number;
+  replication: number;
+  blockEveryMs: number;
+  abandonAfter?: number;
 }
 
 export interface JobPlan {
@@ -173,6 +187,10 @@ export interface Scenario {
    * the jobs it was running run again as new jobs.
    */
   jtRestartsAtMs: number[];
+  /** Puts while the cluster runs; a put's lease lapses after writeLeaseMs; trackers report their blocks every blockReportMs. */
+  writes: WritePlan[];
+  writeLeaseMs: number;
+  blockReportMs: number;
 }
 
 export interface SimOptions {
@@ -209,6 +227,7 @@ export function scenarioFor(opts: SimOptions): Scenario {
   const storage = root.fork(); // drawn after the others: the streams above stay what they were before the dfs was simulated
   const users = root.fork();
   const restarts = root.fork();
+  const writing = root.fork();
   const excluded = new Set(opts.exclude ?? []);
   const allowed = FAULT_MODES.filter((m) => !excluded.has(m));
   const maxReduces = 4;
@@ -282,6 +301,19 @@ export function scenarioFor(opts: SimOptions): Scenario {
   const restartAt = restarts.int(500, 30_000);
   const second = restarts.chance(0.3) ? [restartAt + restarts.int(100, 15_000)] : [];
   const jtRestartsAtMs = restarts.chance(0.25) && !excluded.has('jt-restart') ? [restartAt, ...second] : [];
+  const writeLeaseMs = writing.pick([1_000, 5_000, 20_000]);
+  const blockReportMs = writing.pick([500, 2_000, 10_000]);
+  const writesOn = writing.chance(0.5);
+  const writes: WritePlan[] = Array.from({ length: writing.int(1, 3) }, () => {
+    const blocks = writing.int(1, 6);
+    const plan: WritePlan = {
+      atMs: writing.int(0, 40_000), blocks, blockEveryMs: writing.int(100, 8_000),
+      replication: writing.int(Math.max(1, f + 1), Math.min(n, Math.max(3, f + 1))),
+    };
+    const abandonAfter = writing.int(0, blocks);
+    if (writing.chance(0.5)) plan.abandonAfter = abandonAfter;
+    return plan;
+  });
   return {
     seed: opts.seed,
     f,
@@ -302,6 +334,9 @@ export function scenarioFor(opts: SimOptions): Scenario {
     dfs,
     dfsReadsAtMs: dfs.length ? dfsReadsAtMs : [],
     jtRestartsAtMs,
+    writes: writesOn && !excluded.has('dfs-write') ? writes : [],
+    writeLeaseMs,
+    blockReportMs,
   };
 }
 
@@ -325,7 +360,9 @@ export function describeScenario(s: Scenario): string {
     (s.dfs.length ? ` dfs=[${s.dfs.map((x) => `${x.blocks}b/r${x.replication}${x.setrep ? `-r${x.setrep.replication}@${x.setrep.atMs}` : ''}` +
       `${x.rmAtMs !== undefined ? `-rm@${x.rmAtMs}` : ''}`).join(' ')}] ` +
       `reads@[${s.dfsReadsAtMs.join(',')}]` : '') +
-    (s.jtRestartsAtMs.length ? ` jt-restart@${s.jtRestartsAtMs.join(',')}` : '');
+    (s.jtRestartsAtMs.length ? ` jt-restart@${s.jtRestartsAtMs.join(',')}` : '') +
+    (s.writes.length ? ` writes=[${s.writes.map((w) => `${w.blocks}b/r${w.replication}@${w.atMs}+${w.blockEveryMs}ms` +
+      `${w.abandonAfter !== undefined ? `-dies@${w.abandonAfter}` : ''}`).join(' ')}] lease=${s.writeLeaseMs}ms reports=${s.blockReportMs}ms` : '');
 }
 
 // ---------------------------------------------------------------- the fault-free reference
@@ -385,10 +422,11 @@ export type Property =
   | 'dfs-delete-listed'        // a tracker was told to delete a dfs block the core still lists there
   | 'dfs-delete-last-copy'     // an honest tracker was told to delete the last good copy of a block a file needs
   | 'dfs-listed-not-held'      // the core lists a replica on an up, honest tracker that does not hold the block
+  | 'dfs-write-lost'           // an honest tracker was made to delete a block of a put still running, which then lists it
   | 'dfs-under-replicated'     // liveness: a block has fewer listed usable copies than wanted (and usable trackers allow)
   | 'dfs-bad-copy-listed'      // liveness: a copy a read found bad (and the core then checked) is still listed
   | 'dfs-lost'                 // liveness: no listed copy of a block is good (f+1 copies were put: one was honest)
-  | 'dfs-garbage'              // liveness: an up tracker still holds a block of a removed file
+  | 'dfs-garbage'              // liveness: an up tracker still holds a block of a removed file, or of a put whose client died
   | 'job-failed'               // liveness: a job failed though at most f trackers were faulty
   | 'job-stuck'                // liveness: a job did not finish in the simulated time
   | 'job-data-left'            // liveness: an up tracker still holds intermediate data of a job that is over
@@ -479,7 +517,7 @@ class SimTracker {
   /** Repairs done and blocks deleted, not yet acknowledged either. */
   repairsDone: ReplicationResult[] = [];
   deleted: string[] = [];
-  inflight?: { n: number; reports: AttemptReport[]; repairsDone: ReplicationResult[]; deleted: string[] };
+  inflight?: { n: number; reports: AttemptReport[]; repairsDone: ReplicationResult[]; deleted: string[]; blockReport?: boolean };
   heartbeats = 0;
   again = false;
   /** The response_id of the last heartbeat reply received, echoed in the next heartbeat. */
@@ -489,6 +527,10 @@ class SimTracker {
   readonly running = new Map<string, RunningAttempt>();
   /** The block store: digest -> owners (job ids, or 'dfs' for committed outputs). */
   readonly store = new Map<string, Set<string>>();
+  /** When each block held was last given an owner (the real store's storedMs). */
+  readonly storedAt = new Map<string, number>();
+  /** When its next periodic block report goes with a heartbeat. */
+  nextBlockReportMs = 0;
   /** Reads served, for equivocation on every other one. */
   reads = 0;
   /** drop-blocks: dfs blocks whose bytes are gone though the store still claims them. */
@@ -506,10 +548,11 @@ class SimTracker {
     return `t${this.index}`;
   }
 
-  hold(digest: string, owner: string): void {
+  hold(digest: string, owner: string, now: number): void {
     const owners = this.store.get(digest);
     if (owners) owners.add(owner);
     else this.store.set(digest, new Set([owner]));
+    this.storedAt.set(digest, now);
     if (owner === DFS && this.lying && this.plan.mode === 'drop-blocks') this.dropped.add(digest);
   }
 
@@ -599,6 +642,10 @@ class Simulation {
   readonly #coreOpts: CoreOptions;
   /** The randomness of job trackers started again (drawn after the others: the streams above stay as they were). */
   readonly #restartRandom: Prng;
+  /** Where puts during the run place their blocks (drawn after the others, as above). */
+  readonly #writeRng: Prng;
+  /** Blocks of puts whose client died: garbage, to be gone from every up tracker by the end. */
+  readonly #abandoned = new Set<string>();
   /** What the job tracker keeps on disk: the namespace's blocks (as it records them) and the job records. */
   readonly #persisted = new Map<string, { size: number; wanted: number; replicas: string[] }>();
   readonly #records = new Map<string, JobStatus>();
@@ -645,12 +692,14 @@ class Simulation {
       lateFloorMs: s.lateFloorMs,
       deadlineFloorMs: s.deadlineFloorMs,
       pairWaitMs: s.pairWaitMs,
+      writeLeaseMs: s.writeLeaseMs,
     };
     this.#core = new JobTrackerCore(coreOpts, () => coreRandom.next(), START);
     this.#trackers = s.trackers.map((plan, i) => new SimTracker(i, plan));
     this.#jobs = s.jobs.map((plan) => ({ plan, applied: false, pastIds: [] }));
     this.#coreOpts = coreOpts;
     this.#restartRandom = root.fork();
+    this.#writeRng = root.fork();
   }
 
   // ---------------------------------------------------------------- driving
@@ -663,6 +712,7 @@ class Simulation {
       // A first start: no id yet, the core picks one (from its seeded random).
       t.id = this.#core.register({ tracker_id: '', address: `${t.name}.sim:7000`, pid: 1000 + t.index, slots: t.plan.slots, fault: t.plan.mode === 'none' ? '' : t.plan.mode }, this.#now);
       this.#byId.set(t.id, t);
+      t.nextBlockReportMs = this.#now + s.blockReportMs;
       this.#trace(`${t.name} registered as ${t.id} (${t.plan.mode}, ${t.plan.slots} slots)`);
       this.#at(this.#work.int(0, s.heartbeatIntervalMs), () => this.#beatTimer(t));
       if (typeof t.plan.crashAt === 'number') this.#at(t.plan.crashAt, () => this.#crash(t, 'its time came'));
@@ -673,6 +723,7 @@ class Simulation {
       if (job.plan.killAtMs !== undefined) this.#at(job.plan.killAtMs, () => this.#kill(job));
     }
     this.#putFiles();
+    s.writes.forEach((w, k) => this.#at(w.atMs, () => this.#write(w, k)));
     for (const at of s.jtRestartsAtMs) this.#at(at, () => this.#restartJobTracker());
     this.#afterStep();
 
@@ -685,7 +736,9 @@ class Simulation {
     const afterJobsMs = 3 * s.trackerExpiryMs +
       (s.trackers.some((t) => t.mode === 'hang') ? s.deadlineFloorMs + 42_000 + maxReads * sourceAllowanceMs(321) : 0);
     // The dfs settles after its last read or removal: reports audited, copies repaired, deletes delivered.
-    const dfsMoments = [...s.dfsReadsAtMs, ...s.dfs.flatMap((x) => [x.rmAtMs, x.setrep?.atMs].filter((m): m is number => m !== undefined))];
+    // A dead client's blocks go once its lease lapses and a block report lists them.
+    const writeEnds = s.writes.map((w) => w.atMs + (w.abandonAfter ?? w.blocks) * w.blockEveryMs + s.writeLeaseMs + 2 * s.blockReportMs);
+    const dfsMoments = [...s.dfsReadsAtMs, ...s.dfs.flatMap((x) => [x.rmAtMs, x.setrep?.atMs].filter((m): m is number => m !== undefined)), ...writeEnds];
     const dfsSettledAt = START + (dfsMoments.length ? Math.max(...dfsMoments) + 3 * s.trackerExpiryMs + 20_000 : 0);
     while (this.#violations.length === 0) {
       const e = this.#queue.pop();
@@ -883,6 +936,7 @@ class Simulation {
     const id = this.#call(`register of ${t.id}`, () =>
       this.#core.register({ tracker_id: t.id, address: `${t.name}.sim:7000`, pid: 1000 + t.index, slots: t.plan.slots, fault: t.plan.mode,
         blocks: [...t.store.keys()].map((digest) => ({ digest })),
+        block_ages_ms: [...t.store.keys()].map((d) => this.#now - (t.storedAt.get(d) ?? START)),
         jobs: [...new Set([...[...t.store.values()].flatMap((owners) => [...owners].filter((o) => o !== DFS)),
           ...[...t.running.values()].map((ra) => ra.launch.job_id)])] }, this.#now));
     if (id === undefined) return;
@@ -1126,6 +1180,12 @@ class Simulation {
       tracker_id: t.id, free_slots: Math.max(0, t.plan.slots - t.running.size), reports, running: [...t.running.keys()],
       last_response_id: t.lastResponseId, replications: repairsDone, deleted_blocks: deleted,
     };
+    // Now and then, as tasktracker/server.ts: every dfs block held, with its age.
+    if (this.#now >= t.nextBlockReportMs) {
+      t.nextBlockReportMs = this.#now + this.scenario.blockReportMs;
+      req.block_report = [...t.store].filter(([, owners]) => owners.has(DFS)).map(([digest]) => ({ digest, age_ms: this.#now - (t.storedAt.get(digest) ?? START) }));
+      t.inflight.blockReport = true;
+    }
     const sentAt = this.#now;
     this.#at(this.scenario.rpcDeadlineMs, () => this.#onTimeout(t, n));
     const d = this.#deliver(this.scenario.network.lossRequest);
@@ -1141,6 +1201,7 @@ class Simulation {
     t.queue = [...t.inflight.reports, ...t.queue];
     t.repairsDone = [...t.inflight.repairsDone, ...t.repairsDone];
     t.deleted = [...t.inflight.deleted, ...t.deleted];
+    if (t.inflight.blockReport) t.nextBlockReportMs = 0; // it goes again with the next one
     t.inflight = undefined;
     this.#trace(`${t.name} hb #${n} timed out`);
     if (t.again) {
@@ -1187,6 +1248,7 @@ class Simulation {
     if (!t.up || !t.registering || this.#registerAttempt.get(t) !== attempt) return;
     t.registering = false;
     this.#registerAttempt.delete(t);
+    t.nextBlockReportMs = this.#now + this.scenario.blockReportMs;
     this.#trace(`${t.name} registered again`);
     this.#beat(t);
   }
@@ -1246,7 +1308,10 @@ class Simulation {
       // As the real tracker: the job's attempts still running stop (a hung one ignores that too).
       t.droppedJobs.add(a.drop_job.job_id);
       for (const [id, ra] of t.running) if (ra.launch.job_id === a.drop_job.job_id && t.plan.mode !== 'hang') t.running.delete(id);
-      for (const d of a.drop_job.keep) t.store.get(d)?.add(DFS);
+      for (const d of a.drop_job.keep) {
+        const owners = t.store.get(d);
+        if (owners && !owners.has(DFS)) { owners.add(DFS); t.storedAt.set(d, this.#now); }
+      }
       for (const [d, owners] of t.store) {
         owners.delete(a.drop_job.job_id);
         if (owners.size > 0) continue;
@@ -1287,7 +1352,7 @@ class Simulation {
     // ...and what it says it computed.
     const reported = plan.mode === 'lie-digest' ? stored.map((d) => sha256(d + t.id)) : stored;
     const sizes = honest.map((_, p) => honestMapSize(m.map_index, p) + (stored[p] === honest[p] ? 0 : 1));
-    for (const d of stored) t.hold(d, m.job_id);
+    for (const d of stored) t.hold(d, m.job_id, this.#now);
     const lie = reported.some((d, p) => d !== honest[p]);
     this.#report(t, ra, okReport(m.attempt_id, reported, sizes, t.plan.slowMs), lie);
   }
@@ -1310,7 +1375,7 @@ class Simulation {
         }, false);
         return;
       }
-      t.hold(s.digest, r.job_id);
+      t.hold(s.digest, r.job_id, this.#now);
       inputs.push(s.digest);
     }
     ra.inputs = inputs;
@@ -1345,7 +1410,7 @@ class Simulation {
         const digest = sha256(`dfs/${s.seed}/${k}/${i}`);
         const holders = this.#trackers.map((t) => ({ t, k: this.#dfsRng.next() })).sort((a, b) => a.k - b.k)
           .slice(0, plan.replication).map(({ t }) => t);
-        for (const t of holders) t.hold(digest, DFS);
+        for (const t of holders) t.hold(digest, DFS, this.#now);
         file.blocks.push(digest);
         this.#persisted.set(digest, { size: 64 * MB, wanted: plan.replication, replicas: holders.map((t) => t.id) });
         this.#call('trackBlock', () => this.#core.trackBlock(digest, 64 * MB, plan.replication, holders.map((t) => t.id), this.#now));
@@ -1361,6 +1426,70 @@ class Simulation {
       if (t.plan.lieAtMs !== undefined) this.#at(t.plan.lieAtMs, () => this.#startLying(t));
     }
     for (const at of s.dfsReadsAtMs) this.#at(at, () => this.#readAll());
+  }
+
+  /**
+   * A put while the cluster runs, as dfs/client.ts does it: a lease renewed every quarter of its
+   * length, blocks stored one by one on up trackers that pass the writer's check, then the file
+   * created and the lease released. A client that dies stops renewing and creates nothing.
+   */
+  #write(w: WritePlan, k: number): void {
+    const s = this.scenario;
+    const lease = `sim-client/w${k}`;
+    const startedAt = this.#now;
+    let over = false;
+    const renew = () => {
+      if (over) return;
+      this.#call('renewWriteLease', () => this.#core.renewWriteLease(lease, this.#now - startedAt, this.#now));
+      this.#at(Math.max(1, Math.floor(s.writeLeaseMs / 4)), renew);
+    };
+    renew();
+    const file: SimFile = { name: `/data/write${k}`, blocks: [], removed: false };
+    const holders = new Map<string, SimTracker[]>();
+    const step = (i: number) => {
+      if (w.abandonAfter === i) {
+        over = true;
+        for (const d of file.blocks) this.#abandoned.add(d);
+        this.#trace(`the client of ${file.name} dies after ${i} blocks`);
+        return;
+      }
+      if (i === w.blocks) { this.#createWritten(file, holders, w.replication, lease); over = true; return; }
+      const digest = sha256(`write/${s.seed}/${k}/${i}`);
+      // Liars lying already fail the writer's check; the client places the copy elsewhere.
+      const fit = this.#trackers.filter((t) => t.up && !t.lying);
+      if (fit.length < w.replication) {
+        over = true;
+        this.#call('releaseWriteLease', () => this.#core.releaseWriteLease(lease));
+        for (const d of [...file.blocks, digest]) this.#abandoned.add(d);
+        for (const t of fit) t.hold(digest, DFS, this.#now);
+        this.#trace(`put ${file.name} fails: ${fit.length} trackers can take block ${i}`);
+        return;
+      }
+      const on = fit.map((t) => ({ t, r: this.#writeRng.next() })).sort((a, b) => a.r - b.r).slice(0, w.replication).map((x) => x.t);
+      for (const t of on) t.hold(digest, DFS, this.#now);
+      file.blocks.push(digest);
+      holders.set(digest, on);
+      this.#trace(`put ${file.name}: block ${i} ${digest.slice(0, 8)} on ${on.map((t) => t.name).join(',')}`);
+      this.#at(w.blockEveryMs, () => step(i + 1));
+    };
+    this.#at(w.blockEveryMs, () => step(0));
+  }
+
+  /** The last block of a put is stored: every copy must still be there (nothing collected it), then the file is created. */
+  #createWritten(file: SimFile, holders: Map<string, SimTracker[]>, replication: number, lease: string): void {
+    for (const [d, on] of holders) {
+      for (const t of on) {
+        if (t.up && t.storageHonest && !t.lying && !t.store.get(d)?.has(DFS)) {
+          this.#violate('safety', 'dfs-write-lost', `${t.name} no longer holds block ${d.slice(0, 8)} of ${file.name}, a put still running`);
+        }
+      }
+      this.#persisted.set(d, { size: 64 * MB, wanted: replication, replicas: on.map((t) => t.id) });
+      this.#call('trackBlock', () => this.#core.trackBlock(d, 64 * MB, replication, on.map((t) => t.id), this.#now));
+    }
+    this.#call('releaseWriteLease', () => this.#core.releaseWriteLease(lease));
+    this.#files.push(file);
+    this.#trace(`put ${file.name} created: ${file.blocks.map((d) => d.slice(0, 8)).join(' ')} (replication ${replication})`);
+    this.#drainEffects();
   }
 
   #startLying(t: SimTracker): void {
@@ -1477,7 +1606,7 @@ class Simulation {
         if (got === 'good') { ok = true; break; }
         if (got !== 'unavailable') bad.push(src.tracker_id);
       }
-      if (ok) t.hold(r.digest, DFS);
+      if (ok) t.hold(r.digest, DFS, this.#now);
       result = { repair_id: r.repair_id, digest: r.digest, ok, error: ok ? '' : 'no source delivered verified bytes', bad_sources: bad };
     }
     this.#trace(`${t.name} repair ${r.repair_id} of ${r.digest.slice(0, 8)}: ${result.ok ? 'copied' : `failed (${result.error})`}` +
@@ -1550,6 +1679,10 @@ class Simulation {
       this.#violate('liveness', 'dfs-under-replicated', `block ${s.digest.slice(0, 8)} of ${s.file.name} has ${s.live.length} usable copies ` +
         `[${s.live.map((id) => this.#name(id)).join(',')}], wants ${s.wanted}`);
     }
+    for (const d of this.#abandoned) {
+      const still = this.#trackers.filter((t) => t.up && t.store.get(d)?.has(DFS));
+      if (still.length) this.#violate('liveness', 'dfs-garbage', `block ${d.slice(0, 8)} of a put whose client died is still held by ${still.map((t) => t.name).join(', ')}`);
+    }
     for (const file of this.#files) {
       for (const d of file.blocks) {
         const short = `block ${d.slice(0, 8)} of ${file.name}`;
@@ -1581,7 +1714,7 @@ class Simulation {
     const honest = reduceDigest(r.job_id, r.partition, ra.inputs);
     const stored = t.plan.mode === 'corrupt-reduce' ? sha256(`corrupt/${t.id}/${honest}`) : honest;
     const reported = t.plan.mode === 'lie-digest' ? sha256(stored + t.id) : stored;
-    t.hold(stored, r.job_id);
+    t.hold(stored, r.job_id, this.#now);
     const size = reduceSize(r.partition) + (stored === honest ? 0 : 1);
     this.#report(t, ra, okReport(r.attempt_id, [reported], [size], t.plan.slowMs), reported !== honest);
   }
