@@ -15,8 +15,8 @@ export interface BlockInfo {
   size: number;
   owners: Owner[];
   /**
-   * When an owner was last given it (stored, or stored again by another owner): a dfs block
-   * younger than a write may be one of that write's, not yet in any file.
+   * When it was last stored or given an owner (again): a dfs block younger than a write may be
+   * one of that write's, not yet in any file.
    */
   storedMs: number;
 }
@@ -40,7 +40,7 @@ export interface BlockStore {
   read(digest: Digest, offset?: number, length?: number, memory?: (size: number) => Uint8Array): AsyncIterable<Uint8Array>;
   /** A local file holding the block's bytes, for readers in other threads; undefined if none. */
   localPath(digest: Digest): string | undefined;
-  /** Adds an owner to a block already held (e.g. a committed output becomes a dfs block). */
+  /** Adds an owner to a block already held (e.g. a committed output becomes a dfs block); it counts as stored now. */
   addOwner(digest: Digest, owner: Owner): Promise<void>;
   /** Drops `owner` from every block it holds; returns how many blocks were deleted outright. */
   release(owner: Owner, digests?: Digest[]): Promise<number>;

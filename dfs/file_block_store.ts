@@ -147,11 +147,9 @@ export class FileBlockStore implements BlockStore {
     return this.#locked(digest, async () => {
       const meta = await this.#meta.get(digest);
       if (!meta) throw new BftmrError('DFS_NOT_FOUND', `block ${digest} is not held here`);
-      if (!meta.owners.includes(owner)) {
-        meta.owners.push(owner);
-        meta.storedMs = this.#now();
-        await this.#meta.put(digest, meta);
-      }
+      if (!meta.owners.includes(owner)) meta.owners.push(owner);
+      meta.storedMs = this.#now();
+      await this.#meta.put(digest, meta);
     });
   }
 

@@ -59,10 +59,8 @@ export class MemoryBlockStore implements BlockStore {
   async addOwner(digest: Digest, owner: Owner): Promise<void> {
     const b = this.#blocks.get(digest);
     if (!b) throw new BftmrError('DFS_NOT_FOUND', `block ${digest} is not held here`);
-    if (!b.owners.includes(owner)) {
-      b.owners.push(owner);
-      b.storedMs = this.#now();
-    }
+    if (!b.owners.includes(owner)) b.owners.push(owner);
+    b.storedMs = this.#now();
   }
 
   async release(owner: Owner, digests?: Digest[]): Promise<number> {

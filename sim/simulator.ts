@@ -527,7 +527,7 @@ class SimTracker {
   readonly running = new Map<string, RunningAttempt>();
   /** The block store: digest -> owners (job ids, or 'dfs' for committed outputs). */
   readonly store = new Map<string, Set<string>>();
-  /** When each block held was last given an owner (the real store's storedMs). */
+  /** When each block held was last stored or given an owner (the real store's storedMs). */
   readonly storedAt = new Map<string, number>();
   /** When its next periodic block report goes with a heartbeat. */
   nextBlockReportMs = 0;
@@ -554,6 +554,14 @@ class SimTracker {
     else this.store.set(digest, new Set([owner]));
     this.storedAt.set(digest, now);
     if (owner === DFS && this.lying && this.plan.mode === 'drop-blocks') this.dropped.add(digest);
+  }
+
+  /** As the real store's addOwner (no fault sees it): a block held gains an owner and counts as stored now. */
+  addOwner(digest: string, owner: string, now: number): void {
+    const owners = this.store.get(digest);
+    if (!owners) return;
+    owners.add(owner);
+    this.storedAt.set(digest, now);
   }
 
   /** Whether it holds the true bytes of a dfs block (whatever it serves). */
@@ -1308,10 +1316,7 @@ class Simulation {
       // As the real tracker: the job's attempts still running stop (a hung one ignores that too).
       t.droppedJobs.add(a.drop_job.job_id);
       for (const [id, ra] of t.running) if (ra.launch.job_id === a.drop_job.job_id && t.plan.mode !== 'hang') t.running.delete(id);
-      for (const d of a.drop_job.keep) {
-        const owners = t.store.get(d);
-        if (owners && !owners.has(DFS)) { owners.add(DFS); t.storedAt.set(d, this.#now); }
-      }
+      for (const d of a.drop_job.keep) t.addOwner(d, DFS, this.#now);
       for (const [d, owners] of t.store) {
         owners.delete(a.drop_job.job_id);
         if (owners.size > 0) continue;
@@ -1596,6 +1601,7 @@ class Simulation {
       // Its word against every source: the core must check them, not believe it.
       result = { repair_id: r.repair_id, digest: r.digest, ok: false, error: 'it says so', bad_sources: r.sources.map((x) => x.tracker_id) };
     } else if (t.store.get(r.digest)?.has(DFS)) {
+      t.addOwner(r.digest, DFS, this.#now); // pullBlock finds it held
       result = { repair_id: r.repair_id, digest: r.digest, ok: true, error: '', bad_sources: [] };
     } else {
       const bad: string[] = [];
