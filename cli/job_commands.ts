@@ -4,7 +4,7 @@ import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { BftmrError } from '../lib/errors.ts';
+import { BftmrError, messageOf } from '../lib/errors.ts';
 import type * as M from '../lib/messages.ts';
 import { kTaskTrackerDefaults, kClusterDefaults, kJobDefaults, MB } from '../lib/options.ts';
 import { DfsClient } from '../dfs/client.ts';
@@ -15,6 +15,7 @@ import { startCluster, stopCluster, type ClusterState } from './cluster_launcher
 import { withCluster } from './context.ts';
 import { precheck, storeBundle, submit, summaryObject, summaryText, waitForJob, type SubmitParams } from './job_client.ts';
 import { formatBytes, ProgressLine } from './progress.ts';
+import { Peers } from '../dfs/peers.ts';
 import { listLocal } from './put_plan.ts';
 
 function jobOptions(cmd: Command): Command {
@@ -93,6 +94,24 @@ export function registerJob(program: Command): void {
     .action((jobId: string, o, cmd: Command) => withCluster(cmd, async (dfs) => {
       const { attempts } = await dfs.jobTracker.call<M.JobId, M.ListAttemptsReply>('ListAttempts', { job_id: jobId }, kClusterDefaults.rpcDeadlineMs);
       console.log(o.json ? JSON.stringify(attempts) : attemptsText(attempts));
+    }));
+
+  job.command('logs <jobId>')
+    .description('what each attempt\'s own code wrote with console, as its tracker kept it (a day; the tracker\'s word, not voted)')
+    .option('--task <kind:n>', 'only the attempts of one task, e.g. map:3 or reduce:0')
+    .option('--json', 'print one JSON array')
+    .action((jobId: string, o, cmd: Command) => withCluster(cmd, async (dfs) => {
+      const only = o.task === undefined ? undefined : /^(map|reduce):(\d+)$/.exec(o.task);
+      if (o.task !== undefined && !only) throw new BftmrError('JOB_BAD_ARGUMENT', `--task ${o.task}: expected map:N or reduce:N`);
+      const { attempts } = await dfs.jobTracker.call<M.JobId, M.ListAttemptsReply>('ListAttempts', { job_id: jobId }, kClusterDefaults.rpcDeadlineMs);
+      const wanted = attempts.filter((a) => !only || (a.kind === only[1] && a.task === Number(only[2])));
+      if (only && wanted.length === 0) throw new BftmrError('JOB_BAD_ARGUMENT', `${jobId} has no attempts of ${o.task}`);
+      const logs = await attemptLogs(jobId, wanted, await dfs.trackers());
+      if (o.json) { console.log(JSON.stringify(logs)); return; }
+      for (const l of logs) {
+        process.stdout.write(`==> ${l.kind} ${l.task}, ${l.attempt_id} on ${l.tracker_id} (${l.outcome}) <==\n`);
+        process.stdout.write(l.text === null ? `(${l.unavailable})\n` : l.text || '(nothing logged)\n');
+      }
     }));
 
   job.command('list')
@@ -183,6 +202,33 @@ export function registerJob(program: Command): void {
         await cleanup();
       }
     });
+}
+
+/**
+ * Each attempt's log, fetched from the tracker that ran it (a few at a time); `text` null, with
+ * the reason in `unavailable`, when the tracker cannot be asked.
+ */
+async function attemptLogs(jobId: string, attempts: M.AttemptInfo[], trackers: Map<string, M.TrackerInfo>) {
+  const peers = new Peers();
+  const one = async (a: M.AttemptInfo) => {
+    const base = { attempt_id: a.attempt_id, kind: a.kind, task: a.task, tracker_id: a.tracker_id, outcome: a.outcome };
+    const t = trackers.get(a.tracker_id);
+    if (!t?.alive) return { ...base, text: null, unavailable: `${a.tracker_id} is not running` };
+    try {
+      const r = await peers.get(t.address).call<M.AttemptLogRequest, M.AttemptLogReply>('AttemptLog',
+        { job_id: jobId, attempt_id: a.attempt_id }, kClusterDefaults.rpcDeadlineMs);
+      return { ...base, text: r.found ? r.text : '' };
+    } catch (e) {
+      return { ...base, text: null, unavailable: `${a.tracker_id} did not answer: ${messageOf(e)}` };
+    }
+  };
+  try {
+    const out: Awaited<ReturnType<typeof one>>[] = [];
+    for (let i = 0; i < attempts.length; i += 16) out.push(...(await Promise.all(attempts.slice(i, i + 16).map(one))));
+    return out;
+  } finally {
+    peers.close();
+  }
 }
 
 /** One line per attempt, times in seconds since the job was submitted. */

@@ -54,6 +54,8 @@ export interface HeartbeatRequest {
 export interface HeldBlock { digest: string; age_ms: number }
 export interface WriteLease { id: string; started_ms_ago: number }
 export interface WriteLeaseReply { lease_ms: number }
+export interface AttemptLogRequest { job_id: string; attempt_id: string }
+export interface AttemptLogReply { found: boolean; text: string }
 export interface BadRead { digest: string; tracker_id: string }
 export interface ReplicationResult { repair_id: number; digest: string; ok: boolean; error: string; bad_sources: string[] }
 

@@ -21,6 +21,7 @@ import { corruptionKey, type Fault } from './faults.ts';
 import { writeRecord } from './map_runner.ts';
 import { OutputFile } from './output_file.ts';
 import { splitReads } from '../lib/split_reads.ts';
+import { attemptLogPath } from './task_log.ts';
 
 export class AttemptRunner {
   readonly #codeFetches = new Map<string, Promise<string>>();
@@ -113,8 +114,11 @@ export class AttemptRunner {
   }
 
   /** What every attempt of the job's tasks shares; `task` names the task (not the attempt). */
-  #common(jobId: string, task: string, code: JobCode, bundlePath: string) {
+  #common(jobId: string, attemptId: string, task: string, code: JobCode, bundlePath: string) {
+    const logPath = attemptLogPath(this.dir, jobId, attemptId);
+    if (!logPath) throw new BftmrError('JOB_BAD_ARGUMENT', `not a job and attempt id: ${jobId} ${attemptId}`);
     return {
+      logPath,
       taskKey: `${jobId}/${task}`,
       jobStartMs: code.start_ms,
       bundlePath,
@@ -151,7 +155,7 @@ export class AttemptRunner {
         locals.push({ path: got.path, fileOffset: b.offset, size: b.block.size });
       }
       result = (await this.pool.run({
-        ...this.#common(m.job_id, `m/${m.map_index}`, m.code, code),
+        ...this.#common(m.job_id, m.attempt_id, `m/${m.map_index}`, m.code, code),
         kind: 'map',
         input: { file: m.path, blocks: locals, start: m.offset, end, fileSize: m.file_size },
         outPaths,
@@ -198,7 +202,7 @@ export class AttemptRunner {
     }
     const outPath = this.store.tempPath();
     let result = (await this.pool.run({
-      ...this.#common(r.job_id, `r/${r.partition}`, r.code, code),
+      ...this.#common(r.job_id, r.attempt_id, `r/${r.partition}`, r.code, code),
       kind: 'reduce',
       inputs,
       partition: r.partition,

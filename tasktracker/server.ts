@@ -6,7 +6,7 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { messageOf } from '../lib/errors.ts';
+import { BftmrError, messageOf } from '../lib/errors.ts';
 import { ownIdentity, RpcClient, startServer, unary } from '../lib/rpc.ts';
 import type * as M from '../lib/messages.ts';
 import { kClusterDefaults, MB, type TaskTrackerOptions } from '../lib/options.ts';
@@ -19,6 +19,7 @@ import { blockHandlers, pullBlock, trackerAccess } from './block_service.ts';
 import { parseFault, StorageLies } from './faults.ts';
 import { TaskPool } from './pool.ts';
 import { Scrubber } from './scrubber.ts';
+import { attemptLogPath, expireTaskLogs } from './task_log.ts';
 import { BUILD_ID } from '../lib/build.ts';
 
 /** A scrub pass over every held block starts this long after the last one ended. */
@@ -55,6 +56,12 @@ export async function startTaskTracker(opts: TaskTrackerOptions, log: (line: str
   const server = await startServer(opts.listen, 'TaskTracker', {
     ...blockHandlers(store, peers, fault, lies),
     Shutdown: unary<M.Empty, M.Empty>(async () => { setImmediate(() => void stop()); return {}; }),
+    AttemptLog: unary<M.AttemptLogRequest, M.AttemptLogReply>(async (req) => {
+      const file = attemptLogPath(opts.dir, req.job_id, req.attempt_id);
+      if (!file) throw new BftmrError('JOB_BAD_ARGUMENT', `not a job and attempt id: ${req.job_id} ${req.attempt_id}`);
+      const text = await fs.readFile(file, 'utf8').catch(() => undefined);
+      return { found: text !== undefined, text: text ?? '' };
+    }),
   }, trackerAccess);
   const address = `${opts.advertiseHost}:${server.port}`;
 
@@ -248,11 +255,17 @@ export async function startTaskTracker(opts: TaskTrackerOptions, log: (line: str
     bytesPerSec: fault.kind === 'drop-blocks' ? 0 : opts.scrubMbPerSec * MB, passIntervalMs: SCRUB_PASS_INTERVAL_MS,
   }, (d) => { badBlocks.push(d); void beat(); }, log);
   scrubber.start();
+  // Task logs are kept a day (Hadoop's userlog retention), whatever became of their jobs.
+  const expireLogs = () => void expireTaskLogs(opts.dir, Date.now()).then((n) => { if (n) log(`deleted the task logs of ${n} jobs older than a day`); });
+  expireLogs();
+  const logTimer = setInterval(expireLogs, 60 * 60_000);
+  logTimer.unref();
 
   let stopping: Promise<void> | undefined;
   stop = () => {
     stopping ??= (async () => {
       clearInterval(timer);
+      clearInterval(logTimer);
       await scrubber.stop();
       for (const ac of running.values()) ac.abort();
       await server.close();

@@ -9,6 +9,7 @@ import { loadXXHash } from '../lib/xxhash.ts';
 import { runMap, type MapInput, type MapResult } from './map_runner.ts';
 import { runReduce, type ReduceResult } from './reduce_runner.ts';
 import { enterTask } from './sandbox.ts';
+import { captureConsole } from './task_log.ts';
 
 interface TaskCommon {
   taskKey: string;        // job id + task: seeds Math.random identically in every attempt
@@ -17,6 +18,8 @@ interface TaskCommon {
   bundleDigest: string;
   conf: Conf;
   numReduces: number;
+  /** Where what the task's code logs goes (task_log.ts). */
+  logPath: string;
 }
 
 export interface MapWork extends TaskCommon { kind: 'map'; input: MapInput; outPaths: string[] }
@@ -54,6 +57,15 @@ function loadJob(path: string, digest: string): Promise<Job> {
 export default async function runWork(work: Work): Promise<WorkResult> {
   const [job, xx] = await Promise.all([loadJob(work.bundlePath, work.bundleDigest), loadXXHash()]);
   enterTask(work.taskKey, work.jobStartMs);
-  if (work.kind === 'map') return runMap(job, work.input, work.numReduces, work.conf, work.outPaths, xx);
-  return runReduce(job, work.inputs, work.partition, work.numReduces, work.conf, work.outPath);
+  const log = captureConsole();
+  try {
+    const result = work.kind === 'map'
+      ? runMap(job, work.input, work.numReduces, work.conf, work.outPaths, xx)
+      : runReduce(job, work.inputs, work.partition, work.numReduces, work.conf, work.outPath);
+    log.finish(work.logPath);
+    return result;
+  } catch (e) {
+    log.finish(work.logPath, e);
+    throw e;
+  }
 }

@@ -88,7 +88,7 @@ test('no cluster running', async (t) => {
 });
 
 test('every command has --help', async (t) => {
-  for (const cmd of [[], ['run'], ['cluster', 'start'], ['dfs', 'put'], ['dfs', 'du'], ['dfs', 'mv'], ['dfs', 'setrep'], ['dfs', 'fsck'], ['job', 'submit'], ['job', 'kill'], ['tasktracker']]) {
+  for (const cmd of [[], ['run'], ['cluster', 'start'], ['dfs', 'put'], ['dfs', 'du'], ['dfs', 'mv'], ['dfs', 'setrep'], ['dfs', 'fsck'], ['job', 'submit'], ['job', 'kill'], ['job', 'logs'], ['tasktracker']]) {
     const r = await bftmr(home, ...cmd, '--help');
     t.is(r.code, 0, cmd.join(' '));
     t.regex(r.stdout, /Usage: bftmr/);
@@ -164,6 +164,35 @@ test.serial('dfs ls, cat, du, get and rm take patterns (*, ?, [..], {a,b}), and 
   t.is(rm.stdout, 'deleted 2 files\n');
   t.deepEqual(await names('/g'), ['/g/b1.txt']);
   t.is((await bftmr(home, 'dfs', 'rm', '-r', '/g', '/gout')).code, 0);
+});
+
+test.serial('job logs shows what each attempt\'s own code wrote with console, a failed one\'s error too; --task picks one task', async (t) => {
+  const logging = path.join(scratch, 'logging.ts');
+  fs.writeFileSync(logging, `export default {
+    map(line, ctx) { if (ctx.offset === 0) console.log('map starts at', ctx.offset, 'of', ctx.file); ctx.emit('lines', '1'); },
+    reduce(key, values, ctx) { console.error(\`\${key}: \${values.length}\`); if (ctx.conf.fail) throw new Error('no reduce today'); ctx.emit(key, String(values.length)); },
+  };\n`);
+  const ok = await bftmr(home, 'job', 'submit', logging, '--input', '/in/jargon.txt', '--output', '/logged', '--json');
+  t.is(ok.code, 0, ok.stderr);
+  const { job_id: jobId } = JSON.parse(ok.stdout);
+  const logs: { kind: string; task: number; tracker_id: string; outcome: string; text: string }[] =
+    JSON.parse((await bftmr(home, 'job', 'logs', jobId, '--json')).stdout);
+  const agreed = (kind: string) => logs.filter((l) => l.kind === kind && l.outcome === 'agreed');
+  t.is(new Set(agreed('map').map((l) => l.tracker_id)).size, 2, 'f+1 map attempts, each with its log');
+  for (const l of agreed('map')) t.is(l.text, 'map starts at 0 of /in/jargon.txt\n');
+  for (const l of agreed('reduce')) t.regex(l.text, /^lines: \d+\n$/);
+  const text = await bftmr(home, 'job', 'logs', jobId, '--task', 'reduce:0');
+  t.regex(text.stdout, /^==> reduce 0, attempt_\S+ on tracker-\d \(agreed\) <==\nlines: \d+\n==> reduce 0/);
+  t.notRegex(text.stdout, /map/);
+
+  const bad = await bftmr(home, 'job', 'submit', logging, '--input', '/in/jargon.txt', '--output', '/not-logged', '--conf', 'fail=1', '--json');
+  t.is(bad.code, 1);
+  const failed: { kind: string; outcome: string; text: string }[] = JSON.parse((await bftmr(home, 'job', 'logs', JSON.parse(bad.stdout).job_id, '--json')).stdout);
+  const reduces = failed.filter((l) => l.kind === 'reduce');
+  t.true(reduces.length > 0 && reduces.every((l) => l.outcome === 'failed'));
+  for (const l of reduces) t.regex(l.text, /^lines: \d+\n\[bftmr: the task failed: Error: no reduce today\n/);
+  refused(t, await bftmr(home, 'job', 'logs', jobId, '--task', 'map:9'), /^bftmr: job_\S+ has no attempts of map:9$/);
+  await bftmr(home, 'dfs', 'rm', '-r', '/logged');
 });
 
 test.serial('dfs setrep lowers and raises the copies of every block below a path; --wait returns once they are there', async (t) => {

@@ -1,0 +1,52 @@
+import test from 'ava';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { attemptLogPath, captureConsole, expireTaskLogs, kTaskLogBytes } from '../tasktracker/task_log.ts';
+
+const dir = () => fs.mkdtempSync(path.join(os.tmpdir(), 'bftmr-tasklog-'));
+
+test('console goes to the attempt\'s log while it runs, and back afterwards; nothing logged, no file', (t) => {
+  const d = dir();
+  const real = console;
+  const log = captureConsole();
+  t.not(console, real);
+  console.log('one', 2, { three: 3 });
+  console.error('to stderr');
+  log.finish(path.join(d, 'job_1', 'a.log'));
+  t.is(console, real);
+  t.is(fs.readFileSync(path.join(d, 'job_1', 'a.log'), 'utf8'), "one 2 { three: 3 }\nto stderr\n");
+  captureConsole().finish(path.join(d, 'job_1', 'quiet.log'));
+  t.false(fs.existsSync(path.join(d, 'job_1', 'quiet.log')));
+});
+
+test('a log is capped, says how much it dropped, and ends with the task\'s error', (t) => {
+  const d = dir();
+  const log = captureConsole();
+  const line = 'x'.repeat(1023);
+  for (let i = 0; i < 1100; i++) console.log(line);
+  log.finish(path.join(d, 'big.log'), new Error('boom'));
+  const text = fs.readFileSync(path.join(d, 'big.log'), 'utf8');
+  t.true(text.startsWith(line));
+  t.regex(text, new RegExp(`\\[bftmr: ${1100 * 1024 - kTaskLogBytes} more characters were not kept: a task keeps ${kTaskLogBytes} at most\\]\\n\\[bftmr: the task failed: Error: boom\\n`));
+});
+
+test('log paths take ids only: nothing a caller names leaves the logs directory', (t) => {
+  t.is(attemptLogPath('/tt', 'job_1', 'attempt_job_1_m_000000_0'), path.join('/tt', 'logs', 'job_1', 'attempt_job_1_m_000000_0.log'));
+  for (const [job, attempt] of [['..', 'a'], ['job_1', '../../etc/passwd'], ['job/1', 'a'], ['', 'a'], ['.hidden', 'a'], ['job_1', 'a\0']]) {
+    t.is(attemptLogPath('/tt', job!, attempt!), undefined, `${job} ${attempt}`);
+  }
+});
+
+test('logs of jobs older than the retention are deleted, newer ones kept', async (t) => {
+  const d = dir();
+  for (const job of ['job_old', 'job_new']) {
+    fs.mkdirSync(path.join(d, 'logs', job), { recursive: true });
+    fs.writeFileSync(path.join(d, 'logs', job, 'a.log'), 'x\n');
+  }
+  const old = Date.now() / 1000 - 2 * 86_400;
+  fs.utimesSync(path.join(d, 'logs', 'job_old'), old, old);
+  t.is(await expireTaskLogs(d, Date.now()), 1);
+  t.deepEqual(fs.readdirSync(path.join(d, 'logs')), ['job_new']);
+  t.is(await expireTaskLogs(path.join(d, 'nothing-here'), Date.now()), 0);
+});
