@@ -193,7 +193,7 @@ async function onCluster(file: string, sizeMb: number, faults: { faulty?: number
     for (const f of fs_) {
       t = performance.now();
       const jobId = await submit(client, bundle, bundlePath, {
-        inputs: ['/bench/in.txt'], output: `/bench/f${f}`, f, reduces: Number(opt.reduces), splitBytes, conf: {}, name: `wc-f${f}`,
+        inputs: ['/bench/in.txt'], output: `/bench/f${f}`, f, reduces: Number(opt.reduces), splitBytes, conf: {}, name: `wc-f${f}`, cacheFiles: [],
       });
       const status = await waitForJob(client, jobId, false);
       const secs = (performance.now() - t) / 1000;

@@ -20,6 +20,8 @@ export interface SubmitParams {
   splitBytes: number;
   conf: Record<string, string>;
   name: string;
+  /** dfs files every task may read (ctx.cacheFile). */
+  cacheFiles: string[];
 }
 
 export const BUNDLE_DIR = '/.bftmr/jobs';
@@ -35,6 +37,13 @@ export async function precheck(dfs: DfsClient, p: SubmitParams): Promise<void> {
     if (!(await dfs.exists(input))) throw new BftmrError('DFS_NOT_FOUND', `input ${normalizePath(input)} does not exist`);
   }
   if (await dfs.exists(p.output)) throw new BftmrError('DFS_EXISTS', `output ${normalizePath(p.output)} already exists`);
+  // (The job tracker checks these too; here they are refused before the job's code is stored.)
+  for (const c of p.cacheFiles) {
+    const at = normalizePath(c);
+    const st = await dfs.stat(at).catch((e) => { if (isBftmrError(e, 'DFS_NOT_FOUND')) return undefined; throw e; });
+    if (!st) throw new BftmrError('DFS_NOT_FOUND', `cache file ${at} does not exist`);
+    if (st.is_dir) throw new BftmrError('JOB_BAD_ARGUMENT', `cache file ${at} is a directory, not a file`);
+  }
 }
 
 export async function storeBundle(dfs: DfsClient, bundle: Bundle): Promise<string> {
@@ -62,6 +71,7 @@ export async function submit(dfs: DfsClient, bundle: Bundle, bundlePath: string,
     split_bytes: p.splitBytes,
     conf: Object.entries(p.conf).map(([key, value]) => ({ key, value })),
     name: p.name,
+    cache_files: p.cacheFiles.map(normalizePath),
   }, kClusterDefaults.rpcDeadlineMs);
   return reply.job_id;
 }

@@ -27,12 +27,13 @@ function jobOptions(cmd: Command): Command {
     .option('--split-mb <mb>', 'map split size in MB', positiveNumber, kJobDefaults.splitBytes / MB)
     .option('--conf <key=value>', 'job configuration, seen by the job as ctx.conf (repeatable)', collectConf, {})
     .option('--name <name>', 'job name (default: the module file name)')
+    .option('--cache-file <path>', 'a file every task may read whole, as ctx.cacheFile(its name) (repeatable; in the dfs, or local for run)', collect)
     .option('--json', 'print the summary as one JSON object');
 }
 
-function params(modulePath: string, o: Record<string, any>, inputs: string[], output: string): SubmitParams {
+function params(modulePath: string, o: Record<string, any>, inputs: string[], output: string, cacheFiles: string[]): SubmitParams {
   return {
-    inputs, output, f: o.f, reduces: o.reduces, splitBytes: Math.round(o.splitMb * MB), conf: o.conf,
+    inputs, output, f: o.f, reduces: o.reduces, splitBytes: Math.round(o.splitMb * MB), conf: o.conf, cacheFiles,
     name: o.name ?? path.basename(modulePath).replace(/\.[cm]?[jt]s$/, ''),
   };
 }
@@ -53,7 +54,7 @@ export function registerJob(program: Command): void {
     .description('bundle a TypeScript job module and run it on the cluster; waits for the result'))
     .option('--no-wait', 'return as soon as the job is accepted')
     .action((modulePath: string, o, cmd: Command) => withCluster(cmd, async (dfs) => {
-      const p = params(modulePath, o, await dfs.expand(o.input), o.output);
+      const p = params(modulePath, o, await dfs.expand(o.input), o.output, await dfs.expand(o.cacheFile ?? []));
       const bundle = await bundleJob(modulePath);
       await precheck(dfs, p);
       const jobId = await submit(dfs, bundle, await storeBundle(dfs, bundle), p);
@@ -143,6 +144,7 @@ export function registerJob(program: Command): void {
       }
       const inputs: string[] = o.input;
       for (const i of inputs) if (!fs.existsSync(i)) throw new BftmrError('LOCAL_IO', `input ${i} does not exist`);
+      for (const c of (o.cacheFile ?? []) as string[]) if (!fs.statSync(c, { throwIfNoEntry: false })?.isFile()) throw new BftmrError('LOCAL_IO', `cache file ${c} is not a local file`);
       if (fs.existsSync(o.output)) throw new BftmrError('DFS_EXISTS', `output ${o.output} already exists`);
       const bundle = await bundleJob(modulePath);
 
@@ -182,7 +184,15 @@ export function registerJob(program: Command): void {
           }
           dfsInputs.push(base);
         }
-        const p = params(modulePath, o, dfsInputs, '/output');
+        // Local cache files go in beside the input, each under its own name.
+        const cacheFiles: string[] = [];
+        for (const f of (o.cacheFile ?? []) as string[]) {
+          const target = `/cache/${path.basename(f)}`;
+          line.update(`copying ${f} into the dfs`);
+          await dfs.put(f, target, { replication });
+          cacheFiles.push(target);
+        }
+        const p = params(modulePath, o, dfsInputs, '/output', cacheFiles);
         const jobId = await submit(dfs, bundle, await storeBundle(dfs, bundle), p);
         line.done();
         const s = await waitForJob(dfs, jobId, !o.json);

@@ -8,8 +8,8 @@ import { randomBytes } from 'node:crypto';
 import { BftmrError, messageOf } from '../lib/errors.ts';
 import { startServer, unary, type RpcServer } from '../lib/rpc.ts';
 import type * as M from '../lib/messages.ts';
-import type { JobTrackerOptions } from '../lib/options.ts';
-import { normalizePath } from '../dfs/dfs_path.ts';
+import { MB, type JobTrackerOptions } from '../lib/options.ts';
+import { baseName, normalizePath } from '../dfs/dfs_path.ts';
 import { JobTrackerCore } from './core/jobtracker_core.ts';
 import type { Effect } from './core/types.ts';
 import { blockRef, Namespace, type Entry, type FileEntry } from './namespace.ts';
@@ -19,6 +19,9 @@ import { isDigest } from '../lib/digest.ts';
 import { BUILD_ID } from '../lib/build.ts';
 import { Kv } from '../lib/kv.ts';
 import { BlockAuditor } from './block_audit.ts';
+
+/** What a job's cache files may hold in all: every task that reads one keeps it in memory. */
+const MAX_CACHE_BYTES = 256 * MB;
 
 export interface JobTrackerHandle {
   address: string;
@@ -213,6 +216,7 @@ export async function startJobTracker(opts: JobTrackerOptions, log: (line: strin
     }
     const output = normalizePath(req.output);
     if (await namespace.stat(output)) throw new BftmrError('DFS_EXISTS', `output ${output} already exists`);
+    const cache = await cacheFiles(req.cache_files ?? []);
     if (req.split_bytes < 1) throw new BftmrError('JOB_BAD_ARGUMENT', 'the split size must be positive');
     const [b] = bundle.blocks;
     const spec = {
@@ -224,6 +228,7 @@ export async function startJobTracker(opts: JobTrackerOptions, log: (line: strin
       output,
       splits: computeSplits(files, req.split_bytes, locate),
       ...(rerunOf ? { rerunOf } : {}),
+      ...(cache.length ? { cache } : {}),
     };
     const jobId = core.submit(spec, Date.now());
     // The job's submission, then its record, are on disk before the client has its id: a restart
@@ -233,6 +238,27 @@ export async function startJobTracker(opts: JobTrackerOptions, log: (line: strin
     await effectsChain;
     log(`${jobId}: submitted (${spec.splits.length} maps, ${spec.numReduces} reduces, f=${spec.f}) -> ${output}${rerunOf ? `, running ${rerunOf} again` : ''}`);
     return jobId;
+  }
+
+  /** A job's cache files, each a dfs file a task reads whole: by path or by its base name, which must tell them apart. */
+  async function cacheFiles(paths: string[]): Promise<M.CacheFile[]> {
+    const out: M.CacheFile[] = [];
+    let bytes = 0;
+    for (const p of paths) {
+      const at = normalizePath(p);
+      const st = await namespace.stat(at);
+      if (!st) throw new BftmrError('DFS_NOT_FOUND', `cache file ${at} does not exist`);
+      if (st.kind !== 'file') throw new BftmrError('JOB_BAD_ARGUMENT', `cache file ${at} is a directory, not a file`);
+      const twin = out.find((c) => baseName(c.path) === baseName(at));
+      if (twin) throw new BftmrError('JOB_BAD_ARGUMENT', `cache files ${twin.path} and ${at} have one name: ctx.cacheFile could not tell them apart`);
+      bytes += st.file.size;
+      if (bytes > MAX_CACHE_BYTES) throw new BftmrError('JOB_BAD_ARGUMENT', `a job's cache files hold ${MAX_CACHE_BYTES / MB} MB at most (every task keeps what it reads in memory)`);
+      out.push({
+        path: at, size: st.file.size,
+        blocks: st.file.blocks.map((b) => blockRef(b, b.replicas.map(locate).filter((l): l is M.Location => !!l))),
+      });
+    }
+    return out;
   }
 
   let effectsChain = Promise.resolve();

@@ -25,6 +25,11 @@ export interface MapContext {
   readonly conf: Conf;
   /** Add to a user counter; only counters of agreed attempts are reported. */
   count(name: string, by?: number): void;
+  /**
+   * The text (UTF-8) of a cache file of the job (`--cache-file PATH`), by its dfs path or base
+   * name: side data every task reads whole, such as a stop-word list or a join's small table.
+   */
+  cacheFile(name: string): string;
 }
 
 export interface ReduceContext {
@@ -35,6 +40,8 @@ export interface ReduceContext {
   readonly numPartitions: number;
   readonly conf: Conf;
   count(name: string, by?: number): void;
+  /** As MapContext.cacheFile. */
+  cacheFile(name: string): string;
 }
 
 export interface Job {

@@ -59,7 +59,9 @@ export interface AttemptLogReply { found: boolean; text: string }
 export interface BadRead { digest: string; tracker_id: string }
 export interface ReplicationResult { repair_id: number; digest: string; ok: boolean; error: string; bad_sources: string[] }
 
-export interface JobCode { bundle: BlockRef; conf: Conf[]; num_reduces: number; start_ms: number }
+export interface JobCode { bundle: BlockRef; conf: Conf[]; num_reduces: number; start_ms: number; cache?: CacheFile[] }
+/** A dfs file every task of a job may read (ctx.cacheFile). */
+export interface CacheFile { path: string; size: number; blocks: BlockRef[] }
 export interface FileBlock { block: BlockRef; offset: number }
 
 export interface LaunchMap {
@@ -105,6 +107,7 @@ export interface ClusterStatusReply { address: string; pid: number; trackers: Tr
 export interface SubmitJobRequest {
   bundle_path: string; bundle_digest: string; inputs: string[]; output: string; f: number;
   num_reduces: number; split_bytes: number; conf: Conf[]; name: string;
+  cache_files?: string[];
 }
 export interface SubmitJobReply { job_id: string }
 export interface JobId { job_id: string }

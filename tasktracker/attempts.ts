@@ -22,6 +22,7 @@ import { writeRecord } from './map_runner.ts';
 import { OutputFile } from './output_file.ts';
 import { splitReads } from '../lib/split_reads.ts';
 import { attemptLogPath } from './task_log.ts';
+import type { LocalCacheFile } from './cache_files.ts';
 
 export class AttemptRunner {
   readonly #codeFetches = new Map<string, Promise<string>>();
@@ -54,6 +55,17 @@ export class AttemptRunner {
       p.catch(() => this.#codeFetches.delete(bundle.digest));
     }
     return p;
+  }
+
+  /** The job's cache files as local files of their blocks, each ours already or fetched (verified). */
+  async #cacheFiles(jobId: string, code: JobCode, signal: AbortSignal): Promise<LocalCacheFile[]> {
+    const out: LocalCacheFile[] = [];
+    for (const c of code.cache ?? []) {
+      const blocks: string[] = [];
+      for (const b of c.blocks) blocks.push((await this.#block(jobId, b, signal)).path);
+      out.push({ path: c.path, blocks });
+    }
+    return out;
   }
 
   /** A local file with the block's bytes: ours already, or fetched (verified) from a replica. */
@@ -133,6 +145,7 @@ export class AttemptRunner {
     const end = m.offset + m.length;
     const needed = splitReads(m.blocks, m.offset, m.length);
     const code = await this.#code(m.job_id, m.code.bundle);
+    const cache = await this.#cacheFiles(m.job_id, m.code, signal);
     const locals: LocalBlock[] = [];
     const heads: string[] = [];
     let splitLocal = true;
@@ -156,6 +169,7 @@ export class AttemptRunner {
       }
       result = (await this.pool.run({
         ...this.#common(m.job_id, m.attempt_id, `m/${m.map_index}`, m.code, code),
+        cache,
         kind: 'map',
         input: { file: m.path, blocks: locals, start: m.offset, end, fileSize: m.file_size },
         outPaths,
@@ -180,6 +194,7 @@ export class AttemptRunner {
   async runReduce(r: LaunchReduce, signal: AbortSignal): Promise<AttemptReport> {
     const started = performance.now();
     const code = await this.#code(r.job_id, r.code.bundle);
+    const cache = await this.#cacheFiles(r.job_id, r.code, signal);
     const inputs: (string | undefined)[] = [];
     let fetched = 0;
     for (const s of r.sources) {
@@ -203,6 +218,7 @@ export class AttemptRunner {
     const outPath = this.store.tempPath();
     let result = (await this.pool.run({
       ...this.#common(r.job_id, r.attempt_id, `r/${r.partition}`, r.code, code),
+      cache,
       kind: 'reduce',
       inputs,
       partition: r.partition,

@@ -10,6 +10,7 @@ import { makePartitioner, sortByKey, type KeyValues } from './partitioner.ts';
 import { OutputFile } from './output_file.ts';
 import { varintSize, writeVarint } from './records.ts';
 import { Counters } from './counters.ts';
+import { cacheReader } from './cache_files.ts';
 
 /**
  * The combiner runs on a key when its buffered values reach this many (or the buffer's doubled
@@ -86,7 +87,8 @@ function grow(a: Float64Array<ArrayBuffer>): Float64Array<ArrayBuffer> {
   return b;
 }
 
-export function runMap(job: Job, input: MapInput, numReduces: number, conf: Conf, outPaths: string[], xx: XXHash): MapResult {
+export function runMap(job: Job, input: MapInput, numReduces: number, conf: Conf, outPaths: string[], xx: XXHash,
+  cacheFile: (name: string) => string = cacheReader([])): MapResult {
   const counters = new Counters();
   const buffer = new KeyBuffers();
   const combine = job.combine?.bind(job);
@@ -99,6 +101,7 @@ export function runMap(job: Job, input: MapInput, numReduces: number, conf: Conf
     numPartitions: numReduces,
     conf,
     count: (name, by = 1) => counters.add(name, by),
+    cacheFile,
   });
 
   const append = (key: string, value: string): void => {
@@ -163,6 +166,7 @@ export function runMap(job: Job, input: MapInput, numReduces: number, conf: Conf
     offset: 0,
     conf,
     count: (name, by = 1) => counters.add(name, by),
+    cacheFile,
   };
   const map = job.map.bind(job);
   let inBytes = 0;

@@ -5,6 +5,7 @@
  * writes a null value), hashing them as they are written.
  */
 import type { Conf, Job, ReduceContext } from '../lib/job.ts';
+import { cacheReader } from './cache_files.ts';
 import { RecordFileReader, type RawRecord } from './records.ts';
 import { OutputFile } from './output_file.ts';
 import { Counters } from './counters.ts';
@@ -35,6 +36,7 @@ export function runReduce(
   numPartitions: number,
   conf: Conf,
   outPath: string,
+  cacheFile: (name: string) => string = cacheReader([]),
 ): ReduceResult {
   const counters = new Counters();
   const out = new OutputFile(outPath);
@@ -51,6 +53,7 @@ export function runReduce(
     numPartitions,
     conf,
     count: (name, by = 1) => counters.add(name, by),
+    cacheFile,
   };
 
   // Reader heads, ordered by (key bytes, map index).

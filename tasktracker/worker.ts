@@ -10,6 +10,7 @@ import { runMap, type MapInput, type MapResult } from './map_runner.ts';
 import { runReduce, type ReduceResult } from './reduce_runner.ts';
 import { enterTask } from './sandbox.ts';
 import { captureConsole } from './task_log.ts';
+import { cacheReader, type LocalCacheFile } from './cache_files.ts';
 
 interface TaskCommon {
   taskKey: string;        // job id + task: seeds Math.random identically in every attempt
@@ -20,6 +21,8 @@ interface TaskCommon {
   numReduces: number;
   /** Where what the task's code logs goes (task_log.ts). */
   logPath: string;
+  /** The job's cache files, fetched and verified (cache_files.ts). */
+  cache: LocalCacheFile[];
 }
 
 export interface MapWork extends TaskCommon { kind: 'map'; input: MapInput; outPaths: string[] }
@@ -59,9 +62,10 @@ export default async function runWork(work: Work): Promise<WorkResult> {
   enterTask(work.taskKey, work.jobStartMs);
   const log = captureConsole();
   try {
+    const cacheFile = cacheReader(work.cache);
     const result = work.kind === 'map'
-      ? runMap(job, work.input, work.numReduces, work.conf, work.outPaths, xx)
-      : runReduce(job, work.inputs, work.partition, work.numReduces, work.conf, work.outPath);
+      ? runMap(job, work.input, work.numReduces, work.conf, work.outPaths, xx, cacheFile)
+      : runReduce(job, work.inputs, work.partition, work.numReduces, work.conf, work.outPath, cacheFile);
     log.finish(work.logPath);
     return result;
   } catch (e) {

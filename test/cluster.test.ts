@@ -97,6 +97,29 @@ test.serial('a map fetches only the verified head of a next block it does not ho
   t.is(summary.maps.fetched_bytes, attempts.filter((x: any) => x.kind === 'map').reduce((n: number, a: any) => n + Number(a.fetched_bytes), 0));
 });
 
+test.serial('cache files: word_count_except leaves out a stop list every task reads whole (ctx.cacheFile), like grep -vxF; so does run', async (t) => {
+  // The 200 most frequent words, in blocks of a few hundred bytes: a task reads it from several.
+  const dir = tempDir('bftmr-stop-');
+  const stop = path.join(dir, 'stopwords.txt');
+  const oracle = (input: string) => execFileSync('bash', ['-c',
+    `tr -cs 'A-Za-z0-9' '\\n' < "$1" | tr A-Z a-z | grep -vxF -f "$2" | sort | uniq -c | awk 'NF==2 {print $2 "\\t" $1}'`, 'oracle', input, stop],
+  { env: { ...process.env, LC_ALL: 'C' }, maxBuffer: 256 << 20 }).toString();
+  fs.writeFileSync(stop, execFileSync('bash', ['-c', `tr -cs 'A-Za-z0-9' '\\n' < "$1" | tr A-Z a-z | sort | uniq -c | sort -rn | head -200 | awk '{print $2}'`, 'x', text],
+    { env: { ...process.env, LC_ALL: 'C' } }));
+  t.is((await bftmr(home, 'dfs', 'put', stop, '/side/stopwords.txt', '--block-mb', '0.0005')).code, 0);
+  const { local } = await runJob(t, 'jobs/word_count_except.ts', '/out/wce', '--cache-file', '/side/stopwords.txt', '--reduces', '2');
+  const expected = oracle(text);
+  t.is(normalisedOutput(local), expected);
+  t.false(/^the\t/m.test(expected));
+  // bftmr run ships a local file; the tasks find it by its name.
+  const small = path.join(dir, 'readme.txt');
+  fs.copyFileSync(path.join(ROOT, 'README.md'), small);
+  const out = path.join(dir, 'out');
+  const r = await bftmr(tempDir('bftmr-run-cache-'), 'run', 'jobs/word_count_except.ts', '--input', small, '--output', out, '--cache-file', stop, '--f', '0', '--trackers', '1');
+  t.is(r.code, 0, r.stderr);
+  t.is(normalisedOutput(out), oracle(small));
+});
+
 test.serial('grep counts matching lines per distinct match, like grep -c', async (t) => {
   const ere = 'hack(er|ing|s)';
   const { local } = await runJob(t, 'jobs/grep.ts', '/out/grep', '--conf', `pattern=${ere}`, '--reduces', '2');

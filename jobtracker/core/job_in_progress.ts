@@ -121,7 +121,7 @@ export class JobInProgress {
     this.maps = spec.splits.map((_, i) => new TaskInProgress(id, 'map', i, spec.f));
     this.reduces = Array.from({ length: spec.numReduces }, (_, i) => new TaskInProgress(id, 'reduce', i, spec.f));
     this.#badSources = this.reduces.map(() => new Set());
-    this.code = { bundle: spec.bundle, conf: spec.conf, num_reduces: spec.numReduces, start_ms: submitMs };
+    this.code = { bundle: spec.bundle, conf: spec.conf, num_reduces: spec.numReduces, start_ms: submitMs, ...(spec.cache?.length ? { cache: spec.cache } : {}) };
     spec.splits.forEach((split, i) => {
       for (const host of new Set(split.hosts)) {
         const mine = this.#localMaps.get(host);
@@ -439,13 +439,13 @@ export class JobInProgress {
   }
 
   /**
-   * How long sources may hold `trackerId` up reading `blocks` and the job's code: for each one it
+   * How long sources may hold `trackerId` up reading `blocks` and the job's code and cache files: for each one it
    * does not hold, up to f faulty replicas (at least one) may be tried first, each as slow as
    * lib/source_pace.ts allows.
    */
   #allowance(trackerId: string, blocks: Pick<BlockRef, 'size' | 'replicas'>[]): number {
     let ms = 0;
-    for (const b of [this.code.bundle, ...blocks]) {
+    for (const b of [...codeBlocks(this.code), ...blocks]) {
       if (b.replicas.some((r) => r.tracker_id === trackerId)) continue;
       ms += Math.max(Math.min(b.replicas.length, this.spec.f), 1) * sourceAllowanceMs(b.size);
     }
@@ -809,4 +809,9 @@ export class JobInProgress {
       rerun_of: this.spec.rerunOf ?? '',
     };
   }
+}
+
+/** The blocks every attempt of a job reads besides its input: the code, and the cache files. */
+export function codeBlocks(code: JobCode): BlockRef[] {
+  return [code.bundle, ...(code.cache ?? []).flatMap((c) => c.blocks)];
 }

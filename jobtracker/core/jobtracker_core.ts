@@ -10,7 +10,7 @@ import type {
 } from '../../lib/messages.ts';
 import { shortDigest } from '../../lib/digest.ts';
 import { kReplicationDefaults, ReplicationMonitor, type BlockHealth } from './replication.ts';
-import { JobInProgress, type JobContext } from './job_in_progress.ts';
+import { codeBlocks, JobInProgress, type JobContext } from './job_in_progress.ts';
 import { maxVotes } from './vote.ts';
 import { kLateDefaults, type CoreOptions, type Effect, type JobSpec } from './types.ts';
 
@@ -243,9 +243,9 @@ export class JobTrackerCore {
         for (const a of launched) {
           if ('launch_map' in a && a.launch_map) {
             const m = a.launch_map;
-            this.#mayRead(t, [m.code.bundle, ...m.blocks.map((b) => b.block)]);
+            this.#mayRead(t, [...codeBlocks(m.code), ...m.blocks.map((b) => b.block)]);
           }
-          if ('launch_reduce' in a && a.launch_reduce) this.#mayRead(t, [a.launch_reduce.code.bundle]);
+          if ('launch_reduce' in a && a.launch_reduce) this.#mayRead(t, codeBlocks(a.launch_reduce.code));
         }
       }
     }

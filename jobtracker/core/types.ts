@@ -1,5 +1,5 @@
 /** Shapes the job tracker core takes and returns. Plain data: no I/O, no clocks. */
-import type { BlockRef, Conf, FileBlock, JobStatus, Location } from '../../lib/messages.ts';
+import type { BlockRef, CacheFile, Conf, FileBlock, JobStatus, Location } from '../../lib/messages.ts';
 import type { ReplicationOptions } from './replication.ts';
 
 /** One map task's input: the byte range [offset, offset+length) of a dfs file. */
@@ -24,6 +24,8 @@ export interface JobSpec {
   splits: SplitSpec[];
   /** The job this one runs again (it was running when the job tracker stopped). */
   rerunOf?: string;
+  /** dfs files every task may read (ctx.cacheFile): fetched and verified like the job's code. */
+  cache?: CacheFile[];
 }
 
 export interface OutputFile {
