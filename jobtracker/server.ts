@@ -43,6 +43,11 @@ export async function startJobTracker(opts: JobTrackerOptions, log: (line: strin
   const jobRecords = await Kv.open<M.JobStatus>(path.join(opts.dir, 'jobs'));
   // The submissions of running jobs: what a restart needs to run them again.
   const submissions = await Kv.open<M.SubmitJobRequest>(path.join(opts.dir, 'submissions'));
+  // Verdicts outlive a restart: a tracker proven faulty is not trusted again because the job tracker restarted.
+  const verdictRecords = await Kv.open<string[]>(path.join(opts.dir, 'verdicts'));
+  const verdicts = new Map<string, string[]>();
+  for await (const [id, v] of verdictRecords.scan('')) verdicts.set(id, v);
+  core.restoreVerdicts(verdicts);
   await restoreJobs();
 
   let address = '';
@@ -158,6 +163,12 @@ export async function startJobTracker(opts: JobTrackerOptions, log: (line: strin
         continue;
       }
       if (e.type === 'audit') { void audit(e); continue; }
+      if (e.type === 'verdict') {
+        const all = [...(verdicts.get(e.trackerId) ?? []), e.reason];
+        verdicts.set(e.trackerId, all);
+        await verdictRecords.put(e.trackerId, all).catch((err) => log(`could not record a verdict against ${e.trackerId}: ${messageOf(err)}`));
+        continue;
+      }
       if (e.type === 'replicas') {
         await namespace.setReplicas(e.changes).catch((err) => log(`could not record replica changes: ${messageOf(err)}`));
         continue;
@@ -402,6 +413,7 @@ export async function startJobTracker(opts: JobTrackerOptions, log: (line: strin
       await namespace.close();
       await jobRecords.close();
       await submissions.close();
+      await verdictRecords.close();
       peers.close();
       resolveStopped();
     })();

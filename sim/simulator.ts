@@ -418,6 +418,7 @@ export type Property =
   | 'succeeded-without-commit' // a job is SUCCEEDED though its commit was never applied
   | 'verdict-against-truthful' // a verdict names a tracker that never reported a wrong digest nor served bad bytes
   | 'double-vote'              // a tracker was given a second attempt at a task it still has a vote on
+  | 'verdict-forgotten'        // a tracker registered again with fewer verdicts than were reached against it (a restart forgot them)
   | 'drop-committed-output'    // a drop_job took a copy the core lists on that tracker (a committed output's, say)
   | 'dfs-delete-listed'        // a tracker was told to delete a dfs block the core still lists there
   | 'dfs-delete-last-copy'     // an honest tracker was told to delete the last good copy of a block a file needs
@@ -657,6 +658,8 @@ class Simulation {
   /** What the job tracker keeps on disk: the namespace's blocks (as it records them) and the job records. */
   readonly #persisted = new Map<string, { size: number; wanted: number; replicas: string[] }>();
   readonly #records = new Map<string, JobStatus>();
+  /** The verdicts it keeps on disk ('verdict' effects), per tracker. */
+  readonly #verdicts = new Map<string, string[]>();
   /** When the job tracker last restarted (START if never). */
   #restartedAt = START;
   /** Attempts launched by a job tracker that restarted since. */
@@ -868,6 +871,7 @@ class Simulation {
       else reruns.push(r.job_id);
     }
     for (const r of records) this.#records.set(r.job_id, structuredClone(r));
+    core.restoreVerdicts(this.#verdicts);
     core.restoreJobs(records, reruns);
     this.#core = core;
     this.#restartedAt = this.#now;
@@ -949,6 +953,9 @@ class Simulation {
           ...[...t.running.values()].map((ra) => ra.launch.job_id)])] }, this.#now));
     if (id === undefined) return;
     if (id !== t.id) this.#violate('safety', 'core-invariant', `re-registration of ${t.id} gave it a new id ${id}`);
+    const known = this.#core.trackers(this.#now).find((i) => i.tracker_id === t.id)?.verdicts.length ?? 0;
+    const proven = this.#verdicts.get(t.id)?.length ?? 0;
+    if (known < proven) this.#violate('safety', 'verdict-forgotten', `${t.name} registered with ${known} verdicts, and ${proven} were reached against it`);
     this.#drainEffects();
     const d = this.#deliver(this.scenario.network.lossReply);
     this.#trace(`jt<register ${t.name} #${attempt}${d === undefined ? ' (reply lost)' : ''}`);
@@ -996,6 +1003,10 @@ class Simulation {
       if (e.type === 'job') { this.#records.set(e.status.job_id, structuredClone(e.status)); continue; }
       if (e.type === 'forget') { this.#records.delete(e.jobId); continue; }
       if (e.type === 'rerun') { this.#rerun(e.jobId); continue; }
+      if (e.type === 'verdict') {
+        this.#verdicts.set(e.trackerId, [...(this.#verdicts.get(e.trackerId) ?? []), e.reason]);
+        continue;
+      }
       const job = this.#jobs.find((j) => j.id === e.jobId);
       this.#trace(`jt: commit ${e.jobId} [${e.files.map((x) => `${x.digest.slice(0, 8)}@${x.replicas.map((r) => this.#name(r.tracker_id)).join('+')}`).join(' ')}]`);
       if (!job?.expected) {

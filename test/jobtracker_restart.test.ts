@@ -10,7 +10,45 @@ import path from 'node:path';
 import { bftmr, corpus, json, normalisedOutput, ROOT, tempDir, until, wordCountOracle } from './helpers/cli.ts';
 
 interface Stat { size: number; blocks: { digest: string; replicas: { tracker_id: string }[] }[] }
-interface Status { trackers: { id: string; alive: boolean }[] }
+interface Status { trackers: { id: string; alive: boolean; verdicts: string[]; blacklisted: boolean }[] }
+
+/**
+ * kill -9 of the cluster's job tracker (nothing is flushed on the way out), then the operator
+ * starts it again by hand, on the same address and directory (with `options`); returns once `trackers` rejoined.
+ */
+async function restartJobTracker(home: string, trackers: number, ...options: string[]): Promise<Status> {
+  const stateFile = path.join(home, 'cluster.json');
+  const state = JSON.parse(fs.readFileSync(stateFile, 'utf8'));
+  process.kill(state.jobTracker.pid, 'SIGKILL');
+  await until('the job tracker to die', async () => { try { process.kill(state.jobTracker.pid, 0); return false; } catch { return true; } }, (x) => x);
+  const log = fs.openSync(path.join(state.jobTracker.dir, 'log'), 'a');
+  const jt = spawn(process.execPath, [path.join(ROOT, 'bin/bftmr.js'), 'jobtracker', '--dir', state.jobTracker.dir,
+    '--listen', state.jobTracker.address, ...options], { detached: true, stdio: ['ignore', log, log] });
+  jt.unref();
+  fs.closeSync(log);
+  fs.writeFileSync(stateFile, JSON.stringify({ ...state, jobTracker: { ...state.jobTracker, pid: jt.pid } }));
+  return until(`${trackers} trackers to rejoin`, () => json<Status>(bftmr(home, 'cluster', 'status', '--json')).catch(() => ({ trackers: [] })),
+    (s) => s.trackers.filter((x) => x.alive).length === trackers);
+}
+
+test('a tracker proven faulty stays proven, and blacklisted, across a restart of the job tracker', async (t) => {
+  const home = tempDir('bftmr-restart-verdicts-');
+  t.is((await bftmr(home, 'cluster', 'start', '--trackers', '3', '--slots', '1', '--faulty', '1', '--fault', 'corrupt-map', '--blacklist-after', '0')).code, 0);
+  try {
+    t.is((await bftmr(home, 'dfs', 'put', corpus(), '/in/jargon.txt', '--block-mb', '0.5')).code, 0);
+    const job = await bftmr(home, 'job', 'submit', 'jobs/word_count.ts', '--input', '/in', '--output', '/out/wc', '--split-mb', '0.5', '--json');
+    t.is(job.code, 0, job.stderr);
+    const proven = JSON.parse(job.stdout).faulty_trackers.map((v: { tracker: string }) => v.tracker);
+    t.deepEqual([...new Set(proven)], ['tracker-0']);
+    const before = (await json<Status>(bftmr(home, 'cluster', 'status', '--json'))).trackers;
+    const after = (await restartJobTracker(home, 3, '--blacklist-after', '0')).trackers;
+    const seen = (ts: Status['trackers']) => ts.map((x) => [x.id, x.verdicts, x.blacklisted]).sort((a, b) => (a[0]! < b[0]! ? -1 : 1));
+    t.deepEqual(seen(after), seen(before));
+    t.true(after.find((x) => x.id === 'tracker-0')!.blacklisted);
+  } finally {
+    await bftmr(home, 'cluster', 'stop');
+  }
+});
 
 test('a job tracker killed and restarted keeps the namespace; trackers rejoin; reads work; the job it ran runs again', async (t) => {
   const home = tempDir('bftmr-restart-');
@@ -45,22 +83,7 @@ export default {
       .filter((a) => a.outcome === 'running').length, (n) => n >= 2);
     const list = (await bftmr(home, 'dfs', 'ls', '-R', '/')).stdout;
 
-    // kill -9: nothing is flushed on the way out.
-    const stateFile = path.join(home, 'cluster.json');
-    const state = JSON.parse(fs.readFileSync(stateFile, 'utf8'));
-    process.kill(state.jobTracker.pid, 'SIGKILL');
-    await until('the job tracker to die', async () => { try { process.kill(state.jobTracker.pid, 0); return false; } catch { return true; } }, (x) => x);
-
-    // The operator starts it again by hand, on the same address and directory.
-    const log = fs.openSync(path.join(state.jobTracker.dir, 'log'), 'a');
-    const jt = spawn(process.execPath, [path.join(ROOT, 'bin/bftmr.js'), 'jobtracker', '--dir', state.jobTracker.dir,
-      '--listen', state.jobTracker.address], { detached: true, stdio: ['ignore', log, log] });
-    jt.unref();
-    fs.closeSync(log);
-    fs.writeFileSync(stateFile, JSON.stringify({ ...state, jobTracker: { ...state.jobTracker, pid: jt.pid } }));
-
-    const status = await until('three trackers to rejoin', () => json<Status>(bftmr(home, 'cluster', 'status', '--json')).catch(() => ({ trackers: [] })),
-      (s) => s.trackers.filter((x) => x.alive).length === 3);
+    const status = await restartJobTracker(home, 3);
     t.deepEqual(status.trackers.map((x) => x.id).sort(), ['tracker-0', 'tracker-1', 'tracker-2']);
     t.is((await bftmr(home, 'dfs', 'ls', '-R', '/')).stdout, list);
     const after = await json<Stat>(bftmr(home, 'dfs', 'stat', '/in/jargon.txt', '--json'));

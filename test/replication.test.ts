@@ -479,6 +479,25 @@ test('core: a reader\'s report leads to an audit, and only the audit\'s own find
   t.false(repairs.some((r) => r.sources.some((s) => s.tracker_id === a)), 'the proven-bad tracker is no source');
 });
 
+test('core: a verdict goes out as an effect to keep; a restarted core given them trusts that tracker no more', (t) => {
+  const { core: c, ids, take } = core();
+  const [a, b] = ids as [string, string];
+  c.trackBlock(D('blk'), 10, 2, [a, b], 0);
+  take();
+  c.reportBadReplica(a, D('blk'), 'a reader');
+  c.auditResult(take().find((e): e is Extract<Effect, { type: 'audit' }> => e.type === 'audit')!, false, 10);
+  const kept = take().filter((e): e is Extract<Effect, { type: 'verdict' }> => e.type === 'verdict');
+  t.is(kept.length, 1);
+  t.is(kept[0]!.trackerId, a);
+  const restarted = new JobTrackerCore({ ...OPTS, blacklistAfterVerdicts: 0 }, seeded(4), 100);
+  restarted.restoreVerdicts(new Map([[a, [kept[0]!.reason]]]));
+  for (const id of [a, b]) restarted.register({ tracker_id: id, address: `${id}:1`, pid: 1, slots: 1, fault: '', blocks: [] }, 100);
+  const info = new Map(restarted.trackers(100).map((i) => [i.tracker_id, i]));
+  t.deepEqual(info.get(a)!.verdicts, [kept[0]!.reason]);
+  t.true(info.get(a)!.blacklisted);
+  t.false(info.get(b)!.blacklisted);
+});
+
 test('core: a writer\'s report of a copy no file lists is checked: deleted if bad, kept if good, never a verdict', (t) => {
   const { core: c, ids, take } = core();
   const [a, b, x, y] = ids as [string, string, string, string];

@@ -71,6 +71,8 @@ export class JobTrackerCore {
    * the data): sent when they register again.
    */
   readonly #pendingDrops = new Map<string, Map<string, DropJob>>();
+  /** Verdicts of earlier runs of the job tracker (restoreVerdicts), for trackers not registered since. */
+  #pastVerdicts = new Map<string, readonly string[]>();
   /** Jobs of an earlier run of the job tracker (restoreJobs): their records only. */
   readonly #history = new Map<string, JobStatus>();
   /** Jobs an earlier run left running, to run again once the trackers holding the dfs are back (restoreJobs). */
@@ -131,7 +133,7 @@ export class JobTrackerCore {
     if (prev?.alive) this.#lose(prev, now, true); // it restarted: whatever it ran is gone, its disk is not
     this.#trackers.set(id, {
       id, address: req.address, pid: req.pid, slots: req.slots, fault: req.fault, lastHeartbeatMs: now,
-      alive: true, verdicts: prev?.verdicts ?? [], running: 0, free: 0, outbox: [], replies: prev?.replies ?? 0, readable: new Map(), killSent: new Set(),
+      alive: true, verdicts: prev?.verdicts ?? [...(this.#pastVerdicts.get(id) ?? [])], running: 0, free: 0, outbox: [], replies: prev?.replies ?? 0, readable: new Map(), killSent: new Set(),
     });
     this.#replication.trackerUp(id, req.blocks?.map((b, i) => ({ digest: b.digest, ageMs: req.block_ages_ms?.[i] })), now);
     const { outbox } = this.#trackers.get(id)!;
@@ -355,6 +357,7 @@ export class JobTrackerCore {
     const t = this.#trackers.get(trackerId);
     if (!t) return;
     t.verdicts.push(reason);
+    this.#effects.push({ type: 'verdict', trackerId, reason });
     if (this.blacklisted(t)) {
       this.#effects.push({ type: 'log', message: `tracker ${t.id} is blacklisted` });
       this.#replication.touchTracker(t.id); // its copies no longer count
@@ -539,6 +542,15 @@ export class JobTrackerCore {
    * 'rerun' effect each. (Under their old ids their attempts' ids would be reused, while trackers
    * may still run or report the old ones.)
    */
+  /**
+   * Verdicts earlier runs of the job tracker reached (its 'verdict' effects, kept on disk): a
+   * tracker proven faulty stays proven, and blacklisted, across a restart. A tracker's record
+   * takes them when it registers.
+   */
+  restoreVerdicts(byTracker: ReadonlyMap<string, readonly string[]>): void {
+    this.#pastVerdicts = new Map(byTracker);
+  }
+
   restoreJobs(records: readonly JobStatus[], reruns: readonly string[] = []): void {
     for (const r of records) this.#history.set(r.job_id, r);
     // A job whose rerun was submitted, though its record did not say so yet when the job tracker

@@ -59,6 +59,8 @@ export type Effect =
    * submits it as it was submitted and says how that went (rerunSubmitted / rerunFailed).
    */
   | { type: 'rerun'; jobId: string }
+  /** A tracker was proven faulty: keep it, so that a restarted job tracker does not trust it again (restoreVerdicts). */
+  | { type: 'verdict'; trackerId: string; reason: string }
   | { type: 'log'; message: string };
 
 export interface CoreOptions {
