@@ -76,6 +76,7 @@ export function registerDfs(program: Command): void {
       }
       const replication = o.replication ?? Math.min(kDfsDefaults.replication, await client.liveNodes());
       let spooled: Awaited<ReturnType<typeof spoolStdin>> | undefined;
+      const shown = (it: { local: string }) => (spooled && it.local === spooled.file ? 'standard input' : it.local);
       if (items[0]!.local === '-') {
         const line = new ProgressLine();
         try {
@@ -84,7 +85,7 @@ export function registerDfs(program: Command): void {
         items[0] = { ...items[0]!, local: spooled.file, size: spooled.size };
       }
       const total = items.reduce((n, it) => n + it.size, 0);
-      const p = progress(items.length === 1 ? `put ${items[0]!.local}` : `put ${items.length} files`);
+      const p = progress(items.length === 1 ? `put ${shown(items[0]!)}` : `put ${items.length} files`);
       let before = 0;
       try {
         for (const [k, it] of items.entries()) {
@@ -95,7 +96,7 @@ export function registerDfs(program: Command): void {
             });
           } catch (e) {
             // Each file appears whole or not at all; the ones before it stay.
-            if (k > 0 && e instanceof BftmrError) throw new BftmrError(e.code, `${it.local}: ${e.message} (the ${k} files before it were copied)`);
+            if (k > 0 && e instanceof BftmrError) throw new BftmrError(e.code, `${shown(it)}: ${e.message} (the ${k} files before it were copied)`);
             throw e;
           }
           before += it.size;

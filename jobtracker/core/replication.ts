@@ -310,8 +310,9 @@ export class ReplicationMonitor {
     const b = this.#blocks.get(d);
     if (!b || this.#live(b) >= b.wanted) {
       if (this.#collectible(ageMs, now)) this.#queueDelete(trackerId, d);
+    } else if (this.#trackers.usable(trackerId) && !b.distrusted.has(trackerId)) {
+      this.#startRepair(b, trackerId, now);
     }
-    else if (this.#trackers.usable(trackerId) && !b.distrusted.has(trackerId)) this.#startRepair(b, trackerId, now);
   }
 
   /**
