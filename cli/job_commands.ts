@@ -111,7 +111,7 @@ export function registerJob(program: Command): void {
       if (o.json) { console.log(JSON.stringify(logs)); return; }
       for (const l of logs) {
         process.stdout.write(`==> ${l.kind} ${l.task}, ${l.attempt_id} on ${l.tracker_id} (${l.outcome}) <==\n`);
-        process.stdout.write(l.text === null ? `(${l.unavailable})\n` : l.text || '(nothing logged)\n');
+        process.stdout.write(l.text === null ? `(${l.unavailable})\n` : l.text || '(nothing logged, or its log is gone: trackers keep them a day)\n');
       }
     }));
 
