@@ -23,6 +23,11 @@ import { BlockAuditor } from './block_audit.ts';
 /** What a job's cache files may hold in all: every task that reads one keeps it in memory. */
 const MAX_CACHE_BYTES = 256 * MB;
 
+/** Whether a name below `dir` on the way to `path` starts with _ or . (hidden from job inputs). */
+function hiddenBelow(dir: string, path: string): boolean {
+  return path.slice(dir === '/' ? 1 : dir.length + 1).split('/').some((name) => name.startsWith('_') || name.startsWith('.'));
+}
+
 export interface JobTrackerHandle {
   address: string;
   /** Resolves when the job tracker has stopped (after `stop()` or a Shutdown call). */
@@ -223,7 +228,9 @@ export async function startJobTracker(opts: JobTrackerOptions, log: (line: strin
       const p = normalizePath(input);
       const st = await namespace.stat(p);
       if (!st) throw new BftmrError('DFS_NOT_FOUND', `input ${p} does not exist`);
-      files.push(...(await namespace.filesUnder(p)));
+      // As Hadoop's FileInputFormat: below an input directory, names that start with _ or . are
+      // not input (_SUCCESS, _logs, .crc files); a file named as an input is.
+      files.push(...(await namespace.filesUnder(p)).filter((f) => st.kind === 'file' || !hiddenBelow(p, f.path)));
     }
     const output = normalizePath(req.output);
     if (await namespace.stat(output)) throw new BftmrError('DFS_EXISTS', `output ${output} already exists`);

@@ -169,6 +169,24 @@ test.serial('dfs ls, cat, du, get and rm take patterns (*, ?, [..], {a,b}), and 
   t.is((await bftmr(home, 'dfs', 'rm', '-r', '/g', '/gout')).code, 0);
 });
 
+test.serial('below an input directory, names that start with _ or . are not input (as Hadoop\'s FileInputFormat); a file named as an input is', async (t) => {
+  const local = tempDir('bftmr-hidden-');
+  fs.writeFileSync(path.join(local, 'part-r-00000'), 'hack one\nhack two\n');
+  fs.writeFileSync(path.join(local, '_SUCCESS'), '');
+  fs.writeFileSync(path.join(local, '.part-r-00000.crc'), 'hack crc\n');
+  fs.mkdirSync(path.join(local, '_logs'));
+  fs.writeFileSync(path.join(local, '_logs', 'history'), 'hack log\n');
+  t.is((await bftmr(home, 'dfs', 'put', local, '/hid')).code, 0);
+  const grep = async (out: string, ...inputs: string[]) => {
+    const r = await bftmr(home, 'job', 'submit', 'jobs/grep.ts', ...inputs.flatMap((i) => ['--input', i]), '--output', out, '--conf', 'pattern=hack', '--json');
+    t.is(r.code, 0, r.stderr);
+    return (await bftmr(home, 'dfs', 'cat', `${out}/part-*`)).stdout;
+  };
+  t.is(await grep('/hid-out1', '/hid'), 'hack\t2\n');
+  t.is(await grep('/hid-out2', '/hid', '/hid/.part-r-00000.crc'), 'hack\t3\n');
+  t.is((await bftmr(home, 'dfs', 'rm', '-r', '/hid', '/hid-out1', '/hid-out2')).code, 0);
+});
+
 test.serial('job logs shows what each attempt\'s own code wrote with console, a failed one\'s error too; --task picks one task', async (t) => {
   const logging = path.join(scratch, 'logging.ts');
   fs.writeFileSync(logging, `export default {
