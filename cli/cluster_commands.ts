@@ -8,7 +8,32 @@ import { ROLES, type Role } from '../lib/identity.ts';
 import path from 'node:path';
 import { homeOf } from './context.ts';
 import { BftmrError } from '../lib/errors.ts';
-import { formatBytes } from './progress.ts';
+import { formatBytes, ProgressLine } from './progress.ts';
+import { RpcClient } from '../lib/rpc.ts';
+import type * as M from '../lib/messages.ts';
+
+/** `cluster decommission` and `recommission`; with `wait`, until the tracker may be stopped. */
+async function decommission(cmd: Command, trackerId: string, on: boolean, wait: boolean): Promise<void> {
+  const state = await findCluster(homeOf(cmd));
+  const jt = new RpcClient('JobTracker', state.jobTracker.address);
+  const line = new ProgressLine();
+  try {
+    await jt.call<M.DecommissionRequest, M.Empty>('Decommission', { tracker_id: trackerId, on }, kClusterDefaults.rpcDeadlineMs);
+    console.log(on ? `${trackerId} is being decommissioned` : `${trackerId} is in service again`);
+    for (let t: M.TrackerInfo | undefined; wait;) {
+      t = (await clusterStatus(state.jobTracker.address)).trackers.find((x) => x.tracker_id === trackerId);
+      if (!t || !t.decommissioning) throw new BftmrError('JOB_BAD_ARGUMENT', `${trackerId} is no longer being decommissioned`);
+      if (!t.decommission_left) break;
+      line.update(`${trackerId}: waiting for ${t.decommission_left} blocks, jobs and writes that need it`);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    line.done();
+    if (wait) console.log(`${trackerId} is decommissioned: it may be stopped`);
+  } finally {
+    line.done();
+    jt.close();
+  }
+}
 
 export function registerCluster(program: Command): void {
   const cluster = program.command('cluster').description('start, stop and inspect a local multi-process cluster');
@@ -76,19 +101,29 @@ export function registerCluster(program: Command): void {
         running_jobs: st.running_jobs,
         trackers: st.trackers.map((t) => ({
           id: t.tracker_id, address: t.address, pid: t.pid, alive: t.alive, fault: t.fault || null,
-          blacklisted: t.blacklisted, slots: t.slots, running: t.running, blocks: t.blocks, stored_bytes: t.stored_bytes, verdicts: t.verdicts,
+          blacklisted: t.blacklisted, slots: t.slots, running: t.running, blocks: t.blocks, stored_bytes: t.stored_bytes,
+          decommissioning: !!t.decommissioning, ...(t.decommissioning ? { decommission_left: t.decommission_left } : {}), verdicts: t.verdicts,
         })),
       }));
       return;
     }
     if (!trackersOnly) console.log(`job tracker ${st.address} (pid ${st.pid}), ${st.running_jobs} running jobs, home ${state.home}`);
     for (const t of st.trackers) {
-      const flags = [t.alive ? 'alive' : 'DEAD', t.blacklisted ? 'BLACKLISTED' : '', t.fault ? `fault=${t.fault}` : ''].filter(Boolean).join(' ');
+      const leaving = !t.decommissioning ? '' : t.decommission_left ? `DECOMMISSIONING (${t.decommission_left} to wait for)` : 'DECOMMISSIONED (may be stopped)';
+      const flags = [t.alive ? 'alive' : 'DEAD', t.blacklisted ? 'BLACKLISTED' : '', leaving, t.fault ? `fault=${t.fault}` : ''].filter(Boolean).join(' ');
       const held = `${t.blocks} block${t.blocks === 1 ? '' : 's'} (${formatBytes(t.stored_bytes ?? 0)})`;
       console.log(`  ${t.tracker_id}  ${t.address}  pid ${t.pid}  ${t.slots} slots  ${held.padStart(20)}  ${flags}`);
       if (trackersOnly) for (const v of t.verdicts) console.log(`      verdict: ${v}`);
     }
   };
+  cluster.command('decommission <trackerId>')
+    .description('take a task tracker out of service: it gets no new work or copies, and its dfs copies are made elsewhere, from it too')
+    .option('-w, --wait', 'wait until it may be stopped: none of its blocks is short elsewhere and no running job or write needs it')
+    .action((trackerId: string, o, cmd: Command) => decommission(cmd, trackerId, true, !!o.wait));
+  cluster.command('recommission <trackerId>')
+    .description('put a decommissioned task tracker back in service')
+    .action((trackerId: string, _o, cmd: Command) => decommission(cmd, trackerId, false, false));
+
   cluster.command('status').description('show the job tracker and each task tracker')
     .option('--json', 'print one JSON object').action(showStatus(false));
   cluster.command('trackers').description('list task trackers with their verdicts and blacklist state')

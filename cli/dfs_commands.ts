@@ -24,9 +24,9 @@ function progress(label: string) {
 }
 
 /** Where a replica lives, as the job tracker sees that tracker now. */
-function replicaState(trackers: Map<string, TrackerInfo>, id: string): 'live' | 'dead' | 'blacklisted' | 'unknown' {
+function replicaState(trackers: Map<string, TrackerInfo>, id: string): 'live' | 'dead' | 'blacklisted' | 'decommissioning' | 'unknown' {
   const t = trackers.get(id);
-  return !t ? 'unknown' : !t.alive ? 'dead' : t.blacklisted ? 'blacklisted' : 'live';
+  return !t ? 'unknown' : !t.alive ? 'dead' : t.blacklisted ? 'blacklisted' : t.decommissioning ? 'decommissioning' : 'live';
 }
 
 /** The lines of an fsck report for one file: one line per block that is not healthy. */

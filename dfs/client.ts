@@ -116,7 +116,7 @@ export class DfsClient {
   /** Storage nodes currently alive and trusted. */
   async liveNodes(): Promise<number> {
     const st = await this.#jt.call<M.Empty, M.ClusterStatusReply>('ClusterStatus', {}, this.#deadlineMs);
-    return st.trackers.filter((t) => t.alive && !t.blacklisted).length;
+    return st.trackers.filter((t) => t.alive && !t.blacklisted && !t.decommissioning).length;
   }
 
   /** Per file at or below `p`: each block's live verified replicas against the wanted number. */

@@ -53,6 +53,11 @@ export async function startJobTracker(opts: JobTrackerOptions, log: (line: strin
   const verdicts = new Map<string, string[]>();
   for await (const [id, v] of verdictRecords.scan('')) verdicts.set(id, v);
   core.restoreVerdicts(verdicts);
+  // So are the trackers the operator is taking out of service (HDFS keeps them in a file).
+  const leaving = await Kv.open<boolean>(path.join(opts.dir, 'decommissioning'));
+  const leavingIds: string[] = [];
+  for await (const [id] of leaving.scan('')) leavingIds.push(id);
+  core.restoreDecommissions(leavingIds, Date.now());
   await restoreJobs();
 
   let address = '';
@@ -168,6 +173,11 @@ export async function startJobTracker(opts: JobTrackerOptions, log: (line: strin
         continue;
       }
       if (e.type === 'audit') { void audit(e); continue; }
+      if (e.type === 'decommission') {
+        await (e.on ? leaving.put(e.trackerId, true) : leaving.del(e.trackerId))
+          .catch((err) => log(`could not record the decommissioning of ${e.trackerId}: ${messageOf(err)}`));
+        continue;
+      }
       if (e.type === 'verdict') {
         const all = [...(verdicts.get(e.trackerId) ?? []), e.reason];
         verdicts.set(e.trackerId, all);
@@ -314,6 +324,13 @@ export async function startJobTracker(opts: JobTrackerOptions, log: (line: strin
       return reply as M.HeartbeatReply;
     }),
     ClusterStatus: unary<M.Empty, M.ClusterStatusReply>(async () => core.status(Date.now(), address, process.pid)),
+    Decommission: unary<M.DecommissionRequest, M.Empty>(async (req, peer) => {
+      core.decommission(req.tracker_id, req.on, Date.now());
+      drainEffects();
+      await effectsChain;
+      log(`${req.on ? 'decommissioning' : 'recommissioning'} ${req.tracker_id}, asked by client ${peer.name}`);
+      return {};
+    }),
     Shutdown: unary<M.Empty, M.Empty>(async () => {
       setImmediate(() => void stop());
       return {};
@@ -421,6 +438,7 @@ export async function startJobTracker(opts: JobTrackerOptions, log: (line: strin
       await jobRecords.close();
       await submissions.close();
       await verdictRecords.close();
+      await leaving.close();
       peers.close();
       resolveStopped();
     })();

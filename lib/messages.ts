@@ -101,7 +101,10 @@ export interface TrackerInfo {
   slots: number; running: number; last_heartbeat_ms_ago: number; verdicts: string[];
   /** Set by the job tracker's status (ClusterStatus), not by its own views. */
   blocks?: number; stored_bytes?: number;
+  /** Being decommissioned, and how many of its blocks still lack copies elsewhere (0: it may stop). */
+  decommissioning?: boolean; decommission_left?: number;
 }
+export interface DecommissionRequest { tracker_id: string; on: boolean }
 export interface ClusterStatusReply { address: string; pid: number; trackers: TrackerInfo[]; running_jobs: number }
 
 export interface SubmitJobRequest {

@@ -105,6 +105,7 @@ export type NetworkFault = (typeof NETWORK_FAULTS)[number];
 export const OTHER_FEATURES = [
   'jt-restart',     // the job tracker is killed and started again
   'dfs-write',      // puts run beside the jobs, some abandoned by a client that dies
+  'decommission',   // the operator decommissions an honest tracker and stops it once the core says it may
 ] as const;
 
 export type Feature = FaultMode | NetworkFault | (typeof OTHER_FEATURES)[number];
@@ -191,6 +192,11 @@ export interface Scenario {
   writes: WritePlan[];
   writeLeaseMs: number;
   blockReportMs: number;
+  /**
+   * The operator decommissions this honest tracker then (with a spare: 2f+2 trackers or more) and
+   * stops it once the core says none of its blocks is short elsewhere.
+   */
+  decommission?: { atMs: number; index: number };
 }
 
 export interface SimOptions {
@@ -228,6 +234,7 @@ export function scenarioFor(opts: SimOptions): Scenario {
   const users = root.fork();
   const restarts = root.fork();
   const writing = root.fork();
+  const ops = root.fork();
   const excluded = new Set(opts.exclude ?? []);
   const allowed = FAULT_MODES.filter((m) => !excluded.has(m));
   const maxReduces = 4;
@@ -314,6 +321,9 @@ export function scenarioFor(opts: SimOptions): Scenario {
     if (writing.chance(0.5)) plan.abandonAfter = abandonAfter;
     return plan;
   });
+  const honest = trackers.map((_, i) => i).filter((i) => !faultyIndexes.includes(i));
+  const decommission = { atMs: ops.int(0, 60_000), index: honest.length ? ops.pick(honest) : 0 };
+  const decommissionOn = ops.chance(0.25) && n >= 2 * f + 2 && honest.length > 0 && !excluded.has('decommission');
   return {
     seed: opts.seed,
     f,
@@ -337,6 +347,7 @@ export function scenarioFor(opts: SimOptions): Scenario {
     writes: writesOn && !excluded.has('dfs-write') ? writes : [],
     writeLeaseMs,
     blockReportMs,
+    ...(decommissionOn ? { decommission } : {}),
   };
 }
 
@@ -362,7 +373,8 @@ export function describeScenario(s: Scenario): string {
       `reads@[${s.dfsReadsAtMs.join(',')}]` : '') +
     (s.jtRestartsAtMs.length ? ` jt-restart@${s.jtRestartsAtMs.join(',')}` : '') +
     (s.writes.length ? ` writes=[${s.writes.map((w) => `${w.blocks}b/r${w.replication}@${w.atMs}+${w.blockEveryMs}ms` +
-      `${w.abandonAfter !== undefined ? `-dies@${w.abandonAfter}` : ''}`).join(' ')}] lease=${s.writeLeaseMs}ms reports=${s.blockReportMs}ms` : '');
+      `${w.abandonAfter !== undefined ? `-dies@${w.abandonAfter}` : ''}`).join(' ')}] lease=${s.writeLeaseMs}ms reports=${s.blockReportMs}ms` : '') +
+    (s.decommission ? ` decommission=t${s.decommission.index}@${s.decommission.atMs}` : '');
 }
 
 // ---------------------------------------------------------------- the fault-free reference
@@ -658,6 +670,8 @@ class Simulation {
   /** What the job tracker keeps on disk: the namespace's blocks (as it records them) and the job records. */
   readonly #persisted = new Map<string, { size: number; wanted: number; replicas: string[] }>();
   readonly #records = new Map<string, JobStatus>();
+  /** The trackers it keeps on disk as being decommissioned ('decommission' effects). */
+  readonly #leaving = new Set<string>();
   /** The verdicts it keeps on disk ('verdict' effects), per tracker. */
   readonly #verdicts = new Map<string, string[]>();
   /** When the job tracker last restarted (START if never). */
@@ -735,6 +749,8 @@ class Simulation {
     }
     this.#putFiles();
     s.writes.forEach((w, k) => this.#at(w.atMs, () => this.#write(w, k)));
+    const { decommission } = s;
+    if (decommission) this.#at(decommission.atMs, () => this.#decommission(this.#trackers[decommission.index]!));
     for (const at of s.jtRestartsAtMs) this.#at(at, () => this.#restartJobTracker());
     this.#afterStep();
 
@@ -749,7 +765,8 @@ class Simulation {
     // The dfs settles after its last read or removal: reports audited, copies repaired, deletes delivered.
     // A dead client's blocks go once its lease lapses and a block report lists them.
     const writeEnds = s.writes.map((w) => w.atMs + (w.abandonAfter ?? w.blocks) * w.blockEveryMs + s.writeLeaseMs + 2 * s.blockReportMs);
-    const dfsMoments = [...s.dfsReadsAtMs, ...s.dfs.flatMap((x) => [x.rmAtMs, x.setrep?.atMs].filter((m): m is number => m !== undefined)), ...writeEnds];
+    const dfsMoments = [...s.dfsReadsAtMs, ...s.dfs.flatMap((x) => [x.rmAtMs, x.setrep?.atMs].filter((m): m is number => m !== undefined)), ...writeEnds,
+      ...(s.decommission ? [s.decommission.atMs] : [])];
     const dfsSettledAt = START + (dfsMoments.length ? Math.max(...dfsMoments) + 3 * s.trackerExpiryMs + 20_000 : 0);
     while (this.#violations.length === 0) {
       const e = this.#queue.pop();
@@ -872,6 +889,7 @@ class Simulation {
     }
     for (const r of records) this.#records.set(r.job_id, structuredClone(r));
     core.restoreVerdicts(this.#verdicts);
+    core.restoreDecommissions(this.#leaving, this.#now);
     core.restoreJobs(records, reruns);
     this.#core = core;
     this.#restartedAt = this.#now;
@@ -1005,6 +1023,11 @@ class Simulation {
       if (e.type === 'rerun') { this.#rerun(e.jobId); continue; }
       if (e.type === 'verdict') {
         this.#verdicts.set(e.trackerId, [...(this.#verdicts.get(e.trackerId) ?? []), e.reason]);
+        continue;
+      }
+      if (e.type === 'decommission') {
+        if (e.on) this.#leaving.add(e.trackerId);
+        else this.#leaving.delete(e.trackerId);
         continue;
       }
       const job = this.#jobs.find((j) => j.id === e.jobId);
@@ -1471,8 +1494,10 @@ class Simulation {
       }
       if (i === w.blocks) { this.#createWritten(file, holders, w.replication, lease); over = true; return; }
       const digest = sha256(`write/${s.seed}/${k}/${i}`);
-      // Liars lying already fail the writer's check; the client places the copy elsewhere.
-      const fit = this.#trackers.filter((t) => t.up && !t.lying);
+      // Where AllocateBlock sends copies (usable trackers); liars lying already fail the writer's
+      // check, and the client places the copy elsewhere.
+      const usable = new Set(this.#core.liveTrackers().map((x) => x.id));
+      const fit = this.#trackers.filter((t) => t.up && !t.lying && usable.has(t.id));
       if (fit.length < w.replication) {
         over = true;
         this.#call('releaseWriteLease', () => this.#core.releaseWriteLease(lease));
@@ -1506,6 +1531,26 @@ class Simulation {
     this.#files.push(file);
     this.#trace(`put ${file.name} created: ${file.blocks.map((d) => d.slice(0, 8)).join(' ')} (replication ${replication})`);
     this.#drainEffects();
+  }
+
+  /** `bftmr cluster decommission`: then, once the core says it may, the operator stops the tracker. */
+  #decommission(t: SimTracker): void {
+    if (!t.up) return;
+    // A restarted job tracker knows a tracker once it registers again: the operator tries again.
+    if (!this.#core.trackers(this.#now).some((i) => i.tracker_id === t.id)) {
+      this.#at(1_000, () => this.#decommission(t));
+      return;
+    }
+    this.#call('decommission', () => this.#core.decommission(t.id, true, this.#now));
+    this.#trace(`operator: decommission ${t.name}`);
+    this.#drainEffects();
+    const poll = () => {
+      if (!t.up) return;
+      const left = this.#call('decommissionLeft', () => this.#core.decommissionLeft(t.id, this.#now));
+      if (left === 0) this.#crash(t, 'decommissioned: the operator stops it');
+      else this.#at(1_000, poll);
+    };
+    this.#at(1_000, poll);
   }
 
   #startLying(t: SimTracker): void {
@@ -1677,7 +1722,8 @@ class Simulation {
    * repair (blame-sources) cannot be made to take a copy.
    */
   #dfsShort(): { file: SimFile; digest: string; live: string[]; wanted: number }[] {
-    const usable = this.#core.trackers(this.#now).filter((i) => i.alive && !i.blacklisted).map((i) => i.tracker_id);
+    // A tracker being decommissioned takes no copies and its own do not count.
+    const usable = this.#core.trackers(this.#now).filter((i) => i.alive && !i.blacklisted && !this.#leaving.has(i.tracker_id)).map((i) => i.tracker_id);
     return this.#files.flatMap((file) => (file.removed ? [] : file.blocks.flatMap((digest) => {
       const h = this.#core.blockHealth(digest);
       const takers = usable.filter((id) => !h?.distrusted.includes(id) && (h?.live.includes(id) || this.#byId.get(id)?.plan.mode !== 'blame-sources'));

@@ -91,7 +91,7 @@ test('no cluster running', async (t) => {
 });
 
 test('every command has --help', async (t) => {
-  for (const cmd of [[], ['run'], ['cluster', 'start'], ['dfs', 'put'], ['dfs', 'du'], ['dfs', 'mv'], ['dfs', 'setrep'], ['dfs', 'fsck'], ['job', 'submit'], ['job', 'kill'], ['job', 'logs'], ['tasktracker']]) {
+  for (const cmd of [[], ['run'], ['cluster', 'start'], ['dfs', 'put'], ['dfs', 'du'], ['dfs', 'mv'], ['dfs', 'setrep'], ['dfs', 'fsck'], ['job', 'submit'], ['job', 'kill'], ['job', 'logs'], ['cluster', 'decommission'], ['tasktracker']]) {
     const r = await bftmr(home, ...cmd, '--help');
     t.is(r.code, 0, cmd.join(' '));
     t.regex(r.stdout, /Usage: bftmr/);

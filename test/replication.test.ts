@@ -18,13 +18,15 @@ const H = (...digests: string[]) => digests.map((digest) => ({ digest }));
 class Cluster {
   readonly up = new Set<string>();
   readonly blacklisted = new Set<string>();
+  readonly leaving = new Set<string>();
   constructor(...ids: string[]) { for (const id of ids) this.up.add(id); }
   view() {
     return {
-      usable: (id: string) => this.up.has(id) && !this.blacklisted.has(id),
+      usable: (id: string) => this.up.has(id) && !this.blacklisted.has(id) && !this.leaving.has(id),
+      serves: (id: string) => this.up.has(id) && !this.blacklisted.has(id),
       alive: (id: string) => this.up.has(id),
       location: (id: string) => ({ tracker_id: id, address: `${id}:1` }),
-      usableIds: () => [...this.up].filter((id) => !this.blacklisted.has(id)).sort(),
+      usableIds: () => [...this.up].filter((id) => !this.blacklisted.has(id) && !this.leaving.has(id)).sort(),
     };
   }
 }
@@ -390,6 +392,44 @@ test('a replica proven bad goes, the block is corrupt until it has all its copie
   m.tick(4);
   t.is(m.health(D('x'))!.state, 'HEALTHY');
   t.deepEqual(m.health(D('x'))!.bad, []);
+});
+
+test('decommissioning: a leaving tracker\'s copies do not count but serve as the source of new ones; it may stop once none is short', (t) => {
+  const c = new Cluster('A', 'B', 'C', 'D');
+  const m = monitor(c);
+  m.track(D('x'), 10, 2, ['A', 'B'], 0);
+  m.track(D('only'), 10, 1, ['A'], 0);
+  m.takeChanged();
+  t.is(m.shortWithout('A'), 2);
+  c.leaving.add('A');
+  m.touchTracker('A');
+  t.is(m.health(D('only'))!.state, 'UNDER_REPLICATED', 'its copy is still there to copy from');
+  m.tick(1);
+  const out = takeAll(m, ['A', 'B', 'C', 'D'], 1);
+  t.deepEqual(repairsIn(out.get('A')!), [], 'it receives no copies');
+  const repairs = [...out.entries()].flatMap(([id, a]) => repairsIn(a).map((r) => ({ id, r })));
+  t.is(repairs.length, 2);
+  const only = repairs.find((x) => x.r.digest === D('only'))!;
+  t.deepEqual(only.r.sources.map((s) => s.tracker_id), ['A']);
+  for (const { id, r } of repairs) m.repairResult(id, { repair_id: r.repair_id, digest: r.digest, ok: true, error: '', bad_sources: [] }, 2);
+  t.is(m.shortWithout('A'), 0);
+  t.deepEqual(m.health(D('only'))!.live.length, 1);
+  t.true(m.isReplica('A', D('only')), 'its copy stays listed until it goes');
+});
+
+test('core: a tracker being decommissioned may not stop while a write begun before may have put blocks there, or a running job uses it', (t) => {
+  const { core: c, ids } = core();
+  const [a] = ids as [string];
+  c.renewWriteLease('early', 0, 5);
+  c.decommission(a, true, 10);
+  c.renewWriteLease('late', 0, 20); // begun after: AllocateBlock sent it elsewhere
+  t.is(c.decommissionLeft(a, 20), 1);
+  c.releaseWriteLease('early');
+  t.is(c.decommissionLeft(a, 20), 0);
+  t.like(c.status(20, 'jt:1', 1).trackers.find((i) => i.tracker_id === a), { decommissioning: true, decommission_left: 0 });
+  c.decommission(a, false, 30);
+  t.like(c.status(30, 'jt:1', 1).trackers.find((i) => i.tracker_id === a), { decommissioning: false });
+  t.throws(() => c.decommission('nobody', true, 40), { message: 'no task tracker nobody' });
 });
 
 test('copies on a blacklisted tracker do not count', (t) => {

@@ -670,6 +670,12 @@ export class JobInProgress {
   }
 
   /** A tracker died: its running attempts fail (its finished map outputs stay voted, but unreachable). */
+  /** Whether the job, still running, has an attempt running on the tracker or an output there that a vote counted. */
+  uses(trackerId: string): boolean {
+    if (this.state !== 'RUNNING') return false;
+    return [...this.maps, ...this.reduces].some((t) => t.attempts.some((a) => a.trackerId === trackerId && (a.state === 'running' || a.state === 'succeeded')));
+  }
+
   trackerLost(trackerId: string, ctx: JobContext): void {
     for (const t of [...this.maps, ...this.reduces]) {
       for (const a of t.running()) if (a.trackerId === trackerId) {

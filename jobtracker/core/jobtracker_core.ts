@@ -71,6 +71,8 @@ export class JobTrackerCore {
    * the data): sent when they register again.
    */
   readonly #pendingDrops = new Map<string, Map<string, DropJob>>();
+  /** Trackers being decommissioned (decommission), by id, registered or not: since when. */
+  readonly #leaving = new Map<string, number>();
   /** Verdicts of earlier runs of the job tracker (restoreVerdicts), for trackers not registered since. */
   #pastVerdicts = new Map<string, readonly string[]>();
   /** Jobs of an earlier run of the job tracker (restoreJobs): their records only. */
@@ -97,6 +99,7 @@ export class JobTrackerCore {
       random,
       {
         usable: (id) => this.#usable(this.#trackers.get(id)),
+        serves: (id) => this.#serves(this.#trackers.get(id)),
         alive: (id) => this.#trackers.get(id)?.alive ?? false,
         location: (id) => this.location(id),
         usableIds: () => this.liveTrackers().map((t) => t.id),
@@ -160,8 +163,53 @@ export class JobTrackerCore {
     return t.verdicts.length > this.#opts.blacklistAfterVerdicts;
   }
 
+  /** Alive, trusted, and not being decommissioned: given work, counted as a copy, a repair's target. */
   #usable(t: TrackerRecord | undefined): t is TrackerRecord {
+    return this.#serves(t) && !this.#leaving.has(t.id);
+  }
+
+  /** Alive and trusted: it serves what it holds (map outputs, dfs copies), decommissioned or not. */
+  #serves(t: TrackerRecord | undefined): t is TrackerRecord {
     return !!t && t.alive && !this.blacklisted(t);
+  }
+
+  /**
+   * The operator takes a tracker out (HDFS's decommissioning), or back (`on` false): it gets no
+   * new attempts or copies, and its copies no longer count, so they are made elsewhere, from it
+   * too; its running attempts finish and it keeps serving. Once `decommissionLeft` is 0 it can
+   * stop without costing a copy. Kept across restarts (restoreDecommissions).
+   */
+  decommission(trackerId: string, on: boolean, now: number): void {
+    if (on && !this.#trackers.has(trackerId) && this.#replication.holdings(trackerId).blocks === 0) {
+      throw new BftmrError('JOB_BAD_ARGUMENT', `no task tracker ${trackerId}`);
+    }
+    if (on === this.#leaving.has(trackerId)) return;
+    if (on) this.#leaving.set(trackerId, now);
+    else this.#leaving.delete(trackerId);
+    this.#replication.touchTracker(trackerId);
+    this.#effects.push({ type: 'decommission', trackerId, on });
+    this.#effects.push({ type: 'log', message: `tracker ${trackerId} ${on ? 'is being decommissioned' : 'is in service again'}` });
+  }
+
+  /**
+   * The trackers being decommissioned when the job tracker last stopped. Since now, as far as the
+   * writes go: any running one may have begun before, and put blocks there.
+   */
+  restoreDecommissions(ids: Iterable<string>, now: number): void {
+    for (const id of ids) this.#leaving.set(id, now);
+  }
+
+  /**
+   * What keeps a tracker being decommissioned from stopping (0: nothing): its blocks that are
+   * short of copies elsewhere, the running jobs it runs attempts or holds outputs for, and the
+   * running writes begun before its decommissioning (they may have put blocks there that no file
+   * lists yet; later ones were sent elsewhere).
+   */
+  decommissionLeft(trackerId: string, now: number): number {
+    let jobs = 0;
+    for (const job of this.#jobs.values()) if (job.uses(trackerId)) jobs++;
+    const since = this.#leaving.get(trackerId) ?? now;
+    return this.#replication.shortWithout(trackerId) + jobs + this.#replication.writesBegunBy(since, now);
   }
 
   liveTrackers(): TrackerRecord[] {
@@ -329,9 +377,10 @@ export class JobTrackerCore {
       deadlineFactor: this.#opts.deadlineFactor ?? kLateDefaults.deadlineFactor,
       deadlineFloorMs: this.#opts.deadlineFloorMs ?? kLateDefaults.deadlineFloorMs,
       pairWaitMs: this.#opts.pairWaitMs ?? kLateDefaults.pairWaitMs,
+      // Where a reducer fetches a map output: a tracker being decommissioned still serves.
       liveAddress: (id) => {
         const t = this.#trackers.get(id);
-        return this.#usable(t) ? t.address : undefined;
+        return this.#serves(t) ? t.address : undefined;
       },
       kill: (trackerId, attemptId) => {
         const t = this.#trackers.get(trackerId);
@@ -627,7 +676,8 @@ export class JobTrackerCore {
   status(now: number, address: string, pid: number): ClusterStatusReply {
     const trackers = this.trackers(now).map((t) => {
       const held = this.#replication.holdings(t.tracker_id);
-      return { ...t, blocks: held.blocks, stored_bytes: held.bytes };
+      const leaving = this.#leaving.has(t.tracker_id);
+      return { ...t, blocks: held.blocks, stored_bytes: held.bytes, decommissioning: leaving, decommission_left: leaving ? this.decommissionLeft(t.tracker_id, now) : 0 };
     });
     return { address, pid, trackers, running_jobs: this.runningJobs() };
   }

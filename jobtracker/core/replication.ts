@@ -54,8 +54,13 @@ export const kReplicationDefaults: ReplicationOptions = {
 
 /** What the monitor needs to know about trackers, from the core. */
 export interface TrackerView {
-  /** Alive and not blacklisted: may hold counted replicas, serve as a source, receive repairs. */
+  /** Alive, not blacklisted, not being decommissioned: may hold counted replicas, serve as a source, receive repairs. */
   usable(id: string): boolean;
+  /**
+   * Usable, or being decommissioned: its copies do not count (others are made), but it still
+   * serves them, as a repair's source, until it is gone (HDFS's decommissioning nodes).
+   */
+  serves(id: string): boolean;
   location(id: string): Location | undefined;
   /** Usable trackers, in a stable order. */
   usableIds(): string[];
@@ -138,6 +143,13 @@ export class ReplicationMonitor {
     this.#leases.set(id, { startMs: Math.min(startMs, l?.startMs ?? startMs, now), renewedMs: now });
   }
 
+  /** Writes in progress (leases not lapsed) that began at `ms` or before. */
+  writesBegunBy(ms: number, now: number): number {
+    let n = 0;
+    for (const l of this.#leases.values()) if (l.renewedMs + this.#opts.writeLeaseMs >= now && l.startMs <= ms) n++;
+    return n;
+  }
+
   /** The write is over (its file created, or given up). */
   releaseLease(id: string): void {
     this.#leases.delete(id);
@@ -194,7 +206,7 @@ export class ReplicationMonitor {
     }
     // A copy may have been deleted after its tracker acknowledged it: ask it to show it holds it
     // (a pull that succeeds at once when it does, from every copy believed above), rather than believe it.
-    for (const t of doubtful) if (this.#trackers.usable(t) && !this.#targeted(digest, t)) this.#startRepair(b, t, now);
+    for (const t of doubtful) if (this.#trackers.serves(t) && !this.#targeted(digest, t)) this.#startRepair(b, t, now);
     this.#needy.add(digest);
   }
 
@@ -262,7 +274,8 @@ export class ReplicationMonitor {
     const live = [...b.replicas].filter((t) => this.#trackers.usable(t));
     const dead = [...b.replicas].filter((t) => !this.#trackers.usable(t));
     const repairing = [...this.#repairs.values()].filter((r) => r.digest === digest).length;
-    const state: BlockHealthState = live.length === 0 ? 'MISSING'
+    // A copy on a tracker being decommissioned does not count, but it is there to copy from.
+    const state: BlockHealthState = live.length === 0 && !dead.some((t) => this.#trackers.serves(t)) ? 'MISSING'
       : b.bad.size > 0 ? 'CORRUPT'
       : live.length < b.wanted ? 'UNDER_REPLICATED' : 'HEALTHY';
     return { live, dead, bad: [...b.bad], distrusted: [...b.distrusted], repairing, wanted: b.wanted, state };
@@ -310,7 +323,7 @@ export class ReplicationMonitor {
     const b = this.#blocks.get(d);
     if (!b || this.#live(b) >= b.wanted) {
       if (this.#collectible(ageMs, now)) this.#queueDelete(trackerId, d);
-    } else if (this.#trackers.usable(trackerId) && !b.distrusted.has(trackerId)) {
+    } else if (this.#trackers.serves(trackerId) && !b.distrusted.has(trackerId)) {
       this.#startRepair(b, trackerId, now);
     }
   }
@@ -325,6 +338,21 @@ export class ReplicationMonitor {
     for (const r of [...this.#repairs.values()]) if (r.target === trackerId) this.#endRepair(r);
     this.#outbox.delete(trackerId);
     this.#deletes.delete(trackerId);
+  }
+
+  /**
+   * Of the blocks listed on a tracker, how many have fewer copies elsewhere (on usable trackers)
+   * than wanted: while a tracker being decommissioned has any, stopping it may cost a copy.
+   */
+  shortWithout(trackerId: string): number {
+    let n = 0;
+    for (const d of this.#byTracker.get(trackerId) ?? []) {
+      const b = this.#blocks.get(d)!;
+      let elsewhere = 0;
+      for (const t of b.replicas) if (t !== trackerId && this.#trackers.usable(t)) elsewhere++;
+      if (elsewhere < b.wanted) n++;
+    }
+    return n;
   }
 
   /** The dfs blocks listed on a tracker (its verified copies), and their bytes. */
@@ -422,7 +450,7 @@ export class ReplicationMonitor {
     order.sort((x, y) => x.live - y.live);
     for (const { b, live } of order) {
       if (!usable.some((t) => (this.#repairsByTracker.get(t) ?? 0) < this.#opts.maxRepairsPerTracker)) break; // all busy
-      if (live === 0) continue; // no verified copy left to copy from
+      if (live === 0 && ![...b.replicas].some((t) => this.#trackers.serves(t))) continue; // no verified copy left to copy from
       let need = b.wanted - live - this.#inFlight(b.digest);
       if (need <= 0) continue;
       // A tracker once proven to hold it bad is not given it again (though the block had all its copies since).
@@ -545,7 +573,7 @@ export class ReplicationMonitor {
     this.#repairs.set(repair.id, repair);
     this.#repairsByTracker.set(target, (this.#repairsByTracker.get(target) ?? 0) + 1);
     // Sources in random order spread the load; the target verifies whatever it gets.
-    const sources = [...b.replicas].filter((t) => t !== target && this.#trackers.usable(t))
+    const sources = [...b.replicas].filter((t) => t !== target && this.#trackers.serves(t))
       .map((t) => ({ t, r: this.#random() })).sort((x, y) => x.r - y.r)
       .map(({ t }) => this.#trackers.location(t)).filter((l): l is Location => l !== undefined);
     let box = this.#outbox.get(target);

@@ -61,6 +61,8 @@ export type Effect =
   | { type: 'rerun'; jobId: string }
   /** A tracker was proven faulty: keep it, so that a restarted job tracker does not trust it again (restoreVerdicts). */
   | { type: 'verdict'; trackerId: string; reason: string }
+  /** The operator took a tracker out of service (on) or back: keep it (restoreDecommissions). */
+  | { type: 'decommission'; trackerId: string; on: boolean }
   | { type: 'log'; message: string };
 
 export interface CoreOptions {
