@@ -41,12 +41,8 @@ function fsckLines(f: FsckFile): string[] {
 
 /** What a dfs path is now. */
 async function kindOf(client: DfsClient, p: string): Promise<'file' | 'dir' | 'none'> {
-  try {
-    return (await client.stat(p)).is_dir ? 'dir' : 'file';
-  } catch (e) {
-    if (e instanceof BftmrError && e.code === 'DFS_NOT_FOUND') return 'none';
-    throw e;
-  }
+  const st = await client.find(p);
+  return !st ? 'none' : st.is_dir ? 'dir' : 'file';
 }
 
 function lsLine(e: FileInfo): string {
@@ -153,7 +149,8 @@ export function registerDfs(program: Command): void {
       const totals = new Map<string, { size: number; raw: number }>();
       for (const at of await client.expand(paths.length ? paths : ['/'])) {
         const files = (await client.list(at, true)).filter((e) => !e.is_dir);
-        const isDir = (await kindOf(client, at)) === 'dir';
+        // A file lists as itself; anything below a directory has a longer path.
+        const isDir = !(files.length === 1 && files[0]!.path === at);
         // Each file counts towards the entry of `at` it lies under (or `at` itself).
         const entryOf = (f: string) => !isDir || o.summary ? at : joinPath(at, f.slice(at === '/' ? 1 : at.length + 1).split('/')[0]!);
         if (o.summary || !isDir) totals.set(at, { size: 0, raw: 0 });

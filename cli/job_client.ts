@@ -40,7 +40,7 @@ export async function precheck(dfs: DfsClient, p: SubmitParams): Promise<void> {
   // (The job tracker checks these too; here they are refused before the job's code is stored.)
   for (const c of p.cacheFiles) {
     const at = normalizePath(c);
-    const st = await dfs.stat(at).catch((e) => { if (isBftmrError(e, 'DFS_NOT_FOUND')) return undefined; throw e; });
+    const st = await dfs.find(at);
     if (!st) throw new BftmrError('DFS_NOT_FOUND', `cache file ${at} does not exist`);
     if (st.is_dir) throw new BftmrError('JOB_BAD_ARGUMENT', `cache file ${at} is a directory, not a file`);
   }

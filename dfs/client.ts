@@ -135,11 +135,18 @@ export class DfsClient {
     return this.#jt.call<M.PathRequest, M.FileInfo>('GetFile', { path: normalizePath(p), recursive: false }, this.#deadlineMs);
   }
 
-  async exists(p: string): Promise<boolean> {
-    try { await this.stat(p); return true; } catch (e) {
-      if (e instanceof BftmrError && e.code === 'DFS_NOT_FOUND') return false;
+  /** The file or directory at `p`, or undefined when there is none. */
+  async find(p: string): Promise<M.FileInfo | undefined> {
+    try {
+      return await this.stat(p);
+    } catch (e) {
+      if (isBftmrError(e, 'DFS_NOT_FOUND')) return undefined;
       throw e;
     }
+  }
+
+  async exists(p: string): Promise<boolean> {
+    return (await this.find(p)) !== undefined;
   }
 
   async list(p: string, recursive = false): Promise<M.FileInfo[]> {
