@@ -16,6 +16,12 @@ export function positiveNumber(value: string): number {
   return n;
 }
 
+export function percentage(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0 || n > 100) throw new InvalidArgumentError(`'${value}' is not a percentage (0..100).`);
+  return n;
+}
+
 export function collectConf(value: string, previous: Record<string, string> = {}): Record<string, string> {
   const eq = value.indexOf('=');
   if (eq <= 0) throw new InvalidArgumentError(`'${value}' is not key=value.`);

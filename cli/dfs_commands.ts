@@ -2,10 +2,10 @@
 import fs from 'node:fs';
 import type { Command } from 'commander';
 import { kDfsDefaults, MB } from '../lib/options.ts';
-import type { FileInfo, FsckFile, TrackerInfo } from '../lib/messages.ts';
+import type { BalanceReply, FileInfo, FsckFile, TrackerInfo } from '../lib/messages.ts';
 import { BftmrError } from '../lib/errors.ts';
 import type { DfsClient } from '../dfs/client.ts';
-import { positiveNumber, wholeNumber } from './args.ts';
+import { percentage, positiveNumber, wholeNumber } from './args.ts';
 import { planPut, spoolStdin } from './put_plan.ts';
 import { joinPath, normalizePath } from '../dfs/dfs_path.ts';
 import { withCluster } from './context.ts';
@@ -21,6 +21,16 @@ function progress(label: string) {
     },
     done: () => line.done(),
   };
+}
+
+function balanceProgress(r: BalanceReply): string {
+  return `moved ${r.moved_blocks} block${r.moved_blocks === 1 ? '' : 's'} (${formatBytes(r.moved_bytes)}), ${r.moving} moving; ` +
+    `fullest and emptiest of ${r.trackers} trackers ${formatBytes(r.spread_bytes)} apart (${r.threshold_percent}% of the mean allows ${formatBytes(r.allowed_bytes)})`;
+}
+
+function balanceLine(r: BalanceReply): string {
+  const state = r.active ? 'running' : r.outcome ? `over, ${r.outcome}` : 'not running';
+  return `balancing ${state}: ${balanceProgress(r)}${r.failed_moves ? `; ${r.failed_moves} moves failed` : ''}`;
 }
 
 /** Where a replica lives, as the job tracker sees that tracker now. */
@@ -52,7 +62,7 @@ function lsLine(e: FileInfo): string {
 }
 
 export function registerDfs(program: Command): void {
-  const dfs = program.command('dfs').description('the replicated block store: put, get, cat, ls, du, mv, rm, stat, setrep, fsck');
+  const dfs = program.command('dfs').description('the replicated block store: put, get, cat, ls, du, mv, rm, stat, setrep, fsck, balance');
 
   dfs.command('put')
     .usage('[options] <local...> <path>')
@@ -191,6 +201,41 @@ export function registerDfs(program: Command): void {
         line.done();
       }
       console.log(`every block of ${path} has its copies`);
+    }));
+
+  dfs.command('balance')
+    .description('even out the bytes each task tracker holds (HDFS\'s balancer): copies move from the fullest trackers to the emptiest, ' +
+      'each made and verified before the old one goes; waits until done (Ctrl-C stops it)')
+    .option('-t, --threshold <percent>', 'done when every usable tracker holds within this % of their mean', percentage, 10)
+    .option('--no-wait', 'start it and return')
+    .option('--status', 'show how the current or last run goes, and return')
+    .option('--stop', 'stop the current run (moves under way finish)')
+    .option('--json', 'print the final state as one JSON object')
+    .action((o, cmd: Command) => withCluster(cmd, async (client) => {
+      const show = (r: BalanceReply) => { if (o.json) console.log(JSON.stringify(r)); else console.log(balanceLine(r)); };
+      if (o.status || o.stop) { show(await client.balance(o.stop ? 'STOP' : 'STATUS')); return; }
+      let r = await client.balance('START', o.threshold);
+      if (!o.wait) { show(r); return; }
+      const line = new ProgressLine();
+      // The run belongs to this command, as HDFS's balancer is a process: interrupting it stops the run.
+      let interrupted = false;
+      const onSignal = () => { interrupted = true; };
+      process.once('SIGINT', onSignal);
+      try {
+        while (r.active && !interrupted) {
+          line.update(`balancing: ${balanceProgress(r)}`);
+          await new Promise((res) => setTimeout(res, 500));
+          r = await client.balance('STATUS');
+        }
+        if (interrupted) r = await client.balance('STOP');
+      } finally {
+        process.off('SIGINT', onSignal);
+        line.done();
+      }
+      show(r);
+      if (interrupted) process.exitCode = 130;
+      else if (!r.outcome) throw new BftmrError('UNAVAILABLE', 'the job tracker restarted and the run with it; run `bftmr dfs balance` again');
+      else if (r.failed_moves > 0 && r.outcome.startsWith('stuck')) process.exitCode = 1;
     }));
 
   dfs.command('mv <src> <dst>')

@@ -125,6 +125,11 @@ export class DfsClient {
     return r.files;
   }
 
+  /** Starts or stops balancing the dfs (HDFS's balancer), or asks how it goes. */
+  balance(action: M.BalanceRequest['action'], thresholdPercent = 0): Promise<M.BalanceReply> {
+    return this.#jt.call<M.BalanceRequest, M.BalanceReply>('Balance', { action, threshold_percent: thresholdPercent }, this.#deadlineMs);
+  }
+
   /** Trackers by id, with whether they are alive and trusted (to show where replicas live). */
   async trackers(): Promise<Map<string, M.TrackerInfo>> {
     const st = await this.#jt.call<M.Empty, M.ClusterStatusReply>('ClusterStatus', {}, this.#deadlineMs);

@@ -331,6 +331,18 @@ export async function startJobTracker(opts: JobTrackerOptions, log: (line: strin
       log(`${req.on ? 'decommissioning' : 'recommissioning'} ${req.tracker_id}, asked by client ${peer.name}`);
       return {};
     }),
+    Balance: unary<M.BalanceRequest, M.BalanceReply>(async (req, peer) => {
+      const st = req.action === 'STATUS' ? core.balanceStatus() : core.balance(req.action === 'START', req.threshold_percent);
+      if (req.action !== 'STATUS') {
+        drainEffects();
+        log(`balancing ${req.action === 'START' ? `to within ${req.threshold_percent}%` : 'stopped'}, asked by client ${peer.name}`);
+      }
+      return {
+        active: st.active, threshold_percent: st.thresholdPercent, moved_blocks: st.movedBlocks, moved_bytes: st.movedBytes,
+        failed_moves: st.failedMoves, moving: st.moving, outcome: st.outcome, spread_bytes: st.spreadBytes,
+        allowed_bytes: st.allowedBytes, trackers: st.trackers,
+      };
+    }),
     Shutdown: unary<M.Empty, M.Empty>(async () => {
       setImmediate(() => void stop());
       return {};

@@ -105,6 +105,11 @@ export interface TrackerInfo {
   decommissioning?: boolean; decommission_left?: number;
 }
 export interface DecommissionRequest { tracker_id: string; on: boolean }
+export interface BalanceRequest { action: 'STATUS' | 'START' | 'STOP'; threshold_percent: number }
+export interface BalanceReply {
+  active: boolean; threshold_percent: number; moved_blocks: number; moved_bytes: number; failed_moves: number;
+  moving: number; outcome: string; spread_bytes: number; allowed_bytes: number; trackers: number;
+}
 export interface ClusterStatusReply { address: string; pid: number; trackers: TrackerInfo[]; running_jobs: number }
 
 export interface SubmitJobRequest {

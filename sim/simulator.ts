@@ -106,6 +106,7 @@ export const OTHER_FEATURES = [
   'jt-restart',     // the job tracker is killed and started again
   'dfs-write',      // puts run beside the jobs, some abandoned by a client that dies
   'decommission',   // the operator decommissions an honest tracker and stops it once the core says it may
+  'balance',        // the operator balances the dfs (and may stop the run)
 ] as const;
 
 export type Feature = FaultMode | NetworkFault | (typeof OTHER_FEATURES)[number];
@@ -197,6 +198,8 @@ export interface Scenario {
    * stops it once the core says none of its blocks is short elsewhere.
    */
   decommission?: { atMs: number; index: number };
+  /** The operator balances the dfs then (`bftmr dfs balance`), and may stop the run at stopAtMs. */
+  balance?: { atMs: number; thresholdPercent: number; stopAtMs?: number };
 }
 
 export interface SimOptions {
@@ -215,6 +218,8 @@ export interface SimOptions {
 }
 
 const MINUTE = 60_000;
+/** A balancing run ends by then: rounds of moves, and a repair timeout for moves to a tracker that hangs. */
+const kBalanceWithinMs = 3 * MINUTE;
 export const kDefaultMaxSimMs = 10 * MINUTE;
 /** A run that needs more events than this is itself a bug (a livelock in the simulator or the core). */
 const kMaxEvents = 2_000_000;
@@ -235,6 +240,7 @@ export function scenarioFor(opts: SimOptions): Scenario {
   const restarts = root.fork();
   const writing = root.fork();
   const ops = root.fork();
+  const balancing = root.fork();
   const excluded = new Set(opts.exclude ?? []);
   const allowed = FAULT_MODES.filter((m) => !excluded.has(m));
   const maxReduces = 4;
@@ -324,6 +330,10 @@ export function scenarioFor(opts: SimOptions): Scenario {
   const honest = trackers.map((_, i) => i).filter((i) => !faultyIndexes.includes(i));
   const decommission = { atMs: ops.int(0, 60_000), index: honest.length ? ops.pick(honest) : 0 };
   const decommissionOn = ops.chance(0.25) && n >= 2 * f + 2 && honest.length > 0 && !excluded.has('decommission');
+  const balance: { atMs: number; thresholdPercent: number; stopAtMs?: number } = { atMs: balancing.int(0, 60_000), thresholdPercent: balancing.pick([0, 5, 10, 30]) };
+  const stopAfter = balancing.int(0, 10_000);
+  if (balancing.chance(0.2)) balance.stopAtMs = balance.atMs + stopAfter;
+  const balanceOn = balancing.chance(0.3) && dfs.length > 0 && !excluded.has('balance');
   return {
     seed: opts.seed,
     f,
@@ -348,6 +358,7 @@ export function scenarioFor(opts: SimOptions): Scenario {
     writeLeaseMs,
     blockReportMs,
     ...(decommissionOn ? { decommission } : {}),
+    ...(balanceOn ? { balance } : {}),
   };
 }
 
@@ -374,7 +385,8 @@ export function describeScenario(s: Scenario): string {
     (s.jtRestartsAtMs.length ? ` jt-restart@${s.jtRestartsAtMs.join(',')}` : '') +
     (s.writes.length ? ` writes=[${s.writes.map((w) => `${w.blocks}b/r${w.replication}@${w.atMs}+${w.blockEveryMs}ms` +
       `${w.abandonAfter !== undefined ? `-dies@${w.abandonAfter}` : ''}`).join(' ')}] lease=${s.writeLeaseMs}ms reports=${s.blockReportMs}ms` : '') +
-    (s.decommission ? ` decommission=t${s.decommission.index}@${s.decommission.atMs}` : '');
+    (s.decommission ? ` decommission=t${s.decommission.index}@${s.decommission.atMs}` : '') +
+    (s.balance ? ` balance=${s.balance.thresholdPercent}%@${s.balance.atMs}${s.balance.stopAtMs !== undefined ? `-stop@${s.balance.stopAtMs}` : ''}` : '');
 }
 
 // ---------------------------------------------------------------- the fault-free reference
@@ -440,6 +452,7 @@ export type Property =
   | 'dfs-bad-copy-listed'      // liveness: a copy a read found bad (and the core then checked) is still listed
   | 'dfs-lost'                 // liveness: no listed copy of a block is good (f+1 copies were put: one was honest)
   | 'dfs-garbage'              // liveness: an up tracker still holds a block of a removed file, or of a put whose client died
+  | 'balance-stuck'            // liveness: a balancing run did not end (balanced, or unable to go on)
   | 'job-failed'               // liveness: a job failed though at most f trackers were faulty
   | 'job-stuck'                // liveness: a job did not finish in the simulated time
   | 'job-data-left'            // liveness: an up tracker still holds intermediate data of a job that is over
@@ -676,6 +689,8 @@ class Simulation {
   readonly #verdicts = new Map<string, string[]>();
   /** When the job tracker last restarted (START if never). */
   #restartedAt = START;
+  /** When the operator last started balancing (the run goes with a job tracker restart). */
+  #balanceStartedAt: number | undefined;
   /** Attempts launched by a job tracker that restarted since. */
   readonly #launchedBeforeRestart = new Set<string>();
   readonly #trackers: SimTracker[];
@@ -751,6 +766,11 @@ class Simulation {
     s.writes.forEach((w, k) => this.#at(w.atMs, () => this.#write(w, k)));
     const { decommission } = s;
     if (decommission) this.#at(decommission.atMs, () => this.#decommission(this.#trackers[decommission.index]!));
+    const { balance } = s;
+    if (balance) {
+      this.#at(balance.atMs, () => this.#balance(true, balance.thresholdPercent));
+      if (balance.stopAtMs !== undefined) this.#at(balance.stopAtMs, () => this.#balance(false, 0));
+    }
     for (const at of s.jtRestartsAtMs) this.#at(at, () => this.#restartJobTracker());
     this.#afterStep();
 
@@ -766,7 +786,9 @@ class Simulation {
     // A dead client's blocks go once its lease lapses and a block report lists them.
     const writeEnds = s.writes.map((w) => w.atMs + (w.abandonAfter ?? w.blocks) * w.blockEveryMs + s.writeLeaseMs + 2 * s.blockReportMs);
     const dfsMoments = [...s.dfsReadsAtMs, ...s.dfs.flatMap((x) => [x.rmAtMs, x.setrep?.atMs].filter((m): m is number => m !== undefined)), ...writeEnds,
-      ...(s.decommission ? [s.decommission.atMs] : [])];
+      ...(s.decommission ? [s.decommission.atMs] : []),
+      // A balancing run ends within a few rounds of moves; one to a tracker that hangs takes a repair timeout.
+      ...(s.balance ? [s.balance.atMs + kBalanceWithinMs] : [])];
     const dfsSettledAt = START + (dfsMoments.length ? Math.max(...dfsMoments) + 3 * s.trackerExpiryMs + 20_000 : 0);
     while (this.#violations.length === 0) {
       const e = this.#queue.pop();
@@ -787,6 +809,7 @@ class Simulation {
     this.#checkLiveness(limit);
     this.#checkJobDataDropped();
     this.#checkDfsLiveness();
+    this.#checkBalanceOver();
     this.#checkHungNamed();
     const jobs = this.#jobs.filter((j) => j.id).map((j) => {
       const st = this.#core.job(j.id!, this.#now);
@@ -1533,6 +1556,14 @@ class Simulation {
     this.#drainEffects();
   }
 
+  /** `bftmr dfs balance`, or (`on` false) Ctrl-C on it: on the job tracker running then. */
+  #balance(on: boolean, thresholdPercent: number): void {
+    this.#call('balance', () => this.#core.balance(on, thresholdPercent));
+    if (on) this.#balanceStartedAt = this.#now;
+    this.#trace(`operator: ${on ? `balance the dfs to within ${thresholdPercent}%` : 'stop balancing'}`);
+    this.#drainEffects();
+  }
+
   /** `bftmr cluster decommission`: then, once the core says it may, the operator stops the tracker. */
   #decommission(t: SimTracker): void {
     if (!t.up) return;
@@ -1768,6 +1799,16 @@ class Simulation {
         const bad = health.live.filter((id) => this.#badCopies.get(d)?.has(id) && this.#byId.get(id)?.up);
         if (bad.length) this.#violate('liveness', 'dfs-bad-copy-listed', `${short} is still listed on ${bad.map((id) => this.#name(id)).join(', ')}, found bad`);
       }
+    }
+  }
+
+  /** A balancing run the running job tracker was asked for ends (balanced, stuck, or stopped). */
+  #checkBalanceOver(): void {
+    if (this.#violations.length || this.#balanceStartedAt === undefined || this.#balanceStartedAt < this.#restartedAt) return;
+    const st = this.#core.balanceStatus();
+    if (st.active && this.#now >= this.#balanceStartedAt + kBalanceWithinMs) {
+      this.#violate('liveness', 'balance-stuck', `balancing started at ${this.#balanceStartedAt - START} ms still runs: ${st.movedBlocks} moved, ${st.moving} moving, ` +
+        `spread ${st.spreadBytes} bytes, ${st.allowedBytes} allowed`);
     }
   }
 

@@ -12,10 +12,9 @@
  * honest ones must remain for replication 3 to be reachable at all.
  */
 import test from 'ava';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { bftmr, blockFiles, corpus, json, ROOT, tempDir, until } from './helpers/cli.ts';
+import { bftmr, blockFiles, corpus, joinTracker, json, tempDir, until } from './helpers/cli.ts';
 
 // Small blocks: many repairs after the kill, so each liar is sure to get copies to be caught on.
 const BLOCK_MB = '0.0625';
@@ -44,14 +43,7 @@ test.serial('every file survives a corrupting, a dropping and a killed storage n
     '--expiry-ms', '3000', '--dfs-audit-ms', '200', '--blacklist-after', '0');
   t.is(start.code, 0, start.stderr);
   // The launcher gives one fault mode; the drop-blocks node joins like a daemon on another host would.
-  const jtAddress = JSON.parse(fs.readFileSync(path.join(home, 'cluster.json'), 'utf8')).jobTracker.address as string;
-  const dropDir = path.join(home, 'tracker-drop');
-  fs.mkdirSync(dropDir, { recursive: true });
-  t.is((await bftmr(home, 'cluster', 'credentials', '--name', 'tracker-drop', '--out', path.join(dropDir, 'tls'))).code, 0);
-  const dropLog = fs.openSync(path.join(dropDir, 'log'), 'a');
-  const dropper = spawn(process.execPath, [path.join(ROOT, 'bin/bftmr.js'), 'tasktracker', '--jobtracker', jtAddress,
-    '--dir', dropDir, '--slots', '1', '--fault', 'drop-blocks'], { stdio: ['ignore', dropLog, dropLog] });
-  fs.closeSync(dropLog);
+  const dropper = await joinTracker(home, 'tracker-drop', '--slots', '1', '--fault', 'drop-blocks');
   const status = () => json<{ trackers: Tracker[] }>(bftmr(home, 'cluster', 'status', '--json')).then((s) => s.trackers);
   try {
     const trackers = await until('six live trackers', status, (ts) => ts.filter((x) => x.alive).length === 6);
@@ -62,7 +54,7 @@ test.serial('every file survives a corrupting, a dropping and a killed storage n
     const dirOf = new Map<string, string>();
     // A tracker's id is the name in its certificate: the launcher names them after their directories.
     for (let i = 0; i < 5; i++) dirOf.set(`tracker-${i}`, path.join(home, `tracker-${i}`));
-    dirOf.set(drop, dropDir);
+    dirOf.set(drop, path.join(home, 'tracker-drop'));
 
     const put = async (p: string) => {
       const r = await bftmr(home, 'dfs', 'put', local(p), p, '--replication', '3', '--block-mb', BLOCK_MB);
@@ -163,12 +155,7 @@ test.serial('a reader\'s reports get liars named; with no verified copy left a r
   const bytes = fs.readFileSync(file);
   t.is((await bftmr(home, 'cluster', 'start', '--trackers', '3', '--slots', '1', '--faulty', '1', '--fault', 'corrupt-blocks:late',
     '--dfs-audit-ms', '0')).code, 0);
-  const jtAddress = JSON.parse(fs.readFileSync(path.join(home, 'cluster.json'), 'utf8')).jobTracker.address as string;
-  const dropDir = path.join(home, 'tracker-drop');
-  fs.mkdirSync(dropDir, { recursive: true });
-  t.is((await bftmr(home, 'cluster', 'credentials', '--name', 'tracker-drop', '--out', path.join(dropDir, 'tls'))).code, 0);
-  const dropper = spawn(process.execPath, [path.join(ROOT, 'bin/bftmr.js'), 'tasktracker', '--jobtracker', jtAddress,
-    '--dir', dropDir, '--slots', '1', '--fault', 'drop-blocks:late'], { stdio: 'ignore' });
+  const dropper = await joinTracker(home, 'tracker-drop', '--slots', '1', '--fault', 'drop-blocks:late');
   const status = () => json<{ trackers: Tracker[] }>(bftmr(home, 'cluster', 'status', '--json')).then((s) => s.trackers);
   try {
     const trackers = await until('four live trackers', status, (ts) => ts.filter((x) => x.alive).length === 4);

@@ -3,7 +3,7 @@
  * garbage collection, block reports, safe mode; and through the core, how an accusation becomes
  * an audit and only the audit's own finding a verdict.
  */
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { JobTrackerCore } from '../jobtracker/core/jobtracker_core.ts';
 import { kReplicationDefaults, ReplicationMonitor, type ReplicationOptions } from '../jobtracker/core/replication.ts';
 import type { Effect } from '../jobtracker/core/types.ts';
@@ -430,6 +430,106 @@ test('core: a tracker being decommissioned may not stop while a write begun befo
   c.decommission(a, false, 30);
   t.like(c.status(30, 'jt:1', 1).trackers.find((i) => i.tracker_id === a), { decommissioning: false });
   t.throws(() => c.decommission('nobody', true, 40), { message: 'no task tracker nobody' });
+});
+
+/**
+ * Runs a monitor the way trackers would: every requested pull succeeds (or fails, for the targets
+ * in `failing`), every delete is carried out; after each step, no block has fewer listed copies
+ * than it had. Returns the deletes, per tracker.
+ */
+function settle(t: ExecutionContext, m: ReplicationMonitor, ids: string[], digests: string[], from: number, failing = new Set<string>()): { now: number; deleted: Map<string, string[]> } {
+  const deleted = new Map<string, string[]>();
+  let now = from;
+  const copies = () => digests.map((d) => m.health(d)!.live.length);
+  for (let step = 0; step < 100; step++) {
+    const before = copies();
+    m.tick(++now);
+    let acted = false;
+    for (const [id, actions] of takeAll(m, ids, now)) {
+      for (const r of repairsIn(actions)) {
+        acted = true;
+        m.repairResult(id, { repair_id: r.repair_id, digest: r.digest, ok: !failing.has(id), error: failing.has(id) ? 'no' : '', bad_sources: [] }, now);
+      }
+      for (const d of deletesIn(actions)) {
+        acted = true;
+        deleted.set(id, [...(deleted.get(id) ?? []), d]);
+        t.false(m.isReplica(id, d), 'a copy is unlisted before it is deleted');
+      }
+    }
+    copies().forEach((n, i) => t.true(n >= Math.min(before[i]!, m.health(digests[i]!)!.wanted), `block ${i} lost a copy in a move`));
+    if (!acted && !m.balanceStatus().active) break;
+  }
+  return { now, deleted };
+}
+
+test('balancing (HDFS\'s balancer) moves copies from a full tracker to empty ones, each made before the full one\'s goes', (t) => {
+  const c = new Cluster('A', 'B', 'C', 'D');
+  const m = monitor(c);
+  const digests = Array.from({ length: 8 }, (_, i) => D(`b${i}`));
+  for (const d of digests.slice(0, 4)) m.track(d, 10, 1, ['A'], 0);
+  for (const d of digests.slice(4)) m.track(d, 10, 2, ['A', 'B'], 0);
+  // A 80, B 40, C and D 0: 120 bytes, 30 each would be even.
+  t.like(m.balanceStatus(), { active: false, outcome: '', spreadBytes: 80, trackers: 4 });
+  m.balance(true, 10);
+  t.like(m.balanceStatus(), { active: true, thresholdPercent: 10, allowedBytes: 3 });
+  const { deleted } = settle(t, m, ['A', 'B', 'C', 'D'], digests, 0);
+  t.like(m.balanceStatus(), { active: false, outcome: 'balanced', spreadBytes: 0, moving: 0, movedBlocks: 6, movedBytes: 60 });
+  t.deepEqual(['A', 'B', 'C', 'D'].map((id) => m.holdings(id).bytes), [30, 30, 30, 30]);
+  t.deepEqual([...deleted.keys()].sort(), ['A', 'B'], 'only the fuller trackers gave up copies');
+  t.deepEqual(digests.map((d) => m.health(d)!.live.length), [1, 1, 1, 1, 2, 2, 2, 2]);
+  t.true(digests.every((d) => m.health(d)!.state === 'HEALTHY'));
+});
+
+test('balancing ends when no move would bring the fullest and emptiest closer; a failed pull keeps the source copy', (t) => {
+  const c = new Cluster('A', 'B', 'C');
+  const m = monitor(c);
+  m.track(D('big'), 100, 1, ['A'], 0);
+  m.track(D('small'), 10, 1, ['B'], 0);
+  m.balance(true, 10);
+  // Moving "big" anywhere only moves the gap: nothing to do.
+  settle(t, m, ['A', 'B', 'C'], [D('big'), D('small')], 0);
+  t.like(m.balanceStatus(), { active: false, movedBlocks: 0, outcome: 'as balanced as its blocks allow: no move would bring the fullest and emptiest trackers closer' });
+
+  const c2 = new Cluster('A', 'B');
+  const m2 = monitor(c2);
+  m2.track(D('x'), 10, 1, ['A'], 0);
+  m2.track(D('y'), 10, 1, ['A'], 0);
+  m2.balance(true, 0);
+  const { now } = settle(t, m2, ['A', 'B'], [D('x'), D('y')], 0, new Set(['B']));
+  t.true(m2.isReplica('A', D('x')) && m2.isReplica('A', D('y')), 'a failed move deletes nothing');
+  t.like(m2.balanceStatus(), { active: false, movedBlocks: 0, failedMoves: 1, outcome: 'stuck: 1 move failed (the pull was refused or timed out); try again later' });
+  // Run again once the failures are old news: tried again, and done.
+  m2.balance(true, 0);
+  settle(t, m2, ['A', 'B'], [D('x'), D('y')], now + kReplicationDefaults.repairTimeoutMs + 1);
+  t.like(m2.balanceStatus(), { active: false, outcome: 'balanced', movedBlocks: 1, failedMoves: 0 });
+});
+
+test('balancing: a copy lost while a move is under way is made up by the move, nothing trimmed; the operator can stop a run', (t) => {
+  const c = new Cluster('A', 'B', 'C');
+  const m = monitor(c);
+  m.track(D('x'), 10, 2, ['A', 'B'], 0);
+  m.track(D('y'), 10, 1, ['A'], 0);
+  m.track(D('z'), 10, 1, ['A'], 0);
+  m.balance(true, 0);
+  m.tick(1);
+  const moves = [...takeAll(m, ['A', 'B', 'C'], 1)].flatMap(([id, a]) => repairsIn(a).map((r) => ({ id, r })));
+  t.true(moves.length > 0);
+  t.true(moves.every(({ id, r }) => id !== 'A' && r.sources[0]!.tracker_id === 'A'), 'it pulls from the copy it replaces');
+  const x = moves.find(({ r }) => r.digest === D('x'));
+  t.truthy(x, 'x is among the moves (the seeded random picks it)');
+  {
+    // B, the other holder of x, is lost before the move to C is done: C's copy replaces B's, and A keeps its.
+    c.up.delete('B');
+    m.trackerDown('B');
+  }
+  for (const { id, r } of moves) m.repairResult(id, { repair_id: r.repair_id, digest: r.digest, ok: true, error: '', bad_sources: [] }, 2);
+  m.balance(false, 0);
+  t.like(m.balanceStatus(), { active: false, outcome: 'stopped', movedBlocks: moves.length });
+  m.tick(3);
+  const after = takeAll(m, ['A', 'C'], 3);
+  t.true(m.isReplica('A', D('x')) && m.health(D('x'))!.live.length === 2, 'x keeps both copies');
+  t.deepEqual([...after.values()].flatMap(repairsIn), [], 'no new moves once stopped');
+  t.is(deletesIn(after.get('A')!).length, moves.length - 1, 'the other moved copies go from A');
 });
 
 test('copies on a blacklisted tracker do not count', (t) => {

@@ -9,7 +9,7 @@ import type {
   AttemptInfo, AttemptReport, BlockRef, ClusterStatusReply, DropJob, HeartbeatRequest, JobStatus, Location, TaskAction, TrackerInfo,
 } from '../../lib/messages.ts';
 import { shortDigest } from '../../lib/digest.ts';
-import { kReplicationDefaults, ReplicationMonitor, type BlockHealth } from './replication.ts';
+import { kReplicationDefaults, ReplicationMonitor, type BalanceStatus, type BlockHealth } from './replication.ts';
 import { codeBlocks, JobInProgress, type JobContext } from './job_in_progress.ts';
 import { maxVotes } from './vote.ts';
 import { kLateDefaults, type CoreOptions, type Effect, type JobSpec } from './types.ts';
@@ -210,6 +210,23 @@ export class JobTrackerCore {
     for (const job of this.#jobs.values()) if (job.uses(trackerId)) jobs++;
     const since = this.#leaving.get(trackerId) ?? now;
     return this.#replication.shortWithout(trackerId) + jobs + this.#replication.writesBegunBy(since, now);
+  }
+
+  /**
+   * The operator asks for the dfs to be balanced (`bftmr dfs balance`, HDFS's balancer), or for a
+   * run to stop: see ReplicationMonitor.balance. The run is not kept across restarts: the
+   * operator runs it again, as HDFS's balancer is run again.
+   */
+  balance(on: boolean, thresholdPercent: number): BalanceStatus {
+    if (on && !(thresholdPercent >= 0 && thresholdPercent <= 100)) {
+      throw new BftmrError('JOB_BAD_ARGUMENT', `the threshold is a percentage from 0 to 100, not ${thresholdPercent}`);
+    }
+    this.#replication.balance(on, thresholdPercent);
+    return this.#replication.balanceStatus();
+  }
+
+  balanceStatus(): BalanceStatus {
+    return this.#replication.balanceStatus();
   }
 
   liveTrackers(): TrackerRecord[] {

@@ -68,6 +68,27 @@ export interface TrackerView {
   alive(id: string): boolean;
 }
 
+/**
+ * Where a balancing run (HDFS's balancer) stands. Trackers are taken to have like disks: it
+ * evens out the bytes each usable tracker holds, within `thresholdPercent` of their mean.
+ */
+export interface BalanceStatus {
+  active: boolean;
+  thresholdPercent: number;
+  movedBlocks: number;
+  movedBytes: number;
+  /** Copies being made elsewhere, each to replace one on a fuller tracker. */
+  moving: number;
+  /** Moves whose pull failed or timed out. */
+  failedMoves: number;
+  /** How the last run ended ('balanced', why it could not go on, 'stopped'); '' while it runs or before any. */
+  outcome: string;
+  /** Bytes held by the fullest usable tracker minus the emptiest, and what the threshold allows. */
+  spreadBytes: number;
+  allowedBytes: number;
+  trackers: number;
+}
+
 export interface BlockHealth {
   live: string[];
   dead: string[];
@@ -126,6 +147,18 @@ export class ReplicationMonitor {
   readonly #leases = new Map<string, { startMs: number; renewedMs: number }>();
   /** When this monitor began: writes begun before are known only once their clients renew. */
   readonly #startMs: number;
+  /** Bytes of the blocks listed on each tracker. */
+  readonly #bytesBy = new Map<string, number>();
+  /** The balancing run, if one was asked for (it ends by itself, or is stopped). */
+  #balance: {
+    active: boolean; thresholdPercent: number; movedBlocks: number; movedBytes: number; failedMoves: number; outcome: string;
+    /** Trackers that failed a move: given no more in this run (one that hangs would take each for a repair timeout). */
+    failedTargets: Set<string>;
+  } | undefined;
+  /** Repairs that move a copy (balancing), by id: the tracker whose copy goes once it is made. */
+  readonly #moves = new Map<number, string>();
+  /** Blocks with one copy too many after a move: whose copy goes first. */
+  readonly #trimFrom = new Map<string, string>();
 
   constructor(opts: ReplicationOptions, random: () => number, trackers: TrackerView, safeUntilMs: number, startMs = -Infinity) {
     this.#opts = opts;
@@ -220,8 +253,9 @@ export class ReplicationMonitor {
       this.#endRepair(r);
       this.#queueDelete(r.target, digest); // it may have pulled it already
     }
-    for (const t of b.replicas) this.#byTracker.get(t)?.delete(digest);
+    for (const t of b.replicas) if (this.#byTracker.get(t)?.delete(digest)) this.#addBytes(t, -b.size);
     this.#blocks.delete(digest);
+    this.#trimFrom.delete(digest);
     this.#needy.delete(digest);
     this.#changed.delete(digest);
   }
@@ -357,10 +391,7 @@ export class ReplicationMonitor {
 
   /** The dfs blocks listed on a tracker (its verified copies), and their bytes. */
   holdings(trackerId: string): { blocks: number; bytes: number } {
-    const held = this.#byTracker.get(trackerId);
-    let bytes = 0;
-    for (const d of held ?? []) bytes += this.#blocks.get(d)!.size;
-    return { blocks: held?.size ?? 0, bytes };
+    return { blocks: this.#byTracker.get(trackerId)?.size ?? 0, bytes: this.#bytesBy.get(trackerId) ?? 0 };
   }
 
   /** The tracker's usability may have changed (blacklisted): its blocks are looked at again. */
@@ -382,15 +413,150 @@ export class ReplicationMonitor {
       if (r.ok) this.#unlistedCopy(trackerId, r.digest, now);
       return [];
     }
+    const movedFrom = this.#moves.get(repair.id);
     this.#endRepair(repair);
     const b = this.#blocks.get(r.digest)!;
-    if (r.ok) this.#addReplica(b, trackerId);
-    else {
+    if (r.ok) {
+      this.#addReplica(b, trackerId);
+      if (movedFrom !== undefined) {
+        this.#trimFrom.set(b.digest, movedFrom);
+        if (this.#balance) {
+          this.#balance.movedBlocks++;
+          this.#balance.movedBytes += b.size;
+        }
+      }
+    } else {
+      if (movedFrom !== undefined) this.#moveFailed(trackerId);
       this.#failed.set(`${trackerId}|${r.digest}`, now);
       this.#log.push(`repair of ${r.digest.slice(0, 12)} on ${trackerId} failed: ${r.error}`);
     }
     this.#needy.add(r.digest);
     return r.bad_sources.filter((s) => s !== trackerId && b.replicas.has(s));
+  }
+
+  // ---------------------------------------------------------------- balancing
+
+  /**
+   * The operator asks for the dfs to be balanced (HDFS's balancer), or (`on` false) for a run to
+   * stop: moves under way finish. A move copies a block from a fuller usable tracker to an
+   * emptier one, as a repair does, and only once the copy is verified is the fuller one's deleted,
+   * so a block never has fewer copies for it. The run ends when every usable tracker holds within
+   * `thresholdPercent` of their mean, or when no move would bring the fullest and emptiest closer.
+   */
+  balance(on: boolean, thresholdPercent: number): void {
+    if (!on) {
+      if (this.#balance?.active) {
+        this.#balance.active = false;
+        this.#balance.outcome = 'stopped';
+        this.#log.push('balancing stopped by the operator');
+      }
+      return;
+    }
+    if (this.#balance?.active) {
+      this.#balance.thresholdPercent = thresholdPercent;
+      return;
+    }
+    this.#balance = { active: true, thresholdPercent, movedBlocks: 0, movedBytes: 0, failedMoves: 0, outcome: '', failedTargets: new Set() };
+    this.#log.push(`balancing the dfs to within ${thresholdPercent}% of the mean bytes per tracker`);
+  }
+
+  balanceStatus(): BalanceStatus {
+    const b = this.#balance;
+    const thresholdPercent = b?.thresholdPercent ?? 0;
+    const loads = this.#trackers.usableIds().map((t) => this.#bytesBy.get(t) ?? 0);
+    const mean = loads.length ? loads.reduce((x, y) => x + y, 0) / loads.length : 0;
+    return {
+      active: b?.active ?? false,
+      thresholdPercent,
+      movedBlocks: b?.movedBlocks ?? 0,
+      movedBytes: b?.movedBytes ?? 0,
+      failedMoves: b?.failedMoves ?? 0,
+      moving: this.#moves.size,
+      outcome: b?.outcome ?? '',
+      spreadBytes: loads.length ? Math.max(...loads) - Math.min(...loads) : 0,
+      allowedBytes: Math.floor(mean * thresholdPercent / 100),
+      trackers: loads.length,
+    };
+  }
+
+  /**
+   * Starts the moves a balancing run can make now: from the fullest usable trackers to the
+   * emptiest, counting copies under way as made and copies a move will replace as gone, within
+   * the repairs each target may take at once. Repairs of short blocks came first (in #schedule).
+   */
+  #balanceStep(now: number): void {
+    const run = this.#balance!;
+    const ids = this.#trackers.usableIds();
+    if (ids.length < 2) return this.#endBalance('fewer than two usable trackers');
+    const load = new Map(ids.map((t) => [t, this.#bytesBy.get(t) ?? 0]));
+    const shift = (t: string, n: number) => { const l = load.get(t); if (l !== undefined) load.set(t, l + n); };
+    for (const r of this.#repairs.values()) shift(r.target, this.#blocks.get(r.digest)?.size ?? 0);
+    for (const [id, from] of this.#moves) shift(from, -(this.#blocks.get(this.#repairs.get(id)!.digest)?.size ?? 0));
+    for (const [d, from] of this.#trimFrom) shift(from, -(this.#blocks.get(d)?.size ?? 0));
+    let total = 0;
+    for (const l of load.values()) total += l;
+    const allowed = (total / ids.length) * run.thresholdPercent / 100;
+    for (;;) {
+      const byLoad = [...ids].sort((x, y) => load.get(y)! - load.get(x)!);
+      if (load.get(byLoad[0]!)! - load.get(byLoad.at(-1)!)! <= allowed) {
+        if (this.#moves.size === 0) this.#endBalance('balanced');
+        return;
+      }
+      let move: { b: BlockState; from: string; to: string } | undefined;
+      for (const from of byLoad) {
+        for (const to of [...byLoad].reverse()) {
+          const gap = load.get(from)! - load.get(to)!;
+          if (gap <= allowed) break; // emptier targets come first: the rest are closer still
+          if ((this.#repairsByTracker.get(to) ?? 0) >= this.#opts.maxRepairsPerTracker || run.failedTargets.has(to)) continue;
+          const b = this.#movable(from, to, gap);
+          if (b) { move = { b, from, to }; break; }
+        }
+        if (move) break;
+      }
+      if (!move) {
+        if (this.#moves.size > 0) return;
+        // A target that failed a move gets no more in this run: rather than wait on one that may
+        // always fail, the run ends, as HDFS's balancer does without progress.
+        this.#endBalance(run.failedMoves > 0
+          ? `stuck: ${run.failedMoves} move${run.failedMoves === 1 ? '' : 's'} failed (the pull was refused or timed out); try again later`
+          : 'as balanced as its blocks allow: no move would bring the fullest and emptiest trackers closer');
+        return;
+      }
+      const { b, from, to } = move;
+      this.#moves.set(this.#startRepair(b, to, now, from), from);
+      load.set(from, load.get(from)! - b.size);
+      load.set(to, load.get(to)! + b.size);
+    }
+  }
+
+  /**
+   * A block on `from` that `to` may take in a move: it has its copies (short ones are repairs'),
+   * none is under way or awaiting a trim, `to` holds none (nor is about to be told to delete
+   * one), was never proven to hold it bad and did not fail to pull it lately, and it is smaller than the gap, so the move brings the two closer.
+   * Of those, the one that brings them closest.
+   */
+  #movable(from: string, to: string, gap: number): BlockState | undefined {
+    let best: BlockState | undefined;
+    for (const d of this.#byTracker.get(from) ?? []) {
+      const b = this.#blocks.get(d)!;
+      if (b.size >= gap || b.replicas.has(to) || b.distrusted.has(to) || this.#trimFrom.has(d) ||
+        this.#failed.has(`${to}|${d}`) || this.#deletes.get(to)?.has(d) || this.#inFlight(d) > 0 || this.#live(b) < b.wanted) continue;
+      if (!best || Math.abs(gap - 2 * b.size) < Math.abs(gap - 2 * best.size)) best = b;
+    }
+    return best;
+  }
+
+  #moveFailed(target: string): void {
+    if (!this.#balance) return;
+    this.#balance.failedMoves++;
+    this.#balance.failedTargets.add(target);
+  }
+
+  #endBalance(outcome: string): void {
+    const run = this.#balance!;
+    run.active = false;
+    run.outcome = outcome;
+    this.#log.push(`balancing over, ${outcome}: ${run.movedBlocks} blocks moved`);
   }
 
   // ---------------------------------------------------------------- time
@@ -411,12 +577,14 @@ export class ReplicationMonitor {
       for (const t of [...this.#byTracker.keys()]) if (!this.#trackers.alive(t)) this.trackerDown(t);
     }
     this.#schedule(now);
+    if (this.#balance?.active) this.#balanceStep(now);
     return this.#pickAudit(now);
   }
 
   #expire(now: number): void {
     for (const r of [...this.#repairs.values()]) {
       if (now - r.startedMs <= this.#opts.repairTimeoutMs) continue;
+      if (this.#moves.has(r.id)) this.#moveFailed(r.target);
       this.#endRepair(r);
       this.#failed.set(`${r.target}|${r.digest}`, now);
       this.#needy.add(r.digest);
@@ -440,10 +608,12 @@ export class ReplicationMonitor {
         // More copies than wanted (its replication was lowered, or a lost tracker came back):
         // the extra ones go, once no repair of it is under way.
         if (live > b.wanted && this.#inFlight(d) === 0) this.#trim(b, live - b.wanted);
+        else if (live === b.wanted) this.#trimFrom.delete(d); // a copy was lost meanwhile: the move made up for it
         this.#needy.delete(d);
         b.bad.clear();
         continue;
       }
+      this.#trimFrom.delete(d);
       order.push({ b, live });
     }
     // The blocks closest to being lost first.
@@ -523,14 +693,21 @@ export class ReplicationMonitor {
     let mine = this.#byTracker.get(t);
     if (!mine) this.#byTracker.set(t, (mine = new Set()));
     mine.add(b.digest);
+    this.#addBytes(t, b.size);
     this.#changed.add(b.digest);
   }
 
   #removeReplica(b: BlockState, t: string): void {
     if (!b.replicas.delete(t)) return;
-    this.#byTracker.get(t)?.delete(b.digest);
+    if (this.#byTracker.get(t)?.delete(b.digest)) this.#addBytes(t, -b.size);
     this.#changed.add(b.digest);
     this.#needy.add(b.digest);
+  }
+
+  #addBytes(t: string, n: number): void {
+    const bytes = (this.#bytesBy.get(t) ?? 0) + n;
+    if (bytes > 0) this.#bytesBy.set(t, bytes);
+    else this.#bytesBy.delete(t);
   }
 
   #queueDelete(t: string, digest: string): void {
@@ -539,10 +716,15 @@ export class ReplicationMonitor {
     ds.add(digest);
   }
 
-  /** Unlists `n` copies of `b` on usable trackers, picked at random, and deletes them there. */
+  /**
+   * Unlists `n` copies of `b` on usable trackers and deletes them there: the copy a move replaced
+   * first, the others picked at random.
+   */
   #trim(b: BlockState, n: number): void {
+    const from = this.#trimFrom.get(b.digest);
+    this.#trimFrom.delete(b.digest);
     const extra = [...b.replicas].filter((t) => this.#trackers.usable(t))
-      .map((t) => ({ t, r: this.#random() })).sort((x, y) => x.r - y.r).slice(0, n).map(({ t }) => t);
+      .map((t) => ({ t, r: t === from ? -1 : this.#random() })).sort((x, y) => x.r - y.r).slice(0, n).map(({ t }) => t);
     for (const t of extra) {
       this.#removeReplica(b, t);
       this.#queueDelete(t, b.digest);
@@ -568,21 +750,25 @@ export class ReplicationMonitor {
     return n;
   }
 
-  #startRepair(b: BlockState, target: string, now: number): void {
+  /** Asks `target` to pull a verified copy of `b`; returns the repair's id. */
+  #startRepair(b: BlockState, target: string, now: number, firstSource?: string): number {
     const repair: Repair = { id: ++this.#repairSeq, digest: b.digest, target, startedMs: now };
     this.#repairs.set(repair.id, repair);
     this.#repairsByTracker.set(target, (this.#repairsByTracker.get(target) ?? 0) + 1);
     // Sources in random order spread the load; the target verifies whatever it gets.
+    // A move pulls from the copy it replaces first.
     const sources = [...b.replicas].filter((t) => t !== target && this.#trackers.serves(t))
-      .map((t) => ({ t, r: this.#random() })).sort((x, y) => x.r - y.r)
+      .map((t) => ({ t, r: t === firstSource ? -1 : this.#random() })).sort((x, y) => x.r - y.r)
       .map(({ t }) => this.#trackers.location(t)).filter((l): l is Location => l !== undefined);
     let box = this.#outbox.get(target);
     if (!box) this.#outbox.set(target, (box = []));
     box.push({ replicate_block: { repair_id: repair.id, digest: b.digest, size: b.size, sources } });
+    return repair.id;
   }
 
   #endRepair(r: Repair): void {
     this.#repairs.delete(r.id);
+    this.#moves.delete(r.id);
     const n = (this.#repairsByTracker.get(r.target) ?? 1) - 1;
     if (n > 0) this.#repairsByTracker.set(r.target, n);
     else this.#repairsByTracker.delete(r.target);

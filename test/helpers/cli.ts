@@ -1,5 +1,5 @@
 /** Runs the real `bftmr` command (a real process) and the coreutils oracles, for integration tests. */
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -24,6 +24,23 @@ export function bftmrFed(home: string, input: string | Buffer | undefined, ...ar
     });
     if (input !== undefined) child.stdin!.end(input);
   });
+}
+
+/**
+ * A task tracker that joins the cluster in `home` as one on another host would: its own
+ * credentials (`cluster credentials`), then `bftmr tasktracker` with `args`. Its output goes to
+ * `<its dir>/log`. The caller kills it: `cluster stop` knows only the trackers it started.
+ */
+export async function joinTracker(home: string, name: string, ...args: string[]): Promise<ChildProcess> {
+  const jtAddress = JSON.parse(fs.readFileSync(path.join(home, 'cluster.json'), 'utf8')).jobTracker.address as string;
+  const dir = path.join(home, name);
+  fs.mkdirSync(dir, { recursive: true });
+  const creds = await bftmr(home, 'cluster', 'credentials', '--name', name, '--out', path.join(dir, 'tls'));
+  if (creds.code !== 0) throw new Error(`cluster credentials: ${creds.stderr}`);
+  const log = fs.openSync(path.join(dir, 'log'), 'a');
+  const child = spawn(process.execPath, [BIN, 'tasktracker', '--jobtracker', jtAddress, '--dir', dir, ...args], { stdio: ['ignore', log, log] });
+  fs.closeSync(log);
+  return child;
 }
 
 export function tempDir(prefix: string): string {
