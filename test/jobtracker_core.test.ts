@@ -1283,3 +1283,19 @@ test('a heartbeating tracker that holds an attempt past the hard deadline is nam
   for (const v of a.verdicts) t.regex(v, /^missed the deadline of (map|reduce) task \d of job_\S+ \(still running after \d+\.\d s/);
   t.deepEqual(info.filter((i) => i.tracker_id !== 'A').map((i) => i.verdicts), [[], []]);
 });
+
+test('a tracker being decommissioned may not stop while a job is committing an output it holds (sim seed 603361966)', (t) => {
+  const sim = new Sim(honestTrackers(['A', 'B', 'C']));
+  const jobId = sim.core.submit(jobSpec(2, 1, 1, ['A', 'B', 'C']), sim.now);
+  sim.run(jobId);
+  const holders = sim.commits()[0]!.files[0]!.replicas.map((r) => r.tracker_id);
+  t.is(sim.core.job(jobId, sim.now).state, 'RUNNING', 'committing shows as running');
+  const [holder] = holders as [string];
+  sim.core.decommission(holder, true, sim.now);
+  // Until the commit is applied, the output's copies are not dfs blocks yet: the job keeps it.
+  t.true(sim.core.decommissionLeft(holder, sim.now) > 0);
+  for (const file of sim.commits()[0]!.files) sim.core.trackBlock(file.digest, file.size, file.replicas.length, file.replicas.map((r) => r.tracker_id), sim.now);
+  sim.core.committed(jobId, sim.now);
+  // Now it is a block short without the holder's copy: that keeps it instead.
+  t.true(sim.core.decommissionLeft(holder, sim.now) > 0);
+});

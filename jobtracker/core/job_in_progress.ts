@@ -670,9 +670,13 @@ export class JobInProgress {
   }
 
   /** A tracker died: its running attempts fail (its finished map outputs stay voted, but unreachable). */
-  /** Whether the job, still running, has an attempt running on the tracker or an output there that a vote counted. */
+  /**
+   * Whether the job, still running, has an attempt running on the tracker or an output there that
+   * a vote counted. Committing counts as running: until the commit is applied, the output's copies
+   * are not yet dfs blocks the replication monitor would keep (sim seed 603361966).
+   */
   uses(trackerId: string): boolean {
-    if (this.state !== 'RUNNING') return false;
+    if (this.state !== 'RUNNING' && this.state !== 'COMMITTING') return false;
     return [...this.maps, ...this.reduces].some((t) => t.attempts.some((a) => a.trackerId === trackerId && (a.state === 'running' || a.state === 'succeeded')));
   }
 
