@@ -97,6 +97,9 @@ async function windowed<T>(n: number, width: number, fn: (i: number) => Promise<
   return out;
 }
 
+/** A put's write lease: `check` throws once it may have lapsed; `release` ends it. */
+interface WriteLeaseHandle { id: string; check: () => void; release: () => Promise<void> }
+
 /** A block as one upload saw it: its digest, its head's, and the proof MACs asked for. */
 interface Uploaded { digest: string; head: { digest: string; size: number }; macs: Buffer[] }
 
@@ -202,14 +205,37 @@ export class DfsClient {
    * tracker collects none of the blocks it stores before its file is created, and all of them if
    * this client dies.
    */
-  async #writeLease(): Promise<{ release: () => Promise<void> }> {
+  async #writeLease(target: string): Promise<WriteLeaseHandle> {
     const id = randomBytes(8).toString('hex');
     const started = Date.now();
-    const renew = () => this.#jt.call<M.WriteLease, M.WriteLeaseReply>('RenewWriteLease', { id, started_ms_ago: Date.now() - started }, this.#deadlineMs);
+    // When the last renewal that got through was sent: the job tracker heard from this client
+    // then or later. If the next one to get through is answered more than a lease after, the job
+    // tracker may have gone a lease without hearing from it, and let the lease lapse (a job
+    // tracker restarted meanwhile would not know): lost for good.
+    let lastOk = started;
+    let lost = false;
+    const renew = async () => {
+      const sent = Date.now();
+      const reply = await this.#jt.call<M.WriteLease, M.WriteLeaseReply>('RenewWriteLease', { id, started_ms_ago: sent - started }, this.#deadlineMs);
+      if (Date.now() - lastOk > reply.lease_ms) lost = true;
+      lastOk = sent;
+      return reply;
+    };
     const { lease_ms } = await renew();
-    const timer = setInterval(() => void renew().catch(() => { /* the next one may get through */ }), Math.max(100, lease_ms / 4));
+    // A renewal that does not get through is tried again at the next tick; one refused because
+    // the lease lapsed ends them.
+    const timer = setInterval(() => void renew().catch((e) => { if (isBftmrError(e, 'DFS_LEASE_LAPSED')) lost = true; }),
+      Math.max(100, lease_ms / 4));
     timer.unref();
     return {
+      id,
+      check: () => {
+        if (lost || Date.now() - lastOk > lease_ms) {
+          clearInterval(timer);
+          throw new BftmrError('DFS_LEASE_LAPSED', `${target}: the write's lease may have lapsed (the job tracker did not hear from this client for ` +
+            `${Math.round(lease_ms / 1000)} s), so blocks it stored may have been collected; write it again`);
+        }
+      },
       release: async () => {
         clearInterval(timer);
         await this.#jt.call<M.WriteLease, M.Empty>('ReleaseWriteLease', { id, started_ms_ago: 0 }, this.#deadlineMs).catch(() => {});
@@ -226,9 +252,9 @@ export class DfsClient {
     const fh = await openLocal(local, 'r', 'read');
     // Once one block fails, the others stop placing copies (the put fails anyway).
     const abort = new AbortController();
-    let lease: { release: () => Promise<void> } | undefined;
+    let lease: WriteLeaseHandle | undefined;
     try {
-      lease = await this.#writeLease();
+      lease = await this.#writeLease(target);
       const st = await fh.stat();
       if (!st.isFile()) throw new BftmrError('LOCAL_IO', `${local} is not a regular file`);
       if (!opts.overwrite && (await this.exists(target))) throw new BftmrError('DFS_EXISTS', `${target} already exists (use --force to replace it)`);
@@ -241,6 +267,7 @@ export class DfsClient {
         let last = 0; // the furthest this block's uploads got: progress never goes back
         const block = { file: target, index: i, fh, off, size, replication, minReplication: opts.minReplication ?? replication, signal: abort.signal };
         try {
+          lease!.check(); // a put whose lease lapsed fails now, not after storing the rest
           return await this.#putBlock(block, (n) => {
             if (n <= last) return;
             done += n - last;
@@ -252,7 +279,9 @@ export class DfsClient {
           throw e;
         }
       });
-      await this.#jt.call<M.CreateFileRequest, M.Empty>('CreateFile', { path: target, blocks, replication, overwrite: !!opts.overwrite }, this.#deadlineMs);
+      lease.check();
+      await this.#jt.call<M.CreateFileRequest, M.Empty>('CreateFile', { path: target, blocks, replication, overwrite: !!opts.overwrite, lease_id: lease.id }, this.#deadlineMs)
+        .catch((e) => { throw isBftmrError(e, 'DFS_LEASE_LAPSED') ? new BftmrError('DFS_LEASE_LAPSED', `${target}: ${e.message}`) : e; });
       return this.stat(target);
     } finally {
       await lease?.release();

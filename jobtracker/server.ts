@@ -364,7 +364,7 @@ export async function startJobTracker(opts: JobTrackerOptions, log: (line: strin
       return { lease_ms: opts.writeLeaseMs };
     }),
     ReleaseWriteLease: unary<M.WriteLease, M.Empty>(async (req, peer) => {
-      core.releaseWriteLease(`${peer.name}/${req.id}`);
+      core.releaseWriteLease(`${peer.name}/${req.id}`, Date.now());
       return {};
     }),
     AllocateBlock: unary<M.AllocateBlockRequest, M.AllocateBlockReply>(async (req) => {
@@ -374,7 +374,9 @@ export async function startJobTracker(opts: JobTrackerOptions, log: (line: strin
       const shuffled = candidates.map((t) => ({ t, r: cryptoRandom() })).sort((a, b) => a.r - b.r).map((x) => x.t);
       return { targets: shuffled.slice(0, req.replication).map((t) => ({ tracker_id: t.id, address: t.address })) };
     }),
-    CreateFile: unary<M.CreateFileRequest, M.Empty>(async (req) => {
+    CreateFile: unary<M.CreateFileRequest, M.Empty>(async (req, peer) => {
+      // A put whose lease lapsed may have had blocks collected: it is refused, not created short.
+      if (req.lease_id) core.checkWriteLease(`${peer.name}/${req.lease_id}`, Date.now());
       const size = req.blocks.reduce((n, b) => n + b.size, 0);
       const file: FileEntry = {
         path: req.path, size, replication: req.replication, createdMs: Date.now(),

@@ -14,6 +14,7 @@ export type ErrorCode =
   | 'DFS_DIGEST_MISMATCH'
   | 'DFS_NO_REPLICA'
   | 'DFS_TOO_FEW_NODES'
+  | 'DFS_LEASE_LAPSED'         // a put's client did not renew its lease in time: its blocks may be gone
   | 'JOB_BAD_MODULE'
   | 'JOB_NOT_FOUND'
   | 'JOB_NOT_RUNNING'          // a kill of a job that is over, or committing its output

@@ -146,7 +146,7 @@ export interface RenameRequest { src: string; dst: string }
 export interface SetReplicationRequest { path: string; replication: number }
 export interface SetReplicationReply { files_changed: number }
 export interface RenameReply { path: string; files_moved: number }
-export interface CreateFileRequest { path: string; blocks: BlockRef[]; replication: number; overwrite: boolean }
+export interface CreateFileRequest { path: string; blocks: BlockRef[]; replication: number; overwrite: boolean; lease_id?: string }
 export interface PathRequest { path: string; recursive: boolean }
 export interface FileInfo {
   path: string; size: number; blocks: BlockRef[]; replication: number; created_ms: number; is_dir: boolean;

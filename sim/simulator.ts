@@ -151,6 +151,12 @@ export interface WritePlan {
   replication: number;
   blockEveryMs: number;
   abandonAfter?: number;
+  /**
+   * The client is cut off from the job tracker from its block `afterBlock` on, for `ms`: it goes
+   * on storing blocks but renews nothing. Past a lease, its blocks may be collected, and its file
+   * must then be refused.
+   */
+  stall?: { afterBlock: number; ms: number };
 }
 
 export interface JobPlan {
@@ -241,6 +247,7 @@ export function scenarioFor(opts: SimOptions): Scenario {
   const writing = root.fork();
   const ops = root.fork();
   const balancing = root.fork();
+  const stalls = root.fork();
   const excluded = new Set(opts.exclude ?? []);
   const allowed = FAULT_MODES.filter((m) => !excluded.has(m));
   const maxReduces = 4;
@@ -327,6 +334,10 @@ export function scenarioFor(opts: SimOptions): Scenario {
     if (writing.chance(0.5)) plan.abandonAfter = abandonAfter;
     return plan;
   });
+  for (const w of writes) {
+    const stall = { afterBlock: stalls.int(0, w.blocks - 1), ms: Math.round(stalls.pick([0.5, 1.5, 3]) * writeLeaseMs) };
+    if (stalls.chance(0.3)) w.stall = stall;
+  }
   const honest = trackers.map((_, i) => i).filter((i) => !faultyIndexes.includes(i));
   const decommission = { atMs: ops.int(0, 60_000), index: honest.length ? ops.pick(honest) : 0 };
   const decommissionOn = ops.chance(0.25) && n >= 2 * f + 2 && honest.length > 0 && !excluded.has('decommission');
@@ -384,7 +395,7 @@ export function describeScenario(s: Scenario): string {
       `reads@[${s.dfsReadsAtMs.join(',')}]` : '') +
     (s.jtRestartsAtMs.length ? ` jt-restart@${s.jtRestartsAtMs.join(',')}` : '') +
     (s.writes.length ? ` writes=[${s.writes.map((w) => `${w.blocks}b/r${w.replication}@${w.atMs}+${w.blockEveryMs}ms` +
-      `${w.abandonAfter !== undefined ? `-dies@${w.abandonAfter}` : ''}`).join(' ')}] lease=${s.writeLeaseMs}ms reports=${s.blockReportMs}ms` : '') +
+      `${w.abandonAfter !== undefined ? `-dies@${w.abandonAfter}` : ''}${w.stall ? `-cut@${w.stall.afterBlock}+${w.stall.ms}ms` : ''}`).join(' ')}] lease=${s.writeLeaseMs}ms reports=${s.blockReportMs}ms` : '') +
     (s.decommission ? ` decommission=t${s.decommission.index}@${s.decommission.atMs}` : '') +
     (s.balance ? ` balance=${s.balance.thresholdPercent}%@${s.balance.atMs}${s.balance.stopAtMs !== undefined ? `-stop@${s.balance.stopAtMs}` : ''}` : '');
 }
@@ -784,7 +795,7 @@ class Simulation {
       (s.trackers.some((t) => t.mode === 'hang') ? s.deadlineFloorMs + 42_000 + maxReads * sourceAllowanceMs(321) : 0);
     // The dfs settles after its last read or removal: reports audited, copies repaired, deletes delivered.
     // A dead client's blocks go once its lease lapses and a block report lists them.
-    const writeEnds = s.writes.map((w) => w.atMs + (w.abandonAfter ?? w.blocks) * w.blockEveryMs + s.writeLeaseMs + 2 * s.blockReportMs);
+    const writeEnds = s.writes.map((w) => w.atMs + (w.abandonAfter ?? w.blocks) * w.blockEveryMs + (w.stall?.ms ?? 0) + s.writeLeaseMs + 2 * s.blockReportMs);
     const dfsMoments = [...s.dfsReadsAtMs, ...s.dfs.flatMap((x) => [x.rmAtMs, x.setrep?.atMs].filter((m): m is number => m !== undefined)), ...writeEnds,
       ...(s.decommission ? [s.decommission.atMs] : []),
       // A balancing run ends within a few rounds of moves; one to a tracker that hangs takes a repair timeout.
@@ -1500,9 +1511,23 @@ class Simulation {
     const lease = `sim-client/w${k}`;
     const startedAt = this.#now;
     let over = false;
+    let cutUntil = -Infinity;
+    // As dfs/client.ts: the lease is lost once a renewal is refused, or when renewals got through
+    // more than a lease apart (a job tracker restarted meanwhile does not know it lapsed).
+    const client = { lastOkMs: startedAt, lost: false };
     const renew = () => {
-      if (over) return;
-      this.#call('renewWriteLease', () => this.#core.renewWriteLease(lease, this.#now - startedAt, this.#now));
+      if (over || client.lost) return;
+      if (this.#now >= cutUntil) {
+        try {
+          this.#core.renewWriteLease(lease, this.#now - startedAt, this.#now);
+          if (this.#now - client.lastOkMs > s.writeLeaseMs) client.lost = true;
+          client.lastOkMs = this.#now;
+        } catch (e) {
+          if (!isBftmrError(e, 'DFS_LEASE_LAPSED')) this.#violate('safety', 'core-invariant', `renewWriteLease threw: ${messageOf(e)}`);
+          client.lost = true;
+        }
+        if (client.lost) this.#trace(`the lease ${lease} lapsed`);
+      }
       this.#at(Math.max(1, Math.floor(s.writeLeaseMs / 4)), renew);
     };
     renew();
@@ -1515,7 +1540,16 @@ class Simulation {
         this.#trace(`the client of ${file.name} dies after ${i} blocks`);
         return;
       }
-      if (i === w.blocks) { this.#createWritten(file, holders, w.replication, lease); over = true; return; }
+      if (w.stall?.afterBlock === i) {
+        cutUntil = this.#now + w.stall.ms;
+        this.#trace(`the client of ${file.name} is cut off from the job tracker for ${w.stall.ms} ms`);
+      }
+      if (i === w.blocks) {
+        over = true;
+        if (this.#now < cutUntil) this.#at(cutUntil - this.#now, () => this.#createWritten(file, holders, w.replication, lease, client));
+        else this.#createWritten(file, holders, w.replication, lease, client);
+        return;
+      }
       const digest = sha256(`write/${s.seed}/${k}/${i}`);
       // Where AllocateBlock sends copies (usable trackers); liars lying already fail the writer's
       // check, and the client places the copy elsewhere.
@@ -1523,7 +1557,7 @@ class Simulation {
       const fit = this.#trackers.filter((t) => t.up && !t.lying && usable.has(t.id));
       if (fit.length < w.replication) {
         over = true;
-        this.#call('releaseWriteLease', () => this.#core.releaseWriteLease(lease));
+        this.#call('releaseWriteLease', () => this.#core.releaseWriteLease(lease, this.#now));
         for (const d of [...file.blocks, digest]) this.#abandoned.add(d);
         for (const t of fit) t.hold(digest, DFS, this.#now);
         this.#trace(`put ${file.name} fails: ${fit.length} trackers can take block ${i}`);
@@ -1540,7 +1574,19 @@ class Simulation {
   }
 
   /** The last block of a put is stored: every copy must still be there (nothing collected it), then the file is created. */
-  #createWritten(file: SimFile, holders: Map<string, SimTracker[]>, replication: number, lease: string): void {
+  #createWritten(file: SimFile, holders: Map<string, SimTracker[]>, replication: number, lease: string,
+    client: { lastOkMs: number; lost: boolean }): void {
+    try {
+      if (client.lost || this.#now - client.lastOkMs > this.scenario.writeLeaseMs) throw new BftmrError('DFS_LEASE_LAPSED', 'the client saw it lapse');
+      this.#core.checkWriteLease(lease, this.#now);
+    } catch (e) {
+      if (!isBftmrError(e, 'DFS_LEASE_LAPSED')) this.#violate('safety', 'core-invariant', `checkWriteLease threw: ${messageOf(e)}`);
+      // CreateFile is refused: the put fails, and what it stored is garbage.
+      this.#call('releaseWriteLease', () => this.#core.releaseWriteLease(lease, this.#now));
+      for (const d of holders.keys()) this.#abandoned.add(d);
+      this.#trace(`put ${file.name} refused: its lease lapsed`);
+      return;
+    }
     for (const [d, on] of holders) {
       for (const t of on) {
         if (t.up && t.storageHonest && !t.lying && !t.store.get(d)?.has(DFS)) {
@@ -1550,7 +1596,7 @@ class Simulation {
       this.#persisted.set(d, { size: 64 * MB, wanted: replication, replicas: on.map((t) => t.id) });
       this.#call('trackBlock', () => this.#core.trackBlock(d, 64 * MB, replication, on.map((t) => t.id), this.#now));
     }
-    this.#call('releaseWriteLease', () => this.#core.releaseWriteLease(lease));
+    this.#call('releaseWriteLease', () => this.#core.releaseWriteLease(lease, this.#now));
     this.#files.push(file);
     this.#trace(`put ${file.name} created: ${file.blocks.map((d) => d.slice(0, 8)).join(' ')} (replication ${replication})`);
     this.#drainEffects();

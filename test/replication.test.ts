@@ -256,11 +256,10 @@ test('a periodic block report collects copies no file lists, once no write in pr
     m.blockReport('A', held.map(([d, storedMs]) => ({ digest: D(d), ageMs: now - storedMs })), now);
     return deletesIn(m.take('A', now)).sort();
   };
-  m.renewLease('w1', 100, 100); // a put began at 100
-  m.renewLease('w1', 100, 4_500);
+  for (const at of [100, 1_000, 2_000, 3_000, 4_000, 4_500]) t.true(m.renewLease('w1', 100, at)); // a put began at 100
   // Stored after the put began: maybe one of its blocks. Stored before: garbage. Too young: wait.
   t.deepEqual(report(5_000, ['mine', 1_000], ['old', 50], ['young', 4_800]), [D('old')]);
-  m.releaseLease('w1'); // its file is created (or it gave up)
+  m.releaseLease('w1', 5_000); // its file is created (or it gave up)
   t.deepEqual(report(5_000, ['mine', 1_000], ['young', 4_800]), [D('mine')]);
   t.deepEqual(report(6_000, ['young', 4_800]), [D('young')]);
   // A lease not renewed within writeLeaseMs lapses: its client died.
@@ -275,6 +274,41 @@ test('a periodic block report collects copies no file lists, once no write in pr
   // A tracker that is not alive is not listened to.
   c.up.delete('A');
   t.deepEqual(report(30_000, ['gone', 0]), []);
+});
+
+test('a write whose lease lapsed may not create its file, nor renew the lease again; one released is not brought back by a late renewal', (t) => {
+  const c = new Cluster('A');
+  const m = monitor(c, { writeLeaseMs: 1_000 }, 0, 0);
+  t.true(m.renewLease('w', 2_000, 2_000));
+  t.true(m.renewLease('w', 2_000, 2_900));
+  t.true(m.leaseHeld('w', 3_900));
+  // The client is cut off for over a lease: a block report then collects the put's blocks.
+  m.blockReport('A', [{ digest: D('w-block'), ageMs: 1_500 }], 4_000);
+  t.deepEqual(deletesIn(m.take('A', 4_000)), [D('w-block')]);
+  t.false(m.leaseHeld('w', 4_000), 'its file is refused');
+  t.false(m.renewLease('w', 2_000, 4_100), 'a renewal once it is back does not revive it');
+  t.false(m.leaseHeld('w', 4_100));
+  // Even once forgotten (two leases on), a write begun a lease ago that is unknown is lost.
+  t.false(m.renewLease('w', 2_000, 9_000));
+  t.false(m.leaseHeld('w', 9_000));
+  // A released lease: a renewal in flight that arrives after does not re-create it.
+  t.true(m.renewLease('r', 9_000, 9_000));
+  m.releaseLease('r', 9_100);
+  t.false(m.renewLease('r', 9_000, 9_150));
+  t.is(m.writesBegunBy(10_000, 9_150), 0, 'it holds back nothing');
+  // A new write is welcome, and holds its lease while it renews.
+  t.true(m.renewLease('n', 9_200, 9_200));
+  t.true(m.leaseHeld('n', 10_100));
+});
+
+test('after a restart, a write not renewed yet may create its file while nothing can have been collected; then it is lost', (t) => {
+  const c = new Cluster('A');
+  const m = monitor(c, { writeLeaseMs: 1_000 }, 0, 10_000); // began at 10 s
+  t.true(m.leaseHeld('old', 10_900), 'unknown, but no copy has been collected since the restart');
+  t.false(m.leaseHeld('old', 11_000));
+  t.true(m.renewLease('early', 9_000, 10_200), 'a write begun before the restart renews within a lease of it');
+  t.true(m.leaseHeld('early', 11_100));
+  t.false(m.renewLease('late', 9_000, 11_000), 'one that renews only a lease after the restart is lost');
 });
 
 test('after a restart, and at registration, copies young enough to be a write\'s are kept', (t) => {
@@ -424,7 +458,7 @@ test('core: a tracker being decommissioned may not stop while a write begun befo
   c.decommission(a, true, 10);
   c.renewWriteLease('late', 0, 20); // begun after: AllocateBlock sent it elsewhere
   t.is(c.decommissionLeft(a, 20), 1);
-  c.releaseWriteLease('early');
+  c.releaseWriteLease('early', 20);
   t.is(c.decommissionLeft(a, 20), 0);
   t.like(c.status(20, 'jt:1', 1).trackers.find((i) => i.tracker_id === a), { decommissioning: true, decommission_left: 0 });
   c.decommission(a, false, 30);

@@ -113,11 +113,16 @@ export class JobTrackerCore {
 
   /** A client's write (a put) runs on; it began `startedMsAgo` ago. */
   renewWriteLease(id: string, startedMsAgo: number, now: number): void {
-    this.#replication.renewLease(id, now - startedMsAgo, now);
+    if (!this.#replication.renewLease(id, now - startedMsAgo, now)) throw leaseLapsed();
   }
 
-  releaseWriteLease(id: string): void {
-    this.#replication.releaseLease(id);
+  /** A write creates its file: refused when its lease lapsed, as its blocks may have been collected. */
+  checkWriteLease(id: string, now: number): void {
+    if (!this.#replication.leaseHeld(id, now)) throw leaseLapsed();
+  }
+
+  releaseWriteLease(id: string, now: number): void {
+    this.#replication.releaseLease(id, now);
   }
 
   // ---------------------------------------------------------------- trackers
@@ -709,3 +714,7 @@ export class JobTrackerCore {
   }
 }
 
+function leaseLapsed(): BftmrError {
+  return new BftmrError('DFS_LEASE_LAPSED', 'the write\'s lease lapsed (the job tracker did not hear from its client for a whole lease), ' +
+    'so blocks it stored may have been collected; write it again');
+}

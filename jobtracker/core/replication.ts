@@ -145,6 +145,12 @@ export class ReplicationMonitor {
   #safeModeOver = false;
   /** Writes in progress: lease id -> when the write began and when its lease was last renewed. */
   readonly #leases = new Map<string, { startMs: number; renewedMs: number }>();
+  /**
+   * Leases that ended, released or lapsed, and when: a renewal that comes later does not bring
+   * one back (a lapsed write's blocks may have been collected meanwhile). Kept for two leases;
+   * after that, #leaseLost's rule for unknown leases covers them.
+   */
+  readonly #endedLeases = new Map<string, number>();
   /** When this monitor began: writes begun before are known only once their clients renew. */
   readonly #startMs: number;
   /** Bytes of the blocks listed on each tracker. */
@@ -170,10 +176,48 @@ export class ReplicationMonitor {
 
   // ---------------------------------------------------------------- writes
 
-  /** A write began `startMs` (by the client's account) and runs on: its lease is renewed. */
-  renewLease(id: string, startMs: number, now: number): void {
+  /**
+   * A write began `startMs` (by the client's account) and runs on: its lease is renewed. Returns
+   * false, renewing nothing, when the lease was lost (see #leaseLost): the write must fail.
+   */
+  renewLease(id: string, startMs: number, now: number): boolean {
+    if (this.#leaseLost(id, startMs, now)) {
+      this.#endLease(id, now);
+      return false;
+    }
     const l = this.#leases.get(id);
     this.#leases.set(id, { startMs: Math.min(startMs, l?.startMs ?? startMs, now), renewedMs: now });
+    return true;
+  }
+
+  /**
+   * Whether a write may still create its file: its lease is held, or (after a restart) not known
+   * yet while nothing can have been collected. A write whose lease lapsed may have lost blocks.
+   */
+  leaseHeld(id: string, now: number): boolean {
+    return !this.#leaseLost(id, this.#leases.get(id)?.startMs ?? -Infinity, now);
+  }
+
+  /**
+   * A lease is lost when it ended (released, or lapsed), when it lapsed (not renewed for a lease),
+   * or when it is unknown though its write began a lease ago or more and this monitor has been
+   * collecting for that long: it lapsed and was forgotten, or its client did not renew it for a
+   * whole lease after a restart. A new write's first renewal says it began just now.
+   */
+  #leaseLost(id: string, startMs: number, now: number): boolean {
+    const lease = this.#opts.writeLeaseMs;
+    const l = this.#leases.get(id);
+    if (l) return l.renewedMs + lease < now;
+    return this.#endedLeases.has(id) || (startMs + lease <= now && this.#startMs + lease <= now);
+  }
+
+  #endLease(id: string, now: number): void {
+    this.#leases.delete(id);
+    this.#endedLeases.set(id, now);
+    for (const [k, at] of this.#endedLeases) {
+      if (at + 2 * this.#opts.writeLeaseMs >= now) break; // in insertion order: the rest are younger
+      this.#endedLeases.delete(k);
+    }
   }
 
   /** Writes in progress (leases not lapsed) that began at `ms` or before. */
@@ -184,8 +228,8 @@ export class ReplicationMonitor {
   }
 
   /** The write is over (its file created, or given up). */
-  releaseLease(id: string): void {
-    this.#leases.delete(id);
+  releaseLease(id: string, now: number): void {
+    this.#endLease(id, now);
   }
 
   /**
@@ -198,7 +242,7 @@ export class ReplicationMonitor {
     if (ageMs < lease || now < this.#startMs + lease) return false;
     const storedMs = now - ageMs;
     for (const [id, l] of this.#leases) {
-      if (l.renewedMs + lease < now) this.#leases.delete(id); // its client is gone
+      if (l.renewedMs + lease < now) this.#endLease(id, now); // its client is gone
       else if (l.startMs <= storedMs) return false;
     }
     return true;
