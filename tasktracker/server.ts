@@ -256,7 +256,10 @@ export async function startTaskTracker(opts: TaskTrackerOptions, log: (line: str
   }, (d) => { badBlocks.push(d); void beat(); }, log);
   scrubber.start();
   // Task logs are kept a day (Hadoop's userlog retention), whatever became of their jobs.
-  const expireLogs = () => void expireTaskLogs(opts.dir, Date.now()).then((n) => { if (n) log(`deleted the task logs of ${n} jobs older than a day`); });
+  const expireLogs = () => void expireTaskLogs(opts.dir, Date.now()).then(({ gone, failed }) => {
+    if (gone) log(`deleted the task logs of ${gone} jobs older than a day`);
+    if (failed) log(`could not delete some task logs older than a day (tried again in an hour): ${messageOf(failed)}`);
+  });
   expireLogs();
   const logTimer = setInterval(expireLogs, 60 * 60_000);
   logTimer.unref();

@@ -21,19 +21,27 @@ export function attemptLogPath(trackerDir: string, jobId: string, attemptId: str
   return path.join(trackerDir, 'logs', jobId, `${attemptId}.log`);
 }
 
-/** Deletes the logs of jobs whose last log is older than `retainMs`. */
-export async function expireTaskLogs(trackerDir: string, now: number, retainMs = kTaskLogRetainMs): Promise<number> {
+/**
+ * Deletes the logs of jobs whose last log is older than `retainMs`; returns how many jobs' logs
+ * went, and the error of any that could not (it is tried again next time).
+ */
+export async function expireTaskLogs(trackerDir: string, now: number, retainMs = kTaskLogRetainMs): Promise<{ gone: number; failed?: unknown }> {
   const root = path.join(trackerDir, 'logs');
   let gone = 0;
+  let failed: unknown;
   for (const job of await fs.promises.readdir(root).catch(() => [] as string[])) {
     const dir = path.join(root, job);
     const st = await fs.promises.stat(dir).catch(() => undefined);
     if (st && now - st.mtimeMs > retainMs) {
-      await fs.promises.rm(dir, { recursive: true, force: true });
-      gone++;
+      try {
+        await fs.promises.rm(dir, { recursive: true, force: true });
+        gone++;
+      } catch (e) {
+        failed = e; // a worker writing a log there meanwhile (ENOTEMPTY), permissions
+      }
     }
   }
-  return gone;
+  return { gone, failed };
 }
 
 export interface TaskLog {
