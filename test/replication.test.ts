@@ -311,6 +311,21 @@ test('after a restart, a write not renewed yet may create its file while nothing
   t.false(m.renewLease('late', 9_000, 11_000), 'one that renews only a lease after the restart is lost');
 });
 
+test('a tracker reporting made-up blocks by the hundred thousand gets a bounded number of deletes queued; the rest wait for its next report', (t) => {
+  const c = new Cluster('A');
+  const m = monitor(c, { writeLeaseMs: 1_000 }, 0, 0);
+  const fake = (i: number) => i.toString(16).padStart(64, '0');
+  const report = Array.from({ length: 120_000 }, (_, i) => ({ digest: fake(i), ageMs: 5_000 }));
+  m.blockReport('A', report, 10_000);
+  m.blockReport('A', report, 10_001); // again: nothing more is queued
+  let sent = 0;
+  for (let n = deletesIn(m.take('A', 10_002)).length; n > 0; n = deletesIn(m.take('A', 10_002)).length) sent += n;
+  t.is(sent, 50_000);
+  // Its next report queues more of them.
+  m.blockReport('A', report, 10_003);
+  t.is(deletesIn(m.take('A', 10_004)).length, 1_000);
+});
+
 test('after a restart, and at registration, copies young enough to be a write\'s are kept', (t) => {
   const c = new Cluster('A');
   const m = monitor(c, { writeLeaseMs: 1_000 }, 0, 10_000); // began at 10 s: writers of before renew within a lease

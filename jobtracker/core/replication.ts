@@ -43,6 +43,10 @@ export interface ReplicationOptions {
 /** A block a tracker says it holds; `ageMs`: how long ago it was stored there, when it says. */
 export interface HeldBlock { digest: string; ageMs?: number }
 
+/** Bounds on what a tracker's block reports can make the monitor hold for it. */
+const kMaxPendingDeletesPerTracker = 50_000;
+const kMaxTombstonesPerTracker = 200_000;
+
 export const kReplicationDefaults: ReplicationOptions = {
   maxRepairsPerTracker: 2,
   repairTimeoutMs: 60_000,
@@ -138,7 +142,7 @@ export class ReplicationMonitor {
   /** Deletes not yet sent, per tracker. */
   readonly #deletes = new Map<string, Set<string>>();
   /** `tracker|digest` -> when a delete was sent (insertion order is send order). */
-  readonly #tombstones = new Map<string, number>();
+  readonly #tombstones = new Map<string, Map<string, number>>();
   readonly #changed = new Set<string>();
   readonly #log: string[] = [];
   #nextAuditMs = 0;
@@ -277,7 +281,7 @@ export class ReplicationMonitor {
       // Its tracker died since: the copy would only be listed, never counted. (Before the first
       // tick after a restart no tracker is back yet, and the namespace's lists are all there is.)
       if (this.#safeModeOver && !this.#trackers.alive(t)) continue;
-      const deletedAt = this.#tombstones.get(`${t}|${digest}`);
+      const deletedAt = this.#tombstones.get(t)?.get(digest);
       if (deletedAt !== undefined && now - deletedAt <= this.#opts.tombstoneMs) doubtful.push(t);
       else this.#addReplica(b, t);
     }
@@ -400,7 +404,7 @@ export class ReplicationMonitor {
     if (this.isReplica(trackerId, d) || this.#targeted(d, trackerId)) return;
     const b = this.#blocks.get(d);
     if (!b || this.#live(b) >= b.wanted) {
-      if (this.#collectible(ageMs, now)) this.#queueDelete(trackerId, d);
+      if (this.#collectible(ageMs, now) && this.#roomToDelete(trackerId)) this.#queueDelete(trackerId, d);
     } else if (this.#trackers.serves(trackerId) && !b.distrusted.has(trackerId)) {
       this.#startRepair(b, trackerId, now);
     }
@@ -635,9 +639,12 @@ export class ReplicationMonitor {
       this.#log.push(`repair of ${r.digest.slice(0, 12)} on ${r.target} timed out`);
     }
     for (const [k, at] of this.#failed) if (now - at > this.#opts.repairTimeoutMs) this.#failed.delete(k);
-    for (const [k, at] of this.#tombstones) {
-      if (now - at <= this.#opts.tombstoneMs) break; // in send order: the rest are younger
-      this.#tombstones.delete(k);
+    for (const [t, stones] of this.#tombstones) {
+      for (const [d, at] of stones) {
+        if (now - at <= this.#opts.tombstoneMs) break; // in send order: the rest are younger
+        stones.delete(d);
+      }
+      if (stones.size === 0) this.#tombstones.delete(t);
     }
   }
 
@@ -702,11 +709,18 @@ export class ReplicationMonitor {
     const deletes = this.#deletes.get(trackerId);
     if (deletes) {
       const digests = [...deletes].slice(0, this.#opts.maxDeletesPerAction);
+      let stones = this.#tombstones.get(trackerId);
+      if (!stones) this.#tombstones.set(trackerId, (stones = new Map()));
       for (const d of digests) {
         deletes.delete(d);
-        const k = `${trackerId}|${d}`;
-        this.#tombstones.delete(k); // re-inserted: the map stays in send order
-        this.#tombstones.set(k, now);
+        stones.delete(d); // re-inserted: the map stays in send order
+        stones.set(d, now);
+      }
+      // A tracker's tombstones are bounded (one that reports made-up blocks gets them deleted by
+      // the thousand): past the bound, its oldest go, and a claim of those is believed again.
+      for (const d of stones.keys()) {
+        if (stones.size <= kMaxTombstonesPerTracker) break;
+        stones.delete(d);
       }
       if (deletes.size === 0) this.#deletes.delete(trackerId);
       actions.push({ delete_blocks: { digests } });
@@ -758,6 +772,15 @@ export class ReplicationMonitor {
     let ds = this.#deletes.get(t);
     if (!ds) this.#deletes.set(t, (ds = new Set()));
     ds.add(digest);
+  }
+
+  /**
+   * Whether a copy no file needs may be queued for deletion on `t`: its deletes waiting to be sent
+   * are bounded, or a tracker reporting made-up blocks would grow them without end. What is left
+   * out goes after a later block report.
+   */
+  #roomToDelete(t: string): boolean {
+    return (this.#deletes.get(t)?.size ?? 0) < kMaxPendingDeletesPerTracker;
   }
 
   /**
