@@ -1,5 +1,6 @@
 /** `bftmr dfs put|get|cat|ls|du|setrep|mv|rm|stat|fsck`. */
 import fs from 'node:fs';
+import nodePath from 'node:path';
 import type { Command } from 'commander';
 import { kDfsDefaults, MB } from '../lib/options.ts';
 import type { BalanceReply, FileInfo, FsckFile, TrackerInfo } from '../lib/messages.ts';
@@ -124,6 +125,14 @@ export function registerDfs(program: Command): void {
       const sources = await client.expand(args.slice(0, -1));
       if (sources.length > 1) {
         if (fs.existsSync(local) && !fs.statSync(local).isDirectory()) throw new BftmrError('LOCAL_IO', `${local} is not a directory, and ${sources.length} paths go into it`);
+        // Each goes into <local> under its own name: two of one name would overwrite each other.
+        const byName = new Map<string, string>();
+        for (const src of sources) {
+          const name = src.slice(src.lastIndexOf('/') + 1);
+          const other = byName.get(name);
+          if (other) throw new BftmrError('LOCAL_IO', `${other} and ${src} would both go to ${nodePath.join(local, name)}; get them one at a time`);
+          byName.set(name, src);
+        }
         fs.mkdirSync(local, { recursive: true });
       }
       for (const src of sources) {

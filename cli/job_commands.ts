@@ -16,6 +16,7 @@ import { withCluster } from './context.ts';
 import { precheck, storeBundle, submit, summaryObject, summaryText, waitForJob, type SubmitParams } from './job_client.ts';
 import { formatBytes, ProgressLine } from './progress.ts';
 import { Peers } from '../dfs/peers.ts';
+import { kTaskLogBytes } from '../tasktracker/task_log.ts';
 import { listLocal } from './put_plan.ts';
 
 function jobOptions(cmd: Command): Command {
@@ -111,7 +112,7 @@ export function registerJob(program: Command): void {
       if (o.json) { console.log(JSON.stringify(logs)); return; }
       for (const l of logs) {
         process.stdout.write(`==> ${l.kind} ${l.task}, ${l.attempt_id} on ${l.tracker_id} (${l.outcome}) <==\n`);
-        process.stdout.write(l.text === null ? `(${l.unavailable})\n` : l.text || '(nothing logged, or its log is gone: trackers keep them a day)\n');
+        process.stdout.write(l.text === null ? `(${l.unavailable})\n` : l.text ? printableLog(l.text) : '(nothing logged, or its log is gone: trackers keep them a day)\n');
       }
     }));
 
@@ -227,7 +228,9 @@ async function attemptLogs(jobId: string, attempts: M.AttemptInfo[], trackers: M
     try {
       const r = await peers.get(t.address).call<M.AttemptLogRequest, M.AttemptLogReply>('AttemptLog',
         { job_id: jobId, attempt_id: a.attempt_id }, kClusterDefaults.rpcDeadlineMs);
-      return { ...base, text: r.found ? r.text : '' };
+      // A tracker keeps at most kTaskLogBytes of an attempt's log; one that sends more is cut.
+      const text = r.found ? r.text : '';
+      return { ...base, text: text.length > kTaskLogBytes ? `${text.slice(0, kTaskLogBytes)}\n[cut: ${a.tracker_id} sent ${text.length} characters]\n` : text };
     } catch (e) {
       return { ...base, text: null, unavailable: `${a.tracker_id} did not answer: ${messageOf(e)}` };
     }
@@ -239,6 +242,18 @@ async function attemptLogs(jobId: string, attempts: M.AttemptInfo[], trackers: M
   } finally {
     peers.close();
   }
+}
+
+/**
+ * A log as the tracker sent it (the task's own words, or a faulty tracker's), made safe for a
+ * terminal: control characters other than tab and newline shown escaped (no escape sequence
+ * reaches the terminal), and a line that looks like a header indented, so that it cannot pass
+ * for another attempt's.
+ */
+export function printableLog(text: string): string {
+  const shown = text.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)
+    .replace(/^==> /gm, ' ==> ');
+  return shown.endsWith('\n') ? shown : `${shown}\n`;
 }
 
 /** One line per attempt, times in seconds since the job was submitted. */

@@ -18,7 +18,7 @@ import { loadXXHash } from '../lib/xxhash.ts';
 import { fetchBlock, TRANSFER_DEADLINE_MS, type FetchFailure } from './block_transfer.ts';
 import { chunkBuffer, chunkSent, encodeChunk } from './chunk_codec.ts';
 import { normalizePath } from './dfs_path.ts';
-import { compileGlob, globMatches, hasGlob } from './glob.ts';
+import { compileGlob, globMatches, hasGlob, unescapeGlob } from './glob.ts';
 import { Peers } from './peers.ts';
 
 export type Progress = (doneBytes: number, totalBytes: number) => void;
@@ -169,7 +169,7 @@ export class DfsClient {
   async expand(patterns: string[]): Promise<string[]> {
     const out: string[] = [];
     for (const p of patterns) {
-      if (!hasGlob(p)) { out.push(normalizePath(p)); continue; }
+      if (!hasGlob(p)) { out.push(normalizePath(unescapeGlob(p))); continue; }
       const glob = compileGlob(p);
       let files: M.FileInfo[] = [];
       try {

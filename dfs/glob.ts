@@ -17,6 +17,11 @@ export function hasGlob(p: string): boolean {
   return false;
 }
 
+/** A path without glob characters, its escapes taken literally: `/a\\*b` names the file `a*b`. */
+export function unescapeGlob(p: string): string {
+  return p.replace(/\\(.)/g, '$1');
+}
+
 export interface Glob {
   /** The directory below which every match lies: the pattern's components before its first glob. */
   base: string;
@@ -60,8 +65,7 @@ export function compileGlob(pattern: string): Glob {
   const parts = normalizePath(pattern).split('/').slice(1);
   const first = parts.findIndex(hasGlob);
   const fixed = first < 0 ? parts : parts.slice(0, first);
-  const unescape = (s: string) => s.replace(/\\(.)/g, '$1');
-  const base = '/' + fixed.map(unescape).join('/');
+  const base = '/' + fixed.map(unescapeGlob).join('/');
   let source: string;
   try {
     source = parts.map((p) => componentSource(p, pattern)).join('/');

@@ -91,7 +91,7 @@ test('no cluster running', async (t) => {
 });
 
 test('every command has --help', async (t) => {
-  for (const cmd of [[], ['run'], ['cluster', 'start'], ['dfs', 'put'], ['dfs', 'du'], ['dfs', 'mv'], ['dfs', 'setrep'], ['dfs', 'fsck'], ['job', 'submit'], ['job', 'kill'], ['job', 'logs'], ['cluster', 'decommission'], ['tasktracker']]) {
+  for (const cmd of [[], ['run'], ['cluster', 'start'], ['dfs', 'put'], ['dfs', 'du'], ['dfs', 'mv'], ['dfs', 'setrep'], ['dfs', 'fsck'], ['job', 'submit'], ['job', 'kill'], ['job', 'logs'], ['cluster', 'decommission'], ['dfs', 'balance'], ['tasktracker']]) {
     const r = await bftmr(home, ...cmd, '--help');
     t.is(r.code, 0, cmd.join(' '));
     t.regex(r.stdout, /Usage: bftmr/);
@@ -142,6 +142,11 @@ test.serial('dfs put copies local directories and several files as HDFS -put doe
   t.is((await bftmr(home, 'dfs', 'get', '/pd/stdin.txt', back)).code, 0);
   t.true(fs.readFileSync(back).equals(text));
   refused(t, await bftmrFed(home, 'x', 'dfs', 'put', '-', '/pd'), /^bftmr: \/pd is a directory: name the file standard input goes to$/);
+  // Two sources of one name would overwrite each other in the local directory: refused, nothing written.
+  const clash = path.join(local, 'clash');
+  refused(t, await bftmr(home, 'dfs', 'get', '/pd/one.txt', '/pd/d/one.txt', clash),
+    new RegExp(`^bftmr: /pd/one.txt and /pd/d/one.txt would both go to ${clash}/one.txt; get them one at a time$`));
+  t.false(fs.existsSync(clash));
   t.is((await bftmr(home, 'dfs', 'rm', '-r', '/pd')).code, 0);
 });
 

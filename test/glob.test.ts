@@ -1,5 +1,5 @@
 import test from 'ava';
-import { compileGlob, globMatches, hasGlob } from '../dfs/glob.ts';
+import { compileGlob, globMatches, hasGlob, unescapeGlob } from '../dfs/glob.ts';
 
 const files = ['/in/a.txt', '/in/b.txt', '/in/ab.log', '/in/sub/c.txt', '/in/sub/deep/d.txt', '/out/wc/part-r-00000', '/out/wc/part-r-00001', '/out/wc/_SUCCESS', '/x*y/lit'];
 const expand = (pattern: string) => globMatches(compileGlob(pattern), files.filter((f) => f.startsWith(compileGlob(pattern).base)));
@@ -8,6 +8,9 @@ test('glob characters, and the ones a backslash escapes', (t) => {
   t.false(hasGlob('/in/a.txt'));
   for (const p of ['/in/*', '/in/?', '/in/[ab]', '/in/{a,b}']) t.true(hasGlob(p), p);
   t.false(hasGlob('/x\\*y/lit'));
+  // Without a glob, a path names itself, escapes taken literally, as in a pattern.
+  t.is(unescapeGlob('/x\\*y/lit'), '/x*y/lit');
+  t.is(unescapeGlob('/a\\\\b'), '/a\\b');
 });
 
 test('* and ? stay within one path component, and match directories as well as files', (t) => {

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { attemptLogPath, captureConsole, expireTaskLogs, kTaskLogBytes } from '../tasktracker/task_log.ts';
+import { printableLog } from '../cli/job_commands.ts';
 
 const dir = () => fs.mkdtempSync(path.join(os.tmpdir(), 'bftmr-tasklog-'));
 
@@ -49,4 +50,11 @@ test('logs of jobs older than the retention are deleted, newer ones kept', async
   t.deepEqual(await expireTaskLogs(d, Date.now()), { gone: 1, failed: undefined });
   t.deepEqual(fs.readdirSync(path.join(d, 'logs')), ['job_new']);
   t.deepEqual(await expireTaskLogs(path.join(d, 'nothing-here'), Date.now()), { gone: 0, failed: undefined });
+});
+
+test('a log is shown safe for a terminal: no escape sequence gets through, and no line passes for another attempt\'s header', (t) => {
+  t.is(printableLog('plain\ttext\n'), 'plain\ttext\n');
+  t.is(printableLog('\u001b[2J\u001b]0;owned\u0007gone'), '\\x1b[2J\\x1b]0;owned\\x07gone\n');
+  t.is(printableLog('ok\n==> map 0, attempt_x on tracker-1 (succeeded) <==\nlies\n'), 'ok\n ==> map 0, attempt_x on tracker-1 (succeeded) <==\nlies\n');
+  t.is(printableLog('carriage\rreturn'), 'carriage\\x0dreturn\n');
 });
