@@ -58,11 +58,20 @@ export function registerCluster(program: Command): void {
       if (o.fault) parseFault(o.fault);
       if (o.faulty > o.trackers) throw new BftmrError('JOB_BAD_ARGUMENT', `--faulty ${o.faulty} is more than --trackers ${o.trackers}`);
       const home = homeOf(cmd);
+      // Ctrl-C while the daemons start kills those started: nothing runs that `cluster stop` cannot see.
+      const abort = new AbortController();
+      const onSignal = () => abort.abort();
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
       const state = await startCluster(home, {
+        signal: abort.signal,
         trackers: o.trackers, slots: o.slots, taskMemoryMb: o.taskMemoryMb, faulty: o.faulty, fault: o.fault, lateFloorMs: o.lateFloorMs, deadlineFloorMs: o.deadlineFloorMs, detached: true,
         trackerExpiryMs: o.expiryMs, dfsAuditIntervalMs: o.dfsAuditMs, blacklistAfterVerdicts: o.blacklistAfter, jobHistory: o.jobHistory,
         writeLeaseMs: o.writeLeaseMs, blockReportMs: o.blockReportMs,
         onProgress: (l) => process.stderr.isTTY && process.stderr.write(`${l}...\n`),
+      }).finally(() => {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
       });
       console.log(`cluster running: job tracker at ${state.jobTracker.address}, ${state.trackers.length} task trackers (home ${home})`);
     });

@@ -33,6 +33,8 @@ export interface ClusterState {
 
 export interface StartOptions {
   trackers: number;
+  /** Aborted (Ctrl-C): the daemons started so far are killed and the start fails with INTERRUPTED. */
+  signal?: AbortSignal;
   slots?: number;
   /** Heap cap of one task worker, in MB. */
   taskMemoryMb?: number;
@@ -125,14 +127,19 @@ async function tail(file: string): Promise<string> {
   return text.trim().split('\n').slice(-3).join(' | ');
 }
 
-async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
+async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>, signal?: AbortSignal): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
+    interrupted(signal);
     const v = await probe();
     if (v !== undefined) return v;
     if (Date.now() > deadline) throw new BftmrError('CLUSTER_START_FAILED', `timed out waiting for ${what}`);
     await sleep(100);
   }
+}
+
+function interrupted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new BftmrError('INTERRUPTED', 'interrupted: the daemons started so far were stopped');
 }
 
 /** Starts a cluster; returns when the job tracker answers and every tracker has registered. */
@@ -170,7 +177,7 @@ export async function startCluster(home: string, opts: StartOptions): Promise<Cl
     const address = await waitFor('the job tracker', kClusterDefaults.startTimeoutMs, async () => {
       if (jt.exitCode !== null) throw new BftmrError('CLUSTER_START_FAILED', `the job tracker exited: ${await tail(jtLog)}`);
       return fsp.readFile(ready, 'utf8').then((s) => s.trim() || undefined, () => undefined);
-    });
+    }, opts.signal);
 
     const trackers: ProcessInfo[] = [];
     for (let i = 0; i < opts.trackers; i++) {
@@ -198,7 +205,8 @@ export async function startCluster(home: string, opts: StartOptions): Promise<Cl
       }
       const st = await clusterStatus(address).catch(() => undefined);
       return st && st.trackers.filter((t) => t.alive).length >= opts.trackers ? st : undefined;
-    });
+    }, opts.signal);
+    interrupted(opts.signal);
     const state: ClusterState = {
       home, jobTracker: { pid: jt.pid!, dir: jtDir, log: jtLog, address }, trackers, startedMs: Date.now(),
     };

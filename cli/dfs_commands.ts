@@ -120,7 +120,8 @@ export function registerDfs(program: Command): void {
     .usage('<path...> <local>')
     .description('copy dfs files or directories to the local file system (every block verified); into <local> if several')
     .argument('<path...>', 'dfs paths or patterns (*, ?, [a-z], {a,b}), then the local path')
-    .action((args: string[], _o, cmd: Command) => args.length < 2 ? cmd.error("error: missing required argument 'local'") : withCluster(cmd, async (client) => {
+    .option('-f, --force', 'replace local files that exist')
+    .action((args: string[], o, cmd: Command) => args.length < 2 ? cmd.error("error: missing required argument 'local'") : withCluster(cmd, async (client) => {
       const local = args.at(-1)!;
       const sources = await client.expand(args.slice(0, -1));
       if (sources.length > 1) {
@@ -138,7 +139,7 @@ export function registerDfs(program: Command): void {
       for (const src of sources) {
         const p = progress(`get ${src}`);
         try {
-          const files = await client.get(src, local, p.update);
+          const files = await client.get(src, local, p.update, !!o.force);
           p.done();
           for (const f of files) console.log(f);
         } finally { p.done(); }

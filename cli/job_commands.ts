@@ -158,12 +158,24 @@ export function registerJob(program: Command): void {
         if (state) await stopCluster(state).catch(() => {});
         if (!o.keep) await fsp.rm(home, { recursive: true, force: true }).catch(() => {});
       };
-      const onSignal = () => { void cleanup().then(() => process.exit(130)); };
+      // Ctrl-C: while the cluster starts, the start stops and kills what it started; later, the
+      // throw-away cluster is stopped and its directory removed, and nothing else is said.
+      const abort = new AbortController();
+      let interrupted = false;
+      const onSignal = () => {
+        interrupted = true;
+        abort.abort();
+        if (!state) return; // the start fails with INTERRUPTED, and the finally below cleans up
+        line.done();
+        process.stderr.write('\nbftmr: interrupted: stopping the throw-away cluster\n');
+        void cleanup().then(() => process.exit(130));
+      };
       process.once('SIGINT', onSignal);
       process.once('SIGTERM', onSignal);
       try {
         const started = Date.now();
         state = await startCluster(home, {
+          signal: abort.signal,
           trackers: o.trackers, slots: o.slots, taskMemoryMb: o.taskMemoryMb, faulty: o.faulty, fault: o.fault, detached: false,
           onProgress: (l) => line.update(l),
         });
@@ -206,6 +218,10 @@ export function registerJob(program: Command): void {
           extraLines.push(`  local output: ${o.output} (${files.length} files)`, `  total time with cluster start and copies: ${((Date.now() - started) / 1000).toFixed(1)}s`);
         }
         finish(s, !!o.json, { local_output: s.state === 'SUCCEEDED' ? path.resolve(o.output) : null }, extraLines);
+      } catch (e) {
+        // Interrupted once the cluster ran: what failed is the cluster being stopped under it.
+        if (interrupted && state) await new Promise(() => {});
+        throw e;
       } finally {
         line.done();
         process.off('SIGINT', onSignal);

@@ -35,6 +35,6 @@ try {
     const code = e instanceof BftmrError ? e.code : 'INTERNAL';
     process.stderr.write(`bftmr: ${messageOf(e)}${process.env.BFTMR_DEBUG ? ` [${code}]\n${(e as Error).stack}` : ''}\n`);
     // Exit now: a daemon that failed to start may still hold a listening socket or a thread pool.
-    process.exit(1);
+    process.exit(code === 'INTERRUPTED' ? 130 : 1);
   }
 }

@@ -512,20 +512,29 @@ export class DfsClient {
   }
 
   /** Copies a dfs file, or a directory recursively, to the local file system. */
-  async get(dfsPath: string, local: string, progress?: Progress): Promise<string[]> {
+  async get(dfsPath: string, local: string, progress?: Progress, overwrite = false): Promise<string[]> {
     const info = await this.stat(dfsPath);
+    // As HDFS's -get: a local file that exists is not replaced unless asked (-f); checked for
+    // every file before any is written.
+    const free = (dest: string) => {
+      if (!overwrite && fs.existsSync(dest)) throw new BftmrError('DFS_EXISTS', `${dest} already exists (use -f to replace it)`);
+    };
     if (!info.is_dir) {
       let dest = local;
       if (fs.existsSync(local) && fs.statSync(local).isDirectory()) dest = path.join(local, path.posix.basename(info.path));
+      free(dest);
       await this.#getFile(info, dest, progress);
       return [dest];
     }
     // cp -r semantics: into an existing directory, the source directory goes inside it.
+    if (fs.existsSync(local) && !fs.statSync(local).isDirectory()) throw new BftmrError('DFS_EXISTS', `${local} is a file, and ${info.path} is a directory`);
     const root = fs.existsSync(local) ? path.join(local, path.posix.basename(info.path) || 'root') : local;
     const files = (await this.list(info.path, true)).filter((e) => !e.is_dir);
+    const dests = files.map((f) => path.join(root, ...path.posix.relative(info.path, f.path).split('/')));
+    dests.forEach(free);
     const written: string[] = [];
-    for (const f of files) {
-      const dest = path.join(root, ...path.posix.relative(info.path, f.path).split('/'));
+    for (const [i, f] of files.entries()) {
+      const dest = dests[i]!;
       await fsp.mkdir(path.dirname(dest), { recursive: true });
       await this.#getFile(f, dest, progress);
       written.push(dest);

@@ -400,6 +400,8 @@ export async function startJobTracker(opts: JobTrackerOptions, log: (line: strin
       entries: (await namespace.list(req.path, req.recursive)).map(entryInfo),
     })),
     Delete: unary<M.DeleteRequest, M.DeleteReply>(async (req) => {
+      // As HDFS: the root is not deleted (rm -r of every entry below it is still possible).
+      if (normalizePath(req.path) === '/') throw new BftmrError('DFS_BAD_PATH', 'cannot delete the root directory /');
       const files = await namespace.delete(req.path, req.recursive);
       deleted(files);
       return { files_deleted: files.length };

@@ -29,6 +29,7 @@ export type ErrorCode =
   | 'AUTH_DENIED'              // the peer's certificate does not allow this call
   | 'BAD_REQUEST'              // a peer sent a malformed request
   | 'LOCAL_IO'
+  | 'INTERRUPTED'              // the user interrupted the command (Ctrl-C): exit status 130
   | 'UNAVAILABLE'
   | 'INTERNAL';
 

@@ -62,6 +62,8 @@ const cases: [string, string[], RegExp][] = [
   ['run: a cache file that is not a local file', ['run', 'jobs/word_count.ts', '--input', 'README.md', '--output', path.join(scratch, 'o'), '--cache-file', scratch], /^bftmr: cache file .* is not a local file$/],
   ['a dfs path with ..', ['dfs', 'put', 'README.md', '/in/../x'], /may not contain '\.\.'/],
   ['rm of a non-empty directory without -r', ['dfs', 'rm', '/in'], /non-empty directory \(use -r/],
+  ['rm -r of the root', ['dfs', 'rm', '-r', '/'], /^bftmr: cannot delete the root directory \/$/],
+  ['get onto a local file that exists', ['dfs', 'get', '/in/jargon.txt', path.join(scratch, 'taken', 'file.txt')], /file\.txt already exists \(use -f to replace it\)$/],
   ['get of a path that does not exist', ['dfs', 'get', '/missing', path.join(scratch, 'm')], /\/missing: no such file or directory/],
   ['fsck of a path that does not exist', ['dfs', 'fsck', '/missing'], /^bftmr: \/missing: no such file or directory$/],
   ['fsck of a relative path', ['dfs', 'fsck', 'in'], /dfs path "in" must be absolute/],
