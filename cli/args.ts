@@ -1,5 +1,7 @@
 /** Option parsers for commander: a bad value is one clear sentence, not a stack trace. */
 import { InvalidArgumentError } from 'commander';
+import { BftmrError } from '../lib/errors.ts';
+import { parseFault } from '../tasktracker/faults.ts';
 
 export function wholeNumber(min: number, max = Number.MAX_SAFE_INTEGER) {
   return (value: string): number => {
@@ -20,6 +22,14 @@ export function percentage(value: string): number {
   const n = Number(value);
   if (value.trim() === '' || !Number.isFinite(n) || n < 0 || n > 100) throw new InvalidArgumentError(`'${value}' is not a percentage (0..100).`);
   return n;
+}
+
+/** `--faulty K --fault MODE` (cluster start, run): both or neither, a known mode, K at most the trackers. */
+export function checkFaultOptions(o: { faulty: number; fault?: string; trackers: number }): void {
+  if (o.faulty > 0 && !o.fault) throw new BftmrError('JOB_BAD_ARGUMENT', '--faulty needs --fault MODE');
+  if (o.fault && o.faulty === 0) throw new BftmrError('JOB_BAD_ARGUMENT', '--fault needs --faulty K: how many trackers get it');
+  if (o.fault) parseFault(o.fault);
+  if (o.faulty > o.trackers) throw new BftmrError('JOB_BAD_ARGUMENT', `--faulty ${o.faulty} is more than --trackers ${o.trackers}`);
 }
 
 export function collectConf(value: string, previous: Record<string, string> = {}): Record<string, string> {

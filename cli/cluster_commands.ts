@@ -1,8 +1,8 @@
 /** `bftmr cluster start|stop|status|trackers`. */
 import type { Command } from 'commander';
 import { kTaskTrackerDefaults, kClusterDefaults } from '../lib/options.ts';
-import { FAULT_MODES, parseFault } from '../tasktracker/faults.ts';
-import { wholeNumber } from './args.ts';
+import { FAULT_MODES } from '../tasktracker/faults.ts';
+import { checkFaultOptions, wholeNumber } from './args.ts';
 import { authorityOf, clusterStatus, findCluster, issueInto, readState, startCluster, stopCluster, alive } from './cluster_launcher.ts';
 import { ROLES, type Role } from '../lib/identity.ts';
 import path from 'node:path';
@@ -18,8 +18,9 @@ async function decommission(cmd: Command, trackerId: string, on: boolean, wait: 
   const jt = new RpcClient('JobTracker', state.jobTracker.address);
   const line = new ProgressLine();
   try {
+    const was = (await clusterStatus(state.jobTracker.address)).trackers.find((x) => x.tracker_id === trackerId);
     await jt.call<M.DecommissionRequest, M.Empty>('Decommission', { tracker_id: trackerId, on }, kClusterDefaults.rpcDeadlineMs);
-    console.log(on ? `${trackerId} is being decommissioned` : `${trackerId} is in service again`);
+    console.log(on ? `${trackerId} is being decommissioned` : was?.decommissioning ? `${trackerId} is in service again` : `${trackerId} was not being decommissioned`);
     for (let t: M.TrackerInfo | undefined; wait;) {
       t = (await clusterStatus(state.jobTracker.address)).trackers.find((x) => x.tracker_id === trackerId);
       if (!t || !t.decommissioning) throw new BftmrError('JOB_BAD_ARGUMENT', `${trackerId} is no longer being decommissioned`);
@@ -54,9 +55,7 @@ export function registerCluster(program: Command): void {
     .option('--write-lease-ms <ms>', 'a put\'s lease lapses after this long without renewal (default 60000); then blocks of it no file lists are collected', wholeNumber(1000))
     .option('--block-report-ms <ms>', 'each tracker reports every dfs block it holds this often (default 300000)', wholeNumber(100))
     .action(async (o, cmd: Command) => {
-      if (o.faulty > 0 && !o.fault) throw new BftmrError('JOB_BAD_ARGUMENT', '--faulty needs --fault MODE');
-      if (o.fault) parseFault(o.fault);
-      if (o.faulty > o.trackers) throw new BftmrError('JOB_BAD_ARGUMENT', `--faulty ${o.faulty} is more than --trackers ${o.trackers}`);
+      checkFaultOptions(o);
       const home = homeOf(cmd);
       // Ctrl-C while the daemons start kills those started: nothing runs that `cluster stop` cannot see.
       const abort = new AbortController();
@@ -96,6 +95,13 @@ export function registerCluster(program: Command): void {
     .action(async (o, cmd: Command) => {
       if (!ROLES.includes(o.role)) throw new BftmrError('JOB_BAD_ARGUMENT', `--role must be one of ${ROLES.join(', ')}`);
       const home = homeOf(cmd);
+      if (o.role === 'tasktracker') {
+        // A tracker's name is its identity: a second certificate for a live one lets another process pass for it.
+        const state = await findCluster(home).catch(() => undefined);
+        const st = state && (await clusterStatus(state.jobTracker.address).catch(() => undefined));
+        const live = st?.trackers.find((t) => t.tracker_id === o.name && t.alive);
+        if (live) throw new BftmrError('JOB_BAD_ARGUMENT', `${o.name} is a live task tracker of this cluster (${live.address}): another with its name would pass for it`);
+      }
       await issueInto(await authorityOf(home, false), o.role as Role, o.name, path.resolve(o.out));
       console.log(`issued a ${o.role} certificate for ${o.name} into ${path.resolve(o.out)} (CA of ${home})`);
     });

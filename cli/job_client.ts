@@ -3,6 +3,7 @@
  * stored, stores the bundle under its SHA-256, submits, shows progress, and returns the final
  * status. Shared by `bftmr job submit` and `bftmr run`.
  */
+import fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BftmrError, isBftmrError, messageOf } from '../lib/errors.ts';
 import type * as M from '../lib/messages.ts';
@@ -41,7 +42,9 @@ export async function precheck(dfs: DfsClient, p: SubmitParams): Promise<void> {
   for (const c of p.cacheFiles) {
     const at = normalizePath(c);
     const st = await dfs.find(at);
-    if (!st) throw new BftmrError('DFS_NOT_FOUND', `cache file ${at} does not exist`);
+    if (!st) {
+      throw new BftmrError('DFS_NOT_FOUND', `cache file ${at} does not exist${fs.existsSync(at) ? ' in the dfs (it is a local file: dfs put it first, or use bftmr run)' : ''}`);
+    }
     if (st.is_dir) throw new BftmrError('JOB_BAD_ARGUMENT', `cache file ${at} is a directory, not a file`);
   }
 }

@@ -9,7 +9,7 @@ import type * as M from '../lib/messages.ts';
 import { kTaskTrackerDefaults, kClusterDefaults, kJobDefaults, MB } from '../lib/options.ts';
 import { DfsClient } from '../dfs/client.ts';
 import { failsWritersCheck, FAULT_MODES, parseFault } from '../tasktracker/faults.ts';
-import { collect, collectConf, positiveNumber, wholeNumber } from './args.ts';
+import { checkFaultOptions, collect, collectConf, positiveNumber, wholeNumber } from './args.ts';
 import { bundleJob } from './bundle.ts';
 import { startCluster, stopCluster, type ClusterState } from './cluster_launcher.ts';
 import { withCluster } from './context.ts';
@@ -62,7 +62,8 @@ export function registerJob(program: Command): void {
       if (!o.wait) { console.log(o.json ? JSON.stringify({ job_id: jobId }) : jobId); return; }
       // As with Hadoop, the job belongs to the cluster: interrupting the wait does not stop it.
       const onSignal = () => {
-        process.stderr.write(`\nbftmr: stopped waiting; ${jobId} keeps running (\`bftmr job status ${jobId}\` follows it, \`bftmr job kill ${jobId}\` stops it)\n`);
+        const home = cmd.optsWithGlobals().home ? ` --home ${cmd.optsWithGlobals().home}` : '';
+        process.stderr.write(`\nbftmr: stopped waiting; ${jobId} keeps running (\`bftmr${home} job status ${jobId}\` shows it, \`bftmr${home} job kill ${jobId}\` stops it)\n`);
         process.exit(130);
       };
       process.once('SIGINT', onSignal);
@@ -138,8 +139,7 @@ export function registerJob(program: Command): void {
     .option('--keep', 'keep the cluster directory (logs) after the run')
     .action(async (modulePath: string, o) => {
       // Everything that can be refused is refused before any process starts.
-      if (o.faulty > 0 && !o.fault) throw new BftmrError('JOB_BAD_ARGUMENT', '--faulty needs --fault MODE');
-      if (o.fault) parseFault(o.fault);
+      checkFaultOptions(o);
       if (o.trackers < 2 * o.f + 1) {
         throw new BftmrError('BFT_TOO_FEW_TRACKERS', `f=${o.f} needs at least 2f+1=${2 * o.f + 1} task trackers, and --trackers is ${o.trackers}`);
       }
@@ -147,6 +147,10 @@ export function registerJob(program: Command): void {
       for (const i of inputs) if (!fs.existsSync(i)) throw new BftmrError('LOCAL_IO', `input ${i} does not exist`);
       for (const c of (o.cacheFile ?? []) as string[]) if (!fs.statSync(c, { throwIfNoEntry: false })?.isFile()) throw new BftmrError('LOCAL_IO', `cache file ${c} is not a local file`);
       if (fs.existsSync(o.output)) throw new BftmrError('DFS_EXISTS', `output ${o.output} already exists`);
+      // Its nearest existing ancestor must be a directory: found out now, not after the job ran.
+      let above = path.dirname(path.resolve(o.output));
+      while (!fs.existsSync(above)) above = path.dirname(above);
+      if (!fs.statSync(above).isDirectory()) throw new BftmrError('LOCAL_IO', `output ${o.output}: ${above} is not a directory`);
       const bundle = await bundleJob(modulePath);
 
       const home = await fsp.mkdtemp(path.join(os.tmpdir(), 'bftmr-run-'));
@@ -157,6 +161,7 @@ export function registerJob(program: Command): void {
         dfs?.close();
         if (state) await stopCluster(state).catch(() => {});
         if (!o.keep) await fsp.rm(home, { recursive: true, force: true }).catch(() => {});
+        else process.stderr.write(`bftmr: kept the cluster directory ${home} (each daemon's log and state)\n`);
       };
       // Ctrl-C: while the cluster starts, the start stops and kills what it started; later, the
       // throw-away cluster is stopped and its directory removed, and nothing else is said.

@@ -2,7 +2,9 @@
  * The `bftmr` command. Entry point: the only place (with the daemons) that reads argv and the
  * environment. Errors become one line on stderr and a non-zero exit; BFTMR_DEBUG=1 shows more.
  */
+import fs from 'node:fs';
 import { Command, CommanderError } from 'commander';
+import { BUILD_ID } from '../lib/build.ts';
 import { BftmrError, messageOf } from '../lib/errors.ts';
 import { registerCluster } from './cluster_commands.ts';
 import { registerDaemons } from './daemons.ts';
@@ -17,6 +19,8 @@ process.stdout.on('error', (e: NodeJS.ErrnoException) => {
 
 const program = new Command('bftmr')
   .description('Byzantine-fault-tolerant MapReduce: every task runs on f+1 task trackers and their outputs are voted')
+  .version(`bftmr ${JSON.parse(fs.readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version} (build ${BUILD_ID}, node ${process.versions.node})`,
+    '-V, --version', 'print the version and the build (daemons of one cluster must share a build)')
   .option('--home <dir>', 'state directory of the cluster (default: $BFTMR_HOME or ~/.bftmr)')
   .showHelpAfterError('(add --help for usage)')
   .exitOverride();

@@ -244,6 +244,9 @@ export async function startJobTracker(opts: JobTrackerOptions, log: (line: strin
     }
     const output = normalizePath(req.output);
     if (await namespace.stat(output)) throw new BftmrError('DFS_EXISTS', `output ${output} already exists`);
+    for (let p = output.slice(0, output.lastIndexOf('/')); p; p = p.slice(0, p.lastIndexOf('/'))) {
+      if ((await namespace.stat(p))?.kind === 'file') throw new BftmrError('DFS_EXISTS', `output ${output}: ${p} is a file`);
+    }
     const cache = await cacheFiles(req.cache_files ?? []);
     if (req.split_bytes < 1) throw new BftmrError('JOB_BAD_ARGUMENT', 'the split size must be positive');
     const [b] = bundle.blocks;

@@ -3,6 +3,7 @@
  * with JSON values, batches and prefix scans; enough for the namespace and block metadata.
  */
 import { ClassicLevel } from 'classic-level';
+import { BftmrError } from './errors.ts';
 
 export type KvOp<V> = { type: 'put'; key: string; value: V } | { type: 'del'; key: string };
 
@@ -15,7 +16,15 @@ export class Kv<V> {
 
   static async open<V>(dir: string): Promise<Kv<V>> {
     const db = new ClassicLevel<string, V>(dir, { valueEncoding: 'json' });
-    await db.open();
+    try {
+      await db.open();
+    } catch (e) {
+      // LevelDB's LOCK: "Database failed to open" says nothing of why.
+      if ((e as { cause?: { code?: string } }).cause?.code === 'LEVEL_LOCKED') {
+        throw new BftmrError('LOCAL_IO', `${dir} is in use by another process (a daemon of this cluster still running?)`, { cause: e });
+      }
+      throw e;
+    }
     return new Kv(db);
   }
 

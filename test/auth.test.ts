@@ -3,6 +3,7 @@
  * `cluster start` creates, and a node's name and role come from its certificate.
  */
 import test from 'ava';
+import fs from 'node:fs';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -117,6 +118,11 @@ test('cluster credentials: a tracker on "another host" joins with an issued cert
       ids = JSON.parse((await bftmr(home, 'cluster', 'status', '--json')).stdout).trackers.map((x: { id: string }) => x.id);
     }
     t.true(ids.includes('extra-1'));
+    // A second certificate for a live tracker's name is refused: its holder would pass for it.
+    const again = await bftmr(home, 'cluster', 'credentials', '--name', 'extra-1', '--out', path.join(dir, 'tls2'));
+    t.is(again.code, 1);
+    t.regex(again.stderr, /^bftmr: extra-1 is a live task tracker of this cluster \(127\.0\.0\.1:\d+\): another with its name would pass for it\n$/);
+    t.false(fs.existsSync(path.join(dir, 'tls2')));
   } finally {
     child.kill('SIGKILL');
   }

@@ -42,6 +42,7 @@ function refused(t: any, r: Result, pattern: RegExp): void {
 const cases: [string, string[], RegExp][] = [
   ['a missing input path', ['job', 'submit', 'jobs/word_count.ts', '--input', '/nope', '--output', '/o'], /input \/nope does not exist/],
   ['an output path that exists', ['job', 'submit', 'jobs/word_count.ts', '--input', '/in', '--output', '/taken'], /output \/taken already exists/],
+  ['an output path below a file', ['job', 'submit', 'jobs/word_count.ts', '--input', '/in', '--output', '/taken/file.txt/out'], /^bftmr: output \/taken\/file\.txt\/out: \/taken\/file\.txt is a file$/],
   ['a module that does not compile', ['job', 'submit', path.join(scratch, 'syntax.ts'), '--input', '/in', '--output', '/o'], /does not compile: \/.*syntax\.ts:2:\d+: (Expected "}"|Unexpected end of file)/],
   ['a module without map', ['job', 'submit', path.join(scratch, 'nomap.ts'), '--input', '/in', '--output', '/o'], /not a bftmr job: the default export has no map function/],
   ['a module that does not exist', ['job', 'submit', path.join(scratch, 'nothere.ts'), '--input', '/in', '--output', '/o'], /does not exist/],
@@ -49,7 +50,9 @@ const cases: [string, string[], RegExp][] = [
   ['--f too large for the cluster', ['job', 'submit', 'jobs/word_count.ts', '--input', '/in', '--output', '/o', '--f', '2'], /f=2 needs at least 2f\+1=5 live task trackers, and the cluster has 3/],
   ['run: --f too large for --trackers', ['run', 'jobs/word_count.ts', '--input', 'README.md', '--output', path.join(scratch, 'o'), '--f', '2'], /f=2 needs at least 2f\+1=5 task trackers/],
   ['run: a missing local input', ['run', 'jobs/word_count.ts', '--input', path.join(scratch, 'none.txt'), '--output', path.join(scratch, 'o')], /input .*none\.txt does not exist/],
+  ['run: --fault without --faulty', ['run', 'jobs/word_count.ts', '--input', 'README.md', '--output', path.join(scratch, 'o'), '--fault', 'crash'], /^bftmr: --fault needs --faulty K: how many trackers get it$/],
   ['run: a local output that exists', ['run', 'jobs/word_count.ts', '--input', 'README.md', '--output', scratch], /already exists/],
+  ['run: a local output below a file', ['run', 'jobs/word_count.ts', '--input', 'README.md', '--output', path.join(scratch, 'taken', 'a.txt', 'o')], /^bftmr: output .*a\.txt\/o: .*taken\/a\.txt is not a directory$/],
   ['dfs put onto an existing path', ['dfs', 'put', 'README.md', '/in/jargon.txt'], /already exists \(use --force/],
   ['dfs put of an unreadable file', ['dfs', 'put', path.join(scratch, 'none.txt'), '/x'], /cannot read .*ENOENT/],
   ['replication above the live nodes', ['dfs', 'put', 'README.md', '/r5', '--replication', '5'], /replication 5 needs 5 live storage nodes, and 3 are available/],
@@ -92,7 +95,10 @@ test('no cluster running', async (t) => {
   t.false(fs.existsSync(path.join(empty, 'cluster.json')));
 });
 
-test('every command has --help', async (t) => {
+test('every command has --help; --version says the version and the build', async (t) => {
+  const v = await bftmr(home, '--version');
+  t.is(v.code, 0);
+  t.regex(v.stdout, /^bftmr \d+\.\d+\.\d+ \(build [0-9a-f]{12}, node \d+\.\d+\.\d+\)\n$/);
   for (const cmd of [[], ['run'], ['cluster', 'start'], ['dfs', 'put'], ['dfs', 'du'], ['dfs', 'mv'], ['dfs', 'setrep'], ['dfs', 'fsck'], ['job', 'submit'], ['job', 'kill'], ['job', 'logs'], ['cluster', 'decommission'], ['dfs', 'balance'], ['tasktracker']]) {
     const r = await bftmr(home, ...cmd, '--help');
     t.is(r.code, 0, cmd.join(' '));

@@ -205,7 +205,7 @@ test('tracker ids come from the injected random function; job ids from the start
 
   const sim = new Sim(honestTrackers(['A', 'B', 'C']));
   t.is(sim.core.submit(jobSpec(1, 1, 1, ['A']), sim.now), 'job_202401020304_0001');
-  t.is(sim.core.submit(jobSpec(1, 1, 1, ['A']), sim.now), 'job_202401020304_0002');
+  t.is(sim.core.submit({ ...jobSpec(1, 1, 1, ['A']), output: '/out2' }, sim.now), 'job_202401020304_0002');
 });
 
 test('job records of an earlier run: shown, their ids not reused; a registering tracker drops the data of every job not running here', (t) => {
@@ -1298,4 +1298,17 @@ test('a tracker being decommissioned may not stop while a job is committing an o
   sim.core.committed(jobId, sim.now);
   // Now it is a block short without the holder's copy: that keeps it instead.
   t.true(sim.core.decommissionLeft(holder, sim.now) > 0);
+});
+
+test('a running job\'s output is spoken for: a job writing there, above or below is refused at submit, not at its commit', (t) => {
+  const sim = new Sim(honestTrackers(['A', 'B', 'C']));
+  const spec = (output: string) => ({ ...jobSpec(2, 1, 1, ['A', 'B', 'C']), output });
+  const jobId = sim.core.submit(spec('/out/a'), sim.now);
+  for (const clash of ['/out/a', '/out', '/out/a/b']) {
+    t.throws(() => sim.core.submit(spec(clash), sim.now), { message: `output ${clash} clashes with /out/a, the output of running job ${jobId}` });
+  }
+  t.truthy(sim.core.submit(spec('/out/ab'), sim.now), 'a sibling whose name starts alike is no clash');
+  sim.run(jobId);
+  sim.core.committed(jobId, sim.now);
+  t.truthy(sim.core.submit(spec('/out/a/again'), sim.now), 'once it is over, the namespace decides');
 });

@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Namespace, type FileEntry } from '../jobtracker/namespace.ts';
 import { sha256 } from '../lib/digest.ts';
+import { Kv } from '../lib/kv.ts';
 
 const D = (s: string) => sha256(s);
 const file = (p: string, replication: number, ...digests: string[]): FileEntry => ({
@@ -65,4 +66,14 @@ test('mv: a file or a whole directory moves in one batch, into a directory when 
     ['/keep', '/out/2/part-r-00000', '/out/2/sub/x', '/out/a']);
   t.true(ns.isReferenced(D('p0')));
   await ns.close();
+});
+
+test('a level directory another process holds is refused with a sentence, not "Database failed to open"', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bftmr-kv-lock-'));
+  const held = await Kv.open(dir);
+  try {
+    await t.throwsAsync(Kv.open(dir), { message: `${dir} is in use by another process (a daemon of this cluster still running?)` });
+  } finally {
+    await held.close();
+  }
 });

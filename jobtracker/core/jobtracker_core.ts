@@ -488,6 +488,14 @@ export class JobTrackerCore {
     if (!Number.isInteger(spec.numReduces) || spec.numReduces < 1) {
       throw new BftmrError('JOB_BAD_ARGUMENT', `the number of reduces must be at least 1, not ${spec.numReduces}`);
     }
+    // A running job's output is spoken for: a second job writing there, or above or below it,
+    // would run to the end only to fail at its commit.
+    const within = (a: string, b: string) => a === b || a.startsWith(b === '/' ? '/' : `${b}/`);
+    for (const other of this.#jobs.values()) {
+      if ((other.state === 'RUNNING' || other.state === 'COMMITTING') && (within(spec.output, other.spec.output) || within(other.spec.output, spec.output))) {
+        throw new BftmrError('DFS_EXISTS', `output ${spec.output} clashes with ${other.spec.output}, the output of running job ${other.id}`);
+      }
+    }
     let id: string;
     do id = `job_${this.#stamp}_${String(++this.#jobSeq).padStart(4, '0')}`; while (this.#history.has(id));
     const job = new JobInProgress(id, spec, now);
