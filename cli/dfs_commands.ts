@@ -10,6 +10,7 @@ import { percentage, positiveNumber, wholeNumber } from './args.ts';
 import { planPut, spoolStdin } from './put_plan.ts';
 import { joinPath, normalizePath } from '../dfs/dfs_path.ts';
 import { withCluster } from './context.ts';
+import { onInterruptRemoveScratch } from '../lib/scratch.ts';
 import { bar, formatBytes, ProgressLine } from './progress.ts';
 
 function progress(label: string) {
@@ -72,7 +73,7 @@ export function registerDfs(program: Command): void {
     .option('--replication <n>', `copies of each block (default: ${kDfsDefaults.replication}, or the number of live nodes if fewer)`, wholeNumber(1, 64))
     .option('--block-mb <mb>', 'block size in MB', positiveNumber, kDfsDefaults.blockBytes / MB)
     .option('-f, --force', 'replace existing files')
-    .action((args: string[], o, cmd: Command) => args.length < 2 ? cmd.error("error: missing required argument 'path'") : withCluster(cmd, async (client) => {
+    .action((args: string[], o, cmd: Command) => args.length < 2 ? cmd.error("error: missing required argument 'path'") : withCluster(cmd, (client) => onInterruptRemoveScratch(async () => {
       const dst = args.at(-1)!;
       const items = planPut(args.slice(0, -1), dst, await kindOf(client, dst));
       if (items.length === 0) throw new BftmrError('LOCAL_IO', `no files to copy in ${args.slice(0, -1).join(', ')}`);
@@ -114,14 +115,14 @@ export function registerDfs(program: Command): void {
         p.done();
         await spooled?.remove();
       }
-    }));
+    })));
 
   dfs.command('get')
     .usage('<path...> <local>')
     .description('copy dfs files or directories to the local file system (every block verified); into <local> if several')
     .argument('<path...>', 'dfs paths or patterns (*, ?, [a-z], {a,b}), then the local path')
     .option('-f, --force', 'replace local files that exist')
-    .action((args: string[], o, cmd: Command) => args.length < 2 ? cmd.error("error: missing required argument 'local'") : withCluster(cmd, async (client) => {
+    .action((args: string[], o, cmd: Command) => args.length < 2 ? cmd.error("error: missing required argument 'local'") : withCluster(cmd, (client) => onInterruptRemoveScratch(async () => {
       const local = args.at(-1)!;
       const sources = await client.expand(args.slice(0, -1));
       if (sources.length > 1) {
@@ -144,7 +145,7 @@ export function registerDfs(program: Command): void {
           for (const f of files) console.log(f);
         } finally { p.done(); }
       }
-    }));
+    })));
 
   dfs.command('cat <path...>')
     .description('write dfs files to standard output, one after another (each block verified before it is written)')

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { BftmrError } from '../lib/errors.ts';
 import { joinPath, normalizePath } from '../dfs/dfs_path.ts';
+import { holdScratch } from '../lib/scratch.ts';
 
 /** A local file or every regular file below a local directory, in name order. */
 export function listLocal(p: string): string[] {
@@ -70,7 +71,8 @@ export function planPut(sources: string[], dst: string, dstKind: 'file' | 'dir' 
  */
 export async function spoolStdin(input: NodeJS.ReadableStream, progress: (bytes: number) => void): Promise<{ file: string; size: number; remove: () => Promise<void> }> {
   const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'bftmr-stdin-'));
-  const remove = () => fsp.rm(dir, { recursive: true, force: true });
+  const release = holdScratch(dir);
+  const remove = () => fsp.rm(dir, { recursive: true, force: true }).finally(release);
   const file = path.join(dir, 'stdin');
   let size = 0;
   try {

@@ -20,6 +20,7 @@ import { chunkBuffer, chunkSent, encodeChunk } from './chunk_codec.ts';
 import { normalizePath } from './dfs_path.ts';
 import { compileGlob, globMatches, hasGlob, unescapeGlob } from './glob.ts';
 import { Peers } from './peers.ts';
+import { holdScratch } from '../lib/scratch.ts';
 
 export type Progress = (doneBytes: number, totalBytes: number) => void;
 
@@ -546,6 +547,7 @@ export class DfsClient {
   async #getFile(info: M.FileInfo, dest: string, progress?: Progress): Promise<void> {
     const tmp = `${dest}.bftmr-partial-${process.pid}`;
     const fh = await openLocal(tmp, 'w', 'write', dest);
+    const release = holdScratch(tmp);
     try {
       await this.#readInto(info, async (data, pos) => { await fh.write(data, 0, data.length, pos); }, progress);
       await fh.truncate(info.size);
@@ -555,6 +557,8 @@ export class DfsClient {
       await fh.close().catch(() => {});
       await fsp.rm(tmp, { force: true });
       throw e;
+    } finally {
+      release();
     }
   }
 

@@ -1,0 +1,34 @@
+/**
+ * Local files and directories this process writes for a while and then renames or removes (a
+ * get's partial files, standard input kept for a put). Commands that write them remove them all
+ * when interrupted (onInterruptRemoveScratch), so Ctrl-C leaves nothing half-written behind.
+ */
+import fs from 'node:fs';
+
+const scratch = new Set<string>();
+
+/** `p` is scratch until the returned function is called (it was renamed or removed). */
+export function holdScratch(p: string): () => void {
+  scratch.add(p);
+  return () => { scratch.delete(p); };
+}
+
+/**
+ * Runs `fn`; if SIGINT or SIGTERM comes meanwhile, every scratch path goes and the process
+ * exits 130, saying so.
+ */
+export async function onInterruptRemoveScratch<T>(fn: () => Promise<T>): Promise<T> {
+  const onSignal = () => {
+    for (const p of scratch) fs.rmSync(p, { recursive: true, force: true });
+    process.stderr.write('\nbftmr: interrupted; nothing half-written was left\n');
+    process.exit(130);
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    return await fn();
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
