@@ -21,10 +21,17 @@ async function decommission(cmd: Command, trackerId: string, on: boolean, wait: 
     const was = (await clusterStatus(state.jobTracker.address)).trackers.find((x) => x.tracker_id === trackerId);
     await jt.call<M.DecommissionRequest, M.Empty>('Decommission', { tracker_id: trackerId, on }, kClusterDefaults.rpcDeadlineMs);
     console.log(on ? `${trackerId} is being decommissioned` : was?.decommissioning ? `${trackerId} is in service again` : `${trackerId} was not being decommissioned`);
+    let warned = false;
     for (let t: M.TrackerInfo | undefined; wait;) {
       t = (await clusterStatus(state.jobTracker.address)).trackers.find((x) => x.tracker_id === trackerId);
       if (!t || !t.decommissioning) throw new BftmrError('JOB_BAD_ARGUMENT', `${trackerId} is no longer being decommissioned`);
       if (!t.decommission_left) break;
+      if (t.decommission_stuck && !warned) {
+        warned = true;
+        line.done();
+        process.stderr.write(`bftmr: ${t.decommission_stuck} of its blocks want more copies than the other trackers in service can hold: ` +
+          `it cannot leave until another tracker joins or their replication is lowered (dfs setrep)\n`);
+      }
       line.update(`${trackerId}: waiting for ${t.decommission_left} blocks, jobs and writes that need it`);
       await new Promise((r) => setTimeout(r, 500));
     }
@@ -124,7 +131,8 @@ export function registerCluster(program: Command): void {
     }
     if (!trackersOnly) console.log(`job tracker ${st.address} (pid ${st.pid}), ${st.running_jobs} running jobs, home ${state.home}`);
     for (const t of st.trackers) {
-      const leaving = !t.decommissioning ? '' : t.decommission_left ? `DECOMMISSIONING (${t.decommission_left} to wait for)` : 'DECOMMISSIONED (may be stopped)';
+      const stuck = t.decommission_stuck ? `, ${t.decommission_stuck} blocks want more copies than the others can hold` : '';
+      const leaving = !t.decommissioning ? '' : t.decommission_left ? `DECOMMISSIONING (${t.decommission_left} to wait for${stuck})` : 'DECOMMISSIONED (may be stopped)';
       const flags = [t.alive ? 'alive' : 'DEAD', t.blacklisted ? 'BLACKLISTED' : '', leaving, t.fault ? `fault=${t.fault}` : ''].filter(Boolean).join(' ');
       const held = `${t.blocks} block${t.blocks === 1 ? '' : 's'} (${formatBytes(t.stored_bytes ?? 0)})`;
       console.log(`  ${t.tracker_id}  ${t.address}  pid ${t.pid}  ${t.slots} slots  ${held.padStart(20)}  ${flags}`);

@@ -92,11 +92,21 @@ export async function issueInto(ca: Authority, role: Role, name: string, dir: st
 }
 
 /** The running cluster of `home`, or CLUSTER_NOT_RUNNING; this process then speaks as its client. */
+/**
+ * The cluster's job tracker is gone: if some of its task trackers still run, say so (a new start
+ * would find their directories in use); otherwise there is no cluster.
+ */
+function leftBehind(state: ClusterState): never {
+  const running = state.trackers.filter((t) => alive(t.pid));
+  if (running.length === 0) throw new BftmrError('CLUSTER_NOT_RUNNING', `no cluster is running in ${state.home} (start one with: bftmr cluster start)`);
+  throw new BftmrError('CLUSTER_NOT_RUNNING', `the job tracker of the cluster in ${state.home} is not running (pid ${state.jobTracker.pid} is gone), ` +
+    `but ${running.length} of its task trackers are (pids ${running.map((t) => t.pid).join(', ')}): \`bftmr cluster stop\` stops them, then start it again`);
+}
+
 export async function findCluster(home: string): Promise<ClusterState> {
   const state = await readState(home);
-  if (!state || !alive(state.jobTracker.pid)) {
-    throw new BftmrError('CLUSTER_NOT_RUNNING', `no cluster is running in ${home} (start one with: bftmr cluster start)`);
-  }
+  if (state && !alive(state.jobTracker.pid)) leftBehind(state);
+  if (!state) throw new BftmrError('CLUSTER_NOT_RUNNING', `no cluster is running in ${home} (start one with: bftmr cluster start)`);
   useCredentials(await readCredentials(tlsDir(clientDir(home))));
   return state;
 }
@@ -148,6 +158,7 @@ export async function startCluster(home: string, opts: StartOptions): Promise<Cl
   if (existing && alive(existing.jobTracker.pid)) {
     throw new BftmrError('CLUSTER_RUNNING', `a cluster is already running in ${home} (job tracker at ${existing.jobTracker.address})`);
   }
+  if (existing && existing.trackers.some((t) => alive(t.pid))) leftBehind(existing);
   await fsp.mkdir(home, { recursive: true });
   const children: ChildProcess[] = [];
   const say = opts.onProgress ?? (() => {});

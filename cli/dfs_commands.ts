@@ -35,6 +35,23 @@ function balanceLine(r: BalanceReply): string {
   return `balancing ${state}: ${balanceProgress(r)}${r.failed_moves ? `; ${r.failed_moves} moves failed` : ''}`;
 }
 
+/**
+ * Runs `fn` on each path the patterns name, in order. As cat and rm do, a path that cannot be
+ * done (no such file, no match, a non-empty directory) is one line on stderr and exit status 1,
+ * and the others are still done.
+ */
+async function eachPath(client: DfsClient, patterns: string[], fn: (p: string) => Promise<unknown>): Promise<void> {
+  const skip = (e: unknown) => {
+    if (!(e instanceof BftmrError && e.code.startsWith('DFS_'))) throw e;
+    process.stderr.write(`bftmr: ${e.message}\n`);
+    process.exitCode = 1;
+  };
+  for (const pattern of patterns) {
+    const paths = await client.expand([pattern]).catch((e: unknown) => { skip(e); return [] as string[]; });
+    for (const p of paths) await fn(p).catch(skip);
+  }
+}
+
 /** Where a replica lives, as the job tracker sees that tracker now. */
 function replicaState(trackers: Map<string, TrackerInfo>, id: string): 'live' | 'dead' | 'blacklisted' | 'decommissioning' | 'unknown' {
   const t = trackers.get(id);
@@ -150,16 +167,16 @@ export function registerDfs(program: Command): void {
   dfs.command('cat <path...>')
     .description('write dfs files to standard output, one after another (each block verified before it is written)')
     .action((paths: string[], _o, cmd: Command) => withCluster(cmd, async (client) => {
-      for (const p of await client.expand(paths)) await client.cat(p, process.stdout);
+      await eachPath(client, paths, (p) => client.cat(p, process.stdout));
     }));
 
   dfs.command('ls [path...]')
     .description('list directories (and files), by path or pattern')
     .option('-R, --recursive', 'every file below them')
     .action((paths: string[], o, cmd: Command) => withCluster(cmd, async (client) => {
-      for (const p of await client.expand(paths.length ? paths : ['/'])) {
+      await eachPath(client, paths.length ? paths : ['/'], async (p) => {
         for (const e of await client.list(p, !!o.recursive)) console.log(lsLine(e));
-      }
+      });
     }));
 
   dfs.command('du [path...]')
@@ -261,7 +278,7 @@ export function registerDfs(program: Command): void {
     .option('-r, --recursive', 'delete directories and everything below them')
     .action((paths: string[], o, cmd: Command) => withCluster(cmd, async (client) => {
       let n = 0;
-      for (const p of await client.expand(paths)) n += await client.rm(p, !!o.recursive);
+      await eachPath(client, paths, async (p) => { n += await client.rm(p, !!o.recursive); });
       console.log(`deleted ${n} file${n === 1 ? '' : 's'}`);
     }));
 

@@ -103,6 +103,8 @@ export interface TrackerInfo {
   blocks?: number; stored_bytes?: number;
   /** Being decommissioned, and how many of its blocks still lack copies elsewhere (0: it may stop). */
   decommissioning?: boolean; decommission_left?: number;
+  /** Of its blocks, how many want more copies than the other trackers in service can hold. */
+  decommission_stuck?: number;
 }
 export interface DecommissionRequest { tracker_id: string; on: boolean }
 export interface BalanceRequest { action: 'STATUS' | 'START' | 'STOP'; threshold_percent: number }

@@ -175,6 +175,11 @@ test.serial('dfs ls, cat, du, get and rm take patterns (*, ?, [..], {a,b}), and 
   t.is(job.code, 0, job.stderr);
   t.is((await bftmr(home, 'dfs', 'cat', '/gout/part-*')).stdout, 'hack\t2\n');
   refused(t, await bftmr(home, 'dfs', 'ls', '/g/z*'), /^bftmr: \/g\/z\*: no match$/);
+  // As cat does: a path that is not there is said, and the others are still done (exit status 1).
+  const some = await bftmr(home, 'dfs', 'cat', '/g/a1.txt', '/g/none.txt', '/g/z*', '/g/b1.txt');
+  t.is(some.code, 1);
+  t.is(some.stdout, 'a1 hack\nb1 hack\n');
+  t.is(some.stderr, 'bftmr: /g/none.txt: no such file or directory\nbftmr: /g/z*: no match\n');
   refused(t, await bftmr(home, 'dfs', 'cat', '/g/[a'), /^bftmr: pattern "\/g\/\[a": \[ without \]$/);
   const rm = await bftmr(home, 'dfs', 'rm', '/g/a*');
   t.is(rm.stdout, 'deleted 2 files\n');

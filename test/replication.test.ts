@@ -464,6 +464,11 @@ test('decommissioning: a leaving tracker\'s copies do not count but serve as the
   t.is(m.shortWithout('A'), 0);
   t.deepEqual(m.health(D('only'))!.live.length, 1);
   t.true(m.isReplica('A', D('only')), 'its copy stays listed until it goes');
+  t.is(m.wantMoreThanOthers('A'), 0);
+  // A block that wants a copy on every tracker cannot do without A's: A can never leave.
+  m.track(D('everywhere'), 10, 4, ['A', 'B', 'C', 'D'], 3);
+  t.is(m.wantMoreThanOthers('A'), 1);
+  t.is(m.shortWithout('A'), 1);
 });
 
 test('core: a tracker being decommissioned may not stop while a write begun before may have put blocks there, or a running job uses it', (t) => {

@@ -707,7 +707,11 @@ export class JobTrackerCore {
     const trackers = this.trackers(now).map((t) => {
       const held = this.#replication.holdings(t.tracker_id);
       const leaving = this.#leaving.has(t.tracker_id);
-      return { ...t, blocks: held.blocks, stored_bytes: held.bytes, decommissioning: leaving, decommission_left: leaving ? this.decommissionLeft(t.tracker_id, now) : 0 };
+      return {
+        ...t, blocks: held.blocks, stored_bytes: held.bytes, decommissioning: leaving,
+        decommission_left: leaving ? this.decommissionLeft(t.tracker_id, now) : 0,
+        decommission_stuck: leaving ? this.#replication.wantMoreThanOthers(t.tracker_id) : 0,
+      };
     });
     return { address, pid, trackers, running_jobs: this.runningJobs() };
   }

@@ -437,6 +437,18 @@ export class ReplicationMonitor {
     return n;
   }
 
+  /**
+   * Of the blocks listed on a tracker, how many want more copies than there are usable trackers
+   * other than it: while a tracker being decommissioned has any, it can never leave (until
+   * another tracker joins, or their replication is lowered).
+   */
+  wantMoreThanOthers(trackerId: string): number {
+    const others = this.#trackers.usableIds().filter((t) => t !== trackerId).length;
+    let n = 0;
+    for (const d of this.#byTracker.get(trackerId) ?? []) if (this.#blocks.get(d)!.wanted > others) n++;
+    return n;
+  }
+
   /** The dfs blocks listed on a tracker (its verified copies), and their bytes. */
   holdings(trackerId: string): { blocks: number; bytes: number } {
     return { blocks: this.#byTracker.get(trackerId)?.size ?? 0, bytes: this.#bytesBy.get(trackerId) ?? 0 };
