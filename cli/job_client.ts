@@ -37,7 +37,11 @@ export async function precheck(dfs: DfsClient, p: SubmitParams): Promise<void> {
   for (const input of p.inputs) {
     if (!(await dfs.exists(input))) throw new BftmrError('DFS_NOT_FOUND', `input ${normalizePath(input)} does not exist`);
   }
-  if (await dfs.exists(p.output)) throw new BftmrError('DFS_EXISTS', `output ${normalizePath(p.output)} already exists`);
+  const output = normalizePath(p.output);
+  if (await dfs.exists(output)) throw new BftmrError('DFS_EXISTS', `output ${output} already exists`);
+  for (let at = output.slice(0, output.lastIndexOf('/')); at; at = at.slice(0, at.lastIndexOf('/'))) {
+    if ((await dfs.find(at))?.is_dir === false) throw new BftmrError('DFS_EXISTS', `output ${output}: ${at} is a file`);
+  }
   // (The job tracker checks these too; here they are refused before the job's code is stored.)
   for (const c of p.cacheFiles) {
     const at = normalizePath(c);
