@@ -32,6 +32,13 @@ export function checkFaultOptions(o: { faulty: number; fault?: string; trackers:
   if (o.faulty > o.trackers) throw new BftmrError('JOB_BAD_ARGUMENT', `--faulty ${o.faulty} is more than --trackers ${o.trackers}`);
 }
 
+/** `host:port`, the port 0 (any free one) to 65535. */
+export function hostPort(value: string): string {
+  const m = /^(.+):(\d+)$/.exec(value);
+  if (!m || Number(m[2]) > 65535) throw new InvalidArgumentError(`'${value}' is not host:port (a port from 0 to 65535).`);
+  return value;
+}
+
 export function collectConf(value: string, previous: Record<string, string> = {}): Record<string, string> {
   const eq = value.indexOf('=');
   if (eq <= 0) throw new InvalidArgumentError(`'${value}' is not key=value.`);

@@ -6,7 +6,7 @@ import { kJobTrackerDefaults, kTaskTrackerDefaults } from '../lib/options.ts';
 import { startJobTracker } from '../jobtracker/server.ts';
 import { startTaskTracker } from '../tasktracker/server.ts';
 import { FAULT_MODES, parseFault } from '../tasktracker/faults.ts';
-import { positiveNumber, wholeNumber } from './args.ts';
+import { hostPort, positiveNumber, wholeNumber } from './args.ts';
 import { readCredentials, type Role } from '../lib/identity.ts';
 import { ownIdentity, useCredentials } from '../lib/rpc.ts';
 import { BftmrError } from '../lib/errors.ts';
@@ -40,7 +40,7 @@ export function registerDaemons(program: Command): void {
   program.command('jobtracker')
     .description('run a job tracker in the foreground (trusted: schedules, votes, keeps the dfs namespace)')
     .requiredOption('--dir <dir>', 'state directory (namespace database)')
-    .option('--listen <host:port>', 'address to listen on', kJobTrackerDefaults.listen)
+    .option('--listen <host:port>', 'address to listen on', hostPort, kJobTrackerDefaults.listen)
     .option('--ready-file <file>', 'write the listening address here once ready')
     .option('--late-factor <x>', 'an attempt is late past this many times what its finished siblings\' median time per byte of input gives for its input', positiveNumber, kJobTrackerDefaults.lateFactor)
     .option('--late-floor-ms <ms>', '…and at least this long', wholeNumber(0), kJobTrackerDefaults.lateFloorMs)
@@ -71,7 +71,7 @@ export function registerDaemons(program: Command): void {
     .description('run a task tracker in the foreground (untrusted: runs attempts, stores blocks)')
     .requiredOption('--jobtracker <host:port>', 'address of the job tracker')
     .requiredOption('--dir <dir>', 'state directory (blocks, identity)')
-    .option('--listen <host:port>', 'address to listen on', kTaskTrackerDefaults.listen)
+    .option('--listen <host:port>', 'address to listen on', hostPort, kTaskTrackerDefaults.listen)
     .option('--advertise-host <host>', 'host name other nodes use to reach this one', kTaskTrackerDefaults.advertiseHost)
     .option('--slots <n>', 'task slots (worker threads)', wholeNumber(1, 256), kTaskTrackerDefaults.slots)
     .option('--task-memory-mb <mb>', 'heap cap of one task worker', wholeNumber(64), kTaskTrackerDefaults.taskMemoryMb)

@@ -173,16 +173,25 @@ export function registerDfs(program: Command): void {
   dfs.command('ls [path...]')
     .description('list directories (and files), by path or pattern')
     .option('-R, --recursive', 'every file below them')
+    .option('--json', 'print one JSON array of the entries')
     .action((paths: string[], o, cmd: Command) => withCluster(cmd, async (client) => {
+      const all: FileInfo[] = [];
       await eachPath(client, paths.length ? paths : ['/'], async (p) => {
-        for (const e of await client.list(p, !!o.recursive)) console.log(lsLine(e));
+        for (const e of await client.list(p, !!o.recursive)) {
+          if (o.json) all.push(e);
+          else console.log(lsLine(e));
+        }
       });
+      if (o.json) {
+        console.log(JSON.stringify(all.map((e) => ({ path: e.path, is_dir: e.is_dir, size: Number(e.size), replication: e.replication, created_ms: Number(e.created_ms) }))));
+      }
     }));
 
   dfs.command('du [path...]')
     .description('bytes at or below each path: its files\' size, and the space all their copies take (one line per entry of a directory)')
     .option('-s, --summary', 'one line for each path itself')
     .option('-h, --human', 'sizes in KB, MB, GB')
+    .option('--json', 'print one JSON array: path, bytes, and bytes times each file\'s replication')
     .action((paths: string[], o, cmd: Command) => withCluster(cmd, async (client) => {
       const totals = new Map<string, { size: number; raw: number }>();
       for (const at of await client.expand(paths.length ? paths : ['/'])) {
@@ -200,6 +209,7 @@ export function registerDfs(program: Command): void {
           totals.set(e, t);
         }
       }
+      if (o.json) { console.log(JSON.stringify([...totals].map(([e, t]) => ({ path: e, bytes: t.size, with_copies: t.raw })))); return; }
       const show = (n: number) => (o.human ? formatBytes(n) : String(n));
       const rows = [...totals].map(([e, t]) => [show(t.size), show(t.raw), e] as const);
       const w0 = Math.max(0, ...rows.map((r) => r[0].length));

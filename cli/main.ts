@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { BUILD_ID } from '../lib/build.ts';
-import { BftmrError, messageOf } from '../lib/errors.ts';
+import { BftmrError, ioReason, messageOf } from '../lib/errors.ts';
 import { registerCluster } from './cluster_commands.ts';
 import { registerDaemons } from './daemons.ts';
 import { registerDfs } from './dfs_commands.ts';
@@ -37,7 +37,11 @@ try {
     process.exitCode = e.exitCode === 0 ? 0 : 2;
   } else {
     const code = e instanceof BftmrError ? e.code : 'INTERNAL';
-    process.stderr.write(`bftmr: ${messageOf(e)}${process.env.BFTMR_DEBUG ? ` [${code}]\n${(e as Error).stack}` : ''}\n`);
+    // A local file system error that no command put in words: its path and reason, not its errno text.
+    const sys = e as NodeJS.ErrnoException;
+    const reason = sys?.syscall === 'mkdir' && sys.code === 'EEXIST' ? 'it is a file, not a directory' : ioReason(e);
+    const text = !(e instanceof BftmrError) && sys?.code && sys.path ? `${sys.path}: ${reason}` : messageOf(e);
+    process.stderr.write(`bftmr: ${text}${process.env.BFTMR_DEBUG ? ` [${code}]\n${(e as Error).stack}` : ''}\n`);
     // Exit now: a daemon that failed to start may still hold a listening socket or a thread pool.
     process.exit(code === 'INTERRUPTED' ? 130 : 1);
   }

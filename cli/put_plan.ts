@@ -8,7 +8,7 @@ import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { BftmrError } from '../lib/errors.ts';
+import { BftmrError, ioReason } from '../lib/errors.ts';
 import { joinPath, normalizePath } from '../dfs/dfs_path.ts';
 import { holdScratch } from '../lib/scratch.ts';
 
@@ -18,7 +18,7 @@ export function listLocal(p: string): string[] {
   try {
     st = fs.statSync(p);
   } catch (e) {
-    throw new BftmrError('LOCAL_IO', `cannot read ${p}: ${(e as NodeJS.ErrnoException).code ?? e}`);
+    throw new BftmrError('LOCAL_IO', `cannot read ${p}: ${ioReason(e)}`);
   }
   if (st.isFile()) return [p];
   if (!st.isDirectory()) throw new BftmrError('LOCAL_IO', `${p} is neither a file nor a directory`);
@@ -85,7 +85,7 @@ export async function spoolStdin(input: NodeJS.ReadableStream, progress: (bytes:
     }, fs.createWriteStream(file));
   } catch (e) {
     await remove();
-    throw new BftmrError('LOCAL_IO', `cannot keep standard input in ${os.tmpdir()}: ${(e as NodeJS.ErrnoException).code ?? e}`);
+    throw new BftmrError('LOCAL_IO', `cannot keep standard input in ${os.tmpdir()}: ${ioReason(e)}`);
   }
   return { file, size, remove };
 }

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { BftmrError, isBftmrError } from '../lib/errors.ts';
+import { BftmrError, ioReason, isBftmrError } from '../lib/errors.ts';
 import { newHasher, shortDigest } from '../lib/digest.ts';
 import { newNonce, newProofMac } from '../lib/proof.ts';
 import { RpcClient } from '../lib/rpc.ts';
@@ -42,7 +42,7 @@ async function openLocal(file: string, flags: 'r' | 'w', verb: string, shown = f
   try {
     return await fsp.open(file, flags);
   } catch (e) {
-    throw new BftmrError('LOCAL_IO', `cannot ${verb} ${shown}: ${(e as NodeJS.ErrnoException).code ?? e}`);
+    throw new BftmrError('LOCAL_IO', `cannot ${verb} ${shown}: ${ioReason(e)}`);
   }
 }
 

@@ -54,7 +54,7 @@ const cases: [string, string[], RegExp][] = [
   ['run: a local output that exists', ['run', 'jobs/word_count.ts', '--input', 'README.md', '--output', scratch], /already exists/],
   ['run: a local output below a file', ['run', 'jobs/word_count.ts', '--input', 'README.md', '--output', path.join(scratch, 'taken', 'a.txt', 'o')], /^bftmr: output .*a\.txt\/o: .*taken\/a\.txt is not a directory$/],
   ['dfs put onto an existing path', ['dfs', 'put', 'README.md', '/in/jargon.txt'], /already exists \(use --force/],
-  ['dfs put of an unreadable file', ['dfs', 'put', path.join(scratch, 'none.txt'), '/x'], /cannot read .*ENOENT/],
+  ['dfs put of an unreadable file', ['dfs', 'put', path.join(scratch, 'none.txt'), '/x'], /cannot read .*none\.txt: no such file or directory$/],
   ['replication above the live nodes', ['dfs', 'put', 'README.md', '/r5', '--replication', '5'], /replication 5 needs 5 live storage nodes, and 3 are available/],
   ['dfs put of a directory onto a file', ['dfs', 'put', scratch, '/taken/file.txt'], /^bftmr: \/taken\/file\.txt is a file, not a directory$/],
   ['dfs put of two sources with one name', ['dfs', 'put', 'README.md', 'README.md', '/two'], /README\.md and README\.md would both be \/two\/README\.md$/],
@@ -166,6 +166,10 @@ test.serial('dfs ls, cat, du, get and rm take patterns (*, ?, [..], {a,b}), and 
   t.deepEqual(await names('/g/?1.txt', '/g/[b-z]*'), ['/g/a1.txt', '/g/b1.txt', '/g/b1.txt']);
   t.is((await bftmr(home, 'dfs', 'cat', '/g/{b1,a2}.txt')).stdout, 'a2 hack\nb1 hack\n');
   t.is((await bftmr(home, 'dfs', 'du', '-s', '/g/a?.txt')).stdout, '8  24  /g/a1.txt\n8  24  /g/a2.txt\n');
+  t.deepEqual(JSON.parse((await bftmr(home, 'dfs', 'du', '-s', '--json', '/g/a?.txt')).stdout), [
+    { path: '/g/a1.txt', bytes: 8, with_copies: 24 }, { path: '/g/a2.txt', bytes: 8, with_copies: 24 }]);
+  t.deepEqual(JSON.parse((await bftmr(home, 'dfs', 'ls', '--json', '/g/a*')).stdout).map((e: { path: string; size: number; is_dir: boolean }) => [e.path, e.size, e.is_dir]),
+    [['/g/a1.txt', 8, false], ['/g/a2.txt', 8, false]]);
   const out = path.join(tempDir('bftmr-glob-out-'), 'o');
   const get = await bftmr(home, 'dfs', 'get', '/g/a*', out);
   t.is(get.code, 0, get.stderr);
