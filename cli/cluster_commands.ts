@@ -67,8 +67,8 @@ export function registerCluster(program: Command): void {
       // Ctrl-C while the daemons start kills those started: nothing runs that `cluster stop` cannot see.
       const abort = new AbortController();
       const onSignal = () => abort.abort();
-      process.once('SIGINT', onSignal);
-      process.once('SIGTERM', onSignal);
+      process.on('SIGINT', onSignal); // a second Ctrl-C must not kill the CLI before it has killed the daemons
+      process.on('SIGTERM', onSignal);
       const state = await startCluster(home, {
         signal: abort.signal,
         trackers: o.trackers, slots: o.slots, taskMemoryMb: o.taskMemoryMb, faulty: o.faulty, fault: o.fault, lateFloorMs: o.lateFloorMs, deadlineFloorMs: o.deadlineFloorMs, detached: true,

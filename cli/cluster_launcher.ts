@@ -64,8 +64,16 @@ export async function readState(home: string): Promise<ClusterState | undefined>
   }
 }
 
+/**
+ * Whether `pid` is still one of bftmr's daemons. Where /proc tells, a process by that number
+ * that is not bftmr (the number was reused, after a reboot say) or is a zombie does not count, so
+ * it is never signalled as one of ours.
+ */
 export function alive(pid: number): boolean {
-  try { process.kill(pid, 0); return true; } catch { return false; }
+  try { process.kill(pid, 0); } catch { return false; }
+  let cmdline: string;
+  try { cmdline = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8'); } catch { return true; } // no /proc here
+  return cmdline.includes('bftmr');
 }
 
 // ---------- identities ----------

@@ -37,12 +37,13 @@ function balanceLine(r: BalanceReply): string {
 
 /**
  * Runs `fn` on each path the patterns name, in order. As cat and rm do, a path that cannot be
- * done (no such file, no match, a non-empty directory) is one line on stderr and exit status 1,
- * and the others are still done.
+ * done (no such file, no match, a non-empty directory, a bad name) is one line on stderr and exit
+ * status 1, and the others are still done. Any other failure (a block no copy of which verifies)
+ * stops the command there.
  */
 async function eachPath(client: DfsClient, patterns: string[], fn: (p: string) => Promise<unknown>): Promise<void> {
   const skip = (e: unknown) => {
-    if (!(e instanceof BftmrError && e.code.startsWith('DFS_'))) throw e;
+    if (!(e instanceof BftmrError && ['DFS_NOT_FOUND', 'DFS_NOT_EMPTY', 'DFS_BAD_PATH'].includes(e.code))) throw e;
     process.stderr.write(`bftmr: ${e.message}\n`);
     process.exitCode = 1;
   };
@@ -152,6 +153,8 @@ export function registerDfs(program: Command): void {
           if (other) throw new BftmrError('LOCAL_IO', `${other} and ${src} would both go to ${nodePath.join(local, name)}; get them one at a time`);
           byName.set(name, src);
         }
+        // Nothing is written unless every source can go where it would (in a new directory, all can).
+        if (fs.existsSync(local)) for (const src of sources) await client.get(src, local, undefined, !!o.force, true);
         fs.mkdirSync(local, { recursive: true });
       }
       for (const src of sources) {
@@ -258,7 +261,8 @@ export function registerDfs(program: Command): void {
       // The run belongs to this command, as HDFS's balancer is a process: interrupting it stops the run.
       let interrupted = false;
       const onSignal = () => { interrupted = true; };
-      process.once('SIGINT', onSignal);
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
       try {
         while (r.active && !interrupted) {
           line.update(`balancing: ${balanceProgress(r)}`);
@@ -268,6 +272,7 @@ export function registerDfs(program: Command): void {
         if (interrupted) r = await client.balance('STOP');
       } finally {
         process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
         line.done();
       }
       show(r);

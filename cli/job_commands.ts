@@ -17,6 +17,7 @@ import { precheck, storeBundle, submit, summaryObject, summaryText, waitForJob, 
 import { formatBytes, ProgressLine } from './progress.ts';
 import { Peers } from '../dfs/peers.ts';
 import { kTaskLogBytes } from '../tasktracker/task_log.ts';
+import { removeScratch } from '../lib/scratch.ts';
 import { listLocal } from './put_plan.ts';
 
 function jobOptions(cmd: Command): Command {
@@ -157,26 +158,35 @@ export function registerJob(program: Command): void {
       const line = new ProgressLine(!o.json);
       let state: ClusterState | undefined;
       let dfs: DfsClient | undefined;
-      const cleanup = async () => {
+      let cleaning: Promise<void> | undefined;
+      const cleanup = () => (cleaning ??= (async () => {
         dfs?.close();
         if (state) await stopCluster(state).catch(() => {});
         if (!o.keep) await fsp.rm(home, { recursive: true, force: true }).catch(() => {});
         else process.stderr.write(`bftmr: kept the cluster directory ${home} (each daemon's log and state)\n`);
-      };
+      })());
+      let copying = false;
       // Ctrl-C: while the cluster starts, the start stops and kills what it started; later, the
       // throw-away cluster is stopped and its directory removed, and nothing else is said.
       const abort = new AbortController();
       let interrupted = false;
+      /** The signal handler stops the cluster and exits: the main flow then only waits. */
+      let tookOver = false;
       const onSignal = () => {
+        if (interrupted) return;
         interrupted = true;
         abort.abort();
         if (!state) return; // the start fails with INTERRUPTED, and the finally below cleans up
+        tookOver = true;
         line.done();
         process.stderr.write('\nbftmr: interrupted: stopping the throw-away cluster\n');
+        // A half-copied output goes with the files being written into it.
+        removeScratch();
+        if (copying) fs.rmSync(o.output, { recursive: true, force: true });
         void cleanup().then(() => process.exit(130));
       };
-      process.once('SIGINT', onSignal);
-      process.once('SIGTERM', onSignal);
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
       try {
         const started = Date.now();
         state = await startCluster(home, {
@@ -184,6 +194,8 @@ export function registerJob(program: Command): void {
           trackers: o.trackers, slots: o.slots, taskMemoryMb: o.taskMemoryMb, faulty: o.faulty, fault: o.fault, detached: false,
           onProgress: (l) => line.update(l),
         });
+        // Interrupted after the start's last look: the cluster is up, and goes in the finally below.
+        if (interrupted) throw new BftmrError('INTERRUPTED', 'interrupted: the throw-away cluster was stopped');
         dfs = new DfsClient(state.jobTracker.address);
         const splitBytes = Math.round(o.splitMb * MB);
         // Plain storage liars fail every writer's check, so they can never keep a copy of the input:
@@ -218,14 +230,16 @@ export function registerJob(program: Command): void {
         let files: string[] = [];
         if (s.state === 'SUCCEEDED') {
           line.update(`copying the output to ${o.output}`);
+          copying = true;
           files = await dfs.get('/output', o.output);
+          copying = false;
           line.done();
           extraLines.push(`  local output: ${o.output} (${files.length} files)`, `  total time with cluster start and copies: ${((Date.now() - started) / 1000).toFixed(1)}s`);
         }
         finish(s, !!o.json, { local_output: s.state === 'SUCCEEDED' ? path.resolve(o.output) : null }, extraLines);
       } catch (e) {
         // Interrupted once the cluster ran: what failed is the cluster being stopped under it.
-        if (interrupted && state) await new Promise(() => {});
+        if (tookOver) await new Promise(() => {});
         throw e;
       } finally {
         line.done();

@@ -18,7 +18,7 @@ import { loadXXHash } from '../lib/xxhash.ts';
 import { fetchBlock, TRANSFER_DEADLINE_MS, type FetchFailure } from './block_transfer.ts';
 import { chunkBuffer, chunkSent, encodeChunk } from './chunk_codec.ts';
 import { normalizePath } from './dfs_path.ts';
-import { compileGlob, globMatches, hasGlob, unescapeGlob } from './glob.ts';
+import { compileGlob, globMatches, hasGlob } from './glob.ts';
 import { Peers } from './peers.ts';
 import { holdScratch } from '../lib/scratch.ts';
 
@@ -170,7 +170,7 @@ export class DfsClient {
   async expand(patterns: string[]): Promise<string[]> {
     const out: string[] = [];
     for (const p of patterns) {
-      if (!hasGlob(p)) { out.push(normalizePath(unescapeGlob(p))); continue; }
+      if (!hasGlob(p)) { out.push(normalizePath(p)); continue; }
       const glob = compileGlob(p);
       let files: M.FileInfo[] = [];
       try {
@@ -219,7 +219,7 @@ export class DfsClient {
       const sent = Date.now();
       const reply = await this.#jt.call<M.WriteLease, M.WriteLeaseReply>('RenewWriteLease', { id, started_ms_ago: sent - started }, this.#deadlineMs);
       if (Date.now() - lastOk > reply.lease_ms) lost = true;
-      lastOk = sent;
+      lastOk = Math.max(lastOk, sent); // renewals may overlap: an older one's reply can come last
       return reply;
     };
     const { lease_ms } = await renew();
@@ -513,7 +513,8 @@ export class DfsClient {
   }
 
   /** Copies a dfs file, or a directory recursively, to the local file system. */
-  async get(dfsPath: string, local: string, progress?: Progress, overwrite = false): Promise<string[]> {
+  /** Copies a dfs file or directory to `local`; with `dryRun`, only checks and says where it would go. */
+  async get(dfsPath: string, local: string, progress?: Progress, overwrite = false, dryRun = false): Promise<string[]> {
     const info = await this.stat(dfsPath);
     // As HDFS's -get: a local file that exists is not replaced unless asked (-f); checked for
     // every file before any is written.
@@ -524,7 +525,7 @@ export class DfsClient {
       let dest = local;
       if (fs.existsSync(local) && fs.statSync(local).isDirectory()) dest = path.join(local, path.posix.basename(info.path));
       free(dest);
-      await this.#getFile(info, dest, progress);
+      if (!dryRun) await this.#getFile(info, dest, progress);
       return [dest];
     }
     // cp -r semantics: into an existing directory, the source directory goes inside it.
@@ -533,6 +534,7 @@ export class DfsClient {
     const files = (await this.list(info.path, true)).filter((e) => !e.is_dir);
     const dests = files.map((f) => path.join(root, ...path.posix.relative(info.path, f.path).split('/')));
     dests.forEach(free);
+    if (dryRun) return dests;
     const written: string[] = [];
     for (const [i, f] of files.entries()) {
       const dest = dests[i]!;

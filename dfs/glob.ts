@@ -17,7 +17,7 @@ export function hasGlob(p: string): boolean {
   return false;
 }
 
-/** A path without glob characters, its escapes taken literally: `/a\\*b` names the file `a*b`. */
+/** The fixed part of a pattern, its escapes taken literally (`/x\\*y` is the directory `x*y`). */
 export function unescapeGlob(p: string): string {
   return p.replace(/\\(.)/g, '$1');
 }

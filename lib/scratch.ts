@@ -13,18 +13,24 @@ export function holdScratch(p: string): () => void {
   return () => { scratch.delete(p); };
 }
 
+/** Removes every scratch path now (the process is about to exit). */
+export function removeScratch(): void {
+  for (const p of scratch) fs.rmSync(p, { recursive: true, force: true });
+  scratch.clear();
+}
+
 /**
  * Runs `fn`; if SIGINT or SIGTERM comes meanwhile, every scratch path goes and the process
  * exits 130, saying so.
  */
 export async function onInterruptRemoveScratch<T>(fn: () => Promise<T>): Promise<T> {
   const onSignal = () => {
-    for (const p of scratch) fs.rmSync(p, { recursive: true, force: true });
+    removeScratch();
     process.stderr.write('\nbftmr: interrupted; nothing half-written was left\n');
     process.exit(130);
   };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   try {
     return await fn();
   } finally {

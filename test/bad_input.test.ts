@@ -155,6 +155,14 @@ test.serial('dfs put copies local directories and several files as HDFS -put doe
   refused(t, await bftmr(home, 'dfs', 'get', '/pd/one.txt', '/pd/d/one.txt', clash),
     new RegExp(`^bftmr: /pd/one.txt and /pd/d/one.txt would both go to ${clash}/one.txt; get them one at a time$`));
   t.false(fs.existsSync(clash));
+  // Into a directory where the second would replace a file: refused before the first is written.
+  const into = path.join(local, 'into');
+  fs.mkdirSync(into);
+  fs.writeFileSync(path.join(into, 'two.txt'), 'mine\n');
+  refused(t, await bftmr(home, 'dfs', 'get', '/pd/one.txt', '/pd/sub/two.txt', into), /two\.txt already exists \(use -f to replace it\)$/);
+  t.deepEqual(fs.readdirSync(into), ['two.txt']);
+  t.is((await bftmr(home, 'dfs', 'get', '-f', '/pd/one.txt', '/pd/sub/two.txt', into)).code, 0);
+  t.is(fs.readFileSync(path.join(into, 'two.txt'), 'utf8'), 'two two\n');
   t.is((await bftmr(home, 'dfs', 'rm', '-r', '/pd')).code, 0);
 });
 

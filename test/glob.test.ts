@@ -8,7 +8,7 @@ test('glob characters, and the ones a backslash escapes', (t) => {
   t.false(hasGlob('/in/a.txt'));
   for (const p of ['/in/*', '/in/?', '/in/[ab]', '/in/{a,b}']) t.true(hasGlob(p), p);
   t.false(hasGlob('/x\\*y/lit'));
-  // Without a glob, a path names itself, escapes taken literally, as in a pattern.
+  // A pattern's fixed part takes its escapes literally.
   t.is(unescapeGlob('/x\\*y/lit'), '/x*y/lit');
   t.is(unescapeGlob('/a\\\\b'), '/a\\b');
 });

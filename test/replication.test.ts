@@ -19,6 +19,8 @@ class Cluster {
   readonly up = new Set<string>();
   readonly blacklisted = new Set<string>();
   readonly leaving = new Set<string>();
+  /** Blocks running jobs read. */
+  readonly read = new Set<string>();
   constructor(...ids: string[]) { for (const id of ids) this.up.add(id); }
   view() {
     return {
@@ -27,6 +29,7 @@ class Cluster {
       alive: (id: string) => this.up.has(id),
       location: (id: string) => ({ tracker_id: id, address: `${id}:1` }),
       usableIds: () => [...this.up].filter((id) => !this.blacklisted.has(id) && !this.leaving.has(id)).sort(),
+      jobBlocks: () => this.read,
     };
   }
 }
@@ -556,6 +559,25 @@ test('balancing ends when no move would bring the fullest and emptiest closer; a
   m2.balance(true, 0);
   settle(t, m2, ['A', 'B'], [D('x'), D('y')], now + kReplicationDefaults.repairTimeoutMs + 1);
   t.like(m2.balanceStatus(), { active: false, outcome: 'balanced', movedBlocks: 1, failedMoves: 0 });
+});
+
+test('balancing waits while repairs keep the targets busy, instead of ending; blocks running jobs read are not moved', (t) => {
+  const c = new Cluster('A', 'B', 'C', 'D');
+  const m = monitor(c);
+  const short = Array.from({ length: 20 }, (_, i) => D(`short${i}`));
+  const full = Array.from({ length: 20 }, (_, i) => D(`full${i}`));
+  for (const d of short) m.track(d, 10, 2, ['A'], 0); // each wants a second copy: repairs fill every target
+  for (const d of full) m.track(d, 10, 1, ['A'], 0);
+  c.read.add(full[0]!);
+  m.balance(true, 10);
+  m.tick(1);
+  t.like(m.balanceStatus(), { active: true, outcome: '' }, 'busy targets are no reason to stop');
+  settle(t, m, ['A', 'B', 'C', 'D'], [...short, ...full], 1);
+  t.like(m.balanceStatus(), { active: false });
+  t.regex(m.balanceStatus().outcome, /^(balanced|as balanced as its blocks allow)/);
+  t.true(m.isReplica('A', full[0]!) && m.health(full[0]!)!.live.length === 1, 'the block a job reads stayed where it was');
+  const bytes = ['A', 'B', 'C', 'D'].map((id) => m.holdings(id).bytes);
+  t.true(Math.max(...bytes) - Math.min(...bytes) <= 20, bytes.join(' '));
 });
 
 test('balancing: a copy lost while a move is under way is made up by the move, nothing trimmed; the operator can stop a run', (t) => {

@@ -103,6 +103,15 @@ export class JobTrackerCore {
         alive: (id) => this.#trackers.get(id)?.alive ?? false,
         location: (id) => this.location(id),
         usableIds: () => this.liveTrackers().map((t) => t.id),
+        jobBlocks: () => {
+          const blocks = new Set<string>();
+          for (const job of this.#jobs.values()) {
+            if (job.state !== 'RUNNING' && job.state !== 'COMMITTING') continue;
+            for (const b of [job.spec.bundle, ...(job.spec.cache ?? []).flatMap((c) => c.blocks)]) blocks.add(b.digest);
+            for (const s of job.spec.splits) for (const fb of s.blocks) blocks.add(fb.block.digest);
+          }
+          return blocks;
+        },
       },
       this.#safeUntilMs,
       startMs,

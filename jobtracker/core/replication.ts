@@ -70,6 +70,11 @@ export interface TrackerView {
   usableIds(): string[];
   /** Registered and heartbeating (possibly blacklisted). */
   alive(id: string): boolean;
+  /**
+   * The dfs blocks running jobs read: their attempts are launched with the replica lists of
+   * submit time, so a balancing move (which deletes the copy it replaces) leaves them alone.
+   */
+  jobBlocks(): Set<string>;
 }
 
 /**
@@ -555,11 +560,12 @@ export class ReplicationMonitor {
     for (const [d, from] of this.#trimFrom) shift(from, -(this.#blocks.get(d)?.size ?? 0));
     let total = 0;
     for (const l of load.values()) total += l;
+    const pinned = this.#trackers.jobBlocks();
     const allowed = (total / ids.length) * run.thresholdPercent / 100;
     for (;;) {
       const byLoad = [...ids].sort((x, y) => load.get(y)! - load.get(x)!);
       if (load.get(byLoad[0]!)! - load.get(byLoad.at(-1)!)! <= allowed) {
-        if (this.#moves.size === 0) this.#endBalance('balanced');
+        if (this.#moves.size === 0 && this.#trimFrom.size === 0) this.#endBalance('balanced');
         return;
       }
       let move: { b: BlockState; from: string; to: string } | undefined;
@@ -568,13 +574,14 @@ export class ReplicationMonitor {
           const gap = load.get(from)! - load.get(to)!;
           if (gap <= allowed) break; // emptier targets come first: the rest are closer still
           if ((this.#repairsByTracker.get(to) ?? 0) >= this.#opts.maxRepairsPerTracker || run.failedTargets.has(to)) continue;
-          const b = this.#movable(from, to, gap);
+          const b = this.#movable(from, to, gap, pinned);
           if (b) { move = { b, from, to }; break; }
         }
         if (move) break;
       }
       if (!move) {
-        if (this.#moves.size > 0) return;
+        // Moves or repairs under way (the targets may be busy with them, or the blocks short): wait.
+        if (this.#repairs.size > 0) return;
         // A target that failed a move gets no more in this run: rather than wait on one that may
         // always fail, the run ends, as HDFS's balancer does without progress.
         this.#endBalance(run.failedMoves > 0
@@ -590,16 +597,16 @@ export class ReplicationMonitor {
   }
 
   /**
-   * A block on `from` that `to` may take in a move: it has its copies (short ones are repairs'),
+   * A block on `from` that `to` may take in a move: no running job reads it, it has its copies (short ones are repairs'),
    * none is under way or awaiting a trim, `to` holds none (nor is about to be told to delete
    * one), was never proven to hold it bad and did not fail to pull it lately, and it is smaller than the gap, so the move brings the two closer.
    * Of those, the one that brings them closest.
    */
-  #movable(from: string, to: string, gap: number): BlockState | undefined {
+  #movable(from: string, to: string, gap: number, pinned: Set<string>): BlockState | undefined {
     let best: BlockState | undefined;
     for (const d of this.#byTracker.get(from) ?? []) {
       const b = this.#blocks.get(d)!;
-      if (b.size >= gap || b.replicas.has(to) || b.distrusted.has(to) || this.#trimFrom.has(d) ||
+      if (b.size >= gap || pinned.has(d) || b.replicas.has(to) || b.distrusted.has(to) || this.#trimFrom.has(d) ||
         this.#failed.has(`${to}|${d}`) || this.#deletes.get(to)?.has(d) || this.#inFlight(d) > 0 || this.#live(b) < b.wanted) continue;
       if (!best || Math.abs(gap - 2 * b.size) < Math.abs(gap - 2 * best.size)) best = b;
     }
