@@ -91,9 +91,9 @@ export async function startJobTracker(opts: JobTrackerOptions, log: (line: strin
     e.kind === 'file' ? fileInfo(e.file) : { path: e.path, size: 0, blocks: [], replication: 0, created_ms: 0, is_dir: true };
 
   /** A file now refers to these blocks; the files it replaced, if any, no longer do. */
-  function created(files: { blocks: { digest: string; size: number; replicas: string[] }[] }[], replaced: FileEntry[]): void {
+  function created(files: { blocks: { digest: string; size: number; replicas: string[] }[] }[], replaced: FileEntry[], verify = false): void {
     for (const f of files) {
-      for (const b of f.blocks) core.trackBlock(b.digest, b.size, namespace.wanted(b.digest), b.replicas, Date.now());
+      for (const b of f.blocks) core.trackBlock(b.digest, b.size, namespace.wanted(b.digest), b.replicas, Date.now(), verify);
     }
     deleted(replaced);
   }
@@ -380,6 +380,9 @@ export async function startJobTracker(opts: JobTrackerOptions, log: (line: strin
     CreateFile: unary<M.CreateFileRequest, M.Empty>(async (req, peer) => {
       // A put whose lease lapsed may have had blocks collected: it is refused, not created short.
       if (req.lease_id) core.checkWriteLease(`${peer.name}/${req.lease_id}`, Date.now());
+      // Nor is one whose block has no copy left to believe (a file of the same bytes removed meanwhile).
+      const lease = req.lease_id ? `${peer.name}/${req.lease_id}` : undefined;
+      core.checkNewFile(req.path, req.blocks.map((b) => ({ digest: b.digest, replicas: b.replicas.map((r) => r.tracker_id) })), lease, Date.now());
       const size = req.blocks.reduce((n, b) => n + b.size, 0);
       const file: FileEntry = {
         path: req.path, size, replication: req.replication, createdMs: Date.now(),
@@ -391,7 +394,8 @@ export async function startJobTracker(opts: JobTrackerOptions, log: (line: strin
             && (b.head_size < b.size || b.head_digest === b.digest) ? { head: { digest: b.head_digest, size: b.head_size } } : {}),
         })),
       };
-      created([file], await namespace.create([file], req.overwrite));
+      const verify = !!req.lease_id && core.writeBegunBeforeStart(`${peer.name}/${req.lease_id}`);
+      created([file], await namespace.create([file], req.overwrite), verify);
       return {};
     }),
     GetFile: unary<M.PathRequest, M.FileInfo>(async (req) => {

@@ -157,6 +157,11 @@ export interface WritePlan {
    * must then be refused.
    */
   stall?: { afterBlock: number; ms: number };
+  /**
+   * It puts the same bytes as write `sameAs` (a user putting a file again after a put of it
+   * died): its blocks are those blocks, which trackers may still hold, unlisted, from before.
+   */
+  sameAs?: number;
 }
 
 export interface JobPlan {
@@ -334,10 +339,12 @@ export function scenarioFor(opts: SimOptions): Scenario {
     if (writing.chance(0.5)) plan.abandonAfter = abandonAfter;
     return plan;
   });
-  for (const w of writes) {
+  writes.forEach((w, k) => {
     const stall = { afterBlock: stalls.int(0, w.blocks - 1), ms: Math.round(stalls.pick([0.5, 1.5, 3]) * writeLeaseMs) };
     if (stalls.chance(0.3)) w.stall = stall;
-  }
+    const sameAs = stalls.int(0, Math.max(0, k - 1));
+    if (k > 0 && stalls.chance(0.4)) w.sameAs = sameAs;
+  });
   const honest = trackers.map((_, i) => i).filter((i) => !faultyIndexes.includes(i));
   const decommission = { atMs: ops.int(0, 60_000), index: honest.length ? ops.pick(honest) : 0 };
   const decommissionOn = ops.chance(0.25) && n >= 2 * f + 2 && honest.length > 0 && !excluded.has('decommission');
@@ -395,7 +402,8 @@ export function describeScenario(s: Scenario): string {
       `reads@[${s.dfsReadsAtMs.join(',')}]` : '') +
     (s.jtRestartsAtMs.length ? ` jt-restart@${s.jtRestartsAtMs.join(',')}` : '') +
     (s.writes.length ? ` writes=[${s.writes.map((w) => `${w.blocks}b/r${w.replication}@${w.atMs}+${w.blockEveryMs}ms` +
-      `${w.abandonAfter !== undefined ? `-dies@${w.abandonAfter}` : ''}${w.stall ? `-cut@${w.stall.afterBlock}+${w.stall.ms}ms` : ''}`).join(' ')}] lease=${s.writeLeaseMs}ms reports=${s.blockReportMs}ms` : '') +
+      `${w.abandonAfter !== undefined ? `-dies@${w.abandonAfter}` : ''}${w.stall ? `-cut@${w.stall.afterBlock}+${w.stall.ms}ms` : ''}` +
+      `${w.sameAs !== undefined ? `-as-w${w.sameAs}` : ''}`).join(' ')}] lease=${s.writeLeaseMs}ms reports=${s.blockReportMs}ms` : '') +
     (s.decommission ? ` decommission=t${s.decommission.index}@${s.decommission.atMs}` : '') +
     (s.balance ? ` balance=${s.balance.thresholdPercent}%@${s.balance.atMs}${s.balance.stopAtMs !== undefined ? `-stop@${s.balance.stopAtMs}` : ''}` : '');
 }
@@ -1550,7 +1558,7 @@ class Simulation {
         else this.#createWritten(file, holders, w.replication, lease, client);
         return;
       }
-      const digest = sha256(`write/${s.seed}/${k}/${i}`);
+      const digest = sha256(`write/${s.seed}/${w.sameAs ?? k}/${i}`);
       // Where AllocateBlock sends copies (usable trackers); liars lying already fail the writer's
       // check, and the client places the copy elsewhere.
       const usable = new Set(this.#core.liveTrackers().map((x) => x.id));
@@ -1579,24 +1587,28 @@ class Simulation {
     try {
       if (client.lost || this.#now - client.lastOkMs > this.scenario.writeLeaseMs) throw new BftmrError('DFS_LEASE_LAPSED', 'the client saw it lapse');
       this.#core.checkWriteLease(lease, this.#now);
+      this.#core.checkNewFile(file.name, [...holders].map(([d, on]) => ({ digest: d, replicas: on.map((t) => t.id) })), lease, this.#now);
     } catch (e) {
-      if (!isBftmrError(e, 'DFS_LEASE_LAPSED')) this.#violate('safety', 'core-invariant', `checkWriteLease threw: ${messageOf(e)}`);
+      if (!isBftmrError(e, 'DFS_LEASE_LAPSED') && !isBftmrError(e, 'DFS_NO_REPLICA')) this.#violate('safety', 'core-invariant', `CreateFile threw: ${messageOf(e)}`);
       // CreateFile is refused: the put fails, and what it stored is garbage.
       this.#call('releaseWriteLease', () => this.#core.releaseWriteLease(lease, this.#now));
       for (const d of holders.keys()) this.#abandoned.add(d);
-      this.#trace(`put ${file.name} refused: its lease lapsed`);
+      this.#trace(`put ${file.name} refused: ${messageOf(e)}`);
       return;
     }
     for (const [d, on] of holders) {
-      for (const t of on) {
-        if (t.up && t.storageHonest && !t.lying && !t.store.get(d)?.has(DFS)) {
-          this.#violate('safety', 'dfs-write-lost', `${t.name} no longer holds block ${d.slice(0, 8)} of ${file.name}, a put still running`);
-        }
+      // The file is created: each block must still have a good copy, on a tracker the put stored
+      // it on or one the core lists (blocks are shared by content: a trim of another file's
+      // copies may take the put's, but never all of them).
+      const listed = this.#core.blockHealth(d)?.live ?? [];
+      if (!on.some((t) => t.goodCopy(d)) && !listed.some((id) => this.#byId.get(id)?.goodCopy(d))) {
+        this.#violate('safety', 'dfs-write-lost', `${file.name} is created, but no tracker holds a good copy of its block ${d.slice(0, 8)}`);
       }
       this.#persisted.set(d, { size: 64 * MB, wanted: replication, replicas: on.map((t) => t.id) });
-      this.#call('trackBlock', () => this.#core.trackBlock(d, 64 * MB, replication, on.map((t) => t.id), this.#now));
+      this.#call('trackBlock', () => this.#core.trackBlock(d, 64 * MB, replication, on.map((t) => t.id), this.#now, this.#core.writeBegunBeforeStart(lease)));
     }
     this.#call('releaseWriteLease', () => this.#core.releaseWriteLease(lease, this.#now));
+    for (const d of holders.keys()) this.#abandoned.delete(d); // a put of the same bytes as one that died
     this.#files.push(file);
     this.#trace(`put ${file.name} created: ${file.blocks.map((d) => d.slice(0, 8)).join(' ')} (replication ${replication})`);
     this.#drainEffects();
@@ -1819,7 +1831,10 @@ class Simulation {
       this.#violate('liveness', 'dfs-under-replicated', `block ${s.digest.slice(0, 8)} of ${s.file.name} has ${s.live.length} usable copies ` +
         `[${s.live.map((id) => this.#name(id)).join(',')}], wants ${s.wanted}`);
     }
+    // A block of a put that died may be one of a file's too (the same bytes put again).
+    const listed = new Set(this.#files.filter((f) => !f.removed).flatMap((f) => f.blocks));
     for (const d of this.#abandoned) {
+      if (listed.has(d)) continue;
       const still = this.#trackers.filter((t) => t.up && t.store.get(d)?.has(DFS));
       if (still.length) this.#violate('liveness', 'dfs-garbage', `block ${d.slice(0, 8)} of a put whose client died is still held by ${still.map((t) => t.name).join(', ')}`);
     }

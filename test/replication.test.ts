@@ -304,6 +304,38 @@ test('a write whose lease lapsed may not create its file, nor renew the lease ag
   t.true(m.leaseHeld('n', 10_100));
 });
 
+test('a put of bytes another file held, removed while the put ran: its block has no copy to believe, and the file is refused', (t) => {
+  const c = new Cluster('A', 'B');
+  const m = monitor(c, { writeLeaseMs: 1_000 }, 0, 0);
+  m.track(D('x'), 10, 1, ['A'], 0); // file F's block, on A
+  m.tick(1);
+  t.true(m.renewLease('w', 100, 100)); // a put of the same bytes begins, and stores x on A (A has it already)
+  m.forget(D('x')); // F is removed: A is told to delete x, the put's copy with it
+  deletesIn(m.take('A', 200));
+  t.true(m.unbacked(D('x'), ['A'], 'w', 300));
+  // A delete from before the put began took an older copy: the put's own is there.
+  t.true(m.renewLease('v', 250, 250));
+  t.false(m.unbacked(D('x'), ['A'], 'v', 300));
+  // Nor is a block unbacked that a tracker still lists, or that a claimed tracker was not told to drop.
+  t.false(m.unbacked(D('x'), ['A', 'B'], 'w', 300));
+  m.track(D('y'), 10, 1, ['B'], 300);
+  t.false(m.unbacked(D('y'), ['A'], 'w', 300));
+});
+
+test('after a restart, the claims of a put begun before it are checked, not believed: the old job tracker may have deleted them', (t) => {
+  const c = new Cluster('A', 'B');
+  const m = monitor(c, { writeLeaseMs: 1_000 }, 0, 10_000);
+  t.true(m.renewLease('old', 9_000, 10_100));
+  t.true(m.renewLease('new', 10_200, 10_200));
+  t.true(m.leaseBegunBefore('old'));
+  t.false(m.leaseBegunBefore('new'));
+  m.track(D('x'), 10, 1, ['A'], 10_300, m.leaseBegunBefore('old'));
+  t.false(m.isReplica('A', D('x')), 'not listed on its word');
+  t.is(repairsIn(m.take('A', 10_300)).length, 1, 'A is asked to show it holds it');
+  m.track(D('y'), 10, 1, ['B'], 10_300, m.leaseBegunBefore('new'));
+  t.true(m.isReplica('B', D('y')));
+});
+
 test('after a restart, a write not renewed yet may create its file while nothing can have been collected; then it is lost', (t) => {
   const c = new Cluster('A');
   const m = monitor(c, { writeLeaseMs: 1_000 }, 0, 10_000); // began at 10 s

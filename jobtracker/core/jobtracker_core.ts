@@ -130,6 +130,18 @@ export class JobTrackerCore {
     if (!this.#replication.leaseHeld(id, now)) throw leaseLapsed();
   }
 
+  /**
+   * A put creates its file: refused if a block of it has no copy left to believe (see
+   * ReplicationMonitor.unbacked), rather than create a file with a missing block.
+   */
+  checkNewFile(path: string, blocks: readonly { digest: string; replicas: readonly string[] }[], leaseId: string | undefined, now: number): void {
+    const i = blocks.findIndex((b) => this.#replication.unbacked(b.digest, b.replicas, leaseId, now));
+    if (i >= 0) {
+      throw new BftmrError('DFS_NO_REPLICA', `${path}: block ${i} (${shortDigest(blocks[i]!.digest)}) was deleted while it was written ` +
+        '(a file of the same bytes was removed meanwhile); write it again');
+    }
+  }
+
   releaseWriteLease(id: string, now: number): void {
     this.#replication.releaseLease(id, now);
   }
@@ -450,8 +462,17 @@ export class JobTrackerCore {
    * A file (new, or loaded at start) refers to block `digest` and wants `wanted` copies (the most
    * any of its files wants); `replicas` acknowledged a verified copy.
    */
-  trackBlock(digest: string, size: number, wanted: number, replicas: readonly string[], now: number): void {
-    this.#replication.track(digest, size, wanted, replicas, now);
+  trackBlock(digest: string, size: number, wanted: number, replicas: readonly string[], now: number, verify = false): void {
+    this.#replication.track(digest, size, wanted, replicas, now, verify);
+  }
+
+  /**
+   * Whether a put's claims must be checked rather than believed: it began before this job tracker
+   * started, so a copy it stored may have been deleted by the last one (a trim of a file with the
+   * same bytes, say), and the tombstones that would show it went with it.
+   */
+  writeBegunBeforeStart(leaseId: string): boolean {
+    return this.#replication.leaseBegunBefore(leaseId);
   }
 
   /** No file refers to `digest` any more: its copies are deleted on their trackers. */

@@ -200,6 +200,14 @@ export class ReplicationMonitor {
   }
 
   /**
+   * Whether a write began before this monitor did (the job tracker restarted while it ran): the
+   * deletes the last one sent are not known here, so its claims are checked, not believed.
+   */
+  leaseBegunBefore(id: string): boolean {
+    return (this.#leases.get(id)?.startMs ?? -Infinity) < this.#startMs;
+  }
+
+  /**
    * Whether a write may still create its file: its lease is held, or (after a restart) not known
    * yet while nothing can have been collected. A write whose lease lapsed may have lost blocks.
    */
@@ -263,7 +271,7 @@ export class ReplicationMonitor {
    * A file refers to block `digest`, wanting `wanted` copies (the most any of its files wants);
    * `claimed` are trackers that acknowledged a verified copy (at put, or as a committed output).
    */
-  track(digest: string, size: number, wanted: number, claimed: readonly string[], now: number): void {
+  track(digest: string, size: number, wanted: number, claimed: readonly string[], now: number, verify = false): void {
     let b = this.#blocks.get(digest);
     if (!b) {
       b = { digest, size, wanted, replicas: new Set(), bad: new Set(), distrusted: new Set() };
@@ -287,7 +295,7 @@ export class ReplicationMonitor {
       // tick after a restart no tracker is back yet, and the namespace's lists are all there is.)
       if (this.#safeModeOver && !this.#trackers.alive(t)) continue;
       const deletedAt = this.#tombstones.get(t)?.get(digest);
-      if (deletedAt !== undefined && now - deletedAt <= this.#opts.tombstoneMs) doubtful.push(t);
+      if (verify || (deletedAt !== undefined && now - deletedAt <= this.#opts.tombstoneMs)) doubtful.push(t);
       else this.#addReplica(b, t);
     }
     // A copy may have been deleted after its tracker acknowledged it: ask it to show it holds it
@@ -311,6 +319,24 @@ export class ReplicationMonitor {
     this.#trimFrom.delete(digest);
     this.#needy.delete(digest);
     this.#changed.delete(digest);
+  }
+
+  /**
+   * Whether a new file's block would have no copy to believe: none listed on a tracker that serves
+   * it, and every tracker its writer says holds one was told to delete it since the write began
+   * (its copy may be the one deleted), or is about to be, or is gone. (A file of the same bytes
+   * was removed while the put ran, say: its copies, the put's among them, were deleted. Blocks
+   * are shared by content.) A delete from before the write began took an older copy.
+   */
+  unbacked(digest: string, claimed: readonly string[], leaseId: string | undefined, now: number): boolean {
+    const b = this.#blocks.get(digest);
+    if (b && [...b.replicas].some((t) => this.#trackers.serves(t))) return false;
+    const began = (leaseId !== undefined ? this.#leases.get(leaseId)?.startMs : undefined) ?? -Infinity;
+    return claimed.every((t) => {
+      if (!this.#trackers.alive(t)) return this.#safeModeOver; // before, trackers are still coming back after a restart
+      const deletedAt = this.#tombstones.get(t)?.get(digest);
+      return (deletedAt !== undefined && deletedAt >= began && now - deletedAt <= this.#opts.tombstoneMs) || !!this.#deletes.get(t)?.has(digest);
+    });
   }
 
   isReplica(trackerId: string, digest: string): boolean {
