@@ -219,7 +219,7 @@ export async function startJobTracker(opts: JobTrackerOptions, log: (line: strin
     if (outcome.kind === 'no-answer') log(`audit of ${e.trackerId} for ${e.digest.slice(0, 12)}: no answer (${outcome.why})`);
     if (outcome.kind === 'mismatch') log(`audit: ${e.trackerId} served bytes that do not match ${e.digest.slice(0, 12)} (${what})`);
     if (outcome.kind === 'missing' && !e.jobId) log(`audit: ${e.trackerId} does not hold block ${e.digest.slice(0, 12)} it claimed (${what})`);
-    core.auditResult(e, outcome.kind !== 'mismatch', Date.now(), outcome.kind !== 'missing');
+    core.auditResult(e, outcome.kind !== 'mismatch', Date.now(), outcome.kind !== 'missing', outcome.kind !== 'no-answer');
     drainEffects();
   }
 
@@ -335,7 +335,7 @@ export async function startJobTracker(opts: JobTrackerOptions, log: (line: strin
       return {};
     }),
     Balance: unary<M.BalanceRequest, M.BalanceReply>(async (req, peer) => {
-      const st = req.action === 'STATUS' ? core.balanceStatus() : core.balance(req.action === 'START', req.threshold_percent);
+      const st = req.action === 'STATUS' ? core.balanceStatus() : core.balance(req.action === 'START', req.threshold_percent, Date.now());
       if (req.action !== 'STATUS') {
         drainEffects();
         log(`balancing ${req.action === 'START' ? `to within ${req.threshold_percent}%` : 'stopped'}, asked by client ${peer.name}`);

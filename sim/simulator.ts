@@ -1040,14 +1040,14 @@ class Simulation {
         // The adapter checks the copy itself; only bytes that do not match (or, for a dfs block,
         // "not held") are proof.
         const source = this.#byId.get(e.trackerId);
-        const { matched, held } = e.jobId ? { matched: !source?.up || !source.store.has(e.digest) || this.#servesGoodBytes(source), held: true }
+        const { matched, held, answered } = e.jobId ? { matched: !source?.up || !source.store.has(e.digest) || this.#servesGoodBytes(source), held: true, answered: true }
           : this.#dfsAudit(source, e.digest, !!e.routine);
         this.#trace(`jt: audit ${this.#name(e.trackerId)} ${e.digest.slice(0, 8)}${e.jobId ? '' : ` (${e.task})`} -> ` +
           `${!matched ? 'MISMATCH' : !held ? 'NOT HELD' : 'no proof'}`);
         const core = this.#core;
         this.#at(this.#work.int(1, 50), () => {
           if (core !== this.#core) return; // the job tracker that asked restarted meanwhile
-          this.#call('auditResult', () => this.#core.auditResult(e, matched, this.#now, held));
+          this.#call('auditResult', () => this.#core.auditResult(e, matched, this.#now, held, answered ?? true));
           this.#drainEffects();
         });
         continue;
@@ -1616,7 +1616,7 @@ class Simulation {
 
   /** `bftmr dfs balance`, or (`on` false) Ctrl-C on it: on the job tracker running then. */
   #balance(on: boolean, thresholdPercent: number): void {
-    this.#call('balance', () => this.#core.balance(on, thresholdPercent));
+    this.#call('balance', () => this.#core.balance(on, thresholdPercent, this.#now));
     if (on) this.#balanceStartedAt = this.#now;
     this.#trace(`operator: ${on ? `balance the dfs to within ${thresholdPercent}%` : 'stop balancing'}`);
     this.#drainEffects();
@@ -1729,8 +1729,8 @@ class Simulation {
    * challenge, which serve-corrupt and equivocate answer from the bytes they hold; an accused copy
    * is fetched as readers fetch it.
    */
-  #dfsAudit(t: SimTracker | undefined, digest: string, routine: boolean): { matched: boolean; held: boolean } {
-    if (!t?.up) return { matched: true, held: true }; // no answer: no proof
+  #dfsAudit(t: SimTracker | undefined, digest: string, routine: boolean): { matched: boolean; held: boolean; answered?: boolean } {
+    if (!t?.up) return { matched: true, held: true, answered: false }; // no answer: no proof
     if (routine && !t.dropped.has(digest) && !(t.lying && t.plan.mode === 'corrupt-blocks')) {
       return { matched: true, held: t.store.has(digest) };
     }

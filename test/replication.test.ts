@@ -522,11 +522,13 @@ test('core: a tracker being decommissioned may not stop while a write begun befo
 });
 
 /**
- * Runs a monitor the way trackers would: every requested pull succeeds (or fails, for the targets
- * in `failing`), every delete is carried out; after each step, no block has fewer listed copies
- * than it had. Returns the deletes, per tracker.
+ * Runs a monitor the way trackers and the job tracker would: every requested pull succeeds (or
+ * fails, for the targets in `failing`), every move's new copy is checked (and found held, but on
+ * the targets in `silent`, which do not answer), every delete is carried out; after each step, no
+ * block has fewer listed copies than it had. Returns the deletes, per tracker.
  */
-function settle(t: ExecutionContext, m: ReplicationMonitor, ids: string[], digests: string[], from: number, failing = new Set<string>()): { now: number; deleted: Map<string, string[]> } {
+function settle(t: ExecutionContext, m: ReplicationMonitor, ids: string[], digests: string[], from: number, failing = new Set<string>(),
+  silent = new Set<string>()): { now: number; deleted: Map<string, string[]> } {
   const deleted = new Map<string, string[]>();
   let now = from;
   const copies = () => digests.map((d) => m.health(d)!.live.length);
@@ -538,6 +540,7 @@ function settle(t: ExecutionContext, m: ReplicationMonitor, ids: string[], diges
       for (const r of repairsIn(actions)) {
         acted = true;
         m.repairResult(id, { repair_id: r.repair_id, digest: r.digest, ok: !failing.has(id), error: failing.has(id) ? 'no' : '', bad_sources: [] }, now);
+        for (const a of m.takeMoveAudits()) m.moveChecked(a.trackerId, a.digest, !silent.has(a.trackerId), now);
       }
       for (const d of deletesIn(actions)) {
         acted = true;
@@ -559,7 +562,7 @@ test('balancing (HDFS\'s balancer) moves copies from a full tracker to empty one
   for (const d of digests.slice(4)) m.track(d, 10, 2, ['A', 'B'], 0);
   // A 80, B 40, C and D 0: 120 bytes, 30 each would be even.
   t.like(m.balanceStatus(), { active: false, outcome: '', spreadBytes: 80, trackers: 4 });
-  m.balance(true, 10);
+  m.balance(true, 10, 0);
   t.like(m.balanceStatus(), { active: true, thresholdPercent: 10, allowedBytes: 3 });
   const { deleted } = settle(t, m, ['A', 'B', 'C', 'D'], digests, 0);
   t.like(m.balanceStatus(), { active: false, outcome: 'balanced', spreadBytes: 0, moving: 0, movedBlocks: 6, movedBytes: 60 });
@@ -574,7 +577,7 @@ test('balancing ends when no move would bring the fullest and emptiest closer; a
   const m = monitor(c);
   m.track(D('big'), 100, 1, ['A'], 0);
   m.track(D('small'), 10, 1, ['B'], 0);
-  m.balance(true, 10);
+  m.balance(true, 10, 0);
   // Moving "big" anywhere only moves the gap: nothing to do.
   settle(t, m, ['A', 'B', 'C'], [D('big'), D('small')], 0);
   t.like(m.balanceStatus(), { active: false, movedBlocks: 0, outcome: 'as balanced as its blocks allow: no move would bring the fullest and emptiest trackers closer' });
@@ -583,12 +586,12 @@ test('balancing ends when no move would bring the fullest and emptiest closer; a
   const m2 = monitor(c2);
   m2.track(D('x'), 10, 1, ['A'], 0);
   m2.track(D('y'), 10, 1, ['A'], 0);
-  m2.balance(true, 0);
+  m2.balance(true, 0, 0);
   const { now } = settle(t, m2, ['A', 'B'], [D('x'), D('y')], 0, new Set(['B']));
   t.true(m2.isReplica('A', D('x')) && m2.isReplica('A', D('y')), 'a failed move deletes nothing');
   t.like(m2.balanceStatus(), { active: false, movedBlocks: 0, failedMoves: 1, outcome: 'stuck: 1 move failed (the pull was refused or timed out); try again later' });
   // Run again once the failures are old news: tried again, and done.
-  m2.balance(true, 0);
+  m2.balance(true, 0, 0);
   settle(t, m2, ['A', 'B'], [D('x'), D('y')], now + kReplicationDefaults.repairTimeoutMs + 1);
   t.like(m2.balanceStatus(), { active: false, outcome: 'balanced', movedBlocks: 1, failedMoves: 0 });
 });
@@ -601,7 +604,7 @@ test('balancing waits while repairs keep the targets busy, instead of ending; bl
   for (const d of short) m.track(d, 10, 2, ['A'], 0); // each wants a second copy: repairs fill every target
   for (const d of full) m.track(d, 10, 1, ['A'], 0);
   c.read.add(full[0]!);
-  m.balance(true, 10);
+  m.balance(true, 10, 0);
   m.tick(1);
   t.like(m.balanceStatus(), { active: true, outcome: '' }, 'busy targets are no reason to stop');
   settle(t, m, ['A', 'B', 'C', 'D'], [...short, ...full], 1);
@@ -612,13 +615,37 @@ test('balancing waits while repairs keep the targets busy, instead of ending; bl
   t.true(Math.max(...bytes) - Math.min(...bytes) <= 20, bytes.join(' '));
 });
 
+test('balancing: a move\'s new copy that cannot be checked goes, not the old one; one proven bad is no replica (a target\'s word deletes nothing)', (t) => {
+  const c = new Cluster('A', 'B');
+  const m = monitor(c);
+  m.track(D('x'), 10, 1, ['A'], 0);
+  m.track(D('y'), 10, 1, ['A'], 0);
+  m.balance(true, 0, 0);
+  const { deleted } = settle(t, m, ['A', 'B'], [D('x'), D('y')], 0, new Set(), new Set(['B']));
+  t.true(m.isReplica('A', D('x')) && m.isReplica('A', D('y')), 'A keeps both');
+  t.false(deleted.has('A'));
+  t.deepEqual(deleted.get('B'), [D('x')], 'the unchecked copy went');
+  t.like(m.balanceStatus(), { active: false, movedBlocks: 0, failedMoves: 1 });
+  // Proven bad (the core's audit): the copy is no replica, and the old one stays.
+  m.balance(true, 0, 0);
+  m.tick(kReplicationDefaults.repairTimeoutMs + 10);
+  const [move] = repairsIn(m.take('B', kReplicationDefaults.repairTimeoutMs + 10));
+  t.truthy(move);
+  m.repairResult('B', { repair_id: move!.repair_id, digest: move!.digest, ok: true, error: '', bad_sources: [] }, kReplicationDefaults.repairTimeoutMs + 11);
+  t.deepEqual(m.takeMoveAudits(), [{ trackerId: 'B', digest: move!.digest }]);
+  m.proveBad('B', move!.digest);
+  m.tick(kReplicationDefaults.repairTimeoutMs + 12);
+  t.true(m.isReplica('A', move!.digest));
+  t.deepEqual(deletesIn(m.take('A', kReplicationDefaults.repairTimeoutMs + 12)), []);
+});
+
 test('balancing: a copy lost while a move is under way is made up by the move, nothing trimmed; the operator can stop a run', (t) => {
   const c = new Cluster('A', 'B', 'C');
   const m = monitor(c);
   m.track(D('x'), 10, 2, ['A', 'B'], 0);
   m.track(D('y'), 10, 1, ['A'], 0);
   m.track(D('z'), 10, 1, ['A'], 0);
-  m.balance(true, 0);
+  m.balance(true, 0, 0);
   m.tick(1);
   const moves = [...takeAll(m, ['A', 'B', 'C'], 1)].flatMap(([id, a]) => repairsIn(a).map((r) => ({ id, r })));
   t.true(moves.length > 0);
@@ -631,7 +658,13 @@ test('balancing: a copy lost while a move is under way is made up by the move, n
     m.trackerDown('B');
   }
   for (const { id, r } of moves) m.repairResult(id, { repair_id: r.repair_id, digest: r.digest, ok: true, error: '', bad_sources: [] }, 2);
-  m.balance(false, 0);
+  // The job tracker checks each new copy before the old one goes: nothing is trimmed meanwhile.
+  const checks = m.takeMoveAudits();
+  t.deepEqual(checks.map((a) => a.trackerId).sort(), moves.map((x) => x.id).sort());
+  m.tick(2);
+  t.deepEqual(deletesIn(m.take('A', 2)), [], 'no copy goes before the new one is checked');
+  for (const a of checks) m.moveChecked(a.trackerId, a.digest, true, 2);
+  m.balance(false, 0, 0);
   t.like(m.balanceStatus(), { active: false, outcome: 'stopped', movedBlocks: moves.length });
   m.tick(3);
   const after = takeAll(m, ['A', 'C'], 3);
@@ -858,4 +891,31 @@ test('a block with a repair under way is not trimmed until the repair is over', 
   m.tick(5);
   t.is([...takeAll(m, ['A', 'B', 'C'], 5).values()].flatMap(deletesIn).length, 1);
   t.is(m.health(D('x'))!.live.length, 1);
+});
+
+test('core: a balancing move\'s new copy is audited before the old one goes; a target that does not hold it is named and the old copy stays', (t) => {
+  const { core: c, ids, take } = core();
+  const [a] = ids as [string];
+  let now = pastSafeMode(c, ids);
+  for (const n of ['w', 'x', 'y', 'z']) c.trackBlock(D(n), 10, 1, [a], now);
+  c.balance(true, 0, now);
+  c.tick(++now);
+  take();
+  const moves = ids.flatMap((id) => heartbeat(c, id, now).actions.flatMap((x) => ('replicate_block' in x ? [{ id, r: x.replicate_block }] : [])));
+  t.true(moves.length > 0);
+  for (const { id, r } of moves) heartbeat(c, id, ++now, { replications: [{ repair_id: r.repair_id, digest: r.digest, ok: true, error: '', bad_sources: [] }] });
+  const audits = take().filter((e): e is Extract<Effect, { type: 'audit' }> => e.type === 'audit');
+  t.deepEqual(audits.map((e) => [e.trackerId, e.task, !!e.routine]).sort(), moves.map(({ id }) => [id, 'a copy a balancing move made', true]).sort());
+  // The first target holds its copy; the second says it did but does not.
+  t.true(audits.length >= 2);
+  const [good, liar] = audits as [Extract<Effect, { type: 'audit' }>, Extract<Effect, { type: 'audit' }>];
+  c.auditResult(good, true, ++now);
+  c.auditResult(liar, true, ++now, false);
+  c.tick(++now);
+  const deletes = ids.flatMap((id) => heartbeat(c, id, now).actions.flatMap((x) => ('delete_blocks' in x ? x.delete_blocks.digests.map((d) => [id, d]) : [])));
+  t.deepEqual(deletes.sort(), [[a, good.digest], [liar.trackerId, liar.digest]].sort(),
+    'the checked move took a copy from A, the liar\'s claimed copy goes, the others are still being checked');
+  t.true(c.blockHealth(liar.digest)!.live.includes(a), 'A keeps the copy the liar claimed to replace');
+  t.false(c.blockHealth(liar.digest)!.live.includes(liar.trackerId));
+  t.regex(c.trackers(now).find((i) => i.tracker_id === liar.trackerId)!.verdicts.join(), /lost block .* it claimed \(a copy a balancing move made\)/);
 });

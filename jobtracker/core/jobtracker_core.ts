@@ -243,11 +243,11 @@ export class JobTrackerCore {
    * run to stop: see ReplicationMonitor.balance. The run is not kept across restarts: the
    * operator runs it again, as HDFS's balancer is run again.
    */
-  balance(on: boolean, thresholdPercent: number): BalanceStatus {
+  balance(on: boolean, thresholdPercent: number, now: number): BalanceStatus {
     if (on && !(thresholdPercent >= 0 && thresholdPercent <= 100)) {
       throw new BftmrError('JOB_BAD_ARGUMENT', `the threshold is a percentage from 0 to 100, not ${thresholdPercent}`);
     }
-    this.#replication.balance(on, thresholdPercent);
+    this.#replication.balance(on, thresholdPercent, now);
     return this.#replication.balanceStatus();
   }
 
@@ -305,6 +305,7 @@ export class JobTrackerCore {
     for (const r of req.replications ?? []) {
       // Its word against a source is a reason to look, not proof.
       for (const s of this.#replication.repairResult(t.id, r, now)) this.#auditBlock(s, r.digest, `accused by ${t.id} during a repair`);
+      for (const m of this.#replication.takeMoveAudits()) this.#auditBlock(m.trackerId, m.digest, 'a copy a balancing move made', false, true);
     }
     // A reader's word against a source is a reason to look, not proof; only for a block it was sent
     // to read, once per launch that sent it there.
@@ -542,9 +543,11 @@ export class JobTrackerCore {
    * may be over); for a dfs block the tracker claimed, it is a lost block.
    */
   auditResult(audit: { jobId: string; task: string; trackerId: string; digest: string; unlisted?: boolean }, matched: boolean, now: number,
-    held = true): void {
+    held = true, answered = true): void {
     if (!audit.jobId) {
       this.#blockAudits.delete(`${audit.trackerId}|${audit.digest}`);
+      // A balancing move's new copy: only a proven one replaces the old.
+      if (matched && held) this.#replication.moveChecked(audit.trackerId, audit.digest, answered, now);
       if (matched && held) return;
       if (audit.unlisted) { this.#replication.discard(audit.trackerId, audit.digest); return; }
       if (!this.#replication.isReplica(audit.trackerId, audit.digest)) return; // already dealt with

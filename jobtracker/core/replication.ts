@@ -167,6 +167,8 @@ export class ReplicationMonitor {
   /** The balancing run, if one was asked for (it ends by itself, or is stopped). */
   #balance: {
     active: boolean; thresholdPercent: number; movedBlocks: number; movedBytes: number; failedMoves: number; outcome: string;
+    /** When a move last started or was checked (waiting on repairs ends a repair timeout after). */
+    progressMs: number;
     /** Trackers that failed a move: given no more in this run (one that hangs would take each for a repair timeout). */
     failedTargets: Set<string>;
   } | undefined;
@@ -174,6 +176,13 @@ export class ReplicationMonitor {
   readonly #moves = new Map<number, string>();
   /** Blocks with one copy too many after a move: whose copy goes first. */
   readonly #trimFrom = new Map<string, string>();
+  /**
+   * Moves whose new copy the job tracker checks before the old one goes (the target's word that
+   * it pulled the block is no reason to delete an honest copy): block -> the move's ends.
+   */
+  readonly #moveChecks = new Map<string, { from: string; to: string }>();
+  /** New copies of moves to check (the core turns them into audits). */
+  #moveAudits: { trackerId: string; digest: string }[] = [];
 
   constructor(opts: ReplicationOptions, random: () => number, trackers: TrackerView, safeUntilMs: number, startMs = -Infinity) {
     this.#opts = opts;
@@ -317,6 +326,7 @@ export class ReplicationMonitor {
     for (const t of b.replicas) if (this.#byTracker.get(t)?.delete(digest)) this.#addBytes(t, -b.size);
     this.#blocks.delete(digest);
     this.#trimFrom.delete(digest);
+    this.#moveChecks.delete(digest);
     this.#needy.delete(digest);
     this.#changed.delete(digest);
   }
@@ -356,6 +366,10 @@ export class ReplicationMonitor {
   proveBad(trackerId: string, digest: string): void {
     const b = this.#blocks.get(digest);
     if (!b || !b.replicas.has(trackerId)) return;
+    if (this.#moveChecks.get(digest)?.to === trackerId) {
+      this.#moveChecks.delete(digest);
+      this.#moveFailed(trackerId);
+    }
     this.#removeReplica(b, trackerId);
     b.bad.add(trackerId);
     b.distrusted.add(trackerId);
@@ -448,6 +462,8 @@ export class ReplicationMonitor {
    */
   trackerDown(trackerId: string, restarted = false): void {
     if (!restarted) for (const d of [...(this.#byTracker.get(trackerId) ?? [])]) this.#removeReplica(this.#blocks.get(d)!, trackerId);
+    // A move's new copy there is checked no more: the old one stays (or the new one, if it registers again, is trimmed as an extra).
+    for (const [d, check] of this.#moveChecks) if (check.to === trackerId) { this.#moveChecks.delete(d); this.#trimFrom.set(d, trackerId); this.#needy.add(d); }
     for (const r of [...this.#repairs.values()]) if (r.target === trackerId) this.#endRepair(r);
     this.#outbox.delete(trackerId);
     this.#deletes.delete(trackerId);
@@ -510,11 +526,8 @@ export class ReplicationMonitor {
     if (r.ok) {
       this.#addReplica(b, trackerId);
       if (movedFrom !== undefined) {
-        this.#trimFrom.set(b.digest, movedFrom);
-        if (this.#balance) {
-          this.#balance.movedBlocks++;
-          this.#balance.movedBytes += b.size;
-        }
+        this.#moveChecks.set(b.digest, { from: movedFrom, to: trackerId });
+        this.#moveAudits.push({ trackerId, digest: b.digest });
       }
     } else {
       if (movedFrom !== undefined) this.#moveFailed(trackerId);
@@ -534,7 +547,7 @@ export class ReplicationMonitor {
    * so a block never has fewer copies for it. The run ends when every usable tracker holds within
    * `thresholdPercent` of their mean, or when no move would bring the fullest and emptiest closer.
    */
-  balance(on: boolean, thresholdPercent: number): void {
+  balance(on: boolean, thresholdPercent: number, now: number): void {
     if (!on) {
       if (this.#balance?.active) {
         this.#balance.active = false;
@@ -547,7 +560,7 @@ export class ReplicationMonitor {
       this.#balance.thresholdPercent = thresholdPercent;
       return;
     }
-    this.#balance = { active: true, thresholdPercent, movedBlocks: 0, movedBytes: 0, failedMoves: 0, outcome: '', failedTargets: new Set() };
+    this.#balance = { active: true, thresholdPercent, movedBlocks: 0, movedBytes: 0, failedMoves: 0, outcome: '', failedTargets: new Set(), progressMs: now };
     this.#log.push(`balancing the dfs to within ${thresholdPercent}% of the mean bytes per tracker`);
   }
 
@@ -584,6 +597,7 @@ export class ReplicationMonitor {
     for (const r of this.#repairs.values()) shift(r.target, this.#blocks.get(r.digest)?.size ?? 0);
     for (const [id, from] of this.#moves) shift(from, -(this.#blocks.get(this.#repairs.get(id)!.digest)?.size ?? 0));
     for (const [d, from] of this.#trimFrom) shift(from, -(this.#blocks.get(d)?.size ?? 0));
+    for (const [d, { from }] of this.#moveChecks) shift(from, -(this.#blocks.get(d)?.size ?? 0));
     let total = 0;
     for (const l of load.values()) total += l;
     const pinned = this.#trackers.jobBlocks();
@@ -591,7 +605,7 @@ export class ReplicationMonitor {
     for (;;) {
       const byLoad = [...ids].sort((x, y) => load.get(y)! - load.get(x)!);
       if (load.get(byLoad[0]!)! - load.get(byLoad.at(-1)!)! <= allowed) {
-        if (this.#moves.size === 0 && this.#trimFrom.size === 0) this.#endBalance('balanced');
+        if (this.#moves.size === 0 && this.#trimFrom.size === 0 && this.#moveChecks.size === 0) this.#endBalance('balanced');
         return;
       }
       let move: { b: BlockState; from: string; to: string } | undefined;
@@ -606,8 +620,11 @@ export class ReplicationMonitor {
         if (move) break;
       }
       if (!move) {
-        // Moves or repairs under way (the targets may be busy with them, or the blocks short): wait.
-        if (this.#repairs.size > 0) return;
+        // Moves under way, or their new copies being checked: wait. Repairs under way (the targets
+        // may be busy with them, or the blocks short): wait too, but not for ever (a faulty
+        // tracker may fail its repairs for ever), as HDFS's balancer gives up without progress.
+        if (this.#moves.size > 0 || this.#moveChecks.size > 0) return;
+        if (this.#repairs.size > 0 && now - run.progressMs < this.#opts.repairTimeoutMs) return;
         // A target that failed a move gets no more in this run: rather than wait on one that may
         // always fail, the run ends, as HDFS's balancer does without progress.
         this.#endBalance(run.failedMoves > 0
@@ -617,6 +634,7 @@ export class ReplicationMonitor {
       }
       const { b, from, to } = move;
       this.#moves.set(this.#startRepair(b, to, now, from), from);
+      run.progressMs = now;
       load.set(from, load.get(from)! - b.size);
       load.set(to, load.get(to)! + b.size);
     }
@@ -632,11 +650,41 @@ export class ReplicationMonitor {
     let best: BlockState | undefined;
     for (const d of this.#byTracker.get(from) ?? []) {
       const b = this.#blocks.get(d)!;
-      if (b.size >= gap || pinned.has(d) || b.replicas.has(to) || b.distrusted.has(to) || this.#trimFrom.has(d) ||
+      if (b.size >= gap || pinned.has(d) || b.replicas.has(to) || b.distrusted.has(to) || this.#trimFrom.has(d) || this.#moveChecks.has(d) ||
         this.#failed.has(`${to}|${d}`) || this.#deletes.get(to)?.has(d) || this.#inFlight(d) > 0 || this.#live(b) < b.wanted) continue;
       if (!best || Math.abs(gap - 2 * b.size) < Math.abs(gap - 2 * best.size)) best = b;
     }
     return best;
+  }
+
+  /** The new copies of moves that the job tracker should check now. */
+  takeMoveAudits(): { trackerId: string; digest: string }[] {
+    return this.#moveAudits.splice(0);
+  }
+
+  /**
+   * The job tracker checked a move's new copy: `ok`, it holds the block, and the copy it replaces
+   * goes; otherwise (no answer: no proof either way) the new copy goes instead, and the block is
+   * as it was. A copy proven bad goes by proveBad.
+   */
+  moveChecked(trackerId: string, digest: string, ok: boolean, now: number): void {
+    const check = this.#moveChecks.get(digest);
+    if (!check || check.to !== trackerId) return;
+    this.#moveChecks.delete(digest);
+    const b = this.#blocks.get(digest);
+    if (!b) return;
+    if (this.#balance) this.#balance.progressMs = now;
+    if (ok) {
+      this.#trimFrom.set(digest, check.from);
+      if (this.#balance) {
+        this.#balance.movedBlocks++;
+        this.#balance.movedBytes += b.size;
+      }
+    } else {
+      this.#trimFrom.set(digest, check.to);
+      this.#moveFailed(check.to);
+    }
+    this.#needy.add(digest);
   }
 
   #moveFailed(target: string): void {
@@ -703,7 +751,8 @@ export class ReplicationMonitor {
       if (live >= b.wanted) {
         // More copies than wanted (its replication was lowered, or a lost tracker came back):
         // the extra ones go, once no repair of it is under way.
-        if (live > b.wanted && this.#inFlight(d) === 0) this.#trim(b, live - b.wanted);
+        // A move's new copy is checked before either goes (moveChecked).
+        if (live > b.wanted && this.#inFlight(d) === 0 && !this.#moveChecks.has(d)) this.#trim(b, live - b.wanted);
         else if (live === b.wanted) this.#trimFrom.delete(d); // a copy was lost meanwhile: the move made up for it
         this.#needy.delete(d);
         b.bad.clear();
