@@ -589,7 +589,7 @@ test('balancing ends when no move would bring the fullest and emptiest closer; a
   m2.balance(true, 0, 0);
   const { now } = settle(t, m2, ['A', 'B'], [D('x'), D('y')], 0, new Set(['B']));
   t.true(m2.isReplica('A', D('x')) && m2.isReplica('A', D('y')), 'a failed move deletes nothing');
-  t.like(m2.balanceStatus(), { active: false, movedBlocks: 0, failedMoves: 1, outcome: 'stuck: 1 move failed (the pull was refused or timed out); try again later' });
+  t.like(m2.balanceStatus(), { active: false, movedBlocks: 0, failedMoves: 1, outcome: 'stuck: 1 move failed (the pull, or the check of the new copy); try again later' });
   // Run again once the failures are old news: tried again, and done.
   m2.balance(true, 0, 0);
   settle(t, m2, ['A', 'B'], [D('x'), D('y')], now + kReplicationDefaults.repairTimeoutMs + 1);

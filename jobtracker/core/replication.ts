@@ -86,7 +86,7 @@ export interface BalanceStatus {
   thresholdPercent: number;
   movedBlocks: number;
   movedBytes: number;
-  /** Copies being made elsewhere, each to replace one on a fuller tracker. */
+  /** Copies being made elsewhere, or checked once made, each to replace one on a fuller tracker. */
   moving: number;
   /** Moves whose pull failed or timed out. */
   failedMoves: number;
@@ -575,7 +575,7 @@ export class ReplicationMonitor {
       movedBlocks: b?.movedBlocks ?? 0,
       movedBytes: b?.movedBytes ?? 0,
       failedMoves: b?.failedMoves ?? 0,
-      moving: this.#moves.size,
+      moving: this.#moves.size + this.#moveChecks.size,
       outcome: b?.outcome ?? '',
       spreadBytes: loads.length ? Math.max(...loads) - Math.min(...loads) : 0,
       allowedBytes: Math.floor(mean * thresholdPercent / 100),
@@ -628,7 +628,7 @@ export class ReplicationMonitor {
         // A target that failed a move gets no more in this run: rather than wait on one that may
         // always fail, the run ends, as HDFS's balancer does without progress.
         this.#endBalance(run.failedMoves > 0
-          ? `stuck: ${run.failedMoves} move${run.failedMoves === 1 ? '' : 's'} failed (the pull was refused or timed out); try again later`
+          ? `stuck: ${run.failedMoves} move${run.failedMoves === 1 ? '' : 's'} failed (the pull, or the check of the new copy); try again later`
           : 'as balanced as its blocks allow: no move would bring the fullest and emptiest trackers closer');
         return;
       }
