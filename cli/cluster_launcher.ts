@@ -99,7 +99,6 @@ export async function issueInto(ca: Authority, role: Role, name: string, dir: st
   await writeCredentials(dir, issue(ca, role, name));
 }
 
-/** The running cluster of `home`, or CLUSTER_NOT_RUNNING; this process then speaks as its client. */
 /**
  * The cluster's job tracker is gone: if some of its task trackers still run, say so (a new start
  * would find their directories in use); otherwise there is no cluster.
@@ -111,10 +110,11 @@ function leftBehind(state: ClusterState): never {
     `but ${running.length} of its task trackers are (pids ${running.map((t) => t.pid).join(', ')}): \`bftmr cluster stop\` stops them, then start it again`);
 }
 
+/** The running cluster of `home`, or CLUSTER_NOT_RUNNING; this process then speaks as its client. */
 export async function findCluster(home: string): Promise<ClusterState> {
   const state = await readState(home);
-  if (state && !alive(state.jobTracker.pid)) leftBehind(state);
   if (!state) throw new BftmrError('CLUSTER_NOT_RUNNING', `no cluster is running in ${home} (start one with: bftmr cluster start)`);
+  if (!alive(state.jobTracker.pid)) leftBehind(state);
   useCredentials(await readCredentials(tlsDir(clientDir(home))));
   return state;
 }

@@ -278,7 +278,7 @@ export function registerDfs(program: Command): void {
       show(r);
       if (interrupted) process.exitCode = 130;
       else if (!r.outcome) throw new BftmrError('UNAVAILABLE', 'the job tracker restarted and the run with it; run `bftmr dfs balance` again');
-      else if (r.failed_moves > 0 && r.outcome.startsWith('stuck')) process.exitCode = 1;
+      else if (r.outcome.startsWith('stuck')) process.exitCode = 1;
     }));
 
   dfs.command('mv <src> <dst>')
