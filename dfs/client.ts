@@ -277,6 +277,7 @@ export class DfsClient {
           });
         } catch (e) {
           abort.abort();
+          lease!.check(); // a lapsed lease is why, when it lapsed (a stopped client's uploads fail too)
           throw e;
         }
       });
