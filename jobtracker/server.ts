@@ -379,9 +379,9 @@ export async function startJobTracker(opts: JobTrackerOptions, log: (line: strin
     }),
     CreateFile: unary<M.CreateFileRequest, M.Empty>(async (req, peer) => {
       // A put whose lease lapsed may have had blocks collected: it is refused, not created short.
-      if (req.lease_id) core.checkWriteLease(`${peer.name}/${req.lease_id}`, Date.now());
-      // Nor is one whose block has no copy left to believe (a file of the same bytes removed meanwhile).
       const lease = req.lease_id ? `${peer.name}/${req.lease_id}` : undefined;
+      if (lease) core.checkWriteLease(lease, Date.now());
+      // Nor is one whose block has no copy left to believe (a file of the same bytes removed meanwhile).
       core.checkNewFile(req.path, req.blocks.map((b) => ({ digest: b.digest, replicas: b.replicas.map((r) => r.tracker_id) })), lease, Date.now());
       const size = req.blocks.reduce((n, b) => n + b.size, 0);
       const file: FileEntry = {
@@ -394,7 +394,7 @@ export async function startJobTracker(opts: JobTrackerOptions, log: (line: strin
             && (b.head_size < b.size || b.head_digest === b.digest) ? { head: { digest: b.head_digest, size: b.head_size } } : {}),
         })),
       };
-      const verify = !!req.lease_id && core.writeBegunBeforeStart(`${peer.name}/${req.lease_id}`);
+      const verify = !!lease && core.writeBegunBeforeStart(lease);
       created([file], await namespace.create([file], req.overwrite), verify);
       return {};
     }),

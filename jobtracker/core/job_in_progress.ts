@@ -822,6 +822,6 @@ export class JobInProgress {
 }
 
 /** The blocks every attempt of a job reads besides its input: the code, and the cache files. */
-export function codeBlocks(code: JobCode): BlockRef[] {
+export function codeBlocks(code: Pick<JobCode, 'bundle' | 'cache'>): BlockRef[] {
   return [code.bundle, ...(code.cache ?? []).flatMap((c) => c.blocks)];
 }

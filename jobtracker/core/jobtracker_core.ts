@@ -107,7 +107,7 @@ export class JobTrackerCore {
           const blocks = new Set<string>();
           for (const job of this.#jobs.values()) {
             if (job.state !== 'RUNNING' && job.state !== 'COMMITTING') continue;
-            for (const b of [job.spec.bundle, ...(job.spec.cache ?? []).flatMap((c) => c.blocks)]) blocks.add(b.digest);
+            for (const b of codeBlocks(job.spec)) blocks.add(b.digest);
             for (const s of job.spec.splits) for (const fb of s.blocks) blocks.add(fb.block.digest);
           }
           return blocks;
