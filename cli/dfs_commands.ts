@@ -7,10 +7,10 @@ import type { BalanceReply, FileInfo, FsckFile, TrackerInfo } from '../lib/messa
 import { BftmrError } from '../lib/errors.ts';
 import type { DfsClient } from '../dfs/client.ts';
 import { percentage, positiveNumber, wholeNumber } from './args.ts';
-import { planPut, spoolStdin } from './put_plan.ts';
+import { planPut } from './put_plan.ts';
 import { joinPath, normalizePath } from '../dfs/dfs_path.ts';
 import { withCluster } from './context.ts';
-import { onInterruptRemoveScratch } from '../lib/scratch.ts';
+import { onInterruptRemoveScratch, spool, type Spooled } from '../lib/scratch.ts';
 import { bar, formatBytes, ProgressLine } from './progress.ts';
 
 function progress(label: string) {
@@ -101,16 +101,16 @@ export function registerDfs(program: Command): void {
         }
       }
       const replication = o.replication ?? Math.min(kDfsDefaults.replication, await client.liveNodes());
-      let spooled: Awaited<ReturnType<typeof spoolStdin>> | undefined;
+      let spooled: Spooled | undefined;
       const shown = (it: { local: string }) => (spooled && it.local === spooled.file ? 'standard input' : it.local);
       if (items[0]!.local === '-') {
         const line = new ProgressLine();
         try {
-          spooled = await spoolStdin(process.stdin, (n) => line.update(`reading standard input: ${formatBytes(n)}`));
+          spooled = await spool(process.stdin, 'standard input', (n) => line.update(`reading standard input: ${formatBytes(n)}`));
         } finally { line.done(); }
         items[0] = { ...items[0]!, local: spooled.file, size: spooled.size };
       }
-      const total = items.reduce((n, it) => n + it.size, 0);
+      let total = items.reduce((n, it) => n + it.size, 0); // a /proc file's size is known when it is read
       const p = progress(items.length === 1 ? `put ${shown(items[0]!)}` : `put ${items.length} files`);
       let before = 0;
       try {
@@ -118,14 +118,15 @@ export function registerDfs(program: Command): void {
           let info: FileInfo;
           try {
             info = await client.put(it.local, it.target, {
-              replication, blockBytes: Math.round(o.blockMb * MB), overwrite: !!o.force, progress: (done) => p.update(before + done, total),
+              replication, blockBytes: Math.round(o.blockMb * MB), overwrite: !!o.force,
+              progress: (done, size) => { total += size - it.size; it.size = size; p.update(before + done, total); },
             });
           } catch (e) {
             // Each file appears whole or not at all; the ones before it stay.
             if (k > 0 && e instanceof BftmrError) throw new BftmrError(e.code, `${shown(it)}: ${e.message} (the ${k} files before it were copied)`);
             throw e;
           }
-          before += it.size;
+          before += info.size;
           p.done();
           console.log(`${info.path}: ${formatBytes(info.size)} in ${info.blocks.length} blocks, replication ${info.replication}`);
         }

@@ -4,13 +4,9 @@
  * itself; a local directory brings every file below it, under its own name.
  */
 import fs from 'node:fs';
-import fsp from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import { BftmrError, ioReason } from '../lib/errors.ts';
 import { joinPath, normalizePath } from '../dfs/dfs_path.ts';
-import { holdScratch } from '../lib/scratch.ts';
 
 /** A local file or every regular file below a local directory, in name order. */
 export function listLocal(p: string): string[] {
@@ -36,7 +32,7 @@ export interface PutItem { local: string; target: string; size: number }
 export function planPut(sources: string[], dst: string, dstKind: 'file' | 'dir' | 'none'): PutItem[] {
   const target = normalizePath(dst);
   if (sources.includes('-')) {
-    // Standard input: its bytes go to one file, named by `dst` (see spoolStdin).
+    // Standard input: its bytes go to one file, named by `dst` (kept in a temporary file first: lib/scratch.ts spool).
     if (sources.length > 1) throw new BftmrError('LOCAL_IO', 'standard input (-) must be the only source');
     if (dstKind === 'dir' || dst.endsWith('/')) throw new BftmrError('DFS_EXISTS', `${target} is a directory: name the file standard input goes to`);
     return [{ local: '-', target, size: 0 }];
@@ -62,30 +58,4 @@ export function planPut(sources: string[], dst: string, dstKind: 'file' | 'dir' 
     seen.set(it.target, it.local);
   }
   return items;
-}
-
-/**
- * Standard input, read to its end into a private temporary file (a put reads its blocks more than
- * once: to upload, to answer fresh challenges, to retry on another node). `progress` gets the
- * bytes read so far. The file goes away with `remove()`.
- */
-export async function spoolStdin(input: NodeJS.ReadableStream, progress: (bytes: number) => void): Promise<{ file: string; size: number; remove: () => Promise<void> }> {
-  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'bftmr-stdin-'));
-  const release = holdScratch(dir);
-  const remove = () => fsp.rm(dir, { recursive: true, force: true }).finally(release);
-  const file = path.join(dir, 'stdin');
-  let size = 0;
-  try {
-    await pipeline(input, async function* (chunks: AsyncIterable<string | Buffer>) {
-      for await (const c of chunks) {
-        size += c.length;
-        progress(size);
-        yield c;
-      }
-    }, fs.createWriteStream(file));
-  } catch (e) {
-    await remove();
-    throw new BftmrError('LOCAL_IO', `cannot keep standard input in ${os.tmpdir()}: ${ioReason(e)}`);
-  }
-  return { file, size, remove };
 }

@@ -20,7 +20,7 @@ import { chunkBuffer, chunkSent, encodeChunk } from './chunk_codec.ts';
 import { normalizePath } from './dfs_path.ts';
 import { compileGlob, globMatches, hasGlob } from './glob.ts';
 import { Peers } from './peers.ts';
-import { holdScratch } from '../lib/scratch.ts';
+import { holdScratch, spool, type Spooled } from '../lib/scratch.ts';
 
 export type Progress = (doneBytes: number, totalBytes: number) => void;
 
@@ -44,6 +44,25 @@ async function openLocal(file: string, flags: 'r' | 'w', verb: string, shown = f
   } catch (e) {
     throw new BftmrError('LOCAL_IO', `cannot ${verb} ${shown}: ${ioReason(e)}`);
   }
+}
+
+/** statfs types of file systems whose files' sizes are not their contents' (0, or a page). */
+const PSEUDO_FILE_SYSTEMS = new Set([
+  0x9fa0, // proc
+  0x62656572, // sysfs
+  0x64626720, // debugfs
+  0x74726163, // tracefs
+  0x62656570, // configfs
+  0x73636673, // securityfs
+  0x27e0eb, // cgroup
+  0x63677270, // cgroup2
+]);
+
+/** Whether a local file's size is not known until it is read: a pseudo file system's, or one that says it is empty and is not. */
+async function sizeUnknown(file: string, fh: fsp.FileHandle, size: number): Promise<boolean> {
+  const type = await fsp.statfs(file).then((s) => s.type, () => undefined);
+  if (type !== undefined && PSEUDO_FILE_SYSTEMS.has(type)) return true;
+  return size === 0 && (await fh.read(Buffer.alloc(1), 0, 1, 0).catch(() => ({ bytesRead: 0 }))).bytesRead > 0;
 }
 
 const localFileChanged = () => new BftmrError('LOCAL_IO', 'the local file changed while it was being read');
@@ -254,10 +273,16 @@ export class DfsClient {
     // Once one block fails, the others stop placing copies (the put fails anyway).
     const abort = new AbortController();
     let lease: WriteLeaseHandle | undefined;
+    let kept: Spooled | undefined;
     try {
-      lease = await this.#writeLease(target);
       const st = await fh.stat();
       if (!st.isFile()) throw new BftmrError('LOCAL_IO', `${local} is not a regular file`);
+      if (await sizeUnknown(local, fh, st.size)) {
+        // Its size says nothing of its bytes (a /proc or /sys file): they are known once read.
+        kept = await spool(fh.createReadStream({ start: 0, autoClose: false }), local);
+        return await this.put(kept.file, dfsPath, opts);
+      }
+      lease = await this.#writeLease(target);
       if (!opts.overwrite && (await this.exists(target))) throw new BftmrError('DFS_EXISTS', `${target} already exists (use --force to replace it)`);
       // Several blocks at once, each uploaded to its own first node and then pulled by the others.
       const count = Math.max(1, Math.ceil(st.size / blockBytes));
@@ -288,6 +313,7 @@ export class DfsClient {
     } finally {
       await lease?.release();
       await fh.close();
+      await kept?.remove();
     }
   }
 

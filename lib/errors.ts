@@ -67,6 +67,8 @@ const ERRNO_WORDS: Record<string, string> = {
   EMFILE: 'too many open files',
   ELOOP: 'too many symbolic links',
   ENAMETOOLONG: 'the name is too long',
+  EIO: 'an input/output error',
+  EDQUOT: 'the disk quota is exceeded',
 };
 
 /** A local file system error in words ("no such file or directory"), not its code. */
