@@ -42,8 +42,12 @@ export interface BlockStore {
   localPath(digest: Digest): string | undefined;
   /** Adds an owner to a block already held (e.g. a committed output becomes a dfs block); it counts as stored now. */
   addOwner(digest: Digest, owner: Owner): Promise<void>;
-  /** Drops `owner` from every block it holds; returns how many blocks were deleted outright. */
-  release(owner: Owner, digests?: Digest[]): Promise<number>;
+  /**
+   * Drops `owner` from every block it holds (of `digests`, when given); returns how many blocks
+   * were deleted outright. With `storedBy`, a block stored (or given an owner) after that time
+   * keeps `owner`: a write that came after whoever decided the release.
+   */
+  release(owner: Owner, digests?: Digest[], storedBy?: number): Promise<number>;
   list(): AsyncIterable<BlockInfo>;
   close(): Promise<void>;
 }

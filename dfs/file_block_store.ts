@@ -153,7 +153,7 @@ export class FileBlockStore implements BlockStore {
     });
   }
 
-  async release(owner: Owner, digests?: Digest[]): Promise<number> {
+  async release(owner: Owner, digests?: Digest[], storedBy = Infinity): Promise<number> {
     const candidates: Digest[] = [];
     if (digests) candidates.push(...digests);
     else for await (const [digest, meta] of this.#meta.scan('')) if (meta.owners.includes(owner)) candidates.push(digest);
@@ -161,7 +161,7 @@ export class FileBlockStore implements BlockStore {
     for (const digest of candidates) {
       await this.#locked(digest, async () => {
         const meta = await this.#meta.get(digest);
-        if (!meta || !meta.owners.includes(owner)) return;
+        if (!meta || !meta.owners.includes(owner) || (meta.storedMs ?? 0) > storedBy) return;
         meta.owners = meta.owners.filter((o) => o !== owner);
         if (meta.owners.length > 0) { await this.#meta.put(digest, meta); return; }
         await this.#meta.del(digest);

@@ -63,11 +63,11 @@ export class MemoryBlockStore implements BlockStore {
     b.storedMs = this.#now();
   }
 
-  async release(owner: Owner, digests?: Digest[]): Promise<number> {
+  async release(owner: Owner, digests?: Digest[], storedBy = Infinity): Promise<number> {
     let deleted = 0;
     for (const digest of digests ?? [...this.#blocks.keys()]) {
       const b = this.#blocks.get(digest);
-      if (!b || !b.owners.includes(owner)) continue;
+      if (!b || !b.owners.includes(owner) || b.storedMs > storedBy) continue;
       b.owners = b.owners.filter((o) => o !== owner);
       if (b.owners.length === 0) { this.#blocks.delete(digest); deleted++; }
     }

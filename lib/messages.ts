@@ -21,6 +21,8 @@ export interface RegisterRequest {
   jobs?: string[];
   /** For each of `blocks`, how long ago it was stored; optional for callers that keep no ages. */
   block_ages_ms?: number[];
+  /** Its own clock when it listed `blocks` (see DeleteBlocks); optional for callers that keep no ages. */
+  clock_ms?: number;
 }
 export interface RegisterReply { tracker_id: string; heartbeat_interval_ms: number }
 
@@ -50,6 +52,8 @@ export interface HeartbeatRequest {
   bad_reads?: BadRead[];
   /** Now and then, every dfs block held (the periodic block report). */
   block_report?: HeldBlock[];
+  /** Its own clock when it made the request (see DeleteBlocks). */
+  clock_ms?: number;
 }
 export interface HeldBlock { digest: string; age_ms: number }
 export interface WriteLease { id: string; started_ms_ago: number }
@@ -92,7 +96,11 @@ export type TaskAction =
   | { delete_blocks: DeleteBlocks };
 export interface DropJob { job_id: string; keep: string[] }
 export interface ReplicateBlock { repair_id: number; digest: string; size: number; sources: Location[] }
-export interface DeleteBlocks { digests: string[] }
+/**
+ * `unless_stored_after_ms`: the tracker's clock_ms of the last request the job tracker had from it
+ * when it decided (0 or absent: none); a block stored (again) after that is kept: it may be a new write's.
+ */
+export interface DeleteBlocks { digests: string[]; unless_stored_after_ms?: number }
 
 export interface HeartbeatReply { actions: (TaskAction & { action?: string })[]; reregister: boolean; response_id?: number; heartbeat_interval_ms?: number }
 

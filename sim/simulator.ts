@@ -593,6 +593,11 @@ class SimTracker {
     return `t${this.index}`;
   }
 
+  /** Its own clock at simulated time `now`: days off the job tracker's (the core never compares them). */
+  clock(now: number): number {
+    return now + (this.index + 1) * 86_400_000;
+  }
+
   hold(digest: string, owner: string, now: number): void {
     const owners = this.store.get(digest);
     if (owners) owners.add(owner);
@@ -1008,7 +1013,7 @@ class Simulation {
     const id = this.#call(`register of ${t.id}`, () =>
       this.#core.register({ tracker_id: t.id, address: `${t.name}.sim:7000`, pid: 1000 + t.index, slots: t.plan.slots, fault: t.plan.mode,
         blocks: [...t.store.keys()].map((digest) => ({ digest })),
-        block_ages_ms: [...t.store.keys()].map((d) => this.#now - (t.storedAt.get(d) ?? START)),
+        block_ages_ms: [...t.store.keys()].map((d) => this.#now - (t.storedAt.get(d) ?? START)), clock_ms: t.clock(this.#now),
         jobs: [...new Set([...[...t.store.values()].flatMap((owners) => [...owners].filter((o) => o !== DFS)),
           ...[...t.running.values()].map((ra) => ra.launch.job_id)])] }, this.#now));
     if (id === undefined) return;
@@ -1262,7 +1267,7 @@ class Simulation {
     t.inflight = { n, reports, repairsDone, deleted };
     const req: HeartbeatRequest = {
       tracker_id: t.id, free_slots: Math.max(0, t.plan.slots - t.running.size), reports, running: [...t.running.keys()],
-      last_response_id: t.lastResponseId, replications: repairsDone, deleted_blocks: deleted,
+      last_response_id: t.lastResponseId, replications: repairsDone, deleted_blocks: deleted, clock_ms: t.clock(this.#now),
     };
     // Now and then, as tasktracker/server.ts: every dfs block held, with its age.
     if (this.#now >= t.nextBlockReportMs) {
@@ -1378,8 +1383,14 @@ class Simulation {
       t.repairs.add(r.repair_id);
       this.#at(this.#work.int(5, 500), () => this.#repair(t, r));
     } else if ('delete_blocks' in a) {
-      // As the real store's release: only the dfs's hold goes; a job's data stays until its drop_job.
+      // As the real store's release: only the dfs's hold goes; a job's data stays until its drop_job;
+      // a copy stored after the request the core decided on stays (it may be a write's).
+      const storedBy = a.delete_blocks.unless_stored_after_ms || Infinity;
       for (const d of a.delete_blocks.digests) {
+        if (t.clock(t.storedAt.get(d) ?? START) > storedBy) {
+          this.#trace(`${t.name} keeps block ${d.slice(0, 8)}: stored again after the delete was decided`);
+          continue;
+        }
         const owners = t.store.get(d);
         owners?.delete(DFS);
         if (owners?.size === 0) {

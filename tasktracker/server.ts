@@ -96,7 +96,7 @@ export async function startTaskTracker(opts: TaskTrackerOptions, log: (line: str
     }
     const reply = await jt.call<M.RegisterRequest, M.RegisterReply>('Register', {
       tracker_id: trackerId, address, slots: opts.slots, pid: process.pid, fault: opts.fault, blocks, build: BUILD_ID, jobs: [...jobs],
-      block_ages_ms: ages,
+      block_ages_ms: ages, clock_ms: now,
     }, kClusterDefaults.rpcDeadlineMs);
     nextBlockReportMs = Date.now() + opts.blockReportMs;
     pace(reply.heartbeat_interval_ms);
@@ -176,8 +176,9 @@ export async function startTaskTracker(opts: TaskTrackerOptions, log: (line: str
     }
     else if ('replicate_block' in a && a.replicate_block) repair(a.replicate_block);
     else if ('delete_blocks' in a && a.delete_blocks) {
-      const { digests } = a.delete_blocks;
-      const n = await store.release(DFS_OWNER, digests);
+      // A copy stored after the request the job tracker decided on may be a write's it has not heard of: kept.
+      const { digests, unless_stored_after_ms: storedBy } = a.delete_blocks;
+      const n = await store.release(DFS_OWNER, digests, storedBy || undefined);
       log(`deleted ${n} of ${digests.length} unreferenced dfs blocks`);
       deletedBlocks.push(...digests);
     }
@@ -214,10 +215,11 @@ export async function startTaskTracker(opts: TaskTrackerOptions, log: (line: str
         badReads = [];
         let held: M.HeldBlock[] | undefined;
         try {
+          const clock = Date.now(); // before the block report is listed: what is stored after is not in it
           held = await blockReport();
           const reply = await jt.call<M.HeartbeatRequest, M.HeartbeatReply>('Heartbeat', {
             tracker_id: trackerId, free_slots: Math.max(0, opts.slots - running.size), reports: sent, running: [...running.keys()],
-            last_response_id: lastResponseId, ...sentBlocks, ...(held ? { block_report: held } : {}),
+            last_response_id: lastResponseId, ...sentBlocks, ...(held ? { block_report: held } : {}), clock_ms: clock,
           }, heartbeatDeadlineMs());
           if (jtDown) { log('job tracker is back'); jtDown = false; }
           if (reply.reregister) {

@@ -103,6 +103,21 @@ export function blockStoreSuite(test: TestFn, name: string, open: (now?: () => n
     await store.close();
   });
 
+  test(`${name}: a release decided before a block was stored again leaves it to its new writer`, async (t) => {
+    let clock = 1_000;
+    const store = await open(() => clock);
+    const old = await store.put(chunks('orphan'), DFS_OWNER);
+    const other = await store.put(chunks('other'), DFS_OWNER);
+    clock = 3_000;
+    await store.put(chunks('orphan'), DFS_OWNER); // a new put of the same bytes, after the decision at 2_000
+    t.is(await store.release(DFS_OWNER, [old.digest, other.digest], 2_000), 1);
+    t.is(await readAll(store, old.digest), 'orphan');
+    t.is(await store.get(other.digest), undefined);
+    t.is(await store.release(DFS_OWNER, [old.digest], 3_000), 1); // decided after it: it goes
+    t.is(await store.get(old.digest), undefined);
+    await store.close();
+  });
+
   test(`${name}: adopt moves a written file in; list shows every block`, async (t) => {
     const store = await open();
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bftmr-adopt-'));

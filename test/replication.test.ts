@@ -279,6 +279,29 @@ test('a periodic block report collects copies no file lists, once no write in pr
   t.deepEqual(report(30_000, ['gone', 0]), []);
 });
 
+test('a delete carries the tracker\'s clock of the request it was decided on: a copy stored after that (a new put of the same bytes) is spared', (t) => {
+  const c = new Cluster('A', 'B');
+  const m = monitor(c, { writeLeaseMs: 1_000 }, 0, 0);
+  const deleteActions = (now: number) => m.take('A', now).flatMap((a) => ('delete_blocks' in a ? [a.delete_blocks] : []));
+  // A tracker whose clock is a day off ours: its clock is carried, never compared.
+  const day = 86_400_000;
+  m.trackerClock('A', day + 5_000);
+  m.blockReport('A', [{ digest: D('orphan'), ageMs: 4_000 }], 5_000);
+  m.trackerClock('A', day + 5_250); // a later heartbeat, before the reply with the delete goes
+  t.deepEqual(deleteActions(5_300), [{ digests: [D('orphan')], unless_stored_after_ms: day + 5_000 }]);
+  // Decided at two requests: the action's condition is the earlier one (the other copy waits a report at worst).
+  m.track(D('f1'), 10, 1, ['A'], 5_400);
+  m.track(D('f2'), 10, 1, ['A'], 5_400);
+  m.forget(D('f1'));
+  m.trackerClock('A', day + 6_000);
+  m.forget(D('f2'));
+  t.deepEqual(deleteActions(6_100), [{ digests: [D('f1'), D('f2')], unless_stored_after_ms: day + 5_250 }]);
+  // A tracker that sends no clock gets unconditional deletes, as before.
+  m.trackerClock('A', undefined);
+  m.blockReport('A', [{ digest: D('orphan2'), ageMs: 4_000 }], 7_000);
+  t.deepEqual(deleteActions(7_000), [{ digests: [D('orphan2')] }]);
+});
+
 test('a write whose lease lapsed may not create its file, nor renew the lease again; one released is not brought back by a late renewal', (t) => {
   const c = new Cluster('A');
   const m = monitor(c, { writeLeaseMs: 1_000 }, 0, 0);

@@ -152,7 +152,7 @@ export class JobTrackerCore {
    * A tracker (re)joins, with its block report (the digests of the dfs blocks it holds; absent
    * when it stores none, as in the simulator). Returns its id: the one it had, or a fresh one.
    */
-  register(req: { tracker_id: string; address: string; pid: number; slots: number; fault: string; blocks?: { digest: string }[]; block_ages_ms?: number[]; jobs?: string[] },
+  register(req: { tracker_id: string; address: string; pid: number; slots: number; fault: string; blocks?: { digest: string }[]; block_ages_ms?: number[]; clock_ms?: number; jobs?: string[] },
     now: number): string {
     let id = req.tracker_id;
     if (!id) {
@@ -164,6 +164,7 @@ export class JobTrackerCore {
       id, address: req.address, pid: req.pid, slots: req.slots, fault: req.fault, lastHeartbeatMs: now,
       alive: true, verdicts: prev?.verdicts ?? [...(this.#pastVerdicts.get(id) ?? [])], running: 0, free: 0, outbox: [], replies: prev?.replies ?? 0, readable: new Map(), killSent: new Set(),
     });
+    this.#replication.trackerClock(id, req.clock_ms);
     this.#replication.trackerUp(id, req.blocks?.map((b, i) => ({ digest: b.digest, ageMs: req.block_ages_ms?.[i] })), now);
     const { outbox } = this.#trackers.get(id)!;
     // Jobs that ended while it was away: it drops their data too, keeping only the copies the
@@ -285,6 +286,8 @@ export class JobTrackerCore {
     if (!t || !t.alive) return { actions: [], reregister: true, response_id: 0 };
     t.lastHeartbeatMs = now;
     t.running = req.running.length;
+    // Deletes decided while handling it spare copies the tracker stored after it made it (a write's).
+    this.#replication.trackerClock(t.id, req.clock_ms);
     const ctx = this.#ctx(now);
     for (const rep of req.reports) this.#report(t, rep, ctx);
     // Judge its running list only when the tracker has seen our last reply (a current view, not a

@@ -144,8 +144,13 @@ export class ReplicationMonitor {
   /** `tracker|digest` -> when a repair there failed: another target is preferred for a while. */
   readonly #failed = new Map<string, number>();
   readonly #outbox = new Map<string, TaskAction[]>();
-  /** Deletes not yet sent, per tracker. */
-  readonly #deletes = new Map<string, Set<string>>();
+  /**
+   * Deletes not yet sent, per tracker: digest -> the tracker's clock in its last request when the
+   * delete was decided (see DeleteBlocks: a copy it stored after that is kept).
+   */
+  readonly #deletes = new Map<string, Map<string, number>>();
+  /** Each tracker's own clock_ms in its latest request (0: it sends none). */
+  readonly #clocks = new Map<string, number>();
   /** `tracker|digest` -> when a delete was sent (insertion order is send order). */
   readonly #tombstones = new Map<string, Map<string, number>>();
   readonly #changed = new Set<string>();
@@ -467,6 +472,7 @@ export class ReplicationMonitor {
     for (const r of [...this.#repairs.values()]) if (r.target === trackerId) this.#endRepair(r);
     this.#outbox.delete(trackerId);
     this.#deletes.delete(trackerId);
+    this.#clocks.delete(trackerId);
   }
 
   /**
@@ -802,7 +808,11 @@ export class ReplicationMonitor {
     this.#outbox.delete(trackerId);
     const deletes = this.#deletes.get(trackerId);
     if (deletes) {
-      const digests = [...deletes].slice(0, this.#opts.maxDeletesPerAction);
+      const digests = [...deletes.keys()].slice(0, this.#opts.maxDeletesPerAction);
+      // One condition for the action: the earliest decision's (the others' copies are kept at worst
+      // a block report longer). Without a clock for any, none.
+      let basis = Infinity;
+      for (const d of digests) basis = Math.min(basis, deletes.get(d)!);
       let stones = this.#tombstones.get(trackerId);
       if (!stones) this.#tombstones.set(trackerId, (stones = new Map()));
       for (const d of digests) {
@@ -817,7 +827,7 @@ export class ReplicationMonitor {
         stones.delete(d);
       }
       if (deletes.size === 0) this.#deletes.delete(trackerId);
-      actions.push({ delete_blocks: { digests } });
+      actions.push({ delete_blocks: basis > 0 ? { digests, unless_stored_after_ms: basis } : { digests } });
     }
     return actions;
   }
@@ -864,8 +874,18 @@ export class ReplicationMonitor {
 
   #queueDelete(t: string, digest: string): void {
     let ds = this.#deletes.get(t);
-    if (!ds) this.#deletes.set(t, (ds = new Set()));
-    ds.add(digest);
+    if (!ds) this.#deletes.set(t, (ds = new Map()));
+    const basis = this.#clocks.get(t) ?? 0;
+    ds.set(digest, Math.min(basis, ds.get(digest) ?? basis));
+  }
+
+  /**
+   * A tracker's own clock when it made the request being handled (register, heartbeat): deletes
+   * decided from now on are of copies it stored by then. Its clock is never compared with ours.
+   */
+  trackerClock(trackerId: string, clockMs: number | undefined): void {
+    if (clockMs) this.#clocks.set(trackerId, clockMs);
+    else this.#clocks.delete(trackerId);
   }
 
   /**
