@@ -251,9 +251,14 @@ export class ReplicationMonitor {
     }
   }
 
-  /** Writes in progress (leases not lapsed) that began at `ms` or before. */
+  /**
+   * Writes in progress (leases not lapsed) that began at `ms` or before; and until a lease has
+   * passed since this job tracker started, one more: a write begun before then may not have
+   * renewed its lease here yet (sim seed 112773: a decommissioned tracker stopped right after a
+   * restart took the only good copy of a running put's block).
+   */
   writesBegunBy(ms: number, now: number): number {
-    let n = 0;
+    let n = now < this.#startMs + this.#opts.writeLeaseMs ? 1 : 0;
     for (const l of this.#leases.values()) if (l.renewedMs + this.#opts.writeLeaseMs >= now && l.startMs <= ms) n++;
     return n;
   }
@@ -899,13 +904,15 @@ export class ReplicationMonitor {
 
   /**
    * Unlists `n` copies of `b` on usable trackers and deletes them there: the copy a move replaced
-   * first, the others picked at random.
+   * first, then those on the trackers that hold the most (as HDFS deletes the replica on the node
+   * with the least space left), ties at random.
    */
   #trim(b: BlockState, n: number): void {
     const from = this.#trimFrom.get(b.digest);
     this.#trimFrom.delete(b.digest);
     const extra = [...b.replicas].filter((t) => this.#trackers.usable(t))
-      .map((t) => ({ t, r: t === from ? -1 : this.#random() })).sort((x, y) => x.r - y.r).slice(0, n).map(({ t }) => t);
+      .map((t) => ({ t, first: t === from ? 0 : 1, bytes: this.#bytesBy.get(t) ?? 0, r: this.#random() }))
+      .sort((x, y) => x.first - y.first || y.bytes - x.bytes || x.r - y.r).slice(0, n).map(({ t }) => t);
     for (const t of extra) {
       this.#removeReplica(b, t);
       this.#queueDelete(t, b.digest);
