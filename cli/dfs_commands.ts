@@ -10,16 +10,17 @@ import { percentage, positiveNumber, wholeNumber } from './args.ts';
 import { planPut } from './put_plan.ts';
 import { joinPath, normalizePath } from '../dfs/dfs_path.ts';
 import { withCluster } from './context.ts';
-import { onInterruptRemoveScratch, spool, type Spooled } from '../lib/scratch.ts';
+import { onInterruptRemoveScratch } from '../lib/scratch.ts';
 import { bar, formatBytes, ProgressLine } from './progress.ts';
 
 function progress(label: string) {
   const line = new ProgressLine();
   const started = Date.now();
   return {
-    update: (done: number, total: number) => {
+    update: (done: number, total: number | undefined) => {
       const secs = (Date.now() - started) / 1000;
-      line.update(`${label} ${bar(done, total)} ${formatBytes(done)}/${formatBytes(total)} ${secs > 0 ? formatBytes(done / secs) + '/s' : ''}`);
+      const rate = secs > 0 ? formatBytes(done / secs) + '/s' : '';
+      line.update(total === undefined ? `${label} ${formatBytes(done)} ${rate}` : `${label} ${bar(done, total)} ${formatBytes(done)}/${formatBytes(total)} ${rate}`);
     },
     done: () => line.done(),
   };
@@ -87,7 +88,7 @@ export function registerDfs(program: Command): void {
   dfs.command('put')
     .usage('[options] <local...> <path>')
     .description('copy local files or directories into the dfs (streams; verified replicas); into <path> if it is a directory')
-    .argument('<local...>', 'local files or directories (- for standard input, kept in a temporary file until it is stored), then the dfs path')
+    .argument('<local...>', 'local files or directories (- for standard input, streamed: a few blocks at a time wait in temporary files), then the dfs path')
     .option('--replication <n>', `copies of each block (default: ${kDfsDefaults.replication}, or the number of live nodes if fewer)`, wholeNumber(1, 64))
     .option('--block-mb <mb>', 'block size in MB', positiveNumber, kDfsDefaults.blockBytes / MB)
     .option('-f, --force', 'replace existing files')
@@ -101,38 +102,32 @@ export function registerDfs(program: Command): void {
         }
       }
       const replication = o.replication ?? Math.min(kDfsDefaults.replication, await client.liveNodes());
-      let spooled: Spooled | undefined;
-      const shown = (it: { local: string }) => (spooled && it.local === spooled.file ? 'standard input' : it.local);
-      if (items[0]!.local === '-') {
-        const line = new ProgressLine();
-        try {
-          spooled = await spool(process.stdin, 'standard input', (n) => line.update(`reading standard input: ${formatBytes(n)}`));
-        } finally { line.done(); }
-        items[0] = { ...items[0]!, local: spooled.file, size: spooled.size };
-      }
-      let total = items.reduce((n, it) => n + it.size, 0); // a /proc file's size is known when it is read
+      const stdin = items[0]!.local === '-';
+      const shown = (it: { local: string }) => (it.local === '-' ? 'standard input' : it.local);
+      const total = items.reduce((n, it) => n + it.size, 0);
       const p = progress(items.length === 1 ? `put ${shown(items[0]!)}` : `put ${items.length} files`);
       let before = 0;
       try {
         for (const [k, it] of items.entries()) {
+          const putOpts = {
+            replication, blockBytes: Math.round(o.blockMb * MB), overwrite: !!o.force,
+            // Standard input's size (a /proc file's) is known once it is read: bytes, no bar, meanwhile.
+            progress: (done: number, size: number | undefined) => p.update(before + done, size === undefined ? undefined : total),
+          };
           let info: FileInfo;
           try {
-            info = await client.put(it.local, it.target, {
-              replication, blockBytes: Math.round(o.blockMb * MB), overwrite: !!o.force,
-              progress: (done, size) => { total += size - it.size; it.size = size; p.update(before + done, total); },
-            });
+            info = stdin ? await client.putStream(process.stdin, it.target, putOpts) : await client.put(it.local, it.target, putOpts);
           } catch (e) {
             // Each file appears whole or not at all; the ones before it stay.
             if (k > 0 && e instanceof BftmrError) throw new BftmrError(e.code, `${shown(it)}: ${e.message} (the ${k} files before it were copied)`);
             throw e;
           }
-          before += info.size;
+          before += it.size;
           p.done();
           console.log(`${info.path}: ${formatBytes(info.size)} in ${info.blocks.length} blocks, replication ${info.replication}`);
         }
       } finally {
         p.done();
-        await spooled?.remove();
       }
     })));
 

@@ -32,7 +32,7 @@ export interface PutItem { local: string; target: string; size: number }
 export function planPut(sources: string[], dst: string, dstKind: 'file' | 'dir' | 'none'): PutItem[] {
   const target = normalizePath(dst);
   if (sources.includes('-')) {
-    // Standard input: its bytes go to one file, named by `dst` (kept in a temporary file first: lib/scratch.ts spool).
+    // Standard input: its bytes go to one file, named by `dst` (DfsClient.putStream).
     if (sources.length > 1) throw new BftmrError('LOCAL_IO', 'standard input (-) must be the only source');
     if (dstKind === 'dir' || dst.endsWith('/')) throw new BftmrError('DFS_EXISTS', `${target} is a directory: name the file standard input goes to`);
     return [{ local: '-', target, size: 0 }];

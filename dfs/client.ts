@@ -7,6 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { BftmrError, ioReason, isBftmrError } from '../lib/errors.ts';
 import { newHasher, shortDigest } from '../lib/digest.ts';
@@ -20,9 +21,10 @@ import { chunkBuffer, chunkSent, encodeChunk } from './chunk_codec.ts';
 import { normalizePath } from './dfs_path.ts';
 import { compileGlob, globMatches, hasGlob } from './glob.ts';
 import { Peers } from './peers.ts';
-import { holdScratch, spool, type Spooled } from '../lib/scratch.ts';
+import { holdScratch } from '../lib/scratch.ts';
 
-export type Progress = (doneBytes: number, totalBytes: number) => void;
+/** `totalBytes` is undefined while it is not known (a put of a stream). */
+export type Progress = (doneBytes: number, totalBytes: number | undefined) => void;
 
 export interface PutOptions {
   replication?: number;
@@ -38,7 +40,7 @@ export interface PutOptions {
 }
 
 /** Opens a local file, or says in one sentence why not. */
-async function openLocal(file: string, flags: 'r' | 'w', verb: string, shown = file): Promise<fsp.FileHandle> {
+async function openLocal(file: string, flags: 'r' | 'w' | 'w+', verb: string, shown = file): Promise<fsp.FileHandle> {
   try {
     return await fsp.open(file, flags);
   } catch (e) {
@@ -102,19 +104,106 @@ const BLOCKS_IN_FLIGHT = 3;
  * failure nothing new starts; once the running ones have settled, the error of the lowest index
  * is thrown (so the same failure reads the same way every time).
  */
-async function windowed<T>(n: number, width: number, fn: (i: number) => Promise<T>): Promise<T[]> {
-  const out: T[] = new Array(n);
-  let next = 0;
+function windowed<T>(n: number, width: number, fn: (i: number) => Promise<T>): Promise<T[]> {
+  return windowedStream((function* () { for (let i = 0; i < n; i++) yield i; })(), width, (i) => fn(i));
+}
+
+/**
+ * windowed over the items `source` yields, taken as they come (a stream's blocks): `fn(item, i)`
+ * with at most `width` running at once. The source is not asked for more after a failure, and is
+ * closed only once every started `fn` has settled; a failure of the source itself comes last.
+ */
+async function windowedStream<S, T>(source: Iterable<S> | AsyncIterable<S>, width: number, fn: (item: S, i: number) => Promise<T>): Promise<T[]> {
+  const it = Symbol.asyncIterator in source ? source[Symbol.asyncIterator]() : source[Symbol.iterator]();
+  const out: T[] = [];
   const failed: { i: number; e: unknown }[] = [];
-  const lane = async () => {
-    while (next < n && failed.length === 0) {
-      const i = next++;
-      try { out[i] = await fn(i); } catch (e) { failed.push({ i, e }); }
+  const running = new Set<Promise<void>>();
+  let sourceError: { e: unknown } | undefined;
+  try {
+    for (let i = 0; failed.length === 0; i++) {
+      const next = await it.next();
+      if (next.done) break;
+      const p: Promise<void> = fn(next.value, i).then((r) => { out[i] = r; }, (e) => { failed.push({ i, e }); }).finally(() => running.delete(p));
+      running.add(p);
+      if (running.size >= width) await Promise.race(running);
     }
-  };
-  await Promise.all(Array.from({ length: Math.min(width, n) }, lane));
+  } catch (e) {
+    sourceError = { e };
+  }
+  await Promise.all(running);
+  await it.return?.();
   if (failed.length) throw failed.reduce((a, b) => (b.i < a.i ? b : a)).e;
+  if (sourceError) throw sourceError.e;
   return out;
+}
+
+/** Bytes [off, off+size) of a local file: one block of a put; `release` when its copies are placed (or not). */
+interface LocalBytes { fh: fsp.FileHandle; off: number; size: number; release?: () => Promise<void> }
+
+/** The blocks of a local file of known size: slices of it (one, empty, for an empty file). */
+function* fileBlocks(fh: fsp.FileHandle, size: number, blockBytes: number): Generator<LocalBytes> {
+  const count = Math.max(1, Math.ceil(size / blockBytes));
+  for (let i = 0; i < count; i++) yield { fh, off: i * blockBytes, size: Math.min(blockBytes, size - i * blockBytes) };
+}
+
+/**
+ * The blocks of a stream of unknown length, each read into a private temporary file (scratch:
+ * removed on Ctrl-C) that goes when the block is released; every block yielded must be. The
+ * stream may end while blocks are still being stored: the directory goes with the last of them.
+ * A read error names `what`.
+ */
+async function* streamBlocks(input: AsyncIterable<Uint8Array | string>, blockBytes: number, what: string): AsyncGenerator<LocalBytes> {
+  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'bftmr-stream-'));
+  const unhold = holdScratch(dir);
+  const open = new Set<fsp.FileHandle>();
+  let ended = false;
+  const tidy = async () => {
+    if (!ended || open.size > 0) return;
+    await fsp.rm(dir, { recursive: true, force: true });
+    unhold();
+  };
+  try {
+    const chunks = input[Symbol.asyncIterator]();
+    let carry: Buffer | undefined;
+    for (let i = 0; ; i++) {
+      const file = path.join(dir, `block-${i}`);
+      const fh = await openLocal(file, 'w+', 'keep a block of', what);
+      open.add(fh);
+      const release = async () => {
+        if (!open.delete(fh)) return;
+        await fh.close().catch(() => {});
+        await fsp.rm(file, { force: true });
+        await tidy();
+      };
+      let size = 0;
+      try {
+        while (size < blockBytes) {
+          let chunk = carry;
+          carry = undefined;
+          if (!chunk) {
+            let next: IteratorResult<Uint8Array | string>;
+            try { next = await chunks.next(); } catch (e) { throw new BftmrError('LOCAL_IO', `cannot read ${what}: ${ioReason(e)}`); }
+            if (next.done) break;
+            const v = next.value;
+            chunk = typeof v === 'string' ? Buffer.from(v) : Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+          }
+          const n = Math.min(chunk.length, blockBytes - size);
+          await fh.write(chunk, 0, n, size).catch((e) => { throw new BftmrError('LOCAL_IO', `cannot keep a block of ${what} in ${os.tmpdir()}: ${ioReason(e)}`); });
+          if (n < chunk.length) carry = chunk.subarray(n);
+          size += n;
+        }
+      } catch (e) {
+        await release();
+        throw e;
+      }
+      if (size === 0 && i > 0) { await release(); return; } // it ended at a block's end
+      yield { fh, off: 0, size, release };
+      if (size < blockBytes) return;
+    }
+  } finally {
+    ended = true;
+    await tidy();
+  }
 }
 
 /** A put's write lease: `check` throws once it may have lapsed; `release` ends it. */
@@ -265,31 +354,44 @@ export class DfsClient {
 
   /** Streams a local file into the dfs. */
   async put(local: string, dfsPath: string, opts: PutOptions = {}): Promise<M.FileInfo> {
-    const target = normalizePath(dfsPath);
-    const replication = opts.replication ?? kDfsDefaults.replication;
-    const blockBytes = opts.blockBytes ?? kDfsDefaults.blockBytes;
-    if (!Number.isInteger(replication) || replication < 1) throw new BftmrError('JOB_BAD_ARGUMENT', `replication must be a whole number >= 1, not ${replication}`);
     const fh = await openLocal(local, 'r', 'read');
-    // Once one block fails, the others stop placing copies (the put fails anyway).
-    const abort = new AbortController();
-    let lease: WriteLeaseHandle | undefined;
-    let kept: Spooled | undefined;
     try {
       const st = await fh.stat();
       if (!st.isFile()) throw new BftmrError('LOCAL_IO', `${local} is not a regular file`);
+      const blockBytes = opts.blockBytes ?? kDfsDefaults.blockBytes;
+      // A file whose size says nothing of its bytes (/proc, /sys) is read as a stream.
       if (await sizeUnknown(local, fh, st.size)) {
-        // Its size says nothing of its bytes (a /proc or /sys file): they are known once read.
-        kept = await spool(fh.createReadStream({ start: 0, autoClose: false }), local);
-        return await this.put(kept.file, dfsPath, opts);
+        return await this.#putBlocks(dfsPath, streamBlocks(fh.createReadStream({ start: 0, autoClose: false }), blockBytes, local), opts, undefined);
       }
+      return await this.#putBlocks(dfsPath, fileBlocks(fh, st.size, blockBytes), opts, st.size);
+    } finally {
+      await fh.close();
+    }
+  }
+
+  /**
+   * Streams `input` (standard input, say) into the dfs as it is read: each block is kept in a
+   * private temporary file until its copies are placed (a put reads a block more than once), so
+   * at most a few blocks are on the local disk at once. `what` names the input in errors.
+   */
+  async putStream(input: AsyncIterable<Uint8Array | string>, dfsPath: string, opts: PutOptions = {}, what = 'standard input'): Promise<M.FileInfo> {
+    return this.#putBlocks(dfsPath, streamBlocks(input, opts.blockBytes ?? kDfsDefaults.blockBytes, what), opts, undefined);
+  }
+
+  /** A put of the blocks `source` yields, under a write lease; `total`: their bytes, when known. */
+  async #putBlocks(dfsPath: string, source: Iterable<LocalBytes> | AsyncIterable<LocalBytes>, opts: PutOptions, total: number | undefined): Promise<M.FileInfo> {
+    const target = normalizePath(dfsPath);
+    const replication = opts.replication ?? kDfsDefaults.replication;
+    if (!Number.isInteger(replication) || replication < 1) throw new BftmrError('JOB_BAD_ARGUMENT', `replication must be a whole number >= 1, not ${replication}`);
+    // Once one block fails, the others stop placing copies (the put fails anyway).
+    const abort = new AbortController();
+    let lease: WriteLeaseHandle | undefined;
+    try {
       lease = await this.#writeLease(target);
       if (!opts.overwrite && (await this.exists(target))) throw new BftmrError('DFS_EXISTS', `${target} already exists (use --force to replace it)`);
       // Several blocks at once, each uploaded to its own first node and then pulled by the others.
-      const count = Math.max(1, Math.ceil(st.size / blockBytes));
       let done = 0;
-      const blocks = await windowed(count, BLOCKS_IN_FLIGHT, async (i) => {
-        const off = i * blockBytes;
-        const size = Math.min(blockBytes, st.size - off);
+      const blocks = await windowedStream(source, BLOCKS_IN_FLIGHT, async ({ fh, off, size, release }, i) => {
         let last = 0; // the furthest this block's uploads got: progress never goes back
         const block = { file: target, index: i, fh, off, size, replication, minReplication: opts.minReplication ?? replication, signal: abort.signal };
         try {
@@ -298,12 +400,14 @@ export class DfsClient {
             if (n <= last) return;
             done += n - last;
             last = n;
-            opts.progress?.(done, st.size);
+            opts.progress?.(done, total);
           });
         } catch (e) {
           abort.abort();
           lease!.check(); // a lapsed lease is why, when it lapsed (a stopped client's uploads fail too)
           throw e;
+        } finally {
+          await release?.();
         }
       });
       lease.check();
@@ -312,8 +416,6 @@ export class DfsClient {
       return this.stat(target);
     } finally {
       await lease?.release();
-      await fh.close();
-      await kept?.remove();
     }
   }
 

@@ -4,11 +4,6 @@
  * when interrupted (onInterruptRemoveScratch), so Ctrl-C leaves nothing half-written behind.
  */
 import fs from 'node:fs';
-import fsp from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
-import { pipeline } from 'node:stream/promises';
-import { BftmrError, ioReason } from './errors.ts';
 
 const scratch = new Set<string>();
 
@@ -42,35 +37,4 @@ export async function onInterruptRemoveScratch<T>(fn: () => Promise<T>): Promise
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
-}
-
-/** A private temporary copy of a stream's bytes (see spool). */
-export interface Spooled { file: string; size: number; remove: () => Promise<void> }
-
-/**
- * `input`, read to its end into a private temporary file (a put reads its blocks more than once:
- * to upload, to answer fresh challenges, to retry on another node), for a source whose size is
- * not known before it is read: standard input, or a /proc file that says it holds 0 bytes.
- * `progress` gets the bytes read so far. The file is scratch until `remove()`.
- */
-export async function spool(input: NodeJS.ReadableStream, what: string, progress: (bytes: number) => void = () => {}): Promise<Spooled> {
-  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'bftmr-spool-'));
-  const release = holdScratch(dir);
-  const remove = () => fsp.rm(dir, { recursive: true, force: true }).finally(release);
-  const file = path.join(dir, 'data');
-  let size = 0;
-  try {
-    await pipeline(input, async function* (chunks: AsyncIterable<string | Buffer>) {
-      for await (const c of chunks) {
-        size += c.length;
-        progress(size);
-        yield c;
-      }
-    }, fs.createWriteStream(file));
-  } catch (e) {
-    await remove();
-    const reading = (e as NodeJS.ErrnoException).syscall === 'read' && (e as NodeJS.ErrnoException).path === undefined;
-    throw new BftmrError('LOCAL_IO', reading ? `cannot read ${what}: ${ioReason(e)}` : `cannot copy ${what} to ${os.tmpdir()}: ${ioReason(e)}`);
-  }
-  return { file, size, remove };
 }

@@ -167,7 +167,7 @@ test.serial('dfs put copies local directories and several files as HDFS -put doe
   t.is((await bftmr(home, 'dfs', 'rm', '-r', '/pd')).code, 0);
 });
 
-test.serial('dfs put stores a /proc file whole, though it says it holds 0 bytes', async (t) => {
+test.serial('dfs put stores a /proc file whole, though it says it holds 0 bytes; standard input streams by blocks', async (t) => {
   // Files of /proc and /sys have no size until read (0 here, 4096 in /sys): a put that trusted it stored nothing.
   for (const file of ['/proc/version', '/proc/filesystems']) {
     t.is(fs.statSync(file).size, 0);
@@ -179,8 +179,18 @@ test.serial('dfs put stores a /proc file whole, though it says it holds 0 bytes'
     const back = await bftmr(home, 'dfs', 'cat', `/procfs${file}`);
     t.true(Buffer.from(back.stdout).equals(bytes));
   }
+  // Standard input streams by blocks: one that ends at a block's end makes no empty block; an empty one is an empty file.
+  const exact = Buffer.alloc(210, 'ab\n');
+  const piped = await bftmrFed(home, exact, 'dfs', 'put', '-', '/procfs/exact', '--block-mb', '0.0001');
+  t.is(piped.code, 0, piped.stderr);
+  t.is(piped.stdout, '/procfs/exact: 210 B in 2 blocks, replication 3\n');
+  t.true(Buffer.from((await bftmr(home, 'dfs', 'cat', '/procfs/exact')).stdout).equals(exact));
+  t.is((await bftmrFed(home, '', 'dfs', 'put', '-', '/procfs/empty')).stdout, '/procfs/empty: 0 B in 1 blocks, replication 3\n');
+  // A stream that fails part-way: one line, nothing created.
+  refused(t, await bftmr(home, 'dfs', 'put', '/proc/self/mem', '/procfs/mem'), /^bftmr: cannot read \/proc\/self\/mem: an input\/output error$/);
+  t.is((await bftmr(home, 'dfs', 'ls', '/procfs/mem')).code, 1);
   t.is((await bftmr(home, 'dfs', 'rm', '-r', '/procfs')).code, 0);
-  t.deepEqual(fs.readdirSync(os.tmpdir()).filter((n) => n.startsWith('bftmr-spool-')), [], 'no temporary copy is left');
+  t.deepEqual(fs.readdirSync(os.tmpdir()).filter((n) => n.startsWith('bftmr-stream-')), [], 'no temporary block is left');
 });
 
 test.serial('dfs ls, cat, du, get and rm take patterns (*, ?, [..], {a,b}), and so do job inputs', async (t) => {
