@@ -187,30 +187,33 @@ export function registerDfs(program: Command): void {
     }));
 
   dfs.command('du [path...]')
-    .description('bytes at or below each path: its files\' size, and the space all their copies take (one line per entry of a directory)')
+    .description('bytes at or below each path: its files\' size, and the space all their copies take, a block several files share counted once (one line per entry of a directory)')
     .option('-s, --summary', 'one line for each path itself')
     .option('-h, --human', 'sizes in KB, MB, GB')
-    .option('--json', 'print one JSON array: path, bytes, and bytes times each file\'s replication')
+    .option('--json', 'print one JSON array: path, bytes, and the bytes all copies take')
     .action((paths: string[], o, cmd: Command) => withCluster(cmd, async (client) => {
-      const totals = new Map<string, { size: number; raw: number }>();
+      // Blocks are shared by content: as du counts a hard-linked file once, the copies column counts
+      // a block once per line, at the most copies any of its files there wants.
+      const totals = new Map<string, { size: number; blocks: Map<string, number> }>();
       for (const at of await client.expand(paths.length ? paths : ['/'])) {
         const files = (await client.list(at, true)).filter((e) => !e.is_dir);
         // A file lists as itself; anything below a directory has a longer path.
         const isDir = !(files.length === 1 && files[0]!.path === at);
         // Each file counts towards the entry of `at` it lies under (or `at` itself).
         const entryOf = (f: string) => !isDir || o.summary ? at : joinPath(at, f.slice(at === '/' ? 1 : at.length + 1).split('/')[0]!);
-        if (o.summary || !isDir) totals.set(at, { size: 0, raw: 0 });
+        if (o.summary || !isDir) totals.set(at, { size: 0, blocks: new Map() });
         for (const f of files) {
           const e = entryOf(f.path);
-          const t = totals.get(e) ?? { size: 0, raw: 0 };
+          const t = totals.get(e) ?? { size: 0, blocks: new Map() };
           t.size += Number(f.size);
-          t.raw += Number(f.size) * f.replication;
+          for (const b of f.blocks) t.blocks.set(b.digest, Math.max(t.blocks.get(b.digest) ?? 0, Number(b.size) * f.replication));
           totals.set(e, t);
         }
       }
-      if (o.json) { console.log(JSON.stringify([...totals].map(([e, t]) => ({ path: e, bytes: t.size, with_copies: t.raw })))); return; }
+      const raw = (t: { blocks: Map<string, number> }) => [...t.blocks.values()].reduce((a, b) => a + b, 0);
+      if (o.json) { console.log(JSON.stringify([...totals].map(([e, t]) => ({ path: e, bytes: t.size, with_copies: raw(t) })))); return; }
       const show = (n: number) => (o.human ? formatBytes(n) : String(n));
-      const rows = [...totals].map(([e, t]) => [show(t.size), show(t.raw), e] as const);
+      const rows = [...totals].map(([e, t]) => [show(t.size), show(raw(t)), e] as const);
       const w0 = Math.max(0, ...rows.map((r) => r[0].length));
       const w1 = Math.max(0, ...rows.map((r) => r[1].length));
       for (const [size, raw, e] of rows) console.log(`${size.padStart(w0)}  ${raw.padStart(w1)}  ${e}`);

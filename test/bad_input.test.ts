@@ -138,9 +138,10 @@ test.serial('dfs put copies local directories and several files as HDFS -put doe
   t.deepEqual(two.stdout.split('\n').filter(Boolean).map((l) => l.split(':')[0]), ['/pd/top.txt', '/pd/d/one.txt', '/pd/d/sub/two.txt']);
   t.deepEqual(await names('/pd'), ['/pd/d/one.txt', '/pd/d/sub/two.txt', '/pd/one.txt', '/pd/sub/two.txt', '/pd/top.txt']);
   t.is((await bftmr(home, 'dfs', 'cat', '/pd/d/sub/two.txt')).stdout, 'two two\n');
-  // Sizes, and sizes times each file's replication.
+  // Sizes, and sizes times each file's replication, a block shared by files of one line counted once (as du counts
+  // a hard link once): /pd/d holds the same bytes as /pd/one.txt and /pd/sub, with 2 copies where they have 3.
   t.is((await bftmr(home, 'dfs', 'du', '/pd')).stdout, '12  24  /pd/d\n 4  12  /pd/one.txt\n 8  24  /pd/sub\n 4   8  /pd/top.txt\n');
-  t.is((await bftmr(home, 'dfs', 'du', '-s', '/pd')).stdout, '28  68  /pd\n');
+  t.is((await bftmr(home, 'dfs', 'du', '-s', '/pd')).stdout, '28  44  /pd\n');
   t.is((await bftmr(home, 'dfs', 'du', '/pd/one.txt')).stdout, '4  12  /pd/one.txt\n');
   // Standard input, to one named file, in several blocks.
   const text = fs.readFileSync(corpus());
