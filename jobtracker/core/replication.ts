@@ -145,8 +145,10 @@ export class ReplicationMonitor {
   readonly #failed = new Map<string, number>();
   readonly #outbox = new Map<string, TaskAction[]>();
   /**
-   * Deletes not yet sent, per tracker: digest -> the tracker's clock in its last request when the
-   * delete was decided (see DeleteBlocks: a copy it stored after that is kept).
+   * Deletes not yet sent, per tracker: digest -> for a copy of unknown origin (a block report's,
+   * a registration's), the tracker's clock in the request it was decided on (see DeleteBlocks: a
+   * copy stored after that is kept: it may be a write's); 0 for a copy this job tracker knows
+   * more of (a removed file's, one an audit found bad, an extra one).
    */
   readonly #deletes = new Map<string, Map<string, number>>();
   /** Each tracker's own clock_ms in its latest request (0: it sends none). */
@@ -459,7 +461,7 @@ export class ReplicationMonitor {
     if (this.isReplica(trackerId, d) || this.#targeted(d, trackerId)) return;
     const b = this.#blocks.get(d);
     if (!b || this.#live(b) >= b.wanted) {
-      if (this.#collectible(ageMs, now) && this.#roomToDelete(trackerId)) this.#queueDelete(trackerId, d);
+      if (this.#collectible(ageMs, now) && this.#roomToDelete(trackerId)) this.#queueDelete(trackerId, d, this.#clocks.get(trackerId));
     } else if (this.#trackers.serves(trackerId) && !b.distrusted.has(trackerId)) {
       this.#startRepair(b, trackerId, now);
     }
@@ -814,10 +816,11 @@ export class ReplicationMonitor {
     const deletes = this.#deletes.get(trackerId);
     if (deletes) {
       const digests = [...deletes.keys()].slice(0, this.#opts.maxDeletesPerAction);
-      // One condition for the action: the earliest decision's (the others' copies are kept at worst
-      // a block report longer). Without a clock for any, none.
-      let basis = Infinity;
-      for (const d of digests) basis = Math.min(basis, deletes.get(d)!);
+      // Copies of unknown origin go under one condition, the earliest decision's (the others are
+      // kept a block report longer at worst); the rest go without one.
+      const sure = digests.filter((d) => !deletes.get(d));
+      const unsure = digests.filter((d) => deletes.get(d));
+      const basis = unsure.reduce((m, d) => Math.min(m, deletes.get(d)!), Infinity);
       let stones = this.#tombstones.get(trackerId);
       if (!stones) this.#tombstones.set(trackerId, (stones = new Map()));
       for (const d of digests) {
@@ -832,7 +835,8 @@ export class ReplicationMonitor {
         stones.delete(d);
       }
       if (deletes.size === 0) this.#deletes.delete(trackerId);
-      actions.push({ delete_blocks: basis > 0 ? { digests, unless_stored_after_ms: basis } : { digests } });
+      if (sure.length) actions.push({ delete_blocks: { digests: sure } });
+      if (unsure.length) actions.push({ delete_blocks: { digests: unsure, unless_stored_after_ms: basis } });
     }
     return actions;
   }
@@ -877,16 +881,15 @@ export class ReplicationMonitor {
     else this.#bytesBy.delete(t);
   }
 
-  #queueDelete(t: string, digest: string): void {
+  #queueDelete(t: string, digest: string, basis = 0): void {
     let ds = this.#deletes.get(t);
     if (!ds) this.#deletes.set(t, (ds = new Map()));
-    const basis = this.#clocks.get(t) ?? 0;
     ds.set(digest, Math.min(basis, ds.get(digest) ?? basis));
   }
 
   /**
-   * A tracker's own clock when it made the request being handled (register, heartbeat): deletes
-   * decided from now on are of copies it stored by then. Its clock is never compared with ours.
+   * A tracker's own clock when it made the request being handled (register, heartbeat): copies
+   * it lists there were stored by then. Its clock is never compared with ours.
    */
   trackerClock(trackerId: string, clockMs: number | undefined): void {
     if (clockMs) this.#clocks.set(trackerId, clockMs);
