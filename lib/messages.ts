@@ -97,8 +97,8 @@ export type TaskAction =
 export interface DropJob { job_id: string; keep: string[] }
 export interface ReplicateBlock { repair_id: number; digest: string; size: number; sources: Location[] }
 /**
- * `unless_stored_after_ms`: the tracker's clock_ms of the last request the job tracker had from it
- * when it decided (0 or absent: none); a block stored (again) after that is kept: it may be a new write's.
+ * `unless_stored_after_ms`: for copies a block report (or registration) showed, the tracker's
+ * clock_ms of that request (0 or absent: no condition); a block stored (again) after it is kept: it may be a new write's.
  */
 export interface DeleteBlocks { digests: string[]; unless_stored_after_ms?: number }
 
