@@ -16,8 +16,6 @@ import { validateJobModule } from '../tasktracker/worker.ts';
 export interface Bundle {
   code: Uint8Array;
   digest: string;
-  /** A local copy, for `dfs put`. */
-  file: string;
 }
 
 export async function bundleJob(modulePath: string): Promise<Bundle> {
@@ -37,7 +35,12 @@ export async function bundleJob(modulePath: string): Promise<Bundle> {
       target: 'node20',
       write: false,
       logLevel: 'silent',
-      sourcemap: false,
+      // Stack traces in task logs name the module's own lines (tasktracker/worker.ts turns source maps on).
+      sourcemap: 'inline',
+      sourcesContent: false,
+      // Sources named from the root: absolute paths on the submitting machine.
+      outfile: '/job.mjs',
+      sourceRoot: '/',
       legalComments: 'none',
     });
   } catch (e) {
@@ -51,21 +54,20 @@ export async function bundleJob(modulePath: string): Promise<Bundle> {
   }
   const code = result.outputFiles[0]!.contents;
   const digest = sha256(code);
-  // Named by its digest, so submits of the same job share it; written beside and renamed into
-  // place, so another submit (another process) never reads it half-written.
-  const file = path.join(os.tmpdir(), `bftmr-job-${digest}.mjs`);
-  const partial = `${file}.${process.pid}.${randomBytes(4).toString('hex')}`;
+  // Loaded once here to check it is a job: from a private file, removed once it is loaded.
+  const file = path.join(os.tmpdir(), `bftmr-job-${digest}.${process.pid}.${randomBytes(4).toString('hex')}.mjs`);
   try {
-    await fs.writeFile(partial, code);
-    await fs.rename(partial, file);
+    await fs.writeFile(file, code);
   } catch (e) {
-    await fs.rm(partial, { force: true });
+    await fs.rm(file, { force: true });
     throw new BftmrError('LOCAL_IO', `cannot write the bundled job to ${os.tmpdir()}: ${messageOf(e)}`);
   }
   try {
     validateJobModule(await import(pathToFileURL(file).href));
   } catch (e) {
     throw new BftmrError('JOB_BAD_MODULE', `${modulePath} is not a bftmr job: ${messageOf(e)}`);
+  } finally {
+    await fs.rm(file, { force: true });
   }
-  return { code, digest, file };
+  return { code, digest };
 }

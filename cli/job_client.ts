@@ -59,7 +59,7 @@ export async function storeBundle(dfs: DfsClient, bundle: Bundle): Promise<strin
     try {
       // Up to three copies, but one proven copy is enough to go on: trackers check the code against
       // its digest, and a liar that fails the writer's check (a storage fault) must not stop a job.
-      await dfs.put(bundle.file, bundlePath, { replication: Math.min(3, await dfs.liveNodes()), minReplication: 1 });
+      await dfs.putStream([bundle.code], bundlePath, { replication: Math.min(3, await dfs.liveNodes()), minReplication: 1 }, 'the bundled job');
     } catch (e) {
       if (!(e instanceof BftmrError && e.code === 'DFS_EXISTS')) throw e; // a concurrent submit stored it
     }

@@ -152,7 +152,7 @@ function* fileBlocks(fh: fsp.FileHandle, size: number, blockBytes: number): Gene
  * stream may end while blocks are still being stored: the directory goes with the last of them.
  * A read error names `what`.
  */
-async function* streamBlocks(input: AsyncIterable<Uint8Array | string>, blockBytes: number, what: string): AsyncGenerator<LocalBytes> {
+async function* streamBlocks(input: Iterable<Uint8Array | string> | AsyncIterable<Uint8Array | string>, blockBytes: number, what: string): AsyncGenerator<LocalBytes> {
   const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'bftmr-stream-'));
   const unhold = holdScratch(dir);
   const open = new Set<fsp.FileHandle>();
@@ -163,7 +163,7 @@ async function* streamBlocks(input: AsyncIterable<Uint8Array | string>, blockByt
     unhold();
   };
   try {
-    const chunks = input[Symbol.asyncIterator]();
+    const chunks = Symbol.asyncIterator in input ? input[Symbol.asyncIterator]() : input[Symbol.iterator]();
     let carry: Buffer | undefined;
     for (let i = 0; ; i++) {
       const file = path.join(dir, `block-${i}`);
@@ -374,7 +374,7 @@ export class DfsClient {
    * private temporary file until its copies are placed (a put reads a block more than once), so
    * at most a few blocks are on the local disk at once. `what` names the input in errors.
    */
-  async putStream(input: AsyncIterable<Uint8Array | string>, dfsPath: string, opts: PutOptions = {}, what = 'standard input'): Promise<M.FileInfo> {
+  async putStream(input: Iterable<Uint8Array | string> | AsyncIterable<Uint8Array | string>, dfsPath: string, opts: PutOptions = {}, what = 'standard input'): Promise<M.FileInfo> {
     return this.#putBlocks(dfsPath, streamBlocks(input, opts.blockBytes ?? kDfsDefaults.blockBytes, what), opts, undefined);
   }
 

@@ -5,7 +5,7 @@
  */
 import type { Conf, Job, MapContext, ReduceContext } from '../lib/job.ts';
 import type { XXHash } from '../lib/xxhash.ts';
-import { readSplitLines, type LocalBlock } from './line_reader.ts';
+import { readSplitLines, SplitLineError, type LocalBlock } from './line_reader.ts';
 import { makePartitioner, sortByKey, type KeyValues } from './partitioner.ts';
 import { OutputFile } from './output_file.ts';
 import { varintSize, writeVarint } from './records.ts';
@@ -143,7 +143,7 @@ export function runMap(job: Job, input: MapInput, numReduces: number, conf: Conf
       const outer = combined;
       combiningKey = key;
       combined = [];
-      combine(key, buffer.take(i), eagerCtx);
+      synchronous('combine', combine(key, buffer.take(i), eagerCtx));
       const own = combined;
       combiningKey = outerKey;
       combined = outer;
@@ -170,12 +170,22 @@ export function runMap(job: Job, input: MapInput, numReduces: number, conf: Conf
   };
   const map = job.map.bind(job);
   let inBytes = 0;
-  readSplitLines(input.blocks, input.start, input.end, input.fileSize, (line, offset) => {
-    inRecords++;
-    inBytes += line.length + 1;
-    ctx.offset = offset;
-    map(line, ctx);
-  });
+  try {
+    readSplitLines(input.blocks, input.start, input.end, input.fileSize, (line, offset) => {
+      inRecords++;
+      inBytes += line.length + 1;
+      ctx.offset = offset;
+      const r = map(line, ctx);
+      if (r !== undefined) synchronous('map', r);
+    });
+  } catch (e) {
+    // Where in the input, for the user: the error's own stack (in the attempt's log) says where in the code.
+    if (e instanceof SplitLineError) throw e;
+    const where = `on the line at offset ${ctx.offset} of ${input.file}`;
+    if (!(e instanceof Error)) throw new Error(`${where}: map threw ${String(e)}`);
+    e.message = `${where}: ${e.message}`;
+    throw e;
+  }
 
   // A last combine per key, straight out of the buffer into its partition: each key's buffer is
   // dropped as it is read, so the map never holds two copies of its output. A key with one value
@@ -198,7 +208,7 @@ export function runMap(job: Job, input: MapInput, numReduces: number, conf: Conf
     if (combine && values.length > 1) {
       current = key;
       own = [];
-      combine(key, values, finalCtx);
+      synchronous('combine', combine(key, values, finalCtx));
       values = own;
     }
     // Most keys end with one value: an array grown by push keeps spare room, a literal does not.
@@ -231,6 +241,17 @@ export function runMap(job: Job, input: MapInput, numReduces: number, conf: Conf
   counters.add('map.output.records', outRecords);
   counters.add('map.output.records.after.combine', written);
   return { partitions, counters: counters.toObject() };
+}
+
+/**
+ * map, combine and reduce run to their end before their output is taken: one that returned a
+ * Promise (an async function) would emit into a closed task, or never. That is an error, not an
+ * empty output.
+ */
+export function synchronous(what: 'map' | 'combine' | 'reduce', returned: unknown): void {
+  if (typeof (returned as { then?: unknown } | undefined)?.then === 'function') {
+    throw new TypeError(`${what} returned a Promise: map, combine and reduce must be synchronous functions that emit before they return (bftmr does not await them)`);
+  }
 }
 
 function checkStrings(key: unknown, value: unknown): void {

@@ -10,6 +10,7 @@ import { RecordFileReader, type RawRecord } from './records.ts';
 import { OutputFile } from './output_file.ts';
 import { Counters } from './counters.ts';
 import { MinHeap } from '../lib/min_heap.ts';
+import { synchronous } from './map_runner.ts';
 
 export interface ReduceResult {
   digest: string;
@@ -82,7 +83,7 @@ export function runReduce(
       }
       inRecords += values.length;
       groups++;
-      reduce(key.toString('utf8'), values, ctx);
+      synchronous('reduce', reduce(key.toString('utf8'), values, ctx));
     }
     counters.add('reduce.input.records', inRecords);
     counters.add('reduce.input.groups', groups);

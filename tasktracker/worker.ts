@@ -36,6 +36,8 @@ export type Work = MapWork | ReduceWork;
 export type WorkResult = MapResult | ReduceResult;
 
 const jobs = new Map<string, Promise<Job>>();
+// A job's bundle carries a source map: errors in its code name the user's own file and line.
+process.setSourceMapsEnabled(true);
 
 export function validateJobModule(mod: unknown): Job {
   const job = (mod as { default?: unknown })?.default as Partial<Job> | undefined;

@@ -180,3 +180,17 @@ test('sortByKey sorts like the UTF-8 bytes, with and without high characters', (
   t.true(keys.length >= 4096);
   t.deepEqual(sortByKey(keys.map((k) => [k, [k]])).map(([k]) => k), byBytes);
 });
+
+test('an async map, combine or reduce is an error, not an empty output; a map\'s error says which line of the input', async (t) => {
+  const asyncMap = { ...tagger, async map(line: string, ctx: Parameters<Job['map']>[1]) { await Promise.resolve(); ctx.emit(line, '1'); } } as unknown as Job;
+  await t.throwsAsync(() => mapText(asyncMap, 'a\nb\n', 1), { message: /^on the line at offset 0 of \/in: map returned a Promise: map, combine and reduce must be synchronous/ });
+  const asyncCombine = { ...tagger, async combine() { /* nothing */ } } as unknown as Job;
+  await t.throwsAsync(() => mapText(asyncCombine, 'k k\n', 1), { message: /^combine returned a Promise/ });
+  const m = await mapText(tagger, 'k x\n', 1);
+  const asyncReduce = { ...tagger, async reduce() { /* nothing */ } } as unknown as Job;
+  t.throws(() => runReduce(asyncReduce, [m.outs[0]], 0, 1, {}, path.join(tmp(), 'out')), { message: /^reduce returned a Promise/ });
+  const thrower: Job = { ...tagger, map(line) { if (line === 'bad') throw new RangeError('no good'); } };
+  await t.throwsAsync(() => mapText(thrower, 'fine\nbad\n', 1), { instanceOf: RangeError, message: 'on the line at offset 5 of /in: no good' });
+  const throwsUndefined: Job = { ...tagger, map() { throw undefined; } };
+  await t.throwsAsync(() => mapText(throwsUndefined, 'x\n', 1), { message: 'on the line at offset 0 of /in: map threw undefined' });
+});
