@@ -1,8 +1,9 @@
 /**
  * Glob patterns over dfs paths, as HDFS's shell and FileInputFormat take them: within one path
  * component, `*` (any run of characters), `?` (one), `[abc]`, `[a-z]`, `[^a]` or `[!a]`, and
- * `{a,b}` (either); `\` takes the next character literally. Expanded by the client against a
- * listing: the job tracker never sees a pattern.
+ * `{a,b}` (either); `\` takes the next character literally. As in a shell, a name that starts
+ * with `.` (bftmr's own `/.bftmr`, say) is matched only by a component that starts with `.`
+ * (or `{`). Expanded by the client against a listing: the job tracker never sees a pattern.
  */
 import { BftmrError } from '../lib/errors.ts';
 import { normalizePath } from './dfs_path.ts';
@@ -58,7 +59,8 @@ function componentSource(part: string, pattern: string): string {
     else out += literal(c);
   }
   if (braces > 0) throw bad('{ without }');
-  return out;
+  // A hidden name is matched only on purpose.
+  return part.startsWith('.') || part.startsWith('\\.') || part.startsWith('{') ? out : `(?!\\.)${out}`;
 }
 
 export function compileGlob(pattern: string): Glob {
@@ -73,7 +75,8 @@ export function compileGlob(pattern: string): Glob {
     return { base, matches: (path) => re.test(path) };
   } catch (e) {
     if (e instanceof BftmrError) throw e;
-    throw new BftmrError('DFS_BAD_PATH', `pattern ${JSON.stringify(pattern)} is not a valid glob: ${(e as Error).message}`);
+    const why = (e as Error).message.replace(/^Invalid regular expression: .*: /, '').toLowerCase();
+    throw new BftmrError('DFS_BAD_PATH', `pattern ${JSON.stringify(pattern)} is not a valid glob: ${why}`);
   }
 }
 

@@ -1,7 +1,8 @@
 import test from 'ava';
 import { compileGlob, globMatches, hasGlob, unescapeGlob } from '../dfs/glob.ts';
 
-const files = ['/in/a.txt', '/in/b.txt', '/in/ab.log', '/in/sub/c.txt', '/in/sub/deep/d.txt', '/out/wc/part-r-00000', '/out/wc/part-r-00001', '/out/wc/_SUCCESS', '/x*y/lit'];
+const files = ['/in/a.txt', '/in/b.txt', '/in/ab.log', '/in/sub/c.txt', '/in/sub/deep/d.txt', '/out/wc/part-r-00000', '/out/wc/part-r-00001', '/out/wc/_SUCCESS', '/x*y/lit',
+  '/.bftmr/jobs/0a.mjs', '/in/.hidden'];
 const expand = (pattern: string) => globMatches(compileGlob(pattern), files.filter((f) => f.startsWith(compileGlob(pattern).base)));
 
 test('glob characters, and the ones a backslash escapes', (t) => {
@@ -42,8 +43,20 @@ test('the base is the part before the first glob, unescaped; escaped characters 
 });
 
 test('a malformed pattern is refused with one line naming it', (t) => {
-  for (const [p, why] of [['/in/[ab', /\[ without \]/], ['/in/{a,b', /\{ without \}/], ['/in/a\\', /ends with \\/], ['/in/../*', /may not contain '\.\.'/]] as const) {
+  for (const [p, why] of [['/in/[ab', /\[ without \]/], ['/in/{a,b', /\{ without \}/], ['/in/a\\', /ends with \\/], ['/in/../*', /may not contain '\.\.'/],
+    ['/in/[z-a]', /^pattern "\/in\/\[z-a\]" is not a valid glob: range out of order in character class$/]] as const) {
     const e = t.throws(() => compileGlob(p));
     t.regex(e!.message, why, p);
   }
+});
+
+test('as in a shell, a name that starts with . is matched only by a component that starts with . (bftmr\'s own /.bftmr is not in /*)', (t) => {
+  t.deepEqual(expand('/*'), ['/in', '/out', '/x*y']);
+  t.deepEqual(expand('/in/*'), ['/in/a.txt', '/in/ab.log', '/in/b.txt', '/in/sub']);
+  t.deepEqual(expand('/in/?hidden'), []);
+  t.deepEqual(expand('/in/[.]hidden'), []);
+  t.deepEqual(expand('/in/.h*'), ['/in/.hidden']);
+  t.deepEqual(expand('/.*/jobs/*'), ['/.bftmr/jobs/0a.mjs']);
+  t.deepEqual(expand('/{.bftmr,in}/*.txt'), ['/in/a.txt', '/in/b.txt']);
+  t.deepEqual(expand('/{.bftmr,x}/jobs'), ['/.bftmr/jobs']);
 });
