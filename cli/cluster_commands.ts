@@ -26,6 +26,12 @@ async function decommission(cmd: Command, trackerId: string, on: boolean, wait: 
       t = (await clusterStatus(state.jobTracker.address)).trackers.find((x) => x.tracker_id === trackerId);
       if (!t || !t.decommissioning) throw new BftmrError('JOB_BAD_ARGUMENT', `${trackerId} is no longer being decommissioned`);
       if (!t.decommission_left) break;
+      if (!t.alive && !warned) {
+        warned = true;
+        line.done();
+        process.stderr.write(`bftmr: ${trackerId} is dead: while dfs fsck shows blocks MISSING, its disk may hold them. ` +
+          `Start it again so it hands them over; do not wipe it\n`);
+      }
       if (t.decommission_stuck && !warned) {
         warned = true;
         line.done();

@@ -550,6 +550,25 @@ test('core: a tracker being decommissioned may not stop while a write begun befo
   c.decommission(a, false, t0 + 30);
   t.like(c.status(t0 + 30, 'jt:1', 1).trackers.find((i) => i.tracker_id === a), { decommissioning: false });
   t.throws(() => c.decommission('nobody', true, t0 + 40), { message: 'no task tracker nobody' });
+  t.throws(() => c.decommission('nobody', false, t0 + 40), { message: 'no task tracker nobody' });
+});
+
+test('core: a dead tracker being decommissioned may not be wiped while a block is missing: its disk may hold the only copy', (t) => {
+  const { core: c, ids } = core();
+  const [a, b, cc, d] = ids as [string, string, string, string];
+  const now = kReplicationDefaults.writeLeaseMs + 1;
+  for (const id of ids) heartbeat(c, id, now);
+  c.trackBlock(sha256('only-on-a'), 10, 1, [a], now);
+  c.trackBlock(sha256('everywhere'), 10, 3, [b, cc, d], now);
+  // a dies: its copy is no longer listed, and the block is missing.
+  for (const id of [b, cc, d]) heartbeat(c, id, now + OPTS.trackerExpiryMs + 1);
+  c.tick(now + OPTS.trackerExpiryMs + 1);
+  const later = now + OPTS.trackerExpiryMs + 2;
+  c.decommission(a, true, later);
+  t.is(c.decommissionLeft(a, later), 1);
+  // It comes back with its copy: the block is there again, and once copied elsewhere a may go.
+  c.register({ tracker_id: a, address: 'h0:1', pid: 9, slots: 1, fault: '', blocks: [{ digest: sha256('only-on-a') }] }, later + 1);
+  t.is(c.decommissionLeft(a, later + 1), 1, 'alive and holding the only copy: short elsewhere');
 });
 
 /**

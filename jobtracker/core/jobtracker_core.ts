@@ -207,7 +207,7 @@ export class JobTrackerCore {
    * stop without costing a copy. Kept across restarts (restoreDecommissions).
    */
   decommission(trackerId: string, on: boolean, now: number): void {
-    if (on && !this.#trackers.has(trackerId) && this.#replication.holdings(trackerId).blocks === 0) {
+    if (!this.#trackers.has(trackerId) && !this.#leaving.has(trackerId) && this.#replication.holdings(trackerId).blocks === 0) {
       throw new BftmrError('JOB_BAD_ARGUMENT', `no task tracker ${trackerId}`);
     }
     if (on === this.#leaving.has(trackerId)) return;
@@ -228,15 +228,18 @@ export class JobTrackerCore {
 
   /**
    * What keeps a tracker being decommissioned from stopping (0: nothing): its blocks that are
-   * short of copies elsewhere, the running jobs it runs attempts or holds outputs for, and the
+   * short of copies elsewhere, the running jobs it runs attempts or holds outputs for, the
    * running writes begun before its decommissioning (they may have put blocks there that no file
-   * lists yet; later ones were sent elsewhere).
+   * lists yet; later ones were sent elsewhere), and, for a dead one, the blocks missing.
    */
   decommissionLeft(trackerId: string, now: number): number {
     let jobs = 0;
     for (const job of this.#jobs.values()) if (job.uses(trackerId)) jobs++;
     const since = this.#leaving.get(trackerId) ?? now;
-    return this.#replication.shortWithout(trackerId) + jobs + this.#replication.writesBegunBy(since, now);
+    // A dead tracker's copies are no longer listed, but its disk may hold the only copy of a
+    // missing block: wiping it is safe only once no block is missing.
+    const missing = this.#trackers.get(trackerId)?.alive ? 0 : this.#replication.missingBlocks();
+    return this.#replication.shortWithout(trackerId) + jobs + this.#replication.writesBegunBy(since, now) + missing;
   }
 
   /**

@@ -407,6 +407,13 @@ export class ReplicationMonitor {
     }
   }
 
+  /** Blocks no tracker that serves holds a copy of (fsck's MISSING): a dead tracker's disk may. */
+  missingBlocks(): number {
+    let n = 0;
+    for (const b of this.#blocks.values()) if (![...b.replicas].some((t) => this.#trackers.serves(t))) n++;
+    return n;
+  }
+
   health(digest: string): BlockHealth | undefined {
     const b = this.#blocks.get(digest);
     if (!b) return undefined;
@@ -487,12 +494,17 @@ export class ReplicationMonitor {
    * than wanted: while a tracker being decommissioned has any, stopping it may cost a copy.
    */
   shortWithout(trackerId: string): number {
-    let n = 0;
-    for (const d of this.#byTracker.get(trackerId) ?? []) {
-      const b = this.#blocks.get(d)!;
+    const short = (b: BlockState) => {
       let elsewhere = 0;
       for (const t of b.replicas) if (t !== trackerId && this.#trackers.usable(t)) elsewhere++;
-      if (elsewhere < b.wanted) n++;
+      return elsewhere < b.wanted;
+    };
+    let n = 0;
+    for (const d of this.#byTracker.get(trackerId) ?? []) if (short(this.#blocks.get(d)!)) n++;
+    // A copy it is showing it holds (it came back with a block that is short): not listed yet, maybe the only one.
+    for (const r of this.#repairs.values()) {
+      const b = this.#blocks.get(r.digest);
+      if (r.target === trackerId && b && !b.replicas.has(trackerId) && short(b)) n++;
     }
     return n;
   }
