@@ -149,8 +149,8 @@ export function registerDfs(program: Command): void {
           if (other) throw new BftmrError('LOCAL_IO', `${other} and ${src} would both go to ${nodePath.join(local, name)}; get them one at a time`);
           byName.set(name, src);
         }
-        // Nothing is written unless every source can go where it would (in a new directory, all can).
-        if (fs.existsSync(local)) for (const src of sources) await client.get(src, local, undefined, !!o.force, true);
+        // Nothing is written unless every source exists and can go where it would (in a new directory, all can).
+        for (const src of sources) await client.get(src, local, undefined, !!o.force, true);
         fs.mkdirSync(local, { recursive: true });
       }
       for (const src of sources) {
@@ -195,7 +195,8 @@ export function registerDfs(program: Command): void {
       // Blocks are shared by content: as du counts a hard-linked file once, the copies column counts
       // a block once per line, at the most copies any of its files there wants.
       const totals = new Map<string, { size: number; blocks: Map<string, number> }>();
-      for (const at of await client.expand(paths.length ? paths : ['/'])) {
+      // As ls does: a path that is not there is one line on stderr (exit 1), and the others are shown.
+      await eachPath(client, paths.length ? paths : ['/'], async (at) => {
         const files = (await client.list(at, true)).filter((e) => !e.is_dir);
         // A file lists as itself; anything below a directory has a longer path.
         const isDir = !(files.length === 1 && files[0]!.path === at);
@@ -209,7 +210,7 @@ export function registerDfs(program: Command): void {
           for (const b of f.blocks) t.blocks.set(b.digest, Math.max(t.blocks.get(b.digest) ?? 0, Number(b.size) * f.replication));
           totals.set(e, t);
         }
-      }
+      });
       const raw = (t: { blocks: Map<string, number> }) => [...t.blocks.values()].reduce((a, b) => a + b, 0);
       if (o.json) { console.log(JSON.stringify([...totals].map(([e, t]) => ({ path: e, bytes: t.size, with_copies: raw(t) })))); return; }
       const show = (n: number) => (o.human ? formatBytes(n) : String(n));
@@ -226,11 +227,17 @@ export function registerDfs(program: Command): void {
     .option('-w, --wait', 'wait until every block has exactly its new number of copies')
     .action((replication: number, path: string, o, cmd: Command) => withCluster(cmd, async (client) => {
       const n = await client.setReplication(path, replication);
-      console.log(`replication of ${n} file${n === 1 ? '' : 's'} set to ${replication}`);
+      console.log(n ? `replication of ${n} file${n === 1 ? '' : 's'} set to ${replication}` : `every file at or below ${path} has replication ${replication} already`);
       if (!o.wait) return;
       const line = new ProgressLine();
       try {
         for (;;) {
+          // Nodes may die meanwhile: waiting for more copies than there are nodes would never end.
+          const live = await client.liveNodes();
+          if (live < replication) {
+            throw new BftmrError('DFS_TOO_FEW_NODES', `only ${live} live storage nodes are left, fewer than ${replication} copies: ` +
+              `the copies are made when nodes join (replication stays ${replication}; dfs fsck shows the blocks short)`);
+          }
           const blocks = (await client.fsck(path)).flatMap((f) => f.blocks);
           const done = blocks.filter((b) => b.state === 'HEALTHY' && b.live.length === b.wanted).length;
           if (done === blocks.length) break;
@@ -253,6 +260,9 @@ export function registerDfs(program: Command): void {
     .option('--json', 'print the final state as one JSON object')
     .action((o, cmd: Command) => withCluster(cmd, async (client) => {
       const show = (r: BalanceReply) => { if (o.json) console.log(JSON.stringify(r)); else console.log(balanceLine(r)); };
+      if (o.stop && !(await client.balance('STATUS')).active) {
+        throw new BftmrError('JOB_BAD_ARGUMENT', 'no balancing is running (dfs balance --status shows the last run)');
+      }
       if (o.status || o.stop) { show(await client.balance(o.stop ? 'STOP' : 'STATUS')); return; }
       let r = await client.balance('START', o.threshold);
       if (!o.wait) { show(r); return; }

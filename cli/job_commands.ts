@@ -144,8 +144,13 @@ export function registerJob(program: Command): void {
       if (o.trackers < 2 * o.f + 1) {
         throw new BftmrError('BFT_TOO_FEW_TRACKERS', `f=${o.f} needs at least 2f+1=${2 * o.f + 1} task trackers, and --trackers is ${o.trackers}`);
       }
+      if (o.faulty > o.f) {
+        process.stderr.write(`bftmr: warning: --faulty ${o.faulty} is more than --f ${o.f}: bftmr tolerates at most f faulty trackers, so the job may fail, ` +
+          `or commit a wrong output if they agree (collude)\n`);
+      }
       const inputs: string[] = o.input;
       for (const i of inputs) if (!fs.existsSync(i)) throw new BftmrError('LOCAL_IO', `input ${i} does not exist`);
+      for (const i of inputs) if (listLocal(i).length === 0) throw new BftmrError('LOCAL_IO', `input ${i} is a directory with no files in it`);
       for (const c of (o.cacheFile ?? []) as string[]) if (!fs.statSync(c, { throwIfNoEntry: false })?.isFile()) throw new BftmrError('LOCAL_IO', `cache file ${c} is not a local file`);
       if (fs.existsSync(o.output)) throw new BftmrError('DFS_EXISTS', `output ${o.output} already exists`);
       // Its nearest existing ancestor must be a directory: found out now, not after the job ran.

@@ -519,8 +519,12 @@ export class JobTrackerCore {
     const live = this.liveTrackers().length;
     if (!Number.isInteger(spec.f) || spec.f < 0) throw new BftmrError('JOB_BAD_ARGUMENT', `f must be a whole number >= 0, not ${spec.f}`);
     if (live < maxVotes(spec.f)) {
+      let out = 0; // alive, but blacklisted or leaving: no work goes there
+      for (const t of this.#trackers.values()) if (t.alive) out++;
+      out -= live;
       throw new BftmrError('BFT_TOO_FEW_TRACKERS',
-        `f=${spec.f} needs at least 2f+1=${maxVotes(spec.f)} live task trackers, and the cluster has ${live}`);
+        `f=${spec.f} needs at least 2f+1=${maxVotes(spec.f)} live task trackers, and the cluster has ${live}` +
+        (out > 0 ? ` in service (${out} more are alive but blacklisted or being decommissioned)` : ''));
     }
     if (!Number.isInteger(spec.numReduces) || spec.numReduces < 1) {
       throw new BftmrError('JOB_BAD_ARGUMENT', `the number of reduces must be at least 1, not ${spec.numReduces}`);
