@@ -19,7 +19,7 @@ import { loadXXHash } from '../lib/xxhash.ts';
 import { fetchBlock, TRANSFER_DEADLINE_MS, type FetchFailure } from './block_transfer.ts';
 import { chunkBuffer, chunkSent, encodeChunk } from './chunk_codec.ts';
 import { normalizePath } from './dfs_path.ts';
-import { compileGlob, globMatches, hasGlob } from './glob.ts';
+import { compileGlob, globMatches, hasGlob, unescapeGlob } from './glob.ts';
 import { Peers } from './peers.ts';
 import { holdScratch } from '../lib/scratch.ts';
 
@@ -278,7 +278,8 @@ export class DfsClient {
   async expand(patterns: string[]): Promise<string[]> {
     const out: string[] = [];
     for (const p of patterns) {
-      if (!hasGlob(p)) { out.push(normalizePath(p)); continue; }
+      // A path without glob characters takes its escapes literally (`/o/x\*` is the file `x*`).
+      if (!hasGlob(p)) { out.push(normalizePath(unescapeGlob(p))); continue; }
       const glob = compileGlob(p);
       let files: M.FileInfo[] = [];
       try {
@@ -287,6 +288,8 @@ export class DfsClient {
         if (!isBftmrError(e, 'DFS_NOT_FOUND')) throw e;
       }
       const found = globMatches(glob, files.filter((f) => !f.is_dir).map((f) => f.path));
+      // As a shell does, a pattern that matches nothing is taken as it is: a name may hold [ ] * ? { }.
+      if (found.length === 0 && (await this.exists(p).catch(() => false))) found.push(normalizePath(p));
       if (found.length === 0) throw new BftmrError('DFS_NOT_FOUND', `${p}: no match`);
       out.push(...found);
     }

@@ -224,6 +224,14 @@ test.serial('dfs ls, cat, du, get and rm take patterns (*, ?, [..], {a,b}), and 
   const rm = await bftmr(home, 'dfs', 'rm', '/g/a*');
   t.is(rm.stdout, 'deleted 2 files\n');
   t.deepEqual(await names('/g'), ['/g/b1.txt']);
+  // A name with glob characters: as in a shell, a pattern that matches nothing is taken as it is, and \ escapes.
+  t.is((await bftmr(home, 'dfs', 'put', path.join(local, 'a1.txt'), '/g/x[1]')).code, 0);
+  t.is((await bftmr(home, 'dfs', 'put', path.join(local, 'a2.txt'), '/g/y*')).code, 0);
+  t.is((await bftmr(home, 'dfs', 'cat', '/g/x[1]')).stdout, 'a1 hack\n');
+  t.is((await bftmr(home, 'dfs', 'cat', '/g/x\\[1\\]')).stdout, 'a1 hack\n');
+  t.is((await bftmr(home, 'dfs', 'cat', '/g/y\\*')).stdout, 'a2 hack\n');
+  t.is((await bftmr(home, 'dfs', 'rm', '/g/x[1]', '/g/y\\*')).code, 0);
+  t.deepEqual(await names('/g'), ['/g/b1.txt']);
   t.is((await bftmr(home, 'dfs', 'rm', '-r', '/g', '/gout')).code, 0);
 });
 
