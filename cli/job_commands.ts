@@ -20,14 +20,14 @@ import { kTaskLogBytes } from '../tasktracker/task_log.ts';
 import { removeScratch } from '../lib/scratch.ts';
 import { listLocal } from './put_plan.ts';
 
-function jobOptions(cmd: Command): Command {
+function jobOptions(cmd: Command, local = false): Command {
   return cmd
-    .requiredOption('--input <path>', 'input file or directory (repeatable; in the dfs also a pattern: /logs/*.txt, /in/{a,b})', collect)
+    .requiredOption('--input <path>', local ? 'local input file or directory (repeatable)' : 'input file or directory in the dfs, or a pattern: /logs/*.txt, /in/{a,b} (repeatable)', collect)
     .requiredOption('--output <path>', 'output directory (must not exist)')
     .option('--f <n>', 'faulty task trackers to tolerate (0: one attempt per task, like plain Hadoop)', wholeNumber(0, 32), kJobDefaults.f)
     .option('--reduces <n>', 'number of reduce tasks', wholeNumber(1, 10_000), kJobDefaults.numReduces)
     .option('--split-mb <mb>', 'map split size in MB', positiveNumber, kJobDefaults.splitBytes / MB)
-    .option('--conf <key=value>', 'job configuration, seen by the job as ctx.conf (repeatable)', collectConf, {})
+    .option('--conf <key=value>', 'job configuration, seen by the job as ctx.conf (repeatable)', collectConf)
     .option('--name <name>', 'job name (default: the module file name)')
     .option('--cache-file <path>', 'a file every task may read whole, as ctx.cacheFile(its name) (repeatable; in the dfs, or local for run)', collect)
     .option('--json', 'print the summary as one JSON object');
@@ -35,7 +35,7 @@ function jobOptions(cmd: Command): Command {
 
 function params(modulePath: string, o: Record<string, any>, inputs: string[], output: string, cacheFiles: string[]): SubmitParams {
   return {
-    inputs, output, f: o.f, reduces: o.reduces, splitBytes: Math.round(o.splitMb * MB), conf: o.conf, cacheFiles,
+    inputs, output, f: o.f, reduces: o.reduces, splitBytes: Math.round(o.splitMb * MB), conf: o.conf ?? {}, cacheFiles,
     name: o.name ?? path.basename(modulePath).replace(/\.[cm]?[jt]s$/, ''),
   };
 }
@@ -133,7 +133,7 @@ export function registerJob(program: Command): void {
     }));
 
   jobOptions(program.command('run <module>')
-    .description('run a job on a throw-away local cluster: local input in, local output out'))
+    .description('run a job on a throw-away local cluster: local input in, local output out'), true)
     .option('--trackers <n>', 'task trackers to start', wholeNumber(1, 64), kClusterDefaults.trackers)
     .option('--slots <n>', `task slots per tracker (default ${kTaskTrackerDefaults.slots}: this host's cores, at most 4)`, wholeNumber(1, 256))
     .option('--task-memory-mb <mb>', `heap cap of one task worker (default ${kTaskTrackerDefaults.taskMemoryMb})`, wholeNumber(64))
