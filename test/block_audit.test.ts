@@ -5,9 +5,6 @@
  */
 import test from 'ava';
 import { randomBytes } from 'node:crypto';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { startServer, useCredentials } from '../lib/rpc.ts';
 import { createAuthority, issue } from '../lib/identity.ts';
 import { FileBlockStore } from '../dfs/file_block_store.ts';
@@ -20,6 +17,7 @@ import { sha256 } from '../lib/digest.ts';
 import { loadXXHash } from '../lib/xxhash.ts';
 import { newProofMac } from '../lib/proof.ts';
 import type { BlockChunk, ProveBlockReply, ProveBlockRequest, WriteBlockReply } from '../lib/messages.ts';
+import { tempDir } from './helpers/temp.ts';
 
 // Every channel is mutual TLS: this process serves as task trackers and audits as the job
 // tracker (trackers may not ask each other for proofs).
@@ -28,7 +26,7 @@ useCredentials(issue(authority, 'tasktracker', 'audit-test'));
 const auditorPeers = () => new Peers(issue(authority, 'jobtracker', 'audit-test-jt'));
 
 async function node(fault: string) {
-  const store = await FileBlockStore.open(fs.mkdtempSync(path.join(os.tmpdir(), 'bftmr-audit-')));
+  const store = await FileBlockStore.open(tempDir('bftmr-audit-'));
   const peers = new Peers();
   const server = await startServer('127.0.0.1:0', 'TaskTracker', blockHandlers(store, peers, parseFault(fault)), trackerAccess);
   return {

@@ -1,16 +1,15 @@
 import test from 'ava';
 import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { FileBlockStore } from '../dfs/file_block_store.ts';
 import { MemoryBlockStore } from '../dfs/memory_block_store.ts';
 import { blockStoreSuite } from './block_store_suite.ts';
+import { tempDir } from './helpers/temp.ts';
 
-blockStoreSuite(test, 'FileBlockStore', (now) => FileBlockStore.open(fs.mkdtempSync(path.join(os.tmpdir(), 'bftmr-bs-')), now));
+blockStoreSuite(test, 'FileBlockStore', (now) => FileBlockStore.open(tempDir('bftmr-bs-'), now));
 blockStoreSuite(test, 'MemoryBlockStore', async (now) => new MemoryBlockStore(now));
 
 test('FileBlockStore keeps its blocks across a reopen, and exposes local paths', async (t) => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bftmr-bs-'));
+  const dir = tempDir('bftmr-bs-');
   const a = await FileBlockStore.open(dir);
   async function* one() { yield Buffer.from('durable'); }
   const info = await a.put(one(), 'dfs');
@@ -22,7 +21,7 @@ test('FileBlockStore keeps its blocks across a reopen, and exposes local paths',
 });
 
 test('FileBlockStore: a block whose bytes vanished reads as not held, and comes back whole with its owners', async (t) => {
-  const store = await FileBlockStore.open(fs.mkdtempSync(path.join(os.tmpdir(), 'bftmr-bs-')));
+  const store = await FileBlockStore.open(tempDir('bftmr-bs-'));
   async function* one() { yield Buffer.from('fragile'); }
   const info = await store.put(one(), 'dfs');
   fs.rmSync(store.localPath(info.digest)!);

@@ -4,12 +4,12 @@
  */
 import type { TestFn } from 'ava';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
 import { sha256 } from '../lib/digest.ts';
 import { isBftmrError } from '../lib/errors.ts';
 import { DFS_OWNER, type BlockStore } from '../dfs/block_store.ts';
+import { tempDir } from './helpers/temp.ts';
 
 async function* chunks(...parts: (string | Buffer)[]): AsyncGenerator<Uint8Array> {
   for (const p of parts) yield Buffer.from(p);
@@ -120,7 +120,7 @@ export function blockStoreSuite(test: TestFn, name: string, open: (now?: () => n
 
   test(`${name}: adopt moves a written file in; list shows every block`, async (t) => {
     const store = await open();
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bftmr-adopt-'));
+    const dir = tempDir('bftmr-adopt-');
     const file = path.join(dir, 'f');
     fs.writeFileSync(file, 'adopted');
     const info = await store.adopt(file, sha256('adopted'), 7, 'job_9');

@@ -1,11 +1,11 @@
 import test from 'ava';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { cacheReader } from '../tasktracker/cache_files.ts';
+import { tempDir } from './helpers/temp.ts';
 
 test('a cache file is its blocks\' bytes in order, as UTF-8, found by dfs path or base name', (t) => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bftmr-cache-'));
+  const dir = tempDir('bftmr-cache-');
   // A character split across two blocks decodes whole.
   const bytes = Buffer.from('stop\nwörds\n');
   const cut = bytes.indexOf(0xc3) + 1;

@@ -1,13 +1,13 @@
 import test from 'ava';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { readSplitLines, type LocalBlock } from '../tasktracker/line_reader.ts';
 import { splitReads } from '../lib/split_reads.ts';
+import { tempDir } from './helpers/temp.ts';
 
 /** Writes `data` as blocks of `blockBytes` and returns them. */
 function blocksOf(data: Buffer, blockBytes: number): LocalBlock[] {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bftmr-lr-'));
+  const dir = tempDir('bftmr-lr-');
   const blocks: LocalBlock[] = [];
   for (let off = 0; off < data.length; off += blockBytes) {
     const p = path.join(dir, String(off));
@@ -103,7 +103,7 @@ test('a split needs only its own blocks and the next (never the one before it)',
 test('of the block after its split, a map needs only the head up to its first line end', (t) => {
   const text = Array.from({ length: 3000 }, (_, i) => `line ${i} ${'z'.repeat(i % 40)}`).join('\n') + '\n';
   const data = Buffer.from(text);
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bftmr-head-'));
+  const dir = tempDir('bftmr-head-');
   for (const blockBytes of [4096, 5000]) {
     const blocks = blocksOf(data, blockBytes);
     // The head of each block cut right after its first '\n', or a few bytes further.

@@ -1,11 +1,9 @@
 /** The dfs namespace (jobtracker/namespace.ts): replica changes reach every file and survive a restart. */
 import test from 'ava';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { Namespace, type FileEntry } from '../jobtracker/namespace.ts';
 import { sha256 } from '../lib/digest.ts';
 import { Kv } from '../lib/kv.ts';
+import { tempDir } from './helpers/temp.ts';
 
 const D = (s: string) => sha256(s);
 const file = (p: string, replication: number, ...digests: string[]): FileEntry => ({
@@ -14,7 +12,7 @@ const file = (p: string, replication: number, ...digests: string[]): FileEntry =
 });
 
 test('a block shared by files: one replica change reaches all of them and survives a reopen', async (t) => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bftmr-ns-'));
+  const dir = tempDir('bftmr-ns-');
   let ns = await Namespace.open(dir);
   await ns.create([file('/a', 2, D('x'), D('y')), file('/b', 3, D('x'))]);
   t.is(ns.wanted(D('x')), 3);
@@ -40,7 +38,7 @@ test('a block shared by files: one replica change reaches all of them and surviv
 });
 
 test('mv: a file or a whole directory moves in one batch, into a directory when the target is one, never over anything', async (t) => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bftmr-ns-'));
+  const dir = tempDir('bftmr-ns-');
   let ns = await Namespace.open(dir);
   await ns.create([file('/out/1/part-r-00000', 2, D('p0')), file('/out/1/sub/x', 2, D('x')), file('/in/a', 3, D('a')), file('/keep', 1, D('k'))]);
   t.deepEqual(await ns.rename('/out/1', '/out/2'), { path: '/out/2', files: 2 });
@@ -69,7 +67,7 @@ test('mv: a file or a whole directory moves in one batch, into a directory when 
 });
 
 test('a level directory another process holds is refused with a sentence, not "Database failed to open"', async (t) => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bftmr-kv-lock-'));
+  const dir = tempDir('bftmr-kv-lock-');
   const held = await Kv.open(dir);
   try {
     await t.throwsAsync(Kv.open(dir), { message: `${dir} is in use by another process (a daemon of this cluster still running?)` });

@@ -1,16 +1,15 @@
 /** The storage node's scrubber (tasktracker/scrubber.ts) on a real file block store. */
 import test from 'ava';
 import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { FileBlockStore } from '../dfs/file_block_store.ts';
 import { DFS_OWNER } from '../dfs/block_store.ts';
 import { Scrubber } from '../tasktracker/scrubber.ts';
+import { tempDir } from './helpers/temp.ts';
 
 async function* one(s: string) { yield Buffer.from(s); }
 
 test('a block whose bytes rotted or vanished is reported and stops being a dfs block; sound ones and job data are left alone', async (t) => {
-  const store = await FileBlockStore.open(fs.mkdtempSync(path.join(os.tmpdir(), 'bftmr-scrub-')));
+  const store = await FileBlockStore.open(tempDir('bftmr-scrub-'));
   const sound = await store.put(one('sound bytes'), DFS_OWNER);
   const rotten = await store.put(one('rotten bytes'), DFS_OWNER);
   const gone = await store.put(one('vanished bytes'), DFS_OWNER);

@@ -1,6 +1,5 @@
 import test from 'ava';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import type { Job } from '../lib/job.ts';
 import { loadXXHash } from '../lib/xxhash.ts';
@@ -8,8 +7,9 @@ import { COMBINE_EVERY, COMBINE_RUN, runMap } from '../tasktracker/map_runner.ts
 import { runReduce } from '../tasktracker/reduce_runner.ts';
 import { compareKeys, sortByKey } from '../tasktracker/partitioner.ts';
 import { RecordFileReader } from '../tasktracker/records.ts';
+import { tempDir } from './helpers/temp.ts';
 
-const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'bftmr-shuffle-'));
+const tmp = () => tempDir('bftmr-shuffle-');
 
 function records(file: string): [string, string][] {
   const r = new RecordFileReader(file, 7);

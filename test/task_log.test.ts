@@ -1,11 +1,11 @@
 import test from 'ava';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { attemptLogPath, captureConsole, expireTaskLogs, kTaskLogBytes } from '../tasktracker/task_log.ts';
 import { printableLog } from '../cli/job_commands.ts';
+import { tempDir } from './helpers/temp.ts';
 
-const dir = () => fs.mkdtempSync(path.join(os.tmpdir(), 'bftmr-tasklog-'));
+const dir = () => tempDir('bftmr-tasklog-');
 
 test('console goes to the attempt\'s log while it runs, and back afterwards; nothing logged, no file', (t) => {
   const d = dir();

@@ -1,7 +1,6 @@
 /** Runs the real `bftmr` command (a real process) and the coreutils oracles, for integration tests. */
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -43,9 +42,7 @@ export async function joinTracker(home: string, name: string, ...args: string[])
   return child;
 }
 
-export function tempDir(prefix: string): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
-}
+export { tempDir } from './temp.ts';
 
 /** Real text from Debian's jargon-text package (scripts/fetch-corpus.sh puts it there). */
 export function corpus(): string {
