@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { BftmrError, ioReason, isBftmrError } from '../lib/errors.ts';
+import { BftmrError, ioReason, isBftmrError, messageOf } from '../lib/errors.ts';
 import { newHasher, shortDigest } from '../lib/digest.ts';
 import { newNonce, newProofMac } from '../lib/proof.ts';
 import { RpcClient } from '../lib/rpc.ts';
@@ -499,7 +499,16 @@ export class DfsClient {
     const where = `block ${b.index} of ${b.file}`;
     const tried = new Set<string>();
     const refused: string[] = [];
+    /** Why each refused node did not keep a copy, as far as this client saw (its last error). */
+    const reasons = new Map<string, string>();
+    const note = (t: string, e: unknown) => reasons.set(t, messageOf(e).replace(/^\d+ [A-Z_]+: /, '').slice(0, 160));
     const replicas: M.Location[] = [];
+    /** No node is left to try: which refused, why, and how many copies there are (at the end, all placements settled). */
+    const tooFew = () => {
+      const named = refused.map((t) => (reasons.has(t) ? `${t}: ${reasons.get(t)}` : t));
+      const why = refused.length ? `refused by ${named.join('; ')}; ` : '';
+      return new BftmrError('DFS_TOO_FEW_NODES', `no node is left to keep a verified copy of ${where} (${why}${replicas.length} of ${b.replication} copies are placed)`);
+    };
     /** Another live node for a copy, none tried before for this block (copies are placed concurrently). */
     const another = async (): Promise<M.Location> => {
       for (;;) {
@@ -509,8 +518,7 @@ export class DfsClient {
             'AllocateBlock', { replication: 1, exclude: [...tried] }, this.#deadlineMs)) as { targets: [M.Location] });
         } catch (e) {
           if (!isBftmrError(e, 'DFS_TOO_FEW_NODES')) throw e;
-          const why = refused.length ? `${refused.join(', ')} did not take or prove a copy; ` : '';
-          throw new BftmrError('DFS_TOO_FEW_NODES', `no node is left to keep a verified copy of ${where} (${why}${replicas.length} of ${b.replication} copies are placed)`);
+          throw tooFew();
         }
         const known = tried.has(next.tracker_id);
         tried.add(next.tracker_id);
@@ -531,6 +539,7 @@ export class DfsClient {
       } catch (e) {
         if (isBftmrError(e, 'LOCAL_IO')) throw e;
         refused.push(first.tracker_id);
+        note(first.tracker_id, e);
         first = await another();
       }
     }
@@ -544,11 +553,12 @@ export class DfsClient {
           const r = await this.#peers.get(t.address).call<M.PullBlockRequest, M.WriteBlockReply>(
             'PullBlock', { digest, size: b.size, sources: [...replicas] }, TRANSFER_DEADLINE_MS);
           if (r.digest === digest) return true;
-        } catch { /* fall back to the client's own copy */ }
+        } catch (e) { note(t.tracker_id, e); /* fall back to the client's own copy */ }
       }
       let again: string;
       try { again = (await this.#upload(t, b.fh, b.off, b.size)).digest; } catch (e) {
         if (isBftmrError(e, 'LOCAL_IO')) throw e;
+        note(t.tracker_id, e);
         return false;
       }
       if (again !== digest) throw localFileChanged();
@@ -562,6 +572,7 @@ export class DfsClient {
         if (copied && (await this.#proves(target, digest, await challenge()))) { replicas.push(target); return; }
         refused.push(target.tracker_id);
         if (copied) {
+          note(target.tracker_id, 'did not prove it holds the copy it acknowledged');
           // What it stored is no file's copy: the job tracker checks it and deletes it if it is bad.
           await this.#jt.call<M.BadReplicaReport, M.Empty>('ReportBadReplica', { path: b.file, digest, tracker_id: target.tracker_id,
             error: 'did not prove it holds the copy it acknowledged', writer: true }, this.#deadlineMs).catch(() => {});
@@ -578,7 +589,7 @@ export class DfsClient {
     const settled = await Promise.allSettled(rest.map((t) => place(t, false)));
     const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
-    if (!b.signal.aborted && replicas.length < Math.max(1, b.minReplication)) throw shortfall;
+    if (!b.signal.aborted && replicas.length < Math.max(1, b.minReplication)) throw shortfall ? tooFew() : shortfall;
     return { digest, size: b.size, replicas, head_digest: uploaded.head.digest, head_size: uploaded.head.size };
   }
 
