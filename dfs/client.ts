@@ -105,7 +105,7 @@ const BLOCKS_IN_FLIGHT = 3;
  * is thrown (so the same failure reads the same way every time).
  */
 function windowed<T>(n: number, width: number, fn: (i: number) => Promise<T>): Promise<T[]> {
-  return windowedStream((function* () { for (let i = 0; i < n; i++) yield i; })(), width, (i) => fn(i));
+  return windowedStream((function* () { for (let i = 0; i < n; i++) yield i; })(), width, fn);
 }
 
 /**

@@ -289,7 +289,7 @@ export class JobTrackerCore {
     if (!t || !t.alive) return { actions: [], reregister: true, response_id: 0 };
     t.lastHeartbeatMs = now;
     t.running = req.running.length;
-    // Deletes decided while handling it spare copies the tracker stored after it made it (a write's).
+    // What its block report lists was stored by then: deletes decided on it spare later copies (a write's).
     this.#replication.trackerClock(t.id, req.clock_ms);
     const ctx = this.#ctx(now);
     for (const rep of req.reports) this.#report(t, rep, ctx);

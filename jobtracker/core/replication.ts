@@ -410,8 +410,14 @@ export class ReplicationMonitor {
   /** Blocks no tracker that serves holds a copy of (fsck's MISSING): a dead tracker's disk may. */
   missingBlocks(): number {
     let n = 0;
-    for (const b of this.#blocks.values()) if (![...b.replicas].some((t) => this.#trackers.serves(t))) n++;
+    for (const b of this.#blocks.values()) if (this.#missing(b)) n++;
     return n;
+  }
+
+  /** No copy on a tracker that serves (a copy on one being decommissioned does not count, but it is there to copy from). */
+  #missing(b: BlockState): boolean {
+    for (const t of b.replicas) if (this.#trackers.serves(t)) return false;
+    return true;
   }
 
   health(digest: string): BlockHealth | undefined {
@@ -420,8 +426,7 @@ export class ReplicationMonitor {
     const live = [...b.replicas].filter((t) => this.#trackers.usable(t));
     const dead = [...b.replicas].filter((t) => !this.#trackers.usable(t));
     const repairing = [...this.#repairs.values()].filter((r) => r.digest === digest).length;
-    // A copy on a tracker being decommissioned does not count, but it is there to copy from.
-    const state: BlockHealthState = live.length === 0 && !dead.some((t) => this.#trackers.serves(t)) ? 'MISSING'
+    const state: BlockHealthState = this.#missing(b) ? 'MISSING'
       : b.bad.size > 0 ? 'CORRUPT'
       : live.length < b.wanted ? 'UNDER_REPLICATED' : 'HEALTHY';
     return { live, dead, bad: [...b.bad], distrusted: [...b.distrusted], repairing, wanted: b.wanted, state };
