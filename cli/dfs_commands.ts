@@ -63,8 +63,8 @@ function replicaState(trackers: Map<string, TrackerInfo>, id: string): 'live' | 
 /** The lines of an fsck report for one file: one line per block that is not healthy. */
 function fsckLines(f: FsckFile): string[] {
   const bad = f.blocks.filter((b) => b.state !== 'HEALTHY');
-  if (bad.length === 0) return [`${f.path}: ${f.blocks.length} blocks, replication ${f.replication}: HEALTHY`];
-  return [`${f.path}: ${f.blocks.length} blocks, replication ${f.replication}: ${bad.length} with problems`,
+  if (bad.length === 0) return [`${f.path}: ${nBlocks(f.blocks.length)}, replication ${f.replication}: HEALTHY`];
+  return [`${f.path}: ${nBlocks(f.blocks.length)}, replication ${f.replication}: ${bad.length} with problems`,
     ...bad.map((b) => `  block ${b.index} (${b.digest.slice(0, 12)}) ${b.state}: ${b.live.length} of ${f.replication} live verified replicas` +
       `${b.live.length ? ` (${b.live.join(', ')})` : ''}${b.bad.length ? `, bad on ${b.bad.join(', ')}` : ''}` +
       `${b.dead.length ? `, unavailable on ${b.dead.join(', ')}` : ''}${b.repairing ? `, ${b.repairing} being copied` : ''}`)];
@@ -75,6 +75,32 @@ async function kindOf(client: DfsClient, p: string): Promise<'file' | 'dir' | 'n
   const st = await client.find(p);
   return !st ? 'none' : st.is_dir ? 'dir' : 'file';
 }
+
+/**
+ * A recursive listing (every file below `dir`, in path order) with the directories between put in,
+ * each just before its first entry: depth first, as `hdfs dfs -ls -R` shows it.
+ */
+export function withDirectories(dir: string, files: FileInfo[]): FileInfo[] {
+  const d = normalizePath(dir);
+  const base = d === '/' ? '/' : `${d}/`;
+  const out: FileInfo[] = [];
+  const shown = new Set<string>();
+  for (const f of files) {
+    if (!f.is_dir && f.path.startsWith(base)) {
+      const parts = f.path.slice(base.length).split('/').slice(0, -1);
+      for (let i = 1; i <= parts.length; i++) {
+        const sub = base + parts.slice(0, i).join('/');
+        if (shown.has(sub)) continue;
+        shown.add(sub);
+        out.push({ ...f, path: sub, is_dir: true, size: 0, blocks: [], replication: 0, created_ms: 0 });
+      }
+    }
+    out.push(f);
+  }
+  return out;
+}
+
+const nBlocks = (n: number) => `${n} block${n === 1 ? '' : 's'}`;
 
 function lsLine(e: FileInfo): string {
   if (e.is_dir) return `d ${''.padStart(12)}  ${''.padStart(19)}  ${e.path}/`;
@@ -124,7 +150,7 @@ export function registerDfs(program: Command): void {
           }
           before += it.size;
           p.done();
-          console.log(`${info.path}: ${formatBytes(info.size)} in ${info.blocks.length} blocks, replication ${info.replication}`);
+          console.log(`${info.path}: ${formatBytes(info.size)} in ${nBlocks(info.blocks.length)}, replication ${info.replication}`);
         }
       } finally {
         p.done();
@@ -171,12 +197,13 @@ export function registerDfs(program: Command): void {
 
   dfs.command('ls [path...]')
     .description('list directories (and files), by path or pattern')
-    .option('-R, --recursive', 'every file below them')
+    .option('-R, --recursive', 'every file and directory below them, depth first')
     .option('--json', 'print one JSON array of the entries')
     .action((paths: string[], o, cmd: Command) => withCluster(cmd, async (client) => {
       const all: FileInfo[] = [];
       await eachPath(client, paths.length ? paths : ['/'], async (p) => {
-        for (const e of await client.list(p, !!o.recursive)) {
+        const entries = await client.list(p, !!o.recursive);
+        for (const e of o.recursive ? withDirectories(p, entries) : entries) {
           if (o.json) all.push(e);
           else console.log(lsLine(e));
         }
@@ -315,7 +342,7 @@ export function registerDfs(program: Command): void {
       const blocks = info.blocks.map((b) => ({ ...b, replicas: b.replicas.map((r) => ({ ...r, state: replicaState(trackers, r.tracker_id) })) }));
       if (o.json) { console.log(JSON.stringify({ ...info, blocks })); return; }
       if (info.is_dir) { console.log(`${info.path}/: directory`); return; }
-      console.log(`${info.path}: ${info.size} bytes, ${info.blocks.length} blocks, replication ${info.replication}`);
+      console.log(`${info.path}: ${info.size} bytes, ${nBlocks(info.blocks.length)}, replication ${info.replication}`);
       for (const [i, b] of blocks.entries()) {
         console.log(`  block ${i}: sha256 ${b.digest} ${b.size} bytes  replicas: ${b.replicas.map((r) => `${r.tracker_id}@${r.address} (${r.state})`).join(', ') || 'none'}`);
       }
