@@ -249,7 +249,7 @@ export function registerDfs(program: Command): void {
 
   dfs.command('setrep')
     .description('set the replication of a file, or of every file below a directory; copies are made or deleted in the background')
-    .argument('<replication>', 'copies each block keeps', wholeNumber(1, 1000))
+    .argument('<rep>', 'the replication: copies each block keeps', wholeNumber(1, 1000))
     .argument('<path>', 'a dfs file or directory')
     .option('-w, --wait', 'wait until every block has exactly its new number of copies')
     .action((replication: number, path: string, o, cmd: Command) => withCluster(cmd, async (client) => {

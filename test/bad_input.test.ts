@@ -97,14 +97,17 @@ test('no cluster running', async (t) => {
   t.false(fs.existsSync(path.join(empty, 'cluster.json')));
 });
 
-test('every command has --help; --version says the version and the build', async (t) => {
+test('every command has --help, which fits 80 columns; --version says the version and the build', async (t) => {
   const v = await bftmr(home, '--version');
   t.is(v.code, 0);
   t.regex(v.stdout, /^bftmr \d+\.\d+\.\d+ \(build [0-9a-f]{12}, node \d+\.\d+\.\d+\)\n$/);
-  for (const cmd of [[], ['run'], ['cluster', 'start'], ['dfs', 'put'], ['dfs', 'du'], ['dfs', 'mv'], ['dfs', 'setrep'], ['dfs', 'fsck'], ['job', 'submit'], ['job', 'kill'], ['job', 'logs'], ['cluster', 'decommission'], ['dfs', 'balance'], ['tasktracker']]) {
+  for (const cmd of [[], ['run'], ['cluster'], ['cluster', 'start'], ['dfs'], ['dfs', 'put'], ['dfs', 'du'], ['dfs', 'mv'], ['dfs', 'setrep'], ['dfs', 'fsck'],
+    ['job'], ['job', 'submit'], ['job', 'kill'], ['job', 'logs'], ['cluster', 'decommission'], ['dfs', 'balance'], ['tasktracker']]) {
     const r = await bftmr(home, ...cmd, '--help');
     t.is(r.code, 0, cmd.join(' '));
     t.regex(r.stdout, /Usage: bftmr/);
+    // Commander wraps descriptions only while their column is 40 wide or more: a long command name stops it.
+    t.deepEqual(r.stdout.split('\n').filter((l) => l.length > 80), [], `bftmr ${cmd.join(' ')} --help`);
   }
 });
 
