@@ -122,6 +122,8 @@ export function registerCluster(program: Command): void {
   const showStatus = (trackersOnly: boolean) => async (o: { json?: boolean }, cmd: Command) => {
     const state = await findCluster(homeOf(cmd));
     const st = await clusterStatus(state.jobTracker.address);
+    // In id order, tracker-2 before tracker-10 (the job tracker keeps them in the order it met them).
+    st.trackers.sort((a, b) => a.tracker_id.localeCompare(b.tracker_id, 'en', { numeric: true }));
     if (o.json) {
       console.log(JSON.stringify({
         home: state.home,

@@ -126,9 +126,10 @@ export function registerJob(program: Command): void {
     .action((o, cmd: Command) => withCluster(cmd, async (dfs) => {
       const { jobs } = await dfs.jobTracker.call<M.Empty, M.ListJobsReply>('ListJobs', {}, kClusterDefaults.rpcDeadlineMs);
       if (o.json) { console.log(JSON.stringify(jobs.map((s) => summaryObject(s)))); return; }
+      const width = Math.max(0, ...jobs.map((s) => s.name.length));
       for (const s of jobs) {
         const took = s.error_code === 'JOB_INTERRUPTED' ? 'cut short by a restart' : `${(s.elapsed_ms / 1000).toFixed(1)}s`;
-        console.log(`${s.job_id}  ${s.state.padEnd(9)}  ${s.name}  -> ${s.output}  ${took}${s.rerun_as ? `, runs again as ${s.rerun_as}` : ''}`);
+        console.log(`${s.job_id}  ${s.state.padEnd(9)}  ${s.name.padEnd(width)}  -> ${s.output}  ${took}${s.rerun_as ? `, runs again as ${s.rerun_as}` : ''}`);
       }
     }));
 
