@@ -8,7 +8,7 @@ import { ROLES, type Role } from '../lib/identity.ts';
 import path from 'node:path';
 import { homeOf } from './context.ts';
 import { BftmrError } from '../lib/errors.ts';
-import { formatBytes, ProgressLine } from './progress.ts';
+import { countOf, formatBytes, ProgressLine } from './progress.ts';
 import { RpcClient } from '../lib/rpc.ts';
 import type * as M from '../lib/messages.ts';
 
@@ -142,7 +142,7 @@ export function registerCluster(program: Command): void {
       const stuck = t.decommission_stuck ? `, ${t.decommission_stuck} blocks want more copies than the others can hold` : '';
       const leaving = !t.decommissioning ? '' : t.decommission_left ? `DECOMMISSIONING (${t.decommission_left} to wait for${stuck})` : 'DECOMMISSIONED (may be stopped)';
       const flags = [t.alive ? 'alive' : 'DEAD', t.blacklisted ? 'BLACKLISTED' : '', leaving, t.fault ? `fault=${t.fault}` : ''].filter(Boolean).join(' ');
-      const held = `${t.blocks} block${t.blocks === 1 ? '' : 's'} (${formatBytes(t.stored_bytes ?? 0)})`;
+      const held = `${countOf(t.blocks ?? 0, 'block')} (${formatBytes(t.stored_bytes ?? 0)})`;
       console.log(`  ${t.tracker_id}  ${t.address}  pid ${t.pid}  ${t.slots} slots  ${held.padStart(20)}  ${flags}`);
       if (trackersOnly) for (const v of t.verdicts) console.log(`      verdict: ${v}`);
     }

@@ -11,7 +11,7 @@ import { planPut } from './put_plan.ts';
 import { joinPath, normalizePath } from '../dfs/dfs_path.ts';
 import { withCluster } from './context.ts';
 import { onInterruptRemoveScratch } from '../lib/scratch.ts';
-import { bar, formatBytes, ProgressLine } from './progress.ts';
+import { bar, countOf, formatBytes, ProgressLine } from './progress.ts';
 
 function progress(label: string) {
   const line = new ProgressLine();
@@ -63,8 +63,8 @@ function replicaState(trackers: Map<string, TrackerInfo>, id: string): 'live' | 
 /** The lines of an fsck report for one file: one line per block that is not healthy. */
 function fsckLines(f: FsckFile): string[] {
   const bad = f.blocks.filter((b) => b.state !== 'HEALTHY');
-  if (bad.length === 0) return [`${f.path}: ${nBlocks(f.blocks.length)}, replication ${f.replication}: HEALTHY`];
-  return [`${f.path}: ${nBlocks(f.blocks.length)}, replication ${f.replication}: ${bad.length} with problems`,
+  if (bad.length === 0) return [`${f.path}: ${countOf(f.blocks.length, 'block')}, replication ${f.replication}: HEALTHY`];
+  return [`${f.path}: ${countOf(f.blocks.length, 'block')}, replication ${f.replication}: ${bad.length} with problems`,
     ...bad.map((b) => `  block ${b.index} (${b.digest.slice(0, 12)}) ${b.state}: ${b.live.length} of ${f.replication} live verified replicas` +
       `${b.live.length ? ` (${b.live.join(', ')})` : ''}${b.bad.length ? `, bad on ${b.bad.join(', ')}` : ''}` +
       `${b.dead.length ? `, unavailable on ${b.dead.join(', ')}` : ''}${b.repairing ? `, ${b.repairing} being copied` : ''}`)];
@@ -99,8 +99,6 @@ export function withDirectories(dir: string, files: FileInfo[]): FileInfo[] {
   }
   return out;
 }
-
-const nBlocks = (n: number) => `${n} block${n === 1 ? '' : 's'}`;
 
 function lsLine(e: FileInfo): string {
   if (e.is_dir) return `d ${''.padStart(12)}  ${''.padStart(19)}  ${e.path}/`;
@@ -150,7 +148,7 @@ export function registerDfs(program: Command): void {
           }
           before += it.size;
           p.done();
-          console.log(`${info.path}: ${formatBytes(info.size)} in ${nBlocks(info.blocks.length)}, replication ${info.replication}`);
+          console.log(`${info.path}: ${formatBytes(info.size)} in ${countOf(info.blocks.length, 'block')}, replication ${info.replication}`);
         }
       } finally {
         p.done();
@@ -342,7 +340,7 @@ export function registerDfs(program: Command): void {
       const blocks = info.blocks.map((b) => ({ ...b, replicas: b.replicas.map((r) => ({ ...r, state: replicaState(trackers, r.tracker_id) })) }));
       if (o.json) { console.log(JSON.stringify({ ...info, blocks })); return; }
       if (info.is_dir) { console.log(`${info.path}/: directory`); return; }
-      console.log(`${info.path}: ${info.size} bytes, ${nBlocks(info.blocks.length)}, replication ${info.replication}`);
+      console.log(`${info.path}: ${info.size} bytes, ${countOf(info.blocks.length, 'block')}, replication ${info.replication}`);
       for (const [i, b] of blocks.entries()) {
         console.log(`  block ${i}: sha256 ${b.digest} ${b.size} bytes  replicas: ${b.replicas.map((r) => `${r.tracker_id}@${r.address} (${r.state})`).join(', ') || 'none'}`);
       }
@@ -363,7 +361,7 @@ export function registerDfs(program: Command): void {
       if (o.json) console.log(JSON.stringify({ path: path ?? '/', healthy, summary, files }));
       else {
         for (const f of files) for (const line of fsckLines(f)) console.log(line);
-        console.log(`${healthy ? 'HEALTHY' : 'NOT HEALTHY'}: ${summary.files} files, ${summary.blocks} blocks: ${summary.healthy} healthy, ` +
+        console.log(`${healthy ? 'HEALTHY' : 'NOT HEALTHY'}: ${countOf(summary.files, 'file')}, ${countOf(summary.blocks, 'block')}: ${summary.healthy} healthy, ` +
           `${summary.under_replicated} under-replicated, ${summary.corrupt} corrupt, ${summary.missing} missing`);
       }
       if (!healthy) process.exitCode = 1;

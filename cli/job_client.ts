@@ -11,7 +11,7 @@ import { kClusterDefaults } from '../lib/options.ts';
 import { DfsClient } from '../dfs/client.ts';
 import { normalizePath } from '../dfs/dfs_path.ts';
 import type { Bundle } from './bundle.ts';
-import { formatBytes, ProgressLine } from './progress.ts';
+import { countOf, formatBytes, ProgressLine } from './progress.ts';
 
 export interface SubmitParams {
   inputs: string[];
@@ -157,11 +157,11 @@ export function summaryText(s: M.JobStatus, extraLines: string[] = []): string {
   const cut = s.error_code === 'JOB_INTERRUPTED';
   const lines = cut ? [`${s.job_id} (${s.name}) ${s.state}, f=${s.f}: cut short by a restart of the job tracker`] : [
     `${s.job_id} (${s.name}) ${s.state} in ${(s.elapsed_ms / 1000).toFixed(1)}s, f=${s.f}`,
-    `  maps:    ${s.maps_total} tasks, ${s.map_attempts} attempts run (${s.local_map_reads} read locally${s.map_fetched_bytes ? `, ${formatBytes(s.map_fetched_bytes)} fetched from other trackers` : ''})`,
-    `  reduces: ${s.reduces_total} tasks, ${s.reduce_attempts} attempts run (${s.reduce_reruns} rerun)`,
+    `  maps:    ${countOf(s.maps_total, 'task')}, ${countOf(s.map_attempts, 'attempt')} run (${s.local_map_reads} read locally${s.map_fetched_bytes ? `, ${formatBytes(s.map_fetched_bytes)} fetched from other trackers` : ''})`,
+    `  reduces: ${countOf(s.reduces_total, 'task')}, ${countOf(s.reduce_attempts, 'attempt')} run (${s.reduce_reruns} rerun)`,
     `  votes decided: ${s.votes_decided}`,
   ];
-  lines.push(`  output: ${s.output}${s.state === 'SUCCEEDED' ? ` (${s.reduces_total} part files)` : ' (not committed)'}`);
+  lines.push(`  output: ${s.output}${s.state === 'SUCCEEDED' ? ` (${countOf(s.reduces_total, 'part file')})` : ' (not committed)'}`);
   if (s.rerun_of) lines.push(`  runs again ${s.rerun_of}, which was running when the job tracker stopped`);
   if (s.state === 'FAILED') lines.push(`  error: ${s.error}`);
   if (s.state === 'RUNNING' && s.error) lines.push(`  ${s.error}`);

@@ -20,6 +20,11 @@ export class ProgressLine {
   }
 }
 
+/** `n` and the noun, plural unless n is 1: '1 block', '3 blocks'. */
+export function countOf(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
+}
+
 export function formatBytes(n: number): string {
   const units = ['B', 'KB', 'MB', 'GB', 'TB'];
   let i = 0;

@@ -186,7 +186,7 @@ test.serial('a reader\'s reports get liars named; with no verified copy left a r
     const text = await bftmr(home, 'dfs', 'fsck', '/data');
     t.is(text.code, 1);
     t.regex(text.stdout, /block \d+ \([0-9a-f]{12}\) CORRUPT: \d of 4 live verified replicas/);
-    t.regex(text.stdout, /^NOT HEALTHY: 1 files, 52 blocks/m);
+    t.regex(text.stdout, /^NOT HEALTHY: 1 file, 52 blocks/m);
 
     // Only the liars are left.
     for (const x of honest) process.kill(x.pid, 'SIGKILL');
