@@ -328,7 +328,8 @@ export function registerDfs(program: Command): void {
     .action((paths: string[], o, cmd: Command) => withCluster(cmd, async (client) => {
       let n = 0;
       await eachPath(client, paths, async (p) => { n += await client.rm(p, !!o.recursive); });
-      console.log(`deleted ${n} file${n === 1 ? '' : 's'}`);
+      // A refusal (a directory without -r, a path not there) is its own line on stderr; "deleted 0" would only blur it.
+      if (n > 0 || !process.exitCode) console.log(`deleted ${countOf(n, 'file')}`);
     }));
 
   dfs.command('stat <path>')

@@ -39,6 +39,7 @@ function refused(t: any, r: Result, pattern: RegExp): void {
   t.is(lines.length, 1, r.stderr);
   t.regex(lines[0]!, pattern);
   t.notRegex(r.stderr, /\n\s+at /); // no stack trace
+  t.is(r.stdout, '', 'a refusal prints nothing else');
 }
 
 const cases: [string, string[], RegExp][] = [
