@@ -183,7 +183,9 @@ export function runMap(job: Job, input: MapInput, numReduces: number, conf: Conf
     if (e instanceof SplitLineError) throw e;
     const where = `on the line at offset ${ctx.offset} of ${input.file}`;
     if (!(e instanceof Error)) throw new Error(`${where}: map threw ${String(e)}`);
-    e.message = `${where}: ${e.message}`;
+    const message = `${where}: ${e.message}`;
+    try { e.message = message; } catch { /* a read-only message (DOMException, a frozen error) */ }
+    if (e.message !== message) throw new Error(message, { cause: e });
     throw e;
   }
 
@@ -250,6 +252,8 @@ export function runMap(job: Job, input: MapInput, numReduces: number, conf: Conf
  */
 export function synchronous(what: 'map' | 'combine' | 'reduce', returned: unknown): void {
   if (typeof (returned as { then?: unknown } | undefined)?.then === 'function') {
+    // Its rejection is this error's doing: left unhandled, it would fail whatever task the worker runs next.
+    Promise.resolve(returned).catch(() => {});
     throw new TypeError(`${what} returned a Promise: map, combine and reduce must be synchronous functions that emit before they return (bftmr does not await them)`);
   }
 }

@@ -4,6 +4,8 @@
  * fetched and verified against its SHA-256.
  */
 import { pathToFileURL } from 'node:url';
+import { isMainThread } from 'node:worker_threads';
+import { messageOf } from '../lib/errors.ts';
 import type { Conf, Job } from '../lib/job.ts';
 import { loadXXHash } from '../lib/xxhash.ts';
 import { runMap, type MapInput, type MapResult } from './map_runner.ts';
@@ -59,7 +61,24 @@ function loadJob(path: string, digest: string): Promise<Job> {
   return job;
 }
 
+/**
+ * Rejections nobody handled: a job's code that started a promise it did not await (map, combine
+ * and reduce are synchronous). Node's default would end the worker, and piscina would fail
+ * whatever task the worker took next, of any job. Here they fail the task that was running.
+ */
+let strays: unknown[] = [];
+let guarded = false;
+function guardRejections(): void {
+  if (guarded || isMainThread) return;
+  guarded = true;
+  process.on('unhandledRejection', (reason) => { strays.push(reason); });
+}
+
 export default async function runWork(work: Work): Promise<WorkResult> {
+  guardRejections();
+  // One left by an earlier task after it ended (a timer's) is not this task's doing.
+  for (const r of strays) process.stderr.write(`a task's code left a promise that was rejected after the task ended: ${messageOf(r)}\n`);
+  strays = [];
   const [job, xx] = await Promise.all([loadJob(work.bundlePath, work.bundleDigest), loadXXHash()]);
   enterTask(work.taskKey, work.jobStartMs);
   const log = captureConsole();
@@ -68,6 +87,11 @@ export default async function runWork(work: Work): Promise<WorkResult> {
     const result = work.kind === 'map'
       ? runMap(job, work.input, work.numReduces, work.conf, work.outPaths, xx, cacheFile)
       : runReduce(job, work.inputs, work.partition, work.numReduces, work.conf, work.outPath, cacheFile);
+    // Promises the code started settle now; Node reports unhandled rejections once its microtasks are done.
+    await new Promise((resolve) => setImmediate(resolve));
+    if (strays.length) {
+      throw new Error(`${work.kind} code left a promise that was rejected (map, combine and reduce must be synchronous): ${messageOf(strays[0])}`);
+    }
     log.finish(work.logPath);
     return result;
   } catch (e) {

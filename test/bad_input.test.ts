@@ -287,6 +287,24 @@ test.serial('job logs shows what each attempt\'s own code wrote with console, a 
   await bftmr(home, 'dfs', 'rm', '-r', '/logged');
 });
 
+test.serial('job code that leaves a rejected promise behind fails its own job with a clear error, and the next job on the same workers runs', async (t) => {
+  // An async reduce (refused: it returned a Promise) that also rejects, and a map that starts a promise it does not await.
+  const asyncReduce = path.join(scratch, 'async_reduce.ts');
+  fs.writeFileSync(asyncReduce, `export default { map(line, ctx) { ctx.emit('k', '1'); }, async reduce(key) { throw new Error('boom in reduce ' + key); } };\n`);
+  const floating = path.join(scratch, 'floating.ts');
+  fs.writeFileSync(floating, `export default { map(line, ctx) { if (ctx.offset === 0) void Promise.reject(new Error('left behind')); ctx.emit('k', '1'); }, reduce(key, values, ctx) { ctx.emit(key, String(values.length)); } };\n`);
+  const wc = () => bftmr(home, 'job', 'submit', 'jobs/word_count.ts', '--input', '/in/jargon.txt', '--output', '/after-async', '--json');
+  for (const [module, error] of [[asyncReduce, /reduce returned a Promise/], [floating, /map code left a promise that was rejected \(map, combine and reduce must be synchronous\): left behind/]] as const) {
+    const bad = await bftmr(home, 'job', 'submit', module, '--input', '/in/jargon.txt', '--output', '/never', '--json');
+    t.is(bad.code, 1, bad.stderr);
+    t.regex(JSON.parse(bad.stdout).error, error);
+    const next = await wc();
+    t.is(next.code, 0, next.stderr);
+    t.is(JSON.parse(next.stdout).state, 'SUCCEEDED');
+    await bftmr(home, 'dfs', 'rm', '-r', '/after-async');
+  }
+});
+
 test.serial('dfs setrep lowers and raises the copies of every block below a path; --wait returns once they are there', async (t) => {
   // Its own bytes: a block some other file refers to keeps the copies that file wants.
   t.is((await bftmr(home, 'dfs', 'put', 'README.md', '/rep/readme.md', '--block-mb', '0.005')).code, 0);

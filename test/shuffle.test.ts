@@ -184,6 +184,10 @@ test('sortByKey sorts like the UTF-8 bytes, with and without high characters', (
 test('an async map, combine or reduce is an error, not an empty output; a map\'s error says which line of the input', async (t) => {
   const asyncMap = { ...tagger, async map(line: string, ctx: Parameters<Job['map']>[1]) { await Promise.resolve(); ctx.emit(line, '1'); } } as unknown as Job;
   await t.throwsAsync(() => mapText(asyncMap, 'a\nb\n', 1), { message: /^on the line at offset 0 of \/in: map returned a Promise: map, combine and reduce must be synchronous/ });
+  // One that rejects too: its rejection is handled (left unhandled, it would fail the worker's next task).
+  const rejecting = { ...tagger, async map() { throw new Error('rejected'); } } as unknown as Job;
+  await t.throwsAsync(() => mapText(rejecting, 'a\n', 1), { message: /map returned a Promise/ });
+  await new Promise((resolve) => setImmediate(resolve));
   const asyncCombine = { ...tagger, async combine() { /* nothing */ } } as unknown as Job;
   await t.throwsAsync(() => mapText(asyncCombine, 'k k\n', 1), { message: /^combine returned a Promise/ });
   const m = await mapText(tagger, 'k x\n', 1);
@@ -191,6 +195,10 @@ test('an async map, combine or reduce is an error, not an empty output; a map\'s
   t.throws(() => runReduce(asyncReduce, [m.outs[0]], 0, 1, {}, path.join(tmp(), 'out')), { message: /^reduce returned a Promise/ });
   const thrower: Job = { ...tagger, map(line) { if (line === 'bad') throw new RangeError('no good'); } };
   await t.throwsAsync(() => mapText(thrower, 'fine\nbad\n', 1), { instanceOf: RangeError, message: 'on the line at offset 5 of /in: no good' });
+  // An error whose message cannot be changed (a DOMException's is a getter) is wrapped, not lost.
+  const readOnly: Job = { ...tagger, map() { atob('%'); } };
+  const wrapped = await t.throwsAsync(() => mapText(readOnly, 'x\n', 1), { message: /^on the line at offset 0 of \/in: .*(invalid|encoded)/i });
+  t.is((wrapped!.cause as Error).name, 'InvalidCharacterError');
   const throwsUndefined: Job = { ...tagger, map() { throw undefined; } };
   await t.throwsAsync(() => mapText(throwsUndefined, 'x\n', 1), { message: 'on the line at offset 0 of /in: map threw undefined' });
 });
