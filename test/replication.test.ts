@@ -288,7 +288,13 @@ test('a block report\'s delete carries the tracker\'s clock of the request it wa
   m.trackerClock('A', day + 5_000);
   m.blockReport('A', [{ digest: D('orphan'), ageMs: 4_000 }], 5_000);
   m.trackerClock('A', day + 5_250); // a later heartbeat, before the reply with the delete goes
+  // A put of the same bytes begins now and stores them on A: that delete spares its copy (newer than
+  // the report), so the put's file is not refused for it, while the delete waits or once it went.
+  t.true(m.renewLease('p', 5_100, 5_100));
+  t.false(m.unbacked(D('orphan'), ['A'], 'p', 5_200));
   t.deepEqual(deleteActions(5_300), [{ digests: [D('orphan')], unless_stored_after_ms: day + 5_000 }]);
+  t.false(m.unbacked(D('orphan'), ['A'], 'p', 5_350));
+  m.releaseLease('p', 5_350);
   // Decided at two reports: the condition is the earlier one (the other copy waits a report at worst).
   // A copy this job tracker knows more of (a removed file's) goes without one.
   m.track(D('f1'), 10, 1, ['A'], 5_400);

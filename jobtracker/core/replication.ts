@@ -153,8 +153,11 @@ export class ReplicationMonitor {
   readonly #deletes = new Map<string, Map<string, number>>();
   /** Each tracker's own clock_ms in its latest request (0: it sends none). */
   readonly #clocks = new Map<string, number>();
-  /** `tracker|digest` -> when a delete was sent (insertion order is send order). */
-  readonly #tombstones = new Map<string, Map<string, number>>();
+  /**
+   * Per tracker, digest -> when a delete was sent (insertion order is send order), and whether it
+   * was conditional (unless_stored_after_ms): such a delete spares any copy a write stored since.
+   */
+  readonly #tombstones = new Map<string, Map<string, { at: number; conditional: boolean }>>();
   readonly #changed = new Set<string>();
   readonly #log: string[] = [];
   #nextAuditMs = 0;
@@ -315,7 +318,7 @@ export class ReplicationMonitor {
       // Its tracker died since: the copy would only be listed, never counted. (Before the first
       // tick after a restart no tracker is back yet, and the namespace's lists are all there is.)
       if (this.#safeModeOver && !this.#trackers.alive(t)) continue;
-      const deletedAt = this.#tombstones.get(t)?.get(digest);
+      const deletedAt = this.#tombstones.get(t)?.get(digest)?.at;
       if (verify || (deletedAt !== undefined && now - deletedAt <= this.#opts.tombstoneMs)) doubtful.push(t);
       else this.#addReplica(b, t);
     }
@@ -348,7 +351,10 @@ export class ReplicationMonitor {
    * it, and every tracker its writer says holds one was told to delete it since the write began
    * (its copy may be the one deleted), or is about to be, or is gone. (A file of the same bytes
    * was removed while the put ran, say: its copies, the put's among them, were deleted. Blocks
-   * are shared by content.) A delete from before the write began took an older copy.
+   * are shared by content.) A delete from before the write began took an older copy. A
+   * conditional delete (decided on a block report) never takes a write's copy: the copy it was
+   * decided on was stored before every live write began (#collectible), and a write that stores
+   * the block again makes its copy newer than the report.
    */
   unbacked(digest: string, claimed: readonly string[], leaseId: string | undefined, now: number): boolean {
     const b = this.#blocks.get(digest);
@@ -356,8 +362,9 @@ export class ReplicationMonitor {
     const began = (leaseId !== undefined ? this.#leases.get(leaseId)?.startMs : undefined) ?? -Infinity;
     return claimed.every((t) => {
       if (!this.#trackers.alive(t)) return this.#safeModeOver; // before, trackers are still coming back after a restart
-      const deletedAt = this.#tombstones.get(t)?.get(digest);
-      return (deletedAt !== undefined && deletedAt >= began && now - deletedAt <= this.#opts.tombstoneMs) || !!this.#deletes.get(t)?.has(digest);
+      const stone = this.#tombstones.get(t)?.get(digest);
+      const pending = this.#deletes.get(t)?.get(digest);
+      return (stone !== undefined && !stone.conditional && stone.at >= began && now - stone.at <= this.#opts.tombstoneMs) || pending === 0;
     });
   }
 
@@ -763,7 +770,7 @@ export class ReplicationMonitor {
     }
     for (const [k, at] of this.#failed) if (now - at > this.#opts.repairTimeoutMs) this.#failed.delete(k);
     for (const [t, stones] of this.#tombstones) {
-      for (const [d, at] of stones) {
+      for (const [d, { at }] of stones) {
         if (now - at <= this.#opts.tombstoneMs) break; // in send order: the rest are younger
         stones.delete(d);
       }
@@ -841,9 +848,10 @@ export class ReplicationMonitor {
       let stones = this.#tombstones.get(trackerId);
       if (!stones) this.#tombstones.set(trackerId, (stones = new Map()));
       for (const d of digests) {
+        const conditional = !!deletes.get(d);
         deletes.delete(d);
         stones.delete(d); // re-inserted: the map stays in send order
-        stones.set(d, now);
+        stones.set(d, { at: now, conditional });
       }
       // A tracker's tombstones are bounded (one that reports made-up blocks gets them deleted by
       // the thousand): past the bound, its oldest go, and a claim of those is believed again.
