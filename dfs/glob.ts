@@ -1,7 +1,8 @@
 /**
  * Glob patterns over dfs paths, as HDFS's shell and FileInputFormat take them: within one path
  * component, `*` (any run of characters), `?` (one), `[abc]`, `[a-z]`, `[^a]` or `[!a]`, and
- * `{a,b}` (either); `\` takes the next character literally. As in a shell, a name that starts
+ * `{a,b}` (either); `\` before one of `*?[]{},\` takes it literally, and before any other character
+ * is itself (so a name with a backslash is the same in a pattern and in a plain path). As in a shell, a name that starts
  * with `.` (bftmr's own `/.bftmr`, say) is matched only by a component that starts with `.`
  * (or `{`). Expanded by the client against a listing: the job tracker never sees a pattern.
  */
@@ -12,15 +13,26 @@ import { normalizePath } from './dfs_path.ts';
 export function hasGlob(p: string): boolean {
   for (let i = 0; i < p.length; i++) {
     const c = p[i]!;
-    if (c === '\\') i++;
+    if (escapes(p, i)) i++;
     else if (c === '*' || c === '?' || c === '[' || c === '{') return true;
   }
   return false;
 }
 
+/** What a backslash escapes: a glob character, or another backslash. */
+const ESCAPABLE = new Set(['*', '?', '[', ']', '{', '}', ',', '\\']);
+
+/**
+ * Whether p[i] is a backslash that escapes the next character. Before any other character it is a
+ * backslash, as `put` and every path that is not a pattern take it (`/o/a\b` is one name everywhere).
+ */
+function escapes(p: string, i: number): boolean {
+  return p[i] === '\\' && ESCAPABLE.has(p[i + 1] ?? '');
+}
+
 /** The fixed part of a pattern, its escapes taken literally (`/x\\*y` is the directory `x*y`). */
 export function unescapeGlob(p: string): string {
-  return p.replace(/\\(.)/g, '$1');
+  return p.replace(/\\([*?[\]{},\\])/g, '$1');
 }
 
 export interface Glob {
@@ -40,10 +52,7 @@ function componentSource(part: string, pattern: string): string {
   let braces = 0;
   for (let i = 0; i < part.length; i++) {
     const c = part[i]!;
-    if (c === '\\') {
-      if (i + 1 >= part.length) throw bad('ends with \\');
-      out += literal(part[++i]!);
-    } else if (c === '*') out += '[^/]*';
+    if (escapes(part, i)) out += literal(part[++i]!); else if (c === '*') out += '[^/]*';
     else if (c === '?') out += '[^/]';
     else if (c === '[') {
       const end = part.indexOf(']', i + 2);
@@ -60,7 +69,7 @@ function componentSource(part: string, pattern: string): string {
   }
   if (braces > 0) throw bad('{ without }');
   // A hidden name is matched only on purpose.
-  return part.startsWith('.') || part.startsWith('\\.') || part.startsWith('{') ? out : `(?!\\.)${out}`;
+  return part.startsWith('.') || part.startsWith('{') ? out : `(?!\\.)${out}`;
 }
 
 export function compileGlob(pattern: string): Glob {

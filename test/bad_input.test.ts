@@ -237,6 +237,12 @@ test.serial('dfs ls, cat, du, get and rm take patterns (*, ?, [..], {a,b}), and 
   t.is((await bftmr(home, 'dfs', 'cat', '/g/y\\*')).stdout, 'a2 hack\n');
   t.is((await bftmr(home, 'dfs', 'rm', '/g/x[1]', '/g/y\\*')).code, 0);
   t.deepEqual(await names('/g'), ['/g/b1.txt']);
+  // A backslash before any other character is itself, in every command: /g/a\b is one name, not /g/ab.
+  t.is((await bftmr(home, 'dfs', 'put', path.join(local, 'a1.txt'), '/g/a\\b')).code, 0);
+  t.is((await bftmr(home, 'dfs', 'put', path.join(local, 'a2.txt'), '/g/ab')).code, 0);
+  t.is((await bftmr(home, 'dfs', 'cat', '/g/a\\b')).stdout, 'a1 hack\n');
+  t.is((await bftmr(home, 'dfs', 'rm', '/g/a\\b')).code, 0);
+  t.deepEqual(await names('/g'), ['/g/ab', '/g/b1.txt']);
   t.is((await bftmr(home, 'dfs', 'rm', '-r', '/g', '/gout')).code, 0);
 });
 

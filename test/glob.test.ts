@@ -12,6 +12,11 @@ test('glob characters, and the ones a backslash escapes', (t) => {
   // A pattern's fixed part takes its escapes literally.
   t.is(unescapeGlob('/x\\*y/lit'), '/x*y/lit');
   t.is(unescapeGlob('/a\\\\b'), '/a\\b');
+  // Before any other character a backslash is itself: /o/a\b names the same file as a path and in a pattern.
+  t.false(hasGlob('/o/a\\b'));
+  t.is(unescapeGlob('/o/a\\b'), '/o/a\\b');
+  t.deepEqual(globMatches(compileGlob('/o/a\\b*'), ['/o/a\\bc', '/o/abc']), ['/o/a\\bc']);
+  t.deepEqual(globMatches(compileGlob('/o/a\\'), ['/o/a\\', '/o/a']), ['/o/a\\']);
 });
 
 test('* and ? stay within one path component, and match directories as well as files', (t) => {
@@ -43,7 +48,7 @@ test('the base is the part before the first glob, unescaped; escaped characters 
 });
 
 test('a malformed pattern is refused with one line naming it', (t) => {
-  for (const [p, why] of [['/in/[ab', /\[ without \]/], ['/in/{a,b', /\{ without \}/], ['/in/a\\', /ends with \\/], ['/in/../*', /may not contain '\.\.'/],
+  for (const [p, why] of [['/in/[ab', /\[ without \]/], ['/in/{a,b', /\{ without \}/], ['/in/../*', /may not contain '\.\.'/],
     ['/in/[z-a]', /^pattern "\/in\/\[z-a\]" is not a valid glob: range out of order in character class$/]] as const) {
     const e = t.throws(() => compileGlob(p));
     t.regex(e!.message, why, p);
