@@ -11,7 +11,7 @@ import { planPut } from './put_plan.ts';
 import { joinPath, normalizePath } from '../dfs/dfs_path.ts';
 import { withCluster } from './context.ts';
 import { onInterruptRemoveScratch } from '../lib/scratch.ts';
-import { bar, countOf, formatBytes, ProgressLine } from './progress.ts';
+import { bar, countOf, escapeControls, formatBytes, ProgressLine } from './progress.ts';
 
 function progress(label: string) {
   const line = new ProgressLine();
@@ -45,7 +45,7 @@ function balanceLine(r: BalanceReply): string {
 async function eachPath(client: DfsClient, patterns: string[], fn: (p: string) => Promise<unknown>): Promise<void> {
   const skip = (e: unknown) => {
     if (!(e instanceof BftmrError && ['DFS_NOT_FOUND', 'DFS_NOT_EMPTY', 'DFS_BAD_PATH'].includes(e.code))) throw e;
-    process.stderr.write(`bftmr: ${e.message}\n`);
+    process.stderr.write(`bftmr: ${escapeControls(e.message)}\n`);
     process.exitCode = 1;
   };
   for (const pattern of patterns) {

@@ -14,7 +14,7 @@ import { bundleJob } from './bundle.ts';
 import { startCluster, stopCluster, type ClusterState } from './cluster_launcher.ts';
 import { withCluster } from './context.ts';
 import { precheck, storeBundle, submit, summaryObject, summaryText, waitForJob, type SubmitParams } from './job_client.ts';
-import { formatBytes, ProgressLine } from './progress.ts';
+import { escapeControls, formatBytes, ProgressLine } from './progress.ts';
 import { Peers } from '../dfs/peers.ts';
 import { kTaskLogBytes } from '../tasktracker/task_log.ts';
 import { removeScratch } from '../lib/scratch.ts';
@@ -294,8 +294,7 @@ async function attemptLogs(jobId: string, attempts: M.AttemptInfo[], trackers: M
  * for another attempt's.
  */
 export function printableLog(text: string): string {
-  const shown = text.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)
-    .replace(/^==> /gm, ' ==> ');
+  const shown = escapeControls(text).replace(/^==> /gm, ' ==> ');
   return shown.endsWith('\n') ? shown : `${shown}\n`;
 }
 
@@ -304,7 +303,7 @@ export function attemptsText(attempts: M.AttemptInfo[]): string {
   const secs = (ms: number) => (ms / 1000).toFixed(1).padStart(7);
   const rows = attempts.map((a) => [
     `${a.kind} ${a.task}`.padEnd(10), a.tracker_id.padEnd(12), secs(a.start_ms), a.end_ms ? secs(a.end_ms) : '      -',
-    `${a.outcome}${readText(a)}${a.error ? `: ${a.error}` : ''}`,
+    `${a.outcome}${readText(a)}${a.error ? `: ${escapeControls(a.error).replace(/\n/g, ' ')}` : ''}`,
   ].join('  '));
   return ['task        tracker        start      end  outcome', ...rows].join('\n');
 }

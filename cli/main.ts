@@ -10,6 +10,7 @@ import { registerCluster } from './cluster_commands.ts';
 import { registerDaemons } from './daemons.ts';
 import { registerDfs } from './dfs_commands.ts';
 import { registerJob } from './job_commands.ts';
+import { escapeControls } from './progress.ts';
 
 // `bftmr dfs cat F | head`: the reader went away; stop quietly, as cat does.
 process.stdout.on('error', (e: NodeJS.ErrnoException) => {
@@ -41,7 +42,7 @@ try {
     const sys = e as NodeJS.ErrnoException;
     const reason = sys?.syscall === 'mkdir' && sys.code === 'EEXIST' ? 'it is a file, not a directory' : ioReason(e);
     const text = !(e instanceof BftmrError) && sys?.code && sys.path ? `${sys.path}: ${reason}` : messageOf(e);
-    process.stderr.write(`bftmr: ${text}${process.env.BFTMR_DEBUG ? ` [${code}]\n${(e as Error).stack}` : ''}\n`);
+    process.stderr.write(`bftmr: ${escapeControls(text)}${process.env.BFTMR_DEBUG ? ` [${code}]\n${(e as Error).stack}` : ''}\n`);
     // Exit now: a daemon that failed to start may still hold a listening socket or a thread pool.
     process.exit(code === 'INTERRUPTED' ? 130 : 1);
   }

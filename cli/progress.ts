@@ -20,6 +20,14 @@ export class ProgressLine {
   }
 }
 
+/**
+ * Text that may come from an untrusted tracker (an error it sent, a log), made safe for a terminal:
+ * control characters other than tab and newline shown escaped, so no escape sequence reaches it.
+ */
+export function escapeControls(text: string): string {
+  return text.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
 /** `n` and the noun, plural unless n is 1: '1 block', '3 blocks'. */
 export function countOf(n: number, noun: string): string {
   return `${n} ${noun}${n === 1 ? '' : 's'}`;

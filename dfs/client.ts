@@ -501,7 +501,7 @@ export class DfsClient {
     const refused: string[] = [];
     /** Why each refused node did not keep a copy, as far as this client saw (its last error). */
     const reasons = new Map<string, string>();
-    const note = (t: string, e: unknown) => reasons.set(t, messageOf(e).replace(/^\d+ [A-Z_]+: /, '').slice(0, 160));
+    const note = (t: string, e: unknown) => reasons.set(t, messageOf(e).replace(/^\d+ [A-Z_]+: /, '').replace(/\s+/g, ' ').slice(0, 160));
     const replicas: M.Location[] = [];
     /** No node is left to try: which refused, why, and how many copies there are (at the end, all placements settled). */
     const tooFew = () => {

@@ -108,6 +108,9 @@ function toServiceError(e: unknown): Partial<grpc.ServiceError> {
 
 function fromServiceError(e: grpc.ServiceError, address: string, method: string): BftmrError {
   const code = e.metadata?.get(CODE_KEY)?.[0];
+  // LOCAL_IO is this process's own disk failing: a peer that says so (honestly about its disk, or
+  // to make a writer give up instead of trying another node) failed the call, no more.
+  if (code === 'LOCAL_IO') return new BftmrError('INTERNAL', `${method} to ${address} failed: ${e.details}`, { cause: e });
   if (typeof code === 'string') return new BftmrError(code as ErrorCode, e.details, { cause: e });
   if (e.code === grpc.status.UNAVAILABLE) {
     const tls = /certificate|handshake|alert|ssl|tls/i.exec(e.details) ? '; check that this node\'s credentials come from the cluster\'s CA' : '';

@@ -5,7 +5,8 @@
  */
 import test from 'ava';
 import { randomBytes } from 'node:crypto';
-import { startServer, useCredentials } from '../lib/rpc.ts';
+import { RpcClient, startServer, unary, useCredentials } from '../lib/rpc.ts';
+import { BftmrError } from '../lib/errors.ts';
 import { createAuthority, issue } from '../lib/identity.ts';
 import { FileBlockStore } from '../dfs/file_block_store.ts';
 import { Peers } from '../dfs/peers.ts';
@@ -145,5 +146,22 @@ test('a node that answers challenges from the true bytes but serves readers othe
     peers.close();
     await honest.close();
     await liar.close();
+  }
+});
+
+test('a peer\'s LOCAL_IO (its own disk, or its lie) reaches the caller as that call failing, not as the caller\'s own disk', async (t) => {
+  // A writer gives up on LOCAL_IO (its local file failed) and moves on from any other error: a
+  // tracker that answered LOCAL_IO could otherwise fail a whole put.
+  const server = await startServer('127.0.0.1:0', 'TaskTracker', {
+    ProveBlock: unary<ProveBlockRequest, ProveBlockReply>(async () => { throw new BftmrError('LOCAL_IO', 'cannot read the local file'); }),
+  }, () => ['tasktracker']);
+  const client = new RpcClient('TaskTracker', `127.0.0.1:${server.port}`);
+  try {
+    const e = await t.throwsAsync(client.call('ProveBlock', { digest: 'ab'.repeat(32), nonce: randomBytes(32) }, 5_000), { instanceOf: BftmrError });
+    t.is(e!.code, 'INTERNAL');
+    t.regex(e!.message, /^ProveBlock to 127\.0\.0\.1:\d+ failed: cannot read the local file$/);
+  } finally {
+    client.close();
+    await server.close();
   }
 });

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { attemptLogPath, captureConsole, expireTaskLogs, kTaskLogBytes } from '../tasktracker/task_log.ts';
 import { printableLog } from '../cli/job_commands.ts';
+import { escapeControls } from '../cli/progress.ts';
 import { tempDir } from './helpers/temp.ts';
 
 const dir = () => tempDir('bftmr-tasklog-');
@@ -57,4 +58,6 @@ test('a log is shown safe for a terminal: no escape sequence gets through, and n
   t.is(printableLog('\u001b[2J\u001b]0;owned\u0007gone'), '\\x1b[2J\\x1b]0;owned\\x07gone\n');
   t.is(printableLog('ok\n==> map 0, attempt_x on tracker-1 (succeeded) <==\nlies\n'), 'ok\n ==> map 0, attempt_x on tracker-1 (succeeded) <==\nlies\n');
   t.is(printableLog('carriage\rreturn'), 'carriage\\x0dreturn\n');
+  // The same escaping for an error a tracker sent, wherever the CLI prints one.
+  t.is(escapeControls('no such block\u001b[31m (honest-tracker lied)\tnow'), 'no such block\\x1b[31m (honest-tracker lied)\tnow');
 });
