@@ -12,6 +12,7 @@ import * as esbuild from 'esbuild';
 import { BftmrError, messageOf } from '../lib/errors.ts';
 import { sha256 } from '../lib/digest.ts';
 import { validateJobModule } from '../tasktracker/worker.ts';
+import { holdScratch, onInterruptRemoveScratch } from '../lib/scratch.ts';
 
 export interface Bundle {
   code: Uint8Array;
@@ -55,19 +56,25 @@ export async function bundleJob(modulePath: string): Promise<Bundle> {
   const code = result.outputFiles[0]!.contents;
   const digest = sha256(code);
   // Loaded once here to check it is a job: from a private file, removed once it is loaded.
+  // (Its top-level code runs on that import: a Ctrl-C meanwhile removes the file too.)
   const file = path.join(os.tmpdir(), `bftmr-job-${digest}.${process.pid}.${randomBytes(4).toString('hex')}.mjs`);
+  const release = holdScratch(file);
   try {
-    await fs.writeFile(file, code);
-  } catch (e) {
-    await fs.rm(file, { force: true });
-    throw new BftmrError('LOCAL_IO', `cannot write the bundled job to ${os.tmpdir()}: ${messageOf(e)}`);
-  }
-  try {
-    validateJobModule(await import(pathToFileURL(file).href));
-  } catch (e) {
-    throw new BftmrError('JOB_BAD_MODULE', `${modulePath} is not a bftmr job: ${messageOf(e)}`);
+    await onInterruptRemoveScratch(async () => {
+      try {
+        await fs.writeFile(file, code);
+      } catch (e) {
+        throw new BftmrError('LOCAL_IO', `cannot write the bundled job to ${os.tmpdir()}: ${messageOf(e)}`);
+      }
+      try {
+        validateJobModule(await import(pathToFileURL(file).href));
+      } catch (e) {
+        throw new BftmrError('JOB_BAD_MODULE', `${modulePath} is not a bftmr job: ${messageOf(e)}`);
+      }
+    });
   } finally {
     await fs.rm(file, { force: true });
+    release();
   }
   return { code, digest };
 }
