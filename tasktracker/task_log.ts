@@ -45,15 +45,39 @@ export async function expireTaskLogs(trackerDir: string, now: number, retainMs =
 }
 
 export interface TaskLog {
-  /** Puts `console` back and writes what was logged to `file` (nothing when nothing was). */
-  finish(file: string, error?: unknown): void;
+  /** Puts `console` back and writes the rest of what was logged (nothing when nothing was). */
+  finish(error?: unknown): void;
 }
 
-/** From now until finish(), `console` in this thread writes to the task's log. */
-export function captureConsole(): TaskLog {
-  const parts: string[] = [];
+/** What is logged reaches the file once this much waits, or this long after the last write. */
+const FLUSH_CHARS = 64 << 10;
+const FLUSH_MS = 1_000;
+
+/**
+ * From now until finish(), `console` in this thread writes to the task's log `file`: the first
+ * line at once, the next ones at most a second or 64 K characters later. An attempt killed
+ * part-way (its thread is stopped) keeps what it wrote until then, as a running one shows it.
+ */
+export function captureConsole(file: string): TaskLog {
+  let pending: string[] = [];
+  let pendingChars = 0;
   let kept = 0;
   let dropped = 0;
+  let created = false;
+  let lastFlush = -Infinity;
+  const flush = () => {
+    if (pending.length === 0) return;
+    const text = pending.join('');
+    pending = [];
+    pendingChars = 0;
+    lastFlush = performance.now(); // (Date is the job's fixed start in a task: see sandbox.ts)
+    try {
+      if (!created) fs.mkdirSync(path.dirname(file), { recursive: true });
+      if (created) fs.appendFileSync(file, text);
+      else fs.writeFileSync(file, text);
+      created = true;
+    } catch { /* a log that cannot be written is not the task's failure */ }
+  };
   // Its write completes at once, so every console call lands before the next statement runs.
   const sink = new Writable({
     decodeStrings: false,
@@ -62,8 +86,10 @@ export function captureConsole(): TaskLog {
       const room = kTaskLogBytes - kept;
       if (room > 0) {
         const part = text.length <= room ? text : text.slice(0, room);
-        parts.push(part);
+        pending.push(part);
+        pendingChars += part.length;
         kept += part.length;
+        if (pendingChars >= FLUSH_CHARS || performance.now() - lastFlush >= FLUSH_MS) flush();
       }
       dropped += Math.max(0, text.length - Math.max(0, room));
       done();
@@ -72,15 +98,11 @@ export function captureConsole(): TaskLog {
   const real = globalThis.console;
   globalThis.console = new Console({ stdout: sink, stderr: sink });
   return {
-    finish(file: string, error?: unknown): void {
+    finish(error?: unknown): void {
       globalThis.console = real;
-      if (dropped) parts.push(`[bftmr: ${dropped} more characters were not kept: a task keeps ${kTaskLogBytes} at most]\n`);
-      if (error !== undefined) parts.push(`[bftmr: the task failed: ${error instanceof Error ? error.stack ?? error.message : String(error)}]\n`);
-      if (parts.length === 0) return;
-      try {
-        fs.mkdirSync(path.dirname(file), { recursive: true });
-        fs.writeFileSync(file, parts.join(''));
-      } catch { /* a log that cannot be written is not the task's failure */ }
+      if (dropped) pending.push(`[bftmr: ${dropped} more characters were not kept: a task keeps ${kTaskLogBytes} at most]\n`);
+      if (error !== undefined) pending.push(`[bftmr: the task failed: ${error instanceof Error ? error.stack ?? error.message : String(error)}]\n`);
+      flush();
     },
   };
 }

@@ -81,7 +81,7 @@ export default async function runWork(work: Work): Promise<WorkResult> {
   strays = [];
   const [job, xx] = await Promise.all([loadJob(work.bundlePath, work.bundleDigest), loadXXHash()]);
   enterTask(work.taskKey, work.jobStartMs);
-  const log = captureConsole();
+  const log = captureConsole(work.logPath);
   try {
     const cacheFile = cacheReader(work.cache);
     const result = work.kind === 'map'
@@ -92,10 +92,10 @@ export default async function runWork(work: Work): Promise<WorkResult> {
     if (strays.length) {
       throw new Error(`${work.kind} code left a promise that was rejected (map, combine and reduce must be synchronous): ${messageOf(strays[0])}`);
     }
-    log.finish(work.logPath);
+    log.finish();
     return result;
   } catch (e) {
-    log.finish(work.logPath, e);
+    log.finish(e);
     throw e;
   }
 }

@@ -11,23 +11,31 @@ const dir = () => tempDir('bftmr-tasklog-');
 test('console goes to the attempt\'s log while it runs, and back afterwards; nothing logged, no file', (t) => {
   const d = dir();
   const real = console;
-  const log = captureConsole();
+  const file = path.join(d, 'job_1', 'a.log');
+  const log = captureConsole(file);
   t.not(console, real);
   console.log('one', 2, { three: 3 });
+  // The first line is on disk at once (a killed attempt keeps it); the next wait for a second or 64 K.
+  t.is(fs.readFileSync(file, 'utf8'), 'one 2 { three: 3 }\n');
   console.error('to stderr');
-  log.finish(path.join(d, 'job_1', 'a.log'));
+  t.is(fs.readFileSync(file, 'utf8'), 'one 2 { three: 3 }\n');
+  log.finish();
   t.is(console, real);
-  t.is(fs.readFileSync(path.join(d, 'job_1', 'a.log'), 'utf8'), "one 2 { three: 3 }\nto stderr\n");
-  captureConsole().finish(path.join(d, 'job_1', 'quiet.log'));
+  t.is(fs.readFileSync(file, 'utf8'), "one 2 { three: 3 }\nto stderr\n");
+  captureConsole(path.join(d, 'job_1', 'quiet.log')).finish();
   t.false(fs.existsSync(path.join(d, 'job_1', 'quiet.log')));
 });
 
 test('a log is capped, says how much it dropped, and ends with the task\'s error', (t) => {
   const d = dir();
-  const log = captureConsole();
+  const log = captureConsole(path.join(d, 'big.log'));
   const line = 'x'.repeat(1023);
-  for (let i = 0; i < 1100; i++) console.log(line);
-  log.finish(path.join(d, 'big.log'), new Error('boom'));
+  for (let i = 0; i < 1100; i++) {
+    console.log(line);
+    // Written as it goes, 64 K characters at a time.
+    if (i === 100) t.true(fs.statSync(path.join(d, 'big.log')).size >= 64 * 1024);
+  }
+  log.finish(new Error('boom'));
   const text = fs.readFileSync(path.join(d, 'big.log'), 'utf8');
   t.true(text.startsWith(line));
   t.regex(text, new RegExp(`\\[bftmr: ${1100 * 1024 - kTaskLogBytes} more characters were not kept: a task keeps ${kTaskLogBytes} at most\\]\\n\\[bftmr: the task failed: Error: boom\\n`));
