@@ -210,7 +210,7 @@ async function* streamBlocks(input: Iterable<Uint8Array | string> | AsyncIterabl
 interface WriteLeaseHandle { id: string; check: () => void; release: () => Promise<void> }
 
 /** A block as one upload saw it: its digest, its head's, and the proof MACs asked for. */
-interface Uploaded { digest: string; head: { digest: string; size: number }; macs: Buffer[] }
+interface Uploaded { digest: string; head: { digest: string; size: number }; macs: Buffer[]; noNewline: boolean }
 
 export class DfsClient {
   readonly #jt: RpcClient;
@@ -434,12 +434,14 @@ export class DfsClient {
     const headSize = Math.min(size, BLOCK_HEAD_BYTES);
     const head = newHasher();
     const macs = nonces.map(newProofMac);
+    let newline = false;
     // Each chunk is hashed before it is written and not read after: its memory may serve the next one.
     const up = this.#peers.get(target.address).upload<M.BlockChunk, M.WriteBlockReply>('WriteBlock', TRANSFER_DEADLINE_MS, chunkSent);
     try {
       let sent = 0;
       for await (const data of localChunks(fh, off, size)) {
         hash.update(data);
+        newline ||= data.includes(10);
         if (sent < headSize) head.update(data.subarray(0, headSize - sent));
         for (const m of macs) m.update(data);
         await up.write(encodeChunk(data, xx.h32(data)));
@@ -454,7 +456,7 @@ export class DfsClient {
     await up.write({ data: Buffer.alloc(0), xxh32: xx.h32(Buffer.alloc(0)), digest, last: true });
     const ack = await up.finish();
     if (ack.digest !== digest) throw new BftmrError('DFS_DIGEST_MISMATCH', `${target.tracker_id} stored ${shortDigest(ack.digest)}, not ${shortDigest(digest)}`);
-    return { digest, head: { digest: head.digest('hex'), size: headSize }, macs: macs.map((m) => m.digest()) };
+    return { digest, head: { digest: head.digest('hex'), size: headSize }, macs: macs.map((m) => m.digest()), noNewline: !newline };
   }
 
   /** A challenge no node has seen: a fresh nonce and the MAC of the block's bytes, re-read from the local file. */
@@ -590,7 +592,7 @@ export class DfsClient {
     const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
     if (!b.signal.aborted && replicas.length < Math.max(1, b.minReplication)) throw shortfall ? tooFew() : shortfall;
-    return { digest, size: b.size, replicas, head_digest: uploaded.head.digest, head_size: uploaded.head.size };
+    return { digest, size: b.size, replicas, head_digest: uploaded.head.digest, head_size: uploaded.head.size, ...(uploaded.noNewline ? { no_newline: true } : {}) };
   }
 
   /**

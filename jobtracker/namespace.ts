@@ -17,11 +17,16 @@ export interface BlockEntry {
   replicas: string[];
   /** The SHA-256 of its first `size` bytes, when the writer gave it (see BLOCK_HEAD_BYTES). */
   head?: { digest: string; size: number };
+  /** The writer saw no line end in it (see BlockRef.no_newline). */
+  noNewline?: true;
 }
 
 /** A block as a message names it: where its copies are, and its head when the writer gave one. */
 export function blockRef(b: BlockEntry, replicas: Location[]): BlockRef {
-  return { digest: b.digest, size: b.size, replicas, ...(b.head ? { head_digest: b.head.digest, head_size: b.head.size } : {}) };
+  return {
+    digest: b.digest, size: b.size, replicas,
+    ...(b.head ? { head_digest: b.head.digest, head_size: b.head.size } : {}), ...(b.noNewline ? { no_newline: true } : {}),
+  };
 }
 
 export interface FileEntry {

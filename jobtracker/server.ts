@@ -392,6 +392,8 @@ export async function startJobTracker(opts: JobTrackerOptions, log: (line: strin
           // a head that is the whole block must be the block's own digest.
           ...(b.head_digest && isDigest(b.head_digest) && b.head_size && b.head_size <= b.size
             && (b.head_size < b.size || b.head_digest === b.digest) ? { head: { digest: b.head_digest, size: b.head_size } } : {}),
+          // Wrong, it costs a map a block read too many, or fails it as if the line ran past the file.
+          ...(b.no_newline ? { noNewline: true as const } : {}),
         })),
       };
       const verify = !!lease && core.writeBegunBeforeStart(lease);

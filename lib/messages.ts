@@ -9,6 +9,8 @@ export interface BlockRef {
   digest: string; size: number; replicas: Location[];
   /** SHA-256 of the first head_size bytes, when the writer gave it ('' and 0 otherwise). */
   head_digest?: string; head_size?: number;
+  /** The writer saw no '\n' in the block (false when it has one, or nobody said). */
+  no_newline?: boolean;
 }
 export interface Counter { name: string; value: number }
 export interface Conf { key: string; value: string }

@@ -97,6 +97,24 @@ test.serial('a map fetches only the verified head of a next block it does not ho
   t.is(summary.maps.fetched_bytes, attempts.filter((x: any) => x.kind === 'map').reduce((n: number, a: any) => n + Number(a.fetched_bytes), 0));
 });
 
+test.serial('a line longer than a block (it runs through two block boundaries) is read once, whole, as Hadoop reads it', async (t) => {
+  // 0.6 MB of lines, one line of 1.2 MB (the text with its line ends made spaces), 0.6 MB of lines,
+  // in 0.25 MB blocks: that line starts in one split and ends four blocks later.
+  const lines = fs.readFileSync(text);
+  const input = path.join(tempDir('bftmr-longline-'), 'long.txt');
+  const oneLine = Buffer.from(lines.subarray(0, 1.2 * MB).toString('latin1').replace(/\r?\n/g, ' '), 'latin1');
+  fs.writeFileSync(input, Buffer.concat([lines.subarray(0, 0.6 * MB), Buffer.from('\n'), oneLine, Buffer.from('\n'), lines.subarray(lines.length - 0.6 * MB)]));
+  t.is((await bftmr(home, 'dfs', 'put', input, '/long/long.txt', '--block-mb', '0.25')).code, 0);
+  const blocks = JSON.parse((await bftmr(home, 'dfs', 'stat', '/long/long.txt', '--json')).stdout).blocks;
+  t.true(blocks.filter((b: { no_newline?: boolean }) => b.no_newline).length >= 3, 'dfs put marks the blocks with no line end');
+  const r = await bftmr(home, 'job', 'submit', 'jobs/word_count.ts', '--input', '/long', '--output', '/out/long', '--split-mb', '0.25', '--reduces', '2', '--json');
+  t.is(r.code, 0, r.stderr);
+  const local = path.join(tempDir('bftmr-out-'), 'out');
+  t.is((await bftmr(home, 'dfs', 'get', '/out/long', local)).code, 0);
+  t.is(normalisedOutput(local), wordCountOracle(input));
+  await bftmr(home, 'dfs', 'rm', '-r', '/long', '/out/long');
+});
+
 test.serial('cache files: word_count_except leaves out a stop list every task reads whole (ctx.cacheFile), like grep -vxF; so does run', async (t) => {
   // The 200 most frequent words, in blocks of a few hundred bytes: a task reads it from several.
   const dir = tempDir('bftmr-stop-');

@@ -26,3 +26,14 @@ test('a split carries the blocks its map reads (its own and the next), not the r
   t.deepEqual(small[5]!.blocks.map((b) => b.offset), [64 * MB, 128 * MB]);
   t.deepEqual(small[11]!.blocks.map((b) => b.offset), [128 * MB]);
 });
+
+test('a line longer than a block: the blocks its writer saw no line end in are read on, to the first that has one', (t) => {
+  const locate = (id: string) => ({ tracker_id: id, address: `${id}:1` });
+  // Blocks 1, 2 and 4 hold no line end: a line runs from block 0 through block 3, and one from block 3 to the end.
+  const f = file('/long', [MB, MB, MB, MB, MB, MB]);
+  for (const i of [1, 2, 4]) f.blocks[i]!.noNewline = true;
+  const splits = computeSplits([f], MB, locate);
+  const reads = splits.map((s) => s.blocks.map((b) => b.offset / MB));
+  t.deepEqual(reads, [[0, 1, 2, 3], [1, 2, 3], [2, 3], [3, 4, 5], [4, 5], [5]]);
+  t.true(splits[1]!.blocks[0]!.block.no_newline);
+});

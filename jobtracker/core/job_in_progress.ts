@@ -555,7 +555,7 @@ export class JobInProgress {
     }
     const failed = t.failedTrackers();
     if (failed.length >= this.f + 1) {
-      this.fail('BFT_TASK_FAILED', `${t.name} failed on ${failed.length} trackers (${failed.join(', ')}): ${error}`, ctx);
+      this.fail('BFT_TASK_FAILED', `${t.name} failed on ${failed.length} tracker${failed.length === 1 ? '' : 's'} (${failed.join(', ')}): ${error}`, ctx);
       return;
     }
     this.#checkHopeless(t, ctx);
