@@ -114,8 +114,15 @@ function leftBehind(state: ClusterState): never {
 export async function findCluster(home: string): Promise<ClusterState> {
   const state = await readState(home);
   if (!state) throw new BftmrError('CLUSTER_NOT_RUNNING', `no cluster is running in ${home} (start one with: bftmr cluster start)`);
-  if (!alive(state.jobTracker.pid)) leftBehind(state);
   useCredentials(await readCredentials(tlsDir(clientDir(home))));
+  if (!alive(state.jobTracker.pid)) {
+    // Started again by hand (`bftmr jobtracker` with the same --dir and --listen, as after a
+    // crash): it answers at its address, under the cluster's CA. It is the one to talk to and stop.
+    const st = await clusterStatus(state.jobTracker.address).catch(() => undefined);
+    if (!st || !alive(st.pid)) leftBehind(state);
+    state.jobTracker.pid = st.pid;
+    await fsp.writeFile(stateFile(home), JSON.stringify(state, null, 2) + '\n').catch(() => {});
+  }
   return state;
 }
 

@@ -26,9 +26,11 @@ async function restartJobTracker(home: string, trackers: number, ...options: str
     '--listen', state.jobTracker.address, ...options], { detached: true, stdio: ['ignore', log, log] });
   jt.unref();
   fs.closeSync(log);
-  fs.writeFileSync(stateFile, JSON.stringify({ ...state, jobTracker: { ...state.jobTracker, pid: jt.pid } }));
-  return until(`${trackers} trackers to rejoin`, () => json<Status>(bftmr(home, 'cluster', 'status', '--json')).catch(() => ({ trackers: [] })),
+  // The CLI finds the job tracker started again by hand at its address, and notes its pid.
+  const status = await until(`${trackers} trackers to rejoin`, () => json<Status>(bftmr(home, 'cluster', 'status', '--json')).catch(() => ({ trackers: [] })),
     (s) => s.trackers.filter((x) => x.alive).length === trackers);
+  if (JSON.parse(fs.readFileSync(stateFile, 'utf8')).jobTracker.pid !== jt.pid) throw new Error('cluster.json does not name the new job tracker');
+  return status;
 }
 
 test('a tracker proven faulty stays proven, and blacklisted, across a restart of the job tracker', async (t) => {
