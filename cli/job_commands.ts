@@ -114,7 +114,7 @@ export function registerJob(program: Command): void {
       if (o.json) { console.log(JSON.stringify(logs)); return; }
       for (const l of logs) {
         process.stdout.write(`==> ${l.kind} ${l.task}, ${l.attempt_id} on ${l.tracker_id} (${l.outcome}) <==\n`);
-        const none = l.outcome === 'running' ? '(still running: its log is written when it ends)'
+        const none = l.outcome === 'running' ? '(still running; nothing logged so far)'
           : '(nothing logged, or its log is gone: trackers keep them a day)';
         process.stdout.write(l.text === null ? `(${l.unavailable})\n` : l.text ? printableLog(l.text) : `${none}\n`);
       }
