@@ -3,16 +3,12 @@
  * loads and has map and reduce, and names it by its SHA-256. Done at submit, before any task
  * runs: a module that does not compile is refused with the compiler's message.
  */
-import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import * as esbuild from 'esbuild';
 import { BftmrError, messageOf } from '../lib/errors.ts';
 import { sha256 } from '../lib/digest.ts';
 import { validateJobModule } from '../tasktracker/worker.ts';
-import { holdScratch, onInterruptRemoveScratch } from '../lib/scratch.ts';
 
 export interface Bundle {
   code: Uint8Array;
@@ -55,26 +51,12 @@ export async function bundleJob(modulePath: string): Promise<Bundle> {
   }
   const code = result.outputFiles[0]!.contents;
   const digest = sha256(code);
-  // Loaded once here to check it is a job: from a private file, removed once it is loaded.
-  // (Its top-level code runs on that import: a Ctrl-C meanwhile removes the file too.)
-  const file = path.join(os.tmpdir(), `bftmr-job-${digest}.${process.pid}.${randomBytes(4).toString('hex')}.mjs`);
-  const release = holdScratch(file);
+  // Loaded once here to check it is a job, from a data: URL: no file to leave behind, and a Ctrl-C
+  // while its top-level code runs (even a loop that never yields) ends the process as usual.
   try {
-    await onInterruptRemoveScratch(async () => {
-      try {
-        await fs.writeFile(file, code);
-      } catch (e) {
-        throw new BftmrError('LOCAL_IO', `cannot write the bundled job to ${os.tmpdir()}: ${messageOf(e)}`);
-      }
-      try {
-        validateJobModule(await import(pathToFileURL(file).href));
-      } catch (e) {
-        throw new BftmrError('JOB_BAD_MODULE', `${modulePath} is not a bftmr job: ${messageOf(e)}`);
-      }
-    });
-  } finally {
-    await fs.rm(file, { force: true });
-    release();
+    validateJobModule(await import(`data:text/javascript;base64,${Buffer.from(code).toString('base64')}`));
+  } catch (e) {
+    throw new BftmrError('JOB_BAD_MODULE', `${modulePath} is not a bftmr job: ${messageOf(e)}`);
   }
   return { code, digest };
 }
