@@ -76,10 +76,11 @@ function guardRejections(): void {
 
 export default async function runWork(work: Work): Promise<WorkResult> {
   guardRejections();
-  // One left by an earlier task after it ended (a timer's) is not this task's doing.
+  const [job, xx] = await Promise.all([loadJob(work.bundlePath, work.bundleDigest), loadXXHash()]);
+  // One left by an earlier task after it ended (a timer's, firing before now: during that load,
+  // say) is not this task's doing. From here to the check below, this task's code runs.
   for (const r of strays) process.stderr.write(`a task's code left a promise that was rejected after the task ended: ${messageOf(r)}\n`);
   strays = [];
-  const [job, xx] = await Promise.all([loadJob(work.bundlePath, work.bundleDigest), loadXXHash()]);
   enterTask(work.taskKey, work.jobStartMs);
   const log = captureConsole(work.logPath);
   try {
