@@ -49,34 +49,28 @@ export interface TaskLog {
   finish(error?: unknown): void;
 }
 
-/** What is logged reaches the file once this much waits, or this long after the last write. */
-const FLUSH_CHARS = 64 << 10;
-const FLUSH_MS = 1_000;
-
 /**
- * From now until finish(), `console` in this thread writes to the task's log `file`: the first
- * line at once, the next ones at most a second or 64 K characters later. An attempt killed
- * part-way (its thread is stopped) keeps what it wrote until then, as a running one shows it.
+ * From now until finish(), `console` in this thread writes to the task's log `file`, each call
+ * straight to the file (at most kTaskLogBytes in all, so at most that many small writes): a
+ * running attempt's log shows what it wrote so far, and an attempt killed part-way (its thread
+ * stopped) keeps it.
  */
 export function captureConsole(file: string): TaskLog {
-  let pending: string[] = [];
-  let pendingChars = 0;
   let kept = 0;
   let dropped = 0;
-  let created = false;
-  let lastFlush = -Infinity;
-  const flush = () => {
-    if (pending.length === 0) return;
-    const text = pending.join('');
-    pending = [];
-    pendingChars = 0;
-    lastFlush = performance.now(); // (Date is the job's fixed start in a task: see sandbox.ts)
+  let fd = -1;
+  let broken = false;
+  const write = (text: string) => {
+    if (broken) return;
     try {
-      if (!created) fs.mkdirSync(path.dirname(file), { recursive: true });
-      if (created) fs.appendFileSync(file, text);
-      else fs.writeFileSync(file, text);
-      created = true;
-    } catch { /* a log that cannot be written is not the task's failure */ }
+      if (fd < 0) {
+        fs.mkdirSync(path.dirname(file), { recursive: true });
+        fd = fs.openSync(file, 'w');
+      }
+      fs.writeSync(fd, text);
+    } catch {
+      broken = true; // a log that cannot be written is not the task's failure
+    }
   };
   // Its write completes at once, so every console call lands before the next statement runs.
   const sink = new Writable({
@@ -86,10 +80,8 @@ export function captureConsole(file: string): TaskLog {
       const room = kTaskLogBytes - kept;
       if (room > 0) {
         const part = text.length <= room ? text : text.slice(0, room);
-        pending.push(part);
-        pendingChars += part.length;
+        write(part);
         kept += part.length;
-        if (pendingChars >= FLUSH_CHARS || performance.now() - lastFlush >= FLUSH_MS) flush();
       }
       dropped += Math.max(0, text.length - Math.max(0, room));
       done();
@@ -100,9 +92,9 @@ export function captureConsole(file: string): TaskLog {
   return {
     finish(error?: unknown): void {
       globalThis.console = real;
-      if (dropped) pending.push(`[bftmr: ${dropped} more characters were not kept: a task keeps ${kTaskLogBytes} at most]\n`);
-      if (error !== undefined) pending.push(`[bftmr: the task failed: ${error instanceof Error ? error.stack ?? error.message : String(error)}]\n`);
-      flush();
+      if (dropped) write(`[bftmr: ${dropped} more characters were not kept: a task keeps ${kTaskLogBytes} at most]\n`);
+      if (error !== undefined) write(`[bftmr: the task failed: ${error instanceof Error ? error.stack ?? error.message : String(error)}]\n`);
+      if (fd >= 0) fs.closeSync(fd);
     },
   };
 }
