@@ -11,7 +11,7 @@ import { kClusterDefaults } from '../lib/options.ts';
 import { DfsClient } from '../dfs/client.ts';
 import { normalizePath } from '../dfs/dfs_path.ts';
 import type { Bundle } from './bundle.ts';
-import { countOf, formatBytes, ProgressLine } from './progress.ts';
+import { countOf, escapeControls, formatBytes, ProgressLine } from './progress.ts';
 
 export interface SubmitParams {
   inputs: string[];
@@ -172,5 +172,6 @@ export function summaryText(s: M.JobStatus, extraLines: string[] = []): string {
   }
   const counters = s.counters.filter((c) => /^(map|reduce)\.(input|output)\.records$/.test(c.name));
   if (counters.length) lines.push(`  records: ${counters.map((c) => `${c.name}=${c.value}`).join(' ')}`);
-  return [...lines, ...extraLines].join('\n');
+  // A failed job's error may quote what a tracker reported: no escape sequence of its reaches the terminal.
+  return escapeControls([...lines, ...extraLines].join('\n'));
 }

@@ -44,7 +44,7 @@ function finish(s: M.JobStatus, json: boolean, extra: Record<string, unknown> = 
   if (json) console.log(JSON.stringify(summaryObject(s, extra)));
   else console.log(summaryText(s, extraLines));
   if (s.state !== 'SUCCEEDED') {
-    if (!json) process.stderr.write(`bftmr: job ${s.job_id} ${s.state === 'KILLED' ? 'was' : 'failed:'} ${s.error}\n`);
+    if (!json) process.stderr.write(`bftmr: job ${s.job_id} ${s.state === 'KILLED' ? 'was' : 'failed:'} ${escapeControls(s.error)}\n`);
     process.exitCode = 1;
   }
 }

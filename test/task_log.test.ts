@@ -4,6 +4,8 @@ import path from 'node:path';
 import { attemptLogPath, captureConsole, expireTaskLogs, kTaskLogBytes } from '../tasktracker/task_log.ts';
 import { printableLog } from '../cli/job_commands.ts';
 import { escapeControls } from '../cli/progress.ts';
+import { summaryText } from '../cli/job_client.ts';
+import type { JobStatus } from '../lib/messages.ts';
 import { tempDir } from './helpers/temp.ts';
 
 const dir = () => tempDir('bftmr-tasklog-');
@@ -68,4 +70,9 @@ test('a log is shown safe for a terminal: no escape sequence gets through, and n
   t.is(printableLog('carriage\rreturn'), 'carriage\\x0dreturn\n');
   // The same escaping for an error a tracker sent, wherever the CLI prints one.
   t.is(escapeControls('no such block\u001b[31m (honest-tracker lied)\tnow'), 'no such block\\x1b[31m (honest-tracker lied)\tnow');
+  // A failed job's summary quotes the error a tracker reported: escaped too.
+  const failed = { job_id: 'job_1', name: 'wc', state: 'FAILED', elapsed_ms: 1000, f: 1, maps_total: 1, map_attempts: 2, local_map_reads: 2,
+    map_fetched_bytes: 0, reduces_total: 1, reduce_attempts: 0, reduce_reruns: 0, votes_decided: 0, output: '/o', rerun_of: '', rerun_as: '',
+    error: 'map task 0 failed on 2 trackers (t-0, t-1): \u001b]0;owned\u0007', error_code: 'BFT_TASK_FAILED', verdicts: [], counters: [] } as unknown as JobStatus;
+  t.regex(summaryText(failed), /\n  error: map task 0 failed on 2 trackers \(t-0, t-1\): \\x1b\]0;owned\\x07$/);
 });
