@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { kTaskTrackerDefaults, kClusterDefaults } from '../lib/options.ts';
 import { FAULT_MODES } from '../tasktracker/faults.ts';
 import { checkFaultOptions, wholeNumber } from './args.ts';
-import { authorityOf, clusterStatus, findCluster, issueInto, readState, startCluster, stopCluster, alive } from './cluster_launcher.ts';
+import { authorityOf, clusterStatus, findCluster, issueInto, jobTrackerRuns, readState, startCluster, stopCluster, alive } from './cluster_launcher.ts';
 import { ROLES, type Role } from '../lib/identity.ts';
 import path from 'node:path';
 import { homeOf } from './context.ts';
@@ -93,7 +93,8 @@ export function registerCluster(program: Command): void {
     .action(async (_o, cmd: Command) => {
       const home = homeOf(cmd);
       const state = await readState(home);
-      if (!state || ![state.jobTracker.pid, ...state.trackers.map((t) => t.pid)].some(alive)) {
+      // (A job tracker started again by hand is found at its address: it is stopped too.)
+      if (!state || !((await jobTrackerRuns(state)) || state.trackers.map((t) => t.pid).some(alive))) {
         throw new BftmrError('CLUSTER_NOT_RUNNING', `no cluster is running in ${home}`);
       }
       await stopCluster(state);

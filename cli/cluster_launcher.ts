@@ -115,15 +115,26 @@ export async function findCluster(home: string): Promise<ClusterState> {
   const state = await readState(home);
   if (!state) throw new BftmrError('CLUSTER_NOT_RUNNING', `no cluster is running in ${home} (start one with: bftmr cluster start)`);
   useCredentials(await readCredentials(tlsDir(clientDir(home))));
-  if (!alive(state.jobTracker.pid)) {
-    // Started again by hand (`bftmr jobtracker` with the same --dir and --listen, as after a
-    // crash): it answers at its address, under the cluster's CA. It is the one to talk to and stop.
-    const st = await clusterStatus(state.jobTracker.address).catch(() => undefined);
-    if (!st || !alive(st.pid)) leftBehind(state);
-    state.jobTracker.pid = st.pid;
-    await fsp.writeFile(stateFile(home), JSON.stringify(state, null, 2) + '\n').catch(() => {});
-  }
+  if (!(await jobTrackerRuns(state))) leftBehind(state);
   return state;
+}
+
+/**
+ * Whether the cluster's job tracker runs: its recorded process, or one started again by hand
+ * (`bftmr jobtracker` with the same --dir and --listen, as after a crash) that answers at its
+ * address under the cluster's CA; that one's pid is then recorded, for the commands that talk to
+ * it and for `cluster stop`.
+ */
+export async function jobTrackerRuns(state: ClusterState): Promise<boolean> {
+  if (alive(state.jobTracker.pid)) return true;
+  const creds = await readCredentials(tlsDir(clientDir(state.home))).catch(() => undefined);
+  if (!creds) return false;
+  const jt = new RpcClient('JobTracker', state.jobTracker.address, creds);
+  const st = await jt.call<M.Empty, M.ClusterStatusReply>('ClusterStatus', {}, 5_000).catch(() => undefined).finally(() => jt.close());
+  if (!st || !alive(st.pid)) return false;
+  state.jobTracker.pid = st.pid;
+  await fsp.writeFile(stateFile(state.home), JSON.stringify(state, null, 2) + '\n').catch(() => {});
+  return true;
 }
 
 export async function clusterStatus(address: string): Promise<M.ClusterStatusReply> {
@@ -170,7 +181,7 @@ function interrupted(signal: AbortSignal | undefined): void {
 /** Starts a cluster; returns when the job tracker answers and every tracker has registered. */
 export async function startCluster(home: string, opts: StartOptions): Promise<ClusterState> {
   const existing = await readState(home);
-  if (existing && alive(existing.jobTracker.pid)) {
+  if (existing && (await jobTrackerRuns(existing))) {
     throw new BftmrError('CLUSTER_RUNNING', `a cluster is already running in ${home} (job tracker at ${existing.jobTracker.address})`);
   }
   if (existing && existing.trackers.some((t) => alive(t.pid))) leftBehind(existing);

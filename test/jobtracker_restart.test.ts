@@ -16,16 +16,28 @@ interface Status { trackers: { id: string; alive: boolean; verdicts: string[]; b
  * kill -9 of the cluster's job tracker (nothing is flushed on the way out), then the operator
  * starts it again by hand, on the same address and directory (with `options`); returns once `trackers` rejoined.
  */
-async function restartJobTracker(home: string, trackers: number, ...options: string[]): Promise<Status> {
-  const stateFile = path.join(home, 'cluster.json');
-  const state = JSON.parse(fs.readFileSync(stateFile, 'utf8'));
+const running = (pid: number) => { try { process.kill(pid, 0); return true; } catch { return false; } };
+
+/** kill -9 of the cluster's job tracker, and `bftmr jobtracker` again on its address and directory; the new one's pid. */
+async function killAndStartJobTracker(home: string, ...options: string[]): Promise<number> {
+  const state = JSON.parse(fs.readFileSync(path.join(home, 'cluster.json'), 'utf8'));
   process.kill(state.jobTracker.pid, 'SIGKILL');
-  await until('the job tracker to die', async () => { try { process.kill(state.jobTracker.pid, 0); return false; } catch { return true; } }, (x) => x);
-  const log = fs.openSync(path.join(state.jobTracker.dir, 'log'), 'a');
+  await until('the job tracker to die', async () => !running(state.jobTracker.pid), (x) => x);
+  const logFile = path.join(state.jobTracker.dir, 'log');
+  const listening = () => fs.readFileSync(logFile, 'utf8').split('job tracker listening').length - 1;
+  const before = listening();
+  const log = fs.openSync(logFile, 'a');
   const jt = spawn(process.execPath, [path.join(ROOT, 'bin/bftmr.js'), 'jobtracker', '--dir', state.jobTracker.dir,
     '--listen', state.jobTracker.address, ...options], { detached: true, stdio: ['ignore', log, log] });
   jt.unref();
   fs.closeSync(log);
+  await until('the job tracker to listen', async () => listening() > before, (x) => x);
+  return jt.pid!;
+}
+
+async function restartJobTracker(home: string, trackers: number, ...options: string[]): Promise<Status> {
+  const stateFile = path.join(home, 'cluster.json');
+  const jt = { pid: await killAndStartJobTracker(home, ...options) };
   // The CLI finds the job tracker started again by hand at its address, and notes its pid.
   const status = await until(`${trackers} trackers to rejoin`, () => json<Status>(bftmr(home, 'cluster', 'status', '--json')).catch(() => ({ trackers: [] })),
     (s) => s.trackers.filter((x) => x.alive).length === trackers);
@@ -127,4 +139,16 @@ export default {
   } finally {
     await bftmr(home, 'cluster', 'stop');
   }
+});
+
+test('cluster stop stops a job tracker started again by hand, found at its address; the cluster can then start again', async (t) => {
+  const home = tempDir('bftmr-restart-stop-');
+  t.is((await bftmr(home, 'cluster', 'start', '--trackers', '1', '--slots', '1')).code, 0);
+  const pid = await killAndStartJobTracker(home);
+  const stop = await bftmr(home, 'cluster', 'stop');
+  t.is(stop.code, 0, stop.stderr);
+  await until('the job tracker started by hand to stop', async () => !running(pid), (x) => x);
+  const again = await bftmr(home, 'cluster', 'start', '--trackers', '1', '--slots', '1');
+  t.is(again.code, 0, again.stderr);
+  t.is((await bftmr(home, 'cluster', 'stop')).code, 0);
 });
