@@ -58,16 +58,17 @@ export interface TaskLog {
 export function captureConsole(file: string): TaskLog {
   let kept = 0;
   let dropped = 0;
-  let fd = -1;
+  let created = false;
   let broken = false;
+  // No descriptor is held open between calls: a killed attempt's thread is stopped without closing one.
   const write = (text: string) => {
     if (broken) return;
     try {
-      if (fd < 0) {
+      if (!created) {
         fs.mkdirSync(path.dirname(file), { recursive: true });
-        fd = fs.openSync(file, 'w');
-      }
-      fs.writeSync(fd, text);
+        fs.writeFileSync(file, text);
+        created = true;
+      } else fs.appendFileSync(file, text);
     } catch {
       broken = true; // a log that cannot be written is not the task's failure
     }
@@ -94,7 +95,6 @@ export function captureConsole(file: string): TaskLog {
       globalThis.console = real;
       if (dropped) write(`[bftmr: ${dropped} more characters were not kept: a task keeps ${kTaskLogBytes} at most]\n`);
       if (error !== undefined) write(`[bftmr: the task failed: ${error instanceof Error ? error.stack ?? error.message : String(error)}]\n`);
-      if (fd >= 0) fs.closeSync(fd);
     },
   };
 }
