@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BftmrError } from '../lib/errors.ts';
 import { RpcClient, useCredentials } from '../lib/rpc.ts';
-import { createAuthority, issue, readAuthority, readCredentials, writeAuthority, writeCredentials, type Authority, type Role } from '../lib/identity.ts';
+import { createAuthority, issue, readAuthority, readCredentials, writeAuthority, writeCredentials, type Authority, type Credentials, type Role } from '../lib/identity.ts';
 import type * as M from '../lib/messages.ts';
 import { kClusterDefaults } from '../lib/options.ts';
 
@@ -129,16 +129,16 @@ export async function jobTrackerRuns(state: ClusterState): Promise<boolean> {
   if (alive(state.jobTracker.pid)) return true;
   const creds = await readCredentials(tlsDir(clientDir(state.home))).catch(() => undefined);
   if (!creds) return false;
-  const jt = new RpcClient('JobTracker', state.jobTracker.address, creds);
-  const st = await jt.call<M.Empty, M.ClusterStatusReply>('ClusterStatus', {}, 5_000).catch(() => undefined).finally(() => jt.close());
+  const st = await clusterStatus(state.jobTracker.address, creds).catch(() => undefined);
   if (!st || !alive(st.pid)) return false;
   state.jobTracker.pid = st.pid;
   await fsp.writeFile(stateFile(state.home), JSON.stringify(state, null, 2) + '\n').catch(() => {});
   return true;
 }
 
-export async function clusterStatus(address: string): Promise<M.ClusterStatusReply> {
-  const jt = new RpcClient('JobTracker', address);
+/** `credentials`: see RpcClient (this process's own by default). */
+export async function clusterStatus(address: string, credentials?: Credentials): Promise<M.ClusterStatusReply> {
+  const jt = new RpcClient('JobTracker', address, credentials);
   try {
     return await jt.call<M.Empty, M.ClusterStatusReply>('ClusterStatus', {}, 5_000);
   } finally {
