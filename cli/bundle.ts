@@ -3,8 +3,11 @@
  * loads and has map and reduce, and names it by its SHA-256. Done at submit, before any task
  * runs: a module that does not compile is refused with the compiler's message.
  */
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import * as esbuild from 'esbuild';
 import { BftmrError, messageOf } from '../lib/errors.ts';
 import { sha256 } from '../lib/digest.ts';
@@ -53,10 +56,23 @@ export async function bundleJob(modulePath: string): Promise<Bundle> {
   const digest = sha256(code);
   // Loaded once here to check it is a job, from a data: URL: no file to leave behind, and a Ctrl-C
   // while its top-level code runs (even a loop that never yields) ends the process as usual.
+  // Code that needs a file URL (fileURLToPath(import.meta.url), as on a tracker) is loaded again
+  // from a private file, removed once it is loaded.
   try {
     validateJobModule(await import(`data:text/javascript;base64,${Buffer.from(code).toString('base64')}`));
-  } catch (e) {
-    throw new BftmrError('JOB_BAD_MODULE', `${modulePath} is not a bftmr job: ${messageOf(e)}`);
+  } catch {
+    const file = path.join(os.tmpdir(), `bftmr-job-${digest}.${process.pid}.${randomBytes(4).toString('hex')}.mjs`);
+    try {
+      await fs.writeFile(file, code).catch((e: unknown) => {
+        throw new BftmrError('LOCAL_IO', `cannot write the bundled job to ${os.tmpdir()}: ${messageOf(e)}`);
+      });
+      validateJobModule(await import(pathToFileURL(file).href));
+    } catch (e) {
+      if (e instanceof BftmrError) throw e;
+      throw new BftmrError('JOB_BAD_MODULE', `${modulePath} is not a bftmr job: ${messageOf(e)}`);
+    } finally {
+      await fs.rm(file, { force: true });
+    }
   }
   return { code, digest };
 }

@@ -48,3 +48,15 @@ export default { map(line: string) {}, reduce(key: string) {} };\n`);
   clearTimeout(timeout);
   t.deepEqual(fs.readdirSync(tmp).filter((n) => n.startsWith('bftmr-')), []);
 });
+
+test('a job whose top-level code turns import.meta.url into a path (it needs a file URL, as on a tracker) is checked from a file, which goes', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bftmr-bundle-url-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const module = path.join(dir, 'here.ts');
+  fs.writeFileSync(module, `import { fileURLToPath } from 'node:url';
+const here = fileURLToPath(import.meta.url);
+export default { map(line: string) { void here; }, reduce(key: string) {} };\n`);
+  const { code, digest } = await bundleJob(module);
+  t.is(sha256(code), digest);
+  t.deepEqual(fs.readdirSync(os.tmpdir()).filter((n) => n.startsWith(`bftmr-job-${digest}`)), []);
+});
