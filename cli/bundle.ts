@@ -58,21 +58,25 @@ export async function bundleJob(modulePath: string): Promise<Bundle> {
   // while its top-level code runs (even a loop that never yields) ends the process as usual.
   // Code that needs a file URL (fileURLToPath(import.meta.url), as on a tracker) is loaded again
   // from a private file, removed once it is loaded.
+  let mod: unknown;
   try {
-    validateJobModule(await import(`data:text/javascript;base64,${Buffer.from(code).toString('base64')}`));
-  } catch {
-    const file = path.join(os.tmpdir(), `bftmr-job-${digest}.${process.pid}.${randomBytes(4).toString('hex')}.mjs`);
     try {
-      await fs.writeFile(file, code).catch((e: unknown) => {
-        throw new BftmrError('LOCAL_IO', `cannot write the bundled job to ${os.tmpdir()}: ${messageOf(e)}`);
-      });
-      validateJobModule(await import(pathToFileURL(file).href));
-    } catch (e) {
-      if (e instanceof BftmrError) throw e;
-      throw new BftmrError('JOB_BAD_MODULE', `${modulePath} is not a bftmr job: ${messageOf(e)}`);
-    } finally {
-      await fs.rm(file, { force: true });
+      mod = await import(`data:text/javascript;base64,${Buffer.from(code).toString('base64')}`);
+    } catch {
+      const file = path.join(os.tmpdir(), `bftmr-job-${digest}.${process.pid}.${randomBytes(4).toString('hex')}.mjs`);
+      try {
+        await fs.writeFile(file, code).catch((e: unknown) => {
+          throw new BftmrError('LOCAL_IO', `cannot write the bundled job to ${os.tmpdir()}: ${messageOf(e)}`);
+        });
+        mod = await import(pathToFileURL(file).href);
+      } finally {
+        await fs.rm(file, { force: true });
+      }
     }
+    validateJobModule(mod);
+  } catch (e) {
+    if (e instanceof BftmrError) throw e;
+    throw new BftmrError('JOB_BAD_MODULE', `${modulePath} is not a bftmr job: ${messageOf(e)}`);
   }
   return { code, digest };
 }
