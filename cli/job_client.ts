@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BftmrError, isBftmrError, messageOf } from '../lib/errors.ts';
 import type * as M from '../lib/messages.ts';
-import { kClusterDefaults } from '../lib/options.ts';
+import { JOB_CODE_DIR, kClusterDefaults } from '../lib/options.ts';
 import { DfsClient } from '../dfs/client.ts';
 import { normalizePath } from '../dfs/dfs_path.ts';
 import type { Bundle } from './bundle.ts';
@@ -25,7 +25,6 @@ export interface SubmitParams {
   cacheFiles: string[];
 }
 
-export const BUNDLE_DIR = '/.bftmr/jobs';
 
 /** Refuses a job the cluster cannot run, before anything is stored. */
 export async function precheck(dfs: DfsClient, p: SubmitParams): Promise<void> {
@@ -54,7 +53,7 @@ export async function precheck(dfs: DfsClient, p: SubmitParams): Promise<void> {
 }
 
 export async function storeBundle(dfs: DfsClient, bundle: Bundle): Promise<string> {
-  const bundlePath = `${BUNDLE_DIR}/${bundle.digest}.mjs`;
+  const bundlePath = `${JOB_CODE_DIR}/${bundle.digest}.mjs`;
   if (!(await dfs.exists(bundlePath))) {
     try {
       // Up to three copies, but one proven copy is enough to go on: trackers check the code against
@@ -67,7 +66,20 @@ export async function storeBundle(dfs: DfsClient, bundle: Bundle): Promise<strin
   return bundlePath;
 }
 
+/**
+ * Starts the job on the cluster. Its code, stored by storeBundle, may have been deleted since,
+ * with the end of the last job that ran it (jobtracker/server.ts): then it is stored again, once.
+ */
 export async function submit(dfs: DfsClient, bundle: Bundle, bundlePath: string, p: SubmitParams): Promise<string> {
+  try {
+    return await submitOnce(dfs, bundle, bundlePath, p);
+  } catch (e) {
+    if (!isBftmrError(e, 'JOB_CODE_GONE')) throw e;
+    return await submitOnce(dfs, bundle, await storeBundle(dfs, bundle), p);
+  }
+}
+
+async function submitOnce(dfs: DfsClient, bundle: Bundle, bundlePath: string, p: SubmitParams): Promise<string> {
   const reply = await dfs.jobTracker.call<M.SubmitJobRequest, M.SubmitJobReply>('SubmitJob', {
     bundle_path: bundlePath,
     bundle_digest: bundle.digest,

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { BftmrError, messageOf } from '../lib/errors.ts';
 import { startServer, unary, type RpcServer } from '../lib/rpc.ts';
 import type * as M from '../lib/messages.ts';
-import { MB, type JobTrackerOptions } from '../lib/options.ts';
+import { JOB_CODE_DIR, MB, type JobTrackerOptions } from '../lib/options.ts';
 import { baseName, normalizePath } from '../dfs/dfs_path.ts';
 import { JobTrackerCore } from './core/jobtracker_core.ts';
 import type { Effect } from './core/types.ts';
@@ -164,7 +164,12 @@ export async function startJobTracker(opts: JobTrackerOptions, log: (line: strin
       if (e.type === 'log') { log(e.message); continue; }
       if (e.type === 'job') {
         await jobRecords.put(e.status.job_id, e.status).catch((err) => log(`could not record ${e.status.job_id}: ${messageOf(err)}`));
-        if (e.status.state !== 'RUNNING') await submissions.del(e.status.job_id).catch(() => undefined);
+        if (e.status.state !== 'RUNNING') {
+          const req = await submissions.get(e.status.job_id).catch(() => undefined);
+          await submissions.del(e.status.job_id).catch(() => undefined);
+          // Not awaited: a submit waits for the effects of its own job, and holds the turn meanwhile.
+          if (req) void dropCode(req.bundle_path, req.bundle_digest);
+        }
         continue;
       }
       if (e.type === 'rerun') { void rerun(e.jobId); continue; }
@@ -227,10 +232,15 @@ export async function startJobTracker(opts: JobTrackerOptions, log: (line: strin
    * Checks a submission and starts its job; `rerunOf`: the job it runs again after a restart. The
    * request is kept until the job ends, so that a restart can run it again.
    */
-  async function submitJob(req: M.SubmitJobRequest, rerunOf?: string): Promise<string> {
+  function submitJob(req: M.SubmitJobRequest, rerunOf?: string): Promise<string> {
+    return codeExclusive(() => startJob(req, rerunOf));
+  }
+
+  async function startJob(req: M.SubmitJobRequest, rerunOf?: string): Promise<string> {
     const bundle = await namespace.getFile(req.bundle_path);
-    if (!bundle || bundle.blocks.length !== 1 || bundle.blocks[0]!.digest !== req.bundle_digest) {
-      throw new BftmrError('JOB_BAD_MODULE', `the job bundle ${req.bundle_path} is missing or does not match its digest`);
+    if (!bundle) throw new BftmrError('JOB_CODE_GONE', `the job code ${req.bundle_path} is not in the dfs (the last job that ran it ended): store it again`);
+    if (bundle.blocks.length !== 1 || bundle.blocks[0]!.digest !== req.bundle_digest) {
+      throw new BftmrError('JOB_BAD_MODULE', `the job bundle ${req.bundle_path} does not match its digest`);
     }
     if (req.inputs.length === 0) throw new BftmrError('JOB_BAD_ARGUMENT', 'a job needs at least one input path');
     const files: FileEntry[] = [];
@@ -290,6 +300,29 @@ export async function startJobTracker(opts: JobTrackerOptions, log: (line: strin
       });
     }
     return out;
+  }
+
+  /**
+   * A job's code stays in the dfs while a job may run it, and no longer (as Hadoop deletes a job's
+   * staging directory): when a job ends, its bundle goes unless a running job, or one kept to run
+   * again after a restart, has the same code. Submits and these deletions take turns, so a submit
+   * either starts its job before the check or finds the code gone (JOB_CODE_GONE: the client
+   * stores it again).
+   */
+  let codeTurn: Promise<unknown> = Promise.resolve();
+  function codeExclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = codeTurn.then(fn);
+    codeTurn = run.catch(() => undefined);
+    return run;
+  }
+  function dropCode(bundlePath: string, digest: string): Promise<void> {
+    return codeExclusive(async () => {
+      if (core.usesBundle(digest)) return;
+      for await (const [, kept] of submissions.scan('')) if (kept.bundle_digest === digest) return;
+      const file = await namespace.getFile(bundlePath);
+      if (!file || file.blocks.length !== 1 || file.blocks[0]!.digest !== digest) return;
+      deleted(await namespace.delete(bundlePath, false));
+    }).catch((err) => log(`could not delete the job code ${bundlePath}: ${messageOf(err)}`));
   }
 
   let effectsChain = Promise.resolve();
@@ -452,6 +485,11 @@ export async function startJobTracker(opts: JobTrackerOptions, log: (line: strin
     (method) => (method === 'Register' || method === 'Heartbeat' ? ['tasktracker'] : ['client']));
   address = `${host}:${server.port}`;
   const ticker = setInterval(() => { core.tick(Date.now()); drainEffects(); }, opts.heartbeatIntervalMs);
+  // Job code that outlived its jobs (they ended as the job tracker stopped): what no kept
+  // submission runs again goes.
+  void namespace.filesUnder(JOB_CODE_DIR).then(async (files) => {
+    for (const f of files) if (f.blocks.length === 1) await dropCode(f.path, f.blocks[0]!.digest);
+  }, () => undefined);
 
   let stopping: Promise<void> | undefined;
   function stop(): Promise<void> {

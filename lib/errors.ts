@@ -16,6 +16,7 @@ export type ErrorCode =
   | 'DFS_TOO_FEW_NODES'
   | 'DFS_LEASE_LAPSED'         // a put's client did not renew its lease in time: its blocks may be gone
   | 'JOB_BAD_MODULE'
+  | 'JOB_CODE_GONE'             // the stored job code a submit named was deleted (its last job ended): store it again
   | 'JOB_NOT_FOUND'
   | 'JOB_NOT_RUNNING'          // a kill of a job that is over, or committing its output
   | 'JOB_KILLED'               // the error code of a killed job

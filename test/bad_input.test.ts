@@ -7,6 +7,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { bftmr, bftmrFed, corpus, tempDir, type Result } from './helpers/cli.ts';
+import { bundleJob } from '../cli/bundle.ts';
+import { findCluster } from '../cli/cluster_launcher.ts';
+import { submit, waitForJob } from '../cli/job_client.ts';
+import { DfsClient } from '../dfs/client.ts';
 
 const home = tempDir('bftmr-bad-');
 const scratch = tempDir('bftmr-bad-files-');
@@ -331,4 +335,50 @@ test.serial('dfs setrep lowers and raises the copies of every block below a path
   const fsck = await bftmr(home, 'dfs', 'fsck', '/rep');
   t.is(fsck.code, 0, fsck.stdout);
   await bftmr(home, 'dfs', 'rm', '-r', '/rep');
+});
+
+test.serial('a job\'s code stays in the dfs while the job runs and goes when it ends (as Hadoop\'s staging directory); the next submit stores it again', async (t) => {
+  // Each map waits a second first, so the job is seen running.
+  const slow = path.join(scratch, 'slow.ts');
+  fs.writeFileSync(slow, `let waited = false;
+export default {
+  map(line: string, ctx: any) {
+    if (!waited) { Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1000); waited = true; }
+    if (line.includes('hack')) ctx.emit('hack', '1');
+  },
+  reduce(k: string, vs: string[], ctx: any) { ctx.emit(k, String(vs.length)); },
+};
+`);
+  const code = async () => (await names('/.bftmr/jobs').catch(() => [])).filter((n) => n?.endsWith('.mjs'));
+  const started = await bftmr(home, 'job', 'submit', slow, '--input', '/in/jargon.txt', '--output', '/slow1', '--no-wait', '--json');
+  t.is(started.code, 0, started.stderr);
+  const jobId = JSON.parse(started.stdout).job_id;
+  const held = await code();
+  t.is(held.length, 1, 'the running job\'s code is stored');
+  t.regex(held[0]!, /^\/\.bftmr\/jobs\/[0-9a-f]{64}\.mjs$/);
+  const gone = async () => {
+    for (let i = 0; i < 100 && (await code()).length > 0; i++) await new Promise((r) => setTimeout(r, 100));
+    return (await code()).length === 0;
+  };
+  for (let i = 0; i < 300; i++) {
+    if (JSON.parse((await bftmr(home, 'job', 'status', jobId, '--json')).stdout).state !== 'RUNNING') break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  t.is(JSON.parse((await bftmr(home, 'job', 'status', jobId, '--json')).stdout).state, 'SUCCEEDED');
+  t.true(await gone(), 'the code of a job that ended is deleted');
+  // The same code again, through the client library, with the path it was stored at: the submit
+  // finds it gone (JOB_CODE_GONE), stores it again and runs the job.
+  const dfs = new DfsClient((await findCluster(home)).jobTracker.address);
+  try {
+    const bundle = await bundleJob(slow);
+    const again = await submit(dfs, bundle, held[0]!, {
+      inputs: ['/in/jargon.txt'], output: '/slow2', f: 1, reduces: 1, splitBytes: 64 << 20, conf: {}, name: 'slow', cacheFiles: [],
+    });
+    t.is((await waitForJob(dfs, again, false)).state, 'SUCCEEDED');
+  } finally {
+    dfs.close();
+  }
+  t.deepEqual((await bftmr(home, 'dfs', 'cat', '/slow2/part-*')).stdout, (await bftmr(home, 'dfs', 'cat', '/slow1/part-*')).stdout);
+  t.true(await gone());
+  await bftmr(home, 'dfs', 'rm', '-r', '/slow1', '/slow2');
 });

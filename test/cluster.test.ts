@@ -317,15 +317,18 @@ test('a task that reads a block from a node serving wrong bytes reads another co
   t.is(start.code, 0, start.stderr);
   try {
     const liar = JSON.parse((await bftmr(h, 'cluster', 'status', '--json')).stdout).trackers.find((x: any) => x.fault).id;
-    // Four copies of the text: 27 blocks and 54 map attempts. An attempt reads the block after its
-    // split (a line runs on) and, off its holders, its own: nearly always some read meets the liar
-    // first (the chance that none does is about 0.1%).
+    // Four copies of the text: 27 blocks, two copies each, about 11 on the liar. Map attempts mostly
+    // read their split locally (and only the head of the block after it, which blames nobody), so
+    // the text is also the job's cache file: every tracker that runs a task reads each block it
+    // lacks from its copies in turn, and the liar's is the first of some block's two unless it
+    // is the second of all of them (a chance of about 2^-11).
     const four = path.join(tempDir('bftmr-badread-in-'), 'jargon4.txt');
     const one = fs.readFileSync(text);
     fs.writeFileSync(four, Buffer.concat([one, one, one, one]));
     const put = await bftmr(h, 'dfs', 'put', four, '/in/jargon.txt', '--block-mb', '0.25', '--replication', '2');
     t.is(put.code, 0, put.stderr);
-    const r = await bftmr(h, 'job', 'submit', 'jobs/word_count.ts', '--input', '/in', '--output', '/out', '--split-mb', '0.25', '--f', '1', '--json');
+    const r = await bftmr(h, 'job', 'submit', 'jobs/word_count.ts', '--input', '/in', '--output', '/out', '--split-mb', '0.25', '--f', '1',
+      '--cache-file', '/in/jargon.txt', '--json');
     t.is(r.code, 0, r.stderr);
     const local = path.join(tempDir('bftmr-badread-out-'), 'out');
     t.is((await bftmr(h, 'dfs', 'get', '/out', local)).code, 0);

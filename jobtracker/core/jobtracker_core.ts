@@ -734,6 +734,11 @@ export class JobTrackerCore {
     return [...this.#history.values(), ...[...this.#jobs.values()].map((j) => j.status(now))];
   }
 
+  /** Whether a job that runs (or commits) uses the job code with this digest. */
+  usesBundle(digest: string): boolean {
+    return [...this.#jobs.values()].some((j) => (j.state === 'RUNNING' || j.state === 'COMMITTING') && j.code.bundle.digest === digest);
+  }
+
   runningJobs(): number {
     return [...this.#jobs.values()].filter((j) => j.state === 'RUNNING' || j.state === 'COMMITTING').length;
   }
