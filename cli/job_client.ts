@@ -98,7 +98,7 @@ async function submitOnce(dfs: DfsClient, bundle: Bundle, bundlePath: string, p:
 export function progressText(s: M.JobStatus): string {
   const secs = (s.elapsed_ms / 1000).toFixed(1);
   return `${s.job_id}  map ${s.maps_decided}/${s.maps_total} decided (${s.maps_reported} reported)  ` +
-    `reduce ${s.reduces_decided}/${s.reduces_total} decided (${s.reduces_reported} reported)  ${secs}s`;
+    (s.reduces_total ? `reduce ${s.reduces_decided}/${s.reduces_total} decided (${s.reduces_reported} reported)  ` : '') + `${secs}s`;
 }
 
 /** How long a waiting client goes on asking a job tracker that does not answer. */
@@ -170,10 +170,11 @@ export function summaryText(s: M.JobStatus, extraLines: string[] = []): string {
   const lines = cut ? [`${s.job_id} (${s.name}) ${s.state}, f=${s.f}: cut short by a restart of the job tracker`] : [
     `${s.job_id} (${s.name}) ${s.state} in ${(s.elapsed_ms / 1000).toFixed(1)}s, f=${s.f}`,
     `  maps:    ${countOf(s.maps_total, 'task')}, ${countOf(s.map_attempts, 'attempt')} run (${s.local_map_reads} read locally${s.map_fetched_bytes ? `, ${formatBytes(s.map_fetched_bytes)} fetched from other trackers` : ''})`,
-    `  reduces: ${countOf(s.reduces_total, 'task')}, ${countOf(s.reduce_attempts, 'attempt')} run (${s.reduce_reruns} rerun)`,
+    s.reduces_total === 0 && s.maps_total > 0 ? '  reduces: none (a map-only job: the maps write its output)'
+      : `  reduces: ${countOf(s.reduces_total, 'task')}, ${countOf(s.reduce_attempts, 'attempt')} run (${s.reduce_reruns} rerun)`,
     `  votes decided: ${s.votes_decided}`,
   ];
-  lines.push(`  output: ${s.output}${s.state === 'SUCCEEDED' ? ` (${countOf(s.reduces_total, 'part file')})` : ' (not committed)'}`);
+  lines.push(`  output: ${s.output}${s.state === 'SUCCEEDED' ? ` (${countOf(s.reduces_total || s.maps_total, 'part file')})` : ' (not committed)'}`);
   if (s.rerun_of) lines.push(`  runs again ${s.rerun_of}, which was running when the job tracker stopped`);
   if (s.state === 'FAILED') lines.push(`  error: ${s.error}`);
   if (s.state === 'RUNNING' && s.error) lines.push(`  ${s.error}`);

@@ -25,7 +25,7 @@ function jobOptions(cmd: Command, local = false): Command {
     .requiredOption('--input <path>', local ? 'local input file or directory (repeatable)' : 'input file or directory in the dfs, or a pattern: /logs/*.txt, /in/{a,b} (repeatable)', collect)
     .requiredOption('--output <path>', 'output directory (must not exist)')
     .option('--f <n>', 'faulty task trackers to tolerate (0: one attempt per task, like plain Hadoop)', wholeNumber(0, 32), kJobDefaults.f)
-    .option('--reduces <n>', 'number of reduce tasks', wholeNumber(1, 10_000), kJobDefaults.numReduces)
+    .option('--reduces <n>', 'number of reduce tasks (0: a map-only job, whose maps write its output, part-m-NNNNN)', wholeNumber(0, 10_000), kJobDefaults.numReduces)
     .option('--split-mb <mb>', 'map split size in MB', positiveNumber, kJobDefaults.splitBytes / MB)
     .option('--conf <key=value>', 'job configuration, seen by the job as ctx.conf (repeatable)', collectConf)
     .option('--name <name>', 'job name (default: the module file name)')

@@ -16,7 +16,10 @@
 export type Conf = Readonly<Record<string, string>>;
 
 export interface MapContext {
-  /** Emit an intermediate record. */
+  /**
+   * Emit an intermediate record; in a map-only job (`--reduces 0`), an output line, written as
+   * it comes: `key<TAB>value` (the key alone when the value is empty).
+   */
   emit(key: string, value: string): void;
   /** dfs path of the file the current line came from (joins, inverted indexes). */
   readonly file: string;

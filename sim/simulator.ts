@@ -253,6 +253,7 @@ export function scenarioFor(opts: SimOptions): Scenario {
   const ops = root.fork();
   const balancing = root.fork();
   const stalls = root.fork();
+  const shapes = root.fork(); // drawn last, as storage above: the streams before it stay as they were
   const excluded = new Set(opts.exclude ?? []);
   const allowed = FAULT_MODES.filter((m) => !excluded.has(m));
   const maxReduces = 4;
@@ -298,6 +299,8 @@ export function scenarioFor(opts: SimOptions): Scenario {
     maps: work.int(1, 6),
     reduces: work.int(1, maxReduces),
   }));
+  // Some jobs are map-only (no reduces): their maps' outputs are what they commit.
+  for (const j of jobs) if (shapes.chance(0.2)) j.reduces = 0;
 
   const rate = (feature: NetworkFault, rates: number[]) => {
     const on = net.chance(0.5);
@@ -435,12 +438,15 @@ export interface ExpectedFile {
   size: number;
 }
 
-export function partPath(output: string, partition: number): string {
-  return `${output}/part-r-${String(partition).padStart(5, '0')}`;
+export function partPath(output: string, partition: number, kind: 'm' | 'r' = 'r'): string {
+  return `${output}/part-${kind}-${String(partition).padStart(5, '0')}`;
 }
 
-/** What a run without faults commits: the reduces of the honest map outputs. */
+/** What a run without faults commits: the reduces of the honest map outputs (a map-only job's: those outputs). */
 export function referenceOutput(jobId: string, output: string, maps: number, reduces: number): ExpectedFile[] {
+  if (reduces === 0) {
+    return Array.from({ length: maps }, (_, m) => ({ path: partPath(output, m, 'm'), digest: honestMapDigest(jobId, m, 0), size: honestMapSize(m, 0) }));
+  }
   return Array.from({ length: reduces }, (_, p) => ({
     path: partPath(output, p),
     digest: reduceDigest(jobId, p, Array.from({ length: maps }, (_, m) => honestMapDigest(jobId, m, p))),
@@ -1433,7 +1439,7 @@ class Simulation {
     if (!this.#current(t, ra)) return;
     const m = ra.launch as LaunchMap;
     const plan = t.plan;
-    const honest = Array.from({ length: m.num_reduces }, (_, p) => honestMapDigest(m.job_id, m.map_index, p));
+    const honest = Array.from({ length: Math.max(1, m.num_reduces) }, (_, p) => honestMapDigest(m.job_id, m.map_index, p));
     const wrong = (p: number) => plan.corruptPartitions?.includes(p) ?? false;
     // What it computed and stores...
     const stored = honest.map((d, p) => {

@@ -150,7 +150,8 @@ export class AttemptRunner {
     const heads: string[] = [];
     let splitLocal = true;
     const tally = { fetched: 0 };
-    const outPaths = Array.from({ length: m.num_reduces }, () => this.store.tempPath());
+    // One file per reduce; a map-only job's map (no reduces) writes one, part of the job's output.
+    const outPaths = Array.from({ length: Math.max(1, m.num_reduces) }, () => this.store.tempPath());
     let result: MapResult;
     try {
       for (const b of needed) {

@@ -89,10 +89,10 @@ function grow(a: Float64Array<ArrayBuffer>): Float64Array<ArrayBuffer> {
 
 export function runMap(job: Job, input: MapInput, numReduces: number, conf: Conf, outPaths: string[], xx: XXHash,
   cacheFile: (name: string) => string = cacheReader([])): MapResult {
+  if (numReduces === 0) return runMapOnly(job, input, conf, outPaths[0]!, cacheFile);
   const counters = new Counters();
   const buffer = new KeyBuffers();
   const combine = job.combine?.bind(job);
-  let inRecords = 0;
   let outRecords = 0;
 
   const combineCtx = (emit: (key: string, value: string) => void): ReduceContext => ({
@@ -168,26 +168,7 @@ export function runMap(job: Job, input: MapInput, numReduces: number, conf: Conf
     count: (name, by = 1) => counters.add(name, by),
     cacheFile,
   };
-  const map = job.map.bind(job);
-  let inBytes = 0;
-  try {
-    readSplitLines(input.blocks, input.start, input.end, input.fileSize, (line, offset) => {
-      inRecords++;
-      inBytes += line.length + 1;
-      ctx.offset = offset;
-      const r = map(line, ctx);
-      if (r !== undefined) synchronous('map', r);
-    });
-  } catch (e) {
-    // Where in the input, for the user: the error's own stack (in the attempt's log) says where in the code.
-    if (e instanceof SplitLineError) throw e;
-    const where = `on the line at offset ${ctx.offset} of ${input.file}`;
-    if (!(e instanceof Error)) throw new Error(`${where}: map threw ${String(e)}`);
-    const message = `${where}: ${e.message}`;
-    try { e.message = message; } catch { /* a read-only message (DOMException, a frozen error) */ }
-    if (e.message !== message) throw new Error(message, { cause: e });
-    throw e;
-  }
+  const { records: inRecords, chars: inBytes } = mapLines(job, input, ctx);
 
   // A last combine per key, straight out of the buffer into its partition: each key's buffer is
   // dropped as it is read, so the map never holds two copies of its output. A key with one value
@@ -243,6 +224,68 @@ export function runMap(job: Job, input: MapInput, numReduces: number, conf: Conf
   counters.add('map.output.records', outRecords);
   counters.add('map.output.records.after.combine', written);
   return { partitions, counters: counters.toObject() };
+}
+
+/** Runs map on every line of the split, with `ctx.offset` at the line's; a map error says where in the input. */
+function mapLines(job: Job, input: MapInput, ctx: MapContext & { offset: number }): { records: number; chars: number } {
+  const map = job.map.bind(job);
+  let records = 0;
+  let chars = 0;
+  try {
+    readSplitLines(input.blocks, input.start, input.end, input.fileSize, (line, offset) => {
+      records++;
+      chars += line.length + 1;
+      ctx.offset = offset;
+      const r = map(line, ctx);
+      if (r !== undefined) synchronous('map', r);
+    });
+  } catch (e) {
+    // Where in the input, for the user: the error's own stack (in the attempt's log) says where in the code.
+    if (e instanceof SplitLineError) throw e;
+    const where = `on the line at offset ${ctx.offset} of ${input.file}`;
+    if (!(e instanceof Error)) throw new Error(`${where}: map threw ${String(e)}`);
+    const message = `${where}: ${e.message}`;
+    try { e.message = message; } catch { /* a read-only message (DOMException, a frozen error) */ }
+    if (e.message !== message) throw new Error(message, { cause: e });
+    throw e;
+  }
+  return { records, chars };
+}
+
+/**
+ * A map-only job's map (no reduces, as Hadoop's setNumReduceTasks(0)): what map emits is the
+ * job's output, written as it comes (no combiner, no partitions, no sort) in the format of a
+ * reduce's, `key<TAB>value` lines (a key alone when the value is empty).
+ */
+function runMapOnly(job: Job, input: MapInput, conf: Conf, outPath: string, cacheFile: (name: string) => string): MapResult {
+  const counters = new Counters();
+  const out = new OutputFile(outPath);
+  let outRecords = 0;
+  const ctx: MapContext & { offset: number } = {
+    emit(key, value) {
+      checkStrings(key, value);
+      out.writeString(value === '' ? key + '\n' : key + '\t' + value + '\n');
+      outRecords++;
+    },
+    file: input.file,
+    offset: 0,
+    conf,
+    count: (name, by = 1) => counters.add(name, by),
+    cacheFile,
+  };
+  let read: { records: number; chars: number };
+  try {
+    read = mapLines(job, input, ctx);
+  } catch (e) {
+    out.discard();
+    throw e;
+  }
+  const file = out.close();
+  counters.add('map.input.records', read.records);
+  counters.add('map.input.chars', read.chars);
+  counters.add('map.output.records', outRecords);
+  counters.add('map.output.bytes', file.size);
+  return { partitions: [file], counters: counters.toObject() };
 }
 
 /**

@@ -54,6 +54,12 @@ export class OutputFile {
     this.#len = 0;
   }
 
+  /** Gives the file up (a task that failed): closed and removed, its bytes never hashed. */
+  discard(): void {
+    try { fs.closeSync(this.#fd); } catch { /* closed already */ }
+    fs.rmSync(this.path, { force: true });
+  }
+
   close(): { digest: Digest; size: number } {
     this.flush();
     fs.closeSync(this.#fd);

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { MB } from '../lib/options.ts';
 import { execFileSync } from 'node:child_process';
 import { sha256 } from '../lib/digest.ts';
-import { bftmr, concatenatedOutput, corpus, grepOracle, invertedIndexOracle, joinOracle, normalisedOutput, ROOT, sortOracle, tempDir, wordCountOracle } from './helpers/cli.ts';
+import { bftmr, concatenatedOutput, corpus, grepLinesOracle, grepOracle, invertedIndexOracle, joinOracle, normalisedOutput, ROOT, sortOracle, tempDir, wordCountOracle } from './helpers/cli.ts';
 
 const home = tempDir('bftmr-it-');
 let text = '';
@@ -46,6 +46,21 @@ test.serial('word_count equals the coreutils oracle, byte for byte', async (t) =
   t.is(summary.reduces.tasks, 3);
   t.deepEqual(summary.faulty_trackers, []);
   t.is(fs.readdirSync(local).sort().join(' '), 'part-r-00000 part-r-00001 part-r-00002');
+});
+
+test.serial('a map-only job (--reduces 0) commits its maps\' voted outputs as part-m files: filter equals grep -E, in input order', async (t) => {
+  const { summary, local } = await runJob(t, 'jobs/filter.ts', '/out/filter', '--reduces', '0', '--f', '1', '--conf', 'pattern=[Hh]ack(er|ing)');
+  const want = grepLinesOracle(text, '[Hh]ack(er|ing)');
+  t.true(want.split('\n').length > 100);
+  t.is(concatenatedOutput(local), want);
+  t.is(fs.readdirSync(local).sort().join(' '), Array.from({ length: 7 }, (_, i) => `part-m-0000${i}`).join(' '));
+  t.is(summary.maps.attempts, 14);
+  t.deepEqual(summary.reduces, { tasks: 0, attempts: 0, reruns: 0 });
+  const info = JSON.parse((await bftmr(home, 'dfs', 'stat', '/out/filter/part-m-00003', '--json')).stdout);
+  t.is(new Set(info.blocks[0].replicas.map((x: any) => x.tracker_id)).size, 2, 'the f+1 matching copies are its replicas');
+  // With reduces, the same lines come out sorted.
+  const sorted = await runJob(t, 'jobs/filter.ts', '/out/filter-r', '--reduces', '2', '--f', '0', '--conf', 'pattern=[Hh]ack(er|ing)');
+  t.is(normalisedOutput(sorted.local), normalisedOutput(local));
 });
 
 test.serial('committed output is recorded with its f+1 matching copies as replicas', async (t) => {

@@ -5,7 +5,7 @@
 import test from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
-import { bftmr, corpus, grepOracle, normalisedOutput, tempDir, wordCountOracle } from './helpers/cli.ts';
+import { bftmr, concatenatedOutput, corpus, grepLinesOracle, grepOracle, normalisedOutput, tempDir, wordCountOracle } from './helpers/cli.ts';
 
 /**
  * Modes whose liar must be proven faulty: by the vote (a wrong digest), or by the job tracker's
@@ -23,6 +23,7 @@ const ERE = 'hack(er|ing|s)';
 let text = '';
 let wcOracle = '';
 let grepExpected = '';
+let filterExpected = '';
 test.before(() => {
   // Four copies of the corpus, in many small splits: enough tasks that every tracker, even one
   // that heartbeats last, takes part in both phases (a liar that ran nothing cannot be named).
@@ -31,9 +32,11 @@ test.before(() => {
   fs.writeFileSync(text, Buffer.concat([one, one, one, one]));
   wcOracle = wordCountOracle(text);
   grepExpected = grepOracle(text, ERE).perMatch;
+  filterExpected = grepLinesOracle(text, ERE);
 });
 
-async function survive(t: any, mode: string, job: 'word_count' | 'grep', f = 1): Promise<void> {
+/** `filter` runs map-only: its output is the maps' own, in input order. */
+async function survive(t: any, mode: string, job: 'word_count' | 'grep' | 'filter', f = 1): Promise<void> {
   const home = tempDir('bftmr-fm-');
   const start = await bftmr(home, 'cluster', 'start', '--trackers', String(2 * f + 1), '--slots', '1', '--faulty', String(f), '--fault', mode,
     '--deadline-floor-ms', String(DEADLINE_FLOOR_MS));
@@ -44,8 +47,8 @@ async function survive(t: any, mode: string, job: 'word_count' | 'grep', f = 1):
     t.is(faulty.length, f);
     const put = await bftmr(home, 'dfs', 'put', text, '/in/jargon.txt', '--block-mb', '0.25');
     t.is(put.code, 0, put.stderr);
-    const extra = job === 'grep' ? ['--conf', `pattern=${ERE}`] : [];
-    const r = await bftmr(home, 'job', 'submit', `jobs/${job}.ts`, '--input', '/in', '--output', '/out', '--reduces', '4',
+    const extra = job === 'word_count' ? [] : ['--conf', `pattern=${ERE}`];
+    const r = await bftmr(home, 'job', 'submit', `jobs/${job}.ts`, '--input', '/in', '--output', '/out', '--reduces', job === 'filter' ? '0' : '4',
       '--split-mb', '0.25', '--f', String(f), '--json', ...extra);
     t.is(r.code, 0, r.stderr);
     const summary = JSON.parse(r.stdout);
@@ -57,7 +60,8 @@ async function survive(t: any, mode: string, job: 'word_count' | 'grep', f = 1):
     if (PROVABLE.has(mode) && f === 1) t.deepEqual(named, faulty, `the ${mode} tracker must be named`);
     const local = path.join(tempDir('bftmr-fm-out-'), 'out');
     t.is((await bftmr(home, 'dfs', 'get', '/out', local)).code, 0);
-    t.is(normalisedOutput(local), job === 'grep' ? grepExpected : wcOracle);
+    if (job === 'filter') t.is(concatenatedOutput(local), filterExpected);
+    else t.is(normalisedOutput(local), job === 'grep' ? grepExpected : wcOracle);
     if (mode === 'hang') {
       // Its attempts were killed when the job committed; it goes on listing them as running. Its
       // deadline allows 15 s for each block it reads from another tracker, per faulty replica that
@@ -82,6 +86,9 @@ for (const mode of MODES) {
 }
 for (const mode of ['corrupt-map', 'lie-digest', 'hang']) {
   test.serial(`grep survives one ${mode} tracker`, (t) => survive(t, mode, 'grep'));
+}
+for (const mode of ['crash', 'corrupt-map', 'lie-digest', 'hang', 'corrupt-blocks:late']) {
+  test.serial(`a map-only filter survives one ${mode} tracker`, (t) => survive(t, mode, 'filter'));
 }
 
 // f=2: five trackers, two of them faulty in the same way (colluders report the same wrong output).

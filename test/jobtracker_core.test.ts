@@ -64,7 +64,8 @@ class SimTracker {
     const base = { attempt_id: action.attempt_id, ok: true, error: '', counters: [{ name: 'records', value: 1 }],
       duration_ms: 5, bad_source_tracker: '', bad_source_digest: '', local_read: false };
     if ('map_index' in action) {
-      const honest = Array.from({ length: action.num_reduces }, (_, p) => mapDigest(action.map_index, p));
+      // One output per reduce; a map-only job's map (no reduces) writes one, part of the job's output.
+      const honest = Array.from({ length: Math.max(1, action.num_reduces) }, (_, p) => mapDigest(action.map_index, p));
       const digests = this.behaviour.map?.(action.map_index, action.num_reduces) ?? honest;
       return { ...base, digests, sizes: digests.map((_, p) => mapSize(action.map_index, p)) };
     }
@@ -157,7 +158,7 @@ class Sim {
 }
 
 /** A tracker whose map outputs are wrong: a digest vector of its own. */
-const liar = (id: string) => new SimTracker(id, { map: (index, n) => Array.from({ length: n }, (_, p) => sha256(`${id}-lies-${index}-${p}`)) });
+const liar = (id: string) => new SimTracker(id, { map: (index, n) => Array.from({ length: Math.max(1, n) }, (_, p) => sha256(`${id}-lies-${index}-${p}`)) });
 
 const block = (name: string, size: number, hosts: string[]): BlockRef => ({
   digest: sha256(name), size, replicas: hosts.map((h) => ({ tracker_id: h, address: `${h}:7000` })),
@@ -381,7 +382,8 @@ test('dead trackers do not count towards 2f+1 at submit', (t) => {
 test('submit refuses bad f and reduce counts', (t) => {
   const sim = new Sim(honestTrackers(['A', 'B', 'C']));
   t.is(t.throws(() => sim.core.submit(jobSpec(1, 1, -1, ['A']), sim.now), { instanceOf: BftmrError })?.code, 'JOB_BAD_ARGUMENT');
-  t.is(t.throws(() => sim.core.submit(jobSpec(1, 0, 1, ['A']), sim.now), { instanceOf: BftmrError })?.code, 'JOB_BAD_ARGUMENT');
+  t.is(t.throws(() => sim.core.submit(jobSpec(1, -1, 1, ['A']), sim.now), { instanceOf: BftmrError })?.code, 'JOB_BAD_ARGUMENT');
+  t.is(t.throws(() => sim.core.submit(jobSpec(1, 1.5, 1, ['A']), sim.now), { instanceOf: BftmrError })?.code, 'JOB_BAD_ARGUMENT');
 });
 
 // ---------------------------------------------------------------- (a) fault-free
@@ -612,6 +614,28 @@ test('a tracker reporting a wrong map digest vector is outvoted, blamed, and the
   t.is(info.find((i) => i.tracker_id === 'A')!.verdicts.length, lied.length);
   t.deepEqual(info.filter((i) => i.tracker_id !== 'A').map((i) => i.verdicts), [[], []]);
   t.false(info.find((i) => i.tracker_id === 'A')!.blacklisted);
+});
+
+test('a map-only job (no reduces): the agreed map outputs commit as part-m files; a liar\'s maps are outvoted and it keeps none', (t) => {
+  const M = 3;
+  const sim = new Sim([liar('A'), new SimTracker('B'), new SimTracker('C')]);
+  const jobId = sim.core.submit(jobSpec(M, 0, 1, ['A', 'B', 'C']), sim.now);
+  sim.run(jobId);
+  t.deepEqual(sim.launches.filter((l) => l.kind === 'reduce'), []);
+  const commit = sim.commits()[0]!;
+  t.deepEqual(commit.files.map((file) => [file.path, file.digest, file.size]),
+    Array.from({ length: M }, (_, i) => [`/out/part-m-${String(i).padStart(5, '0')}`, mapDigest(i, 0), mapSize(i, 0)]));
+  for (const file of commit.files) t.deepEqual(file.replicas.map((r) => r.tracker_id).sort(), ['B', 'C']);
+  sim.core.committed(jobId, sim.now);
+  const status = sim.core.job(jobId, sim.now);
+  t.is(status.state, 'SUCCEEDED');
+  t.is(status.reduces_total, 0);
+  t.true(status.verdicts.length > 0);
+  t.deepEqual([...new Set(status.verdicts.map((v) => v.tracker_id))], ['A']);
+  // The honest trackers keep the output files they hold; the liar keeps nothing.
+  sim.round();
+  t.deepEqual(sim.drops('A'), [{ job_id: jobId, keep: [] }]);
+  for (const id of ['B', 'C']) t.deepEqual([...sim.drops(id)[0]!.keep].sort(), Array.from({ length: M }, (_, i) => mapDigest(i, 0)).sort());
 });
 
 test('a tracker reporting a wrong reduce digest is outvoted and is no replica of the output', (t) => {

@@ -507,7 +507,7 @@ export class JobInProgress {
       this.#failAttempt(t, a, rep.error || 'failed', ctx, badSource);
       return;
     }
-    const expected = t.kind === 'map' ? this.spec.numReduces : 1;
+    const expected = t.kind === 'map' ? Math.max(1, this.spec.numReduces) : 1;
     if (rep.digests.length !== expected || rep.sizes.length !== expected) {
       this.#failAttempt(t, a, `malformed report: ${rep.digests.length} digests, expected ${expected}`, ctx);
       ctx.verdict(trackerId, `sent a malformed report for ${t.name} of ${this.id}`);
@@ -579,6 +579,7 @@ export class JobInProgress {
       }
     }
     if (this.allMapsDecided()) {
+      if (this.reduces.length === 0) this.#commit(this.maps, 'm', ctx);
       for (const r of this.reduces) {
         if (this.state !== 'RUNNING') return;
         if (r.tryDecide()) this.#reduceDecided(r, ctx);
@@ -591,16 +592,29 @@ export class JobInProgress {
     for (const loser of t.losers()) this.#blame(loser, t, ctx);
     this.#killRest(t, 'its task was decided', ctx);
     if (this.state !== 'RUNNING' || !this.reduces.every((r) => r.decided)) return;
-    // Commit: each part file is the agreed digest, its replicas the f+1 (or more) matching copies.
-    const files: OutputFile[] = this.reduces.map((r) => ({
-      path: `${this.spec.output}/part-r-${String(r.index).padStart(5, '0')}`,
-      digest: r.decided!.digests[0]!,
-      size: r.decided!.sizes[0]!,
-      replicas: r.decided!.agreeing.map((a) => ({ tracker_id: a.trackerId, address: ctx.liveAddress(a.trackerId) ?? '' })),
-    }));
     // (Each reduce's other attempts were killed when it was decided, just above for this one.)
+    this.#commit(this.reduces, 'r', ctx);
+  }
+
+  /**
+   * Commits the job's output: a part file per task (the reduces, or a map-only job's maps), each
+   * the agreed digest, its replicas the f+1 (or more) matching copies.
+   */
+  #commit(tasks: TaskInProgress[], kind: 'm' | 'r', ctx: JobContext): void {
+    if (this.state !== 'RUNNING') return;
+    const files: OutputFile[] = tasks.map((t) => ({
+      path: `${this.spec.output}/part-${kind}-${String(t.index).padStart(5, '0')}`,
+      digest: t.decided!.digests[0]!,
+      size: t.decided!.sizes[0]!,
+      replicas: t.decided!.agreeing.map((a) => ({ tracker_id: a.trackerId, address: ctx.liveAddress(a.trackerId) ?? '' })),
+    }));
     this.state = 'COMMITTING';
     ctx.commit(this.id, this.spec.output, files);
+  }
+
+  /** The tasks whose outputs are the job's: its reduces, or a map-only job's maps. */
+  #outputTasks(): TaskInProgress[] {
+    return this.reduces.length ? this.reduces : this.maps;
   }
 
   /**
@@ -756,7 +770,7 @@ export class JobInProgress {
     const keep = new Map<string, Set<string>>();
     for (const t of [...this.maps, ...this.reduces]) for (const a of t.attempts) keep.set(a.trackerId, keep.get(a.trackerId) ?? new Set());
     if (this.state === 'SUCCEEDED') {
-      for (const r of this.reduces) for (const a of r.decided!.agreeing) keep.get(a.trackerId)!.add(r.decided!.digests[0]!);
+      for (const r of this.#outputTasks()) for (const a of r.decided!.agreeing) keep.get(a.trackerId)!.add(r.decided!.digests[0]!);
     }
     return keep;
   }

@@ -526,8 +526,8 @@ export class JobTrackerCore {
         `f=${spec.f} needs at least 2f+1=${maxVotes(spec.f)} live task trackers, and the cluster has ${live}` +
         (out > 0 ? ` in service (${out} more are alive but blacklisted or being decommissioned)` : ''));
     }
-    if (!Number.isInteger(spec.numReduces) || spec.numReduces < 1) {
-      throw new BftmrError('JOB_BAD_ARGUMENT', `the number of reduces must be at least 1, not ${spec.numReduces}`);
+    if (!Number.isInteger(spec.numReduces) || spec.numReduces < 0) {
+      throw new BftmrError('JOB_BAD_ARGUMENT', `the number of reduces must be a whole number (0: a map-only job), not ${spec.numReduces}`);
     }
     // A running job's output is spoken for: a second job writing there, or above or below it,
     // would run to the end only to fail at its commit.

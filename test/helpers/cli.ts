@@ -92,14 +92,19 @@ export function sortOracle(file: string): string {
   return sh(`LC_ALL=C sort "$1"`, file);
 }
 
-/** The part files under a local directory, concatenated in part order (a total-order job's whole output). */
+/** Lines matching an ERE, as grep -E prints them. */
+export function grepLinesOracle(file: string, ere: string): string {
+  return sh(`grep -E "$2" "$1" || true`, file, ere);
+}
+
+/** The part files under a local directory (part-r-, or a map-only job's part-m-), concatenated in part order (a total-order job's whole output). */
 export function concatenatedOutput(dir: string): string {
-  return fs.readdirSync(dir).filter((f) => f.startsWith('part-r-')).sort().map((f) => fs.readFileSync(path.join(dir, f), 'utf8')).join('');
+  return fs.readdirSync(dir).filter((f) => /^part-[mr]-/.test(f)).sort().map((f) => fs.readFileSync(path.join(dir, f), 'utf8')).join('');
 }
 
 /** The lines of every part file under a local directory, in byte order (the format the oracles print). */
 export function normalisedOutput(dir: string): string {
-  const lines = fs.readdirSync(dir).filter((f) => f.startsWith('part-r-')).sort()
+  const lines = fs.readdirSync(dir).filter((f) => /^part-[mr]-/.test(f)).sort()
     .flatMap((f) => fs.readFileSync(path.join(dir, f), 'utf8').split('\n').filter(Boolean));
   lines.sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
   return lines.map((l) => l + '\n').join('');
