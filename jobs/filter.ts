@@ -5,21 +5,12 @@
  * output. With reduces, the lines come out grouped and sorted by their bytes instead.
  */
 import type { Job } from 'bftmr';
-
-let cached: { source: string; flags: string; re: RegExp } | undefined;
-
-function pattern(conf: Readonly<Record<string, string>>): RegExp {
-  const source = conf.pattern;
-  if (source === undefined) throw new Error('filter needs --conf pattern=REGEX');
-  const flags = (conf.flags ?? '').replace(/[gy]/g, '');
-  if (!cached || cached.source !== source || cached.flags !== flags) cached = { source, flags, re: new RegExp(source, flags) };
-  return cached.re;
-}
+import { pattern } from './lib/pattern.ts';
 
 export default {
   // The line is the key, with no value: an output line is the input line.
   map(line, ctx) {
-    if (pattern(ctx.conf).test(line)) ctx.emit(line, '');
+    if (pattern(ctx.conf, 'filter').test(line)) ctx.emit(line, '');
   },
   reduce(line, values, ctx) {
     for (const v of values) ctx.emit(line, v);

@@ -3,16 +3,7 @@
  * each line). Add `--conf flags=i` for JavaScript regex flags.
  */
 import type { Job } from 'bftmr';
-
-let cached: { source: string; flags: string; re: RegExp } | undefined;
-
-function pattern(conf: Readonly<Record<string, string>>): RegExp {
-  const source = conf.pattern;
-  if (source === undefined) throw new Error('grep needs --conf pattern=REGEX');
-  const flags = (conf.flags ?? '').replace(/[gy]/g, '');
-  if (!cached || cached.source !== source || cached.flags !== flags) cached = { source, flags, re: new RegExp(source, flags) };
-  return cached.re;
-}
+import { pattern } from './lib/pattern.ts';
 
 function sum(values: string[]): string {
   let n = 0;
@@ -22,7 +13,7 @@ function sum(values: string[]): string {
 
 export default {
   map(line, ctx) {
-    const m = pattern(ctx.conf).exec(line);
+    const m = pattern(ctx.conf, 'grep').exec(line);
     if (m) ctx.emit(m[0], '1');
   },
   combine(match, counts, ctx) {
