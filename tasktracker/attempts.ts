@@ -130,6 +130,7 @@ export class AttemptRunner {
     const logPath = attemptLogPath(this.dir, jobId, attemptId);
     if (!logPath) throw new BftmrError('JOB_BAD_ARGUMENT', `not a job and attempt id: ${jobId} ${attemptId}`);
     return {
+      jobId,
       logPath,
       taskKey: `${jobId}/${task}`,
       jobStartMs: code.start_ms,

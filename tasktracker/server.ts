@@ -169,6 +169,7 @@ export async function startTaskTracker(opts: TaskTrackerOptions, log: (line: str
       droppedJobs.add(job_id);
       if (droppedJobs.size > MAX_REMEMBERED_DROPS) droppedJobs.delete(droppedJobs.values().next().value!);
       for (const [id, ac] of running) if (jobOfAttempt.get(id) === job_id) ac.abort();
+      await pool.endJob(job_id).catch((e) => log(`ending the threads of ${job_id}: ${messageOf(e)}`));
       for (const d of keep) await store.addOwner(d, DFS_OWNER).catch((e) => log(`keeping ${d}: ${messageOf(e)}`));
       for (const id of started) if (id.startsWith(`attempt_${job_id}_`)) started.delete(id);
       const n = await store.release(job_id);

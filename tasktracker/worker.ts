@@ -15,6 +15,7 @@ import { captureConsole } from './task_log.ts';
 import { cacheReader, type LocalCacheFile } from './cache_files.ts';
 
 interface TaskCommon {
+  jobId: string;          // each job's attempts run on threads of its own (pool.ts)
   taskKey: string;        // job id + task: seeds Math.random identically in every attempt
   jobStartMs: number;
   bundlePath: string;
@@ -76,7 +77,9 @@ function guardRejections(): void {
 
 export default async function runWork(work: Work): Promise<WorkResult> {
   guardRejections();
-  const [job, xx] = await Promise.all([loadJob(work.bundlePath, work.bundleDigest), loadXXHash()]);
+  // A piscina thread's event loop stands still between tasks (it waits with Atomics), so timers an
+  // earlier task left fire only now: one turn of the loop (and the load) lets those already due run.
+  const [job, xx] = await Promise.all([loadJob(work.bundlePath, work.bundleDigest), loadXXHash(), new Promise((r) => setImmediate(r))]);
   // One left by an earlier task after it ended (a timer's, firing before now: during that load,
   // say) is not this task's doing. From here to the check below, this task's code runs.
   for (const r of strays) process.stderr.write(`a task's code left a promise that was rejected after the task ended: ${messageOf(r)}\n`);

@@ -6,7 +6,7 @@ import test from 'ava';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { bftmr, bftmrFed, corpus, tempDir, type Result } from './helpers/cli.ts';
+import { bftmr, bftmrFed, corpus, tempDir, wordCountOracle, type Result } from './helpers/cli.ts';
 import { bundleJob } from '../cli/bundle.ts';
 import { findCluster } from '../cli/cluster_launcher.ts';
 import { submit, waitForJob } from '../cli/job_client.ts';
@@ -381,4 +381,24 @@ export default {
   t.deepEqual((await bftmr(home, 'dfs', 'cat', '/slow2/part-*')).stdout, (await bftmr(home, 'dfs', 'cat', '/slow1/part-*')).stdout);
   t.true(await gone());
   await bftmr(home, 'dfs', 'rm', '-r', '/slow1', '/slow2');
+});
+
+test.serial('a job whose code changes a built-in in its task threads changes no later job\'s output: each job has threads of its own', async (t) => {
+  // Left in a shared thread, this would make every later job's toLowerCase lie on every tracker
+  // alike: f+1 matching wrong outputs, committed. (It leaves the submitting process alone.)
+  const evil = path.join(scratch, 'evil.ts');
+  fs.writeFileSync(evil, `import { isMainThread } from 'node:worker_threads';
+if (!isMainThread) String.prototype.toLowerCase = function () { return 'pwned'; };
+export default {
+  map(line: string, ctx: any) { ctx.emit('lines', '1'); },
+  reduce(k: string, vs: string[], ctx: any) { ctx.emit(k, String(vs.length)); },
+};
+`);
+  const bad = await bftmr(home, 'job', 'submit', evil, '--input', '/in/jargon.txt', '--output', '/evil', '--split-mb', '0.25', '--json');
+  t.is(bad.code, 0, bad.stderr);
+  const wc = await bftmr(home, 'job', 'submit', 'jobs/word_count.ts', '--input', '/in/jargon.txt', '--output', '/after-evil', '--split-mb', '0.25', '--json');
+  t.is(wc.code, 0, wc.stderr);
+  const out = (await bftmr(home, 'dfs', 'cat', '/after-evil/part-*')).stdout;
+  t.is(out.split('\n').filter(Boolean).sort().join('\n'), wordCountOracle(corpus()).trimEnd().split('\n').sort().join('\n'));
+  await bftmr(home, 'dfs', 'rm', '-r', '/evil', '/after-evil');
 });
