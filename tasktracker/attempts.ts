@@ -38,9 +38,13 @@ export class AttemptRunner {
     private readonly badRead: (digest: string, trackerId: string) => void = () => {},
   ) {}
 
+  /** The code (bundle digest) of each job that has run here and is not over. */
+  readonly #codeOf = new Map<string, string>();
+
   /** The job module, verified, as a local .mjs file the workers import. */
   #code(jobId: string, bundle: BlockRef): Promise<string> {
-    const file = path.join(this.dir, 'code', `${bundle.digest}.mjs`);
+    const file = this.#codeFile(bundle.digest);
+    this.#codeOf.set(jobId, bundle.digest);
     let p = this.#codeFetches.get(bundle.digest);
     if (!p) {
       p = (async () => {
@@ -55,6 +59,24 @@ export class AttemptRunner {
       p.catch(() => this.#codeFetches.delete(bundle.digest));
     }
     return p;
+  }
+
+  #codeFile(digest: string): string {
+    return path.join(this.dir, 'code', `${digest}.mjs`);
+  }
+
+  /** The job is over here: its module file goes, unless another job here runs the same code. */
+  async dropCode(jobId: string): Promise<void> {
+    const digest = this.#codeOf.get(jobId);
+    this.#codeOf.delete(jobId);
+    if (!digest || [...this.#codeOf.values()].includes(digest)) return;
+    this.#codeFetches.delete(digest);
+    await fs.rm(this.#codeFile(digest), { force: true });
+  }
+
+  /** At the tracker's start no job runs here: module files an earlier run left go. */
+  async clearCode(): Promise<void> {
+    await fs.rm(path.join(this.dir, 'code'), { recursive: true, force: true });
   }
 
   /** The job's cache files as local files of their blocks, each ours already or fetched (verified). */

@@ -48,6 +48,7 @@ export async function startTaskTracker(opts: TaskTrackerOptions, log: (line: str
   const runner = new AttemptRunner(opts.dir, store, peers, pool, fault, () => trackerId,
     (digest, source) => { badReads.push({ digest, tracker_id: source }); });
   const lies = new StorageLies(fault, store);
+  await runner.clearCode();
 
   let resolveStopped!: () => void;
   const stopped = new Promise<void>((r) => (resolveStopped = r));
@@ -170,6 +171,7 @@ export async function startTaskTracker(opts: TaskTrackerOptions, log: (line: str
       if (droppedJobs.size > MAX_REMEMBERED_DROPS) droppedJobs.delete(droppedJobs.values().next().value!);
       for (const [id, ac] of running) if (jobOfAttempt.get(id) === job_id) ac.abort();
       await pool.endJob(job_id).catch((e) => log(`ending the threads of ${job_id}: ${messageOf(e)}`));
+      await runner.dropCode(job_id).catch((e) => log(`dropping the code of ${job_id}: ${messageOf(e)}`));
       for (const d of keep) await store.addOwner(d, DFS_OWNER).catch((e) => log(`keeping ${d}: ${messageOf(e)}`));
       for (const id of started) if (id.startsWith(`attempt_${job_id}_`)) started.delete(id);
       const n = await store.release(job_id);

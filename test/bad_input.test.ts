@@ -366,6 +366,11 @@ export default {
   }
   t.is(JSON.parse((await bftmr(home, 'job', 'status', jobId, '--json')).stdout).state, 'SUCCEEDED');
   t.true(await gone(), 'the code of a job that ended is deleted');
+  // So is each tracker's copy of its module.
+  const modules = () => fs.readdirSync(home).filter((d) => d.startsWith('tracker-'))
+    .flatMap((d) => (fs.existsSync(path.join(home, d, 'code')) ? fs.readdirSync(path.join(home, d, 'code')) : []));
+  for (let i = 0; i < 100 && modules().length > 0; i++) await new Promise((r) => setTimeout(r, 100));
+  t.deepEqual(modules(), [], 'the trackers keep no module of a job that ended');
   // The same code again, through the client library, with the path it was stored at: the submit
   // finds it gone (JOB_CODE_GONE), stores it again and runs the job.
   const dfs = new DfsClient((await findCluster(home)).jobTracker.address);
