@@ -25,7 +25,6 @@ export interface SubmitParams {
   cacheFiles: string[];
 }
 
-
 /** Refuses a job the cluster cannot run, before anything is stored. */
 export async function precheck(dfs: DfsClient, p: SubmitParams): Promise<void> {
   const live = await dfs.liveNodes();

@@ -74,13 +74,13 @@ export const kJobDefaults: JobOptions = {
   splitBytes: 64 * MB,
 };
 
+/** Where submits store job code in the dfs, each bundle as <its SHA-256>.mjs, while jobs run it. */
+export const JOB_CODE_DIR = '/.bftmr/jobs';
+
 /**
  * `dfs put` records the SHA-256 of each block's first this many bytes beside the block's own, so
  * a map whose last line runs into the next block can fetch and verify just that block's head.
  */
-/** Where submits store job code in the dfs, each bundle as <its SHA-256>.mjs, while jobs run it. */
-export const JOB_CODE_DIR = '/.bftmr/jobs';
-
 export const BLOCK_HEAD_BYTES = 1 * MB;
 
 export interface DfsOptions {
