@@ -41,7 +41,7 @@ export async function startTaskTracker(opts: TaskTrackerOptions, log: (line: str
   await fs.mkdir(opts.dir, { recursive: true });
   const store = await FileBlockStore.open(path.join(opts.dir, 'store'));
   const peers = new Peers();
-  const pool = new TaskPool(opts.slots, opts.taskMemoryMb);
+  const pool = new TaskPool(opts.slots, opts.taskMemoryMb, opts.dir);
   const jt = new RpcClient('JobTracker', opts.jobTracker);
   // Its id is the name its certificate carries: the job tracker accepts no other.
   const trackerId = ownIdentity().name;

@@ -33,7 +33,7 @@ const lowerCase = `export default {
 
 test('a job whose code changes a built-in changes no other job\'s results: each job has threads of its own, ended with the job', async (t) => {
   const dir = tempDir('bftmr-pool-');
-  const pool = new TaskPool(1, 256);
+  const pool = new TaskPool(1, 256, dir);
   t.teardown(() => pool.close());
   const honest = async (jobId: string) => {
     const w = mapWork(dir, jobId, lowerCase);
@@ -55,7 +55,7 @@ test('a job whose code changes a built-in changes no other job\'s results: each 
 
 test('a job\'s pool idle past its limit goes; a later attempt of the job gets a new one', async (t) => {
   const dir = tempDir('bftmr-pool-');
-  const pool = new TaskPool(1, 256, 200);
+  const pool = new TaskPool(1, 256, dir, 200);
   t.teardown(() => pool.close());
   await pool.run(mapWork(dir, 'job_1', lowerCase));
   t.deepEqual(pool.jobs(), ['job_1']);
@@ -66,7 +66,7 @@ test('a job\'s pool idle past its limit goes; a later attempt of the job gets a 
 
 test('a rejection one task\'s code leaves behind (a timer\'s) fails neither that task, once ended, nor the next task of its job on the thread', async (t) => {
   const dir = tempDir('bftmr-pool-');
-  const pool = new TaskPool(1, 256);
+  const pool = new TaskPool(1, 256, dir);
   t.teardown(() => pool.close());
   // The first map starts a timer whose promise rejects a little later, after its task has ended;
   // the second map of the same job runs on the same (only) thread meanwhile.
