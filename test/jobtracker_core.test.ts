@@ -1053,6 +1053,45 @@ test('a tracker that stops heartbeating is lost after trackerExpiryMs and its at
   t.is(sim.core.job(jobId, sim.now).map_attempts, 3);
 });
 
+test('trackers lost in turn while they run a task (a rolling restart) do not fail it, and one that comes back may run it again', (t) => {
+  // Lateness would start other attempts earlier; here only expiry acts.
+  const sim = new Sim(honestTrackers(['A', 'B', 'C']), { ...OPTS, lateFloorMs: 60 * 60_000 });
+  const jobId = sim.core.submit(jobSpec(1, 1, 1, ['A']), sim.now);
+  // Each of A and B takes map 0 and goes silent before it reports; C's attempt never ends either,
+  // until A is back: then the only agreeing pair left to make is C and A again.
+  for (const id of ['A', 'B', 'C']) sim.tracker(id).behaviour.delay = () => 1000;
+  const restart = (id: string) => {
+    const tr = sim.tracker(id);
+    tr.running.clear();
+    tr.behaviour.delay = undefined;
+    tr.heartbeating = true;
+    sim.core.register({ tracker_id: id, address: `${id}:7000`, pid: 2, slots: tr.slots, fault: '', blocks: [] }, sim.now);
+  };
+  const lose = (id: string) => {
+    sim.tracker(id).heartbeating = false;
+    for (let i = 0; i < OPTS.trackerExpiryMs / OPTS.heartbeatIntervalMs + 2; i++) sim.round();
+    t.false(sim.core.trackers(sim.now).find((x) => x.tracker_id === id)!.alive, `${id} is lost`);
+  };
+  sim.round();
+  t.deepEqual(sim.attemptsOf('map', 0).map((l) => l.tracker).sort(), ['A', 'B']);
+  lose('A');
+  t.deepEqual(sim.attemptsOf('map', 0).map((l) => l.tracker).sort(), ['A', 'B', 'C']);
+  restart('A');
+  lose('B');
+  t.not(sim.core.job(jobId, sim.now).state, 'FAILED', 'two trackers lost while running map 0: no task failure');
+  sim.tracker('C').behaviour.delay = undefined;
+  sim.tracker('C').running.forEach((r) => { r.due = sim.rounds + 1; });
+  sim.run(jobId);
+  const maps = sim.attemptsOf('map', 0).map((l) => l.tracker);
+  t.is(maps.filter((x) => x === 'A').length, 2, 'A, back, ran map 0 again');
+  const commit = sim.commits()[0]!;
+  t.is(commit.files[0]!.digest, goodReduce(0, 1));
+  sim.core.committed(jobId, sim.now);
+  const status = sim.core.job(jobId, sim.now);
+  t.is(status.state, 'SUCCEEDED');
+  t.deepEqual(status.verdicts, [], 'a crash is not a lie');
+});
+
 test('when every agreeing copy of a map output is lost, the map runs again to feed the reduces', (t) => {
   const sim = new Sim(honestTrackers(['A', 'B', 'C', 'D', 'E']));
   // The reduces on A and B never finish: A and B go silent right after the map vote.

@@ -694,10 +694,17 @@ export class JobInProgress {
     return [...this.maps, ...this.reduces].some((t) => t.attempts.some((a) => a.trackerId === trackerId && (a.state === 'running' || a.state === 'succeeded')));
   }
 
+  /**
+   * A tracker stopped heartbeating: its running attempts are over, not failed (as Hadoop kills,
+   * not fails, the attempts of a lost tracker). A crash is no lie, and trackers restarted in turn
+   * (an upgrade) must not add up to f+1 failures of a task; one that comes back may run the task
+   * again. A tracker that keeps coming and going still holds up no task: others run it meanwhile.
+   */
   trackerLost(trackerId: string, ctx: JobContext): void {
     for (const t of [...this.maps, ...this.reduces]) {
       for (const a of t.running()) if (a.trackerId === trackerId) {
         a.state = 'failed';
+        a.notItsFault = true;
         a.error = 'tracker lost';
         a.endMs = ctx.now;
       }
