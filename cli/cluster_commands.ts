@@ -66,6 +66,7 @@ export function registerCluster(program: Command): void {
     .option('--blacklist-after <n>', 'stop using a tracker with more verdicts than this (default 2)', wholeNumber(0))
     .option('--job-history <n>', 'finished jobs the job tracker keeps (default 1000); the oldest beyond are forgotten', wholeNumber(1))
     .option('--write-lease-ms <ms>', 'a put\'s lease lapses after this long without renewal (default 60000); then blocks of it no file lists are collected', wholeNumber(1000))
+    .option('--job-code-keep-ms <ms>', 'a job\'s code stays in the dfs this long after the last job that ran it ended (default 600000)', wholeNumber(0))
     .option('--block-report-ms <ms>', 'each tracker reports every dfs block it holds this often (default 300000)', wholeNumber(100))
     .action(async (o, cmd: Command) => {
       checkFaultOptions(o);
@@ -79,7 +80,7 @@ export function registerCluster(program: Command): void {
         signal: abort.signal,
         trackers: o.trackers, slots: o.slots, taskMemoryMb: o.taskMemoryMb, faulty: o.faulty, fault: o.fault, lateFloorMs: o.lateFloorMs, deadlineFloorMs: o.deadlineFloorMs, detached: true,
         trackerExpiryMs: o.expiryMs, dfsAuditIntervalMs: o.dfsAuditMs, blacklistAfterVerdicts: o.blacklistAfter, jobHistory: o.jobHistory,
-        writeLeaseMs: o.writeLeaseMs, blockReportMs: o.blockReportMs,
+        writeLeaseMs: o.writeLeaseMs, blockReportMs: o.blockReportMs, jobCodeKeepMs: o.jobCodeKeepMs,
         onProgress: (l) => process.stderr.isTTY && process.stderr.write(`${l}...\n`),
       }).finally(() => {
         process.off('SIGINT', onSignal);

@@ -50,6 +50,7 @@ export interface StartOptions {
   blacklistAfterVerdicts?: number;
   jobHistory?: number;
   writeLeaseMs?: number;
+  jobCodeKeepMs?: number;
   blockReportMs?: number;
   onProgress?: (line: string) => void;
 }
@@ -208,6 +209,7 @@ export async function startCluster(home: string, opts: StartOptions): Promise<Cl
     if (opts.blacklistAfterVerdicts !== undefined) jtArgs.push('--blacklist-after', String(opts.blacklistAfterVerdicts));
     if (opts.jobHistory !== undefined) jtArgs.push('--job-history', String(opts.jobHistory));
     if (opts.writeLeaseMs !== undefined) jtArgs.push('--write-lease-ms', String(opts.writeLeaseMs));
+    if (opts.jobCodeKeepMs !== undefined) jtArgs.push('--job-code-keep-ms', String(opts.jobCodeKeepMs));
     const jt = launch(jtArgs, jtLog, opts.detached);
     children.push(jt);
     say('starting job tracker');

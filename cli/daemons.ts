@@ -55,13 +55,14 @@ export function registerDaemons(program: Command): void {
     .option('--dfs-audit-ms <ms>', 'audit one random dfs replica per this interval (0: never)', wholeNumber(0), kJobTrackerDefaults.dfsAuditIntervalMs)
     .option('--job-history <n>', 'finished jobs to keep (status, attempts, records); the oldest beyond are forgotten', wholeNumber(1), kJobTrackerDefaults.jobHistory)
     .option('--write-lease-ms <ms>', 'a put\'s lease lapses after this long without renewal (its client died): blocks it stored that no file lists are then collected', wholeNumber(1000), kJobTrackerDefaults.writeLeaseMs)
+    .option('--job-code-keep-ms <ms>', 'a job\'s code stays in the dfs this long after the last job that ran it ended', wholeNumber(0), kJobTrackerDefaults.jobCodeKeepMs)
     .action(async (o) => {
       await identify(o.dir, o.tlsDir, 'jobtracker');
       const handle = await startJobTracker({
         dir: path.resolve(o.dir), listen: o.listen, heartbeatIntervalMs: o.heartbeatMs, heartbeatsPerSec: o.heartbeatsPerSec, trackerExpiryMs: o.expiryMs,
         blacklistAfterVerdicts: o.blacklistAfter, lateFactor: o.lateFactor, lateFloorMs: o.lateFloorMs,
         deadlineFactor: o.deadlineFactor, deadlineFloorMs: o.deadlineFloorMs, pairWaitMs: o.pairWaitMs,
-        dfsAuditIntervalMs: o.dfsAuditMs, jobHistory: o.jobHistory, writeLeaseMs: o.writeLeaseMs,
+        dfsAuditIntervalMs: o.dfsAuditMs, jobHistory: o.jobHistory, writeLeaseMs: o.writeLeaseMs, jobCodeKeepMs: o.jobCodeKeepMs,
       }, logger('jobtracker'));
       await writeReady(o.readyFile, handle.address);
       await runUntilSignalled(handle);

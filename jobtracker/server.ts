@@ -167,8 +167,7 @@ export async function startJobTracker(opts: JobTrackerOptions, log: (line: strin
         if (e.status.state !== 'RUNNING') {
           const req = await submissions.get(e.status.job_id).catch(() => undefined);
           await submissions.del(e.status.job_id).catch(() => undefined);
-          // Not awaited: a submit waits for the effects of its own job, and holds the turn meanwhile.
-          if (req) void dropCode(req.bundle_path, req.bundle_digest);
+          if (req) keepCode(req.bundle_path, req.bundle_digest);
         }
         continue;
       }
@@ -262,7 +261,7 @@ export async function startJobTracker(opts: JobTrackerOptions, log: (line: strin
     const [b] = bundle.blocks;
     const spec = {
       name: req.name || 'job',
-      bundle: { digest: b!.digest, size: b!.size, replicas: b!.replicas.map(locate).filter((l): l is M.Location => !!l) },
+      bundle: { digest: b!.digest, size: b!.size, replicas: (await believedCopies(b!.digest, b!.replicas)).map(locate).filter((l): l is M.Location => !!l) },
       conf: req.conf,
       f: req.f,
       numReduces: req.num_reduces,
@@ -279,6 +278,21 @@ export async function startJobTracker(opts: JobTrackerOptions, log: (line: strin
     await effectsChain;
     log(`${jobId}: submitted (${spec.splits.length} maps, ${spec.numReduces} reduces, f=${spec.f}) -> ${output}${rerunOf ? `, running ${rerunOf} again` : ''}`);
     return jobId;
+  }
+
+  /**
+   * The trackers to fetch a block from: the copies the replication monitor believes. A block
+   * stored again just after its last copies were deleted (job code, stored again by the submit
+   * that found it gone) has none for a moment, until its holders show they have it
+   * (replication.ts, track): that is waited for, a few seconds at most.
+   */
+  async function believedCopies(digest: string, listed: string[]): Promise<string[]> {
+    for (let waited = 0; ; waited += 50) {
+      const live = core.blockHealth(digest)?.live ?? [];
+      if (live.length > 0) return live;
+      if (waited >= 5_000) return listed;
+      await new Promise((r) => setTimeout(r, 50));
+    }
   }
 
   /** A job's cache files, each a dfs file a task reads whole: by path or by its base name, which must tell them apart. */
@@ -303,12 +317,18 @@ export async function startJobTracker(opts: JobTrackerOptions, log: (line: strin
   }
 
   /**
-   * A job's code stays in the dfs while a job may run it, and no longer (as Hadoop deletes a job's
-   * staging directory): when a job ends, its bundle goes unless a running job, or one kept to run
-   * again after a restart, has the same code. Submits and these deletions take turns, so a submit
-   * either starts its job before the check or finds the code gone (JOB_CODE_GONE: the client
-   * stores it again).
+   * A job's code stays in the dfs while a job may run it, and for jobCodeKeepMs after the last
+   * such job ended (the same code is often submitted again), and no longer (as Hadoop deletes a
+   * job's staging directory): then it goes, unless a running job, or one kept to run again after
+   * a restart, has the same code. Submits and these deletions take turns, so a submit either
+   * starts its job before the check or finds the code gone (JOB_CODE_GONE: the client stores it
+   * again).
    */
+  const codeLastUsed = new Map<string, number>();
+  function keepCode(bundlePath: string, digest: string): void {
+    codeLastUsed.set(digest, Date.now());
+    setTimeout(() => void dropCode(bundlePath, digest), opts.jobCodeKeepMs).unref();
+  }
   let codeTurn: Promise<unknown> = Promise.resolve();
   function codeExclusive<T>(fn: () => Promise<T>): Promise<T> {
     const run = codeTurn.then(fn);
@@ -317,7 +337,9 @@ export async function startJobTracker(opts: JobTrackerOptions, log: (line: strin
   }
   function dropCode(bundlePath: string, digest: string): Promise<void> {
     return codeExclusive(async () => {
-      if (core.usesBundle(digest)) return;
+      // Used since (another job ended later): that job's timer decides.
+      if (stopping || Date.now() - (codeLastUsed.get(digest) ?? 0) < opts.jobCodeKeepMs || core.usesBundle(digest)) return;
+      codeLastUsed.delete(digest);
       for await (const [, kept] of submissions.scan('')) if (kept.bundle_digest === digest) return;
       const file = await namespace.getFile(bundlePath);
       if (!file || file.blocks.length !== 1 || file.blocks[0]!.digest !== digest) return;
@@ -485,10 +507,9 @@ export async function startJobTracker(opts: JobTrackerOptions, log: (line: strin
     (method) => (method === 'Register' || method === 'Heartbeat' ? ['tasktracker'] : ['client']));
   address = `${host}:${server.port}`;
   const ticker = setInterval(() => { core.tick(Date.now()); drainEffects(); }, opts.heartbeatIntervalMs);
-  // Job code that outlived its jobs (they ended as the job tracker stopped): what no kept
-  // submission runs again goes.
-  void namespace.filesUnder(JOB_CODE_DIR).then(async (files) => {
-    for (const f of files) if (f.blocks.length === 1) await dropCode(f.path, f.blocks[0]!.digest);
+  // Job code of jobs that ended as the job tracker stopped: what no kept submission runs again goes in time.
+  void namespace.filesUnder(JOB_CODE_DIR).then((files) => {
+    for (const f of files) if (f.blocks.length === 1) keepCode(f.path, f.blocks[0]!.digest);
   }, () => undefined);
 
   let stopping: Promise<void> | undefined;

@@ -22,6 +22,7 @@ export interface JobTrackerOptions {
   dfsAuditIntervalMs: number;     // one audit of a random dfs replica per interval (0: none)
   jobHistory: number;             // finished jobs kept (status, attempts, records); the oldest beyond go
   writeLeaseMs: number;           // a put's lease lapses after this long without renewal; its blocks no file lists are then collectable
+  jobCodeKeepMs: number;          // a job's code stays in the dfs this long after the last job that ran it ended
 }
 
 export const kJobTrackerDefaults: Omit<JobTrackerOptions, 'dir'> = {
@@ -38,6 +39,7 @@ export const kJobTrackerDefaults: Omit<JobTrackerOptions, 'dir'> = {
   dfsAuditIntervalMs: 5_000,
   jobHistory: 1000,
   writeLeaseMs: 60_000,
+  jobCodeKeepMs: 10 * 60_000,
 };
 
 export interface TaskTrackerOptions {

@@ -16,7 +16,8 @@ const home = tempDir('bftmr-bad-');
 const scratch = tempDir('bftmr-bad-files-');
 
 test.before(async (t) => {
-  t.is((await bftmr(home, 'cluster', 'start', '--trackers', '3', '--slots', '1')).code, 0);
+  // Job code goes as soon as its job ends: every submit here stores it again, just after it went.
+  t.is((await bftmr(home, 'cluster', 'start', '--trackers', '3', '--slots', '1', '--job-code-keep-ms', '0')).code, 0);
   t.is((await bftmr(home, 'dfs', 'put', corpus(), '/in/jargon.txt')).code, 0);
   t.is((await bftmr(home, 'dfs', 'put', corpus(), '/taken/file.txt')).code, 0);
   fs.writeFileSync(path.join(scratch, 'syntax.ts'), 'export default { map(line, ctx) { ctx.emit(line, "1") ;\n');
@@ -337,7 +338,7 @@ test.serial('dfs setrep lowers and raises the copies of every block below a path
   await bftmr(home, 'dfs', 'rm', '-r', '/rep');
 });
 
-test.serial('a job\'s code stays in the dfs while the job runs and goes when it ends (as Hadoop\'s staging directory); the next submit stores it again', async (t) => {
+test.serial('a job\'s code stays in the dfs while the job runs and goes when it ends (--job-code-keep-ms 0 here; as Hadoop\'s staging directory); the next submit stores it again', async (t) => {
   // Each map waits a second first, so the job is seen running.
   const slow = path.join(scratch, 'slow.ts');
   fs.writeFileSync(slow, `let waited = false;
