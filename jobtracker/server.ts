@@ -337,8 +337,9 @@ export async function startJobTracker(opts: JobTrackerOptions, log: (line: strin
   }
   function dropCode(bundlePath: string, digest: string): Promise<void> {
     return codeExclusive(async () => {
-      // Used since (another job ended later): that job's timer decides.
-      if (stopping || Date.now() - (codeLastUsed.get(digest) ?? 0) < opts.jobCodeKeepMs || core.usesBundle(digest)) return;
+      // Used since (another job ended later): that job's timer decides. (A second's slack: a
+      // timer's clock is not Date's.)
+      if (stopping || Date.now() - (codeLastUsed.get(digest) ?? 0) < opts.jobCodeKeepMs - 1_000 || core.usesBundle(digest)) return;
       codeLastUsed.delete(digest);
       for await (const [, kept] of submissions.scan('')) if (kept.bundle_digest === digest) return;
       const file = await namespace.getFile(bundlePath);
