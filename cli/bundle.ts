@@ -7,11 +7,11 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import * as esbuild from 'esbuild';
 import { BftmrError, messageOf } from '../lib/errors.ts';
 import { sha256 } from '../lib/digest.ts';
-import { validateJobModule } from '../tasktracker/worker.ts';
+import { jobShapeError, type JobShape } from '../tasktracker/worker.ts';
 
 export interface Bundle {
   code: Uint8Array;
@@ -54,29 +54,64 @@ export async function bundleJob(modulePath: string): Promise<Bundle> {
   }
   const code = result.outputFiles[0]!.contents;
   const digest = sha256(code);
-  // Loaded once here to check it is a job, from a data: URL: no file to leave behind, and a Ctrl-C
-  // while its top-level code runs (even a loop that never yields) ends the process as usual.
-  // Code that needs a file URL (fileURLToPath(import.meta.url), as on a tracker) is loaded again
-  // from a private file, removed once it is loaded.
-  let mod: unknown;
-  try {
-    try {
-      mod = await import(`data:text/javascript;base64,${Buffer.from(code).toString('base64')}`);
-    } catch {
-      const file = path.join(os.tmpdir(), `bftmr-job-${digest}.${process.pid}.${randomBytes(4).toString('hex')}.mjs`);
-      try {
-        await fs.writeFile(file, code).catch((e: unknown) => {
-          throw new BftmrError('LOCAL_IO', `cannot write the bundled job to ${os.tmpdir()}: ${messageOf(e)}`);
-        });
-        mod = await import(pathToFileURL(file).href);
-      } finally {
-        await fs.rm(file, { force: true });
-      }
-    }
-    validateJobModule(mod);
-  } catch (e) {
-    if (e instanceof BftmrError) throw e;
-    throw new BftmrError('JOB_BAD_MODULE', `${modulePath} is not a bftmr job: ${messageOf(e)}`);
-  }
+  const checked = await loadInThread(code, digest);
+  if ('io' in checked) throw new BftmrError('LOCAL_IO', `cannot write the bundled job to ${os.tmpdir()}: ${checked.io}`);
+  const error = 'error' in checked ? checked.error : jobShapeError(checked.shape);
+  if (error !== undefined) throw new BftmrError('JOB_BAD_MODULE', `${modulePath} is not a bftmr job: ${error}`);
   return { code, digest };
+}
+
+type Checked = { shape: JobShape } | { error: string } | { io: string };
+
+/**
+ * Loads the bundle once to check it is a job, in a thread of its own: its top-level code runs
+ * there (as in every task worker), so it cannot change this process's built-ins, and what it
+ * prints goes to stderr, never into a command's output (`--json`). From a data: URL: no file to
+ * leave behind, and a Ctrl-C while it runs (even a loop that never yields) ends the process as
+ * usual. Code that needs a file URL (fileURLToPath(import.meta.url), as on a tracker) is loaded
+ * again from a private file, removed once it is loaded. (The thread runs plain JavaScript: the
+ * shape it reports is tasktracker/worker.ts's jobShape.)
+ */
+function loadInThread(code: Uint8Array, digest: string): Promise<Checked> {
+  const script = `
+const { workerData, parentPort } = require('node:worker_threads');
+const fs = require('node:fs');
+const path = require('node:path');
+const { pathToFileURL } = require('node:url');
+(async () => {
+  const code = Buffer.from(workerData.code);
+  let mod;
+  try {
+    mod = await import('data:text/javascript;base64,' + code.toString('base64'));
+  } catch {
+    const file = path.join(workerData.tmpdir, workerData.name);
+    try {
+      try { fs.writeFileSync(file, code); } catch (e) { parentPort.postMessage({ io: e.message }); return; }
+      mod = await import(pathToFileURL(file).href);
+    } finally {
+      fs.rmSync(file, { force: true });
+    }
+  }
+  const job = mod && mod.default;
+  parentPort.postMessage({ shape: job === null || typeof job !== 'object' ? { default: job === null ? 'null' : typeof job }
+    : { default: 'object', map: typeof job.map, reduce: typeof job.reduce, combine: typeof job.combine, partition: typeof job.partition } });
+})().catch((e) => parentPort.postMessage({ error: e instanceof Error ? e.message : String(e) }));
+`;
+  const worker = new Worker(script, {
+    eval: true, execArgv: [], stdout: true, stderr: true,
+    workerData: { code, tmpdir: os.tmpdir(), name: `bftmr-job-${digest}.${process.pid}.${randomBytes(4).toString('hex')}.mjs` },
+  });
+  worker.stdout.pipe(process.stderr, { end: false });
+  worker.stderr.pipe(process.stderr, { end: false });
+  return new Promise<Checked>((resolve) => {
+    let checked: Checked | undefined;
+    // Once it has answered, the thread ends by itself (its output all delivered first), or, if the
+    // module left something running (a timer), is ended a moment later.
+    worker.once('message', (m: Checked) => {
+      checked = m;
+      setTimeout(() => void worker.terminate(), 500).unref();
+    });
+    worker.once('error', (e) => { checked ??= { error: messageOf(e) }; });
+    worker.once('exit', (n) => resolve(checked ?? { error: `its top-level code ended the thread that loaded it (exit code ${n})` }));
+  });
 }

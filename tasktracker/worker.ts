@@ -42,15 +42,33 @@ const jobs = new Map<string, Promise<Job>>();
 // A job's bundle carries a source map: errors in its code name the user's own file and line.
 process.setSourceMapsEnabled(true);
 
-export function validateJobModule(mod: unknown): Job {
-  const job = (mod as { default?: unknown })?.default as Partial<Job> | undefined;
-  if (!job || typeof job !== 'object') throw new Error('the module has no default export (export default { map, reduce })');
-  if (typeof job.map !== 'function') throw new Error('the default export has no map function');
-  if (typeof job.reduce !== 'function') throw new Error('the default export has no reduce function');
+/**
+ * What checking a job module needs of it: the type of its default export ('null' for null) and of
+ * each of the export's methods. (cli/bundle.ts gets it from the thread that loaded the module.)
+ */
+export interface JobShape { default: string; map?: string; reduce?: string; combine?: string; partition?: string }
+
+export function jobShape(mod: unknown): JobShape {
+  const job = (mod as { default?: unknown } | undefined)?.default as Record<string, unknown> | null | undefined;
+  if (job === null || typeof job !== 'object') return { default: job === null ? 'null' : typeof job };
+  return { default: 'object', map: typeof job.map, reduce: typeof job.reduce, combine: typeof job.combine, partition: typeof job.partition };
+}
+
+/** Why a module of this shape is not a job, or undefined. */
+export function jobShapeError(s: JobShape): string | undefined {
+  if (s.default !== 'object') return 'the module has no default export (export default { map, reduce })';
+  if (s.map !== 'function') return 'the default export has no map function';
+  if (s.reduce !== 'function') return 'the default export has no reduce function';
   for (const opt of ['combine', 'partition'] as const) {
-    if (job[opt] !== undefined && typeof job[opt] !== 'function') throw new Error(`${opt} must be a function`);
+    if (s[opt] !== 'undefined' && s[opt] !== 'function') return `${opt} must be a function`;
   }
-  return job as Job;
+  return undefined;
+}
+
+export function validateJobModule(mod: unknown): Job {
+  const error = jobShapeError(jobShape(mod));
+  if (error) throw new Error(error);
+  return (mod as { default: Job }).default;
 }
 
 function loadJob(path: string, digest: string): Promise<Job> {

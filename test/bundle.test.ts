@@ -60,3 +60,31 @@ export default { map(line: string) { void here; }, reduce(key: string) {} };\n`)
   t.is(sha256(code), digest);
   t.deepEqual(fs.readdirSync(os.tmpdir()).filter((n) => n.startsWith(`bftmr-job-${digest}`)), []);
 });
+
+test('a job module\'s top-level code runs in a thread of its own at submit: what it prints goes to stderr, not into --json output, and the built-ins it changes are not the CLI\'s', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bftmr-bundle-noisy-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const module = path.join(dir, 'noisy.ts');
+  fs.writeFileSync(module, `console.log('loading the noisy job');
+process.stdout.write('more noise\\n');
+String.prototype.toLowerCase = function () { return 'pwned'; };
+export default {
+  map(line: string, ctx: any) { ctx.emit('lines', '1'); },
+  reduce(k: string, vs: string[], ctx: any) { ctx.emit(k, String(vs.length)); },
+};\n`);
+  const input = path.join(dir, 'in.txt');
+  fs.writeFileSync(input, 'a\nb\nc\n');
+  const r = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+    const child = spawn(process.execPath, [path.join(ROOT, 'bin/bftmr.js'), '--home', path.join(dir, 'home'), 'run', module, '--input', input,
+      '--output', path.join(dir, 'out'), '--json'], { cwd: ROOT, env: { ...process.env, TMPDIR: dir } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => { stdout += d; });
+    child.stderr.on('data', (d) => { stderr += d; });
+    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+  t.is(r.code, 0, r.stderr);
+  t.is(JSON.parse(r.stdout).state, 'SUCCEEDED', 'stdout is the summary alone');
+  t.regex(r.stderr, /loading the noisy job\nmore noise\n/);
+  t.is(fs.readFileSync(path.join(dir, 'out', 'part-r-00000'), 'utf8'), 'lines\t3\n');
+});
