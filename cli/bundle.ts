@@ -11,7 +11,7 @@ import { Worker } from 'node:worker_threads';
 import * as esbuild from 'esbuild';
 import { BftmrError, messageOf } from '../lib/errors.ts';
 import { sha256 } from '../lib/digest.ts';
-import { jobShapeError, type JobShape } from '../tasktracker/worker.ts';
+import { jobShape, jobShapeError, type JobShape } from '../tasktracker/worker.ts';
 
 export interface Bundle {
   code: Uint8Array;
@@ -69,8 +69,8 @@ type Checked = { shape: JobShape } | { error: string } | { io: string };
  * prints goes to stderr, never into a command's output (`--json`). From a data: URL: no file to
  * leave behind, and a Ctrl-C while it runs (even a loop that never yields) ends the process as
  * usual. Code that needs a file URL (fileURLToPath(import.meta.url), as on a tracker) is loaded
- * again from a private file, removed once it is loaded. (The thread runs plain JavaScript: the
- * shape it reports is tasktracker/worker.ts's jobShape.)
+ * again from a private file, removed once it is loaded. The thread runs plain JavaScript, with
+ * tasktracker/worker.ts's jobShape as its source.
  */
 function loadInThread(code: Uint8Array, digest: string): Promise<Checked> {
   const script = `
@@ -92,9 +92,7 @@ const { pathToFileURL } = require('node:url');
       fs.rmSync(file, { force: true });
     }
   }
-  const job = mod && mod.default;
-  parentPort.postMessage({ shape: job === null || typeof job !== 'object' ? { default: job === null ? 'null' : typeof job }
-    : { default: 'object', map: typeof job.map, reduce: typeof job.reduce, combine: typeof job.combine, partition: typeof job.partition } });
+  parentPort.postMessage({ shape: (${jobShape.toString()})(mod) });
 })().catch((e) => parentPort.postMessage({ error: e instanceof Error ? e.message : String(e) }));
 `;
   const worker = new Worker(script, {

@@ -44,7 +44,8 @@ process.setSourceMapsEnabled(true);
 
 /**
  * What checking a job module needs of it: the type of its default export ('null' for null) and of
- * each of the export's methods. (cli/bundle.ts gets it from the thread that loaded the module.)
+ * each of the export's methods. (cli/bundle.ts runs jobShape's source in the thread that loads
+ * the module: it must use nothing but its argument.)
  */
 export interface JobShape { default: string; map?: string; reduce?: string; combine?: string; partition?: string }
 
