@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { BftmrError, ioReason, isBftmrError, messageOf } from '../lib/errors.ts';
 import { newHasher, shortDigest } from '../lib/digest.ts';
+import { FileWriter } from '../lib/file_writer.ts';
 import { newNonce, newProofMac } from '../lib/proof.ts';
 import { RpcClient } from '../lib/rpc.ts';
 import type * as M from '../lib/messages.ts';
@@ -204,6 +205,13 @@ async function* streamBlocks(input: Iterable<Uint8Array | string> | AsyncIterabl
     ended = true;
     await tidy();
   }
+}
+
+/** Where one block read goes: its verified bytes in order from the block's start, then close (or abort: bad bytes, to be read again). */
+interface BlockSink {
+  write(data: Uint8Array): Promise<void>;
+  close(): Promise<void>;
+  abort(): Promise<void>;
 }
 
 /** A put's write lease: `check` throws once it may have lapsed; `release` ends it. */
@@ -612,7 +620,7 @@ export class DfsClient {
    * Writes a dfs file's verified bytes through `write` at their offsets, several blocks at once
    * (placement is random, so they mostly come from different nodes).
    */
-  async #readInto(info: M.FileInfo, write: (data: Uint8Array, pos: number) => Promise<void>, progress?: Progress): Promise<void> {
+  async #readInto(info: M.FileInfo, open: (index: number, base: number) => Promise<BlockSink>, progress?: Progress): Promise<void> {
     const bases: number[] = [];
     for (let i = 0, off = 0; i < info.blocks.length; off += info.blocks[i]!.size, i++) bases.push(off);
     let done = 0;
@@ -627,24 +635,31 @@ export class DfsClient {
         const { failures } = await fetchBlock(this.#peers, b, async (chunks) => {
           const hash = newHasher();
           let pos = base;
-          for await (const c of chunks) {
-            if (pos - base + c.length > b.size) {
-              // Never written: it would land on the next block's bytes, or past the end of the file.
-              throw new BftmrError('DFS_DIGEST_MISMATCH', `served more than the ${b.size} bytes of block ${shortDigest(b.digest)}`);
+          const sink = await open(i, base);
+          try {
+            for await (const c of chunks) {
+              if (pos - base + c.length > b.size) {
+                // Never written: it would land on the next block's bytes, or past the end of the file.
+                throw new BftmrError('DFS_DIGEST_MISMATCH', `served more than the ${b.size} bytes of block ${shortDigest(b.digest)}`);
+              }
+              hash.update(c);
+              await sink.write(c);
+              pos += c.length;
+              if (pos > reached) {
+                done += pos - reached;
+                reached = pos;
+                progress?.(done, info.size);
+              }
             }
-            hash.update(c);
-            await write(c, pos);
-            pos += c.length;
-            if (pos > reached) {
-              done += pos - reached;
-              reached = pos;
-              progress?.(done, info.size);
+            const got = hash.digest('hex');
+            if (got !== b.digest || pos - base !== b.size) {
+              throw new BftmrError('DFS_DIGEST_MISMATCH', `served bytes hash to ${shortDigest(got)}, not ${shortDigest(b.digest)}`);
             }
+          } catch (e) {
+            await sink.abort();
+            throw e;
           }
-          const got = hash.digest('hex');
-          if (got !== b.digest || pos - base !== b.size) {
-            throw new BftmrError('DFS_DIGEST_MISMATCH', `served bytes hash to ${shortDigest(got)}, not ${shortDigest(b.digest)}`);
-          }
+          await sink.close();
         });
         await this.#reportBad(info.path, b.digest, failures);
       } catch (e) {
@@ -696,7 +711,12 @@ export class DfsClient {
     const fh = await openLocal(tmp, 'w', 'write', dest);
     const release = holdScratch(tmp);
     try {
-      await this.#readInto(info, async (data, pos) => { await fh.write(data, 0, data.length, pos); }, progress);
+      // Each block is written by a writer of its own, around the page cache (lib/file_writer.ts).
+      const last = info.blocks.length - 1;
+      await this.#readInto(info, async (i, base) => {
+        const w = await FileWriter.open(tmp, base);
+        return { write: (d) => w.write(d), close: async () => { await w.close(i === last); }, abort: () => w.abort() };
+      }, progress);
       await fh.truncate(info.size);
       await fh.close();
       await fsp.rename(tmp, dest);
@@ -716,7 +736,10 @@ export class DfsClient {
     for (const b of info.blocks) {
       const one: M.FileInfo = { ...info, size: b.size, blocks: [b] };
       const buf = Buffer.allocUnsafe(b.size);
-      await this.#readInto(one, async (data, pos) => { buf.set(data, pos); });
+      await this.#readInto(one, async () => {
+        let pos = 0;
+        return { write: async (d) => { buf.set(d, pos); pos += d.length; }, close: async () => {}, abort: async () => {} };
+      });
       if (!out.write(buf)) await new Promise((r) => out.once('drain', r));
     }
   }

@@ -7,6 +7,7 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { BftmrError } from '../lib/errors.ts';
+import { FileWriter } from '../lib/file_writer.ts';
 import { isDigest, newHasher, type Digest } from '../lib/digest.ts';
 import { Kv } from '../lib/kv.ts';
 import { kDfsDefaults } from '../lib/options.ts';
@@ -64,19 +65,19 @@ export class FileBlockStore implements BlockStore {
     const tmp = this.tempPath();
     const hash = newHasher();
     let size = 0;
-    const fh = await fsp.open(tmp, 'w');
+    const out = await FileWriter.open(tmp, 0, { create: true });
     try {
       for await (const chunk of source) {
         hash.update(chunk);
         size += chunk.length;
-        await fh.write(chunk);
+        await out.write(chunk);
       }
+      await out.close(true);
     } catch (e) {
-      await fh.close();
+      await out.abort();
       await fsp.rm(tmp, { force: true });
       throw e;
     }
-    await fh.close();
     const digest = hash.digest('hex');
     const expected = typeof expectDigest === 'function' ? expectDigest() : expectDigest;
     if (expected !== undefined && digest !== expected) {

@@ -1,0 +1,207 @@
+/**
+ * Sequential writes of big files (dfs blocks on a storage node, a file `dfs get` writes) without
+ * the page cache's copy: O_DIRECT, from page-aligned memory. Through the page cache, writing a
+ * 1 GB block set cost each storage node 1.2-1.6 CPU-s (the kernel copying every byte into freshly
+ * allocated page-cache pages), and a 1 GB get's client about 3 CPU-s; O_DIRECT writes the same in
+ * under 0.1 CPU-s. Reads are unchanged (buffered, from the disk now rather than from the cache).
+ *
+ * O_DIRECT wants the memory, the file offset and the length aligned to the device's block. Node
+ * offers no aligned allocation, but a WebAssembly.Memory starts on a page boundary: one, made
+ * once and never grown (growing would detach its buffer), is cut into stages that writers borrow
+ * for their lifetime. Bytes are copied into a stage and written when it is full, one write in
+ * flight while the next stage fills. A writer that finds no stages free, a start that is not
+ * aligned, a file system that refuses O_DIRECT (at open or at the first write): plain writes,
+ * the same bytes.
+ */
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+
+/** Alignment of offsets and lengths: a page, which covers every common device block size. */
+export const DIRECT_ALIGN = 4096;
+const STAGE_BYTES = 1 << 20;
+const STAGES_PER_WRITER = 2;
+const WRITERS = 6;
+
+/** The one part of WebAssembly used here (the project's types leave out the DOM's, which declare it). */
+const { Memory } = (globalThis as unknown as { WebAssembly: { Memory: new (d: { initial: number; maximum: number }) => { buffer: ArrayBuffer } } }).WebAssembly;
+
+/** The stages of the process's aligned memory: sets of STAGES_PER_WRITER, free for a writer to take. */
+let freeSets: Buffer[][] | undefined;
+function takeStages(): Buffer[] | undefined {
+  if (!freeSets) {
+    const pages = (WRITERS * STAGES_PER_WRITER * STAGE_BYTES) / 65536;
+    const memory = new Memory({ initial: pages, maximum: pages });
+    freeSets = Array.from({ length: WRITERS }, (_, w) =>
+      Array.from({ length: STAGES_PER_WRITER }, (_, s) => Buffer.from(memory.buffer, (w * STAGES_PER_WRITER + s) * STAGE_BYTES, STAGE_BYTES)));
+  }
+  return freeSets.pop();
+}
+
+export interface FileWriterOptions {
+  /** Creates (or empties) the file; otherwise it must exist, and bytes outside the writer's range stay. */
+  create?: boolean;
+  /** false: plain writes only (as when O_DIRECT is refused). */
+  direct?: boolean;
+}
+
+const isInvalid = (e: unknown) => (e as NodeJS.ErrnoException | undefined)?.code === 'EINVAL';
+
+/** Writes bytes one after another from `start` in a file: `write` each piece in order, then `close` (or `abort`). */
+export class FileWriter {
+  readonly #file: string;
+  readonly #start: number;
+  #direct: fsp.FileHandle | undefined;
+  #plain: fsp.FileHandle | undefined;
+  #stages: Buffer[] | undefined;
+  /** The stage filling, its bytes so far, and the write of the one before (at most one in flight). */
+  #stage = 0;
+  #filled = 0;
+  #inFlight: Promise<void> | undefined;
+  /** Bytes written or staged so far: the next byte goes to start + at. */
+  #at = 0;
+  #closed = false;
+  /** The file system refused an aligned write: plain writes from then on. */
+  #refused = false;
+
+  private constructor(file: string, start: number) {
+    this.#file = file;
+    this.#start = start;
+  }
+
+  static async open(file: string, start = 0, opts: FileWriterOptions = {}): Promise<FileWriter> {
+    const w = new FileWriter(file, start);
+    const { O_WRONLY, O_CREAT, O_TRUNC, O_DIRECT } = fs.constants;
+    const flags = O_WRONLY | (opts.create ? O_CREAT | O_TRUNC : 0);
+    if (opts.direct !== false && O_DIRECT !== undefined && start % DIRECT_ALIGN === 0) {
+      w.#stages = takeStages();
+      if (w.#stages) {
+        try {
+          w.#direct = await fsp.open(file, flags | O_DIRECT, 0o644);
+        } catch (e) {
+          w.#release();
+          if (!isInvalid(e)) throw e;
+        }
+      }
+    }
+    if (!w.#direct) w.#plain = await fsp.open(file, flags, 0o644);
+    return w;
+  }
+
+  /** Whether the writer still writes around the page cache (for tests). */
+  get direct(): boolean {
+    return this.#direct !== undefined;
+  }
+
+  /** Appends `data` (one call at a time); its memory is not kept (it may be reused once this resolves). */
+  async write(data: Uint8Array): Promise<void> {
+    if (this.#closed) throw new Error('write after close');
+    if (!this.#direct) {
+      await this.#plainWrite(data, this.#start + this.#at);
+      this.#at += data.length;
+      return;
+    }
+    for (let off = 0; off < data.length;) {
+      const stage = this.#stages![this.#stage]!;
+      const n = Math.min(data.length - off, STAGE_BYTES - this.#filled);
+      stage.set(data.subarray(off, off + n), this.#filled);
+      this.#filled += n;
+      this.#at += n;
+      off += n;
+      if (this.#filled === STAGE_BYTES) await this.#flush(STAGE_BYTES);
+    }
+  }
+
+  /**
+   * Writes what is staged and closes; returns the bytes written. `end`: the range ends the file,
+   * so the last partial page may be written whole and the file cut to size; otherwise the bytes
+   * after the last full page go through a plain write and nothing past the range is touched.
+   */
+  async close(end: boolean): Promise<number> {
+    if (this.#closed) throw new Error('closed twice');
+    try {
+      if (this.#direct && this.#filled > 0) {
+        const whole = Math.floor(this.#filled / DIRECT_ALIGN) * DIRECT_ALIGN;
+        const rest = this.#filled - whole;
+        const stage = this.#stages![this.#stage]!;
+        if (end && rest > 0) {
+          await this.#flush(whole + DIRECT_ALIGN);
+        } else {
+          if (whole > 0) await this.#flush(whole, rest);
+          await this.#settle();
+          if (rest > 0) await this.#plainWrite(stage.subarray(whole, whole + rest), this.#start + this.#at - rest);
+        }
+      }
+      await this.#settle();
+      if (end) await this.#handle().truncate(this.#start + this.#at);
+      return this.#at;
+    } finally {
+      await this.#finish();
+    }
+  }
+
+  /** Stops: waits for a write in flight (its memory must not be reused under it), closes. */
+  async abort(): Promise<void> {
+    if (this.#closed) return;
+    await this.#settle().catch(() => {});
+    await this.#finish();
+  }
+
+  async #finish(): Promise<void> {
+    this.#closed = true;
+    await this.#settle().catch(() => {});
+    this.#release();
+    await Promise.all([this.#direct?.close(), this.#plain?.close()].map((p) => p?.catch(() => {})));
+    this.#direct = this.#plain = undefined;
+  }
+
+  #release(): void {
+    if (this.#stages) freeSets!.push(this.#stages);
+    this.#stages = undefined;
+  }
+
+  #handle(): fsp.FileHandle {
+    return (this.#direct ?? this.#plain)!;
+  }
+
+  async #plainWrite(data: Uint8Array, pos: number): Promise<void> {
+    this.#plain ??= await fsp.open(this.#file, 'r+');
+    for (let off = 0; off < data.length;) {
+      const { bytesWritten } = await this.#plain.write(data, off, data.length - off, pos + off);
+      off += bytesWritten;
+    }
+  }
+
+  /** Starts the write of the filling stage's first `length` bytes (page-aligned; `keep` staged bytes follow them), after the one in flight. */
+  async #flush(length: number, keep = 0): Promise<void> {
+    await this.#settle();
+    const stage = this.#stages![this.#stage]!;
+    const pos = this.#start + this.#at - this.#filled;
+    this.#inFlight = this.#directWrite(stage.subarray(0, length), pos);
+    if (keep === 0) {
+      this.#stage = (this.#stage + 1) % STAGES_PER_WRITER;
+      this.#filled = 0;
+    }
+  }
+
+  async #settle(): Promise<void> {
+    const p = this.#inFlight;
+    this.#inFlight = undefined;
+    await p;
+  }
+
+  /** One aligned write; if the file system refuses it after all, plain writes from here on. */
+  async #directWrite(data: Buffer, pos: number): Promise<void> {
+    if (this.#refused) return this.#plainWrite(data, pos);
+    try {
+      for (let off = 0; off < data.length;) {
+        const { bytesWritten } = await this.#direct!.write(data, off, data.length - off, pos + off);
+        if (bytesWritten % DIRECT_ALIGN !== 0 && off + bytesWritten < data.length) throw Object.assign(new Error('short direct write'), { code: 'EINVAL' });
+        off += bytesWritten;
+      }
+    } catch (e) {
+      if (!isInvalid(e)) throw e;
+      this.#refused = true;
+      await this.#plainWrite(data, pos);
+    }
+  }
+}

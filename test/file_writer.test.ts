@@ -1,0 +1,88 @@
+import test from 'ava';
+import fs from 'node:fs';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { DIRECT_ALIGN, FileWriter } from '../lib/file_writer.ts';
+import { tempDir } from './helpers/temp.ts';
+
+const dir = tempDir('bftmr-file-writer-');
+const MB = 1 << 20;
+
+/** Whether this file system lets a file be opened for O_DIRECT writes at all. */
+const directSupported = (() => {
+  try {
+    fs.closeSync(fs.openSync(path.join(dir, 'probe'), fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_DIRECT));
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+/** Pieces of `data` of sizes that cross stage and page boundaries every which way. */
+function pieces(data: Buffer, seed: number): Buffer[] {
+  const sizes = [0, 1, 4095, 4096, 4097, MB - 3, MB, 2 * MB + 7, 12345, 65536];
+  const out: Buffer[] = [];
+  for (let at = 0, k = seed; at < data.length; k++) {
+    const n = Math.min(sizes[k % sizes.length]!, data.length - at);
+    out.push(data.subarray(at, at + n));
+    at += n;
+  }
+  return out;
+}
+
+for (const direct of [true, false]) {
+  for (const size of [0, 1, 4096, 5000, 3 * MB, 3 * MB + 123, 7 * MB + 4096]) {
+    test.serial(`a whole file of ${size} bytes, ${direct ? 'around the page cache' : 'plain'}, is written as given`, async (t) => {
+      const file = path.join(dir, `whole-${direct}-${size}`);
+      fs.writeFileSync(file, randomBytes(9 * MB)); // longer than what replaces it: create empties it
+      const data = randomBytes(size);
+      const w = await FileWriter.open(file, 0, { create: true, direct });
+      t.is(w.direct, direct && directSupported);
+      for (const p of pieces(data, size)) await w.write(p);
+      t.is(await w.close(true), size);
+      t.true(fs.readFileSync(file).equals(data));
+    });
+  }
+}
+
+test.serial('writers of ranges of one file, side by side, leave the bytes around them alone', async (t) => {
+  const file = path.join(dir, 'ranges');
+  const before = randomBytes(20 * MB);
+  fs.writeFileSync(file, before);
+  const expected = Buffer.from(before);
+  // Aligned starts (direct), an unaligned one (plain), ends that fall mid-page (their tails plain).
+  const ranges = [[0, 3 * MB + 10], [4 * MB, 2 * MB], [7 * MB + 100, MB], [9 * MB, 5 * DIRECT_ALIGN + 1], [12 * MB, 3 * MB]] as const;
+  const writers = await Promise.all(ranges.map(([start]) => FileWriter.open(file, start)));
+  t.deepEqual(writers.map((w) => w.direct), ranges.map(([start]) => directSupported && start % DIRECT_ALIGN === 0));
+  await Promise.all(ranges.map(async ([start, length], i) => {
+    const data = randomBytes(length);
+    data.copy(expected, start);
+    for (const p of pieces(data, i)) await writers[i]!.write(p);
+    t.is(await writers[i]!.close(false), length);
+  }));
+  t.true(fs.readFileSync(file).equals(expected));
+});
+
+test.serial('the aligned memory is shared by a few writers at a time; the rest write plainly, and it comes back on close and abort', async (t) => {
+  const open = await Promise.all(Array.from({ length: 8 }, (_, i) => FileWriter.open(path.join(dir, `many-${i}`), 0, { create: true })));
+  const directs = open.filter((w) => w.direct).length;
+  if (directSupported) t.true(directs > 0 && directs < 8);
+  const data = randomBytes(MB + 5);
+  await Promise.all(open.map(async (w, i) => {
+    await w.write(data);
+    if (i % 2) await w.abort();
+    else t.is(await w.close(true), data.length);
+  }));
+  for (let i = 0; i < 8; i += 2) t.true(fs.readFileSync(path.join(dir, `many-${i}`)).equals(data));
+  const again = await Promise.all(Array.from({ length: directs }, (_, i) => FileWriter.open(path.join(dir, `again-${i}`), 0, { create: true })));
+  t.true(again.every((w) => w.direct === directSupported));
+  await Promise.all(again.map((w) => w.abort()));
+});
+
+test.serial('an error of the file system reaches the writer', async (t) => {
+  await t.throwsAsync(FileWriter.open(path.join(dir, 'no-such-dir', 'f'), 0, { create: true }), { code: 'ENOENT' });
+  // Its aligned memory is not kept by the failed open.
+  const w = await FileWriter.open(path.join(dir, 'after-error'), 0, { create: true });
+  t.is(w.direct, directSupported);
+  await w.abort();
+});
