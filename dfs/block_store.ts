@@ -33,9 +33,10 @@ export interface BlockStore {
   get(digest: Digest): Promise<BlockInfo | undefined>;
   /**
    * The bytes of a block, from `offset` for `length` bytes (0: to the end), in chunks. When
-   * `memory` is given, each chunk is read into `memory(size)` (a caller done with a chunk before
-   * it asks for the next can hand back the same memory every time); a store that holds its
-   * bytes in memory already may yield those instead.
+   * `memory` is given, the caller is done with each chunk before it asks for the next, and each
+   * is read into `memory(size)` (which may hand back the same memory every time), or else into
+   * memory of the store's own that is reused likewise (an aligned buffer for O_DIRECT reads), or
+   * is the store's own bytes if it holds them in memory already.
    */
   read(digest: Digest, offset?: number, length?: number, memory?: (size: number) => Uint8Array): AsyncIterable<Uint8Array>;
   /** A local file holding the block's bytes, for readers in other threads; undefined if none. */

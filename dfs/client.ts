@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { BftmrError, ioReason, isBftmrError, messageOf } from '../lib/errors.ts';
 import { newHasher, shortDigest } from '../lib/digest.ts';
-import { FileWriter } from '../lib/file_writer.ts';
+import { FileWriter } from '../lib/direct_io.ts';
 import { newNonce, newProofMac } from '../lib/proof.ts';
 import { RpcClient } from '../lib/rpc.ts';
 import type * as M from '../lib/messages.ts';
@@ -711,7 +711,7 @@ export class DfsClient {
     const fh = await openLocal(tmp, 'w', 'write', dest);
     const release = holdScratch(tmp);
     try {
-      // Each block is written by a writer of its own, around the page cache (lib/file_writer.ts).
+      // Each block is written by a writer of its own, around the page cache (lib/direct_io.ts).
       const last = info.blocks.length - 1;
       await this.#readInto(info, async (i, base) => {
         const w = await FileWriter.open(tmp, base);

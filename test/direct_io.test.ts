@@ -2,7 +2,7 @@ import test from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { DIRECT_ALIGN, FileWriter } from '../lib/file_writer.ts';
+import { DIRECT_ALIGN, FileReader, FileWriter } from '../lib/direct_io.ts';
 import { tempDir } from './helpers/temp.ts';
 
 const dir = tempDir('bftmr-file-writer-');
@@ -85,4 +85,44 @@ test.serial('an error of the file system reaches the writer', async (t) => {
   const w = await FileWriter.open(path.join(dir, 'after-error'), 0, { create: true });
   t.is(w.direct, directSupported);
   await w.abort();
+});
+
+/** What a reader yields for [offset, end), each piece copied out before the next is asked for. */
+async function readAll(r: FileReader, offset: number, end: number, stopAfter = Infinity): Promise<Buffer> {
+  const out: Buffer[] = [];
+  const spare = Buffer.alloc(MB);
+  for await (const piece of r.pieces(offset, end, (n) => spare.subarray(0, n))) {
+    out.push(Buffer.from(piece));
+    if (out.length >= stopAfter) break;
+  }
+  return Buffer.concat(out);
+}
+
+test.serial('a reader gives the bytes of any range, around the page cache or not, and a stopped one gives its memory back safely', async (t) => {
+  const file = path.join(dir, 'to-read');
+  const data = randomBytes(5 * MB + 777);
+  fs.writeFileSync(file, data);
+  for (const direct of [true, false]) {
+    const r = await FileReader.open(file, { direct });
+    t.is(r.direct, direct && directSupported);
+    for (const [offset, end] of [[0, data.length], [0, 10 * MB], [MB, 3 * MB], [4096, 4097], [5 * MB, data.length], [100, 2 * MB + 5], [0, 0], [0, 1]] as const) {
+      t.true((await readAll(r, offset, end)).equals(data.subarray(offset, Math.min(end, data.length))), `${direct} [${offset}, ${end})`);
+    }
+    // Stopped after one piece, with the next being read ahead into the other stage.
+    t.true((await readAll(r, 0, data.length, 1)).equals(data.subarray(0, MB)));
+    await r.close();
+  }
+  // Every set of stages is free again, and whole: writers that take them all write the right bytes.
+  const writers = await Promise.all(Array.from({ length: 6 }, (_, i) => FileWriter.open(path.join(dir, `after-read-${i}`), 0, { create: true })));
+  t.true(writers.every((w) => w.direct === directSupported));
+  const more = randomBytes(3 * MB);
+  await Promise.all(writers.map(async (w) => { await w.write(more); await w.close(true); }));
+  for (let i = 0; i < 6; i++) t.true(fs.readFileSync(path.join(dir, `after-read-${i}`)).equals(more));
+});
+
+test.serial('a reader of a missing file fails as opening it does, keeping no aligned memory', async (t) => {
+  for (let i = 0; i < 8; i++) await t.throwsAsync(FileReader.open(path.join(dir, 'missing')), { code: 'ENOENT' });
+  const r = await FileReader.open(path.join(dir, 'to-read'));
+  t.is(r.direct, directSupported);
+  await r.close();
 });
