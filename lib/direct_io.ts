@@ -33,8 +33,13 @@ let freeSets: Buffer[][] | undefined;
 function takeStages(): Buffer[] | undefined {
   if (!freeSets) {
     const pages = (WRITERS * STAGES_PER_WRITER * STAGE_BYTES) / 65536;
-    const memory = new Memory({ initial: pages, maximum: pages });
-    freeSets = Array.from({ length: WRITERS }, (_, w) =>
+    let memory: { buffer: ArrayBuffer } | undefined;
+    try {
+      memory = new Memory({ initial: pages, maximum: pages });
+    } catch {
+      // No room to reserve it (a cap on address space, say): plain reads and writes only.
+    }
+    freeSets = !memory ? [] : Array.from({ length: WRITERS }, (_, w) =>
       Array.from({ length: STAGES_PER_WRITER }, (_, s) => Buffer.from(memory.buffer, (w * STAGES_PER_WRITER + s) * STAGE_BYTES, STAGE_BYTES)));
   }
   return freeSets.pop();
