@@ -617,8 +617,9 @@ export class DfsClient {
   }
 
   /**
-   * Writes a dfs file's verified bytes through `write` at their offsets, several blocks at once
-   * (placement is random, so they mostly come from different nodes).
+   * Hands a dfs file's bytes to a sink per block (`open(index, offset in the file)`), several
+   * blocks at once (placement is random, so they mostly come from different nodes); a block read
+   * again from another replica gets a new sink, the last one aborted.
    */
   async #readInto(info: M.FileInfo, open: (index: number, base: number) => Promise<BlockSink>, progress?: Progress): Promise<void> {
     const bases: number[] = [];

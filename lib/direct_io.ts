@@ -149,9 +149,7 @@ export class FileWriter {
 
   /** Stops: waits for a write in flight (its memory must not be reused under it), closes. */
   async abort(): Promise<void> {
-    if (this.#closed) return;
-    await this.#settle().catch(() => {});
-    await this.#finish();
+    if (!this.#closed) await this.#finish();
   }
 
   async #finish(): Promise<void> {
