@@ -119,29 +119,19 @@ export class FileBlockStore implements BlockStore {
     if (offset >= end) return;
     // A reader that is done with each chunk before the next (a proof, the scrubber) reads around
     // the page cache (lib/direct_io.ts): the bytes are used once, and then not cached for nothing.
-    let fh: fsp.FileHandle | FileReader;
+    let reader: FileReader;
     try {
-      fh = memory ? await FileReader.open(this.#file(digest)) : await fsp.open(this.#file(digest), 'r');
+      reader = await FileReader.open(this.#file(digest), { direct: memory !== undefined });
     } catch (e) {
       // The metadata claims the block but its bytes are gone: to a reader that is "not held".
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new BftmrError('DFS_NOT_FOUND', `the bytes of block ${digest} are gone`);
       throw e;
     }
     try {
-      if (fh instanceof FileReader) {
-        yield* fh.pieces(offset, end, memory!);
-        return;
-      }
-      for (let at = offset; at < end;) {
-        const want = Math.min(CHUNK_BYTES, end - at);
-        const buf = memory ? memory(want) : Buffer.allocUnsafeSlow(want);
-        const { bytesRead } = await fh.read(buf, 0, want, at);
-        if (bytesRead === 0) return; // shorter than its metadata says: the reader's digest check tells
-        yield buf.subarray(0, bytesRead);
-        at += bytesRead;
-      }
+      // A file shorter than its metadata says ends early: the reader's digest check tells.
+      yield* reader.pieces(offset, end, memory ?? ((n) => Buffer.allocUnsafeSlow(n)), CHUNK_BYTES);
     } finally {
-      await fh.close();
+      await reader.close();
     }
   }
 

@@ -247,11 +247,11 @@ export class FileReader {
   }
 
   /**
-   * Bytes [offset, end) of the file (fewer if it is shorter), in pieces of at most a stage. Read
-   * around the page cache, a piece is the reader's own memory and valid only until the next is
-   * asked for; otherwise it is read into `memory(size)`.
+   * Bytes [offset, end) of the file (fewer if it is shorter). Read around the page cache, in
+   * pieces of at most a stage, each the reader's own memory and valid only until the next is
+   * asked for; otherwise in pieces of at most `pieceBytes`, each read into `memory(size)`.
    */
-  async *pieces(offset: number, end: number, memory: (size: number) => Uint8Array): AsyncGenerator<Uint8Array> {
+  async *pieces(offset: number, end: number, memory: (size: number) => Uint8Array, pieceBytes = STAGE_BYTES): AsyncGenerator<Uint8Array> {
     let at = offset;
     if (this.#stages && offset % DIRECT_ALIGN === 0) {
       const stages = this.#stages;
@@ -288,7 +288,7 @@ export class FileReader {
     // The O_DIRECT handle reads only aligned pieces into aligned memory.
     const fh = this.#stages ? (this.#plain ??= await fsp.open(this.#file, 'r')) : this.#fh;
     while (at < end) {
-      const want = Math.min(STAGE_BYTES, end - at);
+      const want = Math.min(pieceBytes, end - at);
       const buf = memory(want);
       const { bytesRead } = await fh.read(buf, 0, want, at);
       if (bytesRead === 0) return;
