@@ -14,7 +14,7 @@ import { register } from 'tsx/esm/api';
 // the whole process, task threads included, whose heaps grow further between collections too
 // (they stay under --task-memory-mb). A factor of 4 was no faster and cost more memory: a 1 GB
 // word count's task trackers peaked at 692-796 MB instead of 577-647, a storage node once at
-// 305 MB during a put (220-246 MB at 3).
+// 305 MB during a put (217-252 MB at 3, in three runs).
 setFlagsFromString('--heap-growing-percent=200');
 
 register();
