@@ -6,6 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -257,13 +258,42 @@ export async function startCluster(home: string, opts: StartOptions): Promise<Cl
   }
 }
 
-/** Stops every process of the cluster (politely, then by force) and forgets it. */
+/**
+ * Stops every process of the cluster (politely, then by force) and forgets it. That includes the
+ * task trackers it did not start that the job tracker sees alive: one started again by hand
+ * after a crash, one that joined from another host. Those are asked to shut down over RPC before
+ * the job tracker stops; the pid such a tracker reports is only its word, so it is waited for
+ * (while it runs on this host, for the same grace), never signalled.
+ */
 export async function stopCluster(state: ClusterState, graceMs = 10_000): Promise<void> {
+  const deadline = Date.now() + graceMs;
+  const asked = await stopUnrecordedTrackers(state);
   const pids = [state.jobTracker.pid, ...state.trackers.map((t) => t.pid)].filter(alive);
   for (const pid of pids) { try { process.kill(pid, 'SIGTERM'); } catch { /* already gone */ } }
-  const deadline = Date.now() + graceMs;
-  while (pids.some(alive) && Date.now() < deadline) await sleep(50);
+  while ([...pids, ...asked].some(alive) && Date.now() < deadline) await sleep(50);
   for (const pid of pids.filter(alive)) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
   while (pids.some(alive)) await sleep(20);
   await fsp.rm(stateFile(state.home), { force: true });
 }
+
+/**
+ * Asks the live task trackers that `state` did not start (by id: `tracker-N` is the Nth it
+ * started, while that process runs) to shut down; returns the pids of those that said they run on
+ * this host. Nothing to do when the job tracker does not answer.
+ */
+async function stopUnrecordedTrackers(state: ClusterState): Promise<number[]> {
+  if (!alive(state.jobTracker.pid)) return [];
+  const creds = await readCredentials(tlsDir(clientDir(state.home))).catch(() => undefined);
+  const st = creds && (await clusterStatus(state.jobTracker.address, creds).catch(() => undefined));
+  if (!creds || !st) return [];
+  const started = new Set(state.trackers.filter((t) => alive(t.pid)).map((t) => path.basename(t.dir)));
+  const others = st.trackers.filter((t) => t.alive && !started.has(t.tracker_id));
+  await Promise.all(others.map(async (t) => {
+    const tt = new RpcClient('TaskTracker', t.address, creds);
+    // One that is gone already, or refuses, is left to its own end: it cannot rejoin a stopped job tracker.
+    try { await tt.call<M.Empty, M.Empty>('Shutdown', {}, 5_000); } catch { /* see above */ } finally { tt.close(); }
+  }));
+  return others.filter((t) => LOCAL_HOSTS.has(t.address.slice(0, t.address.lastIndexOf(':')))).map((t) => t.pid);
+}
+
+const LOCAL_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]', '::1', os.hostname()]);

@@ -6,9 +6,12 @@ import test from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
 import { MB } from '../lib/options.ts';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { sha256 } from '../lib/digest.ts';
-import { bftmr, concatenatedOutput, corpus, grepLinesOracle, grepOracle, invertedIndexOracle, joinOracle, normalisedOutput, ROOT, sortOracle, tempDir, wordCountOracle } from './helpers/cli.ts';
+import {
+  bftmr, concatenatedOutput, corpus, grepLinesOracle, grepOracle, invertedIndexOracle, joinOracle, joinTracker, json, normalisedOutput, ROOT, sortOracle, tempDir,
+  until, wordCountOracle,
+} from './helpers/cli.ts';
 
 const home = tempDir('bftmr-it-');
 let text = '';
@@ -376,4 +379,35 @@ export default {
   t.is(r.code, 1);
   t.regex(r.stderr, /^bftmr: job \S+ failed: map task 0 failed on 2 trackers \(.+\): Worker terminated due to reaching memory limit/m);
   t.false(fs.existsSync(path.join(dir, 'out')));
+});
+
+test('cluster stop also stops the trackers it did not start: one started again by hand, one that joined', async (t) => {
+  const h = tempDir('bftmr-stop-');
+  const start = await bftmr(h, 'cluster', 'start', '--trackers', '3', '--slots', '1');
+  t.is(start.code, 0, start.stderr);
+  const state = JSON.parse(fs.readFileSync(path.join(h, 'cluster.json'), 'utf8'));
+  const children: ChildProcess[] = [];
+  try {
+    // tracker-1 crashes and its operator starts it again by hand, with its own directory.
+    process.kill(state.trackers[1].pid, 'SIGKILL');
+    const log = fs.openSync(path.join(h, 'tracker-1', 'log'), 'a');
+    const again = spawn(process.execPath, [path.join(ROOT, 'bin/bftmr.js'), 'tasktracker', '--jobtracker', state.jobTracker.address, '--dir', path.join(h, 'tracker-1')],
+      { stdio: ['ignore', log, log] });
+    fs.closeSync(log);
+    children.push(again, await joinTracker(h, 'tracker-joined', '--slots', '1'));
+    // (Bounded, so a tracker left running fails the test instead of hanging it.)
+    const exited = children.map((c) => new Promise<number | string | null>((res) => {
+      c.once('exit', (code) => res(code));
+      setTimeout(() => res('still running a minute after cluster stop'), 60_000).unref();
+    }));
+    await until('both to register', async () => (await json<any>(bftmr(h, 'cluster', 'status', '--json'))).trackers,
+      (ts: any[]) => ts.some((x) => x.id === 'tracker-1' && x.pid === again.pid && x.alive) && ts.some((x) => x.id === 'tracker-joined' && x.alive));
+    const stop = await bftmr(h, 'cluster', 'stop');
+    t.is(stop.code, 0, stop.stderr);
+    t.deepEqual(await Promise.all(exited), [0, 0], 'each shut down when asked, and cleanly');
+    t.false(fs.existsSync(path.join(h, 'cluster.json')));
+  } finally {
+    for (const c of children) c.kill('SIGKILL');
+    await bftmr(h, 'cluster', 'stop');
+  }
 });
