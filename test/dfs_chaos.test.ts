@@ -182,10 +182,12 @@ test.serial('a reader\'s reports get liars named; with no verified copy left a r
     t.is(fsck.code, 1, fsck.stderr);
     const report = JSON.parse(fsck.stdout);
     t.false(report.healthy);
-    t.true(report.files[0].blocks.some((b: { state: string; bad: string[] }) => b.state === 'CORRUPT' && b.bad.includes(corrupt)));
+    // As in HDFS, not CORRUPT: a good copy is left of every block.
+    t.true(report.files[0].blocks.some((b: { state: string; bad: string[] }) => b.state === 'UNDER_REPLICATED' && b.bad.includes(corrupt)));
+    t.false(report.files[0].blocks.some((b: { state: string }) => b.state === 'CORRUPT' || b.state === 'MISSING'));
     const text = await bftmr(home, 'dfs', 'fsck', '/data');
     t.is(text.code, 1);
-    t.regex(text.stdout, /block \d+ \([0-9a-f]{12}\) CORRUPT: \d of 4 live verified replicas/);
+    t.regex(text.stdout, new RegExp(`block \\d+ \\([0-9a-f]{12}\\) UNDER_REPLICATED: [1-3] of 4 live verified replicas \\(.+\\), bad on [^\\n]*${corrupt}`));
     t.regex(text.stdout, /^NOT HEALTHY: 1 file, 52 blocks/m);
 
     // Only the liars are left.

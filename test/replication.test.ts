@@ -490,12 +490,28 @@ test('safe mode after a restart: no repairs until trackers had time to come back
   t.is(repairsIn(m.take('C', 1_001)).length, 1);
 });
 
-test('a replica proven bad goes, the block is corrupt until it has all its copies again, and the bad tracker is not a target', (t) => {
+test('fsck\'s states as HDFS names them: CORRUPT when every copy was proven bad, MISSING when none can be read', (t) => {
+  const c = new Cluster('A', 'B', 'C');
+  const m = monitor(c);
+  m.track(D('bad'), 10, 2, ['A', 'B'], 0);
+  m.proveBad('A', D('bad'));
+  t.is(m.health(D('bad'))!.state, 'UNDER_REPLICATED', 'B still holds a good copy');
+  m.proveBad('B', D('bad'));
+  t.like(m.health(D('bad')), { state: 'CORRUPT', live: [], bad: ['A', 'B'] });
+  m.track(D('gone'), 10, 2, ['A', 'C'], 0);
+  c.up.delete('A');
+  m.trackerDown('A');
+  t.is(m.health(D('gone'))!.state, 'UNDER_REPLICATED');
+  c.up.delete('C');
+  t.like(m.health(D('gone')), { state: 'MISSING', live: [] }, 'a dead tracker\'s disk may still hold it');
+});
+
+test('a replica proven bad goes, the block is under-replicated (not corrupt: a good copy is left) until it has all its copies again, and the bad tracker is not a target', (t) => {
   const c = new Cluster('A', 'B', 'C');
   const m = monitor(c);
   m.track(D('x'), 10, 2, ['A', 'B'], 0);
   m.proveBad('B', D('x'));
-  t.is(m.health(D('x'))!.state, 'CORRUPT');
+  t.is(m.health(D('x'))!.state, 'UNDER_REPLICATED');
   t.deepEqual(m.health(D('x'))!.bad, ['B']);
   t.deepEqual(deletesIn(m.take('B', 1)), [D('x')]);
   m.tick(2);
@@ -806,7 +822,7 @@ test('core: a reader\'s report leads to an audit, and only the audit\'s own find
   const verdicts = c.trackers(20).find((i) => i.tracker_id === a)!.verdicts;
   t.is(verdicts.length, 1);
   t.regex(verdicts[0]!, new RegExp(`served bytes of block ${D('blk').slice(0, 12)} that do not match its digest`));
-  t.is(c.blockHealth(D('blk'))!.state, 'CORRUPT');
+  t.is(c.blockHealth(D('blk'))!.state, 'UNDER_REPLICATED');
   t.like(take().find((e) => e.type === 'replicas'), { changes: [{ digest: D('blk'), replicas: [b] }] });
   t.deepEqual(deletesIn(heartbeat(c, a, 20).actions), [D('blk')], 'the bad copy is deleted');
   const now = pastSafeMode(c, ids);

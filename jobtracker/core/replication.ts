@@ -433,8 +433,11 @@ export class ReplicationMonitor {
     const live = [...b.replicas].filter((t) => this.#trackers.usable(t));
     const dead = [...b.replicas].filter((t) => !this.#trackers.usable(t));
     const repairing = [...this.#repairs.values()].filter((r) => r.digest === digest).length;
-    const state: BlockHealthState = this.#missing(b) ? 'MISSING'
-      : b.bad.size > 0 ? 'CORRUPT'
+    // As HDFS's fsck: CORRUPT when every copy there was has been proven bad, MISSING when none
+    // can be read (a dead tracker's disk may still hold one). A block with a good copy left is
+    // under-replicated, however many were bad: it is copied from the good one.
+    const state: BlockHealthState = b.replicas.size === 0 && b.bad.size > 0 ? 'CORRUPT'
+      : this.#missing(b) ? 'MISSING'
       : live.length < b.wanted ? 'UNDER_REPLICATED' : 'HEALTHY';
     return { live, dead, bad: [...b.bad], distrusted: [...b.distrusted], repairing, wanted: b.wanted, state };
   }
