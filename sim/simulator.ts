@@ -997,7 +997,10 @@ class Simulation {
     if (alive) {
       for (const rep of req.reports) {
         const facts = this.#attempts.get(rep.attempt_id);
-        if (facts && rep.ok && !facts.killed) facts.voted = true;
+        // A vote only if the core still runs the attempt there: the report of one it ended meanwhile
+        // (its tracker was declared lost, then came back) is ignored, and the tracker may be given
+        // the task again (seed 7001560).
+        if (facts && rep.ok && !facts.killed && this.#coreRuns(facts.jobId, rep.attempt_id, t.id)) facts.voted = true;
         if (this.#lies.has(rep.attempt_id)) this.#liars.add(t.id);
       }
     }
@@ -1151,6 +1154,15 @@ class Simulation {
   }
 
   /** A reduce attempt fed a map output other than the honest one: the core must discard it. */
+  /** Whether the core has `attemptId` running on `trackerId` (so a report of it now counts). */
+  #coreRuns(jobId: string, attemptId: string, trackerId: string): boolean {
+    try {
+      return this.#core.attempts(jobId).some((a) => a.attempt_id === attemptId && a.tracker_id === trackerId && a.outcome === 'running');
+    } catch {
+      return false; // a job the core no longer runs (its attempts were not kept across a restart)
+    }
+  }
+
   #staleReduce(a: AttemptFacts): boolean {
     return !!a.sources?.some((s) => s.digest !== honestMapDigest(a.jobId, s.mapIndex, a.partition!));
   }
