@@ -17,17 +17,20 @@ export function writeVarint(buf: Uint8Array, pos: number, n: number): number {
   return pos;
 }
 
-/** One record as the reader yields it: the key as bytes (for comparison), the value as a string. */
-export interface RawRecord {
-  key: Buffer;
-  value: string;
-}
-
 /**
  * Reads records from a file in large chunks, synchronously (it runs in a task worker thread).
- * A record may straddle chunk boundaries.
+ * A record may straddle chunk boundaries. `next()` moves to the next record, whose key and value
+ * are then the reader's own fields: a merge of several files reads on without an object per record.
  */
 export class RecordFileReader {
+  /** The current record's key and value (valid after next() returned true). */
+  key = '';
+  value = '';
+  /**
+   * Whether the key has a character from U+E000 up (a byte >= 0xEE in UTF-8): only then can string
+   * order differ from the order of the UTF-8 bytes (see compareKeys in partitioner.ts).
+   */
+  high = false;
   readonly #fd: number;
   #buf: Buffer = Buffer.alloc(0);
   #pos = 0;
@@ -63,17 +66,23 @@ export class RecordFileReader {
     }
   }
 
-  next(): RawRecord | undefined {
-    if (!this.#fill(1)) return undefined;
+  /** Reads the next record into `key`, `value` and `high`; false at the end of the file. */
+  next(): boolean {
+    if (!this.#fill(1)) return false;
     const keyLen = this.#varint();
     if (!this.#fill(keyLen)) throw new Error('truncated record file');
-    const key = Buffer.from(this.#buf.subarray(this.#pos, this.#pos + keyLen));
-    this.#pos += keyLen;
+    const buf = this.#buf;
+    const end = this.#pos + keyLen;
+    let high = false;
+    for (let i = this.#pos; i < end; i++) if (buf[i]! >= 0xee) { high = true; break; }
+    this.high = high;
+    this.key = buf.toString('utf8', this.#pos, end);
+    this.#pos = end;
     const valueLen = this.#varint();
     if (!this.#fill(valueLen)) throw new Error('truncated record file');
-    const value = this.#buf.toString('utf8', this.#pos, this.#pos + valueLen);
+    this.value = this.#buf.toString('utf8', this.#pos, this.#pos + valueLen);
     this.#pos += valueLen;
-    return { key, value };
+    return true;
   }
 
   close(): void {

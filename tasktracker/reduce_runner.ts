@@ -6,11 +6,12 @@
  */
 import type { Conf, Job, ReduceContext } from '../lib/job.ts';
 import { cacheReader } from './cache_files.ts';
-import { RecordFileReader, type RawRecord } from './records.ts';
+import { RecordFileReader } from './records.ts';
 import { OutputFile } from './output_file.ts';
 import { Counters } from './counters.ts';
 import { MinHeap } from '../lib/min_heap.ts';
 import { synchronous } from './map_runner.ts';
+import { compareKeys } from './partitioner.ts';
 
 export interface ReduceResult {
   digest: string;
@@ -18,14 +19,16 @@ export interface ReduceResult {
   counters: Record<string, number>;
 }
 
+/** An input's reader, at its current record. */
 interface Head {
-  rec: RawRecord;
-  mapIndex: number;
   reader: RecordFileReader;
+  mapIndex: number;
 }
 
+/** By key bytes, then map index. Keys without high characters compare as strings do (the same order, see compareKeys). */
 function less(a: Head, b: Head): boolean {
-  const c = Buffer.compare(a.rec.key, b.rec.key);
+  const x = a.reader, y = b.reader;
+  const c = x.high || y.high ? compareKeys(x.key, y.key) : x.key < y.key ? -1 : x.key === y.key ? 0 : 1;
   return c < 0 || (c === 0 && a.mapIndex < b.mapIndex);
 }
 
@@ -65,25 +68,24 @@ export function runReduce(
       if (path === undefined) return;
       const reader = new RecordFileReader(path);
       readers.push(reader);
-      const rec = reader.next();
-      if (rec) heap.push({ rec, mapIndex, reader });
+      if (reader.next()) heap.push({ reader, mapIndex });
     });
 
     const reduce = job.reduce.bind(job);
     let inRecords = 0;
     let groups = 0;
     while (heap.size > 0) {
-      const key = heap.peek()!.rec.key;
+      const key = heap.peek()!.reader.key;
       const values: string[] = [];
-      while (heap.size > 0 && heap.peek()!.rec.key.equals(key)) {
+      // (Equal strings are equal UTF-8 bytes.)
+      while (heap.size > 0 && heap.peek()!.reader.key === key) {
         const top = heap.peek()!;
-        values.push(top.rec.value);
-        const next = top.reader.next();
-        heap.replaceTop(next ? { rec: next, mapIndex: top.mapIndex, reader: top.reader } : undefined);
+        values.push(top.reader.value);
+        heap.replaceTop(top.reader.next() ? top : undefined);
       }
       inRecords += values.length;
       groups++;
-      synchronous('reduce', reduce(key.toString('utf8'), values, ctx));
+      synchronous('reduce', reduce(key, values, ctx));
     }
     counters.add('reduce.input.records', inRecords);
     counters.add('reduce.input.groups', groups);

@@ -14,7 +14,7 @@ const tmp = () => tempDir('bftmr-shuffle-');
 function records(file: string): [string, string][] {
   const r = new RecordFileReader(file, 7);
   const out: [string, string][] = [];
-  for (let rec = r.next(); rec; rec = r.next()) out.push([rec.key.toString('utf8'), rec.value]);
+  while (r.next()) out.push([r.key, r.value]);
   r.close();
   return out;
 }
@@ -160,6 +160,16 @@ test('reduce merges map outputs by key bytes, ties broken by map index', async (
   t.is(swapped.text, 'a\t0\nk\t0,0,4\nx\t0\n');
   t.is(run([m0.outs[0], m1.outs[0]]).res.digest, res.digest);
   t.is(run([undefined, m1.outs[0]]).text, 'a\t0\nk\t0\n');
+});
+
+test('reduce merges keys in UTF-8 byte order, high characters (U+E000 up, beyond the BMP) included', async (t) => {
+  // Spread over three maps, each in its own sorted order; keys in two maps tie by map index.
+  const keys = ['a', 'B', '\uE000', '😀', '\uFFFD', 'é', 'ab', '\u07FF', '\u0800', '𝄞', 'z', '\uD7FF'];
+  const maps = await Promise.all([0, 1, 2].map((m) => mapText(tagger, keys.filter((_, i) => i % 3 !== m).join(' ') + '\n', 1)));
+  const out = path.join(tmp(), 'out');
+  runReduce(tagger, maps.map((x) => x.outs[0]), 0, 1, {}, out);
+  const byBytes = [...keys].sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y)));
+  t.deepEqual(fs.readFileSync(out, 'utf8').trimEnd().split('\n').map((l) => l.split('\t')), byBytes.map((k) => [k, '0,0']));
 });
 
 test('sortByKey sorts like the UTF-8 bytes, with and without high characters', (t) => {
