@@ -266,10 +266,10 @@ export async function startCluster(home: string, opts: StartOptions): Promise<Cl
  * (while it runs on this host, for the same grace), never signalled.
  */
 export async function stopCluster(state: ClusterState, graceMs = 10_000): Promise<void> {
-  const deadline = Date.now() + graceMs;
   const asked = await stopUnrecordedTrackers(state);
   const pids = [state.jobTracker.pid, ...state.trackers.map((t) => t.pid)].filter(alive);
   for (const pid of pids) { try { process.kill(pid, 'SIGTERM'); } catch { /* already gone */ } }
+  const deadline = Date.now() + graceMs;
   while ([...pids, ...asked].some(alive) && Date.now() < deadline) await sleep(50);
   for (const pid of pids.filter(alive)) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
   while (pids.some(alive)) await sleep(20);

@@ -1153,7 +1153,6 @@ class Simulation {
 
   }
 
-  /** A reduce attempt fed a map output other than the honest one: the core must discard it. */
   /** Whether the core has `attemptId` running on `trackerId` (so a report of it now counts). */
   #coreRuns(jobId: string, attemptId: string, trackerId: string): boolean {
     try {
@@ -1163,6 +1162,7 @@ class Simulation {
     }
   }
 
+  /** A reduce attempt fed a map output other than the honest one: the core must discard it. */
   #staleReduce(a: AttemptFacts): boolean {
     return !!a.sources?.some((s) => s.digest !== honestMapDigest(a.jobId, s.mapIndex, a.partition!));
   }
