@@ -433,9 +433,9 @@ export class ReplicationMonitor {
     const live = [...b.replicas].filter((t) => this.#trackers.usable(t));
     const dead = [...b.replicas].filter((t) => !this.#trackers.usable(t));
     const repairing = [...this.#repairs.values()].filter((r) => r.digest === digest).length;
-    // As HDFS's fsck: CORRUPT when every copy there was has been proven bad, MISSING when none
-    // can be read (a dead tracker's disk may still hold one). A block with a good copy left is
-    // under-replicated, however many were bad: it is copied from the good one.
+    // As HDFS's fsck: CORRUPT when no copy is left and copies were proven bad, MISSING when no
+    // tracker that serves holds one otherwise (a dead tracker's disk may). A block with a good
+    // copy left is under-replicated, however many were bad: it is copied from the good one.
     const state: BlockHealthState = b.replicas.size === 0 && b.bad.size > 0 ? 'CORRUPT'
       : this.#missing(b) ? 'MISSING'
       : live.length < b.wanted ? 'UNDER_REPLICATED' : 'HEALTHY';
