@@ -129,13 +129,18 @@ export async function findCluster(home: string): Promise<ClusterState> {
  */
 export async function jobTrackerRuns(state: ClusterState): Promise<boolean> {
   if (alive(state.jobTracker.pid)) return true;
-  const creds = await readCredentials(tlsDir(clientDir(state.home))).catch(() => undefined);
-  if (!creds) return false;
-  const st = await clusterStatus(state.jobTracker.address, creds).catch(() => undefined);
+  const st = (await statusAsHome(state))?.st;
   if (!st || !alive(st.pid)) return false;
   state.jobTracker.pid = st.pid;
   await fsp.writeFile(stateFile(state.home), JSON.stringify(state, null, 2) + '\n').catch(() => {});
   return true;
+}
+
+/** The job tracker's status, asked with the home's client credentials; undefined if either is missing. */
+async function statusAsHome(state: ClusterState): Promise<{ creds: Credentials; st: M.ClusterStatusReply } | undefined> {
+  const creds = await readCredentials(tlsDir(clientDir(state.home))).catch(() => undefined);
+  const st = creds && (await clusterStatus(state.jobTracker.address, creds).catch(() => undefined));
+  return creds && st ? { creds, st } : undefined;
 }
 
 /** `credentials`: see RpcClient (this process's own by default). */
@@ -282,10 +287,9 @@ export async function stopCluster(state: ClusterState, graceMs = 10_000): Promis
  * this host. Nothing to do when the job tracker does not answer.
  */
 async function stopUnrecordedTrackers(state: ClusterState): Promise<number[]> {
-  if (!alive(state.jobTracker.pid)) return [];
-  const creds = await readCredentials(tlsDir(clientDir(state.home))).catch(() => undefined);
-  const st = creds && (await clusterStatus(state.jobTracker.address, creds).catch(() => undefined));
-  if (!creds || !st) return [];
+  const asked = alive(state.jobTracker.pid) ? await statusAsHome(state) : undefined;
+  if (!asked) return [];
+  const { creds, st } = asked;
   const started = new Set(state.trackers.filter((t) => alive(t.pid)).map((t) => path.basename(t.dir)));
   const others = st.trackers.filter((t) => t.alive && !started.has(t.tracker_id));
   await Promise.all(others.map(async (t) => {
