@@ -104,18 +104,23 @@ export function progressText(s: M.JobStatus): string {
 const JT_PATIENCE_MS = 60_000;
 
 /**
- * Polls the job until it ends, showing progress on a terminal. A job the job tracker runs again
+ * Follows the job until it ends, showing progress on a terminal. A job the job tracker runs again
  * after a restart is followed to its rerun (with a note on stderr): the status returned is the
  * rerun's.
  */
 export async function waitForJob(dfs: DfsClient, jobId: string, showProgress: boolean): Promise<M.JobStatus> {
   const line = new ProgressLine(showProgress);
+  // How often the progress line changes; without one, the job tracker is asked every 20 s.
+  const waitMs = showProgress ? 200 : 20_000;
   let downSince: number | undefined;
   try {
     for (;;) {
       let s: M.JobStatus;
+      const asked = Date.now();
       try {
-        s = await dfs.jobTracker.call<M.JobId, M.JobStatus>('GetJob', { job_id: jobId }, kClusterDefaults.rpcDeadlineMs);
+        // The job tracker answers when the job ends, or after the wait: the end is known at once.
+        s = await dfs.jobTracker.call<M.GetJobRequest, M.JobStatus>('GetJob', { job_id: jobId, wait_ms: waitMs },
+          waitMs + kClusterDefaults.rpcDeadlineMs);
         downSince = undefined;
       } catch (e) {
         // A job tracker being restarted is waited for (its jobs run again when it is back).
@@ -135,7 +140,10 @@ export async function waitForJob(dfs: DfsClient, jobId: string, showProgress: bo
       }
       if (s.state !== 'RUNNING') return s;
       line.update(progressText(s));
-      await sleep(200);
+      // A job tracker that answered before the wait was up (one stopping, or one that does not wait)
+      // is asked again after a pause, not at once.
+      const early = waitMs - (Date.now() - asked);
+      if (early > 0) await sleep(Math.min(early, 500));
     }
   } finally {
     line.done();

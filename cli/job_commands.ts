@@ -86,9 +86,11 @@ export function registerJob(program: Command): void {
 
   job.command('status <jobId>')
     .description('the state and summary of a job')
+    .option('--wait', 'wait for the job to end first (one submitted with --no-wait), with progress on a terminal; exit status 0 only if its output was committed')
     .option('--json', 'print one JSON object')
     .action((jobId: string, o, cmd: Command) => withCluster(cmd, async (dfs) => {
-      const s = await dfs.jobTracker.call<M.JobId, M.JobStatus>('GetJob', { job_id: jobId }, kClusterDefaults.rpcDeadlineMs);
+      if (o.wait) { finish(await waitForJob(dfs, jobId, !o.json), !!o.json); return; }
+      const s = await dfs.jobTracker.call<M.GetJobRequest, M.JobStatus>('GetJob', { job_id: jobId }, kClusterDefaults.rpcDeadlineMs);
       console.log(o.json ? JSON.stringify(summaryObject(s)) : summaryText(s));
     }));
 

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { BftmrError, messageOf } from '../lib/errors.ts';
 import { startServer, unary, type RpcServer } from '../lib/rpc.ts';
 import type * as M from '../lib/messages.ts';
-import { JOB_CODE_DIR, MB, type JobTrackerOptions } from '../lib/options.ts';
+import { JOB_CODE_DIR, MAX_JOB_WAIT_MS, MB, type JobTrackerOptions } from '../lib/options.ts';
 import { baseName, normalizePath } from '../dfs/dfs_path.ts';
 import { JobTrackerCore } from './core/jobtracker_core.ts';
 import type { Effect } from './core/types.ts';
@@ -164,6 +164,7 @@ export async function startJobTracker(opts: JobTrackerOptions, log: (line: strin
       if (e.type === 'log') { log(e.message); continue; }
       if (e.type === 'job') {
         await jobRecords.put(e.status.job_id, e.status).catch((err) => log(`could not record ${e.status.job_id}: ${messageOf(err)}`));
+        wakeJobWaiters(e.status.job_id);
         if (e.status.state !== 'RUNNING') {
           const req = await submissions.get(e.status.job_id).catch(() => undefined);
           await submissions.del(e.status.job_id).catch(() => undefined);
@@ -348,6 +349,35 @@ export async function startJobTracker(opts: JobTrackerOptions, log: (line: strin
     }).catch((err) => log(`could not delete the job code ${bundlePath}: ${messageOf(err)}`));
   }
 
+  // GetJob calls waiting for a job to end (wait_ms), woken whenever its record changes (and at stop).
+  const jobWaiters = new Map<string, Set<() => void>>();
+  function wakeJobWaiters(jobId?: string): void {
+    for (const [id, waiters] of jobWaiters) {
+      if (jobId !== undefined && id !== jobId) continue;
+      jobWaiters.delete(id);
+      for (const wake of waiters) wake();
+    }
+  }
+  async function jobStatus(jobId: string, waitMs: number): Promise<M.JobStatus> {
+    const until = Date.now() + Math.min(waitMs, MAX_JOB_WAIT_MS);
+    for (;;) {
+      const s = core.job(jobId, Date.now());
+      const left = until - Date.now();
+      if (s.state !== 'RUNNING' || left <= 0 || stopping) return s;
+      await new Promise<void>((resolve) => {
+        const wake = () => {
+          clearTimeout(timer);
+          jobWaiters.get(jobId)?.delete(wake);
+          resolve();
+        };
+        const timer = setTimeout(wake, left);
+        let waiters = jobWaiters.get(jobId);
+        if (!waiters) jobWaiters.set(jobId, (waiters = new Set()));
+        waiters.add(wake);
+      });
+    }
+  }
+
   let effectsChain = Promise.resolve();
   const drainEffects = () => {
     const effects = core.takeEffects();
@@ -407,7 +437,7 @@ export async function startJobTracker(opts: JobTrackerOptions, log: (line: strin
       return {};
     }),
     SubmitJob: unary<M.SubmitJobRequest, M.SubmitJobReply>(async (req) => ({ job_id: await submitJob(req) })),
-    GetJob: unary<M.JobId, M.JobStatus>(async (req) => core.job(req.job_id, Date.now())),
+    GetJob: unary<M.GetJobRequest, M.JobStatus>((req) => jobStatus(req.job_id, req.wait_ms ?? 0)),
     KillJob: unary<M.JobId, M.JobStatus>(async (req, peer) => {
       const s = core.kill(req.job_id, `client ${peer.name}`, Date.now());
       drainEffects();
@@ -517,6 +547,7 @@ export async function startJobTracker(opts: JobTrackerOptions, log: (line: strin
   function stop(): Promise<void> {
     stopping ??= (async () => {
       clearInterval(ticker);
+      wakeJobWaiters();
       await server!.close();
       await effectsChain;
       await namespace.close();

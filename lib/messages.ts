@@ -131,6 +131,7 @@ export interface SubmitJobRequest {
 }
 export interface SubmitJobReply { job_id: string }
 export interface JobId { job_id: string }
+export interface GetJobRequest { job_id: string; wait_ms?: number }
 export interface Verdict { tracker_id: string; reason: string }
 
 export interface JobStatus {

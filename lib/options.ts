@@ -78,6 +78,8 @@ export const kJobDefaults: JobOptions = {
 
 /** Where submits store job code in the dfs, each bundle as <its SHA-256>.mjs, while jobs run it. */
 export const JOB_CODE_DIR = '/.bftmr/jobs';
+/** The longest a GetJob call waits for its job to end (its wait_ms), so a client's deadline is easy to set. */
+export const MAX_JOB_WAIT_MS = 60_000;
 
 /**
  * `dfs put` records the SHA-256 of each block's first this many bytes beside the block's own, so

@@ -9,7 +9,9 @@ import path from 'node:path';
 import { bftmr, bftmrFed, corpus, tempDir, wordCountOracle, type Result } from './helpers/cli.ts';
 import { bundleJob } from '../cli/bundle.ts';
 import { findCluster } from '../cli/cluster_launcher.ts';
-import { submit, waitForJob } from '../cli/job_client.ts';
+import { submit } from '../cli/job_client.ts';
+import { MAX_JOB_WAIT_MS } from '../lib/options.ts';
+import type * as M from '../lib/messages.ts';
 import { DfsClient } from '../dfs/client.ts';
 
 const home = tempDir('bftmr-bad-');
@@ -339,12 +341,12 @@ test.serial('dfs setrep lowers and raises the copies of every block below a path
 });
 
 test.serial('a job\'s code stays in the dfs while the job runs and goes when it ends (--job-code-keep-ms 0 here; as Hadoop\'s staging directory); the next submit stores it again', async (t) => {
-  // Each map waits a second first, so the job is seen running.
+  // Each map waits two seconds first, so the job is seen running.
   const slow = path.join(scratch, 'slow.ts');
   fs.writeFileSync(slow, `let waited = false;
 export default {
   map(line: string, ctx: any) {
-    if (!waited) { Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1000); waited = true; }
+    if (!waited) { Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2000); waited = true; }
     if (line.includes('hack')) ctx.emit('hack', '1');
   },
   reduce(k: string, vs: string[], ctx: any) { ctx.emit(k, String(vs.length)); },
@@ -361,26 +363,29 @@ export default {
     for (let i = 0; i < 100 && (await code()).length > 0; i++) await new Promise((r) => setTimeout(r, 100));
     return (await code()).length === 0;
   };
-  for (let i = 0; i < 300; i++) {
-    if (JSON.parse((await bftmr(home, 'job', 'status', jobId, '--json')).stdout).state !== 'RUNNING') break;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  t.is(JSON.parse((await bftmr(home, 'job', 'status', jobId, '--json')).stdout).state, 'SUCCEEDED');
-  t.true(await gone(), 'the code of a job that ended is deleted');
-  // So is each tracker's copy of its module.
-  const modules = () => fs.readdirSync(home).filter((d) => d.startsWith('tracker-'))
-    .flatMap((d) => (fs.existsSync(path.join(home, d, 'code')) ? fs.readdirSync(path.join(home, d, 'code')) : []));
-  for (let i = 0; i < 100 && modules().length > 0; i++) await new Promise((r) => setTimeout(r, 100));
-  t.deepEqual(modules(), [], 'the trackers keep no module of a job that ended');
-  // The same code again, through the client library, with the path it was stored at: the submit
-  // finds it gone (JOB_CODE_GONE), stores it again and runs the job.
   const dfs = new DfsClient((await findCluster(home)).jobTracker.address);
   try {
+    // GetJob with wait_ms answers when the job ends (a client learns of the end at once), not at the wait's end.
+    const getJob = (wait_ms: number) => dfs.jobTracker.call<M.GetJobRequest, M.JobStatus>('GetJob', { job_id: jobId, wait_ms }, wait_ms + 15_000);
+    t.is((await getJob(0)).state, 'RUNNING');
+    const asked = Date.now();
+    t.is((await getJob(MAX_JOB_WAIT_MS)).state, 'SUCCEEDED');
+    t.true(Date.now() - asked < MAX_JOB_WAIT_MS, 'the answer came when the job ended');
+    t.true(await gone(), 'the code of a job that ended is deleted');
+    // So is each tracker's copy of its module.
+    const modules = () => fs.readdirSync(home).filter((d) => d.startsWith('tracker-'))
+      .flatMap((d) => (fs.existsSync(path.join(home, d, 'code')) ? fs.readdirSync(path.join(home, d, 'code')) : []));
+    for (let i = 0; i < 100 && modules().length > 0; i++) await new Promise((r) => setTimeout(r, 100));
+    t.deepEqual(modules(), [], 'the trackers keep no module of a job that ended');
+    // The same code again, through the client library, with the path it was stored at: the submit
+    // finds it gone (JOB_CODE_GONE), stores it again and runs the job; `job status --wait` waits for it.
     const bundle = await bundleJob(slow);
     const again = await submit(dfs, bundle, held[0]!, {
       inputs: ['/in/jargon.txt'], output: '/slow2', f: 1, reduces: 1, splitBytes: 64 << 20, conf: {}, name: 'slow', cacheFiles: [],
     });
-    t.is((await waitForJob(dfs, again, false)).state, 'SUCCEEDED');
+    const waited = await bftmr(home, 'job', 'status', again, '--wait', '--json');
+    t.is(waited.code, 0, waited.stderr);
+    t.is(JSON.parse(waited.stdout).state, 'SUCCEEDED');
   } finally {
     dfs.close();
   }
