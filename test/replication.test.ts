@@ -832,6 +832,33 @@ test('core: a reader\'s report leads to an audit, and only the audit\'s own find
   t.false(repairs.some((r) => r.sources.some((s) => s.tracker_id === a)), 'the proven-bad tracker is no source');
 });
 
+test('core: a reader\'s report that comes while a routine audit of that copy is under way is checked when it ends', (t) => {
+  // A routine audit asks for a proof under a challenge, which a node that holds the right bytes
+  // but serves readers other bytes passes: the reader's report must not be lost meanwhile.
+  const c = new JobTrackerCore({ ...OPTS, dfsAuditIntervalMs: 100 }, seeded(3), 0);
+  const ids = ['h0', 'h1', 'h2'].map((h, i) => c.register({ tracker_id: '', address: `${h}:1`, pid: i, slots: 1, fault: '', blocks: [] }, 0));
+  const audits = () => c.takeEffects().filter((e): e is Extract<Effect, { type: 'audit' }> => e.type === 'audit');
+  c.trackBlock(D('blk'), 10, 2, [ids[0]!, ids[1]!], 0);
+  let routine: Extract<Effect, { type: 'audit' }> | undefined;
+  for (let now = pastSafeMode(c, ids); !routine && now < 60_000; now += 100) {
+    for (const id of ids) heartbeat(c, id, now);
+    c.tick(now);
+    routine = audits()[0];
+  }
+  t.like(routine, { routine: true, digest: D('blk') });
+  const accused = routine!.trackerId;
+  c.reportBadReplica(accused, D('blk'), 'a reader');
+  t.deepEqual(audits(), [], 'one audit at a time per replica');
+  c.auditResult(routine!, true, 70_000);
+  const followUp = audits();
+  t.is(followUp.length, 1, 'the report is checked once the routine audit is over');
+  t.like(followUp[0], { trackerId: accused, digest: D('blk'), task: 'reported by a reader' });
+  t.falsy(followUp[0]!.routine, 'fetched as readers fetch, not answered with a proof');
+  c.auditResult(followUp[0]!, false, 70_010);
+  t.is(c.trackers(70_010).find((i) => i.tracker_id === accused)!.verdicts.length, 1);
+  t.false(c.blockHealth(D('blk'))!.live.includes(accused));
+});
+
 test('core: a verdict goes out as an effect to keep; a restarted core given them trusts that tracker no more', (t) => {
   const { core: c, ids, take } = core();
   const [a, b] = ids as [string, string];

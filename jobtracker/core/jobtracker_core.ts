@@ -63,8 +63,13 @@ export class JobTrackerCore {
   readonly #committedAt = new Map<string, number>();
   /** `tracker|digest` pairs audited already: one check per claim is enough. */
   readonly #audited = new Set<string>();
-  /** `tracker|digest` pairs of dfs blocks being audited now (audited again on a later accusation). */
-  readonly #blockAudits = new Set<string>();
+  /**
+   * `tracker|digest` pairs of dfs blocks being audited now (audited again on a later accusation),
+   * and whether that audit is a routine one. A routine audit asks for a proof under a challenge,
+   * which a node that holds the right bytes but serves readers others answers well: an accusation
+   * that comes meanwhile is kept (`accused`) and checked when it ends, fetching as readers do.
+   */
+  readonly #blockAudits = new Map<string, { routine: boolean; accused?: { why: string; unlisted: boolean } }>();
   readonly #replication: ReplicationMonitor;
   /**
    * drop_job actions for trackers that were lost before they carried them out (their disks keep
@@ -505,8 +510,13 @@ export class JobTrackerCore {
   #auditBlock(trackerId: string, digest: string, why: string, unlisted = false, routine = false): void {
     const t = this.#trackers.get(trackerId);
     const key = `${trackerId}|${digest}`;
-    if (!t || unlisted === this.#replication.isReplica(trackerId, digest) || this.#blockAudits.has(key)) return;
-    this.#blockAudits.add(key);
+    if (!t || unlisted === this.#replication.isReplica(trackerId, digest)) return;
+    const current = this.#blockAudits.get(key);
+    if (current) {
+      if (current.routine && !routine) current.accused ??= { why, unlisted };
+      return;
+    }
+    this.#blockAudits.set(key, { routine });
     this.#effects.push({
       type: 'audit', jobId: '', task: why, trackerId, address: t.address, digest, ...(unlisted ? { unlisted } : {}), ...(routine ? { routine } : {}),
     });
@@ -555,10 +565,15 @@ export class JobTrackerCore {
   auditResult(audit: { jobId: string; task: string; trackerId: string; digest: string; unlisted?: boolean }, matched: boolean, now: number,
     held = true, answered = true): void {
     if (!audit.jobId) {
-      this.#blockAudits.delete(`${audit.trackerId}|${audit.digest}`);
-      // A balancing move's new copy: only a proven one replaces the old.
-      if (matched && held) this.#replication.moveChecked(audit.trackerId, audit.digest, answered, now);
-      if (matched && held) return;
+      const key = `${audit.trackerId}|${audit.digest}`;
+      const accused = this.#blockAudits.get(key)?.accused;
+      this.#blockAudits.delete(key);
+      if (matched && held) {
+        // A balancing move's new copy: only a proven one replaces the old.
+        this.#replication.moveChecked(audit.trackerId, audit.digest, answered, now);
+        if (accused) this.#auditBlock(audit.trackerId, audit.digest, accused.why, accused.unlisted);
+        return;
+      }
       if (audit.unlisted) { this.#replication.discard(audit.trackerId, audit.digest); return; }
       if (!this.#replication.isReplica(audit.trackerId, audit.digest)) return; // already dealt with
       const d = shortDigest(audit.digest);
