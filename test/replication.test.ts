@@ -171,6 +171,7 @@ test('a forgotten block is deleted on its holders; a later claim on those tracke
   t.deepEqual(deletesIn(out.get('A')!), [D('x')]);
   t.deepEqual(deletesIn(out.get('B')!), [D('x')]);
   t.deepEqual(deletesIn(out.get('C')!), []);
+  for (const id of ['A', 'B', 'C']) m.repliesAcknowledged(id); // their next heartbeats say they had those replies
   // The same bytes are put again and A and B acknowledge them: A and B may have written before
   // their delete ran, so each is asked to show it holds the block (a pull that is free if it does).
   m.track(D('x'), 10, 2, ['A', 'B'], 20);
@@ -209,6 +210,7 @@ test('a bad copy no file lists is deleted; a listed replica is not; a claim afte
   m.discard('C', D('new')); // a block no file lists yet
   m.track(D('x'), 10, 2, ['A', 'B'], 1); // a file lists x again, not on C: C's delete still goes
   t.deepEqual(deletesIn(m.take('C', 1)).sort(), [D('x'), D('new')].sort());
+  m.repliesAcknowledged('C'); // C's next heartbeat says it had that reply
   t.deepEqual(deletesIn(m.take('A', 1)), []);
   t.deepEqual(m.health(D('x'))!.live, ['A', 'B']);
   // If C's copy is then claimed after all (a put of the same bytes), it is checked, not believed,
@@ -859,6 +861,32 @@ test('core: a reader\'s report that comes while a routine audit of that copy is 
   t.false(c.blockHealth(D('blk'))!.live.includes(accused));
 });
 
+test('core: no copy of a block is made on a tracker until it has acknowledged the reply that told it to delete its copy', (t) => {
+  // That reply's actions go out again until it is acknowledged: a delete run after a new copy was
+  // made (or after a pull found the old copy still there) would take the copy the core counts.
+  const { core: c, ids } = core();
+  const [a, b, x, y] = ids as [string, string, string, string];
+  c.trackBlock(D('blk'), 10, 4, [a, b, x, y], 0);
+  let now = pastSafeMode(c, ids);
+  const told = heartbeat(c, x, now, { bad_blocks: [D('blk')] });
+  t.deepEqual(deletesIn(told.actions), [D('blk')], 'its own scrubber found its copy bad: it goes');
+  t.is(c.blockHealth(D('blk'))!.live.length, 3);
+  // x is the only tracker without a copy, but its reply was lost: it asks again without acknowledging it.
+  for (let i = 0; i < 3; i++) {
+    c.tick(++now);
+    const again = heartbeat(c, x, ++now, { last_response_id: 0 });
+    t.deepEqual(deletesIn(again.actions), [D('blk')], 'the reply\'s delete goes out again');
+    t.deepEqual(repairsIn(again.actions), [], 'and no copy is asked of x meanwhile');
+  }
+  let last = heartbeat(c, x, ++now, { last_response_id: 0 });
+  // Acknowledged: the delete has run there; now x may take a new copy.
+  last = heartbeat(c, x, ++now, { last_response_id: last.response_id });
+  c.tick(++now);
+  const after = heartbeat(c, x, ++now, { last_response_id: last.response_id });
+  t.deepEqual(repairsIn(after.actions).map((r) => r.digest), [D('blk')]);
+  t.deepEqual(deletesIn(after.actions), []);
+});
+
 test('core: a verdict goes out as an effect to keep; a restarted core given them trusts that tracker no more', (t) => {
   const { core: c, ids, take } = core();
   const [a, b] = ids as [string, string];
@@ -969,7 +997,8 @@ test('replication lowered: the extra copies are unlisted and deleted, once no re
   t.false(deleted.includes(kept[0]!));
   t.is(m.health(D('x'))!.state, 'HEALTHY');
   t.deepEqual(m.takeChanged(), [{ digest: D('x'), replicas: kept }]);
-  // Raised again: copies are made, the deleted ones included, from the one left.
+  for (const id of deleted) m.repliesAcknowledged(id);
+  // Raised again: copies are made, the deleted ones included (once their trackers had the replies), from the one left.
   m.track(D('x'), 10, 3, [], 4);
   m.tick(5);
   const repairs = [...takeAll(m, ['A', 'B', 'C', 'D'], 5).values()].flatMap(repairsIn);

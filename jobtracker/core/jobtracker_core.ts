@@ -301,6 +301,7 @@ export class JobTrackerCore {
     // Judge its running list only when the tracker has seen our last reply (a current view, not a
     // request that was delayed in the network or a launch it has not received yet).
     if (!t.lastReply || req.last_response_id === t.lastReply.id) {
+      this.#replication.repliesAcknowledged(t.id);
       for (const id of req.running) {
         const job = this.#jobOf(id);
         job?.stillRunning(t.id, id, ctx); // a deadline missed still names the tracker, even once the job is over
@@ -331,7 +332,8 @@ export class JobTrackerCore {
     if (req.deleted_blocks?.length) this.#effects.push({ type: 'log', message: `${t.id}: deleted ${req.deleted_blocks.length} unreferenced blocks` });
     if (req.block_report?.length) this.#replication.blockReport(t.id, req.block_report.map((h) => ({ digest: h.digest, ageMs: h.age_ms })), now);
     // The tracker did not get our last reply: its actions (launches above all) go out again.
-    // Trackers ignore actions they already carried out, so a repeat is harmless.
+    // Trackers ignore launches and repairs they already carried out; a delete run twice is
+    // harmless too, as no copy of its block is made there until a reply that had it is acknowledged.
     const missed = t.lastReply && (req.last_response_id ?? 0) !== t.lastReply.id ? t.lastReply.actions : [];
     const actions = [...missed, ...t.outbox, ...this.#replication.take(t.id, now)];
     t.outbox = [];

@@ -158,6 +158,14 @@ export class ReplicationMonitor {
    * was conditional (unless_stored_after_ms): such a delete spares any copy a write stored since.
    */
   readonly #tombstones = new Map<string, Map<string, { at: number; conditional: boolean }>>();
+  /**
+   * Per tracker, the blocks whose delete went out in a heartbeat reply it has not acknowledged:
+   * the core sends such a reply's actions again until it is, so the delete may still run there.
+   * No copy of those blocks is made on that tracker meanwhile (a repair, a move, a check that it
+   * holds one): a delete that runs after the copy is made, or after a pull found the old copy
+   * still there, would take the copy just counted.
+   */
+  readonly #deletesInFlight = new Map<string, Set<string>>();
   readonly #changed = new Set<string>();
   readonly #log: string[] = [];
   #nextAuditMs = 0;
@@ -324,7 +332,7 @@ export class ReplicationMonitor {
     }
     // A copy may have been deleted after its tracker acknowledged it: ask it to show it holds it
     // (a pull that succeeds at once when it does, from every copy believed above), rather than believe it.
-    for (const t of doubtful) if (this.#trackers.serves(t) && !this.#targeted(digest, t)) this.#startRepair(b, t, now);
+    for (const t of doubtful) if (this.#trackers.serves(t) && !this.#targeted(digest, t) && !this.#deleting(t, digest)) this.#startRepair(b, t, now);
     this.#needy.add(digest);
   }
 
@@ -484,7 +492,7 @@ export class ReplicationMonitor {
     const b = this.#blocks.get(d);
     if (!b || this.#live(b) >= b.wanted) {
       if (this.#collectible(ageMs, now) && this.#roomToDelete(trackerId)) this.#queueDelete(trackerId, d, this.#clocks.get(trackerId));
-    } else if (this.#trackers.serves(trackerId) && !b.distrusted.has(trackerId)) {
+    } else if (this.#trackers.serves(trackerId) && !b.distrusted.has(trackerId) && !this.#deleting(trackerId, d)) {
       this.#startRepair(b, trackerId, now);
     }
   }
@@ -501,7 +509,18 @@ export class ReplicationMonitor {
     for (const r of [...this.#repairs.values()]) if (r.target === trackerId) this.#endRepair(r);
     this.#outbox.delete(trackerId);
     this.#deletes.delete(trackerId);
+    this.#deletesInFlight.delete(trackerId); // a tracker back from this is told nothing again
     this.#clocks.delete(trackerId);
+  }
+
+  /** The tracker acknowledged the core's last reply to it: every delete sent before has run there. */
+  repliesAcknowledged(trackerId: string): void {
+    this.#deletesInFlight.delete(trackerId);
+  }
+
+  /** Whether `t` is to delete its copy of `d`, or may still: no copy is made there until it has. */
+  #deleting(t: string, d: string): boolean {
+    return !!this.#deletes.get(t)?.has(d) || !!this.#deletesInFlight.get(t)?.has(d);
   }
 
   /**
@@ -682,8 +701,8 @@ export class ReplicationMonitor {
 
   /**
    * A block on `from` that `to` may take in a move: no running job reads it, it has its copies (short ones are repairs'),
-   * none is under way or awaiting a trim, `to` holds none (nor is about to be told to delete
-   * one), was never proven to hold it bad and did not fail to pull it lately, and it is smaller than the gap, so the move brings the two closer.
+   * none is under way or awaiting a trim, `to` holds none (nor is to delete one, or may still:
+   * #deletesInFlight), was never proven to hold it bad and did not fail to pull it lately, and it is smaller than the gap, so the move brings the two closer.
    * Of those, the one that brings them closest.
    */
   #movable(from: string, to: string, gap: number, pinned: Set<string>): BlockState | undefined {
@@ -691,7 +710,7 @@ export class ReplicationMonitor {
     for (const d of this.#byTracker.get(from) ?? []) {
       const b = this.#blocks.get(d)!;
       if (b.size >= gap || pinned.has(d) || b.replicas.has(to) || b.distrusted.has(to) || this.#trimFrom.has(d) || this.#moveChecks.has(d) ||
-        this.#failed.has(`${to}|${d}`) || this.#deletes.get(to)?.has(d) || this.#inFlight(d) > 0 || this.#live(b) < b.wanted) continue;
+        this.#failed.has(`${to}|${d}`) || this.#deleting(to, d) || this.#inFlight(d) > 0 || this.#live(b) < b.wanted) continue;
       if (!best || Math.abs(gap - 2 * b.size) < Math.abs(gap - 2 * best.size)) best = b;
     }
     return best;
@@ -810,7 +829,7 @@ export class ReplicationMonitor {
       if (need <= 0) continue;
       // A tracker once proven to hold it bad is not given it again (though the block had all its copies since).
       const candidates = usable.filter((t) => !b.replicas.has(t) && !b.distrusted.has(t) && !this.#targeted(b.digest, t) &&
-        (this.#repairsByTracker.get(t) ?? 0) < this.#opts.maxRepairsPerTracker);
+        !this.#deleting(t, b.digest) && (this.#repairsByTracker.get(t) ?? 0) < this.#opts.maxRepairsPerTracker);
       // Targets whose last try failed go last.
       const fresh = candidates.filter((t) => !this.#failed.has(`${t}|${b.digest}`));
       const stale = candidates.filter((t) => this.#failed.has(`${t}|${b.digest}`));
@@ -850,7 +869,10 @@ export class ReplicationMonitor {
       const basis = unsure.reduce((m, d) => Math.min(m, deletes.get(d)!), Infinity);
       let stones = this.#tombstones.get(trackerId);
       if (!stones) this.#tombstones.set(trackerId, (stones = new Map()));
+      let inFlight = this.#deletesInFlight.get(trackerId);
+      if (!inFlight) this.#deletesInFlight.set(trackerId, (inFlight = new Set()));
       for (const d of digests) {
+        inFlight.add(d);
         const conditional = !!deletes.get(d);
         deletes.delete(d);
         stones.delete(d); // re-inserted: the map stays in send order
