@@ -18,7 +18,8 @@ export interface Bundle {
   digest: string;
 }
 
-export async function bundleJob(modulePath: string): Promise<Bundle> {
+/** `loadTimeoutMs`: how long the module's top-level code may take to load (the check below). */
+export async function bundleJob(modulePath: string, { loadTimeoutMs = LOAD_TIMEOUT_MS } = {}): Promise<Bundle> {
   const entry = path.resolve(modulePath);
   try {
     await fs.access(entry);
@@ -54,7 +55,7 @@ export async function bundleJob(modulePath: string): Promise<Bundle> {
   }
   const code = result.outputFiles[0]!.contents;
   const digest = sha256(code);
-  const checked = await loadInThread(code, digest);
+  const checked = await loadInThread(code, digest, loadTimeoutMs);
   if ('io' in checked) throw new BftmrError('LOCAL_IO', `cannot write the bundled job to ${os.tmpdir()}: ${checked.io}`);
   const error = 'error' in checked ? checked.error : jobShapeError(checked.shape);
   if (error !== undefined) throw new BftmrError('JOB_BAD_MODULE', `${modulePath} is not a bftmr job: ${error}`);
@@ -62,6 +63,9 @@ export async function bundleJob(modulePath: string): Promise<Bundle> {
 }
 
 type Checked = { shape: JobShape } | { error: string } | { io: string };
+
+/** How long a job module's top-level code may take to load at submit. */
+export const LOAD_TIMEOUT_MS = 30_000;
 
 /**
  * Loads the bundle once to check it is a job, in a thread of its own: its top-level code runs
@@ -72,7 +76,7 @@ type Checked = { shape: JobShape } | { error: string } | { io: string };
  * again from a private file, removed once it is loaded. The thread runs plain JavaScript, with
  * tasktracker/worker.ts's jobShape as its source.
  */
-function loadInThread(code: Uint8Array, digest: string): Promise<Checked> {
+function loadInThread(code: Uint8Array, digest: string, timeoutMs: number): Promise<Checked> {
   const script = `
 const { workerData, parentPort } = require('node:worker_threads');
 const fs = require('node:fs');
@@ -103,6 +107,12 @@ const { pathToFileURL } = require('node:url');
   worker.stderr.pipe(process.stderr, { end: false });
   return new Promise<Checked>((resolve) => {
     let checked: Checked | undefined;
+    // Top-level code that never ends (a loop, a wait) would hold the submit forever, and every task after it.
+    const slow = setTimeout(() => {
+      checked ??= { error: `its top-level code was still running ${timeoutMs / 1000} s after it started to load (a loop that never ends?)` };
+      void worker.terminate();
+    }, timeoutMs);
+    worker.once('exit', () => clearTimeout(slow));
     // Once it has answered, the thread ends by itself (its output all delivered first), or, if the
     // module left something running (a timer), is ended a moment later.
     worker.once('message', (m: Checked) => {

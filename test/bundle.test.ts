@@ -49,6 +49,17 @@ export default { map(line: string) {}, reduce(key: string) {} };\n`);
   t.deepEqual(fs.readdirSync(tmp).filter((n) => n.startsWith('bftmr-')), []);
 });
 
+test('a job module whose top-level code never ends is refused after a while, with a message, instead of holding the submit forever', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bftmr-bundle-spin-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const module = path.join(dir, 'spins.ts');
+  fs.writeFileSync(module, `for (;;) { /* never yields */ }
+export default { map(line: string) {}, reduce(key: string) {} };\n`);
+  const e = await t.throwsAsync(bundleJob(module, { loadTimeoutMs: 1_000 }));
+  t.is((e as { code?: string }).code, 'JOB_BAD_MODULE');
+  t.regex(e!.message, /spins\.ts is not a bftmr job: its top-level code was still running 1 s after it started to load/);
+});
+
 test('a job whose top-level code turns import.meta.url into a path (it needs a file URL, as on a tracker) is checked from a file, which goes', async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bftmr-bundle-url-'));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
