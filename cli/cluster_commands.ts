@@ -68,6 +68,9 @@ export function registerCluster(program: Command): void {
     .option('--write-lease-ms <ms>', 'a put\'s lease lapses after this long without renewal (default 60000); then blocks of it no file lists are collected', wholeNumber(1000))
     .option('--job-code-keep-ms <ms>', 'a job\'s code stays in the dfs this long after the last job that ran it ended (default 600000)', wholeNumber(0))
     .option('--block-report-ms <ms>', 'each tracker reports every dfs block it holds this often (default 300000)', wholeNumber(100))
+    .option('--listen <host>', 'the address every daemon listens on (default 127.0.0.1: this host only); 0.0.0.0 lets task trackers on other hosts join')
+    .option('--advertise-host <host>', 'the name other hosts reach this host\'s daemons by (default: the --listen address, or this host\'s name for 0.0.0.0)')
+    .option('--jobtracker-port <port>', 'the job tracker\'s port, for task trackers on other hosts to name (default: any free one)', wholeNumber(1, 65535))
     .action(async (o, cmd: Command) => {
       checkFaultOptions(o);
       const home = homeOf(cmd);
@@ -81,6 +84,7 @@ export function registerCluster(program: Command): void {
         trackers: o.trackers, slots: o.slots, taskMemoryMb: o.taskMemoryMb, faulty: o.faulty, fault: o.fault, lateFloorMs: o.lateFloorMs, deadlineFloorMs: o.deadlineFloorMs, detached: true,
         trackerExpiryMs: o.expiryMs, dfsAuditIntervalMs: o.dfsAuditMs, blacklistAfterVerdicts: o.blacklistAfter, jobHistory: o.jobHistory,
         writeLeaseMs: o.writeLeaseMs, blockReportMs: o.blockReportMs, jobCodeKeepMs: o.jobCodeKeepMs,
+        listenHost: o.listen, advertiseHost: o.advertiseHost, jobTrackerPort: o.jobtrackerPort,
         onProgress: (l) => process.stderr.isTTY && process.stderr.write(`${l}...\n`),
       }).finally(() => {
         process.off('SIGINT', onSignal);

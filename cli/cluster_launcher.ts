@@ -53,8 +53,20 @@ export interface StartOptions {
   writeLeaseMs?: number;
   jobCodeKeepMs?: number;
   blockReportMs?: number;
+  /**
+   * The address every daemon listens on (default 127.0.0.1: this host only); 0.0.0.0 or :: lets
+   * task trackers on other hosts join (`cluster credentials`, then `bftmr tasktracker`).
+   */
+  listenHost?: string;
+  /** The name other hosts reach this host's daemons by (default: the listen address, or this host's name for 0.0.0.0 and ::). */
+  advertiseHost?: string;
+  /** The job tracker's port (default: any free one), for trackers on other hosts to name. */
+  jobTrackerPort?: number;
   onProgress?: (line: string) => void;
 }
+
+const isWildcard = (host: string) => host === '0.0.0.0' || host === '::';
+const hostPort = (host: string, port: number | string) => (host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`);
 
 export const stateFile = (home: string) => path.join(home, 'cluster.json');
 
@@ -206,7 +218,9 @@ export async function startCluster(home: string, opts: StartOptions): Promise<Cl
     const ready = path.join(jtDir, 'address');
     await fsp.rm(ready, { force: true });
     const jtLog = path.join(jtDir, 'log');
-    const jtArgs = ['jobtracker', '--dir', jtDir, '--ready-file', ready];
+    const listenHost = opts.listenHost ?? '127.0.0.1';
+    const advertiseHost = opts.advertiseHost ?? (isWildcard(listenHost) ? os.hostname() : listenHost);
+    const jtArgs = ['jobtracker', '--dir', jtDir, '--ready-file', ready, '--listen', hostPort(listenHost, opts.jobTrackerPort ?? 0)];
     if (opts.heartbeatIntervalMs) jtArgs.push('--heartbeat-ms', String(opts.heartbeatIntervalMs));
     if (opts.trackerExpiryMs) jtArgs.push('--expiry-ms', String(opts.trackerExpiryMs));
     if (opts.lateFloorMs !== undefined) jtArgs.push('--late-floor-ms', String(opts.lateFloorMs));
@@ -219,10 +233,13 @@ export async function startCluster(home: string, opts: StartOptions): Promise<Cl
     const jt = launch(jtArgs, jtLog, opts.detached);
     children.push(jt);
     say('starting job tracker');
-    const address = await waitFor('the job tracker', kClusterDefaults.startTimeoutMs, async () => {
+    const listening = await waitFor('the job tracker', kClusterDefaults.startTimeoutMs, async () => {
       if (jt.exitCode !== null) throw new BftmrError('CLUSTER_START_FAILED', `the job tracker exited: ${await tail(jtLog)}`);
       return fsp.readFile(ready, 'utf8').then((s) => s.trim() || undefined, () => undefined);
     }, opts.signal);
+    // This host's own daemons and the CLI reach a job tracker listening on every address by loopback.
+    const jtPort = listening.slice(listening.lastIndexOf(':') + 1);
+    const address = isWildcard(listenHost) ? hostPort(listenHost === '::' ? '::1' : '127.0.0.1', jtPort) : listening;
 
     const trackers: ProcessInfo[] = [];
     for (let i = 0; i < opts.trackers; i++) {
@@ -231,7 +248,7 @@ export async function startCluster(home: string, opts: StartOptions): Promise<Cl
       await issueInto(ca, 'tasktracker', `tracker-${i}`, tlsDir(dir));
       const log = path.join(dir, 'log');
       const fault = i < (opts.faulty ?? 0) ? opts.fault : undefined;
-      const args = ['tasktracker', '--jobtracker', address, '--dir', dir];
+      const args = ['tasktracker', '--jobtracker', address, '--dir', dir, '--listen', hostPort(listenHost, 0), '--advertise-host', advertiseHost];
       if (opts.slots) args.push('--slots', String(opts.slots));
       if (opts.taskMemoryMb) args.push('--task-memory-mb', String(opts.taskMemoryMb));
       if (fault) args.push('--fault', fault);

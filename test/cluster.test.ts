@@ -4,6 +4,7 @@
  */
 import test from 'ava';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { MB } from '../lib/options.ts';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
@@ -409,5 +410,38 @@ test('cluster stop also stops the trackers it did not start: one started again b
   } finally {
     for (const c of children) c.kill('SIGKILL');
     await bftmr(h, 'cluster', 'stop');
+  }
+});
+
+test('a cluster started to listen on every address (--listen 0.0.0.0) takes a tracker that joins by the advertised name and a fixed job tracker port', async (t) => {
+  const h = tempDir('bftmr-listen-');
+  const port = await new Promise<number>((resolve) => {
+    const probe = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port: p } = probe.address() as net.AddressInfo;
+      probe.close(() => resolve(p));
+    });
+  });
+  const start = await bftmr(h, 'cluster', 'start', '--trackers', '2', '--slots', '1', '--listen', '0.0.0.0', '--advertise-host', 'localhost', '--jobtracker-port', String(port));
+  t.is(start.code, 0, start.stderr);
+  let joined: ChildProcess | undefined;
+  try {
+    // As on another host: the job tracker by name and port, this tracker's own address by name.
+    const dir = path.join(h, 'tracker-joined');
+    const creds = await bftmr(h, 'cluster', 'credentials', '--name', 'tracker-joined', '--out', path.join(dir, 'tls'));
+    t.is(creds.code, 0, creds.stderr);
+    joined = spawn(process.execPath, [path.join(ROOT, 'bin/bftmr.js'), 'tasktracker', '--jobtracker', `localhost:${port}`, '--dir', dir,
+      '--listen', '0.0.0.0:0', '--advertise-host', 'localhost', '--slots', '1'], { stdio: 'ignore' });
+    const trackers = await until('the joined tracker to register', async () => (await json<any>(bftmr(h, 'cluster', 'status', '--json'))).trackers,
+      (ts: any[]) => ts.some((x) => x.id === 'tracker-joined' && x.alive));
+    t.deepEqual(trackers.map((x: any) => x.address.replace(/\d+$/, 'N')), ['localhost:N', 'localhost:N', 'localhost:N'], 'every tracker by the advertised name');
+    // Three copies on three trackers: the joined one pulls its copy from the others, by their advertised addresses.
+    const put = await bftmr(h, 'dfs', 'put', corpus(), '/in.txt');
+    t.is(put.code, 0, put.stderr);
+    const stat = await json<any>(bftmr(h, 'dfs', 'stat', '/in.txt', '--json'));
+    t.true(stat.blocks.every((b: any) => b.replicas.some((r: any) => r.tracker_id === 'tracker-joined')), JSON.stringify(stat.blocks));
+    t.is((await bftmr(h, 'dfs', 'cat', '/in.txt')).stdout, fs.readFileSync(corpus(), 'utf8'));
+  } finally {
+    t.is((await bftmr(h, 'cluster', 'stop')).code, 0);
+    joined?.kill('SIGKILL');
   }
 });
