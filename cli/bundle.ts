@@ -1,7 +1,8 @@
 /**
- * Turns a job's TypeScript module into one self-contained ES module (esbuild), checks that it
- * loads and has map and reduce, and names it by its SHA-256. Done at submit, before any task
- * runs: a module that does not compile is refused with the compiler's message.
+ * Turns a job's TypeScript module into one self-contained ES module (esbuild), checks its types
+ * (tsc's checker), that it loads and that it has map and reduce, and names it by its SHA-256.
+ * Done at submit, before any task runs: a module that does not compile is refused with the
+ * compiler's message.
  */
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
@@ -12,14 +13,18 @@ import * as esbuild from 'esbuild';
 import { BftmrError, messageOf } from '../lib/errors.ts';
 import { sha256 } from '../lib/digest.ts';
 import { jobShape, jobShapeError, type JobShape } from '../tasktracker/worker.ts';
+import { typeErrors } from './typecheck.ts';
 
 export interface Bundle {
   code: Uint8Array;
   digest: string;
 }
 
-/** `loadTimeoutMs`: how long the module's top-level code may take to load (the check below). */
-export async function bundleJob(modulePath: string, { loadTimeoutMs = LOAD_TIMEOUT_MS } = {}): Promise<Bundle> {
+/**
+ * `typecheck`: refuse a module with type errors (cli/typecheck.ts); `loadTimeoutMs`: how long the
+ * module's top-level code may take to load (the check below).
+ */
+export async function bundleJob(modulePath: string, { typecheck = true, loadTimeoutMs = LOAD_TIMEOUT_MS } = {}): Promise<Bundle> {
   const entry = path.resolve(modulePath);
   try {
     await fs.access(entry);
@@ -52,6 +57,13 @@ export async function bundleJob(modulePath: string, { loadTimeoutMs = LOAD_TIMEO
       throw new BftmrError('JOB_BAD_MODULE', `${modulePath} does not compile: ${where}${m.text}`);
     }
     throw new BftmrError('JOB_BAD_MODULE', `${modulePath} does not compile: ${messageOf(e)}`);
+  }
+  if (typecheck) {
+    const errors = await typeErrors(entry);
+    if (errors.length) {
+      const more = errors.length > 1 ? ` (and ${errors.length - 1} more error${errors.length > 2 ? 's' : ''}: tsc --noEmit lists them)` : '';
+      throw new BftmrError('JOB_BAD_MODULE', `${modulePath} does not type-check: ${errors[0]}${more}`);
+    }
   }
   const code = result.outputFiles[0]!.contents;
   const digest = sha256(code);

@@ -14,7 +14,7 @@ import { bundleJob } from './bundle.ts';
 import { startCluster, stopCluster, type ClusterState } from './cluster_launcher.ts';
 import { withCluster } from './context.ts';
 import { precheck, storeBundle, submit, summaryObject, summaryText, waitForJob, type SubmitParams } from './job_client.ts';
-import { escapeControls, formatBytes, ProgressLine } from './progress.ts';
+import { countOf, escapeControls, formatBytes, ProgressLine } from './progress.ts';
 import { Peers } from '../dfs/peers.ts';
 import { kTaskLogBytes } from '../tasktracker/task_log.ts';
 import { removeScratch } from '../lib/scratch.ts';
@@ -30,6 +30,7 @@ function jobOptions(cmd: Command, local = false): Command {
     .option('--conf <key=value>', 'job configuration, seen by the job as ctx.conf (repeatable)', collectConf)
     .option('--name <name>', 'job name (default: the module file name)')
     .option('--cache-file <path>', 'a file every task may read whole, as ctx.cacheFile(its name) (repeatable; in the dfs, or local for run)', collect)
+    .option('--no-typecheck', 'do not check the module\'s types (they are then only stripped, as tsx does)')
     .option('--json', 'print the summary as one JSON object');
 }
 
@@ -57,7 +58,7 @@ export function registerJob(program: Command): void {
     .option('--no-wait', 'return as soon as the job is accepted')
     .action((modulePath: string, o, cmd: Command) => withCluster(cmd, async (dfs) => {
       const p = params(modulePath, o, await dfs.expand(o.input), o.output, await dfs.expand(o.cacheFile ?? []));
-      const bundle = await bundleJob(modulePath);
+      const bundle = await bundleJob(modulePath, { typecheck: o.typecheck });
       await precheck(dfs, p);
       const jobId = await submit(dfs, bundle, await storeBundle(dfs, bundle), p);
       if (!o.wait) { console.log(o.json ? JSON.stringify({ job_id: jobId }) : jobId); return; }
@@ -162,7 +163,7 @@ export function registerJob(program: Command): void {
       let above = path.dirname(path.resolve(o.output));
       while (!fs.existsSync(above)) above = path.dirname(above);
       if (!fs.statSync(above).isDirectory()) throw new BftmrError('LOCAL_IO', `output ${o.output}: ${above} is not a directory`);
-      const bundle = await bundleJob(modulePath);
+      const bundle = await bundleJob(modulePath, { typecheck: o.typecheck });
 
       const home = await fsp.mkdtemp(path.join(os.tmpdir(), 'bftmr-run-'));
       const line = new ProgressLine(!o.json);
@@ -244,7 +245,7 @@ export function registerJob(program: Command): void {
           files = await dfs.get('/output', o.output);
           copying = false;
           line.done();
-          extraLines.push(`  local output: ${o.output} (${files.length} files)`, `  total time with cluster start and copies: ${((Date.now() - started) / 1000).toFixed(1)}s`);
+          extraLines.push(`  local output: ${o.output} (${countOf(files.length, 'file')})`, `  total time with cluster start and copies: ${((Date.now() - started) / 1000).toFixed(1)}s`);
         }
         finish(s, !!o.json, { local_output: s.state === 'SUCCEEDED' ? path.resolve(o.output) : null }, extraLines);
       } catch (e) {

@@ -60,6 +60,28 @@ export default { map(line: string) {}, reduce(key: string) {} };\n`);
   t.regex(e!.message, /spins\.ts is not a bftmr job: its top-level code was still running 1 s after it started to load/);
 });
 
+test('a job module with a type error is refused with tsc\'s message (--no-typecheck runs it unchecked); its own tsconfig.json, if it has one, is the one that counts', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bftmr-bundle-types-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const module = path.join(dir, 'emits_a_number.ts');
+  fs.writeFileSync(module, `import type { Job } from 'bftmr';
+export default {
+  map(line, ctx) { ctx.emit(line, 1); },
+  reduce(key, values, ctx) { ctx.emit(key, String(values.length)); },
+} satisfies Job;\n`);
+  const e = await t.throwsAsync(bundleJob(module));
+  t.is((e as { code?: string }).code, 'JOB_BAD_MODULE');
+  t.regex(e!.message, /emits_a_number\.ts does not type-check: .*emits_a_number\.ts:3:35: error TS2345: Argument of type 'number' is not assignable to parameter of type 'string'/);
+  await t.notThrowsAsync(bundleJob(module, { typecheck: false }));
+  // Untyped parameters: an error under the strict defaults, not under a project's own non-strict tsconfig.
+  const loose = path.join(dir, 'project', 'loose.ts');
+  fs.mkdirSync(path.dirname(loose));
+  fs.writeFileSync(loose, `export default { map(line, ctx) { ctx.emit(line, '1'); }, reduce(key, values, ctx) { ctx.emit(key, String(values.length)); } };\n`);
+  t.regex((await t.throwsAsync(bundleJob(loose)))!.message, /error TS7006: Parameter 'line' implicitly has an 'any' type/);
+  fs.writeFileSync(path.join(dir, 'project', 'tsconfig.json'), JSON.stringify({ compilerOptions: { strict: false } }));
+  await t.notThrowsAsync(bundleJob(loose));
+});
+
 test('a job whose top-level code turns import.meta.url into a path (it needs a file URL, as on a tracker) is checked from a file, which goes', async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bftmr-bundle-url-'));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));

@@ -1,0 +1,46 @@
+/**
+ * The TypeScript type check of a job module at submit: esbuild (cli/bundle.ts) strips types
+ * without checking them, so without this a module that tsc refuses (an emit of a number, a
+ * misspelt ctx method) would run, and fail, or worse succeed, on every tracker.
+ *
+ * The module is checked as its own project sees it: with the nearest tsconfig.json above it, or
+ * else strict defaults; either way `bftmr` is this package's Job API and the module is resolved
+ * as a bundler does (as esbuild bundles it). Only the module and what it imports are checked,
+ * never a whole project. A package without types (TS7016) is taken as `any`, as esbuild takes it.
+ */
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const JOB_API = fileURLToPath(new URL('../lib/job.ts', import.meta.url));
+const OWN_TYPES = fileURLToPath(new URL('../node_modules/@types', import.meta.url));
+/** "Could not find a declaration file for module": an untyped package is `any`. */
+const UNTYPED_MODULE = 7016;
+
+/** The type errors of the module (and of what it imports), as tsc prints them; none: []. */
+export async function typeErrors(modulePath: string): Promise<string[]> {
+  const { default: ts } = await import('typescript');
+  const entry = path.resolve(modulePath);
+  const configFile = ts.findConfigFile(path.dirname(entry), ts.sys.fileExists);
+  let options: import('typescript').CompilerOptions = {
+    strict: true, target: ts.ScriptTarget.ES2022, lib: ['lib.es2023.d.ts'], types: ['node'], typeRoots: [OWN_TYPES],
+  };
+  if (configFile) {
+    const parsed = ts.getParsedCommandLineOfConfigFile(configFile, {}, { ...ts.sys, onUnRecoverableConfigFileDiagnostic: () => {} });
+    if (parsed) options = parsed.options;
+  }
+  options = {
+    ...options,
+    noEmit: true, skipLibCheck: true, allowImportingTsExtensions: true,
+    module: ts.ModuleKind.ESNext, moduleResolution: ts.ModuleResolutionKind.Bundler,
+    paths: { bftmr: [JOB_API], ...options.paths },
+  };
+  const program = ts.createProgram([entry], options);
+  return ts.getPreEmitDiagnostics(program)
+    .filter((d) => d.category === ts.DiagnosticCategory.Error && d.code !== UNTYPED_MODULE)
+    .map((d) => {
+      const text = ts.flattenDiagnosticMessageText(d.messageText, ' ');
+      if (!d.file || d.start === undefined) return `error TS${d.code}: ${text}`;
+      const { line, character } = d.file.getLineAndCharacterOfPosition(d.start);
+      return `${d.file.fileName}:${line + 1}:${character + 1}: error TS${d.code}: ${text}`;
+    });
+}
