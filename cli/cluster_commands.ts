@@ -90,7 +90,7 @@ export function registerCluster(program: Command): void {
         process.off('SIGINT', onSignal);
         process.off('SIGTERM', onSignal);
       });
-      console.log(`cluster running: job tracker at ${state.jobTracker.address}, ${state.trackers.length} task trackers (home ${home})`);
+      console.log(`cluster running: job tracker at ${state.jobTracker.address}, ${countOf(state.trackers.length, 'task tracker')} (home ${home})`);
     });
 
   cluster.command('stop')

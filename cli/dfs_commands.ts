@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import nodePath from 'node:path';
 import type { Command } from 'commander';
-import { kDfsDefaults, MB } from '../lib/options.ts';
+import { kDfsDefaults, MAX_REPLICATION, MB } from '../lib/options.ts';
 import type { BalanceReply, FileInfo, FsckFile, TrackerInfo } from '../lib/messages.ts';
 import { BftmrError } from '../lib/errors.ts';
 import type { DfsClient } from '../dfs/client.ts';
@@ -113,7 +113,7 @@ export function registerDfs(program: Command): void {
     .usage('[options] <local...> <path>')
     .description('copy local files or directories into the dfs (streams; verified replicas); into <path> if it is a directory')
     .argument('<local...>', 'local files or directories (- for standard input, streamed: a few blocks at a time wait in temporary files), then the dfs path')
-    .option('--replication <n>', `copies of each block (default: ${kDfsDefaults.replication}, or the number of live nodes if fewer)`, wholeNumber(1, 64))
+    .option('--replication <n>', `copies of each block (default: ${kDfsDefaults.replication}, or the number of live nodes if fewer)`, wholeNumber(1, MAX_REPLICATION))
     .option('--block-mb <mb>', 'block size in MB', positiveNumber, kDfsDefaults.blockBytes / MB)
     .option('-f, --force', 'replace existing files')
     .action((args: string[], o, cmd: Command) => args.length < 2 ? cmd.error("error: missing required argument 'path'") : withCluster(cmd, (client) => onInterruptRemoveScratch(async () => {
@@ -247,7 +247,7 @@ export function registerDfs(program: Command): void {
 
   dfs.command('setrep')
     .description('set the replication of a file, or of every file below a directory; copies are made or deleted in the background')
-    .argument('<rep>', 'the replication: copies each block keeps', wholeNumber(1, 1000))
+    .argument('<rep>', 'the replication: copies each block keeps', wholeNumber(1, MAX_REPLICATION))
     .argument('<path>', 'a dfs file or directory')
     .option('-w, --wait', 'wait until every block has exactly its new number of copies')
     .action((replication: number, path: string, o, cmd: Command) => withCluster(cmd, async (client) => {

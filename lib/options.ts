@@ -78,6 +78,8 @@ export const kJobDefaults: JobOptions = {
 
 /** Where submits store job code in the dfs, each bundle as <its SHA-256>.mjs, while jobs run it. */
 export const JOB_CODE_DIR = '/.bftmr/jobs';
+/** The most copies a dfs block may be asked for (HDFS's dfs.replication.max). */
+export const MAX_REPLICATION = 512;
 /** The longest a GetJob call waits for its job to end (its wait_ms), so a client's deadline is easy to set. */
 export const MAX_JOB_WAIT_MS = 60_000;
 
