@@ -4,8 +4,14 @@ import { resolveHome } from '../lib/options.ts';
 import { DfsClient } from '../dfs/client.ts';
 import { findCluster, type ClusterState } from './cluster_launcher.ts';
 
+/**
+ * The cluster's state directory. An empty BFTMR_HOME counts as unset (~/.bftmr), as the XDG
+ * base directory variables and most tools take an empty variable: taken as a path it was the
+ * current directory, which `cluster start` filled. (An empty `--home` is refused in main.ts.)
+ */
 export function homeOf(cmd: Command): string {
-  return resolveHome(cmd.optsWithGlobals().home, process.env);
+  const env = process.env.BFTMR_HOME === '' ? { ...process.env, BFTMR_HOME: undefined } : process.env;
+  return resolveHome(cmd.optsWithGlobals().home, env);
 }
 
 export async function connect(cmd: Command): Promise<{ state: ClusterState; dfs: DfsClient }> {

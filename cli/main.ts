@@ -3,7 +3,7 @@
  * environment. Errors become one line on stderr and a non-zero exit; BFTMR_DEBUG=1 shows more.
  */
 import fs from 'node:fs';
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { BUILD_ID } from '../lib/build.ts';
 import { BftmrError, ioReason, messageOf } from '../lib/errors.ts';
 import { registerCluster } from './cluster_commands.ts';
@@ -12,17 +12,25 @@ import { registerDfs } from './dfs_commands.ts';
 import { registerJob } from './job_commands.ts';
 import { escapeControls } from './progress.ts';
 
-// `bftmr dfs cat F | head`: the reader went away; stop quietly, as cat does.
+// `bftmr dfs cat F | head`: the reader went away; stop quietly, as cat does. Any other error
+// (`> /dev/full`, a disk that fills) is one line and exit status 1, as cat says it, not a stack.
 process.stdout.on('error', (e: NodeJS.ErrnoException) => {
   if (e.code === 'EPIPE') process.exit(0);
-  throw e;
+  process.stderr.write(`bftmr: cannot write standard output: ${ioReason(e)}${process.env.BFTMR_DEBUG ? `\n${e.stack}` : ''}\n`);
+  process.exit(1);
 });
+
+/** `--home ''` (an unset shell variable) would make the current directory the cluster's home. */
+function nonEmptyHome(value: string): string {
+  if (value === '') throw new InvalidArgumentError('It is empty: name the state directory of the cluster.');
+  return value;
+}
 
 const program = new Command('bftmr')
   .description('Byzantine-fault-tolerant MapReduce: every task runs on f+1 task trackers and their outputs are voted')
   .version(`bftmr ${JSON.parse(fs.readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version} (build ${BUILD_ID}, node ${process.versions.node})`,
     '-V, --version', 'print the version and the build (daemons of one cluster must share a build)')
-  .option('--home <dir>', 'state directory of the cluster (default: $BFTMR_HOME or ~/.bftmr)')
+  .option('--home <dir>', 'state directory of the cluster (default: $BFTMR_HOME or ~/.bftmr)', nonEmptyHome)
   .showHelpAfterError('(add --help for usage)')
   .exitOverride();
 

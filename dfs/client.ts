@@ -41,12 +41,47 @@ export interface PutOptions {
 }
 
 /** Opens a local file, or says in one sentence why not. */
-async function openLocal(file: string, flags: 'r' | 'w' | 'w+', verb: string, shown = file): Promise<fsp.FileHandle> {
+async function openLocal(file: string, flags: 'r' | 'w' | 'w+' | number, verb: string, shown = file): Promise<fsp.FileHandle> {
   try {
     return await fsp.open(file, flags);
   } catch (e) {
     throw new BftmrError('LOCAL_IO', `cannot ${verb} ${shown}: ${ioReason(e)}`);
   }
+}
+
+type LocalTarget = { kind: 'file' | 'stream'; path: string };
+
+/**
+ * Where a get writes the bytes meant for `dest`: a regular file (new, or replaced with
+ * `overwrite`) through a temporary file beside it and a rename, so nothing half-written is ever
+ * seen there; a FIFO or a device is written into, in order, as cp -f does (a rename would put a
+ * regular file in its place: as root, in place of /dev/null). Anything else is refused.
+ */
+function localTarget(dest: string, overwrite: boolean): LocalTarget {
+  let st: fs.Stats;
+  try {
+    st = fs.lstatSync(dest);
+  } catch {
+    return { kind: 'file', path: dest }; // not there (a path below a file fails when it is written, and says why)
+  }
+  // lstat: a dangling symbolic link is there too, and not replaced unless asked.
+  if (!overwrite) throw new BftmrError('DFS_EXISTS', `${dest} already exists (use -f to replace it)`);
+  let real = dest;
+  if (st.isSymbolicLink()) {
+    // As cp -f: the file the link names gets the bytes, in its own directory, and the link stays.
+    try {
+      real = fs.realpathSync(dest);
+      st = fs.statSync(real);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw new BftmrError('LOCAL_IO', `cannot follow the symbolic link ${dest}: ${ioReason(e)}`);
+      const to = (() => { try { return fs.readlinkSync(dest); } catch { return '?'; } })();
+      throw new BftmrError('LOCAL_IO', `${dest} is a symbolic link to ${to}, which does not exist`);
+    }
+  }
+  if (st.isFile()) return { kind: 'file', path: real };
+  if (st.isFIFO() || st.isCharacterDevice() || st.isBlockDevice()) return { kind: 'stream', path: real };
+  const what = st.isDirectory() ? 'a directory' : st.isSocket() ? 'a socket' : 'not a regular file';
+  throw new BftmrError('LOCAL_IO', `${dest}${real !== dest ? ` (${real})` : ''} is ${what}: it is not replaced`);
 }
 
 /** statfs types of file systems whose files' sizes are not their contents' (0, or a page). */
@@ -679,14 +714,12 @@ export class DfsClient {
     const info = await this.stat(dfsPath);
     // As HDFS's -get: a local file that exists is not replaced unless asked (-f); checked for
     // every file before any is written.
-    const free = (dest: string) => {
-      if (!overwrite && fs.existsSync(dest)) throw new BftmrError('DFS_EXISTS', `${dest} already exists (use -f to replace it)`);
-    };
+    const free = (dest: string) => { localTarget(dest, overwrite); };
     if (!info.is_dir) {
       let dest = local;
       if (fs.existsSync(local) && fs.statSync(local).isDirectory()) dest = path.join(local, path.posix.basename(info.path));
       free(dest);
-      if (!dryRun) await this.#getFile(info, dest, progress);
+      if (!dryRun) await this.#getFile(info, dest, overwrite, progress);
       return [dest];
     }
     // cp -r semantics: into an existing directory, the source directory goes inside it.
@@ -700,15 +733,18 @@ export class DfsClient {
     for (const [i, f] of files.entries()) {
       const dest = dests[i]!;
       await fsp.mkdir(path.dirname(dest), { recursive: true });
-      await this.#getFile(f, dest, progress);
+      await this.#getFile(f, dest, overwrite, progress);
       written.push(dest);
     }
     if (files.length === 0) await fsp.mkdir(root, { recursive: true });
     return written;
   }
 
-  async #getFile(info: M.FileInfo, dest: string, progress?: Progress): Promise<void> {
-    const tmp = `${dest}.bftmr-partial-${process.pid}`;
+  async #getFile(info: M.FileInfo, dest: string, overwrite: boolean, progress?: Progress): Promise<void> {
+    const target = localTarget(dest, overwrite);
+    if (target.kind === 'stream') return this.#streamFile(info, target.path, progress);
+    const final = target.path;
+    const tmp = `${final}.bftmr-partial-${process.pid}`;
     const fh = await openLocal(tmp, 'w', 'write', dest);
     const release = holdScratch(tmp);
     try {
@@ -720,7 +756,7 @@ export class DfsClient {
       }, progress);
       await fh.truncate(info.size);
       await fh.close();
-      await fsp.rename(tmp, dest);
+      await fsp.rename(tmp, final);
     } catch (e) {
       await fh.close().catch(() => {});
       await fsp.rm(tmp, { force: true });
@@ -730,10 +766,29 @@ export class DfsClient {
     }
   }
 
-  /** Writes a file's bytes to `out`; each block is verified before any of it is written. */
-  async cat(dfsPath: string, out: NodeJS.WritableStream): Promise<void> {
-    const info = await this.stat(dfsPath);
-    if (info.is_dir) throw new BftmrError('DFS_BAD_PATH', `${info.path} is a directory`);
+  /**
+   * Writes a file's bytes into a FIFO or a device, in order (no temporary file, no rename: that
+   * would replace it); opened without O_CREAT, so it is never made a regular file meanwhile.
+   */
+  async #streamFile(info: M.FileInfo, dest: string, progress?: Progress): Promise<void> {
+    const { O_WRONLY, O_NOCTTY } = fs.constants;
+    const fh = await openLocal(dest, O_WRONLY | O_NOCTTY, 'write');
+    try {
+      await this.#inOrder(info, async (buf) => {
+        for (let off = 0; off < buf.length;) {
+          const { bytesWritten } = await fh.write(buf, off, buf.length - off, null)
+            .catch((e) => { throw new BftmrError('LOCAL_IO', `cannot write ${dest}: ${ioReason(e)}`); });
+          off += bytesWritten;
+        }
+      }, progress);
+    } finally {
+      await fh.close().catch(() => {});
+    }
+  }
+
+  /** Hands a file's blocks to `write` one after another, each whole and verified before any of it is written. */
+  async #inOrder(info: M.FileInfo, write: (block: Buffer) => Promise<void>, progress?: Progress): Promise<void> {
+    let done = 0;
     for (const b of info.blocks) {
       const one: M.FileInfo = { ...info, size: b.size, blocks: [b] };
       const buf = Buffer.allocUnsafe(b.size);
@@ -741,8 +796,19 @@ export class DfsClient {
         let pos = 0;
         return { write: async (d) => { buf.set(d, pos); pos += d.length; }, close: async () => {}, abort: async () => {} };
       });
-      if (!out.write(buf)) await new Promise((r) => out.once('drain', r));
+      await write(buf);
+      done += b.size;
+      progress?.(done, info.size);
     }
+  }
+
+  /** Writes a file's bytes to `out`; each block is verified before any of it is written. */
+  async cat(dfsPath: string, out: NodeJS.WritableStream): Promise<void> {
+    const info = await this.stat(dfsPath);
+    if (info.is_dir) throw new BftmrError('DFS_BAD_PATH', `${info.path} is a directory`);
+    await this.#inOrder(info, async (buf) => {
+      if (!out.write(buf)) await new Promise((r) => out.once('drain', r));
+    });
   }
 
   close(): void {

@@ -3,10 +3,12 @@
  * or running left changed.
  */
 import test from 'ava';
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { bftmr, bftmrFed, corpus, tempDir, wordCountOracle, type Result } from './helpers/cli.ts';
+import { bftmr, bftmrFed, corpus, ROOT, tempDir, wordCountOracle, type Result } from './helpers/cli.ts';
 import { bundleJob } from '../cli/bundle.ts';
 import { findCluster } from '../cli/cluster_launcher.ts';
 import { submit } from '../cli/job_client.ts';
@@ -103,6 +105,52 @@ test('no cluster running', async (t) => {
   refused(t, await bftmr(empty, 'job', 'submit', 'jobs/word_count.ts', '--input', '/in', '--output', '/o'), /no cluster is running in .* \(start one with: bftmr cluster start\)/);
   refused(t, await bftmr(empty, 'dfs', 'ls', '/'), /no cluster is running/);
   t.false(fs.existsSync(path.join(empty, 'cluster.json')));
+});
+
+/** The CLI with its own environment (not BFTMR_HOME=home), working directory and standard output (a file descriptor). */
+function bftmrIn(o: { env?: NodeJS.ProcessEnv; cwd?: string; stdout?: number }, ...args: string[]): Promise<Result> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [path.join(ROOT, 'bin/bftmr.js'), ...args], {
+      cwd: o.cwd ?? ROOT, env: o.env ?? { ...process.env, BFTMR_HOME: home }, stdio: ['ignore', o.stdout ?? 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout?.on('data', (d) => { stdout += d; });
+    child.stderr!.on('data', (d) => { stderr += d; });
+    child.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
+  });
+}
+
+test('a write error on standard output other than EPIPE is one line and exit status 1, not a stack trace', async (t) => {
+  const full = fs.openSync('/dev/full', 'w');
+  try {
+    // A file of several blocks, and a write as small as --version's.
+    for (const args of [['dfs', 'cat', '/in/jargon.txt'], ['--version']]) {
+      const r = await bftmrIn({ stdout: full }, ...args);
+      t.is(r.code, 1, args.join(' '));
+      t.is(r.stderr, 'bftmr: cannot write standard output: no space left on the device\n', args.join(' '));
+    }
+  } finally {
+    fs.closeSync(full);
+  }
+});
+
+test('an empty --home (an unset shell variable) is refused by every command; an empty BFTMR_HOME counts as unset (~/.bftmr)', async (t) => {
+  const cwd = tempDir('bftmr-empty-home-');
+  const user = tempDir('bftmr-user-');
+  const env = { ...process.env, HOME: user, BFTMR_HOME: undefined };
+  for (const args of [['--home', '', 'cluster', 'start'], ['cluster', 'start', '--home', ''], ['--home=', 'cluster', 'status'], ['--home', '', 'dfs', 'ls', '/'],
+    ['--home', '', 'job', 'list'], ['--home', '', 'cluster', 'stop'], ['--home', '', 'run', 'jobs/word_count.ts', '--input', 'README.md', '--output', 'o'],
+    ['--home', '', 'tasktracker', '--jobtracker', 'localhost:1', '--dir', 'tt']]) {
+    const r = await bftmrIn({ env, cwd }, ...args);
+    if (r.code === 0 && args.includes('start')) await bftmrIn({ env, cwd }, '--home', cwd, 'cluster', 'stop'); // the bug: a cluster in cwd
+    refused(t, r, /^error: option '--home <dir>' argument '' is invalid\. It is empty: name the state directory of the cluster\.$/);
+  }
+  t.deepEqual(fs.readdirSync(cwd), [], 'nothing was written in the current directory');
+  // BFTMR_HOME= as from `export BFTMR_HOME=$UNSET`: ~/.bftmr, as with no BFTMR_HOME, not the current directory.
+  refused(t, await bftmrIn({ env: { ...env, BFTMR_HOME: '' }, cwd }, 'dfs', 'ls', '/'),
+    new RegExp(`^bftmr: no cluster is running in ${path.join(user, '.bftmr').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} \\(start one with: bftmr cluster start\\)$`));
+  t.deepEqual(fs.readdirSync(cwd), []);
 });
 
 test('every command has --help, which fits 80 columns; --version says the version and the build', async (t) => {
@@ -412,4 +460,85 @@ export default {
   const out = (await bftmr(home, 'dfs', 'cat', '/after-evil/part-*')).stdout;
   t.is(out.split('\n').filter(Boolean).sort().join('\n'), wordCountOracle(corpus()).trimEnd().split('\n').sort().join('\n'));
   await bftmr(home, 'dfs', 'rm', '-r', '/evil', '/after-evil');
+});
+
+test.serial('dfs get -f writes into a FIFO in order, streaming, as cp -f does: it stays a FIFO', async (t) => {
+  const local = tempDir('bftmr-get-fifo-');
+  const want = fs.readFileSync(corpus());
+  // Several blocks, so that what comes out of the FIFO shows they come in order.
+  t.is((await bftmr(home, 'dfs', 'put', corpus(), '/fifo/jargon.txt', '--block-mb', '0.25')).code, 0);
+  t.true(Buffer.from((await bftmr(home, 'dfs', 'cat', '/fifo/jargon.txt')).stdout).equals(want));
+  const fifo = path.join(local, 'fifo');
+  execFileSync('mkfifo', [fifo]);
+  // Read while the get writes (a rename would leave cat waiting on a FIFO no name leads to: killed after).
+  const cat = spawn('cat', [fifo], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const chunks: Buffer[] = [];
+  cat.stdout.on('data', (c: Buffer) => chunks.push(c));
+  const catDone = new Promise((r) => cat.on('close', r));
+  try {
+    const get = await bftmr(home, 'dfs', 'get', '-f', '/fifo/jargon.txt', fifo);
+    t.is(get.code, 0, get.stderr);
+    t.true(fs.lstatSync(fifo).isFIFO(), 'the FIFO is still a FIFO');
+    await catDone;
+    t.true(Buffer.concat(chunks).equals(want), 'cat read the file\'s bytes from the FIFO');
+  } finally {
+    cat.kill();
+    await bftmr(home, 'dfs', 'rm', '-r', '/fifo');
+  }
+});
+
+test.serial('dfs get -f through a symbolic link replaces the file it names (by a rename beside it) and leaves the link; a dangling link or a socket is refused', async (t) => {
+  const local = tempDir('bftmr-get-link-');
+  const want = fs.readFileSync(corpus());
+  fs.mkdirSync(path.join(local, 'real'));
+  fs.writeFileSync(path.join(local, 'real', 'file.txt'), 'old\n');
+  const link = path.join(local, 'link.txt');
+  fs.symlinkSync('real/file.txt', link);
+  refused(t, await bftmr(home, 'dfs', 'get', '/in/jargon.txt', link), /link\.txt already exists \(use -f to replace it\)$/);
+  const get = await bftmr(home, 'dfs', 'get', '-f', '/in/jargon.txt', link);
+  t.is(get.code, 0, get.stderr);
+  t.true(fs.lstatSync(link).isSymbolicLink(), 'the link is still a link');
+  t.is(fs.readlinkSync(link), 'real/file.txt');
+  t.true(fs.readFileSync(path.join(local, 'real', 'file.txt')).equals(want));
+  t.deepEqual(fs.readdirSync(path.join(local, 'real')), ['file.txt'], 'no temporary file is left');
+  // A dangling link, and a socket: one line each, and they stay as they were.
+  const dangling = path.join(local, 'dangling');
+  fs.symlinkSync('nowhere.txt', dangling);
+  refused(t, await bftmr(home, 'dfs', 'get', '-f', '/in/jargon.txt', dangling), /^bftmr: .*\/dangling is a symbolic link to nowhere\.txt, which does not exist$/);
+  t.is(fs.readlinkSync(dangling), 'nowhere.txt');
+  t.false(fs.existsSync(path.join(local, 'nowhere.txt')));
+  const sock = path.join(local, 'sock');
+  const server = net.createServer().listen(sock);
+  try {
+    await new Promise((r) => server.once('listening', r));
+    refused(t, await bftmr(home, 'dfs', 'get', '-f', '/in/jargon.txt', sock), /^bftmr: .*\/sock is a socket: it is not replaced$/);
+    t.true(fs.lstatSync(sock).isSocket());
+  } finally {
+    server.close();
+  }
+});
+
+test.serial('dfs get -f to /dev/null writes into the device: it stays a character device; /dev/full says it is full', async (t) => {
+  // As root a regression would replace this machine's /dev/null with a file: a null device of
+  // our own (mknod c 1 3) first, and /dev/null and /dev/full only once that one stayed a device
+  // (a failed assertion ends the test).
+  if (process.getuid?.() === 0) {
+    const own = path.join(tempDir('bftmr-get-dev-'), 'null');
+    try {
+      execFileSync('mknod', [own, 'c', '1', '3'], { stdio: 'ignore' });
+    } catch {
+      t.pass('no mknod here (a container without CAP_MKNOD): /dev/null is not risked');
+      return;
+    }
+    const r = await bftmr(home, 'dfs', 'get', '-f', '/in/jargon.txt', own);
+    t.is(r.code, 0, r.stderr);
+    t.true(fs.lstatSync(own).isCharacterDevice(), `${own} is still a character device`);
+    t.deepEqual(fs.readdirSync(path.dirname(own)), ['null']);
+  }
+  const r = await bftmr(home, 'dfs', 'get', '-f', '/in/jargon.txt', '/dev/null');
+  t.is(r.code, 0, r.stderr);
+  t.true(fs.lstatSync('/dev/null').isCharacterDevice());
+  refused(t, await bftmr(home, 'dfs', 'get', '-f', '/in/jargon.txt', '/dev/full'), /^bftmr: cannot write \/dev\/full: no space left on the device$/);
+  t.true(fs.lstatSync('/dev/full').isCharacterDevice());
+  t.deepEqual(fs.readdirSync('/dev').filter((n) => n.includes('.bftmr-partial-')), []);
 });
