@@ -4,7 +4,7 @@
  * misspelt ctx method) would run, and fail, or worse succeed, on every tracker.
  *
  * The module is checked as its own project sees it: with the nearest tsconfig.json above it, or
- * else strict defaults; either way `bftmr` is this package's Job API and the module is resolved
+ * else lenient defaults (not strict); either way `bftmr` is this package's Job API and the module is resolved
  * as a bundler does (as esbuild bundles it). Only the module and what it imports are checked,
  * never a whole project. A package without types (TS7016) is taken as `any`, as esbuild takes it.
  */
@@ -18,11 +18,13 @@ const UNTYPED_MODULE = 7016;
 
 /** The type errors of the module (and of what it imports), as tsc prints them; none: []. */
 export async function typeErrors(modulePath: string): Promise<string[]> {
-  const { default: ts } = await import('typescript');
   const entry = path.resolve(modulePath);
+  if (!/\.[cm]?tsx?$/.test(entry)) return []; // a JavaScript module has no types to check
+  const { default: ts } = await import('typescript');
   const configFile = ts.findConfigFile(path.dirname(entry), ts.sys.fileExists);
+  // Without a tsconfig.json, lenient defaults: not strict, so an untyped parameter is `any`.
   let options: import('typescript').CompilerOptions = {
-    strict: true, target: ts.ScriptTarget.ES2022, lib: ['lib.es2023.d.ts'], types: ['node'], typeRoots: [OWN_TYPES],
+    strict: false, target: ts.ScriptTarget.ES2022, lib: ['lib.es2023.d.ts'], types: ['node'], typeRoots: [OWN_TYPES],
   };
   if (configFile) {
     const parsed = ts.getParsedCommandLineOfConfigFile(configFile, {}, { ...ts.sys, onUnRecoverableConfigFileDiagnostic: () => {} });

@@ -88,7 +88,7 @@ const cases: [string, string[], RegExp][] = [
   ['kill of a job that does not exist', ['job', 'kill', 'job_nope'], /^bftmr: no job job_nope$/],
   ['setrep above the live nodes', ['dfs', 'setrep', '5', '/in'], /^bftmr: replication 5 needs 5 live storage nodes, and 3 are available$/],
   ['setrep of a path that does not exist', ['dfs', 'setrep', '2', '/missing'], /^bftmr: \/missing: no such file or directory$/],
-  ['setrep 0', ['dfs', 'setrep', '0', '/in'], /0 is out of range \(1\.\.1000\)/],
+  ['setrep 0', ['dfs', 'setrep', '0', '/in'], /0 is out of range \(1\.\.512\)/],
 ];
 
 for (const [name, args, pattern] of cases) {
