@@ -41,6 +41,17 @@ function params(modulePath: string, o: Record<string, any>, inputs: string[], ou
   };
 }
 
+/**
+ * `run`'s status with the user's own paths for those of its throw-away dfs (`/input/0-x.txt`,
+ * `/output`): in the output line and in an error that names an input.
+ */
+function localPaths(s: M.JobStatus, names: Map<string, string>): M.JobStatus {
+  // Longest first: /input/0-a/b before /input/0-a. Only whole paths (not followed by more of one).
+  const dfsPaths = [...names.keys()].sort((a, b) => b.length - a.length);
+  const pattern = new RegExp(`(${dfsPaths.map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|')})(?![\\w/-])`, 'g');
+  return { ...s, output: names.get(s.output) ?? s.output, error: s.error.replace(pattern, (p) => names.get(p)!) };
+}
+
 function finish(s: M.JobStatus, json: boolean, extra: Record<string, unknown> = {}, extraLines: string[] = []): void {
   if (json) console.log(JSON.stringify(summaryObject(s, extra)));
   else console.log(summaryText(s, extraLines));
@@ -214,12 +225,15 @@ export function registerJob(program: Command): void {
         const refusers = o.fault && failsWritersCheck(parseFault(o.fault)) ? o.faulty : 0;
         const replication = Math.max(1, Math.min(3, o.trackers - refusers));
         const dfsInputs: string[] = [];
+        /** dfs path -> the user's own name for it: what the summary and errors say. */
+        const localNames = new Map<string, string>([['/output', o.output]]);
         for (const [i, input] of inputs.entries()) {
           const files = listLocal(input);
           const base = `/input/${i}-${path.basename(path.resolve(input))}`;
           for (const f of files) {
             const rel = path.relative(input, f);
             const target = rel ? `${base}/${rel.split(path.sep).join('/')}` : base;
+            localNames.set(target, f);
             line.update(`copying ${f} into the dfs`);
             await dfs.put(f, target, { replication, blockBytes: splitBytes });
           }
@@ -229,6 +243,7 @@ export function registerJob(program: Command): void {
         const cacheFiles: string[] = [];
         for (const f of (o.cacheFile ?? []) as string[]) {
           const target = `/cache/${path.basename(f)}`;
+          localNames.set(target, f);
           line.update(`copying ${f} into the dfs`);
           await dfs.put(f, target, { replication });
           cacheFiles.push(target);
@@ -236,7 +251,7 @@ export function registerJob(program: Command): void {
         const p = params(modulePath, o, dfsInputs, '/output', cacheFiles);
         const jobId = await submit(dfs, bundle, await storeBundle(dfs, bundle), p);
         line.done();
-        const s = await waitForJob(dfs, jobId, !o.json);
+        const s = localPaths(await waitForJob(dfs, jobId, !o.json), localNames);
         const extraLines: string[] = [];
         let files: string[] = [];
         if (s.state === 'SUCCEEDED') {
@@ -245,7 +260,7 @@ export function registerJob(program: Command): void {
           files = await dfs.get('/output', o.output);
           copying = false;
           line.done();
-          extraLines.push(`  local output: ${o.output} (${countOf(files.length, 'file')})`, `  total time with cluster start and copies: ${((Date.now() - started) / 1000).toFixed(1)}s`);
+          extraLines.push(`  local files: ${countOf(files.length, 'file')}`, `  total time with cluster start and copies: ${((Date.now() - started) / 1000).toFixed(1)}s`);
         }
         finish(s, !!o.json, { local_output: s.state === 'SUCCEEDED' ? path.resolve(o.output) : null }, extraLines);
       } catch (e) {

@@ -542,3 +542,17 @@ test.serial('dfs get -f to /dev/null writes into the device: it stays a characte
   t.true(fs.lstatSync('/dev/full').isCharacterDevice());
   t.deepEqual(fs.readdirSync('/dev').filter((n) => n.includes('.bftmr-partial-')), []);
 });
+
+test('run speaks of the user\'s own files: a map error names the local input file, the summary the local output', async (t) => {
+  const dir = tempDir('bftmr-run-names-');
+  fs.mkdirSync(path.join(dir, 'in'));
+  fs.copyFileSync(corpus(), path.join(dir, 'in', 'jargon.txt'));
+  const module = path.join(dir, 'throws.ts');
+  fs.writeFileSync(module, `export default { map(line: string) { if (line.includes('hacker')) throw new Error('no hackers'); }, reduce() {} };\n`);
+  const out = path.join(dir, 'out');
+  const r = await bftmr(home, 'run', module, '--input', path.join(dir, 'in'), '--output', out, '--f', '0', '--trackers', '1');
+  t.is(r.code, 1);
+  t.regex(r.stdout, new RegExp(`output: ${out} \\(not committed\\)`));
+  t.regex(r.stderr, new RegExp(`on the line at offset \\d+ of ${path.join(dir, 'in', 'jargon.txt')}: no hackers\\n$`));
+  t.notRegex(r.stdout + r.stderr, /\/input\/|\/output/);
+});
