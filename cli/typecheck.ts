@@ -4,15 +4,24 @@
  * misspelt ctx method) would run, and fail, or worse succeed, on every tracker.
  *
  * The module is checked as its own project sees it: with the nearest tsconfig.json above it, or
- * else lenient defaults (not strict); either way `bftmr` is this package's Job API and the module is resolved
- * as a bundler does (as esbuild bundles it). Only the module and what it imports are checked,
+ * else lenient defaults (not strict); either way `bftmr` is this package's Job API and the
+ * module is resolved as a bundler does (as esbuild bundles it). Only the module and what it imports are checked,
  * never a whole project. A package without types (TS7016) is taken as `any`, as esbuild takes it.
  */
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const JOB_API = fileURLToPath(new URL('../lib/job.ts', import.meta.url));
-const OWN_TYPES = fileURLToPath(new URL('../node_modules/@types', import.meta.url));
+
+/** The @types directory with bftmr's own Node types (where npm put them: here, or hoisted). */
+function ownTypeRoots(): { types: string[]; typeRoots: string[] } | Record<string, never> {
+  try {
+    return { types: ['node'], typeRoots: [path.dirname(path.dirname(createRequire(import.meta.url).resolve('@types/node/package.json')))] };
+  } catch {
+    return {};
+  }
+}
 /** "Could not find a declaration file for module": an untyped package is `any`. */
 const UNTYPED_MODULE = 7016;
 
@@ -24,7 +33,7 @@ export async function typeErrors(modulePath: string): Promise<string[]> {
   const configFile = ts.findConfigFile(path.dirname(entry), ts.sys.fileExists);
   // Without a tsconfig.json, lenient defaults: not strict, so an untyped parameter is `any`.
   let options: import('typescript').CompilerOptions = {
-    strict: false, target: ts.ScriptTarget.ES2022, lib: ['lib.es2023.d.ts'], types: ['node'], typeRoots: [OWN_TYPES],
+    strict: false, target: ts.ScriptTarget.ES2022, lib: ['lib.es2023.d.ts'], ...ownTypeRoots(),
   };
   if (configFile) {
     const parsed = ts.getParsedCommandLineOfConfigFile(configFile, {}, { ...ts.sys, onUnRecoverableConfigFileDiagnostic: () => {} });
