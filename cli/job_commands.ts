@@ -174,7 +174,10 @@ export function registerJob(program: Command): void {
       let above = path.dirname(path.resolve(o.output));
       while (!fs.existsSync(above)) above = path.dirname(above);
       if (!fs.statSync(above).isDirectory()) throw new BftmrError('LOCAL_IO', `output ${o.output}: ${above} is not a directory`);
-      const bundle = await bundleJob(modulePath, { typecheck: o.typecheck });
+      // Bundled and checked while the cluster starts (the type check takes a second of its own
+      // thread); a module refused then stops the cluster before any input is copied.
+      const bundling = bundleJob(modulePath, { typecheck: o.typecheck });
+      bundling.catch(() => {}); // awaited once the cluster is up
 
       const home = await fsp.mkdtemp(path.join(os.tmpdir(), 'bftmr-run-'));
       const line = new ProgressLine(!o.json);
@@ -218,6 +221,7 @@ export function registerJob(program: Command): void {
         });
         // Interrupted after the start's last look: the cluster is up, and goes in the finally below.
         if (interrupted) throw new BftmrError('INTERRUPTED', 'interrupted: the throw-away cluster was stopped');
+        const bundle = await bundling;
         dfs = new DfsClient(state.jobTracker.address);
         const splitBytes = Math.round(o.splitMb * MB);
         // Plain storage liars fail every writer's check, so they can never keep a copy of the input:
