@@ -426,11 +426,7 @@ test('a cluster started to listen on every address (--listen 0.0.0.0) takes a tr
   let joined: ChildProcess | undefined;
   try {
     // As on another host: the job tracker by name and port, this tracker's own address by name.
-    const dir = path.join(h, 'tracker-joined');
-    const creds = await bftmr(h, 'cluster', 'credentials', '--name', 'tracker-joined', '--out', path.join(dir, 'tls'));
-    t.is(creds.code, 0, creds.stderr);
-    joined = spawn(process.execPath, [path.join(ROOT, 'bin/bftmr.js'), 'tasktracker', '--jobtracker', `localhost:${port}`, '--dir', dir,
-      '--listen', '0.0.0.0:0', '--advertise-host', 'localhost', '--slots', '1'], { stdio: 'ignore' });
+    joined = await joinTracker(h, 'tracker-joined', '--jobtracker', `localhost:${port}`, '--listen', '0.0.0.0:0', '--advertise-host', 'localhost', '--slots', '1');
     const trackers = await until('the joined tracker to register', async () => (await json<any>(bftmr(h, 'cluster', 'status', '--json'))).trackers,
       (ts: any[]) => ts.some((x) => x.id === 'tracker-joined' && x.alive));
     t.deepEqual(trackers.map((x: any) => x.address.replace(/\d+$/, 'N')), ['localhost:N', 'localhost:N', 'localhost:N'], 'every tracker by the advertised name');

@@ -29,6 +29,7 @@ export function bftmrFed(home: string, input: string | Buffer | undefined, ...ar
  * A task tracker that joins the cluster in `home` as one on another host would: its own
  * credentials (`cluster credentials`), then `bftmr tasktracker` with `args`. Its output goes to
  * `<its dir>/log`. `cluster stop` asks it to shut down; the caller kills it in case it fails before.
+ * A `--jobtracker` in `args` replaces the cluster's own address (an option's last value counts).
  */
 export async function joinTracker(home: string, name: string, ...args: string[]): Promise<ChildProcess> {
   const jtAddress = JSON.parse(fs.readFileSync(path.join(home, 'cluster.json'), 'utf8')).jobTracker.address as string;
