@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { kTaskTrackerDefaults, kClusterDefaults } from '../lib/options.ts';
 import { FAULT_MODES } from '../tasktracker/faults.ts';
 import { checkFaultOptions, wholeNumber } from './args.ts';
-import { authorityOf, clusterStatus, findCluster, issueInto, jobTrackerRuns, readState, startCluster, stopCluster, alive } from './cluster_launcher.ts';
+import { authorityOf, clusterStatus, findCluster, issueInto, jobTrackerRuns, readState, refuseRemote, startCluster, stopCluster, alive, writeClientHome } from './cluster_launcher.ts';
 import { ROLES, type Role } from '../lib/identity.ts';
 import path from 'node:path';
 import { homeOf } from './context.ts';
@@ -98,6 +98,7 @@ export function registerCluster(program: Command): void {
     .action(async (_o, cmd: Command) => {
       const home = homeOf(cmd);
       const state = await readState(home);
+      refuseRemote(state, 'stop it on its own host');
       // (A job tracker started again by hand is found at its address: it is stopped too.)
       if (!state || !((await jobTrackerRuns(state)) || state.trackers.map((t) => t.pid).some(alive))) {
         throw new BftmrError('CLUSTER_NOT_RUNNING', `no cluster is running in ${home}`);
@@ -109,11 +110,25 @@ export function registerCluster(program: Command): void {
   cluster.command('credentials')
     .description('issue a certificate of this cluster\'s CA for another node (e.g. a task tracker on another host: copy DIR there and pass --tls-dir DIR)')
     .requiredOption('--name <name>', 'the node\'s name: a task tracker\'s id, or a client\'s name')
-    .requiredOption('--out <dir>', 'directory to write ca.crt, node.crt and node.key into')
+    .requiredOption('--out <dir>', 'directory to write ca.crt, node.crt and node.key into (with --jobtracker: a home, with them in client/tls)')
     .option('--role <role>', `one of ${ROLES.join(', ')}`, 'tasktracker')
+    .option('--jobtracker <host:port>', 'with --role client: make DIR a home for the CLI on another host (`bftmr --home DIR ...` there uses this cluster), ' +
+      'its job tracker reached at HOST:PORT (start the cluster with --listen 0.0.0.0 --jobtracker-port PORT)')
     .action(async (o, cmd: Command) => {
       if (!ROLES.includes(o.role)) throw new BftmrError('JOB_BAD_ARGUMENT', `--role must be one of ${ROLES.join(', ')}`);
       const home = homeOf(cmd);
+      refuseRemote(await readState(home), 'certificates are issued with the cluster\'s CA, on its own host');
+      if (o.jobtracker !== undefined) {
+        if (o.role !== 'client') throw new BftmrError('JOB_BAD_ARGUMENT', '--jobtracker makes a client\'s home: it goes with --role client');
+        if (!/^[^\s/:]+:\d{1,5}$|^\[[0-9a-fA-F:.]+\]:\d{1,5}$/.test(o.jobtracker) || Number(o.jobtracker.split(':').pop()) > 65535) {
+          throw new BftmrError('JOB_BAD_ARGUMENT', `--jobtracker takes HOST:PORT, not ${o.jobtracker}`);
+        }
+        const dir = path.resolve(o.out);
+        await writeClientHome(await authorityOf(home, false), o.name, dir, o.jobtracker);
+        console.log(`issued a client certificate for ${o.name} into ${dir} (CA of ${home}); on another host, \`bftmr --home DIR ...\` ` +
+          `with a copy of it there uses the cluster whose job tracker is at ${o.jobtracker}`);
+        return;
+      }
       if (o.role === 'tasktracker') {
         // A tracker's name is its identity: a second certificate for a live one lets another process pass for it.
         const state = await findCluster(home).catch(() => undefined);

@@ -30,6 +30,12 @@ export interface ClusterState {
   jobTracker: ProcessInfo & { address: string };
   trackers: ProcessInfo[];
   startedMs: number;
+  /**
+   * A client's home for a cluster whose daemons run elsewhere (`cluster credentials --role client
+   * --jobtracker HOST:PORT`): only its address and a client certificate; no process of it is ours
+   * to watch or signal (its pids are 0).
+   */
+  remote?: boolean;
 }
 
 export interface StartOptions {
@@ -71,11 +77,32 @@ const hostPort = (host: string, port: number | string) => (host.includes(':') ? 
 export const stateFile = (home: string) => path.join(home, 'cluster.json');
 
 export async function readState(home: string): Promise<ClusterState | undefined> {
+  let state: ClusterState;
   try {
-    return JSON.parse(await fsp.readFile(stateFile(home), 'utf8')) as ClusterState;
+    state = JSON.parse(await fsp.readFile(stateFile(home), 'utf8')) as ClusterState;
   } catch {
     return undefined;
   }
+  // A client's home is copied to other hosts: it is where it was read from.
+  return state.remote ? { ...state, home: path.resolve(home) } : state;
+}
+
+/** Refused when `state` is a client's home for a cluster elsewhere (its processes are not here); `advice`: what to do instead. */
+export function refuseRemote(state: ClusterState | undefined, advice: string): void {
+  if (!state?.remote) return;
+  throw new BftmrError('JOB_BAD_ARGUMENT', `${state.home} is a client's home for the cluster whose job tracker is at ${state.jobTracker.address}: ${advice}`);
+}
+
+/**
+ * Makes `dir` a home from which the CLI on another host uses this cluster: a client certificate
+ * of `ca` named `name`, and the job tracker's address as that host reaches it.
+ */
+export async function writeClientHome(ca: Authority, name: string, dir: string, jobTracker: string): Promise<void> {
+  if (await readState(dir)) throw new BftmrError('DFS_EXISTS', `${dir} is a cluster's home already`);
+  await writeCredentials(tlsDir(clientDir(dir)), issue(ca, 'client', name));
+  const nobody = { pid: 0, dir: '', log: '' };
+  const state: ClusterState = { home: dir, jobTracker: { ...nobody, address: jobTracker }, trackers: [], startedMs: Date.now(), remote: true };
+  await fsp.writeFile(stateFile(dir), JSON.stringify(state, null, 2) + '\n');
 }
 
 /**
@@ -129,6 +156,8 @@ export async function findCluster(home: string): Promise<ClusterState> {
   const state = await readState(home);
   if (!state) throw new BftmrError('CLUSTER_NOT_RUNNING', `no cluster is running in ${home} (start one with: bftmr cluster start)`);
   useCredentials(await readCredentials(tlsDir(clientDir(home))));
+  // Elsewhere: whether its job tracker runs, the first call finds out (UNAVAILABLE, naming its address).
+  if (state.remote) return state;
   if (!(await jobTrackerRuns(state))) leftBehind(state);
   return state;
 }
@@ -200,6 +229,7 @@ function interrupted(signal: AbortSignal | undefined): void {
 /** Starts a cluster; returns when the job tracker answers and every tracker has registered. */
 export async function startCluster(home: string, opts: StartOptions): Promise<ClusterState> {
   const existing = await readState(home);
+  refuseRemote(existing, 'a new cluster starts in a home of its own');
   if (existing && (await jobTrackerRuns(existing))) {
     throw new BftmrError('CLUSTER_RUNNING', `a cluster is already running in ${home} (job tracker at ${existing.jobTracker.address})`);
   }
@@ -288,6 +318,7 @@ export async function startCluster(home: string, opts: StartOptions): Promise<Cl
  * (while it runs on this host, for the same grace), never signalled.
  */
 export async function stopCluster(state: ClusterState, graceMs = 10_000): Promise<void> {
+  refuseRemote(state, 'stop it on its own host');
   const asked = await stopUnrecordedTrackers(state);
   const pids = [state.jobTracker.pid, ...state.trackers.map((t) => t.pid)].filter(alive);
   for (const pid of pids) { try { process.kill(pid, 'SIGTERM'); } catch { /* already gone */ } }

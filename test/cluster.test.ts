@@ -441,3 +441,41 @@ test('a cluster started to listen on every address (--listen 0.0.0.0) takes a tr
     joined?.kill('SIGKILL');
   }
 });
+
+test('cluster credentials --role client --jobtracker makes a home from which another host uses the cluster, and which cannot stop or start it', async (t) => {
+  const { job_tracker: jt } = await json<any>(bftmr(home, 'cluster', 'status', '--json'));
+  const made = path.join(tempDir('bftmr-client-'), 'alice');
+  const issued = await bftmr(home, 'cluster', 'credentials', '--role', 'client', '--name', 'alice', '--out', made, '--jobtracker', jt.address);
+  t.is(issued.code, 0, issued.stderr);
+  // As on another host: the directory is somewhere else than where it was made.
+  const elsewhere = path.join(tempDir('bftmr-client-moved-'), 'home');
+  fs.renameSync(made, elsewhere);
+  const status = await json<any>(bftmr(elsewhere, 'cluster', 'status', '--json'));
+  t.is(status.job_tracker.pid, jt.pid);
+  t.is(status.home, elsewhere);
+  const put = await bftmr(elsewhere, 'dfs', 'put', corpus(), '/client-home/in.txt');
+  t.is(put.code, 0, put.stderr);
+  const run = await bftmr(elsewhere, 'job', 'submit', path.join(ROOT, 'jobs/word_count.ts'), '--input', '/client-home/in.txt', '--output', '/client-home/wc', '--json');
+  t.is(run.code, 0, run.stderr);
+  t.is((await bftmr(home, 'dfs', 'cat', '/client-home/in.txt')).stdout, fs.readFileSync(corpus(), 'utf8'), 'what it put, read from the cluster\'s own home');
+
+  // Its daemons are not this home's to stop or start: one line, exit 1, the cluster still runs.
+  for (const args of [['cluster', 'stop'], ['cluster', 'start'], ['cluster', 'credentials', '--name', 'x', '--out', path.join(elsewhere, 'x')]]) {
+    const r = await bftmr(elsewhere, ...args);
+    t.is(r.code, 1, args.join(' '));
+    t.regex(r.stderr, /^bftmr: .* is a client's home for the cluster whose job tracker is at 127\.0\.0\.1:\d+: .*\n$/);
+  }
+  t.is((await json<any>(bftmr(home, 'cluster', 'status', '--json'))).job_tracker.pid, jt.pid);
+  t.true(fs.existsSync(path.join(elsewhere, 'cluster.json')));
+
+  const refusals: [string[], RegExp][] = [
+    [['--role', 'client', '--name', 'bob', '--out', elsewhere, '--jobtracker', jt.address], /is a cluster's home already/],
+    [['--role', 'tasktracker', '--name', 'bob', '--out', path.join(tempDir('bftmr-client-'), 'x'), '--jobtracker', jt.address], /goes with --role client/],
+    [['--role', 'client', '--name', 'bob', '--out', path.join(tempDir('bftmr-client-'), 'x'), '--jobtracker', 'localhost'], /takes HOST:PORT, not localhost/],
+  ];
+  for (const [args, why] of refusals) {
+    const r = await bftmr(home, 'cluster', 'credentials', ...args);
+    t.is(r.code, 1, args.join(' '));
+    t.regex(r.stderr, why);
+  }
+});
