@@ -155,8 +155,12 @@ export function registerJob(program: Command): void {
     .option('--faulty <k>', 'give the fault mode to this many trackers', wholeNumber(0), 0)
     .option('--fault <mode>', `fault mode for --faulty trackers: ${FAULT_MODES.join(', ')}`)
     .option('--keep', 'keep the cluster directory (logs) after the run')
-    .action(async (modulePath: string, o) => {
+    .action(async (modulePath: string, o, cmd: Command) => {
       // Everything that can be refused is refused before any process starts.
+      if (cmd.optsWithGlobals().home !== undefined) {
+        throw new BftmrError('JOB_BAD_ARGUMENT', 'run starts a throw-away cluster of its own, in a temporary directory (--keep keeps it); ' +
+          '--home names a long-running cluster: `bftmr --home DIR job submit` runs a job there');
+      }
       checkFaultOptions(o);
       if (o.trackers < 2 * o.f + 1) {
         throw new BftmrError('BFT_TOO_FEW_TRACKERS', `f=${o.f} needs at least 2f+1=${2 * o.f + 1} task trackers, and --trackers is ${o.trackers}`);

@@ -61,6 +61,8 @@ const cases: [string, string[], RegExp][] = [
   ['a non-numeric --f', ['job', 'submit', 'jobs/word_count.ts', '--input', '/in', '--output', '/o', '--f', 'abc'], /'abc' is not a whole number/],
   ['--f too large for the cluster', ['job', 'submit', 'jobs/word_count.ts', '--input', '/in', '--output', '/o', '--f', '2'], /f=2 needs at least 2f\+1=5 live task trackers, and the cluster has 3/],
   ['run: --f too large for --trackers', ['run', 'jobs/word_count.ts', '--input', 'README.md', '--output', path.join(scratch, 'o'), '--f', '2'], /f=2 needs at least 2f\+1=5 task trackers/],
+  ['run: --home (it starts a cluster of its own)', ['--home', path.join(scratch, 'h'), 'run', 'jobs/word_count.ts', '--input', 'README.md', '--output', path.join(scratch, 'o')],
+    /^bftmr: run starts a throw-away cluster of its own, .*`bftmr --home DIR job submit` runs a job there$/],
   ['run: a missing local input', ['run', 'jobs/word_count.ts', '--input', path.join(scratch, 'none.txt'), '--output', path.join(scratch, 'o')], /input .*none\.txt does not exist/],
   ['run: --fault without --faulty', ['run', 'jobs/word_count.ts', '--input', 'README.md', '--output', path.join(scratch, 'o'), '--fault', 'crash'], /^bftmr: --fault needs --faulty K: how many trackers get it$/],
   ['run: a local output that exists', ['run', 'jobs/word_count.ts', '--input', 'README.md', '--output', scratch], /already exists/],
