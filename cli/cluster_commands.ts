@@ -3,7 +3,9 @@ import type { Command } from 'commander';
 import { kTaskTrackerDefaults, kClusterDefaults } from '../lib/options.ts';
 import { FAULT_MODES } from '../tasktracker/faults.ts';
 import { checkFaultOptions, wholeNumber } from './args.ts';
-import { authorityOf, clusterStatus, findCluster, issueInto, jobTrackerRuns, readState, refuseRemote, startCluster, stopCluster, alive, writeClientHome } from './cluster_launcher.ts';
+import {
+  authorityOf, clusterStatus, findCluster, isLoopback, issueInto, isWildcard, jobTrackerRuns, readState, refuseRemote, startCluster, stopCluster, alive, writeClientHome,
+} from './cluster_launcher.ts';
 import { ROLES, type Role } from '../lib/identity.ts';
 import path from 'node:path';
 import { homeOf } from './context.ts';
@@ -35,7 +37,8 @@ async function decommission(cmd: Command, trackerId: string, on: boolean, wait: 
       if (t.decommission_stuck && !warned) {
         warned = true;
         line.done();
-        process.stderr.write(`bftmr: ${t.decommission_stuck} of its blocks want more copies than the other trackers in service can hold: ` +
+        const them = t.decommission_stuck === 1 ? '1 of its blocks wants' : `${t.decommission_stuck} of its blocks want`;
+        process.stderr.write(`bftmr: ${them} more copies than the other trackers in service can hold: ` +
           `it cannot leave until another tracker joins or their replication is lowered (dfs setrep)\n`);
       }
       line.update(`${trackerId}: waiting for ${t.decommission_left} blocks, jobs and writes that need it`);
@@ -90,7 +93,8 @@ export function registerCluster(program: Command): void {
         process.off('SIGINT', onSignal);
         process.off('SIGTERM', onSignal);
       });
-      console.log(`cluster running: job tracker at ${state.jobTracker.address}, ${countOf(state.trackers.length, 'task tracker')} (home ${home})`);
+      const elsewhere = state.jobTracker.advertised ? ` (other hosts: ${state.jobTracker.advertised})` : '';
+      console.log(`cluster running: job tracker at ${state.jobTracker.address}${elsewhere}, ${countOf(state.trackers.length, 'task tracker')} (home ${home})`);
     });
 
   cluster.command('stop')
@@ -111,21 +115,33 @@ export function registerCluster(program: Command): void {
     .description('issue a certificate of this cluster\'s CA for another node (e.g. a task tracker on another host: copy DIR there and pass --tls-dir DIR)')
     .requiredOption('--name <name>', 'the node\'s name: a task tracker\'s id, or a client\'s name')
     .requiredOption('--out <dir>', 'directory to write ca.crt, node.crt and node.key into (with --jobtracker: a home, with them in client/tls)')
-    .option('--role <role>', `one of ${ROLES.join(', ')}`, 'tasktracker')
-    .option('--jobtracker <host:port>', 'with --role client: make DIR a home for the CLI on another host (`bftmr --home DIR ...` there uses this cluster), ' +
+    .option('--role <role>', `one of ${ROLES.join(', ')} (a client uses the dfs and runs jobs; an admin also decommissions, balances and stops the cluster)`, 'tasktracker')
+    .option('--jobtracker <host:port>', 'with --role client or admin: make DIR a home for the CLI on another host (`bftmr --home DIR ...` there uses this cluster), ' +
       'its job tracker reached at HOST:PORT (start the cluster with --listen 0.0.0.0 --jobtracker-port PORT)')
     .action(async (o, cmd: Command) => {
       if (!ROLES.includes(o.role)) throw new BftmrError('JOB_BAD_ARGUMENT', `--role must be one of ${ROLES.join(', ')}`);
       const home = homeOf(cmd);
       refuseRemote(await readState(home), 'certificates are issued with the cluster\'s CA, on its own host');
       if (o.jobtracker !== undefined) {
-        if (o.role !== 'client') throw new BftmrError('JOB_BAD_ARGUMENT', '--jobtracker makes a client\'s home: it goes with --role client');
+        if (o.role !== 'client' && o.role !== 'admin') throw new BftmrError('JOB_BAD_ARGUMENT', '--jobtracker makes a client\'s home: it goes with --role client or admin');
         if (!/^[^\s/:]+:\d{1,5}$|^\[[0-9a-fA-F:.]+\]:\d{1,5}$/.test(o.jobtracker) || Number(o.jobtracker.split(':').pop()) > 65535) {
           throw new BftmrError('JOB_BAD_ARGUMENT', `--jobtracker takes HOST:PORT, not ${o.jobtracker}`);
         }
+        const host = o.jobtracker.slice(0, o.jobtracker.lastIndexOf(':'));
+        if (isWildcard(host)) {
+          throw new BftmrError('JOB_BAD_ARGUMENT', `--jobtracker ${o.jobtracker}: ${host} is where the job tracker listens, not an address to reach it at; ` +
+            'name this host as the other host knows it (`cluster start` and `cluster status` show it)');
+        }
+        const state = await readState(home);
+        if (state && !state.jobTracker.advertised) {
+          process.stderr.write(`bftmr: warning: the cluster in ${home} listens on ${state.jobTracker.address.replace(/:\d+$/, '')} only: ` +
+            'no other host can reach it (start it with --listen 0.0.0.0)\n');
+        } else if (isLoopback(host)) {
+          process.stderr.write(`bftmr: warning: ${host} is this host itself: the home works only here\n`);
+        }
         const dir = path.resolve(o.out);
-        await writeClientHome(await authorityOf(home, false), o.name, dir, o.jobtracker);
-        console.log(`issued a client certificate for ${o.name} into ${dir} (CA of ${home}); on another host, \`bftmr --home DIR ...\` ` +
+        await writeClientHome(await authorityOf(home, false), o.role, o.name, dir, o.jobtracker);
+        console.log(`issued a${o.role === 'admin' ? 'n admin' : ' client'} certificate for ${o.name} into ${dir} (CA of ${home}); on another host, \`bftmr --home DIR ...\` ` +
           `with a copy of it there uses the cluster whose job tracker is at ${o.jobtracker}`);
         return;
       }
@@ -148,7 +164,7 @@ export function registerCluster(program: Command): void {
     if (o.json) {
       console.log(JSON.stringify({
         home: state.home,
-        job_tracker: { address: st.address, pid: st.pid },
+        job_tracker: { address: st.address, pid: st.pid, ...(state.jobTracker.advertised ? { advertised_address: state.jobTracker.advertised } : {}) },
         running_jobs: st.running_jobs,
         trackers: st.trackers.map((t) => ({
           id: t.tracker_id, address: t.address, pid: t.pid, alive: t.alive, fault: t.fault || null,
@@ -158,9 +174,12 @@ export function registerCluster(program: Command): void {
       }));
       return;
     }
-    if (!trackersOnly) console.log(`job tracker ${st.address} (pid ${st.pid}), ${st.running_jobs} running jobs, home ${state.home}`);
+    if (!trackersOnly) {
+      const where = state.remote ? `${state.jobTracker.address} (pid ${st.pid} there)` : `${state.jobTracker.advertised ?? st.address} (pid ${st.pid})`;
+      console.log(`job tracker ${where}, ${st.running_jobs} running jobs, home ${state.home}`);
+    }
     for (const t of st.trackers) {
-      const stuck = t.decommission_stuck ? `, ${t.decommission_stuck} blocks want more copies than the others can hold` : '';
+      const stuck = t.decommission_stuck ? `, ${countOf(t.decommission_stuck, 'block')} ${t.decommission_stuck === 1 ? 'wants' : 'want'} more copies than the others can hold` : '';
       const leaving = !t.decommissioning ? '' : t.decommission_left ? `DECOMMISSIONING (${t.decommission_left} to wait for${stuck})` : 'DECOMMISSIONED (may be stopped)';
       const flags = [t.alive ? 'alive' : 'DEAD', t.blacklisted ? 'BLACKLISTED' : '', leaving, t.fault ? `fault=${t.fault}` : ''].filter(Boolean).join(' ');
       const held = `${countOf(t.blocks ?? 0, 'block')} (${formatBytes(t.stored_bytes ?? 0)})`;

@@ -27,7 +27,8 @@ export interface ProcessInfo {
 
 export interface ClusterState {
   home: string;
-  jobTracker: ProcessInfo & { address: string };
+  /** `address`: where this host reaches it; `advertised`: where other hosts do (a cluster started to listen on every address). */
+  jobTracker: ProcessInfo & { address: string; advertised?: string };
   trackers: ProcessInfo[];
   startedMs: number;
   /**
@@ -71,7 +72,6 @@ export interface StartOptions {
   onProgress?: (line: string) => void;
 }
 
-const isWildcard = (host: string) => host === '0.0.0.0' || host === '::';
 const hostPort = (host: string, port: number | string) => (host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`);
 
 export const stateFile = (home: string) => path.join(home, 'cluster.json');
@@ -88,18 +88,26 @@ export async function readState(home: string): Promise<ClusterState | undefined>
 }
 
 /** Refused when `state` is a client's home for a cluster elsewhere (its processes are not here); `advice`: what to do instead. */
+/** A host name or address that names no host to connect to (0.0.0.0, ::), or this host only (loopback). */
+export function isWildcard(host: string): boolean {
+  return ['0.0.0.0', '::', '[::]'].includes(host);
+}
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '[::1]' || host === '::1' || /^127\./.test(host);
+}
+
 export function refuseRemote(state: ClusterState | undefined, advice: string): void {
   if (!state?.remote) return;
   throw new BftmrError('JOB_BAD_ARGUMENT', `${state.home} is a client's home for the cluster whose job tracker is at ${state.jobTracker.address}: ${advice}`);
 }
 
 /**
- * Makes `dir` a home from which the CLI on another host uses this cluster: a client certificate
- * of `ca` named `name`, and the job tracker's address as that host reaches it.
+ * Makes `dir` a home from which the CLI on another host uses this cluster: a certificate of `ca`
+ * for `role` and `name`, and the job tracker's address as that host reaches it.
  */
-export async function writeClientHome(ca: Authority, name: string, dir: string, jobTracker: string): Promise<void> {
+export async function writeClientHome(ca: Authority, role: 'client' | 'admin', name: string, dir: string, jobTracker: string): Promise<void> {
   if (await readState(dir)) throw new BftmrError('DFS_EXISTS', `${dir} is a cluster's home already`);
-  await writeCredentials(tlsDir(clientDir(dir)), issue(ca, 'client', name));
+  await writeCredentials(tlsDir(clientDir(dir)), issue(ca, role, name));
   const nobody = { pid: 0, dir: '', log: '' };
   const state: ClusterState = { home: dir, jobTracker: { ...nobody, address: jobTracker }, trackers: [], startedMs: Date.now(), remote: true };
   await fsp.writeFile(stateFile(dir), JSON.stringify(state, null, 2) + '\n');
@@ -239,7 +247,7 @@ export async function startCluster(home: string, opts: StartOptions): Promise<Cl
   const say = opts.onProgress ?? (() => {});
   try {
     const ca = await authorityOf(home);
-    const client = issue(ca, 'client', 'cli');
+    const client = issue(ca, 'admin', 'cli');
     await writeCredentials(tlsDir(clientDir(home)), client);
     useCredentials(client);
     const jtDir = path.join(home, 'jobtracker');
@@ -300,7 +308,8 @@ export async function startCluster(home: string, opts: StartOptions): Promise<Cl
     }, opts.signal);
     interrupted(opts.signal);
     const state: ClusterState = {
-      home, jobTracker: { pid: jt.pid!, dir: jtDir, log: jtLog, address }, trackers, startedMs: Date.now(),
+      home, jobTracker: { pid: jt.pid!, dir: jtDir, log: jtLog, address, ...(isWildcard(listenHost) ? { advertised: hostPort(advertiseHost, jtPort) } : {}) },
+      trackers, startedMs: Date.now(),
     };
     await fsp.writeFile(stateFile(home), JSON.stringify(state, null, 2) + '\n');
     return state;

@@ -156,7 +156,7 @@ export function registerDfs(program: Command): void {
     })));
 
   dfs.command('get')
-    .usage('<path...> <local>')
+    .usage('[options] <path...> <local>')
     .description('copy dfs files or directories to the local file system (every block verified); into <local> if several')
     .argument('<path...>', 'dfs paths or patterns (*, ?, [a-z], {a,b}), then the local path')
     .option('-f, --force', 'replace local files that exist')

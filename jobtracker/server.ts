@@ -7,6 +7,7 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { BftmrError, messageOf } from '../lib/errors.ts';
 import { startServer, unary, type RpcServer } from '../lib/rpc.ts';
+import { USERS } from '../lib/identity.ts';
 import type * as M from '../lib/messages.ts';
 import { JOB_CODE_DIR, MAX_JOB_WAIT_MS, MB, type JobTrackerOptions } from '../lib/options.ts';
 import { baseName, normalizePath } from '../dfs/dfs_path.ts';
@@ -533,9 +534,10 @@ export async function startJobTracker(opts: JobTrackerOptions, log: (line: strin
   };
 
   const [host] = opts.listen.split(/:(?=\d+$)/);
-  // Trackers may only register and heartbeat; everything else is for clients (users, the CLI).
-  server = await startServer(opts.listen, 'JobTracker', handlers,
-    (method) => (method === 'Register' || method === 'Heartbeat' ? ['tasktracker'] : ['client']));
+  // Trackers may only register and heartbeat; everything else is for users (the CLI), and what
+  // runs the cluster (taking trackers out, balancing, stopping it) for its admins only.
+  server = await startServer(opts.listen, 'JobTracker', handlers, (method) => (method === 'Register' || method === 'Heartbeat' ? ['tasktracker']
+    : method === 'Decommission' || method === 'Balance' || method === 'Shutdown' ? ['admin'] : USERS));
   address = `${host}:${server.port}`;
   const ticker = setInterval(() => { core.tick(Date.now()); drainEffects(); }, opts.heartbeatIntervalMs);
   // Job code of jobs that ended as the job tracker stopped: what no kept submission runs again goes in time.

@@ -12,8 +12,15 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { BftmrError } from './errors.ts';
 
-export type Role = 'jobtracker' | 'tasktracker' | 'client';
-export const ROLES: readonly Role[] = ['jobtracker', 'tasktracker', 'client'];
+/**
+ * `client`: a user of the cluster (dfs and jobs); `admin`: a client that may also run the cluster
+ * (decommission, balance, shut nodes down), as HDFS keeps those for its superuser. `cluster start`
+ * gives its home's CLI an admin certificate; `cluster credentials` issues either.
+ */
+export type Role = 'jobtracker' | 'tasktracker' | 'admin' | 'client';
+export const ROLES: readonly Role[] = ['jobtracker', 'tasktracker', 'admin', 'client'];
+/** Whoever may use the cluster's dfs and run jobs. */
+export const USERS: readonly Role[] = ['client', 'admin'];
 
 /** What a server knows about the peer of a call, from its verified certificate. */
 export interface Peer {

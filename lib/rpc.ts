@@ -150,7 +150,10 @@ export const clientStream = <Req, Res>(impl: ClientStreamImpl<Req, Res>): Handle
 function authorize(call: Pick<grpc.ServerUnaryCall<unknown, unknown>, 'getAuthContext'>, method: string, allowed: readonly Role[]): Peer {
   const peer = peerOf(call.getAuthContext()?.sslPeerCertificate?.subject as Record<string, string> | undefined);
   if (!peer) throw new BftmrError('AUTH_DENIED', `${method}: the caller has no certificate of this cluster`);
-  if (!allowed.includes(peer.role)) throw new BftmrError('AUTH_DENIED', `${method} is not allowed for ${peer.role} ${peer.name}`);
+  if (!allowed.includes(peer.role)) {
+    const admins = peer.role === 'client' && allowed.includes('admin') ? ' (it is for the cluster\'s admins: `cluster credentials --role admin`)' : '';
+    throw new BftmrError('AUTH_DENIED', `${method} is not allowed for ${peer.role} ${peer.name}${admins}`);
+  }
   return peer;
 }
 

@@ -1,5 +1,5 @@
 /** The TaskTracker gRPC service's block calls: upload, pull from a peer, serve, and prove possession. */
-import type { Role } from '../lib/identity.ts';
+import { USERS, type Role } from '../lib/identity.ts';
 import { BftmrError } from '../lib/errors.ts';
 import { clientStream, serverStream, unary, type Handler } from '../lib/rpc.ts';
 import type {
@@ -41,7 +41,9 @@ export function trackerAccess(method: string): readonly Role[] {
   // Proofs of possession are asked by the trusted side and by writers. A tracker that could ask
   // its peers could pass a challenge on instead of answering it; it can still fetch the whole block
   // back from a peer in time to answer (see jobtracker/block_audit.ts), which costs it the transfer.
-  return method === 'Shutdown' || method === 'ProveBlock' ? ['client', 'jobtracker'] : ['client', 'tasktracker', 'jobtracker'];
+  // Only an admin (or the job tracker) stops a tracker.
+  if (method === 'Shutdown') return ['admin', 'jobtracker'];
+  return method === 'ProveBlock' ? [...USERS, 'jobtracker'] : [...USERS, 'tasktracker', 'jobtracker'];
 }
 
 export function blockHandlers(store: BlockStore, peers: Peers, fault: Fault, lies = new StorageLies(fault, store)): Record<string, Handler> {

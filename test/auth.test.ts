@@ -82,6 +82,26 @@ test('roles are enforced: a tracker cannot act as a client, a client cannot hear
   t.is(impostor?.code, 'UNAVAILABLE');
 });
 
+test('a client certificate uses the cluster but does not run it: decommission, balance and shutdown are for admins (the home\'s own CLI)', async (t) => {
+  const dir = path.join(tempDir('bftmr-auth-client-'), 'alice');
+  const issued = await bftmr(home, 'cluster', 'credentials', '--role', 'client', '--name', 'alice', '--out', dir);
+  t.is(issued.code, 0, issued.stderr);
+  const alice = await readCredentials(dir);
+  t.is((await callAs<M.ClusterStatusReply>(alice, 'ClusterStatus', {})).trackers.length, 3);
+  for (const method of ['Decommission', 'Balance', 'Shutdown']) {
+    const e = await t.throwsAsync(callAs(alice, method, {}), { instanceOf: BftmrError });
+    t.is(e?.code, 'AUTH_DENIED', method);
+    t.regex(e!.message, new RegExp(`${method} is not allowed for client alice`));
+  }
+  const status = JSON.parse((await bftmr(home, 'cluster', 'status', '--json')).stdout);
+  const tracker = status.trackers[0].address;
+  const e = await t.throwsAsync(callAs(alice, 'Shutdown', {}, 'TaskTracker', tracker), { instanceOf: BftmrError });
+  t.is(e?.code, 'AUTH_DENIED');
+  // The home's own CLI is an admin: it may (a balance status query changes nothing).
+  t.is((await bftmr(home, 'dfs', 'balance', '--status')).code, 0);
+  t.true(JSON.parse((await bftmr(home, 'cluster', 'status', '--json')).stdout).trackers.every((x: { alive: boolean }) => x.alive), 'every tracker still runs');
+});
+
 test('a process without the cluster\'s credentials is refused', async (t) => {
   // Certificates of another CA.
   const foreign = issue(createAuthority(), 'client', 'cli');

@@ -465,6 +465,10 @@ test('cluster credentials --role client --jobtracker makes a home from which ano
     t.is(r.code, 1, args.join(' '));
     t.regex(r.stderr, /^bftmr: .* is a client's home for the cluster whose job tracker is at 127\.0\.0\.1:\d+: .*\n$/);
   }
+  // A client, not an admin: it cannot take a tracker out either.
+  const out = await bftmr(elsewhere, 'cluster', 'decommission', 'tracker-0');
+  t.is(out.code, 1);
+  t.regex(out.stderr, /Decommission is not allowed for client alice \(it is for the cluster's admins/);
   t.is((await json<any>(bftmr(home, 'cluster', 'status', '--json'))).job_tracker.pid, jt.pid);
   t.true(fs.existsSync(path.join(elsewhere, 'cluster.json')));
 
@@ -472,6 +476,7 @@ test('cluster credentials --role client --jobtracker makes a home from which ano
     [['--role', 'client', '--name', 'bob', '--out', elsewhere, '--jobtracker', jt.address], /is a cluster's home already/],
     [['--role', 'tasktracker', '--name', 'bob', '--out', path.join(tempDir('bftmr-client-'), 'x'), '--jobtracker', jt.address], /goes with --role client/],
     [['--role', 'client', '--name', 'bob', '--out', path.join(tempDir('bftmr-client-'), 'x'), '--jobtracker', 'localhost'], /takes HOST:PORT, not localhost/],
+    [['--role', 'client', '--name', 'bob', '--out', path.join(tempDir('bftmr-client-'), 'x'), '--jobtracker', '0.0.0.0:7070'], /0\.0\.0\.0 is where the job tracker listens, not an address to reach it at/],
   ];
   for (const [args, why] of refusals) {
     const r = await bftmr(home, 'cluster', 'credentials', ...args);
