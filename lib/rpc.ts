@@ -113,7 +113,9 @@ function fromServiceError(e: grpc.ServiceError, address: string, method: string)
   if (code === 'LOCAL_IO') return new BftmrError('INTERNAL', `${method} to ${address} failed: ${e.details}`, { cause: e });
   if (typeof code === 'string') return new BftmrError(code as ErrorCode, e.details, { cause: e });
   if (e.code === grpc.status.UNAVAILABLE) {
-    const tls = /certificate|handshake|alert|ssl|tls/i.exec(e.details) ? '; check that this node\'s credentials come from the cluster\'s CA' : '';
+    // A node of this cluster in another role answered (a tracker's address given for the job tracker's, say): the credentials are fine.
+    const tls = /presented a certificate for \w+ /.test(e.details) ? '; that address is another node\'s'
+      : /certificate|handshake|alert|ssl|tls/i.test(e.details) ? '; check that this node\'s credentials come from the cluster\'s CA' : '';
     return new BftmrError('UNAVAILABLE', `cannot reach ${address} (${e.details.replace(/ Resolution note: ?$/, '')})${tls}`, { cause: e });
   }
   if (e.code === grpc.status.DEADLINE_EXCEEDED) {

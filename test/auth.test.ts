@@ -80,6 +80,7 @@ test('roles are enforced: a tracker cannot act as a client, a client cannot hear
   const status = JSON.parse((await bftmr(home, 'cluster', 'status', '--json')).stdout);
   const impostor = await t.throwsAsync(callAs(clientCreds, 'ListJobs', {}, 'JobTracker', status.trackers[0].address), { instanceOf: BftmrError });
   t.is(impostor?.code, 'UNAVAILABLE');
+  t.regex(impostor!.message, /presented a certificate for tasktracker tracker-\d, not a jobtracker.*; that address is another node's$/);
 });
 
 test('a client certificate uses the cluster but does not run it: decommission, balance and shutdown are for admins (the home\'s own CLI)', async (t) => {
