@@ -109,7 +109,7 @@ export default {
   const input = path.join(dir, 'in.txt');
   fs.writeFileSync(input, 'a\nb\nc\n');
   const r = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn(process.execPath, [path.join(ROOT, 'bin/bftmr.js'), '--home', path.join(dir, 'home'), 'run', module, '--input', input,
+    const child = spawn(process.execPath, [path.join(ROOT, 'bin/bftmr.js'), 'run', module, '--input', input,
       '--output', path.join(dir, 'out'), '--json'], { cwd: ROOT, env: { ...process.env, TMPDIR: dir } });
     let stdout = '';
     let stderr = '';
