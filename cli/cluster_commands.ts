@@ -121,7 +121,8 @@ export function registerCluster(program: Command): void {
     .action(async (o, cmd: Command) => {
       if (!ROLES.includes(o.role)) throw new BftmrError('JOB_BAD_ARGUMENT', `--role must be one of ${ROLES.join(', ')}`);
       const home = homeOf(cmd);
-      refuseRemote(await readState(home), 'certificates are issued with the cluster\'s CA, on its own host');
+      const state = await readState(home);
+      refuseRemote(state, 'certificates are issued with the cluster\'s CA, on its own host');
       if (o.jobtracker !== undefined) {
         if (o.role !== 'client' && o.role !== 'admin') throw new BftmrError('JOB_BAD_ARGUMENT', '--jobtracker makes a client\'s home: it goes with --role client or admin');
         if (!/^[^\s/:]+:\d{1,5}$|^\[[0-9a-fA-F:.]+\]:\d{1,5}$/.test(o.jobtracker) || Number(o.jobtracker.split(':').pop()) > 65535) {
@@ -132,7 +133,6 @@ export function registerCluster(program: Command): void {
           throw new BftmrError('JOB_BAD_ARGUMENT', `--jobtracker ${o.jobtracker}: ${host} is where the job tracker listens, not an address to reach it at; ` +
             'name this host as the other host knows it (`cluster start` and `cluster status` show it)');
         }
-        const state = await readState(home);
         if (state && !state.jobTracker.advertised) {
           process.stderr.write(`bftmr: warning: the cluster in ${home} listens on ${state.jobTracker.address.replace(/:\d+$/, '')} only: ` +
             'no other host can reach it (start it with --listen 0.0.0.0)\n');
@@ -147,8 +147,8 @@ export function registerCluster(program: Command): void {
       }
       if (o.role === 'tasktracker') {
         // A tracker's name is its identity: a second certificate for a live one lets another process pass for it.
-        const state = await findCluster(home).catch(() => undefined);
-        const st = state && (await clusterStatus(state.jobTracker.address).catch(() => undefined));
+        const running = await findCluster(home).catch(() => undefined);
+        const st = running && (await clusterStatus(running.jobTracker.address).catch(() => undefined));
         const live = st?.trackers.find((t) => t.tracker_id === o.name && t.alive);
         if (live) throw new BftmrError('JOB_BAD_ARGUMENT', `${o.name} is a live task tracker of this cluster (${live.address}): another with its name would pass for it`);
       }

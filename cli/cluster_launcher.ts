@@ -87,15 +87,17 @@ export async function readState(home: string): Promise<ClusterState | undefined>
   return state.remote ? { ...state, home: path.resolve(home) } : state;
 }
 
-/** Refused when `state` is a client's home for a cluster elsewhere (its processes are not here); `advice`: what to do instead. */
-/** A host name or address that names no host to connect to (0.0.0.0, ::), or this host only (loopback). */
+/** A host that names no host to connect to: where a daemon listens on every address (0.0.0.0, ::). */
 export function isWildcard(host: string): boolean {
   return ['0.0.0.0', '::', '[::]'].includes(host);
 }
+
+/** A host that is this host only (loopback). */
 export function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '[::1]' || host === '::1' || /^127\./.test(host);
 }
 
+/** Refused when `state` is a client's home for a cluster elsewhere (its processes are not here); `advice`: what to do instead. */
 export function refuseRemote(state: ClusterState | undefined, advice: string): void {
   if (!state?.remote) return;
   throw new BftmrError('JOB_BAD_ARGUMENT', `${state.home} is a client's home for the cluster whose job tracker is at ${state.jobTracker.address}: ${advice}`);

@@ -33,15 +33,14 @@ export async function pullBlock(store: BlockStore, peers: Peers, lies: StorageLi
 }
 
 /**
- * Who may call the TaskTracker service: clients write and read blocks, trackers read each
- * other's (shuffle, repair), the job tracker audits; only clients and the job tracker stop it
- * or ask it to prove it holds a block.
+ * Who may call the TaskTracker service: clients (admins too) write and read blocks, trackers read
+ * each other's (shuffle, repair), the job tracker audits; only clients and the job tracker ask it
+ * to prove it holds a block, and only admins and the job tracker stop it.
  */
 export function trackerAccess(method: string): readonly Role[] {
   // Proofs of possession are asked by the trusted side and by writers. A tracker that could ask
   // its peers could pass a challenge on instead of answering it; it can still fetch the whole block
   // back from a peer in time to answer (see jobtracker/block_audit.ts), which costs it the transfer.
-  // Only an admin (or the job tracker) stops a tracker.
   if (method === 'Shutdown') return ['admin', 'jobtracker'];
   return method === 'ProveBlock' ? [...USERS, 'jobtracker'] : [...USERS, 'tasktracker', 'jobtracker'];
 }
