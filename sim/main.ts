@@ -9,7 +9,8 @@
  */
 import { randomInt } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { FEATURES, failureLine, isFeature, runSeed, type Feature, type SimResult } from './simulator.ts';
+import { FEATURES, isFeature, type Feature } from './scenario.ts';
+import { failureLine, runSeed, type SimResult } from './simulator.ts';
 
 interface Args {
   seeds: number;

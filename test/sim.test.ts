@@ -1,5 +1,8 @@
 import test from 'ava';
-import { commitProblems, failureLine, referenceOutput, runSeed, type Feature } from '../sim/simulator.ts';
+import { commitProblems } from '../sim/properties.ts';
+import { referenceOutput } from '../sim/reference.ts';
+import type { Feature } from '../sim/scenario.ts';
+import { failureLine, runSeed } from '../sim/simulator.ts';
 
 /**
  * Features the core cannot survive yet, so the seeds below do not draw them. Each entry says why;
