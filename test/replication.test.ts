@@ -261,14 +261,14 @@ test('a periodic block report collects copies no file lists, once no write in pr
     m.blockReport('A', held.map(([d, storedMs]) => ({ digest: D(d), ageMs: now - storedMs })), now);
     return deletesIn(m.take('A', now)).sort();
   };
-  for (const at of [100, 1_000, 2_000, 3_000, 4_000, 4_500]) t.true(m.renewLease('w1', 100, at)); // a put began at 100
+  for (const at of [100, 1_000, 2_000, 3_000, 4_000, 4_500]) t.true(m.leases.renew('w1', 100, at)); // a put began at 100
   // Stored after the put began: maybe one of its blocks. Stored before: garbage. Too young: wait.
   t.deepEqual(report(5_000, ['mine', 1_000], ['old', 50], ['young', 4_800]), [D('old')]);
-  m.releaseLease('w1', 5_000); // its file is created (or it gave up)
+  m.leases.release('w1', 5_000); // its file is created (or it gave up)
   t.deepEqual(report(5_000, ['mine', 1_000], ['young', 4_800]), [D('mine')]);
   t.deepEqual(report(6_000, ['young', 4_800]), [D('young')]);
   // A lease not renewed within writeLeaseMs lapses: its client died.
-  m.renewLease('w2', 7_000, 7_000);
+  m.leases.renew('w2', 7_000, 7_000);
   t.deepEqual(report(8_000, ['w2', 7_000]), []);
   t.deepEqual(report(8_001, ['w2', 7_000]), [D('w2')]);
   // A listed copy is never collected; a copy of a block short of copies is taken back, however young.
@@ -292,11 +292,11 @@ test('a block report\'s delete carries the tracker\'s clock of the request it wa
   m.trackerClock('A', day + 5_250); // a later heartbeat, before the reply with the delete goes
   // A put of the same bytes begins now and stores them on A: that delete spares its copy (newer than
   // the report), so the put's file is not refused for it, while the delete waits or once it went.
-  t.true(m.renewLease('p', 5_100, 5_100));
+  t.true(m.leases.renew('p', 5_100, 5_100));
   t.false(m.unbacked(D('orphan'), ['A'], 'p', 5_200));
   t.deepEqual(deleteActions(5_300), [{ digests: [D('orphan')], unless_stored_after_ms: day + 5_000 }]);
   t.false(m.unbacked(D('orphan'), ['A'], 'p', 5_350));
-  m.releaseLease('p', 5_350);
+  m.leases.release('p', 5_350);
   // Decided at two reports: the condition is the earlier one (the other copy waits a report at worst).
   // A copy this job tracker knows more of (a removed file's) goes without one.
   m.track(D('f1'), 10, 1, ['A'], 5_400);
@@ -314,26 +314,26 @@ test('a block report\'s delete carries the tracker\'s clock of the request it wa
 test('a write whose lease lapsed may not create its file, nor renew the lease again; one released is not brought back by a late renewal', (t) => {
   const c = new Cluster('A');
   const m = monitor(c, { writeLeaseMs: 1_000 }, 0, 0);
-  t.true(m.renewLease('w', 2_000, 2_000));
-  t.true(m.renewLease('w', 2_000, 2_900));
-  t.true(m.leaseHeld('w', 3_900));
+  t.true(m.leases.renew('w', 2_000, 2_000));
+  t.true(m.leases.renew('w', 2_000, 2_900));
+  t.true(m.leases.held('w', 3_900));
   // The client is cut off for over a lease: a block report then collects the put's blocks.
   m.blockReport('A', [{ digest: D('w-block'), ageMs: 1_500 }], 4_000);
   t.deepEqual(deletesIn(m.take('A', 4_000)), [D('w-block')]);
-  t.false(m.leaseHeld('w', 4_000), 'its file is refused');
-  t.false(m.renewLease('w', 2_000, 4_100), 'a renewal once it is back does not revive it');
-  t.false(m.leaseHeld('w', 4_100));
+  t.false(m.leases.held('w', 4_000), 'its file is refused');
+  t.false(m.leases.renew('w', 2_000, 4_100), 'a renewal once it is back does not revive it');
+  t.false(m.leases.held('w', 4_100));
   // Even once forgotten (two leases on), a write begun a lease ago that is unknown is lost.
-  t.false(m.renewLease('w', 2_000, 9_000));
-  t.false(m.leaseHeld('w', 9_000));
+  t.false(m.leases.renew('w', 2_000, 9_000));
+  t.false(m.leases.held('w', 9_000));
   // A released lease: a renewal in flight that arrives after does not re-create it.
-  t.true(m.renewLease('r', 9_000, 9_000));
-  m.releaseLease('r', 9_100);
-  t.false(m.renewLease('r', 9_000, 9_150));
-  t.is(m.writesBegunBy(10_000, 9_150), 0, 'it holds back nothing');
+  t.true(m.leases.renew('r', 9_000, 9_000));
+  m.leases.release('r', 9_100);
+  t.false(m.leases.renew('r', 9_000, 9_150));
+  t.is(m.leases.writesBegunBy(10_000, 9_150), 0, 'it holds back nothing');
   // A new write is welcome, and holds its lease while it renews.
-  t.true(m.renewLease('n', 9_200, 9_200));
-  t.true(m.leaseHeld('n', 10_100));
+  t.true(m.leases.renew('n', 9_200, 9_200));
+  t.true(m.leases.held('n', 10_100));
 });
 
 test('a put of bytes another file held, removed while the put ran: its block has no copy to believe, and the file is refused', (t) => {
@@ -341,12 +341,12 @@ test('a put of bytes another file held, removed while the put ran: its block has
   const m = monitor(c, { writeLeaseMs: 1_000 }, 0, 0);
   m.track(D('x'), 10, 1, ['A'], 0); // file F's block, on A
   m.tick(1);
-  t.true(m.renewLease('w', 100, 100)); // a put of the same bytes begins, and stores x on A (A has it already)
+  t.true(m.leases.renew('w', 100, 100)); // a put of the same bytes begins, and stores x on A (A has it already)
   m.forget(D('x')); // F is removed: A is told to delete x, the put's copy with it
   deletesIn(m.take('A', 200));
   t.true(m.unbacked(D('x'), ['A'], 'w', 300));
   // A delete from before the put began took an older copy: the put's own is there.
-  t.true(m.renewLease('v', 250, 250));
+  t.true(m.leases.renew('v', 250, 250));
   t.false(m.unbacked(D('x'), ['A'], 'v', 300));
   // Nor is a block unbacked that a tracker still lists, or that a claimed tracker was not told to drop.
   t.false(m.unbacked(D('x'), ['A', 'B'], 'w', 300));
@@ -357,25 +357,25 @@ test('a put of bytes another file held, removed while the put ran: its block has
 test('after a restart, the claims of a put begun before it are checked, not believed: the old job tracker may have deleted them', (t) => {
   const c = new Cluster('A', 'B');
   const m = monitor(c, { writeLeaseMs: 1_000 }, 0, 10_000);
-  t.true(m.renewLease('old', 9_000, 10_100));
-  t.true(m.renewLease('new', 10_200, 10_200));
-  t.true(m.leaseBegunBefore('old'));
-  t.false(m.leaseBegunBefore('new'));
-  m.track(D('x'), 10, 1, ['A'], 10_300, m.leaseBegunBefore('old'));
+  t.true(m.leases.renew('old', 9_000, 10_100));
+  t.true(m.leases.renew('new', 10_200, 10_200));
+  t.true(m.leases.begunBefore('old'));
+  t.false(m.leases.begunBefore('new'));
+  m.track(D('x'), 10, 1, ['A'], 10_300, m.leases.begunBefore('old'));
   t.false(m.isReplica('A', D('x')), 'not listed on its word');
   t.is(repairsIn(m.take('A', 10_300)).length, 1, 'A is asked to show it holds it');
-  m.track(D('y'), 10, 1, ['B'], 10_300, m.leaseBegunBefore('new'));
+  m.track(D('y'), 10, 1, ['B'], 10_300, m.leases.begunBefore('new'));
   t.true(m.isReplica('B', D('y')));
 });
 
 test('after a restart, a write not renewed yet may create its file while nothing can have been collected; then it is lost', (t) => {
   const c = new Cluster('A');
   const m = monitor(c, { writeLeaseMs: 1_000 }, 0, 10_000); // began at 10 s
-  t.true(m.leaseHeld('old', 10_900), 'unknown, but no copy has been collected since the restart');
-  t.false(m.leaseHeld('old', 11_000));
-  t.true(m.renewLease('early', 9_000, 10_200), 'a write begun before the restart renews within a lease of it');
-  t.true(m.leaseHeld('early', 11_100));
-  t.false(m.renewLease('late', 9_000, 11_000), 'one that renews only a lease after the restart is lost');
+  t.true(m.leases.held('old', 10_900), 'unknown, but no copy has been collected since the restart');
+  t.false(m.leases.held('old', 11_000));
+  t.true(m.leases.renew('early', 9_000, 10_200), 'a write begun before the restart renews within a lease of it');
+  t.true(m.leases.held('early', 11_100));
+  t.false(m.leases.renew('late', 9_000, 11_000), 'one that renews only a lease after the restart is lost');
 });
 
 test('a tracker reporting made-up blocks by the hundred thousand gets a bounded number of deletes queued; the rest wait for its next report', (t) => {
@@ -400,7 +400,7 @@ test('after a restart, and at registration, copies young enough to be a write\'s
   t.deepEqual(deletesIn(m.take('A', 10_500)), []);
   m.blockReport('A', [{ digest: D('x'), ageMs: 9_000 }], 11_000);
   t.deepEqual(deletesIn(m.take('A', 11_000)), [D('x')]);
-  m.renewLease('w', 11_500, 11_500);
+  m.leases.renew('w', 11_500, 11_500);
   m.trackerUp('A', [{ digest: D('y'), ageMs: 100 }, { digest: D('z'), ageMs: 5_000 }], 12_000);
   t.deepEqual(deletesIn(m.take('A', 12_000)), [D('z')]);
 });

@@ -127,12 +127,12 @@ export class JobTrackerCore {
 
   /** A client's write (a put) runs on; it began `startedMsAgo` ago. */
   renewWriteLease(id: string, startedMsAgo: number, now: number): void {
-    if (!this.#replication.renewLease(id, now - startedMsAgo, now)) throw leaseLapsed();
+    if (!this.#replication.leases.renew(id, now - startedMsAgo, now)) throw leaseLapsed();
   }
 
   /** A write creates its file: refused when its lease lapsed, as its blocks may have been collected. */
   checkWriteLease(id: string, now: number): void {
-    if (!this.#replication.leaseHeld(id, now)) throw leaseLapsed();
+    if (!this.#replication.leases.held(id, now)) throw leaseLapsed();
   }
 
   /**
@@ -148,7 +148,7 @@ export class JobTrackerCore {
   }
 
   releaseWriteLease(id: string, now: number): void {
-    this.#replication.releaseLease(id, now);
+    this.#replication.leases.release(id, now);
   }
 
   // ---------------------------------------------------------------- trackers
@@ -244,7 +244,7 @@ export class JobTrackerCore {
     // A dead tracker's copies are no longer listed, but its disk may hold the only copy of a
     // missing block: wiping it is safe only once no block is missing.
     const missing = this.#trackers.get(trackerId)?.alive ? 0 : this.#replication.missingBlocks();
-    return this.#replication.shortWithout(trackerId) + jobs + this.#replication.writesBegunBy(since, now) + missing;
+    return this.#replication.shortWithout(trackerId) + jobs + this.#replication.leases.writesBegunBy(since, now) + missing;
   }
 
   /**
@@ -486,7 +486,7 @@ export class JobTrackerCore {
    * same bytes, say), and the tombstones that would show it went with it.
    */
   writeBegunBeforeStart(leaseId: string): boolean {
-    return this.#replication.leaseBegunBefore(leaseId);
+    return this.#replication.leases.begunBefore(leaseId);
   }
 
   /** No file refers to `digest` any more: its copies are deleted on their trackers. */

@@ -16,6 +16,7 @@
  * that a source served bad bytes only leads to an audit.
  */
 import type { BlockHealthState, Location, ReplicationResult, TaskAction } from '../../lib/messages.ts';
+import { WriteLeases } from './write_leases.ts';
 
 export interface ReplicationOptions {
   /** Pulls one tracker is asked to make at once. */
@@ -170,16 +171,8 @@ export class ReplicationMonitor {
   readonly #log: string[] = [];
   #nextAuditMs = 0;
   #safeModeOver = false;
-  /** Writes in progress: lease id -> when the write began and when its lease was last renewed. */
-  readonly #leases = new Map<string, { startMs: number; renewedMs: number }>();
-  /**
-   * Leases that ended, released or lapsed, and when: a renewal that comes later does not bring
-   * one back (a lapsed write's blocks may have been collected meanwhile). Kept for two leases;
-   * after that, #leaseLost's rule for unknown leases covers them.
-   */
-  readonly #endedLeases = new Map<string, number>();
-  /** When this monitor began: writes begun before are known only once their clients renew. */
-  readonly #startMs: number;
+  /** The writes in progress (puts), whose blocks are not garbage though no file lists them yet. */
+  readonly leases: WriteLeases;
   /** Bytes of the blocks listed on each tracker. */
   readonly #bytesBy = new Map<string, number>();
   /** The balancing run, if one was asked for (it ends by itself, or is stopped). */
@@ -207,94 +200,7 @@ export class ReplicationMonitor {
     this.#random = random;
     this.#trackers = trackers;
     this.#safeUntilMs = safeUntilMs;
-    this.#startMs = startMs;
-  }
-
-  // ---------------------------------------------------------------- writes
-
-  /**
-   * A write began `startMs` (by the client's account) and runs on: its lease is renewed. Returns
-   * false, renewing nothing, when the lease was lost (see #leaseLost): the write must fail.
-   */
-  renewLease(id: string, startMs: number, now: number): boolean {
-    if (this.#leaseLost(id, startMs, now)) {
-      this.#endLease(id, now);
-      return false;
-    }
-    const l = this.#leases.get(id);
-    this.#leases.set(id, { startMs: Math.min(startMs, l?.startMs ?? startMs, now), renewedMs: now });
-    return true;
-  }
-
-  /**
-   * Whether a write began before this monitor did (the job tracker restarted while it ran): the
-   * deletes the last one sent are not known here, so its claims are checked, not believed.
-   */
-  leaseBegunBefore(id: string): boolean {
-    return (this.#leases.get(id)?.startMs ?? -Infinity) < this.#startMs;
-  }
-
-  /**
-   * Whether a write may still create its file: its lease is held, or (after a restart) not known
-   * yet while nothing can have been collected. A write whose lease lapsed may have lost blocks.
-   */
-  leaseHeld(id: string, now: number): boolean {
-    return !this.#leaseLost(id, this.#leases.get(id)?.startMs ?? -Infinity, now);
-  }
-
-  /**
-   * A lease is lost when it ended (released, or lapsed), when it lapsed (not renewed for a lease),
-   * or when it is unknown though its write began a lease ago or more and this monitor has been
-   * collecting for that long: it lapsed and was forgotten, or its client did not renew it for a
-   * whole lease after a restart. A new write's first renewal says it began just now.
-   */
-  #leaseLost(id: string, startMs: number, now: number): boolean {
-    const lease = this.#opts.writeLeaseMs;
-    const l = this.#leases.get(id);
-    if (l) return l.renewedMs + lease < now;
-    return this.#endedLeases.has(id) || (startMs + lease <= now && this.#startMs + lease <= now);
-  }
-
-  #endLease(id: string, now: number): void {
-    this.#leases.delete(id);
-    this.#endedLeases.set(id, now);
-    for (const [k, at] of this.#endedLeases) {
-      if (at + 2 * this.#opts.writeLeaseMs >= now) break; // in insertion order: the rest are younger
-      this.#endedLeases.delete(k);
-    }
-  }
-
-  /**
-   * Writes in progress (leases not lapsed) that began at `ms` or before; and until a lease has
-   * passed since this job tracker started, one more: a write begun before then may not have
-   * renewed its lease here yet (sim seed 112773: a decommissioned tracker stopped right after a
-   * restart took the only good copy of a running put's block).
-   */
-  writesBegunBy(ms: number, now: number): number {
-    let n = now < this.#startMs + this.#opts.writeLeaseMs ? 1 : 0;
-    for (const l of this.#leases.values()) if (l.renewedMs + this.#opts.writeLeaseMs >= now && l.startMs <= ms) n++;
-    return n;
-  }
-
-  /** The write is over (its file created, or given up). */
-  releaseLease(id: string, now: number): void {
-    this.#endLease(id, now);
-  }
-
-  /**
-   * Whether an unlisted copy stored `ageMs` ago may be collected: not a block of a write in
-   * progress. Without an age (a tracker that keeps none) it may.
-   */
-  #collectible(ageMs: number | undefined, now: number): boolean {
-    if (ageMs === undefined) return true;
-    const lease = this.#opts.writeLeaseMs;
-    if (ageMs < lease || now < this.#startMs + lease) return false;
-    const storedMs = now - ageMs;
-    for (const [id, l] of this.#leases) {
-      if (l.renewedMs + lease < now) this.#endLease(id, now); // its client is gone
-      else if (l.startMs <= storedMs) return false;
-    }
-    return true;
+    this.leases = new WriteLeases(opts.writeLeaseMs, startMs);
   }
 
   // ---------------------------------------------------------------- blocks
@@ -361,13 +267,13 @@ export class ReplicationMonitor {
    * was removed while the put ran, say: its copies, the put's among them, were deleted. Blocks
    * are shared by content.) A delete from before the write began took an older copy. A
    * conditional delete (decided on a block report) never takes a write's copy: the copy it was
-   * decided on was stored before every live write began (#collectible), and a write that stores
+   * decided on was stored before every live write began (WriteLeases.collectible), and a write that stores
    * the block again makes its copy newer than the report.
    */
   unbacked(digest: string, claimed: readonly string[], leaseId: string | undefined, now: number): boolean {
     const b = this.#blocks.get(digest);
     if (b && [...b.replicas].some((t) => this.#trackers.serves(t))) return false;
-    const began = (leaseId !== undefined ? this.#leases.get(leaseId)?.startMs : undefined) ?? -Infinity;
+    const began = (leaseId !== undefined ? this.leases.startOf(leaseId) : undefined) ?? -Infinity;
     return claimed.every((t) => {
       if (!this.#trackers.alive(t)) return this.#safeModeOver; // before, trackers are still coming back after a restart
       const stone = this.#tombstones.get(t)?.get(digest);
@@ -491,7 +397,7 @@ export class ReplicationMonitor {
     if (this.isReplica(trackerId, d) || this.#targeted(d, trackerId)) return;
     const b = this.#blocks.get(d);
     if (!b || this.#live(b) >= b.wanted) {
-      if (this.#collectible(ageMs, now) && this.#roomToDelete(trackerId)) this.#queueDelete(trackerId, d, this.#clocks.get(trackerId));
+      if (this.leases.collectible(ageMs, now) && this.#roomToDelete(trackerId)) this.#queueDelete(trackerId, d, this.#clocks.get(trackerId));
     } else if (this.#trackers.serves(trackerId) && !b.distrusted.has(trackerId) && !this.#deleting(trackerId, d)) {
       this.#startRepair(b, trackerId, now);
     }
