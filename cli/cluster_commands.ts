@@ -115,7 +115,7 @@ export function registerCluster(program: Command): void {
     .description('issue a certificate of this cluster\'s CA for another node (e.g. a task tracker on another host: copy DIR there and pass --tls-dir DIR)')
     .requiredOption('--name <name>', 'the node\'s name: a task tracker\'s id, or a client\'s name')
     .requiredOption('--out <dir>', 'directory to write ca.crt, node.crt and node.key into (with --jobtracker: a home, with them in client/tls)')
-    .option('--role <role>', `one of ${ROLES.join(', ')} (a client uses the dfs and runs jobs; an admin also decommissions, balances and stops the cluster)`, 'tasktracker')
+    .option('--role <role>', `one of ${ROLES.join(', ')} (a client uses the dfs and runs jobs; an admin also decommissions trackers and starts or stops the balancer)`, 'tasktracker')
     .option('--jobtracker <host:port>', 'with --role client or admin: make DIR a home for the CLI on another host (`bftmr --home DIR ...` there uses this cluster), ' +
       'its job tracker reached at HOST:PORT (start the cluster with --listen 0.0.0.0 --jobtracker-port PORT)')
     .action(async (o, cmd: Command) => {
@@ -125,7 +125,8 @@ export function registerCluster(program: Command): void {
       refuseRemote(state, 'certificates are issued with the cluster\'s CA, on its own host');
       if (o.jobtracker !== undefined) {
         if (o.role !== 'client' && o.role !== 'admin') throw new BftmrError('JOB_BAD_ARGUMENT', '--jobtracker makes a client\'s home: it goes with --role client or admin');
-        if (!/^[^\s/:]+:\d{1,5}$|^\[[0-9a-fA-F:.]+\]:\d{1,5}$/.test(o.jobtracker) || Number(o.jobtracker.split(':').pop()) > 65535) {
+        const port = Number(o.jobtracker.split(':').pop());
+        if (!/^[^\s/:]+:\d{1,5}$|^\[[0-9a-fA-F:.]+\]:\d{1,5}$/.test(o.jobtracker) || port < 1 || port > 65535) {
           throw new BftmrError('JOB_BAD_ARGUMENT', `--jobtracker takes HOST:PORT, not ${o.jobtracker}`);
         }
         const host = o.jobtracker.slice(0, o.jobtracker.lastIndexOf(':'));
@@ -133,8 +134,9 @@ export function registerCluster(program: Command): void {
           throw new BftmrError('JOB_BAD_ARGUMENT', `--jobtracker ${o.jobtracker}: ${host} is where the job tracker listens, not an address to reach it at; ` +
             'name this host as the other host knows it (`cluster start` and `cluster status` show it)');
         }
-        if (state && !state.jobTracker.advertised) {
-          process.stderr.write(`bftmr: warning: the cluster in ${home} listens on ${state.jobTracker.address.replace(/:\d+$/, '')} only: ` +
+        const listens = state?.jobTracker.address.slice(0, state.jobTracker.address.lastIndexOf(':'));
+        if (listens && isLoopback(listens) && !state!.jobTracker.advertised) {
+          process.stderr.write(`bftmr: warning: the cluster in ${home} listens on ${listens} only: ` +
             'no other host can reach it (start it with --listen 0.0.0.0)\n');
         } else if (isLoopback(host)) {
           process.stderr.write(`bftmr: warning: ${host} is this host itself: the home works only here\n`);
@@ -164,7 +166,9 @@ export function registerCluster(program: Command): void {
     if (o.json) {
       console.log(JSON.stringify({
         home: state.home,
-        job_tracker: { address: st.address, pid: st.pid, ...(state.jobTracker.advertised ? { advertised_address: state.jobTracker.advertised } : {}) },
+        // From a client's home, the address it reaches the job tracker at (its own is where it listens, on its host).
+        job_tracker: { address: state.remote ? state.jobTracker.address : st.address, pid: st.pid,
+          ...(state.jobTracker.advertised ? { advertised_address: state.jobTracker.advertised } : {}) },
         running_jobs: st.running_jobs,
         trackers: st.trackers.map((t) => ({
           id: t.tracker_id, address: t.address, pid: t.pid, alive: t.alive, fault: t.fault || null,

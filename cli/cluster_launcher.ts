@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BftmrError } from '../lib/errors.ts';
 import { RpcClient, useCredentials } from '../lib/rpc.ts';
-import { createAuthority, issue, readAuthority, readCredentials, writeAuthority, writeCredentials, type Authority, type Credentials, type Role } from '../lib/identity.ts';
+import { createAuthority, holdsCredentials, issue, readAuthority, readCredentials, writeAuthority, writeCredentials, type Authority, type Credentials, type Role } from '../lib/identity.ts';
 import type * as M from '../lib/messages.ts';
 import { kClusterDefaults } from '../lib/options.ts';
 
@@ -77,11 +77,18 @@ const hostPort = (host: string, port: number | string) => (host.includes(':') ? 
 export const stateFile = (home: string) => path.join(home, 'cluster.json');
 
 export async function readState(home: string): Promise<ClusterState | undefined> {
-  let state: ClusterState;
+  let text: string;
   try {
-    state = JSON.parse(await fsp.readFile(stateFile(home), 'utf8')) as ClusterState;
+    text = await fsp.readFile(stateFile(home), 'utf8');
   } catch {
     return undefined;
+  }
+  let state: ClusterState;
+  try {
+    state = JSON.parse(text) as ClusterState;
+  } catch {
+    // Not "no cluster": a start here would take a client's home, or a running cluster's, for an empty one.
+    throw new BftmrError('LOCAL_IO', `${stateFile(home)} is not a cluster's state (not JSON): fix or remove it`);
   }
   // A client's home is copied to other hosts: it is where it was read from.
   return state.remote ? { ...state, home: path.resolve(home) } : state;
@@ -100,7 +107,7 @@ export function isLoopback(host: string): boolean {
 /** Refused when `state` is a client's home for a cluster elsewhere (its processes are not here); `advice`: what to do instead. */
 export function refuseRemote(state: ClusterState | undefined, advice: string): void {
   if (!state?.remote) return;
-  throw new BftmrError('JOB_BAD_ARGUMENT', `${state.home} is a client's home for the cluster whose job tracker is at ${state.jobTracker.address}: ${advice}`);
+  throw new BftmrError('JOB_BAD_ARGUMENT', `${state.home} is a home for using the cluster whose job tracker is at ${state.jobTracker.address}, from another host: ${advice}`);
 }
 
 /**
@@ -108,11 +115,18 @@ export function refuseRemote(state: ClusterState | undefined, advice: string): v
  * for `role` and `name`, and the job tracker's address as that host reaches it.
  */
 export async function writeClientHome(ca: Authority, role: 'client' | 'admin', name: string, dir: string, jobTracker: string): Promise<void> {
-  if (await readState(dir)) throw new BftmrError('DFS_EXISTS', `${dir} is a cluster's home already`);
+  // A new directory only: a stopped cluster's home (its CA, its nodes' data) would be taken over.
+  if ((await fsp.readdir(dir).catch(() => [])).length > 0) throw new BftmrError('DFS_EXISTS', `${dir} is not empty: a client's home is a new directory`);
   await writeCredentials(tlsDir(clientDir(dir)), issue(ca, role, name));
   const nobody = { pid: 0, dir: '', log: '' };
-  const state: ClusterState = { home: dir, jobTracker: { ...nobody, address: jobTracker }, trackers: [], startedMs: Date.now(), remote: true };
-  await fsp.writeFile(stateFile(dir), JSON.stringify(state, null, 2) + '\n');
+  await writeState({ home: dir, jobTracker: { ...nobody, address: jobTracker }, trackers: [], startedMs: Date.now(), remote: true });
+}
+
+/** Writes the home's cluster.json whole or not at all (a torn one would read as no cluster). */
+async function writeState(state: ClusterState): Promise<void> {
+  const tmp = `${stateFile(state.home)}.${process.pid}.tmp`;
+  await fsp.writeFile(tmp, JSON.stringify(state, null, 2) + '\n');
+  await fsp.rename(tmp, stateFile(state.home));
 }
 
 /**
@@ -147,6 +161,8 @@ export async function authorityOf(home: string, create = true): Promise<Authorit
 
 /** Issues a certificate for a node into `dir`. */
 export async function issueInto(ca: Authority, role: Role, name: string, dir: string): Promise<void> {
+  // Another node's identity there (a tracker's own tls directory, say) is not replaced.
+  if (holdsCredentials(dir)) throw new BftmrError('DFS_EXISTS', `${dir} holds a node's credentials already: issue into a new directory`);
   await writeCredentials(dir, issue(ca, role, name));
 }
 
@@ -183,7 +199,7 @@ export async function jobTrackerRuns(state: ClusterState): Promise<boolean> {
   const st = (await statusAsHome(state))?.st;
   if (!st || !alive(st.pid)) return false;
   state.jobTracker.pid = st.pid;
-  await fsp.writeFile(stateFile(state.home), JSON.stringify(state, null, 2) + '\n').catch(() => {});
+  await writeState(state).catch(() => {});
   return true;
 }
 
@@ -313,7 +329,7 @@ export async function startCluster(home: string, opts: StartOptions): Promise<Cl
       home, jobTracker: { pid: jt.pid!, dir: jtDir, log: jtLog, address, ...(isWildcard(listenHost) ? { advertised: hostPort(advertiseHost, jtPort) } : {}) },
       trackers, startedMs: Date.now(),
     };
-    await fsp.writeFile(stateFile(home), JSON.stringify(state, null, 2) + '\n');
+    await writeState(state);
     return state;
   } catch (e) {
     for (const c of children) c.kill('SIGKILL');

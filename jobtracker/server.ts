@@ -6,7 +6,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { BftmrError, messageOf } from '../lib/errors.ts';
-import { startServer, unary, type RpcServer } from '../lib/rpc.ts';
+import { requireRole, startServer, unary, type RpcServer } from '../lib/rpc.ts';
 import { USERS } from '../lib/identity.ts';
 import type * as M from '../lib/messages.ts';
 import { JOB_CODE_DIR, MAX_JOB_WAIT_MS, MB, type JobTrackerOptions } from '../lib/options.ts';
@@ -418,14 +418,16 @@ export async function startJobTracker(opts: JobTrackerOptions, log: (line: strin
       core.decommission(req.tracker_id, req.on, Date.now());
       drainEffects();
       await effectsChain;
-      log(`${req.on ? 'decommissioning' : 'recommissioning'} ${req.tracker_id}, asked by client ${peer.name}`);
+      log(`${req.on ? 'decommissioning' : 'recommissioning'} ${req.tracker_id}, asked by ${peer.role} ${peer.name}`);
       return {};
     }),
     Balance: unary<M.BalanceRequest, M.BalanceReply>(async (req, peer) => {
+      // Anyone may ask how balanced the dfs is; starting or stopping a run is for admins.
+      if (req.action !== 'STATUS') requireRole(peer, `Balance ${req.action}`, ['admin']);
       const st = req.action === 'STATUS' ? core.balanceStatus() : core.balance(req.action === 'START', req.threshold_percent, Date.now());
       if (req.action !== 'STATUS') {
         drainEffects();
-        log(`balancing ${req.action === 'START' ? `to within ${req.threshold_percent}%` : 'stopped'}, asked by client ${peer.name}`);
+        log(`balancing ${req.action === 'START' ? `to within ${req.threshold_percent}%` : 'stopped'}, asked by ${peer.role} ${peer.name}`);
       }
       return {
         active: st.active, threshold_percent: st.thresholdPercent, moved_blocks: st.movedBlocks, moved_bytes: st.movedBytes,
@@ -535,9 +537,9 @@ export async function startJobTracker(opts: JobTrackerOptions, log: (line: strin
 
   const [host] = opts.listen.split(/:(?=\d+$)/);
   // Trackers may only register and heartbeat; everything else is for users (the CLI), and what
-  // runs the cluster (taking trackers out, balancing, stopping it) for its admins only.
+  // runs the cluster (taking trackers out, balancing (see Balance), stopping it) for its admins only.
   server = await startServer(opts.listen, 'JobTracker', handlers, (method) => (method === 'Register' || method === 'Heartbeat' ? ['tasktracker']
-    : method === 'Decommission' || method === 'Balance' || method === 'Shutdown' ? ['admin'] : USERS));
+    : method === 'Decommission' || method === 'Shutdown' ? ['admin'] : USERS));
   address = `${host}:${server.port}`;
   const ticker = setInterval(() => { core.tick(Date.now()); drainEffects(); }, opts.heartbeatIntervalMs);
   // Job code of jobs that ended as the job tracker stopped: what no kept submission runs again goes in time.

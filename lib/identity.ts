@@ -8,6 +8,7 @@
  * openssl binary: a small DER encoder writes the few X.509 structures we need.
  */
 import crypto from 'node:crypto';
+import { existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { BftmrError } from './errors.ts';
@@ -173,6 +174,11 @@ export async function writeCredentials(dir: string, creds: Credentials): Promise
   await fs.writeFile(path.join(dir, FILES.ca), creds.ca);
   await fs.writeFile(path.join(dir, FILES.cert), creds.cert);
   await fs.writeFile(path.join(dir, FILES.key), creds.key, { mode: 0o600 });
+}
+
+/** Whether `dir` holds a node's credentials (its key). */
+export function holdsCredentials(dir: string): boolean {
+  return existsSync(path.join(dir, FILES.key));
 }
 
 export async function readCredentials(dir: string): Promise<Credentials> {

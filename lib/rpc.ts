@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { once } from 'node:events';
 import { BftmrError, type ErrorCode } from './errors.ts';
 import { MB } from './options.ts';
-import { describe, peerOf, type Credentials, type Peer, type Role } from './identity.ts';
+import { ROLES, describe, peerOf, type Credentials, type Peer, type Role } from './identity.ts';
 
 const PROTO_DIR = fileURLToPath(new URL('../protos/', import.meta.url));
 
@@ -114,7 +114,7 @@ function fromServiceError(e: grpc.ServiceError, address: string, method: string)
   if (typeof code === 'string') return new BftmrError(code as ErrorCode, e.details, { cause: e });
   if (e.code === grpc.status.UNAVAILABLE) {
     // A node of this cluster in another role answered (a tracker's address given for the job tracker's, say): the credentials are fine.
-    const tls = /presented a certificate for \w+ /.test(e.details) ? '; that address is another node\'s'
+    const tls = new RegExp(`presented a certificate for (${ROLES.join('|')}) `).test(e.details) ? '; that address is another node\'s'
       : /certificate|handshake|alert|ssl|tls/i.test(e.details) ? '; check that this node\'s credentials come from the cluster\'s CA' : '';
     return new BftmrError('UNAVAILABLE', `cannot reach ${address} (${e.details.replace(/ Resolution note: ?$/, '')})${tls}`, { cause: e });
   }
@@ -152,11 +152,15 @@ export const clientStream = <Req, Res>(impl: ClientStreamImpl<Req, Res>): Handle
 function authorize(call: Pick<grpc.ServerUnaryCall<unknown, unknown>, 'getAuthContext'>, method: string, allowed: readonly Role[]): Peer {
   const peer = peerOf(call.getAuthContext()?.sslPeerCertificate?.subject as Record<string, string> | undefined);
   if (!peer) throw new BftmrError('AUTH_DENIED', `${method}: the caller has no certificate of this cluster`);
-  if (!allowed.includes(peer.role)) {
-    const admins = peer.role === 'client' && allowed.includes('admin') ? ' (it is for the cluster\'s admins: `cluster credentials --role admin`)' : '';
-    throw new BftmrError('AUTH_DENIED', `${method} is not allowed for ${peer.role} ${peer.name}${admins}`);
-  }
+  requireRole(peer, method, allowed);
   return peer;
+}
+
+/** Refuses `peer` what (`what`) only `allowed` roles may do: a call, or what a handler sees only in the request. */
+export function requireRole(peer: Peer, what: string, allowed: readonly Role[]): void {
+  if (allowed.includes(peer.role)) return;
+  const admins = peer.role === 'client' && allowed.includes('admin') ? ' (it is for the cluster\'s admins: `cluster credentials --role admin`)' : '';
+  throw new BftmrError('AUTH_DENIED', `${what} is not allowed for ${peer.role} ${peer.name}${admins}`);
 }
 
 function adapt(h: Handler, method: string, allowed: readonly Role[]): grpc.UntypedHandleCall {

@@ -33,16 +33,24 @@ export async function pullBlock(store: BlockStore, peers: Peers, lies: StorageLi
 }
 
 /**
- * Who may call the TaskTracker service: clients (admins too) write and read blocks, trackers read
- * each other's (shuffle, repair), the job tracker audits; only clients and the job tracker ask it
- * to prove it holds a block, and only admins and the job tracker stop it.
+ * Who may call the TaskTracker service: clients (admins too) write blocks, have a node pull a
+ * copy, read blocks and attempt logs; trackers only read each other's blocks (shuffle, repair);
+ * the job tracker reads (audits) and asks for proofs; only clients and the job tracker ask for a
+ * proof, and only admins and the job tracker stop a tracker.
  */
 export function trackerAccess(method: string): readonly Role[] {
-  // Proofs of possession are asked by the trusted side and by writers. A tracker that could ask
-  // its peers could pass a challenge on instead of answering it; it can still fetch the whole block
-  // back from a peer in time to answer (see jobtracker/block_audit.ts), which costs it the transfer.
-  if (method === 'Shutdown') return ['admin', 'jobtracker'];
-  return method === 'ProveBlock' ? [...USERS, 'jobtracker'] : [...USERS, 'tasktracker', 'jobtracker'];
+  switch (method) {
+    case 'ReadBlock': return [...USERS, 'tasktracker', 'jobtracker'];
+    // Proofs of possession are asked by the trusted side and by writers. A tracker that could ask
+    // its peers could pass a challenge on instead of answering it; it can still fetch the whole
+    // block back from a peer in time to answer (see jobtracker/block_audit.ts), which costs it the
+    // transfer.
+    case 'ProveBlock': return [...USERS, 'jobtracker'];
+    case 'Shutdown': return ['admin', 'jobtracker'];
+    // A tracker has no business storing blocks on its peers (it could fill an honest node's disk)
+    // or making them pull from where it names; repairs come from the job tracker's heartbeat replies.
+    default: return USERS;
+  }
 }
 
 export function blockHandlers(store: BlockStore, peers: Peers, fault: Fault, lies = new StorageLies(fault, store)): Record<string, Handler> {

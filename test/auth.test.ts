@@ -83,17 +83,50 @@ test('roles are enforced: a tracker cannot act as a client, a client cannot hear
   t.regex(impostor!.message, /presented a certificate for tasktracker tracker-\d, not a jobtracker.*; that address is another node's$/);
 });
 
-test('a client certificate uses the cluster but does not run it: decommission, balance and shutdown are for admins (the home\'s own CLI)', async (t) => {
+test('a tracker only reads its peers\' blocks: it cannot store blocks on them, have them pull, or read their attempt logs', async (t) => {
+  const status = JSON.parse((await bftmr(home, 'cluster', 'status', '--json')).stdout);
+  const peer = status.trackers.find((x: { id: string }) => x.id === 'tracker-1').address;
+  const asTracker = new RpcClient('TaskTracker', peer, trackerCreds);
+  const asClient = new RpcClient('TaskTracker', peer, clientCreds);
+  try {
+    const store = (c: RpcClient) => {
+      const up = c.upload<M.BlockChunk, M.WriteBlockReply>('WriteBlock', 5_000);
+      return up.write({ data: Buffer.from('x'), xxh32: 0, digest: '', last: false }).then(() => up.finish());
+    };
+    const e = await t.throwsAsync(store(asTracker), { instanceOf: BftmrError });
+    t.is(e?.code, 'AUTH_DENIED', 'WriteBlock');
+    const missing = { digest: 'ab'.repeat(32), size: 1, sources: [] };
+    for (const [method, req] of [['PullBlock', missing], ['AttemptLog', { attempt_id: 'attempt_x', job_id: 'job_x' }]] as const) {
+      const denied = await t.throwsAsync(asTracker.call(method, req, 5_000), { instanceOf: BftmrError });
+      t.is(denied?.code, 'AUTH_DENIED', method);
+      // A client may: what it gets is about the request, not who asks.
+      const other = await asClient.call(method, req, 5_000).then(() => undefined, (err: BftmrError) => err);
+      t.not(other?.code, 'AUTH_DENIED', method);
+    }
+    // Reads stay open to trackers (the shuffle and repairs): refused for the missing block, not the caller.
+    const read = await t.throwsAsync((async () => { for await (const _ of asTracker.stream('ReadBlock', { digest: 'ab'.repeat(32) }, 5_000)) { /* none */ } })(),
+      { instanceOf: BftmrError });
+    t.not(read?.code, 'AUTH_DENIED');
+  } finally {
+    asTracker.close();
+    asClient.close();
+  }
+});
+
+test('a client certificate uses the cluster but does not run it: decommission, starting or stopping the balancer and shutdown are for admins (the home\'s own CLI)', async (t) => {
   const dir = path.join(tempDir('bftmr-auth-client-'), 'alice');
   const issued = await bftmr(home, 'cluster', 'credentials', '--role', 'client', '--name', 'alice', '--out', dir);
   t.is(issued.code, 0, issued.stderr);
   const alice = await readCredentials(dir);
   t.is((await callAs<M.ClusterStatusReply>(alice, 'ClusterStatus', {})).trackers.length, 3);
-  for (const method of ['Decommission', 'Balance', 'Shutdown']) {
-    const e = await t.throwsAsync(callAs(alice, method, {}), { instanceOf: BftmrError });
-    t.is(e?.code, 'AUTH_DENIED', method);
-    t.regex(e!.message, new RegExp(`${method} is not allowed for client alice`));
+  for (const [method, req, what] of [['Decommission', {}, 'Decommission'], ['Shutdown', {}, 'Shutdown'],
+    ['Balance', { action: 'START', threshold_percent: 10 }, 'Balance START'], ['Balance', { action: 'STOP' }, 'Balance STOP']] as const) {
+    const e = await t.throwsAsync(callAs(alice, method, req), { instanceOf: BftmrError });
+    t.is(e?.code, 'AUTH_DENIED', what);
+    t.regex(e!.message, new RegExp(`${what} is not allowed for client alice \\(it is for the cluster's admins`));
   }
+  // How balanced the dfs is, anyone may ask.
+  t.false((await callAs<M.BalanceReply>(alice, 'Balance', { action: 'STATUS' })).active);
   const status = JSON.parse((await bftmr(home, 'cluster', 'status', '--json')).stdout);
   const tracker = status.trackers[0].address;
   const e = await t.throwsAsync(callAs(alice, 'Shutdown', {}, 'TaskTracker', tracker), { instanceOf: BftmrError });

@@ -452,6 +452,7 @@ test('cluster credentials --role client --jobtracker makes a home from which ano
   fs.renameSync(made, elsewhere);
   const status = await json<any>(bftmr(elsewhere, 'cluster', 'status', '--json'));
   t.is(status.job_tracker.pid, jt.pid);
+  t.is(status.job_tracker.address, jt.address, 'the address it reaches the job tracker at');
   t.is(status.home, elsewhere);
   const put = await bftmr(elsewhere, 'dfs', 'put', corpus(), '/client-home/in.txt');
   t.is(put.code, 0, put.stderr);
@@ -463,7 +464,7 @@ test('cluster credentials --role client --jobtracker makes a home from which ano
   for (const args of [['cluster', 'stop'], ['cluster', 'start'], ['cluster', 'credentials', '--name', 'x', '--out', path.join(elsewhere, 'x')]]) {
     const r = await bftmr(elsewhere, ...args);
     t.is(r.code, 1, args.join(' '));
-    t.regex(r.stderr, /^bftmr: .* is a client's home for the cluster whose job tracker is at 127\.0\.0\.1:\d+: .*\n$/);
+    t.regex(r.stderr, /^bftmr: .* is a home for using the cluster whose job tracker is at 127\.0\.0\.1:\d+, from another host: .*\n$/);
   }
   // A client, not an admin: it cannot take a tracker out either.
   const out = await bftmr(elsewhere, 'cluster', 'decommission', 'tracker-0');
@@ -473,7 +474,12 @@ test('cluster credentials --role client --jobtracker makes a home from which ano
   t.true(fs.existsSync(path.join(elsewhere, 'cluster.json')));
 
   const refusals: [string[], RegExp][] = [
-    [['--role', 'client', '--name', 'bob', '--out', elsewhere, '--jobtracker', jt.address], /is a cluster's home already/],
+    [['--role', 'client', '--name', 'bob', '--out', elsewhere, '--jobtracker', jt.address], /is not empty: a client's home is a new directory/],
+    // Not even a stopped cluster's home (its CA and nodes' data would be taken over), nor this one.
+    [['--role', 'admin', '--name', 'bob', '--out', home, '--jobtracker', jt.address], /is not empty: a client's home is a new directory/],
+    [['--role', 'client', '--name', 'bob', '--out', path.join(tempDir('bftmr-client-'), 'x'), '--jobtracker', 'localhost:0'], /takes HOST:PORT, not localhost:0/],
+    // Another node's identity is not overwritten.
+    [['--name', 'tracker-x', '--out', path.join(home, 'tracker-0', 'tls')], /holds a node's credentials already: issue into a new directory/],
     [['--role', 'tasktracker', '--name', 'bob', '--out', path.join(tempDir('bftmr-client-'), 'x'), '--jobtracker', jt.address], /goes with --role client/],
     [['--role', 'client', '--name', 'bob', '--out', path.join(tempDir('bftmr-client-'), 'x'), '--jobtracker', 'localhost'], /takes HOST:PORT, not localhost/],
     [['--role', 'client', '--name', 'bob', '--out', path.join(tempDir('bftmr-client-'), 'x'), '--jobtracker', '0.0.0.0:7070'], /0\.0\.0\.0 is where the job tracker listens, not an address to reach it at/],
@@ -482,5 +488,13 @@ test('cluster credentials --role client --jobtracker makes a home from which ano
     const r = await bftmr(home, 'cluster', 'credentials', ...args);
     t.is(r.code, 1, args.join(' '));
     t.regex(r.stderr, why);
+  }
+  t.is((await bftmr(home, 'cluster', 'status')).code, 0, 'the cluster\'s own home still works');
+  // A torn cluster.json is not taken for no cluster (a start there would take over the home).
+  fs.writeFileSync(path.join(elsewhere, 'cluster.json'), '{"remote":true,');
+  for (const args of [['cluster', 'status'], ['cluster', 'start']]) {
+    const r = await bftmr(elsewhere, ...args);
+    t.is(r.code, 1, args.join(' '));
+    t.regex(r.stderr, /^bftmr: .*cluster\.json is not a cluster's state \(not JSON\): fix or remove it\n$/);
   }
 });
