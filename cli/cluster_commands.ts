@@ -6,7 +6,7 @@ import { checkFaultOptions, wholeNumber } from './args.ts';
 import {
   authorityOf, clusterStatus, findCluster, isLoopback, issueInto, isWildcard, jobTrackerRuns, readState, refuseRemote, startCluster, stopCluster, alive, writeClientHome,
 } from './cluster_launcher.ts';
-import { ROLES, type Role } from '../lib/identity.ts';
+import { ROLES, holdsCredentials, type Role } from '../lib/identity.ts';
 import path from 'node:path';
 import { homeOf } from './context.ts';
 import { BftmrError } from '../lib/errors.ts';
@@ -154,6 +154,8 @@ export function registerCluster(program: Command): void {
         const live = st?.trackers.find((t) => t.tracker_id === o.name && t.alive);
         if (live) throw new BftmrError('JOB_BAD_ARGUMENT', `${o.name} is a live task tracker of this cluster (${live.address}): another with its name would pass for it`);
       }
+      // Another node's identity there (a tracker's own tls directory, say) is not replaced.
+      if (holdsCredentials(path.resolve(o.out))) throw new BftmrError('DFS_EXISTS', `${path.resolve(o.out)} holds a node's credentials already: issue into a new directory`);
       await issueInto(await authorityOf(home, false), o.role as Role, o.name, path.resolve(o.out));
       console.log(`issued a ${o.role} certificate for ${o.name} into ${path.resolve(o.out)} (CA of ${home})`);
     });

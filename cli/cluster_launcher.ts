@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BftmrError } from '../lib/errors.ts';
 import { RpcClient, useCredentials } from '../lib/rpc.ts';
-import { createAuthority, holdsCredentials, issue, readAuthority, readCredentials, writeAuthority, writeCredentials, type Authority, type Credentials, type Role } from '../lib/identity.ts';
+import { createAuthority, issue, readAuthority, readCredentials, writeAuthority, writeCredentials, type Authority, type Credentials, type Role } from '../lib/identity.ts';
 import type * as M from '../lib/messages.ts';
 import { kClusterDefaults } from '../lib/options.ts';
 
@@ -161,8 +161,6 @@ export async function authorityOf(home: string, create = true): Promise<Authorit
 
 /** Issues a certificate for a node into `dir`. */
 export async function issueInto(ca: Authority, role: Role, name: string, dir: string): Promise<void> {
-  // Another node's identity there (a tracker's own tls directory, say) is not replaced.
-  if (holdsCredentials(dir)) throw new BftmrError('DFS_EXISTS', `${dir} holds a node's credentials already: issue into a new directory`);
   await writeCredentials(dir, issue(ca, role, name));
 }
 

@@ -152,3 +152,23 @@ test('cluster stop stops a job tracker started again by hand, found at its addre
   t.is(again.code, 0, again.stderr);
   t.is((await bftmr(home, 'cluster', 'stop')).code, 0);
 });
+
+test('a whole cluster stopped and started again in its home keeps its files, every block where it was', async (t) => {
+  const home = tempDir('bftmr-restart-whole-');
+  const text = corpus();
+  t.is((await bftmr(home, 'cluster', 'start', '--trackers', '3', '--slots', '1')).code, 0);
+  try {
+    t.is((await bftmr(home, 'dfs', 'put', text, '/kept.txt', '--block-mb', '0.5')).code, 0);
+    const before = await json<Stat>(bftmr(home, 'dfs', 'stat', '/kept.txt', '--json'));
+    t.is((await bftmr(home, 'cluster', 'stop')).code, 0);
+    const again = await bftmr(home, 'cluster', 'start', '--trackers', '3', '--slots', '1');
+    t.is(again.code, 0, again.stderr);
+    t.is((await bftmr(home, 'dfs', 'cat', '/kept.txt')).stdout, fs.readFileSync(text, 'utf8'));
+    const after = await json<Stat>(bftmr(home, 'dfs', 'stat', '/kept.txt', '--json'));
+    t.deepEqual(after.blocks.map((b) => b.digest), before.blocks.map((b) => b.digest));
+    const fsck = await bftmr(home, 'dfs', 'fsck', '/');
+    t.is(fsck.code, 0, fsck.stdout + fsck.stderr);
+  } finally {
+    await bftmr(home, 'cluster', 'stop');
+  }
+});
