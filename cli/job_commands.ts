@@ -8,7 +8,7 @@ import { BftmrError, messageOf } from '../lib/errors.ts';
 import type * as M from '../lib/messages.ts';
 import { kTaskTrackerDefaults, kClusterDefaults, kJobDefaults, MB } from '../lib/options.ts';
 import { DfsClient } from '../dfs/client.ts';
-import { failsWritersCheck, FAULT_MODES, parseFault } from '../tasktracker/faults.ts';
+import { FAULT_MODES, isStorageLiar, parseFault } from '../tasktracker/faults.ts';
 import { checkFaultOptions, collect, collectConf, positiveNumber, wholeNumber } from './args.ts';
 import { bundleJob } from './bundle.ts';
 import { startCluster, stopCluster, type ClusterState } from './cluster_launcher.ts';
@@ -228,24 +228,36 @@ export function registerJob(program: Command): void {
         const bundle = await bundling;
         dfs = new DfsClient(state.jobTracker.address);
         const splitBytes = Math.round(o.splitMb * MB);
-        // Plain storage liars fail every writer's check, so they can never keep a copy of the input:
-        // ask only for as many copies as the honest trackers can hold.
-        const refusers = o.fault && failsWritersCheck(parseFault(o.fault)) ? o.faulty : 0;
+        // Plain storage liars fail every writer's check, so they can never keep a copy of the input,
+        // and late ones fail it for a block stored again (a file's repeated block, or two inputs
+        // alike, is challenged anew): ask only for as many copies as the honest trackers can hold.
+        const refusers = o.fault && isStorageLiar(parseFault(o.fault)) ? o.faulty : 0;
         const replication = Math.max(1, Math.min(3, o.trackers - refusers));
         const dfsInputs: string[] = [];
         /** dfs path -> the user's own name for it: what the summary and errors say. */
         const localNames = new Map<string, string>([['/output', o.output]]);
+        /** Each input, and each file below one, by its absolute local path -> its dfs path. */
+        const inDfs = new Map<string, string>();
         for (const [i, input] of inputs.entries()) {
-          const files = listLocal(input);
           const base = `/input/${i}-${path.basename(path.resolve(input))}`;
-          for (const f of files) {
+          inDfs.set(path.resolve(input), base);
+          for (const f of listLocal(input)) {
             const rel = path.relative(input, f);
             const target = rel ? `${base}/${rel.split(path.sep).join('/')}` : base;
             localNames.set(target, f);
+            inDfs.set(path.resolve(f), target);
             line.update(`copying ${f} into the dfs`);
             await dfs.put(f, target, { replication, blockBytes: splitBytes });
           }
           dfsInputs.push(base);
+        }
+        // A --conf value naming an input (a join's left side, say) names it as the job sees it (ctx.file).
+        for (const [k, v] of Object.entries((o.conf ?? {}) as Record<string, string>)) {
+          const named = v ? inDfs.get(path.resolve(v)) : undefined;
+          if (!named) continue;
+          o.conf[k] = named;
+          line.done();
+          process.stderr.write(`bftmr: --conf ${k}=${v} names an input: the job sees it as ${named}\n`);
         }
         // Local cache files go in beside the input, each under its own name.
         const cacheFiles: string[] = [];

@@ -62,9 +62,12 @@ export function corruptServed(fault: Fault, readCount: number, chunk: Uint8Array
   return copy;
 }
 
-/** A storage liar that fails every writer's check (plain, not `:late`): it never keeps a copy of a put. */
-export function failsWritersCheck(fault: Fault): boolean {
-  return (fault.kind === 'corrupt-blocks' || fault.kind === 'drop-blocks') && !fault.late;
+/**
+ * A storage liar: plain, it fails every writer's check (it never keeps a copy of a put); `:late`,
+ * every check but a block's first.
+ */
+export function isStorageLiar(fault: Fault): boolean {
+  return fault.kind === 'corrupt-blocks' || fault.kind === 'drop-blocks';
 }
 
 /**

@@ -327,6 +327,21 @@ test('bftmr run with a storage liar that fails every writer\'s check: the input 
   t.is(normalisedOutput(out), wordCountOracle(text));
 });
 
+test('bftmr run: a --conf value naming a local input names it as the job sees it; a late storage liar does not fail the copy of inputs alike', async (t) => {
+  const dir = tempDir('bftmr-run-join-');
+  fs.writeFileSync(path.join(dir, 'left.tsv'), 'a\tL1\nb\tL2\nc\tL3\n');
+  fs.mkdirSync(path.join(dir, 'right'));
+  // Two files alike: one block, stored twice, so challenged twice (a late liar lies the second time).
+  for (const f of ['r1.tsv', 'r2.tsv']) fs.writeFileSync(path.join(dir, 'right', f), 'a\tR1\nc\tR3\n');
+  const out = path.join(dir, 'out');
+  const r = await bftmr(tempDir('bftmr-run-join-home-'), 'run', 'jobs/join.ts', '--input', path.join(dir, 'left.tsv'), '--input', path.join(dir, 'right'),
+    '--conf', `left=${path.join(dir, 'left.tsv')}`, '--output', out, '--faulty', '1', '--fault', 'corrupt-blocks:late', '--json');
+  t.is(r.code, 0, r.stderr);
+  t.regex(r.stderr, /--conf left=.*left\.tsv names an input: the job sees it as \/input\/0-left\.tsv/);
+  const joined = fs.readdirSync(out).filter((f) => f.startsWith('part-')).sort().map((f) => fs.readFileSync(path.join(out, f), 'utf8')).join('');
+  t.is(joined, 'a\tL1\tR1\na\tL1\tR1\nc\tL3\tR3\nc\tL3\tR3\n');
+});
+
 test('a task that reads a block from a node serving wrong bytes reads another copy and reports the node, which the job tracker\'s own check names', async (t) => {
   const h = tempDir('bftmr-badread-');
   // No routine audits and a high blacklist bar: a verdict can only come from a reader's report.

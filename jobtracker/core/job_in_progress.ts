@@ -664,8 +664,9 @@ export class JobInProgress {
         const differing = voters[0]!.digests!.flatMap((d, p) => (voters.some((a) => a.digests![p] !== d) ? [p] : []));
         const where = t.kind === 'map' ? ` (partition${differing.length > 1 ? 's' : ''} ${differing.join(', ')})` : '';
         this.fail('BFT_NON_DETERMINISTIC',
-          `the job is non-deterministic: attempts of ${t.name}${where} produced different bytes on trackers that agree ` +
-          `elsewhere and were never caught lying (${detail}); a job must produce the same output on every run`, ctx);
+          `the job looks non-deterministic: attempts of ${t.name}${where} produced different bytes on trackers that agree ` +
+          `elsewhere and were never caught lying (${detail}); a job must produce the same output on every run ` +
+          `(if this one does, more than f trackers are faulty, lying only here)`, ctx);
         return;
       }
       this.fail('BFT_NO_QUORUM', `no f+1=${this.f + 1} trackers agree on ${t.name} after ${voters.length} attempts: ${detail}` +
