@@ -100,6 +100,22 @@ export function progressText(s: M.JobStatus): string {
     (s.reduces_total ? `reduce ${s.reduces_decided}/${s.reduces_total} decided (${s.reduces_reported} reported)  ` : '') + `${secs}s`;
 }
 
+/** After this long with nothing newly reported or decided, the progress line says what the job waits for. */
+const STALLED_MS = 60_000;
+
+/**
+ * What a job that has shown no progress for a while waits for: the trackers whose attempts are
+ * still running, and how long the oldest has gone without a report (more than f hung trackers
+ * hold a job forever: no f+1 can agree, and no deadline applies before a task is decided).
+ */
+export function waitingText(jobId: string, attempts: readonly M.AttemptInfo[], elapsedMs: number): string | undefined {
+  const running = attempts.filter((a) => a.outcome === 'running');
+  if (running.length === 0) return undefined;
+  const trackers = [...new Set(running.map((a) => a.tracker_id))].sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
+  const oldestSecs = Math.round((elapsedMs - Math.min(...running.map((a) => Number(a.start_ms)))) / 1000);
+  return `no report for ${oldestSecs}s from ${trackers.join(', ')} (${countOf(running.length, 'attempt')} running); \`bftmr job kill ${jobId}\` stops the job`;
+}
+
 /** How long a waiting client goes on asking a job tracker that does not answer. */
 const JT_PATIENCE_MS = 60_000;
 
@@ -113,6 +129,10 @@ export async function waitForJob(dfs: DfsClient, jobId: string, showProgress: bo
   // How often the progress line changes; without one, the job tracker is asked every 20 s.
   const waitMs = showProgress ? 200 : 20_000;
   let downSince: number | undefined;
+  /** The progress last seen, when it was first seen, and what the job waits for once it stalls (looked up every 10 s). */
+  let progress = '';
+  let progressSince = Date.now();
+  let waiting: { text: string | undefined; atMs: number } | undefined;
   try {
     for (;;) {
       let s: M.JobStatus;
@@ -139,7 +159,15 @@ export async function waitForJob(dfs: DfsClient, jobId: string, showProgress: bo
         continue;
       }
       if (s.state !== 'RUNNING') return s;
-      line.update(progressText(s));
+      const now = `${s.maps_reported}/${s.maps_decided}/${s.reduces_reported}/${s.reduces_decided}`;
+      if (now !== progress) [progress, progressSince, waiting] = [now, Date.now(), undefined];
+      if (showProgress && Date.now() - progressSince > STALLED_MS && !(waiting && Date.now() - waiting.atMs < 10_000)) {
+        const attempts = await dfs.jobTracker.call<M.JobId, M.ListAttemptsReply>('ListAttempts', { job_id: jobId }, kClusterDefaults.rpcDeadlineMs)
+          .then((r) => r.attempts, () => []);
+        waiting = { text: waitingText(jobId, attempts, Number(s.elapsed_ms)), atMs: Date.now() };
+      }
+      // Stalled, the counts say nothing new: what it waits for goes first (a terminal line is cut at its width).
+      line.update(waiting?.text ? `${s.job_id}  ${(Number(s.elapsed_ms) / 1000).toFixed(0)}s  ${waiting.text}` : progressText(s));
       // A job tracker that answered before the wait was up (one stopping, or one that does not wait)
       // is asked again after a pause, not at once.
       const early = waitMs - (Date.now() - asked);
