@@ -89,11 +89,14 @@ test('a dropping node is found not to hold what it claims; an unreachable one pr
   const auditor = new BlockAuditor(peers);
   try {
     const { digest } = await honest.store.put(bytes(), DFS_OWNER);
-    const up = peers.get(dropper.address).upload<BlockChunk, WriteBlockReply>('WriteBlock', 10_000);
+    // A client writes it (the job tracker stores no blocks, and may not).
+    const writer = new Peers(issue(authority, 'client', 'audit-test-writer'));
+    const up = writer.get(dropper.address).upload<BlockChunk, WriteBlockReply>('WriteBlock', 10_000);
     const xx = await loadXXHash();
     await up.write({ data: BYTES, xxh32: xx.h32(BYTES), digest: '', last: false });
     await up.write({ data: Buffer.alloc(0), xxh32: xx.h32(Buffer.alloc(0)), digest: sha256(BYTES), last: true });
     t.is((await up.finish()).digest, digest, 'it acknowledges the write');
+    writer.close();
     t.truthy(await dropper.store.get(digest), 'and keeps claiming the block');
     t.deepEqual(await auditor.check(dropper.address, digest, { mint: true, challenge: true }), { kind: 'missing' });
     await auditor.check(honest.address, digest, { mint: true, challenge: true });
