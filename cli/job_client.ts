@@ -106,14 +106,16 @@ const STALLED_MS = 60_000;
 /**
  * What a job that has shown no progress for a while waits for: the trackers whose attempts are
  * still running, and how long the oldest has gone without a report (more than f hung trackers
- * hold a job forever: no f+1 can agree, and no deadline applies before a task is decided).
+ * hold a job forever: no f+1 can agree, and no deadline applies before a task is decided), and
+ * how to stop it (`throwaway`: on `bftmr run`'s own cluster).
  */
-export function waitingText(jobId: string, attempts: readonly M.AttemptInfo[], elapsedMs: number): string | undefined {
+export function waitingText(jobId: string, attempts: readonly M.AttemptInfo[], elapsedMs: number, throwaway = false): string | undefined {
   const running = attempts.filter((a) => a.outcome === 'running');
   if (running.length === 0) return undefined;
   const trackers = [...new Set(running.map((a) => a.tracker_id))].sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
   const oldestSecs = Math.round((elapsedMs - Math.min(...running.map((a) => Number(a.start_ms)))) / 1000);
-  return `no report for ${oldestSecs}s from ${trackers.join(', ')} (${countOf(running.length, 'attempt')} running); \`bftmr job kill ${jobId}\` stops the job`;
+  const stop = throwaway ? 'Ctrl-C stops the job and its cluster' : `\`bftmr job kill ${jobId}\` stops the job`;
+  return `no report for ${oldestSecs}s from ${trackers.join(', ')} (${countOf(running.length, 'attempt')} running); ${stop}`;
 }
 
 /** How long a waiting client goes on asking a job tracker that does not answer. */
@@ -122,9 +124,9 @@ const JT_PATIENCE_MS = 60_000;
 /**
  * Follows the job until it ends, showing progress on a terminal. A job the job tracker runs again
  * after a restart is followed to its rerun (with a note on stderr): the status returned is the
- * rerun's.
+ * rerun's. `throwaway`: the job runs on `bftmr run`'s own cluster (Ctrl-C, not `job kill`, stops it).
  */
-export async function waitForJob(dfs: DfsClient, jobId: string, showProgress: boolean): Promise<M.JobStatus> {
+export async function waitForJob(dfs: DfsClient, jobId: string, showProgress: boolean, throwaway = false): Promise<M.JobStatus> {
   const line = new ProgressLine(showProgress);
   // How often the progress line changes; without one, the job tracker is asked every 20 s.
   const waitMs = showProgress ? 200 : 20_000;
@@ -159,12 +161,12 @@ export async function waitForJob(dfs: DfsClient, jobId: string, showProgress: bo
         continue;
       }
       if (s.state !== 'RUNNING') return s;
-      const now = `${s.maps_reported}/${s.maps_decided}/${s.reduces_reported}/${s.reduces_decided}`;
-      if (now !== progress) [progress, progressSince, waiting] = [now, Date.now(), undefined];
+      const seen = `${s.maps_reported}/${s.maps_decided}/${s.reduces_reported}/${s.reduces_decided}`;
+      if (seen !== progress) [progress, progressSince, waiting] = [seen, Date.now(), undefined];
       if (showProgress && Date.now() - progressSince > STALLED_MS && !(waiting && Date.now() - waiting.atMs < 10_000)) {
         const attempts = await dfs.jobTracker.call<M.JobId, M.ListAttemptsReply>('ListAttempts', { job_id: jobId }, kClusterDefaults.rpcDeadlineMs)
           .then((r) => r.attempts, () => []);
-        waiting = { text: waitingText(jobId, attempts, Number(s.elapsed_ms)), atMs: Date.now() };
+        waiting = { text: waitingText(jobId, attempts, Number(s.elapsed_ms), throwaway), atMs: Date.now() };
       }
       // Stalled, the counts say nothing new: what it waits for goes first (a terminal line is cut at its width).
       line.update(waiting?.text ? `${s.job_id}  ${(Number(s.elapsed_ms) / 1000).toFixed(0)}s  ${waiting.text}` : progressText(s));

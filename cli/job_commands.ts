@@ -271,7 +271,7 @@ export function registerJob(program: Command): void {
         const p = params(modulePath, o, dfsInputs, '/output', cacheFiles);
         const jobId = await submit(dfs, bundle, await storeBundle(dfs, bundle), p);
         line.done();
-        const s = localPaths(await waitForJob(dfs, jobId, !o.json), localNames);
+        const s = localPaths(await waitForJob(dfs, jobId, !o.json, true), localNames);
         const extraLines: string[] = [];
         let files: string[] = [];
         if (s.state === 'SUCCEEDED') {

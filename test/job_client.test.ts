@@ -14,5 +14,6 @@ test('a stalled job names the trackers whose attempts still run, and how long th
   ];
   t.is(waitingText('job_1', attempts, 121_000),
     'no report for 120s from tracker-2, tracker-10 (3 attempts running); `bftmr job kill job_1` stops the job');
+  t.regex(waitingText('job_1', attempts, 121_000, true)!, /; Ctrl-C stops the job and its cluster$/, 'bftmr run: its cluster goes with it');
   t.is(waitingText('job_1', attempts.filter((a) => a.outcome !== 'running'), 121_000), undefined, 'nothing running: nothing to name');
 });
