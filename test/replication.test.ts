@@ -526,6 +526,21 @@ test('a replica proven bad goes, the block is under-replicated (not corrupt: a g
   t.deepEqual(m.health(D('x'))!.bad, []);
 });
 
+test('a tracker proven to hold a block bad is not listed again by a later file of the same bytes whose writer checked it before the proof (sim seed 9118435)', (t) => {
+  const c = new Cluster('A', 'B', 'C');
+  const m = monitor(c);
+  m.track(D('x'), 10, 2, ['A', 'B'], 0);
+  m.proveBad('B', D('x'));
+  t.deepEqual(deletesIn(m.take('B', 1)), [D('x')]);
+  m.repliesAcknowledged('B'); // the delete ran
+  // A put of the same bytes, whose client checked B (a node serving other bytes than it holds passes that) before the proof.
+  m.track(D('x'), 10, 2, ['A', 'B'], 2);
+  t.false(m.isReplica('B', D('x')), 'not listed on the writer\'s word');
+  m.tick(3);
+  t.deepEqual(repairsIn(m.take('B', 3)), [], 'nor given a fresh copy to check');
+  t.is(repairsIn(m.take('C', 3)).length, 1, 'the copy goes elsewhere');
+});
+
 test('decommissioning: a leaving tracker\'s copies do not count but serve as the source of new ones; it may stop once none is short', (t) => {
   const c = new Cluster('A', 'B', 'C', 'D');
   const m = monitor(c);

@@ -229,6 +229,10 @@ export class ReplicationMonitor {
     const doubtful: string[] = [];
     for (const t of claimed) {
       if (b.replicas.has(t)) continue;
+      // Proven to hold it bad since the writer checked it (a node that serves other bytes than it
+      // holds passes a writer's challenge): not believed, nor given a fresh copy to lie about
+      // (sim seed 9118435: a put of the same bytes re-listed it).
+      if (b.distrusted.has(t)) continue;
       // Its tracker died since: the copy would only be listed, never counted. (Before the first
       // tick after a restart no tracker is back yet, and the namespace's lists are all there is.)
       if (this.#safeModeOver && !this.#trackers.alive(t)) continue;
