@@ -14,8 +14,11 @@ const EXCLUDED_FEATURES: Feature[] = [
   // None: lost and late heartbeat replies are replayed by response id (Hadoop's responseId).
 ];
 
+/** Seeds a random sweep found failing, each fixed since (9118435: a bad copy listed again): kept so they stay fixed. */
+const FOUND_BY_SWEEPS = [9118435];
+
 /** ~18 s on a 2-core machine; each seed is a whole cluster for up to 10 simulated minutes. */
-const SEEDS = Array.from({ length: 500 }, (_, i) => i + 1);
+const SEEDS = [...Array.from({ length: 500 }, (_, i) => i + 1), ...FOUND_BY_SWEEPS];
 
 test(`${SEEDS.length} seeds: safety after every step; with at most f faulty trackers every job done and every dfs block back at its replication`, (t) => {
   const failures: string[] = [];
