@@ -27,7 +27,7 @@ function jobOptions(cmd: Command, local = false): Command {
     .option('--f <n>', 'faulty task trackers to tolerate (0: one attempt per task, like plain Hadoop)', wholeNumber(0, 32), kJobDefaults.f)
     .option('--reduces <n>', 'number of reduce tasks (0: a map-only job, whose maps write its output, part-m-NNNNN)', wholeNumber(0, 10_000), kJobDefaults.numReduces)
     .option('--split-mb <mb>', 'map split size in MB', positiveNumber, kJobDefaults.splitBytes / MB)
-    .option('--conf <key=value>', 'job configuration, seen by the job as ctx.conf (repeatable)', collectConf)
+    .option('--conf <key=value>', 'job configuration, seen by the job as ctx.conf (repeatable)' + (local ? '; a value naming a local input becomes its dfs path' : ''), collectConf)
     .option('--name <name>', 'job name (default: the module file name)')
     .option('--cache-file <path>', 'a file every task may read whole, as ctx.cacheFile(its name) (repeatable; in the dfs, or local for run)', collect)
     .option('--no-typecheck', 'do not check the module\'s types (they are then only stripped, as tsx does)')
