@@ -541,6 +541,26 @@ test('a tracker proven to hold a block bad is not listed again by a later file o
   t.is(repairsIn(m.take('C', 3)).length, 1, 'the copy goes elsewhere');
 });
 
+test('a proven-bad copy\'s delete still goes when a later file names its tracker; the distrust outlives the block\'s last file; a put whose only holder is distrusted is refused', (t) => {
+  const c = new Cluster('A', 'B', 'C');
+  const m = monitor(c);
+  m.track(D('x'), 10, 2, ['A', 'B'], 0);
+  m.proveBad('B', D('x'));
+  m.track(D('x'), 10, 2, ['A', 'B'], 1); // before B's delete went out
+  t.deepEqual(deletesIn(m.take('B', 2)), [D('x')], 'the bad copy still goes');
+  m.repliesAcknowledged('B');
+  // No file refers to it any more, then one of the same bytes does, naming B again.
+  m.forget(D('x'));
+  m.track(D('x'), 10, 2, ['A', 'B'], 3);
+  t.false(m.isReplica('B', D('x')), 'still not believed');
+  // Its only claimed holder distrusted, a new file of those bytes is refused (the writer tries again), not created without a copy.
+  m.track(D('z'), 10, 1, ['B'], 4);
+  m.proveBad('B', D('z'));
+  t.true(m.unbacked(D('z'), ['B'], undefined, 5));
+  m.forget(D('z'));
+  t.true(m.unbacked(D('z'), ['B'], undefined, 6), 'nor once no file refers to it');
+});
+
 test('decommissioning: a leaving tracker\'s copies do not count but serve as the source of new ones; it may stop once none is short', (t) => {
   const c = new Cluster('A', 'B', 'C', 'D');
   const m = monitor(c);

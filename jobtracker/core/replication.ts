@@ -47,6 +47,8 @@ export interface HeldBlock { digest: string; ageMs?: number }
 /** Bounds on what a tracker's block reports can make the monitor hold for it. */
 const kMaxPendingDeletesPerTracker = 50_000;
 const kMaxTombstonesPerTracker = 200_000;
+/** Blocks no file refers to whose proven-bad holders are kept (see #distrustKept). */
+const kMaxDistrustKept = 100_000;
 
 export const kReplicationDefaults: ReplicationOptions = {
   maxRepairsPerTracker: 2,
@@ -118,7 +120,7 @@ interface BlockState {
   replicas: Set<string>;
   /** Replicas proven bad since the block last had all its copies. */
   bad: Set<string>;
-  /** Every tracker proven to hold it bad, as long as a file refers to it. */
+  /** Every tracker proven to hold it bad (kept in #distrustKept while no file refers to it). */
   distrusted: Set<string>;
 }
 
@@ -173,6 +175,12 @@ export class ReplicationMonitor {
   #safeModeOver = false;
   /** The writes in progress (puts), whose blocks are not garbage though no file lists them yet. */
   readonly leases: WriteLeases;
+  /**
+   * Trackers proven to hold a block bad, kept when no file refers to it any more (insertion
+   * order, at most kMaxDistrustKept blocks): a later file of the same bytes, whose writer may
+   * have checked such a tracker before the proof, does not list it again.
+   */
+  readonly #distrustKept = new Map<string, Set<string>>();
   /** Bytes of the blocks listed on each tracker. */
   readonly #bytesBy = new Map<string, number>();
   /** The balancing run, if one was asked for (it ends by itself, or is stopped). */
@@ -212,7 +220,8 @@ export class ReplicationMonitor {
   track(digest: string, size: number, wanted: number, claimed: readonly string[], now: number, verify = false): void {
     let b = this.#blocks.get(digest);
     if (!b) {
-      b = { digest, size, wanted, replicas: new Set(), bad: new Set(), distrusted: new Set() };
+      b = { digest, size, wanted, replicas: new Set(), bad: new Set(), distrusted: this.#distrustKept.get(digest) ?? new Set() };
+      this.#distrustKept.delete(digest);
       this.#blocks.set(digest, b);
     }
     b.wanted = wanted;
@@ -222,7 +231,7 @@ export class ReplicationMonitor {
     // copy elsewhere, such as a bad one a writer did not keep, still goes).
     for (const t of claimed) {
       const ds = this.#deletes.get(t);
-      if (!ds) continue;
+      if (!ds || b.distrusted.has(t)) continue;
       ds.delete(digest);
       if (ds.size === 0) this.#deletes.delete(t);
     }
@@ -257,6 +266,10 @@ export class ReplicationMonitor {
       this.#queueDelete(r.target, digest); // it may have pulled it already
     }
     for (const t of b.replicas) if (this.#byTracker.get(t)?.delete(digest)) this.#addBytes(t, -b.size);
+    if (b.distrusted.size > 0) {
+      this.#distrustKept.set(digest, b.distrusted);
+      if (this.#distrustKept.size > kMaxDistrustKept) this.#distrustKept.delete(this.#distrustKept.keys().next().value!);
+    }
     this.#blocks.delete(digest);
     this.#trimFrom.delete(digest);
     this.#moveChecks.delete(digest);
@@ -279,6 +292,7 @@ export class ReplicationMonitor {
     if (b && [...b.replicas].some((t) => this.#trackers.serves(t))) return false;
     const began = (leaseId !== undefined ? this.leases.startOf(leaseId) : undefined) ?? -Infinity;
     return claimed.every((t) => {
+      if ((b?.distrusted ?? this.#distrustKept.get(digest))?.has(t)) return true; // proven to hold it bad: not believed (see track)
       if (!this.#trackers.alive(t)) return this.#safeModeOver; // before, trackers are still coming back after a restart
       const stone = this.#tombstones.get(t)?.get(digest);
       const pending = this.#deletes.get(t)?.get(digest);
