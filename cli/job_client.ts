@@ -158,6 +158,7 @@ export async function waitForJob(dfs: DfsClient, jobId: string, showProgress: bo
         line.done();
         process.stderr.write(`bftmr: ${jobId} was interrupted by a restart of the job tracker; it runs again as ${s.rerun_as}\n`);
         jobId = s.rerun_as;
+        [progress, progressSince, waiting] = ['', Date.now(), undefined];
         continue;
       }
       if (s.state !== 'RUNNING') return s;

@@ -27,7 +27,7 @@ function jobOptions(cmd: Command, local = false): Command {
     .option('--f <n>', 'faulty task trackers to tolerate (0: one attempt per task, like plain Hadoop)', wholeNumber(0, 32), kJobDefaults.f)
     .option('--reduces <n>', 'number of reduce tasks (0: a map-only job, whose maps write its output, part-m-NNNNN)', wholeNumber(0, 10_000), kJobDefaults.numReduces)
     .option('--split-mb <mb>', 'map split size in MB', positiveNumber, kJobDefaults.splitBytes / MB)
-    .option('--conf <key=value>', 'job configuration, seen by the job as ctx.conf (repeatable)' + (local ? '; a value naming a local input becomes its dfs path' : ''), collectConf)
+    .option('--conf <key=value>', 'job configuration, seen by the job as ctx.conf (repeatable)' + (local ? '; a path (with a /) naming a local input becomes its dfs path' : ''), collectConf)
     .option('--name <name>', 'job name (default: the module file name)')
     .option('--cache-file <path>', 'a file every task may read whole, as ctx.cacheFile(its name) (repeatable; in the dfs, or local for run)', collect)
     .option('--no-typecheck', 'do not check the module\'s types (they are then only stripped, as tsx does)')
@@ -245,15 +245,17 @@ export function registerJob(program: Command): void {
             const rel = path.relative(input, f);
             const target = rel ? `${base}/${rel.split(path.sep).join('/')}` : base;
             localNames.set(target, f);
-            inDfs.set(path.resolve(f), target);
+            // The file, and each directory between it and the input.
+            for (let l = f, d = target; d !== base; l = path.dirname(l), d = d.slice(0, d.lastIndexOf('/'))) inDfs.set(path.resolve(l), d);
             line.update(`copying ${f} into the dfs`);
             await dfs.put(f, target, { replication, blockBytes: splitBytes });
           }
           dfsInputs.push(base);
         }
-        // A --conf value naming an input (a join's left side, say) names it as the job sees it (ctx.file).
+        // A --conf value naming an input by a path (with a /: a join's left side, say) names it as
+        // the job sees it (ctx.file). A bare word (a grep pattern that is also a file's name) stays.
         for (const [k, v] of Object.entries((o.conf ?? {}) as Record<string, string>)) {
-          const named = v ? inDfs.get(path.resolve(v)) : undefined;
+          const named = v.includes('/') ? inDfs.get(path.resolve(v)) : undefined;
           if (!named) continue;
           o.conf[k] = named;
           line.done();

@@ -340,6 +340,14 @@ test('bftmr run: a --conf value naming a local input names it as the job sees it
   t.regex(r.stderr, /--conf left=.*left\.tsv names an input: the job sees it as \/input\/0-left\.tsv/);
   const joined = fs.readdirSync(out).filter((f) => f.startsWith('part-')).sort().map((f) => fs.readFileSync(path.join(out, f), 'utf8')).join('');
   t.is(joined, 'a\tL1\tR1\na\tL1\tR1\nc\tL3\tR3\nc\tL3\tR3\n');
+  // One input directory: the left side is a directory below it. A bare word that is also an input's name stays a word.
+  const out2 = path.join(dir, 'out2');
+  const r2 = await bftmr(tempDir('bftmr-run-join-home-'), 'run', 'jobs/join.ts', '--input', dir, '--conf', `left=${path.join(dir, 'right')}/`,
+    '--conf', 'word=right', '--output', out2, '--f', '0', '--trackers', '1', '--json');
+  t.is(r2.code, 0, r2.stderr);
+  t.regex(r2.stderr, /names an input: the job sees it as \/input\/0-[^/]+\/right\n/);
+  t.notRegex(r2.stderr, /word=right/);
+  t.true(JSON.parse(r2.stdout).counters['reduce.output.records'] > 0, 'the join is not empty');
 });
 
 test('a task that reads a block from a node serving wrong bytes reads another copy and reports the node, which the job tracker\'s own check names', async (t) => {
