@@ -101,7 +101,8 @@ export default {
     t.deepEqual(status.trackers.map((x) => x.id).sort(), ['tracker-0', 'tracker-1', 'tracker-2']);
     t.is((await bftmr(home, 'dfs', 'ls', '-R', '/')).stdout, list);
     const after = await json<Stat>(bftmr(home, 'dfs', 'stat', '/in/jargon.txt', '--json'));
-    t.deepEqual(after.blocks.map((b) => b.digest), before.blocks.map((b) => b.digest));
+    const where = (s: Stat) => s.blocks.map((b) => `${b.digest}@${b.replicas.map((r) => r.tracker_id).sort().join(',')}`);
+    t.deepEqual(where(after), where(before));
     t.deepEqual(after.blocks.map((b) => b.replicas.map((r) => r.tracker_id).sort()), before.blocks.map((b) => b.replicas.map((r) => r.tracker_id).sort()));
 
     const out = path.join(tempDir('bftmr-restart-out-'), 'copy.txt');
@@ -165,7 +166,8 @@ test('a whole cluster stopped and started again in its home keeps its files, eve
     t.is(again.code, 0, again.stderr);
     t.is((await bftmr(home, 'dfs', 'cat', '/kept.txt')).stdout, fs.readFileSync(text, 'utf8'));
     const after = await json<Stat>(bftmr(home, 'dfs', 'stat', '/kept.txt', '--json'));
-    t.deepEqual(after.blocks.map((b) => b.digest), before.blocks.map((b) => b.digest));
+    const where = (s: Stat) => s.blocks.map((b) => `${b.digest}@${b.replicas.map((r) => r.tracker_id).sort().join(',')}`);
+    t.deepEqual(where(after), where(before));
     const fsck = await bftmr(home, 'dfs', 'fsck', '/');
     t.is(fsck.code, 0, fsck.stdout + fsck.stderr);
   } finally {
