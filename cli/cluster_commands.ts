@@ -4,9 +4,10 @@ import { kTaskTrackerDefaults, kClusterDefaults } from '../lib/options.ts';
 import { FAULT_MODES } from '../tasktracker/faults.ts';
 import { checkFaultOptions, wholeNumber } from './args.ts';
 import {
-  authorityOf, clusterStatus, findCluster, isLoopback, issueInto, isWildcard, jobTrackerRuns, readState, refuseRemote, startCluster, stopCluster, alive, writeClientHome,
+  authorityOf, clusterStatus, findCluster, issueInto, isWildcard, jobTrackerRuns, readState, refuseRemote, startCluster, stopCluster, alive, writeClientHome,
 } from './cluster_launcher.ts';
 import { ROLES, holdsCredentials, type Role } from '../lib/identity.ts';
+import { isLoopback } from '../lib/hosts.ts';
 import path from 'node:path';
 import { homeOf } from './context.ts';
 import { BftmrError } from '../lib/errors.ts';

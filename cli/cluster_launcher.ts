@@ -99,10 +99,6 @@ export function isWildcard(host: string): boolean {
   return ['0.0.0.0', '::', '[::]'].includes(host);
 }
 
-/** A host that is this host only (loopback). */
-export function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '[::1]' || host === '::1' || /^127\./.test(host);
-}
 
 /** Refused when `state` is a client's home for a cluster elsewhere (its processes are not here); `advice`: what to do instead. */
 export function refuseRemote(state: ClusterState | undefined, advice: string): void {

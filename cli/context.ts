@@ -1,7 +1,7 @@
 /** What every client command needs: the state directory and, from it, the running cluster. */
 import type { Command } from 'commander';
 import { resolveHome } from '../lib/options.ts';
-import { DfsClient } from '../dfs/client.ts';
+import { DfsClient, type DfsClientOptions } from '../dfs/client.ts';
 import { findCluster, type ClusterState } from './cluster_launcher.ts';
 
 /**
@@ -14,14 +14,14 @@ export function homeOf(cmd: Command): string {
   return resolveHome(cmd.optsWithGlobals().home, env);
 }
 
-export async function connect(cmd: Command): Promise<{ state: ClusterState; dfs: DfsClient }> {
+export async function connect(cmd: Command, opts: DfsClientOptions = {}): Promise<{ state: ClusterState; dfs: DfsClient }> {
   const state = await findCluster(homeOf(cmd));
-  return { state, dfs: new DfsClient(state.jobTracker.address) };
+  return { state, dfs: new DfsClient(state.jobTracker.address, opts) };
 }
 
 /** Runs `fn` with a dfs client of the running cluster, closing it afterwards. */
-export async function withCluster<T>(cmd: Command, fn: (dfs: DfsClient, state: ClusterState) => Promise<T>): Promise<T> {
-  const { state, dfs } = await connect(cmd);
+export async function withCluster<T>(cmd: Command, fn: (dfs: DfsClient, state: ClusterState) => Promise<T>, opts: DfsClientOptions = {}): Promise<T> {
+  const { state, dfs } = await connect(cmd, opts);
   try {
     return await fn(dfs, state);
   } finally {

@@ -155,11 +155,15 @@ export function registerDfs(program: Command): void {
       }
     })));
 
+  /** HDFS's dfs.client.read.shortcircuit, on unless asked (dfs/short_circuit.ts). */
+  const NO_SHORT_CIRCUIT = ['--no-short-circuit', 'read every block through a storage node, also where its file is on this host'] as const;
+
   dfs.command('get')
     .usage('[options] <path...> <local>')
     .description('copy dfs files or directories to the local file system (every block verified); into <local> if several')
     .argument('<path...>', 'dfs paths or patterns (*, ?, [a-z], {a,b}), then the local path')
     .option('-f, --force', 'replace local files that exist')
+    .option(...NO_SHORT_CIRCUIT)
     .action((args: string[], o, cmd: Command) => args.length < 2 ? cmd.error("error: missing required argument 'local'") : withCluster(cmd, (client) => onInterruptRemoveScratch(async () => {
       const local = args.at(-1)!;
       const sources = await client.expand(args.slice(0, -1));
@@ -185,13 +189,14 @@ export function registerDfs(program: Command): void {
           for (const f of files) console.log(f);
         } finally { p.done(); }
       }
-    })));
+    }), { shortCircuit: o.shortCircuit }));
 
   dfs.command('cat <path...>')
     .description('write dfs files to standard output, one after another (each block verified before it is written)')
-    .action((paths: string[], _o, cmd: Command) => withCluster(cmd, async (client) => {
+    .option(...NO_SHORT_CIRCUIT)
+    .action((paths: string[], o, cmd: Command) => withCluster(cmd, async (client) => {
       await eachPath(client, paths, (p) => client.cat(p, process.stdout));
-    }));
+    }, { shortCircuit: o.shortCircuit }));
 
   dfs.command('ls [path...]')
     .description('list directories (and files), by path or pattern')

@@ -9,6 +9,7 @@ import type { BlockChunk, BlockRef, Location, ReadBlockRequest } from '../lib/me
 import { loadXXHash } from '../lib/xxhash.ts';
 import { kSourcePace, type SourcePace } from '../lib/source_pace.ts';
 import type { Peers } from './peers.ts';
+import type { LocalRead } from './short_circuit.ts';
 
 /** Long transfers get a generous deadline; a stalled peer is cut off by keepalive. */
 export const TRANSFER_DEADLINE_MS = 10 * 60_000;
@@ -69,11 +70,15 @@ export interface FetchFailure {
   error: string;
 }
 
+const isMismatch = (e: unknown) => e instanceof BftmrError && e.code === 'DFS_DIGEST_MISMATCH';
+
 /**
  * Streams block `ref` (or `range` of it) from its replicas in turn into `sink`, which must verify
  * what it gets (a block store's put checks the digest) and throw DFS_DIGEST_MISMATCH otherwise.
- * Returns the sink's result and the replicas that failed; throws DFS_NO_REPLICA when none
- * delivered the right bytes.
+ * With `local` (dfs/short_circuit.ts), a replica whose file this host can read is read from it,
+ * and through its node otherwise (or when reading the file failed for another reason than its
+ * bytes). Returns the sink's result, the replicas that failed, and how many of the block's
+ * bytes came from a file; throws DFS_NO_REPLICA when none delivered the right bytes.
  */
 export async function fetchBlock<T>(
   peers: Peers,
@@ -81,15 +86,28 @@ export async function fetchBlock<T>(
   sink: (chunks: AsyncIterable<Uint8Array>, source: Location) => Promise<T>,
   signal?: AbortSignal,
   range: BlockRange = WHOLE,
-): Promise<{ result: T; failures: FetchFailure[] }> {
+  local?: LocalRead,
+): Promise<{ result: T; failures: FetchFailure[]; local: boolean }> {
   const failures: FetchFailure[] = [];
   for (const source of ref.replicas) {
     signal?.throwIfAborted();
+    const file = await local?.(source, ref, range);
+    if (file) {
+      try {
+        return { result: await sink(file, source), failures, local: true };
+      } catch (e) {
+        if (isMismatch(e)) {
+          failures.push({ source, badBytes: true, missing: false, error: `its file of the block: ${messageOf(e)}` });
+          continue;
+        }
+        signal?.throwIfAborted();
+      }
+    }
     try {
       const result = await sink(streamBlock(peers, source.address, ref.digest, signal, kSourcePace, range), source);
-      return { result, failures };
+      return { result, failures, local: false };
     } catch (e) {
-      const badBytes = e instanceof BftmrError && e.code === 'DFS_DIGEST_MISMATCH';
+      const badBytes = isMismatch(e);
       const missing = e instanceof BftmrError && e.code === 'DFS_NOT_FOUND';
       failures.push({ source, badBytes, missing, error: messageOf(e) });
     }

@@ -22,6 +22,8 @@ import { chunkBuffer, chunkSent, encodeChunk } from './chunk_codec.ts';
 import { normalizePath } from './dfs_path.ts';
 import { compileGlob, globMatches, hasGlob, unescapeGlob } from './glob.ts';
 import { Peers } from './peers.ts';
+import { shortCircuit, type LocalRead } from './short_circuit.ts';
+import { onThisHost } from '../lib/hosts.ts';
 import { holdScratch } from '../lib/scratch.ts';
 
 /** `totalBytes` is undefined while it is not known (a put of a stream). */
@@ -255,13 +257,22 @@ interface WriteLeaseHandle { id: string; check: () => void; release: () => Promi
 /** A block as one upload saw it: its digest, its head's, and the proof MACs asked for. */
 interface Uploaded { digest: string; head: { digest: string; size: number }; macs: Buffer[]; noNewline: boolean }
 
+export interface DfsClientOptions {
+  /** false: every block read goes through a storage node, even one on this host (dfs/short_circuit.ts). */
+  shortCircuit?: boolean;
+}
+
 export class DfsClient {
   readonly #jt: RpcClient;
   readonly #peers = new Peers();
   readonly #deadlineMs = kClusterDefaults.rpcDeadlineMs;
+  readonly #local: LocalRead | undefined;
+  /** Blocks read so far, and how many of them from a file on this host. */
+  readonly reads = { blocks: 0, local: 0 };
 
-  constructor(jobTrackerAddress: string) {
+  constructor(jobTrackerAddress: string, opts: DfsClientOptions = {}) {
     this.#jt = new RpcClient('JobTracker', jobTrackerAddress);
+    this.#local = opts.shortCircuit === false ? undefined : shortCircuit(this.#peers);
   }
 
   get jobTracker(): RpcClient {
@@ -667,8 +678,10 @@ export class DfsClient {
         throw new BftmrError('DFS_NO_REPLICA', `${info.path}, block ${i} (${shortDigest(b.digest)}): no verified copy is left`);
       }
       let reached = base; // a retry from another replica rewrites bytes already counted
+      // Replicas on this host first, as HDFS orders them by distance (and those may be read directly).
+      const ref = this.#local ? { ...b, replicas: [...b.replicas.filter((r) => onThisHost(r.address)), ...b.replicas.filter((r) => !onThisHost(r.address))] } : b;
       try {
-        const { failures } = await fetchBlock(this.#peers, b, async (chunks) => {
+        const { failures, local } = await fetchBlock(this.#peers, ref, async (chunks) => {
           const hash = newHasher();
           let pos = base;
           const sink = await open(i, base);
@@ -696,7 +709,9 @@ export class DfsClient {
             throw e;
           }
           await sink.close();
-        });
+        }, undefined, undefined, this.#local);
+        this.reads.blocks++;
+        if (local) this.reads.local++;
         await this.#reportBad(info.path, b.digest, failures);
       } catch (e) {
         await this.#reportBad(info.path, b.digest, (e as { failures?: FetchFailure[] }).failures ?? []);

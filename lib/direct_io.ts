@@ -220,25 +220,47 @@ export class FileReader {
   /** The last read ahead started. */
   #pending: Promise<number> | undefined;
   readonly #file: string;
+  /** Flags a reopen of the file for plain reads adds (an untrusted path's). */
+  readonly #guard: number;
 
-  private constructor(file: string, fh: fsp.FileHandle, stages: Buffer[] | undefined) {
+  private constructor(file: string, fh: fsp.FileHandle, stages: Buffer[] | undefined, guard: number) {
     this.#file = file;
     this.#fh = fh;
     this.#stages = stages;
+    this.#guard = guard;
   }
 
-  /** Opens `file` (failing as fsp.open does: ENOENT...); `direct: false` for plain reads only. */
-  static async open(file: string, opts: { direct?: boolean } = {}): Promise<FileReader> {
-    const stages = opts.direct !== false && fs.constants.O_DIRECT !== undefined ? takeStages() : undefined;
+  /**
+   * Opens `file` (failing as fsp.open does: ENOENT...); `direct: false` for plain reads only.
+   * `untrusted`: a path someone else named, opened only if it is a regular file itself (not a
+   * symbolic link, and without waiting on a FIFO), else ENOTREG.
+   */
+  static async open(file: string, opts: { direct?: boolean; untrusted?: boolean } = {}): Promise<FileReader> {
+    const { O_RDONLY, O_DIRECT, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
+    const guard = opts.untrusted ? O_NOFOLLOW | O_NONBLOCK : 0;
+    const checked = async (fh: fsp.FileHandle) => {
+      if (opts.untrusted && !(await fh.stat().catch(() => undefined))?.isFile()) {
+        await fh.close();
+        throw Object.assign(new Error(`${file} is not a regular file`), { code: 'ENOTREG' });
+      }
+      return fh;
+    };
+    const stages = opts.direct !== false && O_DIRECT !== undefined ? takeStages() : undefined;
     if (stages) {
       try {
-        return new FileReader(file, await fsp.open(file, fs.constants.O_RDONLY | fs.constants.O_DIRECT), stages);
+        return new FileReader(file, await checked(await fsp.open(file, O_RDONLY | O_DIRECT | guard)), stages, guard);
       } catch (e) {
         freeSets!.push(stages);
         if (!isInvalid(e)) throw e;
       }
     }
-    return new FileReader(file, await fsp.open(file, 'r'), undefined);
+    const fh = await checked(await fsp.open(file, O_RDONLY | guard));
+    return new FileReader(file, fh, undefined, guard);
+  }
+
+  /** The file's size now. */
+  async size(): Promise<number> {
+    return (await this.#fh.stat()).size;
   }
 
   /** Whether the reader reads around the page cache (for tests). */
@@ -286,7 +308,7 @@ export class FileReader {
       if (!refused) return;
     }
     // The O_DIRECT handle reads only aligned pieces into aligned memory.
-    const fh = this.#stages ? (this.#plain ??= await fsp.open(this.#file, 'r')) : this.#fh;
+    const fh = this.#stages ? (this.#plain ??= await fsp.open(this.#file, fs.constants.O_RDONLY | this.#guard)) : this.#fh;
     while (at < end) {
       const want = Math.min(pieceBytes, end - at);
       const buf = memory(want);

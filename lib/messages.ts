@@ -180,5 +180,7 @@ export interface BlockChunk { data: Uint8Array; xxh32: number; digest: string; l
 export interface WriteBlockReply { digest: string; size: number }
 export interface PullBlockRequest { digest: string; size: number; sources: Location[] }
 export interface ReadBlockRequest { digest: string; offset: number; length: number }
+export interface LocateBlockRequest { digest: string }
+export interface LocateBlockReply { path: string; size: number }
 export interface ProveBlockRequest { digest: string; nonce: Uint8Array }
 export interface ProveBlockReply { mac: Uint8Array }

@@ -2,8 +2,9 @@
 import { USERS, type Role } from '../lib/identity.ts';
 import { BftmrError } from '../lib/errors.ts';
 import { clientStream, serverStream, unary, type Handler } from '../lib/rpc.ts';
+import path from 'node:path';
 import type {
-  BlockChunk, ProveBlockReply, ProveBlockRequest, PullBlockRequest, ReadBlockRequest, WriteBlockReply,
+  BlockChunk, LocateBlockReply, LocateBlockRequest, ProveBlockReply, ProveBlockRequest, PullBlockRequest, ReadBlockRequest, WriteBlockReply,
 } from '../lib/messages.ts';
 import { loadXXHash } from '../lib/xxhash.ts';
 import { shortDigest } from '../lib/digest.ts';
@@ -12,7 +13,7 @@ import { DFS_OWNER, reusedMemory, type BlockStore } from '../dfs/block_store.ts'
 import { fetchBlock, type FetchFailure } from '../dfs/block_transfer.ts';
 import { chunkBuffer, chunkSent, encodeChunk } from '../dfs/chunk_codec.ts';
 import type { Peers } from '../dfs/peers.ts';
-import { corruptServed, StorageLies, type Fault } from './faults.ts';
+import { altersServed, corruptServed, StorageLies, type Fault } from './faults.ts';
 
 /**
  * Makes this node hold block `req.digest` for the dfs, pulling it from `req.sources` in turn
@@ -34,7 +35,7 @@ export async function pullBlock(store: BlockStore, peers: Peers, lies: StorageLi
 
 /**
  * Who may call the TaskTracker service: clients (admins too) write blocks, have a node pull a
- * copy, read blocks and attempt logs; trackers only read each other's blocks (shuffle, repair);
+ * copy, read (or locate) blocks and attempt logs; trackers only read each other's blocks (shuffle, repair);
  * the job tracker reads (audits) and asks for proofs; only clients and the job tracker ask for a
  * proof, and only admins and the job tracker stop a tracker.
  */
@@ -55,12 +56,17 @@ export function trackerAccess(method: string): readonly Role[] {
 
 export function blockHandlers(store: BlockStore, peers: Peers, fault: Fault, lies = new StorageLies(fault, store)): Record<string, Handler> {
   let reads = 0;
-  /** A block this node is asked for: the read's number, and how its faults treat the block. */
-  const serving = async (digest: string, challenge: boolean) => {
+  /** A block this node holds: its size, and how its faults treat it. */
+  const held = async (digest: string) => {
     const info = await store.get(digest);
     if (!info) throw new BftmrError('DFS_NOT_FOUND', `block ${shortDigest(digest)} is not held here`);
     const dfs = info.owners.includes(DFS_OWNER);
-    return { n: reads++, block: { dfs, lying: dfs && lies.corrupts(digest), challenge } };
+    return { size: info.size, dfs, lying: dfs && lies.corrupts(digest) };
+  };
+  /** A block this node is asked for: the read's number, and how its faults treat the block. */
+  const serving = async (digest: string, challenge: boolean) => {
+    const { dfs, lying } = await held(digest);
+    return { n: reads++, block: { dfs, lying, challenge } };
   };
   return {
     WriteBlock: clientStream<BlockChunk, WriteBlockReply>(async (chunks) => {
@@ -89,6 +95,14 @@ export function blockHandlers(store: BlockStore, peers: Peers, fault: Fault, lie
         yield encodeChunk(served, xx.h32(served));
       }
     }, chunkSent),
+
+    // A client on this host reads the file itself (dfs/short_circuit.ts), and checks it as it
+    // would served bytes. The path says where the bytes are, or that they are gone (empty).
+    LocateBlock: unary<LocateBlockRequest, LocateBlockReply>(async (req) => {
+      const block = await held(req.digest);
+      const file = altersServed(fault, block) ? undefined : store.localPath(req.digest);
+      return { path: file ? path.resolve(file) : '', size: block.size };
+    }),
 
     // The job tracker's audit (jobtracker/block_audit.ts): a MAC under its fresh nonce of the
     // bytes this node would serve.

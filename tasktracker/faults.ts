@@ -63,6 +63,15 @@ export function corruptServed(fault: Fault, readCount: number, chunk: Uint8Array
 }
 
 /**
+ * Whether this node alters some reads of a block it serves (corruptServed). Such a node does not
+ * let a client on its host read the block's file itself (dfs/short_circuit.ts): that read would
+ * bypass its lie, so declining is a liar's best play, and readers meet the lie where it is told.
+ */
+export function altersServed(fault: Fault, block: { dfs: boolean; lying: boolean }): boolean {
+  return (fault.kind === 'corrupt-blocks' && block.dfs && block.lying) || fault.kind === 'serve-corrupt' || fault.kind === 'equivocate';
+}
+
+/**
  * A storage liar: plain, it fails every writer's check (it never keeps a copy of a put); `:late`,
  * every check but a block's first.
  */

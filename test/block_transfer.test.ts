@@ -1,9 +1,11 @@
 import test from 'ava';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { isBftmrError } from '../lib/errors.ts';
+import { BftmrError, isBftmrError } from '../lib/errors.ts';
+import { sha256 } from '../lib/digest.ts';
 import { loadXXHash } from '../lib/xxhash.ts';
 import type { Peers } from '../dfs/peers.ts';
-import { streamBlock } from '../dfs/block_transfer.ts';
+import { fetchBlock, streamBlock } from '../dfs/block_transfer.ts';
+import type { LocalRead } from '../dfs/short_circuit.ts';
 import type { SourcePace } from '../lib/source_pace.ts';
 
 const PACE: SourcePace = { stallMs: 300, minBytesPerSec: 100_000, graceMs: 200 };
@@ -62,4 +64,45 @@ test('a source is not blamed for the reader\'s own slowness', async (t) => {
   // not because of the source.
   const { peers } = await fakePeers(6, 100_000, 10);
   t.is(await read(peers, 100), 600_000);
+});
+
+/** A sink that checks the bytes against `digest`, as a block store's put does. */
+const checking = (digest: string) => async (chunks: AsyncIterable<Uint8Array>) => {
+  const parts: Buffer[] = [];
+  for await (const c of chunks) parts.push(Buffer.from(c));
+  const bytes = Buffer.concat(parts);
+  if (sha256(bytes) !== digest) throw new BftmrError('DFS_DIGEST_MISMATCH', 'wrong bytes');
+  return bytes;
+};
+
+test('a replica whose file this host reads is read from it; wrong bytes there are that replica\'s failure, and the next one is read', async (t) => {
+  // Every node serves chunks 0, 1, 2 of 1000 bytes over the network.
+  const { peers } = await fakePeers(3, 1000, 0);
+  const served = Buffer.concat([0, 1, 2].map((i) => Buffer.alloc(1000, i)));
+  const ref = { digest: sha256(served), size: served.length, replicas: ['a', 'b', 'c'].map((id) => ({ tracker_id: id, address: `${id}:1` })) };
+  const asked: string[] = [];
+  const files = (bytes: Record<string, Buffer>): LocalRead => async (source) => {
+    asked.push(source.tracker_id);
+    const b = bytes[source.tracker_id];
+    return b && (async function* () { yield b.subarray(0, 1500); yield b.subarray(1500); })();
+  };
+
+  const direct = await fetchBlock(peers, ref, checking(ref.digest), undefined, undefined, files({ a: served }));
+  t.deepEqual([direct.local, direct.failures, direct.result.equals(served)], [true, [], true]);
+
+  // a's file is altered, b has none on this host (its node is read), c is not reached.
+  asked.length = 0;
+  const altered = Buffer.from(served);
+  altered[10] ^= 1;
+  const fallback = await fetchBlock(peers, ref, checking(ref.digest), undefined, undefined, files({ a: altered, c: served }));
+  t.false(fallback.local);
+  t.true(fallback.result.equals(served));
+  t.deepEqual(asked, ['a', 'b']);
+  t.is(fallback.failures.length, 1);
+  t.like(fallback.failures[0], { source: { tracker_id: 'a' }, badBytes: true, missing: false });
+  t.regex(fallback.failures[0]!.error, /^its file of the block: /);
+
+  // Without a local reader every replica is read through its node.
+  const plain = await fetchBlock(peers, ref, checking(ref.digest));
+  t.deepEqual([plain.local, plain.failures.length], [false, 0]);
 });

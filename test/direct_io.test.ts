@@ -2,6 +2,7 @@ import test from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
 import { DIRECT_ALIGN, FileReader, FileWriter } from '../lib/direct_io.ts';
 import { tempDir } from './helpers/temp.ts';
 
@@ -125,4 +126,31 @@ test.serial('a reader of a missing file fails as opening it does, keeping no ali
   const r = await FileReader.open(path.join(dir, 'to-read'));
   t.is(r.direct, directSupported);
   await r.close();
+});
+
+test.serial('a reader of a path someone else named opens a regular file only: no symbolic link is followed, no FIFO waited on', async (t) => {
+  const file = path.join(dir, 'named');
+  const data = randomBytes(2 * MB + 5);
+  fs.writeFileSync(file, data);
+  for (const direct of [true, false]) {
+    const r = await FileReader.open(file, { untrusted: true, direct });
+    t.is(await r.size(), data.length);
+    t.true((await readAll(r, 0, data.length)).equals(data));
+    // A piece that is not aligned reopens the file for plain reads, as carefully.
+    t.true((await readAll(r, 3, 5000)).equals(data.subarray(3, 5000)));
+    await r.close();
+  }
+  const link = path.join(dir, 'named-link');
+  fs.symlinkSync(file, link);
+  await t.throwsAsync(FileReader.open(link, { untrusted: true }), { code: 'ELOOP' });
+  t.is(await (await FileReader.open(link)).close(), undefined, 'a trusted path may be a link');
+  const fifo = path.join(dir, 'named-fifo');
+  execFileSync('mkfifo', [fifo]);
+  // Opened plainly, a FIFO with no writer would block the open for good.
+  await t.throwsAsync(FileReader.open(fifo, { untrusted: true }), { code: 'ENOTREG' });
+  await t.throwsAsync(FileReader.open(dir, { untrusted: true }), { code: 'ENOTREG' });
+  // None kept a set of aligned stages.
+  const writers = await Promise.all(Array.from({ length: 6 }, (_, i) => FileWriter.open(path.join(dir, `after-untrusted-${i}`), 0, { create: true })));
+  t.true(writers.every((w) => w.direct === directSupported));
+  await Promise.all(writers.map((w) => w.close(true)));
 });

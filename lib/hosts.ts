@@ -1,0 +1,25 @@
+/** Which host an address names: this one, or another. */
+import os from 'node:os';
+
+/** A host that is this host only (loopback). */
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '[::1]' || host === '::1' || /^127\./.test(host);
+}
+
+/** The host part of `host:port` (`[v6]:port` gives `v6`). */
+export function hostOf(address: string): string {
+  if (address.startsWith('[')) return address.slice(1, address.indexOf(']'));
+  const colon = address.lastIndexOf(':');
+  return colon < 0 ? address : address.slice(0, colon);
+}
+
+let ownNames: Set<string> | undefined;
+
+/** Whether `address` (`host:port`) reaches this host: loopback, this host's name, or one of its interfaces' addresses. */
+export function onThisHost(address: string): boolean {
+  const host = hostOf(address).toLowerCase();
+  if (isLoopback(host)) return true;
+  ownNames ??= new Set([os.hostname().toLowerCase(),
+    ...Object.values(os.networkInterfaces()).flatMap((list) => (list ?? []).map((i) => i.address.toLowerCase()))]);
+  return ownNames.has(host);
+}
