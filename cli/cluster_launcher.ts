@@ -99,7 +99,6 @@ export function isWildcard(host: string): boolean {
   return ['0.0.0.0', '::', '[::]'].includes(host);
 }
 
-
 /** Refused when `state` is a client's home for a cluster elsewhere (its processes are not here); `advice`: what to do instead. */
 export function refuseRemote(state: ClusterState | undefined, advice: string): void {
   if (!state?.remote) return;

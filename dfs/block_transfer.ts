@@ -77,8 +77,8 @@ const isMismatch = (e: unknown) => e instanceof BftmrError && e.code === 'DFS_DI
  * what it gets (a block store's put checks the digest) and throw DFS_DIGEST_MISMATCH otherwise.
  * With `local` (dfs/short_circuit.ts), a replica whose file this host can read is read from it,
  * and through its node otherwise (or when reading the file failed for another reason than its
- * bytes). Returns the sink's result, the replicas that failed, and how many of the block's
- * bytes came from a file; throws DFS_NO_REPLICA when none delivered the right bytes.
+ * bytes). Returns the sink's result, the replicas that failed, and whether the bytes came from a
+ * file; throws DFS_NO_REPLICA when none delivered the right bytes.
  */
 export async function fetchBlock<T>(
   peers: Peers,

@@ -23,7 +23,6 @@ import { normalizePath } from './dfs_path.ts';
 import { compileGlob, globMatches, hasGlob, unescapeGlob } from './glob.ts';
 import { Peers } from './peers.ts';
 import { shortCircuit, type LocalRead } from './short_circuit.ts';
-import { onThisHost } from '../lib/hosts.ts';
 import { holdScratch } from '../lib/scratch.ts';
 
 /** `totalBytes` is undefined while it is not known (a put of a stream). */
@@ -678,10 +677,8 @@ export class DfsClient {
         throw new BftmrError('DFS_NO_REPLICA', `${info.path}, block ${i} (${shortDigest(b.digest)}): no verified copy is left`);
       }
       let reached = base; // a retry from another replica rewrites bytes already counted
-      // Replicas on this host first, as HDFS orders them by distance (and those may be read directly).
-      const ref = this.#local ? { ...b, replicas: [...b.replicas.filter((r) => onThisHost(r.address)), ...b.replicas.filter((r) => !onThisHost(r.address))] } : b;
       try {
-        const { failures, local } = await fetchBlock(this.#peers, ref, async (chunks) => {
+        const { failures, local } = await fetchBlock(this.#peers, b, async (chunks) => {
           const hash = newHasher();
           let pos = base;
           const sink = await open(i, base);

@@ -213,6 +213,17 @@ export class FileWriter {
 }
 
 /** Reads pieces of a file, around the page cache when it can: see `pieces`; then `close`. */
+/** `file` opened for reading with `flags`; `untrusted`: see FileReader.open. */
+async function openForReading(file: string, flags: number, untrusted: boolean): Promise<fsp.FileHandle> {
+  const { O_RDONLY, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
+  const fh = await fsp.open(file, O_RDONLY | flags | (untrusted ? O_NOFOLLOW | O_NONBLOCK : 0));
+  if (untrusted && !(await fh.stat().catch(() => undefined))?.isFile()) {
+    await fh.close();
+    throw Object.assign(new Error(`${file} is not a regular file`), { code: 'ENOTREG' });
+  }
+  return fh;
+}
+
 export class FileReader {
   #fh: fsp.FileHandle;
   #stages: Buffer[] | undefined;
@@ -220,14 +231,14 @@ export class FileReader {
   /** The last read ahead started. */
   #pending: Promise<number> | undefined;
   readonly #file: string;
-  /** Flags a reopen of the file for plain reads adds (an untrusted path's). */
-  readonly #guard: number;
+  /** Opened as a path someone else named: so is a reopen for plain reads. */
+  readonly #untrusted: boolean;
 
-  private constructor(file: string, fh: fsp.FileHandle, stages: Buffer[] | undefined, guard: number) {
+  private constructor(file: string, fh: fsp.FileHandle, stages: Buffer[] | undefined, untrusted: boolean) {
     this.#file = file;
     this.#fh = fh;
     this.#stages = stages;
-    this.#guard = guard;
+    this.#untrusted = untrusted;
   }
 
   /**
@@ -236,31 +247,17 @@ export class FileReader {
    * symbolic link, and without waiting on a FIFO), else ENOTREG.
    */
   static async open(file: string, opts: { direct?: boolean; untrusted?: boolean } = {}): Promise<FileReader> {
-    const { O_RDONLY, O_DIRECT, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
-    const guard = opts.untrusted ? O_NOFOLLOW | O_NONBLOCK : 0;
-    const checked = async (fh: fsp.FileHandle) => {
-      if (opts.untrusted && !(await fh.stat().catch(() => undefined))?.isFile()) {
-        await fh.close();
-        throw Object.assign(new Error(`${file} is not a regular file`), { code: 'ENOTREG' });
-      }
-      return fh;
-    };
-    const stages = opts.direct !== false && O_DIRECT !== undefined ? takeStages() : undefined;
+    const untrusted = !!opts.untrusted;
+    const stages = opts.direct !== false && fs.constants.O_DIRECT !== undefined ? takeStages() : undefined;
     if (stages) {
       try {
-        return new FileReader(file, await checked(await fsp.open(file, O_RDONLY | O_DIRECT | guard)), stages, guard);
+        return new FileReader(file, await openForReading(file, fs.constants.O_DIRECT, untrusted), stages, untrusted);
       } catch (e) {
         freeSets!.push(stages);
         if (!isInvalid(e)) throw e;
       }
     }
-    const fh = await checked(await fsp.open(file, O_RDONLY | guard));
-    return new FileReader(file, fh, undefined, guard);
-  }
-
-  /** The file's size now. */
-  async size(): Promise<number> {
-    return (await this.#fh.stat()).size;
+    return new FileReader(file, await openForReading(file, 0, untrusted), undefined, untrusted);
   }
 
   /** Whether the reader reads around the page cache (for tests). */
@@ -301,6 +298,9 @@ export class FileReader {
         if (at + got < end && n % DIRECT_ALIGN === 0) {
           k = (k + 1) % STAGES_PER_WRITER;
           next = this.#pending = read(stages[k]!, at + got);
+          // Its failure is thrown when the caller asks for the next piece: a caller still busy
+          // with this one (writing it somewhere) must not see the process die of it meanwhile.
+          next.catch(() => {});
         }
         yield stage.subarray(0, got);
         at += got;
@@ -308,7 +308,7 @@ export class FileReader {
       if (!refused) return;
     }
     // The O_DIRECT handle reads only aligned pieces into aligned memory.
-    const fh = this.#stages ? (this.#plain ??= await fsp.open(this.#file, fs.constants.O_RDONLY | this.#guard)) : this.#fh;
+    const fh = this.#stages ? (this.#plain ??= await openForReading(this.#file, 0, this.#untrusted)) : this.#fh;
     while (at < end) {
       const want = Math.min(pieceBytes, end - at);
       const buf = memory(want);

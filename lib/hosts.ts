@@ -19,7 +19,13 @@ let ownNames: Set<string> | undefined;
 export function onThisHost(address: string): boolean {
   const host = hostOf(address).toLowerCase();
   if (isLoopback(host)) return true;
-  ownNames ??= new Set([os.hostname().toLowerCase(),
-    ...Object.values(os.networkInterfaces()).flatMap((list) => (list ?? []).map((i) => i.address.toLowerCase()))]);
+  if (!ownNames) {
+    ownNames = new Set([os.hostname().toLowerCase()]);
+    try {
+      for (const list of Object.values(os.networkInterfaces())) for (const i of list ?? []) ownNames.add(i.address.toLowerCase());
+    } catch {
+      // Interfaces that cannot be listed (a sandbox): loopback and the host's name only.
+    }
+  }
   return ownNames.has(host);
 }

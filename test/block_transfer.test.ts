@@ -5,7 +5,13 @@ import { sha256 } from '../lib/digest.ts';
 import { loadXXHash } from '../lib/xxhash.ts';
 import type { Peers } from '../dfs/peers.ts';
 import { fetchBlock, streamBlock } from '../dfs/block_transfer.ts';
-import type { LocalRead } from '../dfs/short_circuit.ts';
+import { fileBytes, type LocalRead } from '../dfs/short_circuit.ts';
+import { FileReader } from '../lib/direct_io.ts';
+import { tempDir } from './helpers/temp.ts';
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
 import type { SourcePace } from '../lib/source_pace.ts';
 
 const PACE: SourcePace = { stallMs: 300, minBytesPerSec: 100_000, graceMs: 200 };
@@ -105,4 +111,37 @@ test('a replica whose file this host reads is read from it; wrong bytes there ar
   // Without a local reader every replica is read through its node.
   const plain = await fetchBlock(peers, ref, checking(ref.digest));
   t.deepEqual([plain.local, plain.failures.length], [false, 0]);
+});
+
+test('a block file is opened only once its bytes are asked for, and a read of it that hangs is given up like a silent source', async (t) => {
+  const dir = tempDir('bftmr-file-bytes-');
+  const file = path.join(dir, 'ab'.repeat(32));
+  const data = randomBytes(3 << 20);
+  fs.writeFileSync(file, data);
+  // Readers never asked for a byte hold no file and no aligned memory (a sink that failed first).
+  for (let i = 0; i < 8; i++) fileBytes(file, 0, data.length, 1000);
+  const probe = await FileReader.open(file);
+  const direct = probe.direct;
+  await probe.close();
+  const all = async (it: AsyncIterable<Uint8Array>) => { const out: Buffer[] = []; for await (const c of it) out.push(Buffer.from(c)); return Buffer.concat(out); };
+  t.true((await all(fileBytes(file, 0, data.length, 1000))).equals(data));
+  t.true((await all(fileBytes(file, 4096, 5 << 20, 1000))).equals(data.subarray(4096)), 'no more than the file has');
+  await t.throwsAsync(all(fileBytes(path.join(dir, 'missing'), 0, 1, 1000)), { code: 'ENOENT' });
+  const again = await FileReader.open(file);
+  t.is(again.direct, direct, 'no aligned memory was kept by the readers above');
+  await again.close();
+
+  // Every read of the file hangs (a file on a dead network mount, say).
+  const fh = await fsp.open(file);
+  const proto = Object.getPrototypeOf(fh) as { read: unknown };
+  await fh.close();
+  const real = proto.read;
+  proto.read = () => new Promise(() => {});
+  try {
+    const e = await t.throwsAsync(all(fileBytes(file, 0, data.length, 300)));
+    t.true(isBftmrError(e, 'UNAVAILABLE'));
+    t.regex(e!.message, /nothing for 300 ms/);
+  } finally {
+    proto.read = real;
+  }
 });
