@@ -11,6 +11,7 @@ import { isLoopback } from '../lib/hosts.ts';
 import path from 'node:path';
 import { homeOf } from './context.ts';
 import { BftmrError } from '../lib/errors.ts';
+import { onStopSignals } from '../lib/signals.ts';
 import { countOf, formatBytes, ProgressLine } from './progress.ts';
 import { RpcClient } from '../lib/rpc.ts';
 import type * as M from '../lib/messages.ts';
@@ -81,8 +82,7 @@ export function registerCluster(program: Command): void {
       // Ctrl-C while the daemons start kills those started: nothing runs that `cluster stop` cannot see.
       const abort = new AbortController();
       const onSignal = () => abort.abort();
-      process.on('SIGINT', onSignal); // a second Ctrl-C must not kill the CLI before it has killed the daemons
-      process.on('SIGTERM', onSignal);
+      const offSignals = onStopSignals(onSignal); // a second Ctrl-C must not kill the CLI before it has killed the daemons
       const state = await startCluster(home, {
         signal: abort.signal,
         trackers: o.trackers, slots: o.slots, taskMemoryMb: o.taskMemoryMb, faulty: o.faulty, fault: o.fault, lateFloorMs: o.lateFloorMs, deadlineFloorMs: o.deadlineFloorMs, detached: true,
@@ -90,10 +90,7 @@ export function registerCluster(program: Command): void {
         writeLeaseMs: o.writeLeaseMs, blockReportMs: o.blockReportMs, jobCodeKeepMs: o.jobCodeKeepMs,
         listenHost: o.listen, advertiseHost: o.advertiseHost, jobTrackerPort: o.jobtrackerPort,
         onProgress: (l) => process.stderr.isTTY && process.stderr.write(`${l}...\n`),
-      }).finally(() => {
-        process.off('SIGINT', onSignal);
-        process.off('SIGTERM', onSignal);
-      });
+      }).finally(offSignals);
       const elsewhere = state.jobTracker.advertised ? ` (other hosts: ${state.jobTracker.advertised})` : '';
       console.log(`cluster running: job tracker at ${state.jobTracker.address}${elsewhere}, ${countOf(state.trackers.length, 'task tracker')} (home ${home})`);
     });

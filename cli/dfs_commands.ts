@@ -5,6 +5,7 @@ import type { Command } from 'commander';
 import { kDfsDefaults, MAX_REPLICATION, MB } from '../lib/options.ts';
 import type { BalanceReply, FileInfo, FsckFile, TrackerInfo } from '../lib/messages.ts';
 import { BftmrError } from '../lib/errors.ts';
+import { onStopSignals } from '../lib/signals.ts';
 import type { DfsClient } from '../dfs/client.ts';
 import { percentage, positiveNumber, wholeNumber } from './args.ts';
 import { planPut } from './put_plan.ts';
@@ -299,9 +300,7 @@ export function registerDfs(program: Command): void {
       const line = new ProgressLine();
       // The run belongs to this command, as HDFS's balancer is a process: interrupting it stops the run.
       let interrupted = false;
-      const onSignal = () => { interrupted = true; };
-      process.on('SIGINT', onSignal);
-      process.on('SIGTERM', onSignal);
+      const offSignals = onStopSignals(() => { interrupted = true; });
       try {
         while (r.active && !interrupted) {
           line.update(`balancing: ${balanceProgress(r)}`);
@@ -310,8 +309,7 @@ export function registerDfs(program: Command): void {
         }
         if (interrupted) r = await client.balance('STOP');
       } finally {
-        process.off('SIGINT', onSignal);
-        process.off('SIGTERM', onSignal);
+        offSignals();
         line.done();
       }
       show(r);

@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { BftmrError, messageOf } from '../lib/errors.ts';
+import { onStopSignals } from '../lib/signals.ts';
 import type * as M from '../lib/messages.ts';
 import { kTaskTrackerDefaults, kClusterDefaults, kJobDefaults, MB } from '../lib/options.ts';
 import { DfsClient } from '../dfs/client.ts';
@@ -214,8 +215,7 @@ export function registerJob(program: Command): void {
         if (copying) fs.rmSync(o.output, { recursive: true, force: true });
         void cleanup().then(() => process.exit(130));
       };
-      process.on('SIGINT', onSignal);
-      process.on('SIGTERM', onSignal);
+      const offSignals = onStopSignals(onSignal);
       try {
         const started = Date.now();
         state = await startCluster(home, {
@@ -291,8 +291,7 @@ export function registerJob(program: Command): void {
         throw e;
       } finally {
         line.done();
-        process.off('SIGINT', onSignal);
-        process.off('SIGTERM', onSignal);
+        offSignals();
         await cleanup();
       }
     });

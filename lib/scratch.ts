@@ -4,6 +4,7 @@
  * when interrupted (onInterruptRemoveScratch), so Ctrl-C leaves nothing half-written behind.
  */
 import fs from 'node:fs';
+import { onStopSignals } from './signals.ts';
 
 const scratch = new Set<string>();
 
@@ -20,7 +21,7 @@ export function removeScratch(): void {
 }
 
 /**
- * Runs `fn`; if SIGINT or SIGTERM comes meanwhile, every scratch path goes and the process
+ * Runs `fn`; if a stop signal (lib/signals.ts) comes meanwhile, every scratch path goes and the process
  * exits 130, saying so.
  */
 export async function onInterruptRemoveScratch<T>(fn: () => Promise<T>): Promise<T> {
@@ -29,12 +30,10 @@ export async function onInterruptRemoveScratch<T>(fn: () => Promise<T>): Promise
     process.stderr.write('\nbftmr: interrupted; nothing half-written was left\n');
     process.exit(130);
   };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  const off = onStopSignals(onSignal);
   try {
     return await fn();
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    off();
   }
 }

@@ -26,7 +26,8 @@ test('submits of the same job in several processes each check their bundle and l
   t.true(left().length <= before, 'no bundle file is left in the temporary directory');
 });
 
-test('Ctrl-C while a submit loads its job (the module\'s top-level code runs then, even a loop that never yields) ends it, and no bundle file is left', async (t) => {
+for (const [sig, what] of [['SIGINT', 'Ctrl-C'], ['SIGHUP', 'the terminal closing']] as const) {
+test(`${what} while a submit loads its job (the module's top-level code runs then, even a loop that never yields) ends it, and no bundle file is left`, async (t) => {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'bftmr-bundle-int-'));
   t.teardown(() => fs.rmSync(tmp, { recursive: true, force: true }));
   const module = path.join(tmp, 'spins.ts');
@@ -42,13 +43,14 @@ export default { map(line: string) {}, reduce(key: string) {} };\n`);
   for (let i = 0; i < 300 && !fs.existsSync(started); i++) await new Promise((r) => setTimeout(r, 100));
   t.true(fs.existsSync(started), 'the module\'s top-level code runs');
   const exited = new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.on('exit', (code, signal) => resolve([code, signal])));
-  child.kill('SIGINT');
+  child.kill(sig);
   const timeout = setTimeout(() => child.kill('SIGKILL'), 10_000);
-  // run checks the module while its cluster starts: its own Ctrl-C handler stops the cluster and exits 130.
-  t.deepEqual(await exited, [130, null], 'Ctrl-C ends it');
+  // run checks the module while its cluster starts: its own handler stops the cluster and exits 130.
+  t.deepEqual(await exited, [130, null], `${what} ends it`);
   clearTimeout(timeout);
   t.deepEqual(fs.readdirSync(tmp).filter((n) => n.startsWith('bftmr-')), []);
 });
+}
 
 test('a job module whose top-level code never ends is refused after a while, with a message, instead of holding the submit forever', async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bftmr-bundle-spin-'));
