@@ -7,6 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import os from 'node:os';
+import { onThisHost } from '../lib/hosts.ts';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -365,7 +366,5 @@ async function stopUnrecordedTrackers(state: ClusterState): Promise<number[]> {
     // One that is gone already, or refuses, is left to its own end: it cannot rejoin a stopped job tracker.
     try { await tt.call<M.Empty, M.Empty>('Shutdown', {}, 5_000); } catch { /* see above */ } finally { tt.close(); }
   }));
-  return others.filter((t) => LOCAL_HOSTS.has(t.address.slice(0, t.address.lastIndexOf(':')))).map((t) => t.pid);
+  return others.filter((t) => onThisHost(t.address)).map((t) => t.pid);
 }
-
-const LOCAL_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]', '::1', os.hostname()]);
