@@ -91,7 +91,7 @@ export class FileBlockStore implements BlockStore {
     const target = this.#file(digest);
     return this.#locked(digest, async () => {
       const meta = await this.#meta.get(digest);
-      if (meta && fs.existsSync(target)) {
+      if (meta && isRegularFile(target)) {
         await fsp.rm(file, { force: true });
         if (!meta.owners.includes(owner)) meta.owners.push(owner);
         meta.storedMs = this.#now();
@@ -99,6 +99,8 @@ export class FileBlockStore implements BlockStore {
         return FileBlockStore.#info(digest, meta);
       }
       await fsp.mkdir(path.dirname(target), { recursive: true });
+      // Whatever took the block's name (a directory, say) makes way for its bytes.
+      await fsp.rm(target, { recursive: true, force: true });
       await fsp.rename(file, target);
       // Bytes that had gone missing come back; the block keeps the owners it had.
       const fresh = { size, owners: [...new Set([...(meta?.owners ?? []), owner])], storedMs: this.#now() };
@@ -121,10 +123,15 @@ export class FileBlockStore implements BlockStore {
     // the page cache (lib/direct_io.ts): the bytes are used once, and then not cached for nothing.
     let reader: FileReader;
     try {
-      reader = await FileReader.open(this.#file(digest), { direct: memory !== undefined });
+      // Opened as a file someone may have tampered with: a FIFO or a directory put where the block
+      // was must not hold the node's thread for good, nor a symbolic link lead it elsewhere.
+      reader = await FileReader.open(this.#file(digest), { direct: memory !== undefined, untrusted: true });
     } catch (e) {
-      // The metadata claims the block but its bytes are gone: to a reader that is "not held".
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new BftmrError('DFS_NOT_FOUND', `the bytes of block ${digest} are gone`);
+      // The metadata claims the block but its bytes are gone (or are no longer a file of their
+      // own): to a reader that is "not held", as to the scrubber, which reports it.
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') throw new BftmrError('DFS_NOT_FOUND', `the bytes of block ${digest} are gone`);
+      if (code === 'ENOTREG' || code === 'ELOOP' || code === 'EISDIR') throw new BftmrError('DFS_NOT_FOUND', `the bytes of block ${digest} are gone: its file is not a regular file`);
       throw e;
     }
     try {
@@ -137,7 +144,8 @@ export class FileBlockStore implements BlockStore {
 
   localPath(digest: Digest): string | undefined {
     const file = this.#file(digest);
-    return fs.existsSync(file) ? file : undefined;
+    // Only a regular file of its own: a map task's thread opens it plainly.
+    return isRegularFile(file) ? file : undefined;
   }
 
   addOwner(digest: Digest, owner: Owner): Promise<void> {
@@ -162,7 +170,7 @@ export class FileBlockStore implements BlockStore {
         meta.owners = meta.owners.filter((o) => o !== owner);
         if (meta.owners.length > 0) { await this.#meta.put(digest, meta); return; }
         await this.#meta.del(digest);
-        await fsp.rm(this.#file(digest), { force: true });
+        await fsp.rm(this.#file(digest), { recursive: true, force: true }); // a directory put in its place too
         deleted++;
       });
     }
@@ -176,4 +184,9 @@ export class FileBlockStore implements BlockStore {
   close(): Promise<void> {
     return this.#meta.close();
   }
+}
+
+/** Whether `file` is a regular file itself (not a symbolic link to one). */
+function isRegularFile(file: string): boolean {
+  return fs.lstatSync(file, { throwIfNoEntry: false })?.isFile() ?? false;
 }

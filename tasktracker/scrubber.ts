@@ -53,17 +53,22 @@ export class Scrubber {
       for await (const b of this.#store.list()) if (b.owners.includes(DFS_OWNER)) digests.push(b.digest);
       for (const d of digests) {
         signal.throwIfAborted();
-        if (!(await this.#sound(d, signal))) {
+        const unsound = await this.#unsound(d, signal);
+        if (unsound) {
           await this.#store.release(DFS_OWNER, [d]);
-          this.#log(`scrubber: block ${d.slice(0, 12)} is bad here; reported`);
+          this.#log(`scrubber: block ${d.slice(0, 12)} is bad here (${unsound}); reported`);
           this.#onBad(d);
         }
       }
     }
   }
 
-  /** Whether the block's bytes still hash to its name; reads are paced to the rate cap. */
-  async #sound(digest: Digest, signal: AbortSignal): Promise<boolean> {
+  /**
+   * Why the block's bytes are no longer its own here, or '' if they still hash to its name (or it
+   * was released meanwhile). Reads are paced to the rate cap. A read that fails is a bad copy, as
+   * HDFS's volume scanner takes it: one block's error does not stop the scrubber.
+   */
+  async #unsound(digest: Digest, signal: AbortSignal): Promise<string> {
     const hash = newHasher();
     const started = performance.now();
     let bytes = 0;
@@ -76,9 +81,10 @@ export class Scrubber {
         if (aheadMs > 0) await sleep(aheadMs, undefined, { signal });
       }
     } catch (e) {
-      if (isBftmrError(e, 'DFS_NOT_FOUND')) return (await this.#store.get(digest)) === undefined; // released meanwhile: fine
-      throw e;
+      if (signal.aborted) throw e;
+      if ((await this.#store.get(digest)) === undefined) return ''; // released meanwhile: fine
+      return isBftmrError(e, 'DFS_NOT_FOUND') ? 'its bytes are gone' : `unreadable: ${messageOf(e)}`;
     }
-    return hash.digest('hex') === digest;
+    return hash.digest('hex') === digest ? '' : 'its bytes do not hash to its name';
   }
 }

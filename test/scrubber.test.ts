@@ -1,6 +1,7 @@
 /** The storage node's scrubber (tasktracker/scrubber.ts) on a real file block store. */
 import test from 'ava';
 import fs from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { FileBlockStore } from '../dfs/file_block_store.ts';
 import { DFS_OWNER } from '../dfs/block_store.ts';
 import { Scrubber } from '../tasktracker/scrubber.ts';
@@ -31,5 +32,40 @@ test('a block whose bytes rotted or vanished is reported and stops being a dfs b
   t.is(await store.get(rotten.digest), undefined);
   t.deepEqual((await store.get(sound.digest))?.owners, [DFS_OWNER]);
   t.deepEqual((await store.get(jobData.digest))?.owners, ['job_1']);
+  await store.close();
+});
+
+test('a block file replaced by a FIFO or a directory is reported as bad without holding up the scrubber, and its name is free again', async (t) => {
+  const store = await FileBlockStore.open(tempDir('bftmr-scrub-'));
+  const fifo = await store.put(one('piped bytes'), DFS_OWNER);
+  const dir = await store.put(one('directory bytes'), DFS_OWNER);
+  const rotten = await store.put(one('rotten bytes'), DFS_OWNER);
+  const fifoFile = store.localPath(fifo.digest)!;
+  const dirFile = store.localPath(dir.digest)!;
+  fs.rmSync(fifoFile);
+  execFileSync('mkfifo', [fifoFile]); // opened plainly, it would wait for a writer for good
+  fs.rmSync(dirFile);
+  fs.mkdirSync(dirFile);
+  fs.writeFileSync(`${dirFile}/inside`, 'x');
+  fs.writeFileSync(store.localPath(rotten.digest)!, 'rotten bytez');
+  t.is(store.localPath(fifo.digest), undefined, 'no local path names a FIFO');
+  t.is(store.localPath(dir.digest), undefined, 'nor a directory');
+  const bad: string[] = [];
+  const lines: string[] = [];
+  let resolve!: () => void;
+  const allFound = new Promise<void>((r) => (resolve = r));
+  const scrubber = new Scrubber(store, { bytesPerSec: 1 << 20, passIntervalMs: 10 }, (d) => {
+    if (!bad.includes(d)) bad.push(d);
+    if (bad.length === 3) resolve();
+  }, (l) => lines.push(l));
+  scrubber.start();
+  await allFound;
+  await scrubber.stop();
+  t.deepEqual(bad.sort(), [fifo.digest, dir.digest, rotten.digest].sort());
+  t.false(lines.some((l) => l.includes('scrubber stopped')), lines.join('\n'));
+  t.false(fs.existsSync(fifoFile) || fs.existsSync(dirFile), 'the FIFO and the directory were removed with the block');
+  // Stored again, the block's bytes take their name back.
+  await store.put(one('directory bytes'), DFS_OWNER);
+  t.is(fs.readFileSync(store.localPath(dir.digest)!, 'utf8'), 'directory bytes');
   await store.close();
 });
