@@ -291,8 +291,9 @@ export function registerJob(program: Command): void {
         throw e;
       } finally {
         line.done();
-        offSignals();
+        // A signal while the cluster stops must not cut the stop short: the handler waits for it too.
         await cleanup();
+        offSignals();
       }
     });
 }
