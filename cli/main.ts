@@ -39,8 +39,16 @@ registerCluster(program);
 registerDfs(program);
 registerDaemons(program);
 
+/** Resolves once what was written to `stream` before is handed to the system. */
+const flushed = (stream: NodeJS.WriteStream) => new Promise<void>((resolve) => stream.write('', () => resolve()));
+
 try {
   await program.parseAsync(process.argv);
+  // The command is done (a daemon's ends when it is stopped): what it leaves open, such as a
+  // connection to a node that froze in the middle of its handshake, must not keep it from exiting.
+  await flushed(process.stdout);
+  await flushed(process.stderr);
+  process.exit();
 } catch (e) {
   if (e instanceof CommanderError) {
     process.exitCode = e.exitCode === 0 ? 0 : 2;
