@@ -58,7 +58,11 @@ export async function* streamBlock(peers: Peers, address: string, digest: string
     clearTimeout(timer);
     signal?.removeEventListener('abort', follow);
   }
-  if (tooSlow) throw new BftmrError('UNAVAILABLE', tooSlow);
+  if (tooSlow) {
+    peers.silenced({ address });
+    throw new BftmrError('UNAVAILABLE', tooSlow);
+  }
+  peers.heard({ address });
 }
 
 export interface FetchFailure {
@@ -78,7 +82,9 @@ const isMismatch = (e: unknown) => e instanceof BftmrError && e.code === 'DFS_DI
  * With `local` (dfs/short_circuit.ts), a replica whose file this host can read is read from it,
  * and through its node otherwise (or when reading the file failed for another reason than its
  * bytes). Returns the sink's result, the replicas that failed, and whether the bytes came from a
- * file; throws DFS_NO_REPLICA when none delivered the right bytes.
+ * file; throws DFS_NO_REPLICA when none delivered the right bytes. Replicas that went silent on
+ * this process lately (dfs/peers.ts) are tried last; one that goes silent on the file's look-up
+ * is tried again through its node only after the others.
  */
 export async function fetchBlock<T>(
   peers: Peers,
@@ -89,9 +95,17 @@ export async function fetchBlock<T>(
   local?: LocalRead,
 ): Promise<{ result: T; failures: FetchFailure[]; local: boolean }> {
   const failures: FetchFailure[] = [];
-  for (const source of ref.replicas) {
+  const queue = peers.silentLast(ref.replicas);
+  let deferred: Location | undefined;
+  for (let source = queue.shift(); source; source = queue.shift()) {
     signal?.throwIfAborted();
-    const file = await local?.(source, ref, range);
+    const wasSilent = peers.isSilent(source);
+    const file = wasSilent ? undefined : await local?.(source, ref, range);
+    if (!file && !wasSilent && peers.isSilent(source) && queue.length > 0 && !deferred) {
+      deferred = source; // it froze: the others first
+      queue.push(source);
+      continue;
+    }
     if (file) {
       try {
         return { result: await sink(file, source), failures, local: true };

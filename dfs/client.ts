@@ -13,10 +13,11 @@ import { BftmrError, ioReason, isBftmrError, messageOf } from '../lib/errors.ts'
 import { newHasher, shortDigest } from '../lib/digest.ts';
 import { FileWriter } from '../lib/direct_io.ts';
 import { newNonce, newProofMac } from '../lib/proof.ts';
-import { RpcClient } from '../lib/rpc.ts';
+import { isSilence, RpcClient } from '../lib/rpc.ts';
 import type * as M from '../lib/messages.ts';
 import { BLOCK_HEAD_BYTES, kClusterDefaults, kDfsDefaults } from '../lib/options.ts';
 import { loadXXHash } from '../lib/xxhash.ts';
+import { kSourcePace, sourceAllowanceMs } from '../lib/source_pace.ts';
 import { fetchBlock, TRANSFER_DEADLINE_MS, type FetchFailure } from './block_transfer.ts';
 import { chunkBuffer, chunkSent, encodeChunk } from './chunk_codec.ts';
 import { normalizePath } from './dfs_path.ts';
@@ -490,7 +491,24 @@ export class DfsClient {
     let newline = false;
     // Each chunk is hashed before it is written and not read after: its memory may serve the next one.
     const up = this.#peers.get(target.address).upload<M.BlockChunk, M.WriteBlockReply>('WriteBlock', TRANSFER_DEADLINE_MS, chunkSent);
+    // A node that takes no bytes for a while (frozen, say) is given up as a silent source is
+    // (lib/source_pace.ts), and then tried last by this client for a while (dfs/peers.ts); its
+    // acknowledgement (the bytes flushed and checked) gets the time a source has for the block.
+    let silentFor = 0;
+    let timer: NodeJS.Timeout | undefined;
+    const watch = (ms: number) => {
+      clearTimeout(timer);
+      timer = setTimeout(() => { silentFor = ms; up.cancel(); }, ms);
+    };
+    const silent = (e: unknown) => {
+      if (!silentFor) return e;
+      this.#peers.silenced(target);
+      return new BftmrError('UNAVAILABLE', `${target.tracker_id} took no bytes of the block for ${silentFor} ms`, { cause: e });
+    };
+    let digest: string;
+    let ack: M.WriteBlockReply;
     try {
+      watch(kSourcePace.stallMs);
       let sent = 0;
       for await (const data of localChunks(fh, off, size)) {
         hash.update(data);
@@ -498,16 +516,21 @@ export class DfsClient {
         if (sent < headSize) head.update(data.subarray(0, headSize - sent));
         for (const m of macs) m.update(data);
         await up.write(encodeChunk(data, xx.h32(data)));
+        watch(kSourcePace.stallMs);
         sent += data.length;
         progress?.(sent);
       }
+      digest = hash.digest('hex');
+      await up.write({ data: Buffer.alloc(0), xxh32: xx.h32(Buffer.alloc(0)), digest, last: true });
+      watch(sourceAllowanceMs(size));
+      ack = await up.finish();
     } catch (e) {
       up.cancel();
-      throw e;
+      throw silent(e);
+    } finally {
+      clearTimeout(timer);
     }
-    const digest = hash.digest('hex');
-    await up.write({ data: Buffer.alloc(0), xxh32: xx.h32(Buffer.alloc(0)), digest, last: true });
-    const ack = await up.finish();
+    this.#peers.heard(target);
     if (ack.digest !== digest) throw new BftmrError('DFS_DIGEST_MISMATCH', `${target.tracker_id} stored ${shortDigest(ack.digest)}, not ${shortDigest(digest)}`);
     return { digest, head: { digest: head.digest('hex'), size: headSize }, macs: macs.map((m) => m.digest()), noNewline: !newline };
   }
@@ -530,10 +553,10 @@ export class DfsClient {
    * (A node that threw the bytes away could still fetch them back from another holder in time to
    * answer; see jobtracker/block_audit.ts. What this rules out is a node that never stored them.)
    */
-  async #proves(target: M.Location, digest: string, c: Challenge): Promise<boolean> {
+  async #proves(target: M.Location, digest: string, size: number, c: Challenge): Promise<boolean> {
     try {
       const r = await this.#peers.get(target.address).call<M.ProveBlockRequest, M.ProveBlockReply>(
-        'ProveBlock', { digest, nonce: c.nonce }, TRANSFER_DEADLINE_MS);
+        'ProveBlock', { digest, nonce: c.nonce }, sourceAllowanceMs(size));
       return Buffer.from(r.mac).equals(c.mac);
     } catch {
       return false;
@@ -564,13 +587,26 @@ export class DfsClient {
       const why = refused.length ? `refused by ${named.join('; ')}; ` : '';
       return new BftmrError('DFS_TOO_FEW_NODES', `no node is left to keep a verified copy of ${where} (${why}${replicas.length} of ${b.replication} copies are placed)`);
     };
+    /**
+     * Live nodes for `replication` copies, none of `exclude`; none that went silent on this client
+     * lately either (dfs/peers.ts), unless too few others are left.
+     */
+    const allocate = async (replication: number, exclude: string[]): Promise<M.Location[]> => {
+      const silent = this.#peers.silentIds().filter((id) => !exclude.includes(id));
+      const ask = (ex: string[]) => this.#jt.call<M.AllocateBlockRequest, M.AllocateBlockReply>('AllocateBlock', { replication, exclude: ex }, this.#deadlineMs);
+      try {
+        return (await ask([...exclude, ...silent])).targets;
+      } catch (e) {
+        if (!silent.length || !isBftmrError(e, 'DFS_TOO_FEW_NODES')) throw e;
+        return (await ask(exclude)).targets;
+      }
+    };
     /** Another live node for a copy, none tried before for this block (copies are placed concurrently). */
     const another = async (): Promise<M.Location> => {
       for (;;) {
         let next: M.Location;
         try {
-          ({ targets: [next] } = (await this.#jt.call<M.AllocateBlockRequest, M.AllocateBlockReply>(
-            'AllocateBlock', { replication: 1, exclude: [...tried] }, this.#deadlineMs)) as { targets: [M.Location] });
+          [next] = (await allocate(1, [...tried])) as [M.Location];
         } catch (e) {
           if (!isBftmrError(e, 'DFS_TOO_FEW_NODES')) throw e;
           throw tooFew();
@@ -581,8 +617,7 @@ export class DfsClient {
       }
     };
 
-    const { targets } = await this.#jt.call<M.AllocateBlockRequest, M.AllocateBlockReply>(
-      'AllocateBlock', { replication: b.replication, exclude: [] }, this.#deadlineMs);
+    const targets = await allocate(b.replication, []);
     for (const t of targets) tried.add(t.tracker_id);
     let [first, ...rest] = targets as [M.Location, ...M.Location[]];
     const nonces = Array.from({ length: b.replication }, newNonce);
@@ -605,10 +640,15 @@ export class DfsClient {
     const copyTo = async (t: M.Location): Promise<boolean> => {
       if (replicas.length) {
         try {
+          // The node may try each source in turn, each with the time a source has for the block.
           const r = await this.#peers.get(t.address).call<M.PullBlockRequest, M.WriteBlockReply>(
-            'PullBlock', { digest, size: b.size, sources: [...replicas] }, TRANSFER_DEADLINE_MS);
+            'PullBlock', { digest, size: b.size, sources: [...replicas] }, (replicas.length + 1) * sourceAllowanceMs(b.size));
           if (r.digest === digest) return true;
-        } catch (e) { note(t.tracker_id, e); /* fall back to the client's own copy */ }
+        } catch (e) {
+          note(t.tracker_id, e);
+          if (isSilence(e)) { this.#peers.silenced(t); return false; } // unreached or out of time: another node
+          // otherwise fall back to the client's own copy
+        }
       }
       let again: string;
       try { again = (await this.#upload(t, b.fh, b.off, b.size)).digest; } catch (e) {
@@ -624,7 +664,7 @@ export class DfsClient {
     const place = async (t: M.Location, uploadedHere: boolean): Promise<void> => {
       for (let target = t, n = 0; !b.signal.aborted; n++) {
         const copied = uploadedHere && n === 0 ? true : await copyTo(target);
-        if (copied && (await this.#proves(target, digest, await challenge()))) { replicas.push(target); return; }
+        if (copied && (await this.#proves(target, digest, b.size, await challenge()))) { replicas.push(target); return; }
         refused.push(target.tracker_id);
         if (copied) {
           note(target.tracker_id, 'did not prove it holds the copy it acknowledged');

@@ -17,6 +17,7 @@
  */
 import path from 'node:path';
 import { BftmrError } from '../lib/errors.ts';
+import { isSilence } from '../lib/rpc.ts';
 import type { Location, LocateBlockReply, LocateBlockRequest } from '../lib/messages.ts';
 import { FileReader } from '../lib/direct_io.ts';
 import { onThisHost } from '../lib/hosts.ts';
@@ -35,7 +36,9 @@ export function shortCircuit(peers: Peers, stallMs = kSourcePace.stallMs): Local
     let where: LocateBlockReply;
     try {
       where = await peers.get(source.address).call<LocateBlockRequest, LocateBlockReply>('LocateBlock', { digest: ref.digest }, stallMs);
-    } catch {
+    } catch (e) {
+      // A node that does not answer (in time) is taken as silent (dfs/peers.ts): its replica goes last.
+      if (isSilence(e)) peers.silenced(source);
       return undefined; // not held there, or a node of a build without it: ReadBlock says which
     }
     if (!where.path || !path.isAbsolute(where.path) || path.basename(where.path) !== ref.digest) return undefined;

@@ -127,6 +127,16 @@ function fromServiceError(e: grpc.ServiceError, address: string, method: string)
   return new BftmrError('INTERNAL', `${method} to ${address} failed: ${e.details || e.message}`, { cause: e });
 }
 
+/**
+ * Whether `e` is a peer's silence: it could not be reached, or did not answer in time; not an
+ * error it answered with (which would carry its own code).
+ */
+export function isSilence(e: unknown): boolean {
+  const cause = (e as { cause?: Partial<grpc.ServiceError> } | undefined)?.cause;
+  if (!(e instanceof BftmrError) || e.code !== 'UNAVAILABLE' || !cause || cause.metadata?.get(CODE_KEY)?.length) return false;
+  return cause.code === grpc.status.UNAVAILABLE || cause.code === grpc.status.DEADLINE_EXCEEDED;
+}
+
 // ---------- servers ----------
 
 export type UnaryImpl<Req, Res> = (req: Req, peer: Peer) => Promise<Res>;

@@ -3,7 +3,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { BftmrError, isBftmrError } from '../lib/errors.ts';
 import { sha256 } from '../lib/digest.ts';
 import { loadXXHash } from '../lib/xxhash.ts';
-import type { Peers } from '../dfs/peers.ts';
+import { Peers, SILENT_FOR_MS } from '../dfs/peers.ts';
+import type { RpcClient } from '../lib/rpc.ts';
 import { fetchBlock, streamBlock } from '../dfs/block_transfer.ts';
 import { fileBytes, type LocalRead } from '../dfs/short_circuit.ts';
 import { FileReader } from '../lib/direct_io.ts';
@@ -13,11 +14,12 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { SourcePace } from '../lib/source_pace.ts';
+import type { Location } from '../lib/messages.ts';
 
 const PACE: SourcePace = { stallMs: 300, minBytesPerSec: 100_000, graceMs: 200 };
 
 /** A node serving `chunks`, waiting `gapMs` before each; it stops when the reader cancels. */
-async function fakePeers(chunks: number, chunkBytes: number, gapMs: number): Promise<{ peers: Peers; cancelled: () => boolean }> {
+async function fakePeers(chunks: number, chunkBytes: number, gapMs: number): Promise<{ peers: Peers; cancelled: () => boolean; streamed: string[] }> {
   const xx = await loadXXHash();
   let cancelled = false;
   const client = {
@@ -36,7 +38,14 @@ async function fakePeers(chunks: number, chunkBytes: number, gapMs: number): Pro
       }
     },
   };
-  return { peers: { get: () => client } as unknown as Peers, cancelled: () => cancelled };
+  // Real Peers (which nodes went silent is theirs to keep), every address served by `client`.
+  const peers = new Peers();
+  const streamed: string[] = [];
+  peers.get = (address: string) => {
+    streamed.push(address);
+    return client as unknown as RpcClient;
+  };
+  return { peers, cancelled: () => cancelled, streamed };
 }
 
 async function read(peers: Peers, slowReaderMs = 0): Promise<number> {
@@ -54,6 +63,7 @@ test('a source that stops sending is cut off, and its stream cancelled', async (
   t.true(isBftmrError(e, 'UNAVAILABLE'));
   t.regex(e!.message, /no bytes for 300 ms/);
   t.true(cancelled());
+  t.true(peers.isSilent({ address: 'node:1' }), 'the node is taken as silent');
 });
 
 test('a source that trickles bytes under the minimum rate is cut off', async (t) => {
@@ -144,4 +154,49 @@ test('a block file is opened only once its bytes are asked for, and a read of it
   } finally {
     proto.read = real;
   }
+});
+
+test('a replica that went silent is tried last; one that goes silent on its file\'s look-up is read through its node only after the others', async (t) => {
+  const { peers, streamed } = await fakePeers(3, 1000, 0);
+  const served = Buffer.concat([0, 1, 2].map((i) => Buffer.alloc(1000, i)));
+  const [a, b, c] = ['a', 'b', 'c'].map((id) => ({ tracker_id: id, address: `${id}:1` })) as [Location, Location, Location];
+  const ref = { digest: sha256(served), size: served.length, replicas: [a, b, c] };
+  const asked: string[] = [];
+  // a's node does not answer where its file is (as dfs/short_circuit.ts takes a look-up that times out); no other file is on this host.
+  const local: LocalRead = async (source) => {
+    asked.push(source.tracker_id);
+    if (source === a) peers.silenced(source);
+    return undefined;
+  };
+  const first = await fetchBlock(peers, ref, checking(ref.digest), undefined, undefined, local);
+  t.true(first.result.equals(served));
+  t.deepEqual([asked, streamed], [['a', 'b'], ['b:1']], 'a is not read through its node while b can be');
+
+  // The next read starts with those that answer.
+  asked.length = 0;
+  streamed.length = 0;
+  await fetchBlock(peers, ref, checking(ref.digest), undefined, undefined, local);
+  t.deepEqual([asked, streamed], [['b'], ['b:1']]);
+
+  // The only replica left is read through its node (no second look-up), and it is heard from again.
+  asked.length = 0;
+  streamed.length = 0;
+  const only = await fetchBlock(peers, { ...ref, replicas: [a] }, checking(ref.digest), undefined, undefined, local);
+  t.true(only.result.equals(served));
+  t.deepEqual([asked, streamed], [[], ['a:1']]);
+  t.false(peers.isSilent(a));
+});
+
+test('a node is taken as silent for a while, then tried in its place again; the silent ones\' tracker ids are what a writer leaves out', (t) => {
+  let now = 1_000;
+  const peers = new Peers(undefined, () => now);
+  const [a, b, c] = ['a', 'b', 'c'].map((id) => ({ tracker_id: id, address: `${id}:1` })) as [Location, Location, Location];
+  peers.silenced(a);
+  t.deepEqual(peers.silentLast([a, b, c]), [b, c, a]);
+  t.deepEqual(peers.silentIds(), ['a']);
+  now += SILENT_FOR_MS - 1;
+  t.true(peers.isSilent(a));
+  now += 1;
+  t.false(peers.isSilent(a));
+  t.deepEqual([peers.silentLast([a, b, c]), peers.silentIds()], [[a, b, c], []]);
 });
