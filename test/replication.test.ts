@@ -795,6 +795,32 @@ test('copies on a blacklisted tracker do not count', (t) => {
   t.is(repairsIn(m.take('C', 2)).length, 1);
 });
 
+test('a block whose only copies are on blacklisted trackers is copied from them (the puller verifies it): under-replicated, not missing, while one is up', (t) => {
+  const c = new Cluster('A', 'B', 'C', 'D');
+  const m = monitor(c);
+  m.track(D('x'), 10, 2, ['A', 'B'], 0);
+  m.track(D('y'), 10, 2, ['A', 'C'], 0);
+  c.blacklisted.add('A');
+  c.blacklisted.add('B');
+  m.touchTracker('A');
+  m.touchTracker('B');
+  t.like(m.health(D('x')), { state: 'UNDER_REPLICATED', live: [], dead: ['A', 'B'] });
+  t.is(m.missingBlocks(), 0);
+  m.tick(1);
+  const repairs = [...takeAll(m, ['C', 'D'], 1).values()].flatMap(repairsIn);
+  const ofX = repairs.filter((r) => r.digest === D('x'));
+  t.is(ofX.length, 2, 'both copies are made again');
+  t.true(ofX.every((r) => r.sources.map((l) => l.tracker_id).sort().join() === 'A,B'), 'from the blacklisted holders');
+  // y has a copy on a trusted tracker: only that one is a source.
+  t.true(repairs.filter((r) => r.digest === D('y')).every((r) => r.sources.map((l) => l.tracker_id).join() === 'C'));
+  // Once no holder is up, nothing can be read or copied: missing.
+  c.up.delete('A');
+  c.up.delete('B');
+  m.touchTracker('A');
+  m.touchTracker('B');
+  t.like(m.health(D('x')), { state: 'MISSING' });
+});
+
 test('routine audits pick a replica on a usable tracker, one per interval', (t) => {
   const c = new Cluster('A', 'B', 'C');
   const m = monitor(c, { auditIntervalMs: 100 });

@@ -346,17 +346,28 @@ export class ReplicationMonitor {
     }
   }
 
-  /** Blocks no tracker that serves holds a copy of (fsck's MISSING): a dead tracker's disk may. */
+  /** Blocks no tracker that is up holds a copy of (fsck's MISSING): a dead tracker's disk may. */
   missingBlocks(): number {
     let n = 0;
     for (const b of this.#blocks.values()) if (this.#missing(b)) n++;
     return n;
   }
 
-  /** No copy on a tracker that serves (a copy on one being decommissioned does not count, but it is there to copy from). */
+  /** No copy on a tracker that is up: none to read or copy from (a dead tracker's disk may hold one). */
   #missing(b: BlockState): boolean {
-    for (const t of b.replicas) if (this.#trackers.serves(t)) return false;
-    return true;
+    return this.#sources(b).length === 0;
+  }
+
+  /**
+   * The holders of `b` a repair (to another than `target`) may pull from: those that serve; when
+   * none does, those still up that do not (blacklisted), as a last resort. A source cannot make a
+   * puller keep wrong bytes (it verifies the digest, as every reader does), and a blacklisted
+   * tracker's copy is often right: leaving it unread loses the block when nothing else holds it.
+   */
+  #sources(b: BlockState, target?: string): string[] {
+    const holders = [...b.replicas].filter((t) => t !== target);
+    const serving = holders.filter((t) => this.#trackers.serves(t));
+    return serving.length ? serving : holders.filter((t) => this.#trackers.alive(t));
   }
 
   health(digest: string): BlockHealth | undefined {
@@ -366,7 +377,7 @@ export class ReplicationMonitor {
     const dead = [...b.replicas].filter((t) => !this.#trackers.usable(t));
     const repairing = [...this.#repairs.values()].filter((r) => r.digest === digest).length;
     // As HDFS's fsck: CORRUPT when no copy is left and copies were proven bad, MISSING when no
-    // tracker that serves holds one otherwise (a dead tracker's disk may). A block with a good
+    // tracker that is up holds one otherwise (a dead tracker's disk may). A block with a good
     // copy left is under-replicated, however many were bad: it is copied from the good one.
     const state: BlockHealthState = b.replicas.size === 0 && b.bad.size > 0 ? 'CORRUPT'
       : this.#missing(b) ? 'MISSING'
@@ -748,7 +759,7 @@ export class ReplicationMonitor {
     order.sort((x, y) => x.live - y.live);
     for (const { b, live } of order) {
       if (!usable.some((t) => (this.#repairsByTracker.get(t) ?? 0) < this.#opts.maxRepairsPerTracker)) break; // all busy
-      if (live === 0 && ![...b.replicas].some((t) => this.#trackers.serves(t))) continue; // no verified copy left to copy from
+      if (live === 0 && this.#sources(b).length === 0) continue; // no copy left to copy from
       let need = b.wanted - live - this.#inFlight(b.digest);
       if (need <= 0) continue;
       // A tracker once proven to hold it bad is not given it again (though the block had all its copies since).
@@ -922,7 +933,7 @@ export class ReplicationMonitor {
     this.#repairsByTracker.set(target, (this.#repairsByTracker.get(target) ?? 0) + 1);
     // Sources in random order spread the load; the target verifies whatever it gets.
     // A move pulls from the copy it replaces first.
-    const sources = [...b.replicas].filter((t) => t !== target && this.#trackers.serves(t))
+    const sources = this.#sources(b, target)
       .map((t) => ({ t, r: t === firstSource ? -1 : this.#random() })).sort((x, y) => x.r - y.r)
       .map(({ t }) => this.#trackers.location(t)).filter((l): l is Location => l !== undefined);
     let box = this.#outbox.get(target);
