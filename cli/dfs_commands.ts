@@ -162,12 +162,19 @@ export function registerDfs(program: Command): void {
   dfs.command('get')
     .usage('[options] <path...> <local>')
     .description('copy dfs files or directories to the local file system (every block verified); into <local> if several')
-    .argument('<path...>', 'dfs paths or patterns (*, ?, [a-z], {a,b}), then the local path')
+    .argument('<path...>', 'dfs paths or patterns (*, ?, [a-z], {a,b}), then the local path (-: standard output, one file)')
     .option('-f, --force', 'replace local files that exist')
     .option(...NO_SHORT_CIRCUIT)
     .action((args: string[], o, cmd: Command) => args.length < 2 ? cmd.error("error: missing required argument 'local'") : withCluster(cmd, (client) => onInterruptRemoveScratch(async () => {
       const local = args.at(-1)!;
       const sources = await client.expand(args.slice(0, -1));
+      // As `put -` reads standard input: one file's bytes, each block verified before it is written
+      // (dfs cat). So for /dev/stdout, whatever standard output is (a socket has no path to open).
+      if (local === '-' || isStandardOutput(local)) {
+        if (sources.length > 1) throw new BftmrError('JOB_BAD_ARGUMENT', `${local} (standard output) takes one file, not ${sources.length} paths`);
+        await client.cat(sources[0]!, process.stdout);
+        return;
+      }
       if (sources.length > 1) {
         if (fs.existsSync(local) && !fs.statSync(local).isDirectory()) throw new BftmrError('LOCAL_IO', `${local} is not a directory, and ${sources.length} paths go into it`);
         // Each goes into <local> under its own name: two of one name would overwrite each other.
@@ -372,3 +379,12 @@ export function registerDfs(program: Command): void {
     }));
 }
 
+/** Whether `local` is this process's standard output (/dev/stdout, /dev/fd/1, or the file it writes to). */
+function isStandardOutput(local: string): boolean {
+  try {
+    const [a, b] = [fs.fstatSync(1), fs.statSync(local)];
+    return a.dev === b.dev && a.ino === b.ino;
+  } catch {
+    return false;
+  }
+}

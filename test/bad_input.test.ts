@@ -489,6 +489,19 @@ test.serial('dfs get -f writes into a FIFO in order, streaming, as cp -f does: i
   }
 });
 
+test.serial('dfs get to - or to /dev/stdout writes the file\'s bytes to standard output, and nothing else; - takes one file', async (t) => {
+  const want = fs.readFileSync(corpus());
+  const dash = await bftmr(home, 'dfs', 'get', '/in/jargon.txt', '-');
+  t.is(dash.code, 0, dash.stderr);
+  t.true(Buffer.from(dash.stdout).equals(want), 'get - : the bytes');
+  t.false(fs.existsSync(path.join(ROOT, '-')), 'no file named -');
+  // Standard output is a socket here: /dev/stdout links to /proc/self/fd/1, which names no file to open.
+  const dev = await bftmr(home, 'dfs', 'get', '/in/jargon.txt', '/dev/stdout');
+  t.is(dev.code, 0, dev.stderr);
+  t.true(Buffer.from(dev.stdout).equals(want), 'get /dev/stdout: the bytes, without the name of the file written');
+  refused(t, await bftmr(home, 'dfs', 'get', '/in/jargon.txt', '/in/jargon.txt', '-'), /- \(standard output\) takes one file, not 2 paths$/);
+});
+
 test.serial('dfs get -f through a symbolic link replaces the file it names (by a rename beside it) and leaves the link; a dangling link or a socket is refused', async (t) => {
   const local = tempDir('bftmr-get-link-');
   const want = fs.readFileSync(corpus());
