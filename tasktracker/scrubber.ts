@@ -64,9 +64,10 @@ export class Scrubber {
   }
 
   /**
-   * Why the block's bytes are no longer its own here, or '' if they still hash to its name (or it
-   * was released meanwhile). Reads are paced to the rate cap. A read that fails is a bad copy, as
-   * HDFS's volume scanner takes it: one block's error does not stop the scrubber.
+   * Why the block's bytes are no longer its own here, or '' if they still hash to its name, or it
+   * was released meanwhile, or could not be read for a reason that may pass (EMFILE, ENOMEM, EIO:
+   * logged, and read again next pass; the job tracker's audits still check the copy). Reads are
+   * paced to the rate cap. One block's error does not stop the scrubber.
    */
   async #unsound(digest: Digest, signal: AbortSignal): Promise<string> {
     const hash = newHasher();
@@ -83,7 +84,10 @@ export class Scrubber {
     } catch (e) {
       if (signal.aborted) throw e;
       if ((await this.#store.get(digest)) === undefined) return ''; // released meanwhile: fine
-      return isBftmrError(e, 'DFS_NOT_FOUND') ? 'its bytes are gone' : `unreadable: ${messageOf(e)}`;
+      // Gone, or no longer a file of its own (the store says so): bad. Anything else may pass.
+      if (isBftmrError(e, 'DFS_NOT_FOUND')) return 'its bytes are gone';
+      this.#log(`scrubber: block ${digest.slice(0, 12)} could not be read (${messageOf(e)}); it is read again next pass`);
+      return '';
     }
     return hash.digest('hex') === digest ? '' : 'its bytes do not hash to its name';
   }

@@ -69,3 +69,39 @@ test('a block file replaced by a FIFO or a directory is reported as bad without 
   t.is(fs.readFileSync(store.localPath(dir.digest)!, 'utf8'), 'directory bytes');
   await store.close();
 });
+
+test('a read error that may pass (too many open files, say) is logged and the copy kept, to be read again next pass', async (t) => {
+  const store = await FileBlockStore.open(tempDir('bftmr-scrub-'));
+  const sound = await store.put(one('sound bytes'), DFS_OWNER);
+  const rotten = await store.put(one('rotten bytes'), DFS_OWNER);
+  fs.writeFileSync(store.localPath(rotten.digest)!, 'rotten bytez');
+  // The store as the scrubber sees it, out of file descriptors for its first two reads of the sound block.
+  let failures = 2;
+  const flaky = new Proxy(store, {
+    get(target, prop) {
+      if (prop === 'read') {
+        return (digest: string, ...rest: []) => {
+          if (digest === sound.digest && failures-- > 0) {
+            return (async function* () { throw Object.assign(new Error('EMFILE: too many open files'), { code: 'EMFILE' }); })();
+          }
+          return target.read(digest, ...rest);
+        };
+      }
+      const v = Reflect.get(target, prop, target);
+      return typeof v === 'function' ? v.bind(target) : v;
+    },
+  });
+  const bad: string[] = [];
+  const lines: string[] = [];
+  const scrubber = new Scrubber(flaky, { bytesPerSec: 1 << 20, passIntervalMs: 10 }, (d) => bad.push(d), (l) => lines.push(l));
+  scrubber.start();
+  // Until the sound block was read after its errors, and a pass more.
+  while (failures >= 0) await new Promise((r) => setTimeout(r, 10));
+  await new Promise((r) => setTimeout(r, 100));
+  await scrubber.stop();
+  t.deepEqual([...new Set(bad)], [rotten.digest], 'only the rotten copy is reported');
+  t.deepEqual((await store.get(sound.digest))?.owners, [DFS_OWNER], 'the sound copy is kept');
+  t.true(lines.some((l) => l.includes(`block ${sound.digest.slice(0, 12)} could not be read (EMFILE: too many open files); it is read again next pass`)), lines.join('\n'));
+  t.false(lines.some((l) => l.includes('scrubber stopped')));
+  await store.close();
+});
