@@ -202,7 +202,11 @@ export function registerJob(program: Command): void {
       let interrupted = false;
       /** The signal handler stops the cluster and exits: the main flow then only waits. */
       let tookOver = false;
+      /** The summary is out (and the output copied): a signal then changes nothing of the outcome. */
+      let reported = false;
       const onSignal = () => {
+        // The cluster is being stopped already: that goes on to its end, and the run exits as it would have.
+        if (reported) return;
         if (interrupted) return;
         interrupted = true;
         abort.abort();
@@ -284,6 +288,7 @@ export function registerJob(program: Command): void {
           line.done();
           extraLines.push(`  local files: ${countOf(files.length, 'file')}`, `  total time with cluster start and copies: ${((Date.now() - started) / 1000).toFixed(1)}s`);
         }
+        reported = true;
         finish(s, !!o.json, { local_output: s.state === 'SUCCEEDED' ? path.resolve(o.output) : null }, extraLines);
       } catch (e) {
         // Interrupted once the cluster ran: what failed is the cluster being stopped under it.

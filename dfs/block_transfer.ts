@@ -65,6 +65,25 @@ export async function* streamBlock(peers: Peers, address: string, digest: string
   peers.heard({ address });
 }
 
+/** How many bytes `range` of a block of `size` bytes holds. */
+function bytesOf(size: number, range: BlockRange): number {
+  const left = Math.max(0, size - range.offset);
+  return range.length > 0 ? Math.min(range.length, left) : left;
+}
+
+/**
+ * `chunks`, failing as bad bytes once they go past `limit`: a source that streams valid chunks
+ * beyond the block's size would otherwise fill the reader's disk (or memory) until its deadline.
+ */
+async function* atMost(chunks: AsyncIterable<Uint8Array>, limit: number, digest: string, address: string): AsyncGenerator<Uint8Array> {
+  let n = 0;
+  for await (const c of chunks) {
+    n += c.length;
+    if (n > limit) throw new BftmrError('DFS_DIGEST_MISMATCH', `${address} served more than the ${limit} bytes asked of block ${shortDigest(digest)}`);
+    yield c;
+  }
+}
+
 export interface FetchFailure {
   source: Location;
   /** True when the source answered with bytes that do not match the digest (it is lying or broken). */
@@ -118,7 +137,8 @@ export async function fetchBlock<T>(
       }
     }
     try {
-      const result = await sink(streamBlock(peers, source.address, ref.digest, signal, kSourcePace, range), source);
+      const stream = streamBlock(peers, source.address, ref.digest, signal, kSourcePace, range);
+      const result = await sink(atMost(stream, bytesOf(ref.size, range), ref.digest, source.address), source);
       return { result, failures, local: false };
     } catch (e) {
       const badBytes = isMismatch(e);

@@ -13,11 +13,11 @@ import { BftmrError, ioReason, isBftmrError, messageOf } from '../lib/errors.ts'
 import { newHasher, shortDigest } from '../lib/digest.ts';
 import { FileWriter } from '../lib/direct_io.ts';
 import { newNonce, newProofMac } from '../lib/proof.ts';
-import { isSilence, RpcClient } from '../lib/rpc.ts';
+import { isTransportFailure, RpcClient } from '../lib/rpc.ts';
 import type * as M from '../lib/messages.ts';
 import { BLOCK_HEAD_BYTES, kClusterDefaults, kDfsDefaults } from '../lib/options.ts';
 import { loadXXHash } from '../lib/xxhash.ts';
-import { kSourcePace, sourceAllowanceMs } from '../lib/source_pace.ts';
+import { kSourcePace, sourceAllowanceMs, WaitWatch } from '../lib/source_pace.ts';
 import { fetchBlock, TRANSFER_DEADLINE_MS, type FetchFailure } from './block_transfer.ts';
 import { chunkBuffer, chunkSent, encodeChunk } from './chunk_codec.ts';
 import { normalizePath } from './dfs_path.ts';
@@ -133,6 +133,9 @@ interface BlockToPut {
   /** Set when another block of the put failed: stop placing copies. */
   signal: AbortSignal;
 }
+
+/** How often a put tries a node that went silent for one block, when no other node is left (a freeze may pass). */
+const SILENT_TRIES = 3;
 
 /** Blocks in flight at once in put and get: each goes to or comes from other nodes, in parallel. */
 const BLOCKS_IN_FLIGHT = 3;
@@ -491,44 +494,33 @@ export class DfsClient {
     let newline = false;
     // Each chunk is hashed before it is written and not read after: its memory may serve the next one.
     const up = this.#peers.get(target.address).upload<M.BlockChunk, M.WriteBlockReply>('WriteBlock', TRANSFER_DEADLINE_MS, chunkSent);
-    // A node that takes no bytes for a while (frozen, say) is given up as a silent source is
-    // (lib/source_pace.ts), and then tried last by this client for a while (dfs/peers.ts); its
-    // acknowledgement (the bytes flushed and checked) gets the time a source has for the block.
-    let silentFor = 0;
-    let timer: NodeJS.Timeout | undefined;
-    const watch = (ms: number) => {
-      clearTimeout(timer);
-      timer = setTimeout(() => { silentFor = ms; up.cancel(); }, ms);
-    };
-    const silent = (e: unknown) => {
-      if (!silentFor) return e;
-      this.#peers.silenced(target);
-      return new BftmrError('UNAVAILABLE', `${target.tracker_id} took no bytes of the block for ${silentFor} ms`, { cause: e });
-    };
+    // A node that takes no bytes (frozen, say) while the client waits on it is given up as a silent
+    // source is (lib/source_pace.ts), and then tried last by this client for a while (dfs/peers.ts);
+    // its acknowledgement (the bytes flushed and checked) gets the time a source has for the block.
+    const watch = new WaitWatch(() => up.cancel());
     let digest: string;
     let ack: M.WriteBlockReply;
     try {
-      watch(kSourcePace.stallMs);
       let sent = 0;
       for await (const data of localChunks(fh, off, size)) {
         hash.update(data);
         newline ||= data.includes(10);
         if (sent < headSize) head.update(data.subarray(0, headSize - sent));
         for (const m of macs) m.update(data);
-        await up.write(encodeChunk(data, xx.h32(data)));
-        watch(kSourcePace.stallMs);
+        await watch.on(up.write(encodeChunk(data, xx.h32(data))), kSourcePace.stallMs);
         sent += data.length;
         progress?.(sent);
       }
       digest = hash.digest('hex');
-      await up.write({ data: Buffer.alloc(0), xxh32: xx.h32(Buffer.alloc(0)), digest, last: true });
-      watch(sourceAllowanceMs(size));
-      ack = await up.finish();
+      await watch.on(up.write({ data: Buffer.alloc(0), xxh32: xx.h32(Buffer.alloc(0)), digest, last: true }), kSourcePace.stallMs);
+      ack = await watch.on(up.finish(), sourceAllowanceMs(size));
     } catch (e) {
       up.cancel();
-      throw silent(e);
+      if (!watch.silentForMs) throw e;
+      this.#peers.silenced(target);
+      throw Object.assign(new BftmrError('UNAVAILABLE', `${target.tracker_id} took no bytes of the block for ${watch.silentForMs} ms`, { cause: e }), { silent: true });
     } finally {
-      clearTimeout(timer);
+      watch.stop();
     }
     this.#peers.heard(target);
     if (ack.digest !== digest) throw new BftmrError('DFS_DIGEST_MISMATCH', `${target.tracker_id} stored ${shortDigest(ack.digest)}, not ${shortDigest(digest)}`);
@@ -598,8 +590,23 @@ export class DfsClient {
         return (await ask([...exclude, ...silent])).targets;
       } catch (e) {
         if (!silent.length || !isBftmrError(e, 'DFS_TOO_FEW_NODES')) throw e;
-        return (await ask(exclude)).targets;
+        return this.#peers.silentLast((await ask(exclude)).targets);
       }
+    };
+    /**
+     * Nodes given up on for silence or a failed connection alone (a freeze, a client stopped longer
+     * than the keepalive: it may pass), with how often: when no other node is left, one is tried
+     * again, each at most SILENT_TRIES times for the block.
+     */
+    const silentTries = new Map<string, number>();
+    const spare: M.Location[] = [];
+    const refuse = (t: M.Location, e: unknown) => {
+      refused.push(t.tracker_id);
+      note(t.tracker_id, e);
+      if (!(e as { silent?: boolean }).silent && !isTransportFailure(e)) return;
+      const n = (silentTries.get(t.tracker_id) ?? 0) + 1;
+      silentTries.set(t.tracker_id, n);
+      if (n < SILENT_TRIES) spare.push(t);
     };
     /** Another live node for a copy, none tried before for this block (copies are placed concurrently). */
     const another = async (): Promise<M.Location> => {
@@ -609,6 +616,8 @@ export class DfsClient {
           [next] = (await allocate(1, [...tried])) as [M.Location];
         } catch (e) {
           if (!isBftmrError(e, 'DFS_TOO_FEW_NODES')) throw e;
+          const again = spare.shift();
+          if (again) return again;
           throw tooFew();
         }
         const known = tried.has(next.tracker_id);
@@ -628,9 +637,9 @@ export class DfsClient {
         break;
       } catch (e) {
         if (isBftmrError(e, 'LOCAL_IO')) throw e;
-        refused.push(first.tracker_id);
-        note(first.tracker_id, e);
-        first = await another();
+        refuse(first, e);
+        // The other nodes chosen first (their places go to other nodes below).
+        first = rest.shift() ?? await another();
       }
     }
     const { digest } = uploaded;
@@ -645,43 +654,47 @@ export class DfsClient {
             'PullBlock', { digest, size: b.size, sources: [...replicas] }, (replicas.length + 1) * sourceAllowanceMs(b.size));
           if (r.digest === digest) return true;
         } catch (e) {
-          note(t.tracker_id, e);
-          if (isSilence(e)) { this.#peers.silenced(t); return false; } // unreached or out of time: another node
-          // otherwise fall back to the client's own copy
+          note(t.tracker_id, e); // and fall back to the client's own copy (a frozen node is given up on there)
         }
       }
       let again: string;
       try { again = (await this.#upload(t, b.fh, b.off, b.size)).digest; } catch (e) {
         if (isBftmrError(e, 'LOCAL_IO')) throw e;
-        note(t.tracker_id, e);
+        refuse(t, e);
         return false;
       }
       if (again !== digest) throw localFileChanged();
       return true;
     };
     let shortfall: unknown;
-    /** A proven copy on `t`, or else on another node; gives up (leaving `shortfall`) when none is left. */
-    const place = async (t: M.Location, uploadedHere: boolean): Promise<void> => {
-      for (let target = t, n = 0; !b.signal.aborted; n++) {
+    /** Another node for a copy, or undefined (leaving `shortfall`) when none is left. */
+    const next = async (): Promise<M.Location | undefined> => {
+      try { return await another(); } catch (e) {
+        if (!isBftmrError(e, 'DFS_TOO_FEW_NODES')) throw e;
+        shortfall = e; // this copy is not made; enough others may be
+        return undefined;
+      }
+    };
+    /** A proven copy on `t` (or on another node), or else on another; gives up when none is left. */
+    const place = async (t: M.Location | undefined, uploadedHere: boolean): Promise<void> => {
+      for (let target = t ?? (await next()), n = 0; target && !b.signal.aborted; n++) {
         const copied = uploadedHere && n === 0 ? true : await copyTo(target);
         if (copied && (await this.#proves(target, digest, b.size, await challenge()))) { replicas.push(target); return; }
-        refused.push(target.tracker_id);
-        if (copied) {
+        if (copied) { // (a copy not made: copyTo refused the node, saying why)
+          refused.push(target.tracker_id);
           note(target.tracker_id, 'did not prove it holds the copy it acknowledged');
           // What it stored is no file's copy: the job tracker checks it and deletes it if it is bad.
           await this.#jt.call<M.BadReplicaReport, M.Empty>('ReportBadReplica', { path: b.file, digest, tracker_id: target.tracker_id,
             error: 'did not prove it holds the copy it acknowledged', writer: true }, this.#deadlineMs).catch(() => {});
         }
-        try { target = await another(); } catch (e) {
-          if (!isBftmrError(e, 'DFS_TOO_FEW_NODES')) throw e;
-          shortfall = e; // this copy is not made; enough others may be
-          return;
-        }
+        target = await next();
       }
     };
-    // The first copy is proven before the others pull from it.
+    // The first copy is proven before the others pull from it; nodes that failed the first upload
+    // left places for others.
     await place(first, true);
-    const settled = await Promise.allSettled(rest.map((t) => place(t, false)));
+    const others = [...rest, ...Array.from({ length: b.replication - 1 - rest.length }, () => undefined)];
+    const settled = await Promise.allSettled(others.map((t) => place(t, false)));
     const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
     if (!b.signal.aborted && replicas.length < Math.max(1, b.minReplication)) throw shortfall ? tooFew() : shortfall;

@@ -26,7 +26,8 @@ export class Peers {
 
   /** `node` stalled a transfer: it is tried last for a while. */
   silenced(node: Node): void {
-    this.#silent.set(node.address, { untilMs: this.#now() + SILENT_FOR_MS, trackerId: node.tracker_id || undefined });
+    const trackerId = node.tracker_id || this.#silent.get(node.address)?.trackerId; // a reader may know only its address
+    this.#silent.set(node.address, { untilMs: this.#now() + SILENT_FOR_MS, trackerId });
   }
 
   /** `node` delivered: it is no longer taken as silent. */

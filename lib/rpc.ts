@@ -132,14 +132,29 @@ function fromServiceError(e: grpc.ServiceError, address: string, method: string)
  * error it answered with (which would carry its own code).
  */
 export function isSilence(e: unknown): boolean {
+  const code = transportStatus(e);
+  return code === grpc.status.UNAVAILABLE || code === grpc.status.DEADLINE_EXCEEDED;
+}
+
+/**
+ * Whether `e` failed a call on the way (the connection, a deadline, a stream reset) rather than by
+ * an error the peer answered with: what may pass if the call is made again.
+ */
+export function isTransportFailure(e: unknown): boolean {
+  return transportStatus(e) !== undefined;
+}
+
+/** The gRPC status of a call that failed without an answer from the peer (its error code), if it did. */
+function transportStatus(e: unknown): grpc.status | undefined {
   const cause = (e as { cause?: Partial<grpc.ServiceError> } | undefined)?.cause;
-  if (!(e instanceof BftmrError) || e.code !== 'UNAVAILABLE' || !cause || cause.metadata?.get(CODE_KEY)?.length) return false;
-  return cause.code === grpc.status.UNAVAILABLE || cause.code === grpc.status.DEADLINE_EXCEEDED;
+  if (!(e instanceof BftmrError) || !cause || typeof cause.code !== 'number' || cause.metadata?.get(CODE_KEY)?.length) return undefined;
+  return cause.code;
 }
 
 // ---------- servers ----------
 
-export type UnaryImpl<Req, Res> = (req: Req, peer: Peer) => Promise<Res>;
+/** `signal`: aborted when the caller cancels the call or its deadline passes. */
+export type UnaryImpl<Req, Res> = (req: Req, peer: Peer, signal: AbortSignal) => Promise<Res>;
 export type ServerStreamImpl<Req, Res> = (req: Req, signal: AbortSignal, peer: Peer) => AsyncIterable<Res | Encoded<Res>>;
 export type ClientStreamImpl<Req, Res> = (reqs: AsyncIterable<Req>, peer: Peer) => Promise<Res>;
 
@@ -177,7 +192,9 @@ function adapt(h: Handler, method: string, allowed: readonly Role[]): grpc.Untyp
   switch (h.kind) {
     case 'unary':
       return (call: grpc.ServerUnaryCall<any, any>, cb: grpc.sendUnaryData<any>) => {
-        Promise.resolve().then(() => h.impl(call.request, authorize(call, method, allowed)))
+        const ac = new AbortController();
+        call.on('cancelled', () => ac.abort());
+        Promise.resolve().then(() => h.impl(call.request, authorize(call, method, allowed), ac.signal))
           .then((res) => cb(null, res), (e) => cb(toServiceError(e)));
       };
     case 'clientStream':

@@ -16,3 +16,48 @@ export const kSourcePace: SourcePace = { stallMs: 10_000, minBytesPerSec: 4 * 10
 export function sourceAllowanceMs(bytes: number, pace: SourcePace = kSourcePace): number {
   return pace.graceMs + pace.stallMs + Math.ceil((bytes / pace.minBytesPerSec) * 1000);
 }
+
+/**
+ * Gives up on a peer the caller waits on (a write blocked on its flow control, an acknowledgement)
+ * once one wait has lasted `ms`, calling `onSilent` (which should cancel the call). Only time spent
+ * waiting counts, and in steps of at most two ticks: a process that was itself stopped (Ctrl-Z, a
+ * machine asleep) does not take that for the peer's silence.
+ */
+export class WaitWatch {
+  #waiting = false;
+  #waited = 0;
+  #limit = 0;
+  #last = performance.now();
+  readonly #timer: NodeJS.Timeout;
+  /** The limit of the wait that was given up (0: none). */
+  silentForMs = 0;
+
+  constructor(onSilent: () => void, tickMs = 250) {
+    this.#timer = setInterval(() => {
+      const now = performance.now();
+      if (this.#waiting) this.#waited += Math.min(now - this.#last, 2 * tickMs);
+      this.#last = now;
+      if (this.#waiting && !this.silentForMs && this.#waited >= this.#limit) {
+        this.silentForMs = this.#limit;
+        onSilent();
+      }
+    }, tickMs);
+    this.#timer.unref();
+  }
+
+  /** `p`, waited on for at most `ms`. */
+  async on<T>(p: Promise<T>, ms: number): Promise<T> {
+    this.#waiting = true;
+    this.#waited = 0;
+    this.#limit = ms;
+    try {
+      return await p;
+    } finally {
+      this.#waiting = false;
+    }
+  }
+
+  stop(): void {
+    clearInterval(this.#timer);
+  }
+}

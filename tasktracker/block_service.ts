@@ -20,7 +20,7 @@ import { altersServed, corruptServed, StorageLies, type Fault } from './faults.t
  * (each copy verified against the digest) unless it holds it already. Used by a client's put and
  * by the job tracker's repairs. `failures` names the sources that did not deliver.
  */
-export async function pullBlock(store: BlockStore, peers: Peers, lies: StorageLies, req: PullBlockRequest):
+export async function pullBlock(store: BlockStore, peers: Peers, lies: StorageLies, req: PullBlockRequest, signal?: AbortSignal):
   Promise<{ reply: WriteBlockReply; failures: FetchFailure[] }> {
   const held = await store.get(req.digest);
   if (held) {
@@ -28,7 +28,7 @@ export async function pullBlock(store: BlockStore, peers: Peers, lies: StorageLi
     return { reply: { digest: held.digest, size: held.size }, failures: [] };
   }
   const { result, failures } = await fetchBlock(peers, { digest: req.digest, size: req.size, replicas: req.sources },
-    (chunks) => store.put(chunks, DFS_OWNER, req.digest));
+    (chunks) => store.put(chunks, DFS_OWNER, req.digest), signal);
   await lies.stored(result.digest);
   return { reply: { digest: result.digest, size: result.size }, failures };
 }
@@ -84,7 +84,8 @@ export function blockHandlers(store: BlockStore, peers: Peers, fault: Fault, lie
       return { digest: info.digest, size: info.size };
     }),
 
-    PullBlock: unary<PullBlockRequest, WriteBlockReply>(async (req) => (await pullBlock(store, peers, lies, req)).reply),
+    // A writer that gave up (its deadline passed) stops the pull: nothing more is fetched for it.
+    PullBlock: unary<PullBlockRequest, WriteBlockReply>(async (req, _peer, signal) => (await pullBlock(store, peers, lies, req, signal)).reply),
 
     ReadBlock: serverStream<ReadBlockRequest, BlockChunk>(async function* (req) {
       const xx = await loadXXHash();

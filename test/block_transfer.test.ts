@@ -6,6 +6,9 @@ import { loadXXHash } from '../lib/xxhash.ts';
 import { Peers, SILENT_FOR_MS } from '../dfs/peers.ts';
 import type { RpcClient } from '../lib/rpc.ts';
 import { fetchBlock, streamBlock } from '../dfs/block_transfer.ts';
+import { MemoryBlockStore } from '../dfs/memory_block_store.ts';
+import { pullBlock } from '../tasktracker/block_service.ts';
+import { parseFault, StorageLies } from '../tasktracker/faults.ts';
 import { fileBytes, type LocalRead } from '../dfs/short_circuit.ts';
 import { FileReader } from '../lib/direct_io.ts';
 import { tempDir } from './helpers/temp.ts';
@@ -13,7 +16,7 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import type { SourcePace } from '../lib/source_pace.ts';
+import { WaitWatch, type SourcePace } from '../lib/source_pace.ts';
 import type { Location } from '../lib/messages.ts';
 
 const PACE: SourcePace = { stallMs: 300, minBytesPerSec: 100_000, graceMs: 200 };
@@ -199,4 +202,58 @@ test('a node is taken as silent for a while, then tried in its place again; the 
   now += 1;
   t.false(peers.isSilent(a));
   t.deepEqual([peers.silentLast([a, b, c]), peers.silentIds()], [[a, b, c], []]);
+});
+
+test('a source that serves more than the bytes asked is cut off at the block\'s size, as bad bytes: its reader never takes the rest', async (t) => {
+  // Valid chunks, without end as far as the reader is concerned: 50 of 1000 bytes for a block of 2000.
+  const { peers, cancelled } = await fakePeers(50, 1000, 0);
+  const block = Buffer.concat([0, 1].map((i) => Buffer.alloc(1000, i)));
+  const ref = { digest: sha256(block), size: block.length, replicas: [{ tracker_id: 'a', address: 'a:1' }] };
+  let taken = 0;
+  const e = await t.throwsAsync(fetchBlock(peers, ref, async (chunks) => {
+    for await (const c of chunks) taken += c.length;
+  }));
+  t.true(isBftmrError(e, 'DFS_NO_REPLICA'));
+  const [failure] = (e as unknown as { failures: { badBytes: boolean; error: string }[] }).failures;
+  t.true(failure!.badBytes);
+  t.regex(failure!.error, /a:1 served more than the 2000 bytes asked of block/);
+  t.is(taken, 2000);
+  t.true(cancelled(), 'the stream is cancelled');
+  // A range asks for fewer.
+  const part = await fetchBlock(peers, ref, async (chunks) => { let n = 0; for await (const c of chunks) n += c.length; return n; }, undefined, { offset: 1000, length: 0 })
+    .catch((err: unknown) => err as Error);
+  t.regex((part as { failures?: { error: string }[] }).failures?.[0]?.error ?? '', /served more than the 1000 bytes asked/);
+});
+
+test('a wait on a peer is given up after its limit; time the process itself stood still does not count', async (t) => {
+  let silent = 0;
+  const watch = new WaitWatch(() => silent++, 20);
+  try {
+    // The process stops for 600 ms (as under Ctrl-Z: no timer runs) during a wait of at most 200 ms.
+    const waiting = watch.on(new Promise<string>((resolve) => setTimeout(() => resolve('answered'), 50)), 200);
+    const busy = Date.now() + 600;
+    while (Date.now() < busy) { /* stood still */ }
+    t.is(await waiting, 'answered');
+    t.is(silent, 0, 'not taken for the peer\'s silence');
+    // A wait that never ends is given up.
+    const never = new Promise<never>(() => {});
+    void watch.on(never, 200);
+    while (silent === 0) await sleep(20);
+    t.is(watch.silentForMs, 200);
+  } finally {
+    watch.stop();
+  }
+});
+
+test('a pull whose caller gave up (its call cancelled) stops fetching, and stores nothing', async (t) => {
+  const { peers, cancelled } = await fakePeers(50, 1000, 100);
+  const store = new MemoryBlockStore();
+  const ac = new AbortController();
+  const req = { digest: 'ab'.repeat(32), size: 50_000, sources: [{ tracker_id: 'a', address: 'a:1' }] };
+  setTimeout(() => ac.abort(), 300);
+  await t.throwsAsync(pullBlock(store, peers, new StorageLies(parseFault(''), store), req, ac.signal));
+  t.true(cancelled(), 'the source\'s stream is cancelled');
+  const held = [];
+  for await (const b of store.list()) held.push(b);
+  t.deepEqual(held, []);
 });

@@ -5,14 +5,16 @@
  * or a connection that never finishes its handshake.
  */
 import test from 'ava';
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { bftmr, corpus, json, tempDir } from './helpers/cli.ts';
+import { bftmr, corpus, json, ROOT, tempDir } from './helpers/cli.ts';
 
 interface Tracker { id: string; pid: number }
 interface Stat { blocks: { replicas: { tracker_id: string }[] }[] }
 
-test('with a frozen storage node, dfs get (short-circuit or not) and dfs put finish with the right bytes, and exit', async (t) => {
+test.serial('with a frozen storage node, dfs get (short-circuit or not) and dfs put finish with the right bytes, and exit', async (t) => {
   const home = tempDir('bftmr-frozen-');
   const out = tempDir('bftmr-frozen-out-');
   const file = corpus();
@@ -53,6 +55,62 @@ test('with a frozen storage node, dfs get (short-circuit or not) and dfs put fin
     t.true(fs.readFileSync(copy).equals(otherBytes));
   } finally {
     if (frozen) process.kill(frozen.pid, 'SIGCONT');
+    await bftmr(home, 'cluster', 'stop');
+  }
+});
+
+/** `bftmr` with `args` as a process of its own (its pid is the caller's to signal); resolves with its exit code and output. */
+function started(home: string, ...args: string[]): { pid: number; done: Promise<{ code: number | null; stderr: string }> } {
+  const child = spawn(process.execPath, [path.join(ROOT, 'bin/bftmr.js'), ...args], { cwd: ROOT, env: { ...process.env, BFTMR_HOME: home }, stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
+  return { pid: child.pid!, done: new Promise((resolve) => child.on('exit', (code) => resolve({ code, stderr }))) };
+}
+
+test.serial('a put that needs every node waits out a node frozen for a while; a put whose own process is stopped for a while goes on', async (t) => {
+  const home = tempDir('bftmr-frozen-');
+  const out = tempDir('bftmr-frozen-out-');
+  const start = await bftmr(home, 'cluster', 'start', '--trackers', '3', '--slots', '1', '--expiry-ms', '600000', '--dfs-audit-ms', '0');
+  t.is(start.code, 0, start.stderr);
+  const trackers = (await json<{ trackers: Tracker[] }>(bftmr(home, 'cluster', 'status', '--json'))).trackers;
+  const file = path.join(out, 'in.txt');
+  const bytes = Buffer.concat([fs.readFileSync(corpus()), fs.readFileSync(corpus()).reverse()]);
+  fs.writeFileSync(file, bytes);
+  let frozen: number | undefined;
+  try {
+    // Replication 3 on 3 nodes: no other node can take the frozen one's copies; it thaws after 15 s.
+    frozen = trackers[1]!.pid;
+    process.kill(frozen, 'SIGSTOP');
+    const put = started(home, 'dfs', 'put', file, '/data/a', '--replication', '3', '--block-mb', '0.5');
+    await new Promise((r) => setTimeout(r, 15_000));
+    process.kill(frozen, 'SIGCONT');
+    frozen = undefined;
+    const a = await put.done;
+    t.is(a.code, 0, a.stderr);
+
+    // The client itself stopped (Ctrl-Z) for 15 s in the middle of a put (of 256 MB, seconds long,
+    // its uploads waiting on the nodes): it does not take that for the nodes' silence.
+    const big = path.join(out, 'big');
+    const fd = fs.openSync(big, 'w');
+    for (let i = 0; i < 32; i++) fs.writeSync(fd, randomBytes(8 << 20));
+    fs.closeSync(fd);
+    const put2 = started(home, 'dfs', 'put', big, '/data/b', '--replication', '3');
+    await new Promise((r) => setTimeout(r, 1_000));
+    process.kill(put2.pid, 'SIGSTOP');
+    await new Promise((r) => setTimeout(r, 15_000));
+    process.kill(put2.pid, 'SIGCONT');
+    const b = await put2.done;
+    t.is(b.code, 0, b.stderr);
+
+    for (const [name, local] of [['a', file], ['b', big]] as const) {
+      const copy = path.join(out, name);
+      t.is((await bftmr(home, 'dfs', 'get', `/data/${name}`, copy)).code, 0);
+      t.true(fs.readFileSync(copy).equals(fs.readFileSync(local)), `/data/${name}: the file's bytes`);
+      const st = await json<Stat>(bftmr(home, 'dfs', 'stat', `/data/${name}`, '--json'));
+      t.true(st.blocks.every((x) => new Set(x.replicas.map((r) => r.tracker_id)).size === 3), `/data/${name}: 3 copies of every block`);
+    }
+  } finally {
+    if (frozen) process.kill(frozen, 'SIGCONT');
     await bftmr(home, 'cluster', 'stop');
   }
 });
