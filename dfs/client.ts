@@ -575,8 +575,10 @@ export class DfsClient {
     const replicas: M.Location[] = [];
     /** No node is left to try: which refused, why, and how many copies there are (at the end, all placements settled). */
     const tooFew = () => {
-      const named = refused.map((t) => (reasons.has(t) ? `${t}: ${reasons.get(t)}` : t));
-      const why = refused.length ? `refused by ${named.join('; ')}; ` : '';
+      // Each node once, with its last reason; not one that took a copy when tried again.
+      const refusers = [...new Set(refused)].filter((t) => !replicas.some((r) => r.tracker_id === t));
+      const named = refusers.map((t) => (reasons.has(t) ? `${t}: ${reasons.get(t)}` : t));
+      const why = refusers.length ? `refused by ${named.join('; ')}; ` : '';
       return new BftmrError('DFS_TOO_FEW_NODES', `no node is left to keep a verified copy of ${where} (${why}${replicas.length} of ${b.replication} copies are placed)`);
     };
     /**

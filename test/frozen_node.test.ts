@@ -67,7 +67,7 @@ function started(home: string, ...args: string[]): { pid: number; done: Promise<
   return { pid: child.pid!, done: new Promise((resolve) => child.on('exit', (code) => resolve({ code, stderr }))) };
 }
 
-test.serial('a put that needs every node waits out a node frozen for a while; a put whose own process is stopped for a while goes on', async (t) => {
+test.serial('a put that needs every node waits out a node frozen for a while, and goes on after its own process was stopped for a while; a node gone for good is named once', async (t) => {
   const home = tempDir('bftmr-frozen-');
   const out = tempDir('bftmr-frozen-out-');
   const start = await bftmr(home, 'cluster', 'start', '--trackers', '3', '--slots', '1', '--expiry-ms', '600000', '--dfs-audit-ms', '0');
@@ -109,6 +109,15 @@ test.serial('a put that needs every node waits out a node frozen for a while; a 
       const st = await json<Stat>(bftmr(home, 'dfs', 'stat', `/data/${name}`, '--json'));
       t.true(st.blocks.every((x) => new Set(x.replicas.map((r) => r.tracker_id)).size === 3), `/data/${name}: 3 copies of every block`);
     }
+
+    // A node gone for good (the job tracker has not noticed yet): the put fails once it was tried
+    // again, and names it once, with its reason.
+    const gone = trackers[2]!;
+    process.kill(gone.pid, 'SIGKILL');
+    const failed = await bftmr(home, 'dfs', 'put', file, '/data/c', '--replication', '3', '--block-mb', '0.5');
+    t.is(failed.code, 1);
+    t.regex(failed.stderr, new RegExp(`^bftmr: no node is left to keep a verified copy of block \\d+ of /data/c \\(refused by ${gone.id}: cannot reach [^;]*; 2 of 3 copies are placed\\)\n$`));
+    t.is(failed.stderr.split(gone.id).length, 2, 'named once');
   } finally {
     if (frozen) process.kill(frozen, 'SIGCONT');
     await bftmr(home, 'cluster', 'stop');
