@@ -507,18 +507,18 @@ export class DfsClient {
         newline ||= data.includes(10);
         if (sent < headSize) head.update(data.subarray(0, headSize - sent));
         for (const m of macs) m.update(data);
-        await watch.on(up.write(encodeChunk(data, xx.h32(data))), kSourcePace.stallMs);
+        await watch.on(up.write(encodeChunk(data, xx.h32(data))), kSourcePace.stallMs, 'took no bytes of the block');
         sent += data.length;
         progress?.(sent);
       }
       digest = hash.digest('hex');
-      await watch.on(up.write({ data: Buffer.alloc(0), xxh32: xx.h32(Buffer.alloc(0)), digest, last: true }), kSourcePace.stallMs);
-      ack = await watch.on(up.finish(), sourceAllowanceMs(size));
+      await watch.on(up.write({ data: Buffer.alloc(0), xxh32: xx.h32(Buffer.alloc(0)), digest, last: true }), kSourcePace.stallMs, 'took no bytes of the block');
+      ack = await watch.on(up.finish(), sourceAllowanceMs(size), 'did not acknowledge the block');
     } catch (e) {
       up.cancel();
       if (!watch.silentForMs) throw e;
       this.#peers.silenced(target);
-      throw Object.assign(new BftmrError('UNAVAILABLE', `${target.tracker_id} took no bytes of the block for ${watch.silentForMs} ms`, { cause: e }), { silent: true });
+      throw Object.assign(new BftmrError('UNAVAILABLE', `${target.tracker_id} ${watch.silentFor} for ${watch.silentForMs} ms`, { cause: e }), { silent: true });
     } finally {
       watch.stop();
     }

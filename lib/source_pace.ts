@@ -29,8 +29,10 @@ export class WaitWatch {
   #limit = 0;
   #last = performance.now();
   readonly #timer: NodeJS.Timeout;
-  /** The limit of the wait that was given up (0: none). */
+  /** The limit of the wait that was given up (0: none), and what it waited for. */
   silentForMs = 0;
+  silentFor = '';
+  #what = '';
 
   constructor(onSilent: () => void, tickMs = 250) {
     this.#timer = setInterval(() => {
@@ -39,14 +41,16 @@ export class WaitWatch {
       this.#last = now;
       if (this.#waiting && !this.silentForMs && this.#waited >= this.#limit) {
         this.silentForMs = this.#limit;
+        this.silentFor = this.#what;
         onSilent();
       }
     }, tickMs);
     this.#timer.unref();
   }
 
-  /** `p`, waited on for at most `ms`. */
-  async on<T>(p: Promise<T>, ms: number): Promise<T> {
+  /** `p`, waited on for at most `ms`; `what` it waits for, in words. */
+  async on<T>(p: Promise<T>, ms: number, what = ''): Promise<T> {
+    this.#what = what;
     this.#waiting = true;
     this.#waited = 0;
     this.#limit = ms;

@@ -237,9 +237,10 @@ test('a wait on a peer is given up after its limit; time the process itself stoo
     t.is(silent, 0, 'not taken for the peer\'s silence');
     // A wait that never ends is given up.
     const never = new Promise<never>(() => {});
-    void watch.on(never, 200);
+    void watch.on(never, 200, 'an answer');
     while (silent === 0) await sleep(20);
     t.is(watch.silentForMs, 200);
+    t.is(watch.silentFor, 'an answer');
   } finally {
     watch.stop();
   }
