@@ -73,7 +73,8 @@ function bytesOf(size: number, range: BlockRange): number {
 
 /**
  * `chunks`, failing as bad bytes once they go past `limit`: a source that streams valid chunks
- * beyond the block's size would otherwise fill the reader's disk (or memory) until its deadline.
+ * beyond the block's size would otherwise fill the reader's disk (or memory) until its deadline,
+ * and a sink writing at the block's offset in a file would write over the next block's bytes.
  */
 async function* atMost(chunks: AsyncIterable<Uint8Array>, limit: number, digest: string, address: string): AsyncGenerator<Uint8Array> {
   let n = 0;
@@ -97,7 +98,8 @@ const isMismatch = (e: unknown) => e instanceof BftmrError && e.code === 'DFS_DI
 
 /**
  * Streams block `ref` (or `range` of it) from its replicas in turn into `sink`, which must verify
- * what it gets (a block store's put checks the digest) and throw DFS_DIGEST_MISMATCH otherwise.
+ * what it gets (a block store's put checks the digest) and throw DFS_DIGEST_MISMATCH otherwise;
+ * it never gets more bytes than the range holds.
  * With `local` (dfs/short_circuit.ts), a replica whose file this host can read is read from it,
  * and through its node otherwise (or when reading the file failed for another reason than its
  * bytes). Returns the sink's result, the replicas that failed, and whether the bytes came from a
@@ -114,6 +116,7 @@ export async function fetchBlock<T>(
   local?: LocalRead,
 ): Promise<{ result: T; failures: FetchFailure[]; local: boolean }> {
   const failures: FetchFailure[] = [];
+  const limit = bytesOf(ref.size, range);
   const queue = peers.silentLast(ref.replicas);
   let deferred: Location | undefined;
   for (let source = queue.shift(); source; source = queue.shift()) {
@@ -127,7 +130,7 @@ export async function fetchBlock<T>(
     }
     if (file) {
       try {
-        return { result: await sink(file, source), failures, local: true };
+        return { result: await sink(atMost(file, limit, ref.digest, `the file of ${source.tracker_id || source.address}`), source), failures, local: true };
       } catch (e) {
         if (isMismatch(e)) {
           failures.push({ source, badBytes: true, missing: false, error: `its file of the block: ${messageOf(e)}` });
@@ -138,7 +141,7 @@ export async function fetchBlock<T>(
     }
     try {
       const stream = streamBlock(peers, source.address, ref.digest, signal, kSourcePace, range);
-      const result = await sink(atMost(stream, bytesOf(ref.size, range), ref.digest, source.address), source);
+      const result = await sink(atMost(stream, limit, ref.digest, source.address), source);
       return { result, failures, local: false };
     } catch (e) {
       const badBytes = isMismatch(e);

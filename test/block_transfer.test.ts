@@ -204,7 +204,7 @@ test('a node is taken as silent for a while, then tried in its place again; the 
   t.deepEqual([peers.silentLast([a, b, c]), peers.silentIds()], [[a, b, c], []]);
 });
 
-test('a source that serves more than the bytes asked is cut off at the block\'s size, as bad bytes: its reader never takes the rest', async (t) => {
+test('a source (or a file) that serves more than the bytes asked is cut off at the block\'s size, as bad bytes: its reader never takes the rest', async (t) => {
   // Valid chunks, without end as far as the reader is concerned: 50 of 1000 bytes for a block of 2000.
   const { peers, cancelled } = await fakePeers(50, 1000, 0);
   const block = Buffer.concat([0, 1].map((i) => Buffer.alloc(1000, i)));
@@ -219,6 +219,12 @@ test('a source that serves more than the bytes asked is cut off at the block\'s 
   t.regex(failure!.error, /a:1 served more than the 2000 bytes asked of block/);
   t.is(taken, 2000);
   t.true(cancelled(), 'the stream is cancelled');
+  // So is a file that holds more than the block.
+  taken = 0;
+  const long: LocalRead = async () => (async function* () { yield Buffer.alloc(1500); yield Buffer.alloc(1500); })();
+  const f = await t.throwsAsync(fetchBlock(peers, ref, async (chunks) => { for await (const c of chunks) taken += c.length; }, undefined, undefined, long));
+  t.regex((f as unknown as { failures: { error: string }[] }).failures[0]!.error, /^its file of the block: the file of a served more than the 2000 bytes asked/);
+  t.is(taken, 1500);
   // A range asks for fewer.
   const part = await fetchBlock(peers, ref, async (chunks) => { let n = 0; for await (const c of chunks) n += c.length; return n; }, undefined, { offset: 1000, length: 0 })
     .catch((err: unknown) => err as Error);
