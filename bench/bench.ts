@@ -88,15 +88,25 @@ function jobTracker(): void {
     `(each tracker every ${r.intervalMs} ms, as the job tracker asks at this size) keep ${fmt(perSec * r.meanMs / 10, 0)}% of one core busy`);
 }
 
-/** Runs the real CLI, as a user would, and returns its wall time and peak RSS. */
-function cli(home: string, ...args: string[]): { secs: number; rssMb: number } {
+/** CPU seconds (user + system, all threads) that process `pid` has used so far. */
+function cpuSecs(pid: number): number {
+  try {
+    // Fields after the parenthesised command name: state is the 3rd field, utime and stime the 14th and 15th.
+    const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch { return NaN; }
+}
+
+/** Runs the real CLI, as a user would, and returns its wall time, peak RSS and CPU seconds. */
+function cli(home: string, ...args: string[]): { secs: number; rssMb: number; cpuSecs: number } {
   const t = performance.now();
   const r = spawnSync(process.execPath, ['--import', path.join(ROOT, 'bench/maxrss.mjs'), path.join(ROOT, 'bin/bftmr.js'), '--home', home, ...args],
     { encoding: 'utf8' });
   const secs = (performance.now() - t) / 1000;
   if (r.status !== 0) throw new Error(`bftmr ${args.join(' ')}: ${r.stderr}`);
   const kb = Number(/bench-maxrss-kb (\d+)/.exec(r.stderr)?.[1]);
-  return { secs, rssMb: kb / 1024 };
+  const cpuUs = Number(/bench-cpu-us (\d+)/.exec(r.stderr)?.[1]);
+  return { secs, rssMb: kb / 1024, cpuSecs: cpuUs / 1e6 };
 }
 
 async function dfs(): Promise<void> {
@@ -113,21 +123,29 @@ async function dfs(): Promise<void> {
     await fsp.rm(copy);
     row('cp of the same file (same disk)', cpSecs, sizeMb);
     state = await startCluster(home, { trackers: Number(opt.trackers), detached: false });
-    const put = cli(home, 'dfs', 'put', file, '/bench/big.txt', '--replication', '3');
+    const daemons = [state.jobTracker.pid, ...state.trackers.map((x) => x.pid)];
+    /** The CPU seconds each daemon spends in `step`, beside the client's own. */
+    const cpuOf = <T extends { cpuSecs: number }>(step: () => T): T & { cpu: string } => {
+      const before = daemons.map(cpuSecs);
+      const r = step();
+      const used = daemons.map((pid, i) => cpuSecs(pid) - before[i]!);
+      return { ...r, cpu: `CPU-s: client ${fmt(r.cpuSecs)}, job tracker ${fmt(used[0]!)}, storage nodes ${used.slice(1).map((x) => fmt(x)).join(', ')}` };
+    };
+    const put = cpuOf(() => cli(home, 'dfs', 'put', file, '/bench/big.txt', '--replication', '3'));
     row('bftmr dfs put (replication 3)', put.secs, sizeMb,
-      `${fmt(cpSecs / put.secs, 2)}x cp's speed (target >= 150 MB/s); client peak RSS ${fmt(put.rssMb, 0)} MB`);
+      `${fmt(cpSecs / put.secs, 2)}x cp's speed (target >= 150 MB/s); client peak RSS ${fmt(put.rssMb, 0)} MB; ${put.cpu}`);
     // Every block has a copy on this host: the default get reads the nodes' block files itself
     // (short-circuit, dfs/short_circuit.ts); through the nodes is how a client on another host reads.
     const gets = [];
     for (const [label, flags] of [['bftmr dfs get (verified, short-circuit)', []], ['bftmr dfs get (verified, via the nodes)', ['--no-short-circuit']]] as const) {
-      const get = cli(home, 'dfs', 'get', ...flags, '/bench/big.txt', copy);
-      row(label, get.secs, sizeMb, `${fmt(cpSecs / get.secs, 2)}x cp's speed (target >= 400 MB/s); client peak RSS ${fmt(get.rssMb, 0)} MB`);
+      const get = cpuOf(() => cli(home, 'dfs', 'get', ...flags, '/bench/big.txt', copy));
+      row(label, get.secs, sizeMb, `${fmt(cpSecs / get.secs, 2)}x cp's speed (target >= 400 MB/s); client peak RSS ${fmt(get.rssMb, 0)} MB; ${get.cpu}`);
       // cmp streams: files over 2 GiB do not fit in one Buffer, and no process here should hold one.
       if (spawnSync('cmp', ['-s', copy, file]).status !== 0) throw new Error('dfs get returned other bytes');
       await fsp.rm(copy);
       gets.push(get.rssMb);
     }
-    const rss = [state.jobTracker.pid, ...state.trackers.map((x) => x.pid)].map(peakRssMb);
+    const rss = daemons.map(peakRssMb);
     const all = [put.rssMb, ...gets, ...rss];
     console.log(`peak RSS during put and get: job tracker ${fmt(rss[0]!, 0)} MB; storage nodes ${rss.slice(1).map((x) => fmt(x, 0)).join(', ')} MB; ` +
       `largest of all processes ${fmt(Math.max(...all), 0)} MB (target < 300 MB)`);

@@ -16,7 +16,7 @@ export const TRANSFER_DEADLINE_MS = 10 * 60_000;
 
 /** Bytes [offset, offset+length) of a block; length 0: to its end. */
 export interface BlockRange { offset: number; length: number }
-const WHOLE: BlockRange = { offset: 0, length: 0 };
+export const WHOLE: BlockRange = { offset: 0, length: 0 };
 
 /**
  * The chunks of a block (or of `range` of it) as `address` serves them, checked chunk by chunk

@@ -10,7 +10,8 @@ import { loadXXHash } from '../lib/xxhash.ts';
 import { shortDigest } from '../lib/digest.ts';
 import { newProofMac } from '../lib/proof.ts';
 import { DFS_OWNER, reusedMemory, type BlockStore } from '../dfs/block_store.ts';
-import { fetchBlock, type FetchFailure } from '../dfs/block_transfer.ts';
+import { fetchBlock, WHOLE, type FetchFailure } from '../dfs/block_transfer.ts';
+import { shortCircuit } from '../dfs/short_circuit.ts';
 import { chunkBuffer, chunkSent, encodeChunk } from '../dfs/chunk_codec.ts';
 import type { Peers } from '../dfs/peers.ts';
 import { altersServed, corruptServed, StorageLies, type Fault } from './faults.ts';
@@ -18,19 +19,21 @@ import { altersServed, corruptServed, StorageLies, type Fault } from './faults.t
 /**
  * Makes this node hold block `req.digest` for the dfs, pulling it from `req.sources` in turn
  * (each copy verified against the digest) unless it holds it already. Used by a client's put and
- * by the job tracker's repairs. `failures` names the sources that did not deliver.
+ * by the job tracker's repairs. `failures` names the sources that did not deliver; `local`, that
+ * the copy came from a source's file on this host (short-circuit, as a client's reads: a local
+ * cluster's nodes share the host, and a pull then costs no TLS stream on either side).
  */
 export async function pullBlock(store: BlockStore, peers: Peers, lies: StorageLies, req: PullBlockRequest, signal?: AbortSignal):
-  Promise<{ reply: WriteBlockReply; failures: FetchFailure[] }> {
+  Promise<{ reply: WriteBlockReply; failures: FetchFailure[]; local: boolean }> {
   const held = await store.get(req.digest);
   if (held) {
     await store.addOwner(req.digest, DFS_OWNER);
-    return { reply: { digest: held.digest, size: held.size }, failures: [] };
+    return { reply: { digest: held.digest, size: held.size }, failures: [], local: false };
   }
-  const { result, failures } = await fetchBlock(peers, { digest: req.digest, size: req.size, replicas: req.sources },
-    (chunks) => store.put(chunks, DFS_OWNER, req.digest), signal);
+  const { result, failures, local } = await fetchBlock(peers, { digest: req.digest, size: req.size, replicas: req.sources },
+    (chunks) => store.put(chunks, DFS_OWNER, req.digest), signal, WHOLE, shortCircuit(peers));
   await lies.stored(result.digest);
-  return { reply: { digest: result.digest, size: result.size }, failures };
+  return { reply: { digest: result.digest, size: result.size }, failures, local };
 }
 
 /**
@@ -42,6 +45,9 @@ export async function pullBlock(store: BlockStore, peers: Peers, lies: StorageLi
 export function trackerAccess(method: string): readonly Role[] {
   switch (method) {
     case 'ReadBlock': return [...USERS, 'tasktracker', 'jobtracker'];
+    // A peer on this host pulls a copy from the block's file (pullBlock). It learns no more than a
+    // path; a tracker on this host can reach its peers' files anyway.
+    case 'LocateBlock': return [...USERS, 'tasktracker'];
     // Proofs of possession are asked by the trusted side and by writers. A tracker that could ask
     // its peers could pass a challenge on instead of answering it; it can still fetch the whole
     // block back from a peer in time to answer (see jobtracker/block_audit.ts), which costs it the
@@ -97,8 +103,8 @@ export function blockHandlers(store: BlockStore, peers: Peers, fault: Fault, lie
       }
     }, chunkSent),
 
-    // A client on this host reads the file itself (dfs/short_circuit.ts), and checks it as it
-    // would served bytes. The path says where the bytes are, or that they are gone (empty).
+    // A client or a pulling peer on this host reads the file itself (dfs/short_circuit.ts), and
+    // checks it as it would served bytes. The path says where the bytes are, or that they are gone (empty).
     LocateBlock: unary<LocateBlockRequest, LocateBlockReply>(async (req) => {
       const block = await held(req.digest);
       const file = altersServed(fault, block) ? undefined : store.localPath(req.digest);

@@ -193,11 +193,11 @@ export async function startTaskTracker(opts: TaskTrackerOptions, log: (line: str
     repairs.add(r.repair_id);
     if (repairs.size > MAX_REMEMBERED_REPAIRS) repairs.delete(repairs.values().next().value!);
     pullBlock(store, peers, lies, { digest: r.digest, size: r.size, sources: r.sources })
-      .then(({ failures }) => ({ ok: true, error: '', failures }),
-        (e) => ({ ok: false, error: messageOf(e), failures: (e as { failures?: FetchFailure[] }).failures ?? [] }))
-      .then(({ ok, error, failures }) => {
+      .then(({ failures, local }) => ({ ok: true, error: '', failures, local }),
+        (e) => ({ ok: false, error: messageOf(e), failures: (e as { failures?: FetchFailure[] }).failures ?? [], local: false }))
+      .then(({ ok, error, failures, local }) => {
         const bad = failures.filter((f) => f.badBytes || f.missing).map((f) => f.source.tracker_id);
-        log(`repair ${r.repair_id}: block ${r.digest.slice(0, 12)} ${ok ? 'copied' : `not copied: ${error}`}`);
+        log(`repair ${r.repair_id}: block ${r.digest.slice(0, 12)} ${ok ? `copied${local ? ' from its file on this host' : ''}` : `not copied: ${error}`}`);
         replications.push({ repair_id: r.repair_id, digest: r.digest, ok, error, bad_sources: bad });
         void beat();
       });

@@ -83,7 +83,7 @@ test('roles are enforced: a tracker cannot act as a client, a client cannot hear
   t.regex(impostor!.message, /presented a certificate for tasktracker tracker-\d, not a jobtracker.*; that address is another node's$/);
 });
 
-test('a tracker only reads its peers\' blocks: it cannot store blocks on them, have them pull, ask where their files are, or read their attempt logs', async (t) => {
+test('a tracker only reads its peers\' blocks (or asks where their files are): it cannot store blocks on them, have them pull, or read their attempt logs', async (t) => {
   const status = JSON.parse((await bftmr(home, 'cluster', 'status', '--json')).stdout);
   const peer = status.trackers.find((x: { id: string }) => x.id === 'tracker-1').address;
   const asTracker = new RpcClient('TaskTracker', peer, trackerCreds);
@@ -96,17 +96,20 @@ test('a tracker only reads its peers\' blocks: it cannot store blocks on them, h
     const e = await t.throwsAsync(store(asTracker), { instanceOf: BftmrError });
     t.is(e?.code, 'AUTH_DENIED', 'WriteBlock');
     const missing = { digest: 'ab'.repeat(32), size: 1, sources: [] };
-    for (const [method, req] of [['PullBlock', missing], ['LocateBlock', { digest: missing.digest }], ['AttemptLog', { attempt_id: 'attempt_x', job_id: 'job_x' }]] as const) {
+    for (const [method, req] of [['PullBlock', missing], ['AttemptLog', { attempt_id: 'attempt_x', job_id: 'job_x' }]] as const) {
       const denied = await t.throwsAsync(asTracker.call(method, req, 5_000), { instanceOf: BftmrError });
       t.is(denied?.code, 'AUTH_DENIED', method);
       // A client may: what it gets is about the request, not who asks.
       const other = await asClient.call(method, req, 5_000).then(() => undefined, (err: BftmrError) => err);
       t.not(other?.code, 'AUTH_DENIED', method);
     }
-    // Reads stay open to trackers (the shuffle and repairs): refused for the missing block, not the caller.
+    // Reads stay open to trackers (the shuffle and repairs, which read a peer's file on the same
+    // host): refused for the missing block, not the caller.
     const read = await t.throwsAsync((async () => { for await (const _ of asTracker.stream('ReadBlock', { digest: 'ab'.repeat(32) }, 5_000)) { /* none */ } })(),
       { instanceOf: BftmrError });
     t.not(read?.code, 'AUTH_DENIED');
+    const locate = await t.throwsAsync(asTracker.call('LocateBlock', { digest: missing.digest }, 5_000), { instanceOf: BftmrError });
+    t.is(locate?.code, 'DFS_NOT_FOUND');
   } finally {
     asTracker.close();
     asClient.close();

@@ -264,3 +264,58 @@ test('a pull whose caller gave up (its call cancelled) stops fetching, and store
   for await (const b of store.list()) held.push(b);
   t.deepEqual(held, []);
 });
+
+test('a pull from a source on this host reads the source\'s block file; a source elsewhere, or a file with other bytes, is read through its node', async (t) => {
+  const dir = tempDir('bftmr-pull-file-');
+  const bytes = randomBytes(300_000);
+  const digest = sha256(bytes);
+  const file = path.join(dir, digest);
+  fs.writeFileSync(file, bytes);
+  const located: string[] = [];
+  const streamed: string[] = [];
+  const peers = new Peers();
+  // Every node names `file` as its copy; its network stream serves `served` (the right bytes unless set).
+  let served = bytes;
+  peers.get = (address: string) => ({
+    async call(method: string) {
+      t.is(method, 'LocateBlock');
+      located.push(address);
+      return { path: file, size: bytes.length };
+    },
+    async *stream() {
+      streamed.push(address);
+      const xx = await loadXXHash();
+      yield { data: served, xxh32: xx.h32(served), digest: '', last: false };
+    },
+  }) as unknown as RpcClient;
+  const pull = async (...addresses: string[]) => {
+    const store = new MemoryBlockStore();
+    const sources = addresses.map((address, i) => ({ tracker_id: `t${i}`, address }));
+    const r = await pullBlock(store, peers, new StorageLies(parseFault(''), store), { digest, size: bytes.length, sources });
+    const held = [];
+    for await (const c of store.read(digest, 0, 0)) held.push(c);
+    t.true(Buffer.concat(held).equals(bytes));
+    return r;
+  };
+
+  served = Buffer.alloc(bytes.length); // the node's stream is wrong: only the file gives the block
+  const here = await pull('127.0.0.1:1');
+  t.deepEqual([here.local, here.failures, located, streamed], [true, [], ['127.0.0.1:1'], []]);
+
+  served = bytes;
+  located.length = 0;
+  const elsewhere = await pull('node-on-another-host.invalid:1');
+  t.deepEqual([elsewhere.local, located, streamed], [false, [], ['node-on-another-host.invalid:1']]);
+
+  // The file now holds other bytes: they count against that source, and the next one is read.
+  streamed.length = 0;
+  const other = Buffer.from(bytes);
+  other[5] ^= 1;
+  fs.writeFileSync(file, other);
+  const changed = await pull('127.0.0.1:1', 'node-on-another-host.invalid:1');
+  t.false(changed.local);
+  t.deepEqual(streamed, ['node-on-another-host.invalid:1']);
+  t.is(changed.failures.length, 1);
+  t.like(changed.failures[0], { source: { tracker_id: 't0' }, badBytes: true });
+  t.regex(changed.failures[0]!.error, /^its file of the block: /);
+});
