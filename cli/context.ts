@@ -15,8 +15,9 @@ export function homeOf(cmd: Command): string {
 }
 
 export async function connect(cmd: Command, opts: DfsClientOptions = {}): Promise<{ state: ClusterState; dfs: DfsClient }> {
-  const state = await findCluster(homeOf(cmd));
-  return { state, dfs: new DfsClient(state.jobTracker.address, opts) };
+  const home = homeOf(cmd);
+  const state = await findCluster(home);
+  return { state, dfs: new DfsClient(state.jobTracker.address, { linkDir: home, ...opts }) };
 }
 
 /** Runs `fn` with a dfs client of the running cluster, closing it afterwards. */

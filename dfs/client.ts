@@ -25,6 +25,8 @@ import { compileGlob, globMatches, hasGlob, unescapeGlob } from './glob.ts';
 import { Peers } from './peers.ts';
 import { shortCircuit, type LocalRead } from './short_circuit.ts';
 import { holdScratch } from '../lib/scratch.ts';
+import { onThisHost } from '../lib/hosts.ts';
+import { HandOverLinks } from './hand_over.ts';
 
 /** `totalBytes` is undefined while it is not known (a put of a stream). */
 export type Progress = (doneBytes: number, totalBytes: number | undefined) => void;
@@ -128,6 +130,9 @@ interface BlockToPut {
   fh: fsp.FileHandle;
   off: number;
   size: number;
+  /** The local file's path, and the put's hand-over links (dfs/hand_over.ts): it may go to a node on this host through a link. */
+  path?: string;
+  links?: HandOverLinks;
   replication: number;
   minReplication: number;
   /** Set when another block of the put failed: stop placing copies. */
@@ -179,12 +184,13 @@ async function windowedStream<S, T>(source: Iterable<S> | AsyncIterable<S>, widt
 }
 
 /** Bytes [off, off+size) of a local file: one block of a put; `release` when its copies are placed (or not). */
-interface LocalBytes { fh: fsp.FileHandle; off: number; size: number; release?: () => Promise<void> }
+/** Bytes [off, off+size) of a local file (`path`, when a node may be handed them through a link to it). */
+interface LocalBytes { fh: fsp.FileHandle; off: number; size: number; path?: string; release?: () => Promise<void> }
 
-/** The blocks of a local file of known size: slices of it (one, empty, for an empty file). */
-function* fileBlocks(fh: fsp.FileHandle, size: number, blockBytes: number): Generator<LocalBytes> {
+/** The blocks of local file `file` of known size: slices of it (one, empty, for an empty file). */
+function* fileBlocks(fh: fsp.FileHandle, file: string, size: number, blockBytes: number): Generator<LocalBytes> {
   const count = Math.max(1, Math.ceil(size / blockBytes));
-  for (let i = 0; i < count; i++) yield { fh, off: i * blockBytes, size: Math.min(blockBytes, size - i * blockBytes) };
+  for (let i = 0; i < count; i++) yield { fh, off: i * blockBytes, size: Math.min(blockBytes, size - i * blockBytes), path: file };
 }
 
 /**
@@ -238,7 +244,7 @@ async function* streamBlocks(input: Iterable<Uint8Array | string> | AsyncIterabl
         throw e;
       }
       if (size === 0 && i > 0) { await release(); return; } // it ended at a block's end
-      yield { fh, off: 0, size, release };
+      yield { fh, off: 0, size, path: file, release };
       if (size < blockBytes) return;
     }
   } finally {
@@ -260,9 +266,41 @@ interface WriteLeaseHandle { id: string; check: () => void; release: () => Promi
 /** A block as one upload saw it: its digest, its head's, and the proof MACs asked for. */
 interface Uploaded { digest: string; head: { digest: string; size: number }; macs: Buffer[]; noNewline: boolean }
 
+/** What a put learns of a block of `size` bytes as it reads them: see Uploaded (MACs under `nonces`). */
+class BlockSeen {
+  readonly #hash = newHasher();
+  readonly #head = newHasher();
+  readonly #headSize: number;
+  readonly #macs;
+  #seen = 0;
+  #newline = false;
+
+  constructor(size: number, nonces: Buffer[]) {
+    this.#headSize = Math.min(size, BLOCK_HEAD_BYTES);
+    this.#macs = nonces.map(newProofMac);
+  }
+
+  update(data: Buffer): void {
+    this.#hash.update(data);
+    this.#newline ||= data.includes(10);
+    if (this.#seen < this.#headSize) this.#head.update(data.subarray(0, this.#headSize - this.#seen));
+    for (const m of this.#macs) m.update(data);
+    this.#seen += data.length;
+  }
+
+  done(): Uploaded {
+    return { digest: this.#hash.digest('hex'), head: { digest: this.#head.digest('hex'), size: this.#headSize }, macs: this.#macs.map((m) => m.digest()), noNewline: !this.#newline };
+  }
+}
+
 export interface DfsClientOptions {
-  /** false: every block read goes through a storage node, even one on this host (dfs/short_circuit.ts). */
+  /**
+   * false: every block read goes through a storage node, even one on this host (dfs/short_circuit.ts),
+   * and every block written is streamed to one (dfs/hand_over.ts).
+   */
   shortCircuit?: boolean;
+  /** Where a put may make hard links to hand blocks to nodes on this host, before the temporary directory: the cluster's home. */
+  linkDir?: string;
 }
 
 export class DfsClient {
@@ -272,10 +310,16 @@ export class DfsClient {
   readonly #local: LocalRead | undefined;
   /** Blocks read so far, and how many of them from a file on this host. */
   readonly reads = { blocks: 0, local: 0 };
+  /** Blocks put so far, and how many of them were handed to their first node through a link (dfs/hand_over.ts). */
+  readonly writes = { blocks: 0, handedOver: 0 };
+
+  /** Where a put's hand-over links may go, in order (none: every block is uploaded). */
+  readonly #linkDirs: string[];
 
   constructor(jobTrackerAddress: string, opts: DfsClientOptions = {}) {
     this.#jt = new RpcClient('JobTracker', jobTrackerAddress);
     this.#local = opts.shortCircuit === false ? undefined : shortCircuit(this.#peers);
+    this.#linkDirs = opts.shortCircuit === false ? [] : [...(opts.linkDir ? [opts.linkDir] : []), os.tmpdir()];
   }
 
   get jobTracker(): RpcClient {
@@ -423,7 +467,7 @@ export class DfsClient {
       if (await sizeUnknown(local, fh, st.size)) {
         return await this.#putBlocks(dfsPath, streamBlocks(fh.createReadStream({ start: 0, autoClose: false }), blockBytes, local), opts, undefined);
       }
-      return await this.#putBlocks(dfsPath, fileBlocks(fh, st.size, blockBytes), opts, st.size);
+      return await this.#putBlocks(dfsPath, fileBlocks(fh, path.resolve(local), st.size, blockBytes), opts, st.size);
     } finally {
       await fh.close();
     }
@@ -446,14 +490,15 @@ export class DfsClient {
     // Once one block fails, the others stop placing copies (the put fails anyway).
     const abort = new AbortController();
     let lease: WriteLeaseHandle | undefined;
+    const links = this.#linkDirs.length ? new HandOverLinks(this.#linkDirs) : undefined;
     try {
       lease = await this.#writeLease(target);
       if (!opts.overwrite && (await this.exists(target))) throw new BftmrError('DFS_EXISTS', `${target} already exists (use --force to replace it)`);
       // Several blocks at once, each uploaded to its own first node and then pulled by the others.
       let done = 0;
-      const blocks = await windowedStream(source, BLOCKS_IN_FLIGHT, async ({ fh, off, size, release }, i) => {
+      const blocks = await windowedStream(source, BLOCKS_IN_FLIGHT, async ({ fh, off, size, path: local, release }, i) => {
         let last = 0; // the furthest this block's uploads got: progress never goes back
-        const block = { file: target, index: i, fh, off, size, replication, minReplication: opts.minReplication ?? replication, signal: abort.signal };
+        const block = { file: target, index: i, fh, off, size, path: local, links, replication, minReplication: opts.minReplication ?? replication, signal: abort.signal };
         try {
           lease!.check(); // a put whose lease lapsed fails now, not after storing the rest
           return await this.#putBlock(block, (n) => {
@@ -475,6 +520,7 @@ export class DfsClient {
         .catch((e) => { throw isBftmrError(e, 'DFS_LEASE_LAPSED') ? new BftmrError('DFS_LEASE_LAPSED', `${target}: ${e.message}`) : e; });
       return this.stat(target);
     } finally {
+      await links?.close();
       await lease?.release();
     }
   }
@@ -487,32 +533,25 @@ export class DfsClient {
   async #upload(target: M.Location, fh: fsp.FileHandle, off: number, size: number, progress?: (n: number) => void, nonces: Buffer[] = []):
     Promise<Uploaded> {
     const xx = await loadXXHash();
-    const hash = newHasher();
-    const headSize = Math.min(size, BLOCK_HEAD_BYTES);
-    const head = newHasher();
-    const macs = nonces.map(newProofMac);
-    let newline = false;
+    const seen = new BlockSeen(size, nonces);
     // Each chunk is hashed before it is written and not read after: its memory may serve the next one.
     const up = this.#peers.get(target.address).upload<M.BlockChunk, M.WriteBlockReply>('WriteBlock', TRANSFER_DEADLINE_MS, chunkSent);
     // A node that takes no bytes (frozen, say) while the client waits on it is given up as a silent
     // source is (lib/source_pace.ts), and then tried last by this client for a while (dfs/peers.ts);
     // its acknowledgement (the bytes flushed and checked) gets the time a source has for the block.
     const watch = new WaitWatch(() => up.cancel());
-    let digest: string;
+    let uploaded: Uploaded;
     let ack: M.WriteBlockReply;
     try {
       let sent = 0;
       for await (const data of localChunks(fh, off, size)) {
-        hash.update(data);
-        newline ||= data.includes(10);
-        if (sent < headSize) head.update(data.subarray(0, headSize - sent));
-        for (const m of macs) m.update(data);
+        seen.update(data);
         await watch.on(up.write(encodeChunk(data, xx.h32(data))), kSourcePace.stallMs, 'took no bytes of the block');
         sent += data.length;
         progress?.(sent);
       }
-      digest = hash.digest('hex');
-      await watch.on(up.write({ data: Buffer.alloc(0), xxh32: xx.h32(Buffer.alloc(0)), digest, last: true }), kSourcePace.stallMs, 'took no bytes of the block');
+      uploaded = seen.done();
+      await watch.on(up.write({ data: Buffer.alloc(0), xxh32: xx.h32(Buffer.alloc(0)), digest: uploaded.digest, last: true }), kSourcePace.stallMs, 'took no bytes of the block');
       ack = await watch.on(up.finish(), sourceAllowanceMs(size), 'did not acknowledge the block');
     } catch (e) {
       up.cancel();
@@ -523,8 +562,44 @@ export class DfsClient {
       watch.stop();
     }
     this.#peers.heard(target);
-    if (ack.digest !== digest) throw new BftmrError('DFS_DIGEST_MISMATCH', `${target.tracker_id} stored ${shortDigest(ack.digest)}, not ${shortDigest(digest)}`);
-    return { digest, head: { digest: head.digest('hex'), size: headSize }, macs: macs.map((m) => m.digest()), noNewline: !newline };
+    if (ack.digest !== uploaded.digest) throw new BftmrError('DFS_DIGEST_MISMATCH', `${target.tracker_id} stored ${shortDigest(ack.digest)}, not ${shortDigest(uploaded.digest)}`);
+    return uploaded;
+  }
+
+  /**
+   * Block `b` to `target`, a node on this host, handed over through a hard link to the local file
+   * (dfs/hand_over.ts): the client reads the block once (its digest, head and MACs, as an upload
+   * computes them), the node reads it from the link and keeps its own copy, and neither streams
+   * it over TLS. What an upload returns, or undefined when the block cannot go that way (no link
+   * on this file system, a node of a build without AdoptBlock, a local file that changed): it is
+   * uploaded then. A node that does not answer within the time a source has for the block is
+   * given up as one that takes no bytes of an upload is.
+   */
+  async #handOver(target: M.Location, b: BlockToPut, progress: (n: number) => void, nonces: Buffer[]): Promise<Uploaded | undefined> {
+    if (!b.links || !b.path || !onThisHost(target.address)) return undefined;
+    const seen = new BlockSeen(b.size, nonces);
+    for await (const data of localChunks(b.fh, b.off, b.size)) seen.update(data);
+    const block = seen.done();
+    const link = await b.links.link(b.path, b.index, block.digest);
+    if (!link) return undefined;
+    const ac = new AbortController();
+    const watch = new WaitWatch(() => ac.abort());
+    try {
+      const req: M.AdoptBlockRequest = { digest: block.digest, size: b.size, path: link.path, offset: b.off };
+      const ack = await watch.on(this.#peers.get(target.address).call<M.AdoptBlockRequest, M.WriteBlockReply>('AdoptBlock', req, TRANSFER_DEADLINE_MS, ac.signal),
+        sourceAllowanceMs(b.size), 'did not take the block handed over');
+      if (ack.digest !== block.digest) throw new BftmrError('DFS_DIGEST_MISMATCH', `${target.tracker_id} stored ${shortDigest(ack.digest)}, not ${shortDigest(block.digest)}`);
+    } catch (e) {
+      if (!watch.silentForMs) return undefined;
+      this.#peers.silenced(target);
+      throw Object.assign(new BftmrError('UNAVAILABLE', `${target.tracker_id} ${watch.silentFor} for ${watch.silentForMs} ms`, { cause: e }), { silent: true });
+    } finally {
+      watch.stop();
+      await link.remove();
+    }
+    this.#peers.heard(target);
+    progress(b.size);
+    return block;
   }
 
   /** A challenge no node has seen: a fresh nonce and the MAC of the block's bytes, re-read from the local file. */
@@ -630,12 +705,17 @@ export class DfsClient {
 
     const targets = await allocate(b.replication, []);
     for (const t of targets) tried.add(t.tracker_id);
+    // A node on this host first: the block can be handed to it through a link.
+    const here = b.links ? targets.findIndex((t) => onThisHost(t.address)) : -1;
+    if (here > 0) targets.unshift(...targets.splice(here, 1));
     let [first, ...rest] = targets as [M.Location, ...M.Location[]];
     const nonces = Array.from({ length: b.replication }, newNonce);
     let uploaded: Uploaded;
     for (;;) {
       try {
-        uploaded = await this.#upload(first, b.fh, b.off, b.size, progress, nonces);
+        const handed = await this.#handOver(first, b, progress, nonces);
+        if (handed) this.writes.handedOver++;
+        uploaded = handed ?? (await this.#upload(first, b.fh, b.off, b.size, progress, nonces));
         break;
       } catch (e) {
         if (isBftmrError(e, 'LOCAL_IO')) throw e;
@@ -644,6 +724,7 @@ export class DfsClient {
         first = rest.shift() ?? await another();
       }
     }
+    this.writes.blocks++;
     const { digest } = uploaded;
     const challenges: Challenge[] = nonces.map((nonce, i) => ({ nonce, mac: uploaded.macs[i]! }));
     const challenge = async () => challenges.pop() ?? this.#freshChallenge(b.fh, b.off, b.size, digest);

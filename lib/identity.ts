@@ -27,6 +27,8 @@ export const USERS: readonly Role[] = ['client', 'admin'];
 export interface Peer {
   role: Role;
   name: string;
+  /** Where a call came from (host:port), as the server saw it; absent for a peer not met on a call. */
+  address?: string;
 }
 
 /** PEM texts a process needs to speak mutual TLS. */

@@ -179,6 +179,7 @@ export interface FsckReply { files: FsckFile[] }
 export interface BlockChunk { data: Uint8Array; xxh32: number; digest: string; last: boolean }
 export interface WriteBlockReply { digest: string; size: number }
 export interface PullBlockRequest { digest: string; size: number; sources: Location[] }
+export interface AdoptBlockRequest { digest: string; size: number; path: string; offset: number }
 export interface ReadBlockRequest { digest: string; offset: number; length: number }
 export interface LocateBlockRequest { digest: string }
 export interface LocateBlockReply { path: string; size: number }

@@ -174,11 +174,11 @@ export const serverStream = <Req, Res>(impl: ServerStreamImpl<Req, Res>, sent?: 
 export const clientStream = <Req, Res>(impl: ClientStreamImpl<Req, Res>): Handler => ({ kind: 'clientStream', impl });
 
 /** The verified peer of a call, if its certificate has a role allowed to make it. */
-function authorize(call: Pick<grpc.ServerUnaryCall<unknown, unknown>, 'getAuthContext'>, method: string, allowed: readonly Role[]): Peer {
+function authorize(call: Pick<grpc.ServerUnaryCall<unknown, unknown>, 'getAuthContext' | 'getPeer'>, method: string, allowed: readonly Role[]): Peer {
   const peer = peerOf(call.getAuthContext()?.sslPeerCertificate?.subject as Record<string, string> | undefined);
   if (!peer) throw new BftmrError('AUTH_DENIED', `${method}: the caller has no certificate of this cluster`);
   requireRole(peer, method, allowed);
-  return peer;
+  return { ...peer, address: call.getPeer() };
 }
 
 /** Refuses `peer` what (`what`) only `allowed` roles may do: a call, or what a handler sees only in the request. */
@@ -280,11 +280,16 @@ export class RpcClient {
   }
 
   /** One request, one reply, with a deadline. */
-  call<Req, Res>(method: string, req: Req, deadlineMs: number): Promise<Res> {
+  /** A unary call; `signal` cancels it. */
+  call<Req, Res>(method: string, req: Req, deadlineMs: number, signal?: AbortSignal): Promise<Res> {
     return new Promise((resolve, reject) => {
-      this.#client[method](req, { deadline: Date.now() + deadlineMs }, (err: grpc.ServiceError | null, res: Res) =>
-        err ? reject(fromServiceError(err, this.address, method)) : resolve(res),
-      );
+      const call: grpc.ClientUnaryCall = this.#client[method](req, { deadline: Date.now() + deadlineMs }, (err: grpc.ServiceError | null, res: Res) => {
+        signal?.removeEventListener('abort', cancel);
+        if (err) reject(fromServiceError(err, this.address, method));
+        else resolve(res);
+      });
+      const cancel = () => call.cancel();
+      signal?.addEventListener('abort', cancel, { once: true });
     });
   }
 

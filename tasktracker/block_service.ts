@@ -1,17 +1,19 @@
 /** The TaskTracker gRPC service's block calls: upload, pull from a peer, serve, and prove possession. */
-import { USERS, type Role } from '../lib/identity.ts';
-import { BftmrError } from '../lib/errors.ts';
+import { USERS, type Peer, type Role } from '../lib/identity.ts';
+import { BftmrError, ioReason } from '../lib/errors.ts';
 import { clientStream, serverStream, unary, type Handler } from '../lib/rpc.ts';
 import path from 'node:path';
 import type {
-  BlockChunk, LocateBlockReply, LocateBlockRequest, ProveBlockReply, ProveBlockRequest, PullBlockRequest, ReadBlockRequest, WriteBlockReply,
+  AdoptBlockRequest, BlockChunk, LocateBlockReply, LocateBlockRequest, ProveBlockReply, ProveBlockRequest, PullBlockRequest, ReadBlockRequest, WriteBlockReply,
 } from '../lib/messages.ts';
 import { loadXXHash } from '../lib/xxhash.ts';
 import { shortDigest } from '../lib/digest.ts';
 import { newProofMac } from '../lib/proof.ts';
 import { DFS_OWNER, reusedMemory, type BlockStore } from '../dfs/block_store.ts';
 import { fetchBlock, WHOLE, type FetchFailure } from '../dfs/block_transfer.ts';
-import { shortCircuit } from '../dfs/short_circuit.ts';
+import { fileBytes, shortCircuit } from '../dfs/short_circuit.ts';
+import { onThisHost } from '../lib/hosts.ts';
+import { kSourcePace } from '../lib/source_pace.ts';
 import { chunkBuffer, chunkSent, encodeChunk } from '../dfs/chunk_codec.ts';
 import type { Peers } from '../dfs/peers.ts';
 import { altersServed, corruptServed, StorageLies, type Fault } from './faults.ts';
@@ -25,15 +27,47 @@ import { altersServed, corruptServed, StorageLies, type Fault } from './faults.t
  */
 export async function pullBlock(store: BlockStore, peers: Peers, lies: StorageLies, req: PullBlockRequest, signal?: AbortSignal):
   Promise<{ reply: WriteBlockReply; failures: FetchFailure[]; local: boolean }> {
-  const held = await store.get(req.digest);
-  if (held) {
-    await store.addOwner(req.digest, DFS_OWNER);
-    return { reply: { digest: held.digest, size: held.size }, failures: [], local: false };
-  }
+  const held = await heldForDfs(store, req.digest);
+  if (held) return { reply: held, failures: [], local: false };
   const { result, failures, local } = await fetchBlock(peers, { digest: req.digest, size: req.size, replicas: req.sources },
     (chunks) => store.put(chunks, DFS_OWNER, req.digest), signal, WHOLE, shortCircuit(peers));
   await lies.stored(result.digest);
   return { reply: { digest: result.digest, size: result.size }, failures, local };
+}
+
+/** The block, if this node holds it already (for a job, say): it is now the dfs's too. */
+async function heldForDfs(store: BlockStore, digest: string): Promise<WriteBlockReply | undefined> {
+  const held = await store.get(digest);
+  if (!held) return undefined;
+  await store.addOwner(digest, DFS_OWNER);
+  return { digest: held.digest, size: held.size };
+}
+
+/**
+ * Takes block `req.digest` from a file on this host that a client on this host names (a hard link
+ * to its local file, made for the hand-over: dfs/client.ts), keeping a copy of its own as after an
+ * upload. The same rules as a short-circuit read's (dfs/short_circuit.ts): only a regular file
+ * named by the block's digest is opened, no link followed and no FIFO waited on, at most the
+ * block's bytes are read, and they must hash to the digest. So a client gets no more than it could
+ * upload, except this: the node may read a file its own user can read and the client's cannot, if
+ * that file is named by the digest of the bytes asked for (another cluster's block file on this
+ * host, whose digest but not bytes the client knows).
+ */
+export async function adoptBlock(store: BlockStore, lies: StorageLies, req: AdoptBlockRequest, caller: Peer): Promise<WriteBlockReply> {
+  if (!caller.address || !onThisHost(caller.address)) {
+    throw new BftmrError('BAD_REQUEST', `a block is handed over through a file only by a client on this node's host, not ${caller.address ?? 'an unknown address'}`);
+  }
+  if (!path.isAbsolute(req.path) || path.basename(req.path) !== req.digest) {
+    throw new BftmrError('BAD_REQUEST', 'a block handed over through a file comes in an absolute path named by its digest');
+  }
+  const held = await heldForDfs(store, req.digest);
+  if (held) return held;
+  const info = await store.put(fileBytes(req.path, req.offset, req.offset + req.size, kSourcePace.stallMs), DFS_OWNER, req.digest).catch((e: unknown) => {
+    if (e instanceof BftmrError) throw e;
+    throw new BftmrError('BAD_REQUEST', `cannot read the file handed over, ${req.path}: ${ioReason(e)}`);
+  });
+  await lies.stored(info.digest);
+  return { digest: info.digest, size: info.size };
 }
 
 /**
@@ -92,6 +126,8 @@ export function blockHandlers(store: BlockStore, peers: Peers, fault: Fault, lie
 
     // A writer that gave up (its deadline passed) stops the pull: nothing more is fetched for it.
     PullBlock: unary<PullBlockRequest, WriteBlockReply>(async (req, _peer, signal) => (await pullBlock(store, peers, lies, req, signal)).reply),
+
+    AdoptBlock: unary<AdoptBlockRequest, WriteBlockReply>((req, peer) => adoptBlock(store, lies, req, peer)),
 
     ReadBlock: serverStream<ReadBlockRequest, BlockChunk>(async function* (req) {
       const xx = await loadXXHash();

@@ -1,0 +1,131 @@
+/**
+ * Hand-over of put blocks through hard links (dfs/hand_over.ts, AdoptBlock in
+ * tasktracker/block_service.ts): a client on the storage nodes' host hands each block to its first
+ * node through a link named by the block's digest instead of streaming it; the node reads and
+ * verifies it and keeps its own copy. What the node accepts, and what is left behind.
+ */
+import test from 'ava';
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { DfsClient } from '../dfs/client.ts';
+import { HandOverLinks } from '../dfs/hand_over.ts';
+import { MemoryBlockStore } from '../dfs/memory_block_store.ts';
+import { Peers } from '../dfs/peers.ts';
+import { findCluster } from '../cli/cluster_launcher.ts';
+import { sha256 } from '../lib/digest.ts';
+import { isBftmrError } from '../lib/errors.ts';
+import type * as M from '../lib/messages.ts';
+import { adoptBlock } from '../tasktracker/block_service.ts';
+import { parseFault, StorageLies } from '../tasktracker/faults.ts';
+import { bftmr, corpus, json, tempDir } from './helpers/cli.ts';
+
+const client = { role: 'client' as const, name: 'test', address: '127.0.0.1:5000' };
+
+test('a node takes a block handed over only from a file named by its digest, from a client on its host, with the block\'s bytes', async (t) => {
+  const dir = tempDir('bftmr-adopt-');
+  const bytes = randomBytes(200_000);
+  const digest = sha256(bytes);
+  // The block is bytes [1000, 201000) of a larger file, linked under the digest.
+  const file = path.join(dir, 'local.txt');
+  fs.writeFileSync(file, Buffer.concat([randomBytes(1000), bytes, randomBytes(500)]));
+  fs.mkdirSync(path.join(dir, 'a'));
+  const link = path.join(dir, 'a', digest);
+  fs.linkSync(file, link);
+  const store = new MemoryBlockStore();
+  const lies = new StorageLies(parseFault(''), store);
+  const req = { digest, size: bytes.length, path: link, offset: 1000 };
+  const held = async () => { const all = []; for await (const b of store.list()) all.push(b.digest); return all; };
+
+  const refused = async (r: M.AdoptBlockRequest, code: Parameters<typeof isBftmrError>[1], caller = client) => {
+    const e = await t.throwsAsync(adoptBlock(store, lies, r, caller));
+    t.true(isBftmrError(e, code), `${code}: ${e?.message}`);
+    t.deepEqual(await held(), []);
+  };
+  await refused(req, 'BAD_REQUEST', { ...client, address: 'node-on-another-host.invalid:5000' });
+  await refused({ ...req, path: file }, 'BAD_REQUEST'); // not named by the digest
+  await refused({ ...req, path: path.relative(process.cwd(), link) }, 'BAD_REQUEST');
+  await refused({ ...req, offset: 999 }, 'DFS_DIGEST_MISMATCH'); // other bytes
+  await refused({ ...req, size: bytes.length + 1 }, 'DFS_DIGEST_MISMATCH');
+  fs.mkdirSync(path.join(dir, 'b'));
+  fs.symlinkSync(file, path.join(dir, 'b', digest)); // no link followed
+  await refused({ ...req, path: path.join(dir, 'b', digest) }, 'BAD_REQUEST');
+
+  t.deepEqual(await adoptBlock(store, lies, req, client), { digest, size: bytes.length });
+  t.deepEqual(await held(), [digest]);
+  const copy = [];
+  for await (const c of store.read(digest, 0, 0)) copy.push(c);
+  t.true(Buffer.concat(copy).equals(bytes));
+});
+
+test('hand-over links go in the first directory that can hold them, each block\'s in its own; closing removes them', async (t) => {
+  const dir = tempDir('bftmr-links-');
+  const file = path.join(dir, 'f');
+  fs.writeFileSync(file, 'abc');
+  const links = new HandOverLinks([path.join(dir, 'missing'), dir]);
+  const a = await links.link(file, 0, 'd'.repeat(64));
+  const b = await links.link(file, 1, 'd'.repeat(64)); // the same bytes twice in a file
+  t.truthy(a && b);
+  t.not(a!.path, b!.path);
+  t.is(path.basename(a!.path), 'd'.repeat(64));
+  t.is(fs.readFileSync(a!.path, 'utf8'), 'abc');
+  t.is(path.dirname(path.dirname(path.dirname(a!.path))), dir);
+  await a!.remove();
+  t.false(fs.existsSync(a!.path));
+  await links.close();
+  t.deepEqual(fs.readdirSync(dir), ['f']);
+  // A file no directory can link (it is gone): no link, and nothing left.
+  const none = new HandOverLinks([dir]);
+  t.is(await none.link(path.join(dir, 'gone'), 0, 'e'.repeat(64)), undefined);
+  await none.close();
+  t.deepEqual(fs.readdirSync(dir), ['f']);
+});
+
+test.serial('a put on the storage nodes\' host hands every block to its first node through a link: same bytes, every copy proven, no link left', async (t) => {
+  const home = tempDir('bftmr-hand-over-');
+  const file = corpus();
+  const start = await bftmr(home, 'cluster', 'start', '--trackers', '3', '--slots', '1', '--dfs-audit-ms', '0');
+  t.is(start.code, 0, start.stderr);
+  let dfs: DfsClient | undefined;
+  let upload: DfsClient | undefined;
+  try {
+    const address = (await findCluster(home)).jobTracker.address; // also takes the home's client certificate
+    dfs = new DfsClient(address, { linkDir: home });
+    const info = await dfs.put(file, '/data/f', { replication: 3, blockBytes: 256 * 1024 });
+    const n = info.blocks.length;
+    t.true(n > 5);
+    t.deepEqual(dfs.writes, { blocks: n, handedOver: n });
+    t.true(info.blocks.every((b) => b.replicas.length === 3));
+    t.deepEqual(fs.readdirSync(home).filter((x) => x.startsWith('bftmr-handover-')), []);
+    // Read back through the nodes (not their files), byte for byte.
+    const out = path.join(tempDir('bftmr-hand-over-get-'), 'f');
+    const get = await bftmr(home, 'dfs', 'get', '--no-short-circuit', '/data/f', out);
+    t.is(get.code, 0, get.stderr);
+    t.true(fs.readFileSync(out).equals(fs.readFileSync(file)));
+    const fsck = await bftmr(home, 'dfs', 'fsck', '/data');
+    t.is(fsck.code, 0, fsck.stdout + fsck.stderr);
+
+    // Standard input (kept in temporary files) goes the same way; with short-circuit off, nothing does.
+    const piped = await dfs.putStream([fs.readFileSync(file).subarray(0, 600_000)], '/data/piped', { replication: 3, blockBytes: 256 * 1024 });
+    t.is(dfs.writes.handedOver, n + piped.blocks.length);
+    upload = new DfsClient(address, { shortCircuit: false, linkDir: home });
+    const uploaded = await upload.put(file, '/data/g', { replication: 3, blockBytes: 256 * 1024 });
+    t.deepEqual(upload.writes, { blocks: uploaded.blocks.length, handedOver: 0 });
+    t.deepEqual(uploaded.blocks.map((b) => b.digest), info.blocks.map((b) => b.digest));
+
+    // A node refuses a file that is not a block's: the call fails, and the node holds nothing new.
+    const status = await json<{ trackers: { id: string; address: string }[] }>(bftmr(home, 'cluster', 'status', '--json'));
+    const node = new Peers().get(status.trackers[0]!.address);
+    const other = path.join(tempDir('bftmr-hand-over-bad-'), 'f'.repeat(64));
+    await fsp.writeFile(other, 'not the block');
+    const e = await t.throwsAsync(node.call('AdoptBlock', { digest: 'f'.repeat(64), size: 13, path: other, offset: 0 }, 10_000));
+    t.true(isBftmrError(e, 'DFS_DIGEST_MISMATCH'), e?.message);
+  } finally {
+    dfs?.close();
+    upload?.close();
+    await bftmr(home, 'cluster', 'stop');
+  }
+  t.deepEqual(fs.readdirSync(os.tmpdir()).filter((x) => x.startsWith('bftmr-handover-') && fs.statSync(path.join(os.tmpdir(), x)).mtimeMs > Date.now() - 60_000), []);
+});
