@@ -12,6 +12,7 @@ import { EMPTY_DIGEST, sha256 } from '../lib/digest.ts';
 import type { AttemptReport, BlockRef, Conf, JobCode, LaunchMap, LaunchReduce } from '../lib/messages.ts';
 import type { FileBlockStore } from '../dfs/file_block_store.ts';
 import { fetchBlock, type FetchFailure } from '../dfs/block_transfer.ts';
+import { fetchInto } from './block_service.ts';
 import type { Peers } from '../dfs/peers.ts';
 import type { TaskPool } from './pool.ts';
 import type { MapResult } from './map_runner.ts';
@@ -96,7 +97,7 @@ export class AttemptRunner {
     if (local) return { path: local, local: true };
     let failures: FetchFailure[] = [];
     try {
-      failures = (await fetchBlock(this.peers, ref, (chunks) => this.store.put(chunks, jobId, ref.digest), signal)).failures;
+      failures = (await fetchInto(this.store, this.peers, ref, jobId, signal)).failures;
       return { path: this.store.localPath(ref.digest)!, local: false };
     } catch (e) {
       failures = (e as { failures?: FetchFailure[] }).failures ?? [];

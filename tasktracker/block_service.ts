@@ -4,12 +4,12 @@ import { BftmrError, ioReason } from '../lib/errors.ts';
 import { clientStream, serverStream, unary, type Handler } from '../lib/rpc.ts';
 import path from 'node:path';
 import type {
-  AdoptBlockRequest, BlockChunk, LocateBlockReply, LocateBlockRequest, ProveBlockReply, ProveBlockRequest, PullBlockRequest, ReadBlockRequest, WriteBlockReply,
+  AdoptBlockRequest, BlockChunk, BlockRef, LocateBlockReply, LocateBlockRequest, ProveBlockReply, ProveBlockRequest, PullBlockRequest, ReadBlockRequest, WriteBlockReply,
 } from '../lib/messages.ts';
 import { loadXXHash } from '../lib/xxhash.ts';
 import { shortDigest } from '../lib/digest.ts';
 import { newProofMac } from '../lib/proof.ts';
-import { DFS_OWNER, reusedMemory, type BlockStore } from '../dfs/block_store.ts';
+import { DFS_OWNER, reusedMemory, type BlockStore, type Owner } from '../dfs/block_store.ts';
 import { fetchBlock, WHOLE, type FetchFailure } from '../dfs/block_transfer.ts';
 import { fileBytes, shortCircuit } from '../dfs/short_circuit.ts';
 import { onThisHost } from '../lib/hosts.ts';
@@ -19,18 +19,26 @@ import type { Peers } from '../dfs/peers.ts';
 import { altersServed, corruptServed, StorageLies, type Fault } from './faults.ts';
 
 /**
- * Makes this node hold block `req.digest` for the dfs, pulling it from `req.sources` in turn
- * (each copy verified against the digest) unless it holds it already. Used by a client's put and
- * by the job tracker's repairs. `failures` names the sources that did not deliver; `local`, that
- * the copy came from a source's file on this host (short-circuit, as a client's reads: a local
- * cluster's nodes share the host, and a pull then costs no TLS stream on either side).
+ * Fetches block `ref` into `store` for `owner` from its replicas in turn, each copy verified
+ * against the digest. A replica on this host is read from its file (short-circuit, as a client's
+ * reads: a local cluster's nodes share the host, and the copy then costs no TLS stream on either
+ * side); `local` says so. Used by pulls and for tasks' inputs (split blocks, job code, map outputs
+ * in the shuffle).
+ */
+export function fetchInto(store: BlockStore, peers: Peers, ref: Pick<BlockRef, 'digest' | 'size' | 'replicas'>, owner: Owner, signal?: AbortSignal) {
+  return fetchBlock(peers, ref, (chunks) => store.put(chunks, owner, ref.digest), signal, WHOLE, shortCircuit(peers));
+}
+
+/**
+ * Makes this node hold block `req.digest` for the dfs, pulling it from `req.sources` (fetchInto)
+ * unless it holds it already. Used by a client's put and by the job tracker's repairs. `failures`
+ * names the sources that did not deliver; `local`, that the copy came from a source's file.
  */
 export async function pullBlock(store: BlockStore, peers: Peers, lies: StorageLies, req: PullBlockRequest, signal?: AbortSignal):
   Promise<{ reply: WriteBlockReply; failures: FetchFailure[]; local: boolean }> {
   const held = await heldForDfs(store, req.digest);
   if (held) return { reply: held, failures: [], local: false };
-  const { result, failures, local } = await fetchBlock(peers, { digest: req.digest, size: req.size, replicas: req.sources },
-    (chunks) => store.put(chunks, DFS_OWNER, req.digest), signal, WHOLE, shortCircuit(peers));
+  const { result, failures, local } = await fetchInto(store, peers, { digest: req.digest, size: req.size, replicas: req.sources }, DFS_OWNER, signal);
   await lies.stored(result.digest);
   return { reply: { digest: result.digest, size: result.size }, failures, local };
 }
