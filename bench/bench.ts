@@ -6,7 +6,8 @@
  *   Then f=1 again on clusters where one tracker is faulty (corrupt-map, slow), against the
  *   fault-free f=1 time.
  *   Then the dfs: `bftmr dfs put` and `dfs get` of a --dfs-mb file (1 GB) on a local cluster
- *   (replication 3) beside `cp` of the same file, as MB/s and ratios, with every process's peak RSS.
+ *   (replication 3) beside `cp` of the same file, as MB/s and ratios, with every process's peak RSS
+ *   and the CPU seconds each process spent on each step.
  * Options: --mb N (corpus size, default 240), --trackers N (3), --slots N, --split-mb M (64),
  *   --reduces R (2), --slow-ms MS (5000), --no-faults (skip the faulty clusters), --dfs-mb N (1024),
  *   --only dfs|wc|jt (one part).
