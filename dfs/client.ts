@@ -188,7 +188,7 @@ async function windowedStream<S, T>(source: Iterable<S> | AsyncIterable<S>, widt
 interface LocalBytes { fh: fsp.FileHandle; off: number; size: number; path?: string; release?: () => Promise<void> }
 
 /** The blocks of local file `file` of known size: slices of it (one, empty, for an empty file). */
-function* fileBlocks(fh: fsp.FileHandle, file: string, size: number, blockBytes: number): Generator<LocalBytes> {
+function* fileBlocks(fh: fsp.FileHandle, file: string | undefined, size: number, blockBytes: number): Generator<LocalBytes> {
   const count = Math.max(1, Math.ceil(size / blockBytes));
   for (let i = 0; i < count; i++) yield { fh, off: i * blockBytes, size: Math.min(blockBytes, size - i * blockBytes), path: file };
 }
@@ -467,7 +467,9 @@ export class DfsClient {
       if (await sizeUnknown(local, fh, st.size)) {
         return await this.#putBlocks(dfsPath, streamBlocks(fh.createReadStream({ start: 0, autoClose: false }), blockBytes, local), opts, undefined);
       }
-      return await this.#putBlocks(dfsPath, fileBlocks(fh, path.resolve(local), st.size, blockBytes), opts, st.size);
+      // The file itself, not a symbolic link to it: a hand-over links the file (dfs/hand_over.ts).
+      const real = await fsp.realpath(local).catch(() => undefined);
+      return await this.#putBlocks(dfsPath, fileBlocks(fh, real, st.size, blockBytes), opts, st.size);
     } finally {
       await fh.close();
     }
@@ -576,7 +578,7 @@ export class DfsClient {
    * given up as one that takes no bytes of an upload is.
    */
   async #handOver(target: M.Location, b: BlockToPut, progress: (n: number) => void, nonces: Buffer[]): Promise<Uploaded | undefined> {
-    if (!b.links || !b.path || !onThisHost(target.address)) return undefined;
+    if (!b.links || !b.path || !onThisHost(target.address) || !b.links.worthTrying(b.path, target.tracker_id)) return undefined;
     const seen = new BlockSeen(b.size, nonces);
     for await (const data of localChunks(b.fh, b.off, b.size)) seen.update(data);
     const block = seen.done();
@@ -590,7 +592,10 @@ export class DfsClient {
         sourceAllowanceMs(b.size), 'did not take the block handed over');
       if (ack.digest !== block.digest) throw new BftmrError('DFS_DIGEST_MISMATCH', `${target.tracker_id} stored ${shortDigest(ack.digest)}, not ${shortDigest(block.digest)}`);
     } catch (e) {
-      if (!watch.silentForMs) return undefined;
+      if (!watch.silentForMs) {
+        b.links.refusedBy(target.tracker_id); // its later blocks are uploaded to it at once
+        return undefined;
+      }
       this.#peers.silenced(target);
       throw Object.assign(new BftmrError('UNAVAILABLE', `${target.tracker_id} ${watch.silentFor} for ${watch.silentForMs} ms`, { cause: e }), { silent: true });
     } finally {

@@ -21,8 +21,23 @@ export class HandOverLinks {
   readonly #unhold: (() => void)[] = [];
   #closed = false;
 
+  /** Local files no base directory could link (the put's later blocks of them are uploaded at once). */
+  readonly #unlinkable = new Set<string>();
+  /** Nodes that did not take a block handed over (its later blocks are uploaded to them at once). */
+  readonly #refusers = new Set<string>();
+
   constructor(bases: readonly string[]) {
-    this.#bases = [...new Set(bases)];
+    this.#bases = [...new Set(bases.map((b) => path.resolve(b)))];
+  }
+
+  /** Whether block of local `file` may be handed to node `trackerId` (neither has failed a hand-over in this put). */
+  worthTrying(file: string, trackerId: string): boolean {
+    return !this.#unlinkable.has(file) && !this.#refusers.has(trackerId);
+  }
+
+  /** Node `trackerId` did not take a block handed over. */
+  refusedBy(trackerId: string): void {
+    this.#refusers.add(trackerId);
   }
 
   /**
@@ -42,6 +57,7 @@ export class HandOverLinks {
         await fsp.rm(own, { recursive: true, force: true }).catch(() => {});
       }
     }
+    this.#unlinkable.add(file);
     return undefined;
   }
 

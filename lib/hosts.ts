@@ -17,8 +17,9 @@ let ownNames: Set<string> | undefined;
 
 /** Whether `address` (`host:port`) reaches this host: loopback, this host's name, or one of its interfaces' addresses. */
 export function onThisHost(address: string): boolean {
-  // An IPv4 peer as a dual-stack server sees it (grpc-js's getPeer(): `::ffff:127.0.0.1:port`) is that IPv4 address.
-  const host = hostOf(address).toLowerCase().replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/, '');
+  // An IPv4 peer as a dual-stack server sees it (grpc-js's getPeer(): `::ffff:127.0.0.1:port`) is
+  // that IPv4 address; an IPv6 address's zone (`%eth0`) is not part of it.
+  const host = hostOf(address).toLowerCase().replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/, '').replace(/%.*$/, '');
   if (isLoopback(host)) return true;
   if (!ownNames) {
     ownNames = new Set([os.hostname().toLowerCase()]);

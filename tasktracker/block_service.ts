@@ -61,7 +61,7 @@ async function heldForDfs(store: BlockStore, digest: string): Promise<WriteBlock
  * that file is named by the digest of the bytes asked for (another cluster's block file on this
  * host, whose digest but not bytes the client knows).
  */
-export async function adoptBlock(store: BlockStore, lies: StorageLies, req: AdoptBlockRequest, caller: Peer): Promise<WriteBlockReply> {
+export async function adoptBlock(store: BlockStore, lies: StorageLies, req: AdoptBlockRequest, caller: Peer, signal?: AbortSignal): Promise<WriteBlockReply> {
   if (!caller.address || !onThisHost(caller.address)) {
     throw new BftmrError('BAD_REQUEST', `a block is handed over through a file only by a client on this node's host, not ${caller.address ?? 'an unknown address'}`);
   }
@@ -70,10 +70,19 @@ export async function adoptBlock(store: BlockStore, lies: StorageLies, req: Adop
   }
   const held = await heldForDfs(store, req.digest);
   if (held) return held;
-  const info = await store.put(fileBytes(req.path, req.offset, req.offset + req.size, kSourcePace.stallMs), DFS_OWNER, req.digest).catch((e: unknown) => {
-    if (e instanceof BftmrError) throw e;
-    throw new BftmrError('BAD_REQUEST', `cannot read the file handed over, ${req.path}: ${ioReason(e)}`);
-  });
+  /** The file's bytes; a client that gave up (its call cancelled) stops the read. */
+  async function* handedOver(): AsyncGenerator<Uint8Array> {
+    try {
+      for await (const data of fileBytes(req.path, req.offset, req.offset + req.size, kSourcePace.stallMs)) {
+        if (signal?.aborted) throw new BftmrError('UNAVAILABLE', 'the client gave up the hand-over');
+        yield data;
+      }
+    } catch (e) {
+      if (e instanceof BftmrError) throw e;
+      throw new BftmrError('BAD_REQUEST', `cannot read the file handed over, ${req.path}: ${ioReason(e)}`);
+    }
+  }
+  const info = await store.put(handedOver(), DFS_OWNER, req.digest);
   await lies.stored(info.digest);
   return { digest: info.digest, size: info.size };
 }
@@ -135,7 +144,7 @@ export function blockHandlers(store: BlockStore, peers: Peers, fault: Fault, lie
     // A writer that gave up (its deadline passed) stops the pull: nothing more is fetched for it.
     PullBlock: unary<PullBlockRequest, WriteBlockReply>(async (req, _peer, signal) => (await pullBlock(store, peers, lies, req, signal)).reply),
 
-    AdoptBlock: unary<AdoptBlockRequest, WriteBlockReply>((req, peer) => adoptBlock(store, lies, req, peer)),
+    AdoptBlock: unary<AdoptBlockRequest, WriteBlockReply>((req, peer, signal) => adoptBlock(store, lies, req, peer, signal)),
 
     ReadBlock: serverStream<ReadBlockRequest, BlockChunk>(async function* (req) {
       const xx = await loadXXHash();
