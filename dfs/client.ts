@@ -558,14 +558,23 @@ export class DfsClient {
     } catch (e) {
       up.cancel();
       if (!watch.silentForMs) throw e;
-      this.#peers.silenced(target);
-      throw Object.assign(new BftmrError('UNAVAILABLE', `${target.tracker_id} ${watch.silentFor} for ${watch.silentForMs} ms`, { cause: e }), { silent: true });
+      throw this.#silent(target, watch, e);
     } finally {
       watch.stop();
     }
     this.#peers.heard(target);
     if (ack.digest !== uploaded.digest) throw new BftmrError('DFS_DIGEST_MISMATCH', `${target.tracker_id} stored ${shortDigest(ack.digest)}, not ${shortDigest(uploaded.digest)}`);
     return uploaded;
+  }
+
+  /**
+   * Why a write to `target` was given up: it kept the client waiting past `watch`'s limit (`cause`
+   * is how the call ended). The node is remembered as silent for a while (dfs/peers.ts); the error
+   * says so (`silent`), so a put may try it again when no other node is left.
+   */
+  #silent(target: M.Location, watch: WaitWatch, cause: unknown): BftmrError {
+    this.#peers.silenced(target);
+    return Object.assign(new BftmrError('UNAVAILABLE', `${target.tracker_id} ${watch.silentFor} for ${watch.silentForMs} ms`, { cause }), { silent: true });
   }
 
   /**
@@ -596,8 +605,7 @@ export class DfsClient {
         b.links.refusedBy(target.tracker_id); // its later blocks are uploaded to it at once
         return undefined;
       }
-      this.#peers.silenced(target);
-      throw Object.assign(new BftmrError('UNAVAILABLE', `${target.tracker_id} ${watch.silentFor} for ${watch.silentForMs} ms`, { cause: e }), { silent: true });
+      throw this.#silent(target, watch, e);
     } finally {
       watch.stop();
       await link.remove();
