@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { bftmr, corpus, json, ROOT, tempDir } from './helpers/cli.ts';
+import { bftmr, blockFiles, corpus, json, ROOT, tempDir, until } from './helpers/cli.ts';
 
 interface Tracker { id: string; pid: number }
 interface Stat { blocks: { replicas: { tracker_id: string }[] }[] }
@@ -94,8 +94,11 @@ test.serial('a put that needs every node waits out a node frozen for a while, an
     const fd = fs.openSync(big, 'w');
     for (let i = 0; i < 32; i++) fs.writeSync(fd, randomBytes(8 << 20));
     fs.closeSync(fd);
+    // Stopped once its first block is stored: in its uploads, not in its start-up's calls to the job tracker.
+    const stored = async () => trackers.reduce((n, x) => n + blockFiles(path.join(home, x.id)).size, 0);
+    const before = await stored();
     const put2 = started(home, 'dfs', 'put', big, '/data/b', '--replication', '3');
-    await new Promise((r) => setTimeout(r, 1_000));
+    await until('the put to store its first block', stored, (n) => n > before, 60_000);
     process.kill(put2.pid, 'SIGSTOP');
     await new Promise((r) => setTimeout(r, 15_000));
     process.kill(put2.pid, 'SIGCONT');
