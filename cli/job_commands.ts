@@ -18,7 +18,7 @@ import { precheck, storeBundle, submit, summaryObject, summaryText, waitForJob, 
 import { countOf, escapeControls, formatBytes, ProgressLine } from './progress.ts';
 import { Peers } from '../dfs/peers.ts';
 import { kTaskLogBytes } from '../tasktracker/task_log.ts';
-import { removeScratch } from '../lib/scratch.ts';
+import { onInterruptRemoveScratch, removeScratch } from '../lib/scratch.ts';
 import { listLocal } from './put_plan.ts';
 
 function jobOptions(cmd: Command, local = false): Command {
@@ -72,7 +72,8 @@ export function registerJob(program: Command): void {
       const p = params(modulePath, o, await dfs.expand(o.input), o.output, await dfs.expand(o.cacheFile ?? []));
       const bundle = await bundleJob(modulePath, { typecheck: o.typecheck });
       await precheck(dfs, p);
-      const jobId = await submit(dfs, bundle, await storeBundle(dfs, bundle), p);
+      const stored = await onInterruptRemoveScratch(() => storeBundle(dfs, bundle)); // Ctrl-C leaves no block file behind
+      const jobId = await submit(dfs, bundle, stored, p);
       if (!o.wait) { console.log(o.json ? JSON.stringify({ job_id: jobId }) : jobId); return; }
       // As with Hadoop, the job belongs to the cluster: interrupting the wait does not stop it.
       const onSignal = () => {

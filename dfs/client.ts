@@ -24,7 +24,7 @@ import { normalizePath } from './dfs_path.ts';
 import { compileGlob, globMatches, hasGlob, unescapeGlob } from './glob.ts';
 import { Peers } from './peers.ts';
 import { shortCircuit, type LocalRead } from './short_circuit.ts';
-import { holdScratch } from '../lib/scratch.ts';
+import { holdScratch, makeScratchDir, removeScratchDir } from '../lib/scratch.ts';
 import { onThisHost } from '../lib/hosts.ts';
 import { HandOverLinks } from './hand_over.ts';
 
@@ -194,20 +194,18 @@ function* fileBlocks(fh: fsp.FileHandle, file: string | undefined, size: number,
 }
 
 /**
- * The blocks of a stream of unknown length, each read into a private temporary file (scratch:
- * removed on Ctrl-C) that goes when the block is released; every block yielded must be. The
+ * The blocks of a stream of unknown length, each read into a private temporary file (scratch, see
+ * lib/scratch.ts) that goes when the block is released; every block yielded must be. The
  * stream may end while blocks are still being stored: the directory goes with the last of them.
  * A read error names `what`.
  */
 async function* streamBlocks(input: Iterable<Uint8Array | string> | AsyncIterable<Uint8Array | string>, blockBytes: number, what: string): AsyncGenerator<LocalBytes> {
-  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'bftmr-stream-'));
-  const unhold = holdScratch(dir);
+  const dir = await makeScratchDir(os.tmpdir(), 'bftmr-stream-');
   const open = new Set<fsp.FileHandle>();
   let ended = false;
   const tidy = async () => {
     if (!ended || open.size > 0) return;
-    await fsp.rm(dir, { recursive: true, force: true });
-    unhold();
+    await removeScratchDir(dir);
   };
   try {
     const chunks = Symbol.asyncIterator in input ? input[Symbol.asyncIterator]() : input[Symbol.iterator]();

@@ -8,17 +8,17 @@
  * kept in), in a directory of its own inside a directory made for the put. A link needs the file's
  * file system: the directories are tried in turn (the cluster's home, then the temporary
  * directory), and a block whose file none can link is uploaded as before. The put's directories
- * are scratch (lib/scratch.ts): removed at its end, and on Ctrl-C.
+ * are scratch (lib/scratch.ts): removed at its end, on Ctrl-C, and by the next put on this host
+ * after a put killed outright.
  */
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { holdScratch } from '../lib/scratch.ts';
+import { makeScratchDir, removeScratchDir } from '../lib/scratch.ts';
 
 export class HandOverLinks {
   readonly #bases: string[];
   /** Per base directory: the put's own directory in it, or null when none can be made there. */
   readonly #made = new Map<string, Promise<string | null>>();
-  readonly #unhold: (() => void)[] = [];
   #closed = false;
 
   /** Local files no base directory could link (the put's later blocks of them are uploaded at once). */
@@ -64,18 +64,14 @@ export class HandOverLinks {
   /** Removes every directory the put made. */
   async close(): Promise<void> {
     this.#closed = true;
-    for (const dir of await Promise.all(this.#made.values())) if (dir) await fsp.rm(dir, { recursive: true, force: true }).catch(() => {});
-    for (const u of this.#unhold) u();
+    for (const dir of await Promise.all(this.#made.values())) if (dir) await removeScratchDir(dir).catch(() => {});
   }
 
   #dirIn(base: string): Promise<string | null> {
     if (this.#closed) return Promise.resolve(null);
     let dir = this.#made.get(base);
     if (!dir) {
-      dir = fsp.mkdtemp(path.join(base, 'bftmr-handover-')).then((d) => {
-        this.#unhold.push(holdScratch(d));
-        return d;
-      }, () => null);
+      dir = makeScratchDir(base, 'bftmr-handover-').catch(() => null);
       this.#made.set(base, dir);
     }
     return dir;

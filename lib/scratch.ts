@@ -1,9 +1,14 @@
 /**
  * Local files and directories this process writes for a while and then renames or removes (a
  * get's partial files, standard input kept for a put). Commands that write them remove them all
- * when interrupted (onInterruptRemoveScratch), so Ctrl-C leaves nothing half-written behind.
+ * when interrupted (onInterruptRemoveScratch), so Ctrl-C leaves nothing half-written behind; the
+ * directories a process makes for them (makeScratchDir) are removed by the next one if it was
+ * killed outright.
  */
 import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { onStopSignals } from './signals.ts';
 
 const scratch = new Set<string>();
@@ -12,6 +17,57 @@ const scratch = new Set<string>();
 export function holdScratch(p: string): () => void {
   scratch.add(p);
   return () => { scratch.delete(p); };
+}
+
+/**
+ * A new directory `<base>/<prefix><host>-<pid>-XXXXXX`, held as scratch. The first time a prefix is
+ * used in a base, directories of that prefix left there by processes of this host that are gone
+ * (killed with SIGKILL, or by a crash, so that nothing removed them) are removed: the host and pid
+ * in the name say whose a directory is, so a shared home's other hosts keep theirs.
+ */
+export async function makeScratchDir(base: string, prefix: string): Promise<string> {
+  const own = `${prefix}${hostTag()}-`;
+  const key = path.join(base, own);
+  if (!swept.has(key)) {
+    swept.add(key);
+    await sweepOrphans(base, own);
+  }
+  const dir = await fsp.mkdtemp(key + `${process.pid}-`);
+  holdScratch(dir);
+  return dir;
+}
+
+/** Removes a directory made by makeScratchDir, and forgets it as scratch. */
+export async function removeScratchDir(dir: string): Promise<void> {
+  await fsp.rm(dir, { recursive: true, force: true });
+  scratch.delete(dir);
+}
+
+const swept = new Set<string>();
+
+/** The host's name as it may stand in a file name. */
+function hostTag(): string {
+  return os.hostname().replace(/[^A-Za-z0-9.]/g, '_') || 'host';
+}
+
+async function sweepOrphans(base: string, own: string): Promise<void> {
+  let names: string[];
+  try { names = await fsp.readdir(base); } catch { return; }
+  for (const name of names) {
+    if (!name.startsWith(own)) continue;
+    const pid = Number(/^(\d+)-/.exec(name.slice(own.length))?.[1]);
+    if (!Number.isSafeInteger(pid) || pid <= 0 || pid === process.pid || alive(pid)) continue;
+    await fsp.rm(path.join(base, name), { recursive: true, force: true }).catch(() => {}); // another user's: not ours to remove
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM'; // someone else's process
+  }
 }
 
 /** Removes every scratch path now (the process is about to exit). */

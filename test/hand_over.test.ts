@@ -7,7 +7,9 @@
 import test from 'ava';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { DfsClient } from '../dfs/client.ts';
 import { HandOverLinks } from '../dfs/hand_over.ts';
@@ -92,6 +94,30 @@ test('hand-over links go in the first directory that can hold them, each block\'
   t.deepEqual([none.worthTrying(file, 'tracker-0'), none.worthTrying(file, 'tracker-1')], [false, true]);
   await none.close();
   t.deepEqual(fs.readdirSync(dir), ['f']);
+});
+
+test('a put\'s directories left by a process of this host that was killed outright are removed by the next put; a live process\'s and another host\'s stay', async (t) => {
+  const dir = tempDir('bftmr-orphans-');
+  const host = os.hostname().replace(/[^A-Za-z0-9.]/g, '_');
+  const dead = spawnSync('true').pid!; // exited: its pid names no process now
+  const left = {
+    dead: `bftmr-handover-${host}-${dead}-aaaaaa`,
+    live: `bftmr-handover-${host}-${process.ppid}-bbbbbb`,
+    elsewhere: `bftmr-handover-${host}x-${dead}-cccccc`,
+    other: `bftmr-stream-${host}-${dead}-dddddd`,
+  };
+  for (const name of Object.values(left)) fs.mkdirSync(path.join(dir, name, '0'), { recursive: true });
+  fs.writeFileSync(path.join(dir, left.dead, '0', 'd'.repeat(64)), 'abc');
+  const file = path.join(dir, 'f');
+  fs.writeFileSync(file, 'abc');
+  const links = new HandOverLinks([dir]);
+  const a = await links.link(file, 0, 'd'.repeat(64));
+  t.truthy(a);
+  const mine = path.relative(dir, path.dirname(path.dirname(a!.path)));
+  t.true(mine.startsWith(`bftmr-handover-${host}-${process.pid}-`), mine);
+  t.deepEqual(fs.readdirSync(dir).sort(), [left.elsewhere, left.live, left.other, 'f', mine].sort());
+  await links.close();
+  t.deepEqual(fs.readdirSync(dir).sort(), [left.elsewhere, left.live, left.other, 'f'].sort());
 });
 
 test.serial('a put on the storage nodes\' host hands every block to its first node through a link: same bytes, every copy proven, no link left', async (t) => {
