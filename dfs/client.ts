@@ -581,7 +581,7 @@ export class DfsClient {
    * computes them), the node reads it from the link and keeps its own copy, and neither streams
    * it over TLS. What an upload returns, or undefined when the block cannot go that way (no link
    * on this file system, a node of a build without AdoptBlock, a local file that changed): it is
-   * uploaded then. A node that does not answer within the time a source has for the block is
+   * uploaded then. A node that says nothing of its read for as long as an upload may stall is
    * given up as one that takes no bytes of an upload is.
    */
   async #handOver(target: M.Location, b: BlockToPut, progress: (n: number) => void, nonces: Buffer[]): Promise<Uploaded | undefined> {
@@ -593,10 +593,18 @@ export class DfsClient {
     if (!link) return undefined;
     const ac = new AbortController();
     const watch = new WaitWatch(() => ac.abort());
+    const req: M.AdoptBlockRequest = { digest: block.digest, size: b.size, path: link.path, offset: b.off };
+    const told = this.#peers.get(target.address).stream<M.AdoptBlockRequest, M.AdoptBlockProgress>('AdoptBlock', req, TRANSFER_DEADLINE_MS, ac.signal);
     try {
-      const req: M.AdoptBlockRequest = { digest: block.digest, size: b.size, path: link.path, offset: b.off };
-      const ack = await watch.on(this.#peers.get(target.address).call<M.AdoptBlockRequest, M.WriteBlockReply>('AdoptBlock', req, TRANSFER_DEADLINE_MS, ac.signal),
-        sourceAllowanceMs(b.size), 'did not take the block handed over');
+      // The node says how far it has read about every second (AdoptBlock): one that says nothing
+      // for as long as an upload may stall has stopped.
+      let ack: M.WriteBlockReply | undefined;
+      for (;;) {
+        const next = await watch.on(told.next(), kSourcePace.stallMs, 'did not read the block handed over');
+        if (next.done) break;
+        ack = next.value.stored ?? undefined;
+      }
+      if (!ack) throw new BftmrError('UNAVAILABLE', `${target.tracker_id} ended the hand-over without a copy`);
       if (ack.digest !== block.digest) throw new BftmrError('DFS_DIGEST_MISMATCH', `${target.tracker_id} stored ${shortDigest(ack.digest)}, not ${shortDigest(block.digest)}`);
     } catch (e) {
       if (!watch.silentForMs) {
@@ -606,6 +614,7 @@ export class DfsClient {
       throw this.#silent(target, watch, e);
     } finally {
       watch.stop();
+      await told.return(undefined); // cancels the call if it is still on
       await link.remove();
     }
     this.#peers.heard(target);

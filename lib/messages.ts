@@ -180,6 +180,7 @@ export interface BlockChunk { data: Uint8Array; xxh32: number; digest: string; l
 export interface WriteBlockReply { digest: string; size: number }
 export interface PullBlockRequest { digest: string; size: number; sources: Location[] }
 export interface AdoptBlockRequest { digest: string; size: number; path: string; offset: number }
+export interface AdoptBlockProgress { read: number; stored?: WriteBlockReply | null }
 export interface ReadBlockRequest { digest: string; offset: number; length: number }
 export interface LocateBlockRequest { digest: string }
 export interface LocateBlockReply { path: string; size: number }

@@ -4,7 +4,7 @@ import { BftmrError, ioReason } from '../lib/errors.ts';
 import { clientStream, serverStream, unary, type Handler } from '../lib/rpc.ts';
 import path from 'node:path';
 import type {
-  AdoptBlockRequest, BlockChunk, BlockRef, LocateBlockReply, LocateBlockRequest, ProveBlockReply, ProveBlockRequest, PullBlockRequest, ReadBlockRequest, WriteBlockReply,
+  AdoptBlockProgress, AdoptBlockRequest, BlockChunk, BlockRef, LocateBlockReply, LocateBlockRequest, ProveBlockReply, ProveBlockRequest, PullBlockRequest, ReadBlockRequest, WriteBlockReply,
 } from '../lib/messages.ts';
 import { loadXXHash } from '../lib/xxhash.ts';
 import { shortDigest } from '../lib/digest.ts';
@@ -61,7 +61,8 @@ async function heldForDfs(store: BlockStore, digest: string): Promise<WriteBlock
  * that file is named by the digest of the bytes asked for (another cluster's block file on this
  * host, whose digest but not bytes the client knows).
  */
-export async function adoptBlock(store: BlockStore, lies: StorageLies, req: AdoptBlockRequest, caller: Peer, signal?: AbortSignal): Promise<WriteBlockReply> {
+export async function* adoptBlock(store: BlockStore, lies: StorageLies, req: AdoptBlockRequest, caller: Peer, signal?: AbortSignal,
+  everyMs = ADOPT_PROGRESS_MS): AsyncGenerator<AdoptBlockProgress> {
   if (!caller.address || !onThisHost(caller.address)) {
     throw new BftmrError('BAD_REQUEST', `a block is handed over through a file only by a client on this node's host, not ${caller.address ?? 'an unknown address'}`);
   }
@@ -69,12 +70,17 @@ export async function adoptBlock(store: BlockStore, lies: StorageLies, req: Adop
     throw new BftmrError('BAD_REQUEST', 'a block handed over through a file comes in an absolute path named by its digest');
   }
   const held = await heldForDfs(store, req.digest);
-  if (held) return held;
+  if (held) {
+    yield { read: held.size, stored: held };
+    return;
+  }
+  let read = 0;
   /** The file's bytes; a client that gave up (its call cancelled) stops the read. */
   async function* handedOver(): AsyncGenerator<Uint8Array> {
     try {
       for await (const data of fileBytes(req.path, req.offset, req.offset + req.size, kSourcePace.stallMs)) {
         if (signal?.aborted) throw new BftmrError('UNAVAILABLE', 'the client gave up the hand-over');
+        read += data.length;
         yield data;
       }
     } catch (e) {
@@ -82,10 +88,28 @@ export async function adoptBlock(store: BlockStore, lies: StorageLies, req: Adop
       throw new BftmrError('BAD_REQUEST', `cannot read the file handed over, ${req.path}: ${ioReason(e)}`);
     }
   }
-  const info = await store.put(handedOver(), DFS_OWNER, req.digest);
+  const put = store.put(handedOver(), DFS_OWNER, req.digest);
+  // How far the read got, every `everyMs` while it gets further: a client waiting on a node that
+  // stopped (frozen, its disk hung) hears nothing and gives up as on a silent upload.
+  let settled = false;
+  let wake: (() => void) | undefined;
+  put.then(() => { settled = true; wake?.(); }, () => { settled = true; wake?.(); });
+  const ticker = setInterval(() => wake?.(), everyMs);
+  try {
+    for (let told = 0; !settled;) {
+      await new Promise<void>((resolve) => { wake = resolve; });
+      if (!settled && read > told) yield { read: told = read };
+    }
+  } finally {
+    clearInterval(ticker);
+  }
+  const info = await put;
   await lies.stored(info.digest);
-  return { digest: info.digest, size: info.size };
+  yield { read: info.size, stored: { digest: info.digest, size: info.size } };
 }
+
+/** How often a node taking a block handed over says how far it has read (AdoptBlock). */
+export const ADOPT_PROGRESS_MS = 1000;
 
 /**
  * Who may call the TaskTracker service: clients (admins too) write blocks, have a node pull a
@@ -144,7 +168,7 @@ export function blockHandlers(store: BlockStore, peers: Peers, fault: Fault, lie
     // A writer that gave up (its deadline passed) stops the pull: nothing more is fetched for it.
     PullBlock: unary<PullBlockRequest, WriteBlockReply>(async (req, _peer, signal) => (await pullBlock(store, peers, lies, req, signal)).reply),
 
-    AdoptBlock: unary<AdoptBlockRequest, WriteBlockReply>((req, peer, signal) => adoptBlock(store, lies, req, peer, signal)),
+    AdoptBlock: serverStream<AdoptBlockRequest, AdoptBlockProgress>((req, signal, peer) => adoptBlock(store, lies, req, peer, signal)),
 
     ReadBlock: serverStream<ReadBlockRequest, BlockChunk>(async function* (req) {
       const xx = await loadXXHash();

@@ -39,9 +39,15 @@ test('a node takes a block handed over only from a file named by its digest, fro
   const lies = new StorageLies(parseFault(''), store);
   const req = { digest, size: bytes.length, path: link, offset: 1000 };
   const held = async () => { const all = []; for await (const b of store.list()) all.push(b.digest); return all; };
+  /** What the node says it stored, at the end of what it says. */
+  const adopt = async (r: M.AdoptBlockRequest, caller: typeof client, signal?: AbortSignal) => {
+    let last: M.AdoptBlockProgress | undefined;
+    for await (const p of adoptBlock(store, lies, r, caller, signal)) last = p;
+    return last?.stored;
+  };
 
   const refused = async (r: M.AdoptBlockRequest, code: Parameters<typeof isBftmrError>[1], caller = client) => {
-    const e = await t.throwsAsync(adoptBlock(store, lies, r, caller));
+    const e = await t.throwsAsync(adopt(r, caller));
     t.true(isBftmrError(e, code), `${code}: ${e?.message}`);
     t.deepEqual(await held(), []);
   };
@@ -57,14 +63,41 @@ test('a node takes a block handed over only from a file named by its digest, fro
   // A client that gave up stops the read: nothing is kept.
   const gaveUp = new AbortController();
   gaveUp.abort();
-  await t.throwsAsync(adoptBlock(store, lies, req, client, gaveUp.signal), { message: /gave up/ });
+  await t.throwsAsync(adopt(req, client, gaveUp.signal), { message: /gave up/ });
   t.deepEqual(await held(), []);
 
-  t.deepEqual(await adoptBlock(store, lies, req, client), { digest, size: bytes.length });
+  t.deepEqual(await adopt(req, client), { digest, size: bytes.length });
   t.deepEqual(await held(), [digest]);
   const copy = [];
   for await (const c of store.read(digest, 0, 0)) copy.push(c);
   t.true(Buffer.concat(copy).equals(bytes));
+});
+
+test('a node taking a block handed over says how far it has read while it reads, then what it stored', async (t) => {
+  const dir = tempDir('bftmr-adopt-progress-');
+  const bytes = randomBytes(4 * 1024 * 1024);
+  const digest = sha256(bytes);
+  fs.writeFileSync(path.join(dir, digest), bytes);
+  // A store that takes its time over each chunk, as a node with a slow disk would.
+  class SlowStore extends MemoryBlockStore {
+    override put(source: AsyncIterable<Uint8Array>, owner: string, expect?: string) {
+      return super.put((async function* () {
+        for await (const c of source) {
+          await new Promise((r) => setTimeout(r, 20));
+          yield c;
+        }
+      })(), owner, expect);
+    }
+  }
+  const slow = new SlowStore();
+  const said: M.AdoptBlockProgress[] = [];
+  for await (const p of adoptBlock(slow, new StorageLies(parseFault(''), slow), { digest, size: bytes.length, path: path.join(dir, digest), offset: 0 }, client, undefined, 5)) said.push(p);
+  const reads = said.map((p) => p.read);
+  t.true(said.length > 2, `${said.length} messages`);
+  t.deepEqual(reads, [...reads].sort((a, b) => a - b));
+  t.true(reads[0]! > 0 && reads[0]! < bytes.length);
+  t.true(said.slice(0, -1).every((p) => !p.stored));
+  t.deepEqual(said.at(-1), { read: bytes.length, stored: { digest, size: bytes.length } });
 });
 
 test('hand-over links go in the first directory that can hold them, each block\'s in its own; closing removes them; a file or node that failed is not tried again', async (t) => {
@@ -168,7 +201,9 @@ test.serial('a put on the storage nodes\' host hands every block to its first no
     const node = new Peers().get(status.trackers[0]!.address);
     const other = path.join(tempDir('bftmr-hand-over-bad-'), 'f'.repeat(64));
     await fsp.writeFile(other, 'not the block');
-    const e = await t.throwsAsync(node.call('AdoptBlock', { digest: 'f'.repeat(64), size: 13, path: other, offset: 0 }, 10_000));
+    const e = await t.throwsAsync(async () => {
+      for await (const _ of node.stream('AdoptBlock', { digest: 'f'.repeat(64), size: 13, path: other, offset: 0 }, 10_000));
+    });
     t.true(isBftmrError(e, 'DFS_DIGEST_MISMATCH'), e?.message);
   } finally {
     dfs?.close();
