@@ -183,8 +183,13 @@ async function windowedStream<S, T>(source: Iterable<S> | AsyncIterable<S>, widt
   return out;
 }
 
-/** Bytes [off, off+size) of a local file: one block of a put; `release` when its copies are placed (or not). */
-/** Bytes [off, off+size) of a local file (`path`, when a node may be handed them through a link to it). */
+/** A block of a put stopped because another block failed (the put fails with that one's error). */
+class PutGivenUp extends Error {}
+
+/**
+ * Bytes [off, off+size) of a local file (`path`, when a node may be handed them through a link to
+ * it): one block of a put; `release` when its copies are placed (or not).
+ */
 interface LocalBytes { fh: fsp.FileHandle; off: number; size: number; path?: string; release?: () => Promise<void> }
 
 /** The blocks of local file `file` of known size: slices of it (one, empty, for an empty file). */
@@ -508,7 +513,8 @@ export class DfsClient {
             opts.progress?.(done, total);
           });
         } catch (e) {
-          abort.abort();
+          if (e instanceof PutGivenUp) throw abort.signal.reason; // the failure that stopped it
+          abort.abort(e);
           lease!.check(); // a lapsed lease is why, when it lapsed (a stopped client's uploads fail too)
           throw e;
         } finally {
@@ -732,6 +738,7 @@ export class DfsClient {
     const nonces = Array.from({ length: b.replication }, newNonce);
     let uploaded: Uploaded;
     for (;;) {
+      if (b.signal.aborted) throw new PutGivenUp(); // another block failed: no other node is tried
       try {
         const handed = await this.#handOver(first, b, progress, nonces);
         if (handed) this.writes.handedOver++;
