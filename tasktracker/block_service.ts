@@ -121,7 +121,8 @@ export function trackerAccess(method: string): readonly Role[] {
   switch (method) {
     case 'ReadBlock': return [...USERS, 'tasktracker', 'jobtracker'];
     // A peer on this host pulls a copy from the block's file (pullBlock). It learns no more than a
-    // path; a tracker on this host can reach its peers' files anyway.
+    // path; a tracker on this host can reach its peers' files anyway. (Callers on other hosts are
+    // told to read through ReadBlock.)
     case 'LocateBlock': return [...USERS, 'tasktracker'];
     // Proofs of possession are asked by the trusted side and by writers. A tracker that could ask
     // its peers could pass a challenge on instead of answering it; it can still fetch the whole
@@ -182,9 +183,10 @@ export function blockHandlers(store: BlockStore, peers: Peers, fault: Fault, lie
 
     // A client or a pulling peer on this host reads the file itself (dfs/short_circuit.ts), and
     // checks it as it would served bytes. The path says where the bytes are, or that they are gone (empty).
-    LocateBlock: unary<LocateBlockRequest, LocateBlockReply>(async (req) => {
+    // Only a caller on this host is told where the file is: no other could open it.
+    LocateBlock: unary<LocateBlockRequest, LocateBlockReply>(async (req, peer) => {
       const block = await held(req.digest);
-      const file = altersServed(fault, block) ? undefined : store.localPath(req.digest);
+      const file = altersServed(fault, block) || !peer.address || !onThisHost(peer.address) ? undefined : store.localPath(req.digest);
       return { path: file ? path.resolve(file) : '', size: block.size };
     }),
 

@@ -19,7 +19,9 @@ import { findCluster } from '../cli/cluster_launcher.ts';
 import { sha256 } from '../lib/digest.ts';
 import { isBftmrError } from '../lib/errors.ts';
 import type * as M from '../lib/messages.ts';
-import { adoptBlock } from '../tasktracker/block_service.ts';
+import { adoptBlock, blockHandlers } from '../tasktracker/block_service.ts';
+import { FileBlockStore } from '../dfs/file_block_store.ts';
+import { DFS_OWNER } from '../dfs/block_store.ts';
 import { parseFault, StorageLies } from '../tasktracker/faults.ts';
 import { bftmr, corpus, json, tempDir } from './helpers/cli.ts';
 
@@ -98,6 +100,20 @@ test('a node taking a block handed over says how far it has read while it reads,
   t.true(reads[0]! > 0 && reads[0]! < bytes.length);
   t.true(said.slice(0, -1).every((p) => !p.stored));
   t.deepEqual(said.at(-1), { read: bytes.length, stored: { digest, size: bytes.length } });
+});
+
+test('a node tells only a caller on its host where a block\'s file is', async (t) => {
+  const store = await FileBlockStore.open(tempDir('bftmr-locate-'));
+  const bytes = randomBytes(10_000);
+  const { digest } = await store.put((async function* () { yield bytes; })(), DFS_OWNER);
+  const locate = blockHandlers(store, new Peers(), parseFault('')).LocateBlock!;
+  if (locate.kind !== 'unary') return t.fail(locate.kind);
+  const ask = (address: string) => locate.impl({ digest }, { role: 'tasktracker', name: 'tracker-9', address }, new AbortController().signal);
+  const here = await ask('127.0.0.1:5000');
+  t.is(here.path, store.localPath(digest));
+  t.true(fs.readFileSync(here.path).equals(bytes));
+  t.deepEqual(await ask('192.0.2.7:5000'), { path: '', size: bytes.length }); // another host: read it through ReadBlock
+  await store.close();
 });
 
 test('hand-over links go in the first directory that can hold them, each block\'s in its own; closing removes them; a file or node that failed is not tried again', async (t) => {
