@@ -514,9 +514,14 @@ export class DfsClient {
           });
         } catch (e) {
           if (e instanceof PutGivenUp) throw abort.signal.reason; // the failure that stopped it
-          abort.abort(e);
-          lease!.check(); // a lapsed lease is why, when it lapsed (a stopped client's uploads fail too)
-          throw e;
+          let why = e;
+          try {
+            lease!.check(); // a lapsed lease is why, when it lapsed (a stopped client's uploads fail too)
+          } catch (lapsed) {
+            why = lapsed;
+          }
+          abort.abort(why);
+          throw why;
         } finally {
           await release?.();
         }
@@ -598,29 +603,38 @@ export class DfsClient {
     const link = await b.links.link(b.path, b.index, block.digest);
     if (!link) return undefined;
     const ac = new AbortController();
-    const watch = new WaitWatch(() => ac.abort());
-    const req: M.AdoptBlockRequest = { digest: block.digest, size: b.size, path: link.path, offset: b.off };
-    const told = this.#peers.get(target.address).stream<M.AdoptBlockRequest, M.AdoptBlockProgress>('AdoptBlock', req, TRANSFER_DEADLINE_MS, ac.signal);
+    // The node says how far it has read every second (AdoptBlock): one that says nothing for as
+    // long as an upload may stall has stopped; one that takes longer in all than a source may for
+    // the block is as slow as one.
+    const gap = new WaitWatch(() => ac.abort());
+    const whole = new WaitWatch(() => ac.abort());
+    let told: AsyncGenerator<M.AdoptBlockProgress> | undefined;
     try {
-      // The node says how far it has read about every second (AdoptBlock): one that says nothing
-      // for as long as an upload may stall has stopped.
-      let ack: M.WriteBlockReply | undefined;
-      for (;;) {
-        const next = await watch.on(told.next(), kSourcePace.stallMs, 'did not read the block handed over');
-        if (next.done) break;
-        ack = next.value.stored ?? undefined;
-      }
+      const req: M.AdoptBlockRequest = { digest: block.digest, size: b.size, path: link.path, offset: b.off };
+      told = this.#peers.get(target.address).stream<M.AdoptBlockRequest, M.AdoptBlockProgress>('AdoptBlock', req, TRANSFER_DEADLINE_MS, ac.signal);
+      const said = told;
+      const ack = await whole.on((async () => {
+        for (let read = 0; ;) {
+          const next = await gap.on(said.next(), kSourcePace.stallMs, 'did not read the block handed over');
+          if (next.done) return undefined;
+          if (next.value.stored) return next.value.stored;
+          if (next.value.read < read || next.value.read > b.size) throw new BftmrError('BAD_REQUEST', `${target.tracker_id} said it read ${next.value.read} of ${b.size} bytes, after ${read}`);
+          progress(read = next.value.read);
+        }
+      })(), sourceAllowanceMs(b.size), 'did not take the block handed over');
       if (!ack) throw new BftmrError('UNAVAILABLE', `${target.tracker_id} ended the hand-over without a copy`);
       if (ack.digest !== block.digest) throw new BftmrError('DFS_DIGEST_MISMATCH', `${target.tracker_id} stored ${shortDigest(ack.digest)}, not ${shortDigest(block.digest)}`);
     } catch (e) {
-      if (!watch.silentForMs) {
+      const silent = gap.silentForMs ? gap : whole.silentForMs ? whole : undefined;
+      if (!silent) {
         b.links.refusedBy(target.tracker_id); // its later blocks are uploaded to it at once
         return undefined;
       }
-      throw this.#silent(target, watch, e);
+      throw this.#silent(target, silent, e);
     } finally {
-      watch.stop();
-      await told.return(undefined); // cancels the call if it is still on
+      gap.stop();
+      whole.stop();
+      await told?.return(undefined); // cancels the call if it is still on
       await link.remove();
     }
     this.#peers.heard(target);
@@ -746,6 +760,7 @@ export class DfsClient {
         break;
       } catch (e) {
         if (isBftmrError(e, 'LOCAL_IO')) throw e;
+        if (b.signal.aborted) throw new PutGivenUp();
         refuse(first, e);
         // The other nodes chosen first (their places go to other nodes below).
         first = rest.shift() ?? await another();

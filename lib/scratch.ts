@@ -45,11 +45,23 @@ export async function removeScratchDir(dir: string): Promise<void> {
 
 const swept = new Set<string>();
 
-/** The host's name as it may stand in a file name. */
-function hostTag(): string {
-  return os.hostname().replace(/[^A-Za-z0-9.]/g, '_') || 'host';
+/**
+ * Whose pids these are, as it may stand in a file name: the host's name and, where there is one,
+ * the pid namespace's inode (containers that share a host name and a directory count their pids
+ * apart).
+ */
+export function hostTag(): string {
+  let ns = '';
+  try { ns = /\[(\d+)\]/.exec(fs.readlinkSync('/proc/self/ns/pid'))?.[1] ?? ''; } catch { /* not Linux */ }
+  return (os.hostname().replace(/[^A-Za-z0-9.]/g, '_') || 'host') + (ns ? `.${ns}` : '');
 }
 
+/**
+ * Removes the directories named `<own><pid>-*` in `base` whose process is gone. Only a directory
+ * (not a link to one) of this user's that no one else may write into (mkdtemp makes them 0700) is
+ * removed: in a shared directory (the temporary one) another user could otherwise plant an entry
+ * of that name, and swap what is inside it while it is being removed.
+ */
 async function sweepOrphans(base: string, own: string): Promise<void> {
   let names: string[];
   try { names = await fsp.readdir(base); } catch { return; }
@@ -57,7 +69,10 @@ async function sweepOrphans(base: string, own: string): Promise<void> {
     if (!name.startsWith(own)) continue;
     const pid = Number(/^(\d+)-/.exec(name.slice(own.length))?.[1]);
     if (!Number.isSafeInteger(pid) || pid <= 0 || pid === process.pid || alive(pid)) continue;
-    await fsp.rm(path.join(base, name), { recursive: true, force: true }).catch(() => {}); // another user's: not ours to remove
+    const dir = path.join(base, name);
+    const st = await fsp.lstat(dir).catch(() => undefined);
+    if (!st?.isDirectory() || st.uid !== process.getuid?.() || (st.mode & 0o077) !== 0) continue;
+    await fsp.rm(dir, { recursive: true, force: true }).catch(() => {});
   }
 }
 

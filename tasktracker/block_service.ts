@@ -89,16 +89,17 @@ export async function* adoptBlock(store: BlockStore, lies: StorageLies, req: Ado
     }
   }
   const put = store.put(handedOver(), DFS_OWNER, req.digest);
-  // How far the read got, every `everyMs` while it gets further: a client waiting on a node that
-  // stopped (frozen, its disk hung) hears nothing and gives up as on a silent upload.
+  // How far the read got, every `everyMs` until the copy is kept: a client waiting on a node that
+  // stopped (frozen) hears nothing and gives up as on a silent upload. (A read that gets nowhere
+  // fails here after kSourcePace.stallMs, in fileBytes.)
   let settled = false;
   let wake: (() => void) | undefined;
   put.then(() => { settled = true; wake?.(); }, () => { settled = true; wake?.(); });
   const ticker = setInterval(() => wake?.(), everyMs);
   try {
-    for (let told = 0; !settled;) {
+    while (!settled) {
       await new Promise<void>((resolve) => { wake = resolve; });
-      if (!settled && read > told) yield { read: told = read };
+      if (!settled) yield { read };
     }
   } finally {
     clearInterval(ticker);
