@@ -103,7 +103,10 @@ export const kDfsDefaults: DfsOptions = {
 
 export const kClusterDefaults = {
   trackers: 3,
-  startTimeoutMs: 30_000,
+  // How long `cluster start` (and `run`) waits for its daemons to come up. A daemon that exits is
+  // seen at once; this bounds only one that neither comes up nor exits, and on a loaded machine
+  // (many daemons starting at once on 2 cores) the job tracker alone has needed over 30 s.
+  startTimeoutMs: 90_000,
   rpcDeadlineMs: 15_000,
 };
 
