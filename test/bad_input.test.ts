@@ -391,12 +391,16 @@ test.serial('dfs setrep lowers and raises the copies of every block below a path
 });
 
 test.serial('a job\'s code stays in the dfs while the job runs and goes when it ends (--job-code-keep-ms 0 here; as Hadoop\'s staging directory); the next submit stores it again', async (t) => {
-  // Each map waits two seconds first, so the job is seen running.
+  // Each map waits for the test to let it go (a minute at most), so the job is seen running.
   const slow = path.join(scratch, 'slow.ts');
-  fs.writeFileSync(slow, `let waited = false;
+  const gate = path.join(scratch, 'slow-gate');
+  t.teardown(() => fs.writeFileSync(gate, ''));
+  fs.writeFileSync(slow, `import fs from 'node:fs';
+let waited = false;
 export default {
   map(line: string, ctx: any) {
-    if (!waited) { Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2000); waited = true; }
+    for (let i = 0; i < 600 && !waited && !fs.existsSync(${JSON.stringify(gate)}); i++) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
+    waited = true;
     if (line.includes('hack')) ctx.emit('hack', '1');
   },
   reduce(k: string, vs: string[], ctx: any) { ctx.emit(k, String(vs.length)); },
@@ -418,6 +422,7 @@ export default {
     // GetJob with wait_ms answers when the job ends (a client learns of the end at once), not at the wait's end.
     const getJob = (wait_ms: number) => dfs.jobTracker.call<M.GetJobRequest, M.JobStatus>('GetJob', { job_id: jobId, wait_ms }, wait_ms + 15_000);
     t.is((await getJob(0)).state, 'RUNNING');
+    fs.writeFileSync(gate, '');
     const asked = Date.now();
     t.is((await getJob(MAX_JOB_WAIT_MS)).state, 'SUCCEEDED');
     t.true(Date.now() - asked < MAX_JOB_WAIT_MS, 'the answer came when the job ended');
