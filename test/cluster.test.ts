@@ -419,15 +419,13 @@ test('cluster stop also stops the trackers it did not start: one started again b
       { stdio: ['ignore', log, log] });
     fs.closeSync(log);
     children.push(again, await joinTracker(h, 'tracker-joined', '--slots', '1'));
-    // (Bounded, so a tracker left running fails the test instead of hanging it.)
-    const exited = children.map((c) => new Promise<number | string | null>((res) => {
-      c.once('exit', (code) => res(code));
-      setTimeout(() => res('still running a minute after cluster stop'), 60_000).unref();
-    }));
+    const exits = children.map((c) => new Promise<number | null>((res) => c.once('exit', (code) => res(code))));
     await until('both to register', async () => (await json<any>(bftmr(h, 'cluster', 'status', '--json'))).trackers,
       (ts: any[]) => ts.some((x) => x.id === 'tracker-1' && x.pid === again.pid && x.alive) && ts.some((x) => x.id === 'tracker-joined' && x.alive));
     const stop = await bftmr(h, 'cluster', 'stop');
     t.is(stop.code, 0, stop.stderr);
+    // (Bounded from the stop on, so a tracker left running fails the test instead of hanging it.)
+    const exited = exits.map((e) => Promise.race([e, new Promise<string>((res) => setTimeout(() => res('still running a minute after cluster stop'), 60_000).unref())]));
     t.deepEqual(await Promise.all(exited), [0, 0], 'each shut down when asked, and cleanly');
     t.false(fs.existsSync(path.join(h, 'cluster.json')));
   } finally {
