@@ -63,7 +63,7 @@ async function heldForDfs(store: BlockStore, digest: string): Promise<WriteBlock
  */
 export async function* adoptBlock(store: BlockStore, lies: StorageLies, req: AdoptBlockRequest, caller: Peer, signal?: AbortSignal,
   everyMs = ADOPT_PROGRESS_MS): AsyncGenerator<AdoptBlockProgress> {
-  if (!caller.address || !onThisHost(caller.address)) {
+  if (!onCallersHost(caller)) {
     throw new BftmrError('BAD_REQUEST', `a block is handed over through a file only by a client on this node's host, not ${caller.address ?? 'an unknown address'}`);
   }
   if (!path.isAbsolute(req.path) || path.basename(req.path) !== req.digest) {
@@ -107,6 +107,11 @@ export async function* adoptBlock(store: BlockStore, lies: StorageLies, req: Ado
   const info = await put;
   await lies.stored(info.digest);
   yield { read: info.size, stored: { digest: info.digest, size: info.size } };
+}
+
+/** Whether the caller's connection comes from this host (so it can open the files this node names or reads). */
+function onCallersHost(caller: Peer): boolean {
+  return !!caller.address && onThisHost(caller.address);
 }
 
 /** How often a node taking a block handed over says how far it has read (AdoptBlock). */
@@ -187,7 +192,7 @@ export function blockHandlers(store: BlockStore, peers: Peers, fault: Fault, lie
     // Only a caller on this host is told where the file is: no other could open it.
     LocateBlock: unary<LocateBlockRequest, LocateBlockReply>(async (req, peer) => {
       const block = await held(req.digest);
-      const file = altersServed(fault, block) || !peer.address || !onThisHost(peer.address) ? undefined : store.localPath(req.digest);
+      const file = altersServed(fault, block) || !onCallersHost(peer) ? undefined : store.localPath(req.digest);
       return { path: file ? path.resolve(file) : '', size: block.size };
     }),
 
