@@ -39,10 +39,15 @@ export default { map(line: string) {}, reduce(key: string) {} };\n`);
   const input = path.join(tmp, 'in.txt');
   fs.writeFileSync(input, 'x\n');
   const child = spawn(process.execPath, [path.join(ROOT, 'bin/bftmr.js'), 'run', module, '--input', input, '--output', path.join(tmp, 'out')],
-    { cwd: ROOT, env: { ...process.env, TMPDIR: tmp }, stdio: 'ignore' });
-  for (let i = 0; i < 300 && !fs.existsSync(started); i++) await new Promise((r) => setTimeout(r, 100));
-  t.true(fs.existsSync(started), 'the module\'s top-level code runs');
-  const exited = new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.on('exit', (code, signal) => resolve([code, signal])));
+    { cwd: ROOT, env: { ...process.env, TMPDIR: tmp }, stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr!.setEncoding('utf8').on('data', (s: string) => { stderr += s; });
+  let gone = false;
+  const exited = new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.on('exit', (code, signal) => { gone = true; resolve([code, signal]); }));
+  // The module loads after it type-checks, which on a loaded machine can take a minute: wait for it
+  // (or for the submit to end, which would be the failure) rather than for a fixed time.
+  for (let i = 0; i < 1_800 && !gone && !fs.existsSync(started); i++) await new Promise((r) => setTimeout(r, 100));
+  t.true(fs.existsSync(started), `the module's top-level code runs (${gone ? `the submit ended first: ${stderr.trim()}` : 'not within 3 minutes'})`);
   child.kill(sig);
   const timeout = setTimeout(() => child.kill('SIGKILL'), 10_000);
   // run checks the module while its cluster starts: its own handler stops the cluster and exits 130.
