@@ -414,7 +414,7 @@ export default {
   t.is(held.length, 1, 'the running job\'s code is stored');
   t.regex(held[0]!, /^\/\.bftmr\/jobs\/[0-9a-f]{64}\.mjs$/);
   const gone = async () => {
-    for (let i = 0; i < 100 && (await code()).length > 0; i++) await new Promise((r) => setTimeout(r, 100));
+    for (let i = 0; i < 600 && (await code()).length > 0; i++) await new Promise((r) => setTimeout(r, 100));
     return (await code()).length === 0;
   };
   const dfs = new DfsClient((await findCluster(home)).jobTracker.address);
@@ -430,7 +430,7 @@ export default {
     // So is each tracker's copy of its module.
     const modules = () => fs.readdirSync(home).filter((d) => d.startsWith('tracker-'))
       .flatMap((d) => (fs.existsSync(path.join(home, d, 'code')) ? fs.readdirSync(path.join(home, d, 'code')) : []));
-    for (let i = 0; i < 100 && modules().length > 0; i++) await new Promise((r) => setTimeout(r, 100));
+    for (let i = 0; i < 600 && modules().length > 0; i++) await new Promise((r) => setTimeout(r, 100));
     t.deepEqual(modules(), [], 'the trackers keep no module of a job that ended');
     // The same code again, through the client library, with the path it was stored at: the submit
     // finds it gone (JOB_CODE_GONE), stores it again and runs the job; `job status --wait` waits for it.
