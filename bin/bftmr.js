@@ -1,8 +1,7 @@
 #!/usr/bin/env node
-// Entry point of the `bftmr` command: paces V8's full collections, registers the TypeScript
-// loader, then runs the CLI.
+// Entry point of the `bftmr` command: paces V8's full collections, then runs the CLI.
 import { setFlagsFromString } from 'node:v8';
-import { register } from 'tsx/esm/api';
+import { cliBundle } from './cli_bundle.js';
 
 // V8 counts the external memory (Buffers' bytes) allocated since the last full collection
 // against the old generation's limit, which it sets only about 8 MB plus the new space above
@@ -17,5 +16,12 @@ import { register } from 'tsx/esm/api';
 // 305 MB during a put (217-252 MB at 3, in three runs).
 setFlagsFromString('--heap-growing-percent=200');
 
-register();
-await import('../cli/main.ts');
+// The CLI bundled (bin/cli_bundle.js), or, when it cannot be, its sources through tsx.
+const bundle = await cliBundle();
+if (bundle) {
+  if (process.env.BFTMR_DEBUG) process.setSourceMapsEnabled(true); // stack traces in the TypeScript sources
+  await import(bundle);
+} else {
+  (await import('tsx/esm/api')).register();
+  await import('../cli/main.ts');
+}
