@@ -12,6 +12,7 @@ import path from 'node:path';
 import { BftmrError, ioReason, isBftmrError, messageOf } from '../lib/errors.ts';
 import { newHasher, shortDigest } from '../lib/digest.ts';
 import { FileWriter } from '../lib/direct_io.ts';
+import { PieceHasher } from '../lib/piece_hasher.ts';
 import { newNonce, newProofMac } from '../lib/proof.ts';
 import { isTransportFailure, RpcClient } from '../lib/rpc.ts';
 import type * as M from '../lib/messages.ts';
@@ -857,14 +858,14 @@ export class DfsClient {
       let reached = base; // a retry from another replica rewrites bytes already counted
       try {
         const { failures, local } = await fetchBlock(this.#peers, b, async (chunks) => {
-          const hash = newHasher();
+          const hash = new PieceHasher();
           let pos = base;
           const sink = await open(i, base);
           try {
             // No more than the block's bytes come (fetchBlock): none lands on the next block's.
+            // A piece read from a file is hashed in another thread while it is written here.
             for await (const c of chunks) {
-              hash.update(c);
-              await sink.write(c);
+              await Promise.all([hash.update(c), sink.write(c)]);
               pos += c.length;
               if (pos > reached) {
                 done += pos - reached;
@@ -872,11 +873,12 @@ export class DfsClient {
                 progress?.(done, info.size);
               }
             }
-            const got = hash.digest('hex');
+            const got = await hash.digest();
             if (got !== b.digest || pos - base !== b.size) {
               throw new BftmrError('DFS_DIGEST_MISMATCH', `served bytes hash to ${shortDigest(got)}, not ${shortDigest(b.digest)}`);
             }
           } catch (e) {
+            hash.discard();
             await sink.abort();
             throw e;
           }

@@ -11,7 +11,8 @@
  * O_DIRECT wants the memory, the file offset and the length aligned to the device's block. Node
  * offers no aligned allocation, but a WebAssembly.Memory starts on a page boundary: one, made
  * once and never grown (growing would detach its buffer), is cut into stages that writers borrow
- * for their lifetime. Bytes are copied into a stage and written when it is full, one write in
+ * for their lifetime. It is shared memory, so a thread can hash a piece where it lies
+ * (lib/piece_hasher.ts). Bytes are copied into a stage and written when it is full, one write in
  * flight while the next stage fills; a reader reads the next stage while its caller uses the last.
  * No stages free, an offset that is not aligned, a file system that refuses O_DIRECT (at open or
  * at the first write or read): plain reads and writes, the same bytes.
@@ -26,16 +27,16 @@ const STAGES_PER_WRITER = 2;
 const WRITERS = 6;
 
 /** The one part of WebAssembly used here (the project's types leave out the DOM's, which declare it). */
-const { Memory } = (globalThis as unknown as { WebAssembly: { Memory: new (d: { initial: number; maximum: number }) => { buffer: ArrayBuffer } } }).WebAssembly;
+const { Memory } = (globalThis as unknown as { WebAssembly: { Memory: new (d: { initial: number; maximum: number; shared: true }) => { buffer: SharedArrayBuffer } } }).WebAssembly;
 
 /** The stages of the process's aligned memory: sets of STAGES_PER_WRITER, free for a writer or reader to take. */
 let freeSets: Buffer[][] | undefined;
 function takeStages(): Buffer[] | undefined {
   if (!freeSets) {
     const pages = (WRITERS * STAGES_PER_WRITER * STAGE_BYTES) / 65536;
-    let memory: { buffer: ArrayBuffer } | undefined;
+    let memory: { buffer: SharedArrayBuffer } | undefined;
     try {
-      memory = new Memory({ initial: pages, maximum: pages });
+      memory = new Memory({ initial: pages, maximum: pages, shared: true });
     } catch {
       // No room to reserve it (a cap on address space, say): plain reads and writes only.
     }
