@@ -43,7 +43,7 @@ function fresh(manifest) {
 }
 
 async function build() {
-  const { build: esbuild, version } = await import('esbuild');
+  const { build: esbuild } = await import('esbuild');
   const started = Date.now();
   const result = await esbuild({
     entryPoints: [ENTRY], outfile: BUNDLE, bundle: true, platform: 'node', format: 'esm', target: 'node20',
@@ -63,7 +63,7 @@ async function build() {
   }
   // A source changed while the bundle was being built may not be in it: no manifest, so the next start builds again.
   if (inputs.some(([, mtimeMs]) => mtimeMs >= started - 1000)) return;
-  fs.writeFileSync(`${MANIFEST}.${tag}`, JSON.stringify({ format: FORMAT, esbuild: version, root: ROOT, inputs }));
+  fs.writeFileSync(`${MANIFEST}.${tag}`, JSON.stringify({ format: FORMAT, root: ROOT, inputs }));
   fs.renameSync(`${MANIFEST}.${tag}`, MANIFEST);
 }
 
