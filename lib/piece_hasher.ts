@@ -79,16 +79,15 @@ let nextHasher = 0;
 
 export class PieceHasher {
   readonly #id = nextHasher++;
-  /** Whether this hasher's pieces go to the thread (decided by its first piece), and which thread. */
-  #away: boolean | undefined;
+  /** The thread this hasher's pieces go to, once its first piece lay in shared memory. */
   #thread: Worker | undefined;
-  readonly #here: Hash = createHash('sha256');
+  /** Set once its first piece was hashed here: all its pieces are. */
+  #here: Hash | undefined;
 
   /** Adds `piece`; its memory must stay as it is until the returned promise resolves. */
   update(piece: Uint8Array): Promise<void> {
-    this.#away ??= piece.buffer instanceof SharedArrayBuffer;
-    if (!this.#away) {
-      this.#here.update(piece);
+    if (!this.#thread && (this.#here || !(piece.buffer instanceof SharedArrayBuffer))) {
+      (this.#here ??= createHash('sha256')).update(piece);
       return Promise.resolve();
     }
     this.#thread ??= hashingThread();
@@ -99,7 +98,7 @@ export class PieceHasher {
 
   /** The digest of the pieces so far; the hasher is done. */
   async digest(): Promise<Digest> {
-    if (!this.#thread) return this.#here.digest('hex');
+    if (!this.#thread) return (this.#here ?? createHash('sha256')).digest('hex');
     return (await ask(this.#thread, { hasher: this.#id, done: true }))!;
   }
 
