@@ -215,10 +215,23 @@ export function registerJob(program: Command): void {
         tookOver = true;
         line.done();
         process.stderr.write('\nbftmr: interrupted: stopping the throw-away cluster\n');
-        // A half-copied output goes with the files being written into it.
-        removeScratch();
-        if (copying) fs.rmSync(o.output, { recursive: true, force: true });
-        void cleanup().then(() => process.exit(130));
+        // From here the outcome is 130 whatever else fails: the work in flight (a put, a get, a job
+        // wait) fails as the cluster and its files go under it, and that is no error of the run's.
+        // Left uncaught, such a failure would end the run with 1 before the cluster is stopped.
+        const swallow = (e: unknown) => { if (process.env.BFTMR_DEBUG) process.stderr.write(`bftmr: after the interrupt: ${(e as Error)?.stack ?? String(e)}\n`); };
+        process.on('uncaughtException', swallow);
+        process.on('unhandledRejection', swallow);
+        // A half-copied output goes with the files being written into it. A removal can fail while
+        // the work in flight still writes into what is removed: the cluster's directory goes anyway.
+        const removals = [removeScratch, () => copying && fs.rmSync(o.output, { recursive: true, force: true, maxRetries: 3, retryDelay: 20 })];
+        for (const remove of removals) {
+          try {
+            remove();
+          } catch (e) {
+            process.stderr.write(`bftmr: ${messageOf(e)}\n`);
+          }
+        }
+        void cleanup().finally(() => process.exit(130));
       };
       const offSignals = onStopSignals(onSignal);
       try {

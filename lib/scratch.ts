@@ -85,10 +85,22 @@ function alive(pid: number): boolean {
   }
 }
 
-/** Removes every scratch path now (the process is about to exit). */
+/**
+ * Removes every scratch path now (the process is about to exit). Work still in flight may write
+ * into a directory as it goes (ENOTEMPTY): each removal is retried, every path is tried, and the
+ * error then names the paths left.
+ */
 export function removeScratch(): void {
-  for (const p of scratch) fs.rmSync(p, { recursive: true, force: true });
+  const left: string[] = [];
+  for (const p of scratch) {
+    try {
+      fs.rmSync(p, { recursive: true, force: true, maxRetries: 3, retryDelay: 20 });
+    } catch {
+      left.push(p);
+    }
+  }
   scratch.clear();
+  if (left.length) throw new Error(`could not remove ${left.join(', ')}`);
 }
 
 /**
@@ -97,8 +109,12 @@ export function removeScratch(): void {
  */
 export async function onInterruptRemoveScratch<T>(fn: () => Promise<T>): Promise<T> {
   const onSignal = () => {
-    removeScratch();
-    process.stderr.write('\nbftmr: interrupted; nothing half-written was left\n');
+    try {
+      removeScratch();
+      process.stderr.write('\nbftmr: interrupted; nothing half-written was left\n');
+    } catch (e) {
+      process.stderr.write(`\nbftmr: interrupted; ${(e as Error).message}\n`);
+    }
     process.exit(130);
   };
   const off = onStopSignals(onSignal);

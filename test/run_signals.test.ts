@@ -16,13 +16,17 @@ interface Run {
   /** Resolves on the first output that holds `text`, as it comes. */
   printed: (text: string) => Promise<void>;
   kill: (sig: NodeJS.Signals) => void;
+  /** What the run wrote to standard error so far (with BFTMR_DEBUG: stacks too), for a failure's message. */
+  stderr: () => string;
 }
 
 /** `bftmr run` of `module` on `input`, with `tmp` as its temporary directory. */
 function run(tmp: string, module: string, input: string, output: string, ...args: string[]): Run {
   const child = spawn(process.execPath, [path.join(ROOT, 'bin/bftmr.js'), 'run', module, '--input', input, '--output', output, ...args],
-    { cwd: ROOT, env: { ...process.env, TMPDIR: tmp }, stdio: ['ignore', 'pipe', 'ignore'] });
+    { cwd: ROOT, env: { ...process.env, TMPDIR: tmp, BFTMR_DEBUG: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
+  let err = '';
+  child.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
   const waiting: { text: string; resolve: () => void }[] = [];
   child.stdout!.on('data', (d: Buffer) => {
     out += d.toString();
@@ -37,7 +41,7 @@ function run(tmp: string, module: string, input: string, output: string, ...args
   };
   const pids = until('the run\'s cluster to be up', async () => state(), (s) => s !== undefined, 120_000)
     .then((s) => [s!.jobTracker.pid, ...s!.trackers.map((tr) => tr.pid)]);
-  return { exited, pids, printed, kill: (sig) => child.kill(sig) };
+  return { exited, pids, printed, kill: (sig) => child.kill(sig), stderr: () => err };
 }
 
 function alive(pid: number): boolean {
@@ -70,7 +74,7 @@ test('Ctrl-C while the job runs stops every daemon of the throw-away cluster, ex
   t.teardown(() => reap(pids));
   await new Promise((res) => setTimeout(res, 2_000));
   r.kill('SIGINT');
-  t.deepEqual(await r.exited, [130, null]);
+  t.deepEqual(await r.exited, [130, null], r.stderr());
   t.deepEqual(pids.filter(alive), [], 'no daemon of the run is left');
   t.deepEqual(fs.readdirSync(tmp).filter((n) => n.startsWith('bftmr-run-')), [], 'its directory is gone');
   t.false(fs.existsSync(output));
@@ -88,7 +92,7 @@ test('a signal while the run stops its cluster after the job (the summary is out
   await r.printed('"state"');
   r.kill('SIGTERM');
   const [code, signal] = await r.exited;
-  t.deepEqual([code, signal], [0, null], 'the run ends as it would have: the job succeeded');
+  t.deepEqual([code, signal], [0, null], `the run ends as it would have: the job succeeded\n${r.stderr()}`);
   t.deepEqual(pids.filter(alive), [], 'no daemon of the run is left');
   t.deepEqual(fs.readdirSync(tmp).filter((n) => n.startsWith('bftmr-run-')), [], 'its directory is gone');
   t.is(normalisedOutput(output), 'be\t2\nnot\t1\nor\t1\nto\t2\n', 'the output copied before the signal stays');
