@@ -525,7 +525,7 @@ export async function startJobTracker(opts: JobTrackerOptions, log: (line: strin
       if (!isDigest(req.digest)) throw new BftmrError('JOB_BAD_ARGUMENT', `not a block digest: ${req.digest}`);
       const who = `a ${req.writer ? 'writer' : 'reader'} of ${req.path}`;
       log(`${who} reports ${req.tracker_id} for block ${req.digest.slice(0, 12)}: ${req.error}`);
-      core.reportBadReplica(req.tracker_id, req.digest, who, req.writer);
+      core.reportBadReplica(req.tracker_id, req.digest, who, Date.now(), req.writer);
       drainEffects();
       return {};
     }),

@@ -1157,7 +1157,7 @@ class Simulation {
           if (got === 'unavailable') continue;
           if (got === 'bad bytes' && !(t.plan.mode === 'equivocate')) this.#noteBad(d, t.id);
           if (got === 'not held') this.#noteBad(d, t.id);
-          this.#call('reportBadReplica', () => this.#core.reportBadReplica(t.id, d, 'client'));
+          this.#call('reportBadReplica', () => this.#core.reportBadReplica(t.id, d, 'client', this.#now));
         }
         this.#trace(`read ${file.name} ${d.slice(0, 8)}: ${ok ? 'ok' : 'FAILED'} [${tried.join(' ')}]`);
       }

@@ -867,10 +867,10 @@ test('core: a reader\'s report leads to an audit, and only the audit\'s own find
   const [a, b, x, y] = ids as [string, string, string, string];
   c.trackBlock(D('blk'), 10, 2, [a, b], 0);
   take();
-  c.reportBadReplica(x, D('blk'), 'a reader');
+  c.reportBadReplica(x, D('blk'), 'a reader', 0);
   t.deepEqual(take().filter((e) => e.type === 'audit'), [], 'a tracker that holds no replica is not audited');
-  c.reportBadReplica(a, D('blk'), 'a reader');
-  c.reportBadReplica(a, D('blk'), 'another reader');
+  c.reportBadReplica(a, D('blk'), 'a reader', 0);
+  c.reportBadReplica(a, D('blk'), 'another reader', 0);
   const audits = take().filter((e): e is Extract<Effect, { type: 'audit' }> => e.type === 'audit');
   t.is(audits.length, 1, 'one audit at a time per replica');
   t.like(audits[0], { jobId: '', trackerId: a, digest: D('blk') });
@@ -879,7 +879,7 @@ test('core: a reader\'s report leads to an audit, and only the audit\'s own find
   t.deepEqual(c.trackers(10).find((i) => i.tracker_id === a)!.verdicts, []);
   t.is(c.blockHealth(D('blk'))!.state, 'HEALTHY');
   // Accused again, and this time the job tracker sees other bytes.
-  c.reportBadReplica(a, D('blk'), 'a reader');
+  c.reportBadReplica(a, D('blk'), 'a reader', 0);
   const again = take().find((e): e is Extract<Effect, { type: 'audit' }> => e.type === 'audit')!;
   c.auditResult(again, false, 20);
   const verdicts = c.trackers(20).find((i) => i.tracker_id === a)!.verdicts;
@@ -910,7 +910,7 @@ test('core: a reader\'s report that comes while a routine audit of that copy is 
   }
   t.like(routine, { routine: true, digest: D('blk') });
   const accused = routine!.trackerId;
-  c.reportBadReplica(accused, D('blk'), 'a reader');
+  c.reportBadReplica(accused, D('blk'), 'a reader', 60_000);
   t.deepEqual(audits(), [], 'one audit at a time per replica');
   c.auditResult(routine!, true, 70_000);
   const followUp = audits();
@@ -920,6 +920,28 @@ test('core: a reader\'s report that comes while a routine audit of that copy is 
   c.auditResult(followUp[0]!, false, 70_010);
   t.is(c.trackers(70_010).find((i) => i.tracker_id === accused)!.verdicts.length, 1);
   t.false(c.blockHealth(D('blk'))!.live.includes(accused));
+});
+
+test('core: a reader\'s report against a tracker not registered yet (the job tracker restarted) is audited once it registers, unless it stays away past its expiry', (t) => {
+  // A node that holds the right bytes but serves readers others passes routine audits: a report
+  // dropped because it came before the node registered again would never be made good.
+  const c = new JobTrackerCore(OPTS, seeded(5), 0);
+  const audits = () => c.takeEffects().filter((e): e is Extract<Effect, { type: 'audit' }> => e.type === 'audit');
+  c.trackBlock(D('blk'), 10, 2, ['ta', 'tb'], 0); // as the restart restores it, from the namespace
+  c.reportBadReplica('ta', D('blk'), 'a reader', 10);
+  c.reportBadReplica('tb', D('blk'), 'a reader', 10);
+  t.deepEqual(audits(), [], 'no tracker to ask yet');
+  const join = (id: string, now: number) => c.register({ tracker_id: id, address: `${id}:1`, pid: 1, slots: 1, fault: '', blocks: [{ digest: D('blk') }] }, now);
+  join('ta', 200);
+  const [audit, ...more] = audits();
+  t.like(audit, { jobId: '', trackerId: 'ta', digest: D('blk'), task: 'reported by a reader' });
+  t.deepEqual(more, []);
+  c.auditResult(audit!, false, 210);
+  t.is(c.trackers(210).find((i) => i.tracker_id === 'ta')!.verdicts.length, 1, 'the audit\'s own finding is the verdict');
+  // tb stays away longer than a tracker may be silent: the report is dropped.
+  c.tick(10 + c.expiryMs() + 1);
+  join('tb', 10 + c.expiryMs() + 2);
+  t.deepEqual(audits(), []);
 });
 
 test('core: no copy of a block is made on a tracker until it has acknowledged the reply that told it to delete its copy', (t) => {
@@ -953,7 +975,7 @@ test('core: a verdict goes out as an effect to keep; a restarted core given them
   const [a, b] = ids as [string, string];
   c.trackBlock(D('blk'), 10, 2, [a, b], 0);
   take();
-  c.reportBadReplica(a, D('blk'), 'a reader');
+  c.reportBadReplica(a, D('blk'), 'a reader', 0);
   c.auditResult(take().find((e): e is Extract<Effect, { type: 'audit' }> => e.type === 'audit')!, false, 10);
   const kept = take().filter((e): e is Extract<Effect, { type: 'verdict' }> => e.type === 'verdict');
   t.is(kept.length, 1);
@@ -972,12 +994,12 @@ test('core: a writer\'s report of a copy no file lists is checked: deleted if ba
   const [a, b, x, y] = ids as [string, string, string, string];
   c.trackBlock(D('blk'), 10, 2, [a, b], 0);
   take();
-  c.reportBadReplica(a, D('blk'), 'a writer of /f', true);
+  c.reportBadReplica(a, D('blk'), 'a writer of /f', 0, true);
   const listed = take().filter((e): e is Extract<Effect, { type: 'audit' }> => e.type === 'audit');
   t.false(listed[0]?.unlisted ?? false, 'a listed replica is audited like any accused one');
   c.auditResult(listed[0]!, true, 1);
   for (const [id, matched] of [[x, false], [y, true]] as const) {
-    c.reportBadReplica(id, D('new'), 'a writer of /f', true);
+    c.reportBadReplica(id, D('new'), 'a writer of /f', 0, true);
     const [audit] = take().filter((e): e is Extract<Effect, { type: 'audit' }> => e.type === 'audit');
     t.like(audit, { jobId: '', trackerId: id, digest: D('new'), unlisted: true });
     c.auditResult(audit!, matched, 10);
@@ -991,12 +1013,12 @@ test('core: a tracker that says it does not hold a block it claimed gets a verdi
   const { core: c, ids, take } = core();
   const [a, b] = ids as [string, string];
   c.trackBlock(D('blk'), 10, 2, [a, b], 0);
-  c.reportBadReplica(b, D('blk'), 'a reader');
+  c.reportBadReplica(b, D('blk'), 'a reader', 0);
   const silent = take().find((e): e is Extract<Effect, { type: 'audit' }> => e.type === 'audit')!;
   c.auditResult(silent, true, 5); // unreachable: no proof
   t.deepEqual(c.trackers(5).find((i) => i.tracker_id === b)!.verdicts, []);
   t.true(c.blockHealth(D('blk'))!.live.includes(b));
-  c.reportBadReplica(a, D('blk'), 'a reader');
+  c.reportBadReplica(a, D('blk'), 'a reader', 0);
   const audit = take().find((e): e is Extract<Effect, { type: 'audit' }> => e.type === 'audit')!;
   c.auditResult(audit, true, 10, false);
   t.regex(c.trackers(10).find((i) => i.tracker_id === a)!.verdicts[0]!, /lost block .* it claimed/);

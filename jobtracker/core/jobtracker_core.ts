@@ -46,6 +46,8 @@ export interface TrackerRecord {
 
 /** Finished jobs kept (status, attempts, records), by default. */
 export const kJobHistory = 1000;
+/** At most this many accusations against trackers not registered are kept (see #heldAccusations). */
+const kHeldAccusations = 4096;
 /** Blocks a tracker may still accuse a source of, at most (the oldest are forgotten). */
 const MAX_READABLE = 1024;
 export class JobTrackerCore {
@@ -70,6 +72,13 @@ export class JobTrackerCore {
    * that comes meanwhile is kept (`accused`) and checked when it ends, fetching as readers do.
    */
   readonly #blockAudits = new Map<string, { routine: boolean; accused?: { why: string; unlisted: boolean } }>();
+  /**
+   * Accusations against a tracker this run of the job tracker does not know (yet: after a restart
+   * a reader may accuse a node before the node registers again), by `tracker|digest`, oldest first:
+   * audited when it registers (its block report says then whether the copy is listed), dropped
+   * after a tracker's expiry time, and at most kHeldAccusations of them (a liar could name any).
+   */
+  readonly #heldAccusations = new Map<string, { trackerId: string; digest: string; why: string; unlisted: boolean; sinceMs: number }>();
   readonly #replication: ReplicationMonitor;
   /**
    * drop_job actions for trackers that were lost before they carried them out (their disks keep
@@ -171,6 +180,7 @@ export class JobTrackerCore {
     });
     this.#replication.trackerClock(id, req.clock_ms);
     this.#replication.trackerUp(id, req.blocks?.map((b, i) => ({ digest: b.digest, ageMs: req.block_ages_ms?.[i] })), now);
+    this.#auditHeld(id, now);
     const { outbox } = this.#trackers.get(id)!;
     // Jobs that ended while it was away: it drops their data too, keeping only the copies the
     // dfs still counts on it for (its others were replaced meanwhile).
@@ -316,14 +326,14 @@ export class JobTrackerCore {
     }
     for (const r of req.replications ?? []) {
       // Its word against a source is a reason to look, not proof.
-      for (const s of this.#replication.repairResult(t.id, r, now)) this.#auditBlock(s, r.digest, `accused by ${t.id} during a repair`);
-      for (const m of this.#replication.takeMoveAudits()) this.#auditBlock(m.trackerId, m.digest, 'a copy a balancing move made', false, true);
+      for (const s of this.#replication.repairResult(t.id, r, now)) this.#auditBlock(s, r.digest, `accused by ${t.id} during a repair`, now);
+      for (const m of this.#replication.takeMoveAudits()) this.#auditBlock(m.trackerId, m.digest, 'a copy a balancing move made', now, false, true);
     }
     // A reader's word against a source is a reason to look, not proof; only for a block it was sent
     // to read, once per launch that sent it there.
     for (const r of req.bad_reads ?? []) {
       if (!t.readable.get(r.digest)?.delete(r.tracker_id)) continue;
-      this.#auditBlock(r.tracker_id, r.digest, `accused by ${t.id}, reading it for a task`);
+      this.#auditBlock(r.tracker_id, r.digest, `accused by ${t.id}, reading it for a task`, now);
     }
     if (req.bad_blocks?.length) {
       this.#replication.selfReportedBad(t.id, req.bad_blocks);
@@ -389,8 +399,9 @@ export class JobTrackerCore {
     }
     this.#checkJobs(this.#ctx(now));
     if (this.#reruns.length) this.#rerunWhenReady(now);
+    this.#expireHeld(now);
     const audit = this.#replication.tick(now);
-    if (audit) this.#auditBlock(audit.trackerId, audit.digest, 'routine audit', false, true);
+    if (audit) this.#auditBlock(audit.trackerId, audit.digest, 'routine audit', now, false, true);
   }
 
   /**
@@ -500,18 +511,22 @@ export class JobTrackerCore {
    * deleted only if it is bad (so no one's word deletes a good copy, such as one a concurrent put
    * of the same bytes is about to list).
    */
-  reportBadReplica(trackerId: string, digest: string, reporter: string, writer = false): void {
-    if (writer && !this.#replication.isReplica(trackerId, digest)) this.#auditBlock(trackerId, digest, `a copy ${reporter} did not keep`, true);
-    else this.#auditBlock(trackerId, digest, `reported by ${reporter}`);
+  reportBadReplica(trackerId: string, digest: string, reporter: string, now: number, writer = false): void {
+    if (writer && !this.#replication.isReplica(trackerId, digest)) this.#auditBlock(trackerId, digest, `a copy ${reporter} did not keep`, now, true);
+    else this.#auditBlock(trackerId, digest, `reported by ${reporter}`, now);
   }
 
   blockHealth(digest: string): BlockHealth | undefined {
     return this.#replication.health(digest);
   }
 
-  #auditBlock(trackerId: string, digest: string, why: string, unlisted = false, routine = false): void {
+  #auditBlock(trackerId: string, digest: string, why: string, now: number, unlisted = false, routine = false): void {
     const t = this.#trackers.get(trackerId);
     const key = `${trackerId}|${digest}`;
+    if (!t && !routine) {
+      this.#holdAccusation(key, { trackerId, digest, why, unlisted, sinceMs: now });
+      return;
+    }
     if (!t || unlisted === this.#replication.isReplica(trackerId, digest)) return;
     const current = this.#blockAudits.get(key);
     if (current) {
@@ -522,6 +537,29 @@ export class JobTrackerCore {
     this.#effects.push({
       type: 'audit', jobId: '', task: why, trackerId, address: t.address, digest, ...(unlisted ? { unlisted } : {}), ...(routine ? { routine } : {}),
     });
+  }
+
+  #holdAccusation(key: string, a: { trackerId: string; digest: string; why: string; unlisted: boolean; sinceMs: number }): void {
+    if (this.#heldAccusations.has(key)) return;
+    if (this.#heldAccusations.size >= kHeldAccusations) this.#heldAccusations.delete(this.#heldAccusations.keys().next().value!);
+    this.#heldAccusations.set(key, a);
+  }
+
+  /** The accusations held against `trackerId`, now that it has registered: each is audited as it came. */
+  #auditHeld(trackerId: string, now: number): void {
+    for (const [key, a] of this.#heldAccusations) {
+      if (a.trackerId !== trackerId) continue;
+      this.#heldAccusations.delete(key);
+      this.#auditBlock(a.trackerId, a.digest, a.why, now, a.unlisted);
+    }
+  }
+
+  /** Accusations held longer than a tracker may stay silent: their tracker is not coming back soon. */
+  #expireHeld(now: number): void {
+    for (const [key, a] of this.#heldAccusations) {
+      if (now - a.sinceMs <= this.expiryMs()) break; // oldest first
+      this.#heldAccusations.delete(key);
+    }
   }
 
   // ---------------------------------------------------------------- jobs
@@ -573,7 +611,7 @@ export class JobTrackerCore {
       if (matched && held) {
         // A balancing move's new copy: only a proven one replaces the old.
         this.#replication.moveChecked(audit.trackerId, audit.digest, answered, now);
-        if (accused) this.#auditBlock(audit.trackerId, audit.digest, accused.why, accused.unlisted);
+        if (accused) this.#auditBlock(audit.trackerId, audit.digest, accused.why, now, accused.unlisted);
         return;
       }
       if (audit.unlisted) { this.#replication.discard(audit.trackerId, audit.digest); return; }
