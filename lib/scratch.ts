@@ -51,10 +51,13 @@ const swept = new Set<string>();
  * apart).
  */
 export function hostTag(): string {
+  if (tag !== undefined) return tag;
   let ns = '';
   try { ns = /\[(\d+)\]/.exec(fs.readlinkSync('/proc/self/ns/pid'))?.[1] ?? ''; } catch { /* not Linux */ }
-  return (os.hostname().replace(/[^A-Za-z0-9.]/g, '_') || 'host') + (ns ? `.${ns}` : '');
+  return (tag = (os.hostname().replace(/[^A-Za-z0-9.]/g, '_') || 'host') + (ns ? `.${ns}` : ''));
 }
+/** hostTag(), read once: a process keeps its host name and pid namespace. */
+let tag: string | undefined;
 
 /**
  * Removes the directories named `<own><pid>-*` in `base` whose process is gone. Only a directory
