@@ -9,14 +9,15 @@
  * The caller must leave a piece's memory unchanged until `update` has resolved. One thread serves
  * the process, in order; it holds the process open only while it has work.
  */
-import { createHash, type Hash } from 'node:crypto';
+import type { Hash } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
-import type { Digest } from './digest.ts';
+import { newHasher, type Digest } from './digest.ts';
 
 /** A piece for a hasher (created by its first), or its end: `done` answers its digest, `drop` forgets it. */
 type Request = { id: number; hasher: number; data?: Uint8Array; done?: true; drop?: true };
 type Reply = { id: number; hex?: string; error?: string };
 
+/** The thread's code (evaluated, so it cannot import lib/digest.ts: the same SHA-256 spelled out). */
 const THREAD = `
 const { parentPort } = require('node:worker_threads');
 const { createHash } = require('node:crypto');
@@ -87,7 +88,7 @@ export class PieceHasher {
   /** Adds `piece`; its memory must stay as it is until the returned promise resolves. */
   update(piece: Uint8Array): Promise<void> {
     if (!this.#thread && (this.#here || !(piece.buffer instanceof SharedArrayBuffer))) {
-      (this.#here ??= createHash('sha256')).update(piece);
+      (this.#here ??= newHasher()).update(piece);
       return Promise.resolve();
     }
     this.#thread ??= hashingThread();
@@ -98,7 +99,7 @@ export class PieceHasher {
 
   /** The digest of the pieces so far; the hasher is done. */
   async digest(): Promise<Digest> {
-    if (!this.#thread) return (this.#here ?? createHash('sha256')).digest('hex');
+    if (!this.#thread) return (this.#here ?? newHasher()).digest('hex');
     return (await ask(this.#thread, { hasher: this.#id, done: true }))!;
   }
 
