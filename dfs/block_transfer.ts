@@ -10,6 +10,7 @@ import { loadXXHash } from '../lib/xxhash.ts';
 import { kSourcePace, type SourcePace } from '../lib/source_pace.ts';
 import type { Peers } from './peers.ts';
 import type { LocalRead } from './short_circuit.ts';
+import { onThisHost } from '../lib/hosts.ts';
 
 /** Long transfers get a generous deadline; a stalled peer is cut off by keepalive. */
 export const TRANSFER_DEADLINE_MS = 10 * 60_000;
@@ -83,6 +84,21 @@ async function* atMost(chunks: AsyncIterable<Uint8Array>, limit: number, digest:
     if (n > limit) throw new BftmrError('DFS_DIGEST_MISMATCH', `${address} served more than the ${limit} bytes asked of block ${shortDigest(digest)}`);
     yield c;
   }
+}
+
+/**
+ * The order a reader tries a block's replicas in: those on this host first (a short-circuit read
+ * costs no stream), each group shuffled, as HDFS's client shuffles the replicas at one distance.
+ * Reads spread over the copies, and every copy, not just the one a put made first, meets readers
+ * (who check it against the digest and report a liar).
+ */
+export function readOrder<T extends Pick<Location, 'address'>>(replicas: readonly T[], random: () => number = Math.random): T[] {
+  const shuffled = [...replicas];
+  for (let i = shuffled.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [shuffled[i], shuffled[j]] = [shuffled[j]!, shuffled[i]!];
+  }
+  return [...shuffled.filter((r) => onThisHost(r.address)), ...shuffled.filter((r) => !onThisHost(r.address))];
 }
 
 export interface FetchFailure {

@@ -11,7 +11,7 @@ import { BftmrError, messageOf } from '../lib/errors.ts';
 import { EMPTY_DIGEST, sha256 } from '../lib/digest.ts';
 import type { AttemptReport, BlockRef, Conf, JobCode, LaunchMap, LaunchReduce } from '../lib/messages.ts';
 import type { FileBlockStore } from '../dfs/file_block_store.ts';
-import { fetchBlock, type FetchFailure } from '../dfs/block_transfer.ts';
+import { fetchBlock, readOrder, type FetchFailure } from '../dfs/block_transfer.ts';
 import { fetchInto } from './block_service.ts';
 import type { Peers } from '../dfs/peers.ts';
 import type { TaskPool } from './pool.ts';
@@ -97,7 +97,7 @@ export class AttemptRunner {
     if (local) return { path: local, local: true };
     let failures: FetchFailure[] = [];
     try {
-      failures = (await fetchInto(this.store, this.peers, ref, jobId, signal)).failures;
+      failures = (await fetchInto(this.store, this.peers, { ...ref, replicas: readOrder(ref.replicas) }, jobId, signal)).failures;
       return { path: this.store.localPath(ref.digest)!, local: false };
     } catch (e) {
       failures = (e as { failures?: FetchFailure[] }).failures ?? [];

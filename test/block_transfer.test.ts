@@ -5,7 +5,7 @@ import { sha256 } from '../lib/digest.ts';
 import { loadXXHash } from '../lib/xxhash.ts';
 import { Peers, SILENT_FOR_MS } from '../dfs/peers.ts';
 import type { RpcClient } from '../lib/rpc.ts';
-import { fetchBlock, streamBlock } from '../dfs/block_transfer.ts';
+import { fetchBlock, readOrder, streamBlock } from '../dfs/block_transfer.ts';
 import { MemoryBlockStore } from '../dfs/memory_block_store.ts';
 import { pullBlock } from '../tasktracker/block_service.ts';
 import { parseFault, StorageLies } from '../tasktracker/faults.ts';
@@ -318,4 +318,24 @@ test('a pull from a source on this host reads the source\'s block file; a source
   t.is(changed.failures.length, 1);
   t.like(changed.failures[0], { source: { tracker_id: 't0' }, badBytes: true });
   t.regex(changed.failures[0]!.error, /^its file of the block: /);
+});
+
+test('a reader tries a block\'s replicas on this host first, each group in random order: every replica comes first for some reads', (t) => {
+  const far = [{ address: 'node-a.invalid:9000' }, { address: 'node-b.invalid:9000' }]; // .invalid: never this host's name
+  const near = [{ address: '127.0.0.1:9001' }, { address: '127.0.0.1:9002' }, { address: 'localhost:9003' }];
+  const replicas = [far[0]!, near[0]!, far[1]!, near[1]!, near[2]!];
+  const firsts = new Map<string, number>();
+  let seed = 7;
+  const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  const sorted = (rs: { address: string }[]) => rs.map((r) => r.address).sort();
+  for (let i = 0; i < 300; i++) {
+    const order = readOrder(replicas, random);
+    t.deepEqual(sorted(order), sorted(replicas));
+    t.deepEqual(sorted(order.slice(0, 3)), sorted(near), 'this host\'s replicas first');
+    firsts.set(order[0]!.address, (firsts.get(order[0]!.address) ?? 0) + 1);
+    firsts.set(`last ${order[4]!.address}`, (firsts.get(`last ${order[4]!.address}`) ?? 0) + 1);
+  }
+  for (const r of near) t.true((firsts.get(r.address) ?? 0) > 50, `${r.address} came first ${firsts.get(r.address)} times of 300`);
+  for (const r of far) t.true((firsts.get(`last ${r.address}`) ?? 0) > 90, `${r.address} came last ${firsts.get(`last ${r.address}`)} times of 300`);
+  t.deepEqual(readOrder([]), []);
 });
