@@ -9,7 +9,7 @@ import { onStopSignals } from '../lib/signals.ts';
 import type * as M from '../lib/messages.ts';
 import { kTaskTrackerDefaults, kClusterDefaults, kJobDefaults, MB } from '../lib/options.ts';
 import { DfsClient } from '../dfs/client.ts';
-import { FAULT_MODES, isStorageLiar, parseFault } from '../tasktracker/faults.ts';
+import { FAULT_MODES, isStorageLiar, liesWhenServing, parseFault } from '../tasktracker/faults.ts';
 import { checkFaultOptions, collect, collectConf, positiveNumber, wholeNumber } from './args.ts';
 import { bundleJob } from './bundle.ts';
 import { startCluster, stopCluster, type ClusterState } from './cluster_launcher.ts';
@@ -61,6 +61,9 @@ function finish(s: M.JobStatus, json: boolean, extra: Record<string, unknown> = 
     process.exitCode = 1;
   }
 }
+
+/** More verdicts than any run's cluster gets: its storage liars are not blacklisted (see run). */
+const NEVER_BLACKLIST = 1_000_000;
 
 export function registerJob(program: Command): void {
   const job = program.command('job').description('submit and follow jobs on a running cluster');
@@ -239,6 +242,11 @@ export function registerJob(program: Command): void {
         state = await startCluster(home, {
           signal: abort.signal,
           trackers: o.trackers, slots: o.slots, taskMemoryMb: o.taskMemoryMb, faulty: o.faulty, fault: o.fault, detached: false,
+          // This cluster runs one job, beside the liars asked for: one that lies about the blocks it
+          // serves is caught as the input is copied in (by a node pulling a copy from it), and stays
+          // in service for the job, where it is named for what it does there. (A long-running
+          // cluster blacklists it; so does this one a liar caught in the job, as there.)
+          ...(o.faulty > 0 && liesWhenServing(parseFault(o.fault)) ? { blacklistAfterVerdicts: NEVER_BLACKLIST } : {}),
           onProgress: (l) => line.update(l),
         });
         // Interrupted after the start's last look: the cluster is up, and goes in the finally below.

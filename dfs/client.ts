@@ -19,7 +19,7 @@ import type * as M from '../lib/messages.ts';
 import { BLOCK_HEAD_BYTES, kClusterDefaults, kDfsDefaults } from '../lib/options.ts';
 import { loadXXHash } from '../lib/xxhash.ts';
 import { kSourcePace, sourceAllowanceMs, WaitWatch } from '../lib/source_pace.ts';
-import { fetchBlock, TRANSFER_DEADLINE_MS, type FetchFailure } from './block_transfer.ts';
+import { fetchBlock, readOrder, TRANSFER_DEADLINE_MS, type FetchFailure } from './block_transfer.ts';
 import { chunkBuffer, chunkSent, encodeChunk } from './chunk_codec.ts';
 import { normalizePath } from './dfs_path.ts';
 import { compileGlob, globMatches, hasGlob, unescapeGlob } from './glob.ts';
@@ -138,7 +138,11 @@ interface BlockToPut {
   minReplication: number;
   /** Set when another block of the put failed: stop placing copies. */
   signal: AbortSignal;
+  /** Sources that served a node pulling a copy bytes not matching the digest, or denied holding it, by `tracker|digest`. */
+  accused: Map<string, Accusation>;
 }
+
+interface Accusation { digest: string; tracker_id: string; puller: string; error: string }
 
 /** How often a put tries a node that went silent for one block, when no other node is left (a freeze may pass). */
 const SILENT_TRIES = 3;
@@ -497,6 +501,7 @@ export class DfsClient {
     const abort = new AbortController();
     let lease: WriteLeaseHandle | undefined;
     const links = this.#linkDirs.length ? new HandOverLinks(this.#linkDirs) : undefined;
+    const accused = new Map<string, Accusation>();
     try {
       lease = await this.#writeLease(target);
       if (!opts.overwrite && (await this.exists(target))) throw new BftmrError('DFS_EXISTS', `${target} already exists (use --force to replace it)`);
@@ -504,7 +509,7 @@ export class DfsClient {
       let done = 0;
       const blocks = await windowedStream(source, BLOCKS_IN_FLIGHT, async ({ fh, off, size, path: local, release }, i) => {
         let last = 0; // the furthest this block's uploads got: progress never goes back
-        const block = { file: target, index: i, fh, off, size, path: local, links, replication, minReplication: opts.minReplication ?? replication, signal: abort.signal };
+        const block = { file: target, index: i, fh, off, size, path: local, links, replication, minReplication: opts.minReplication ?? replication, signal: abort.signal, accused };
         try {
           lease!.check(); // a put whose lease lapsed fails now, not after storing the rest
           return await this.#putBlock(block, (n) => {
@@ -530,6 +535,10 @@ export class DfsClient {
       lease.check();
       await this.#jt.call<M.CreateFileRequest, M.Empty>('CreateFile', { path: target, blocks, replication, overwrite: !!opts.overwrite, lease_id: lease.id }, this.#deadlineMs)
         .catch((e) => { throw isBftmrError(e, 'DFS_LEASE_LAPSED') ? new BftmrError('DFS_LEASE_LAPSED', `${target}: ${e.message}`) : e; });
+      // Now the file lists them: the job tracker hears of the sources that lied to the nodes pulling copies.
+      for (const a of accused.values()) {
+        await this.#jt.call<M.BadReplicaReport, M.Empty>('ReportBadReplica', { path: target, ...a }, this.#deadlineMs).catch(() => {});
+      }
       return this.stat(target);
     } finally {
       await links?.close();
@@ -776,9 +785,12 @@ export class DfsClient {
       if (replicas.length) {
         try {
           // The node may try each source in turn, each with the time a source has for the block.
-          const r = await this.#peers.get(t.address).call<M.PullBlockRequest, M.WriteBlockReply>(
+          const r = await this.#peers.get(t.address).call<M.PullBlockRequest, M.PullBlockReply>(
             'PullBlock', { digest, size: b.size, sources: [...replicas] }, (replicas.length + 1) * sourceAllowanceMs(b.size));
+          // Sources that lied to it are reported once the file lists them (the job tracker checks them then).
+          for (const s of r.bad_sources ?? []) b.accused.set(`${s.tracker_id}|${digest}`, { digest, tracker_id: s.tracker_id, puller: t.tracker_id, error: s.error });
           if (r.digest === digest) return true;
+          if (r.error) note(t.tracker_id, r.error);
         } catch (e) {
           note(t.tracker_id, e); // and fall back to the client's own copy (a frozen node is given up on there)
         }
@@ -857,7 +869,7 @@ export class DfsClient {
       }
       let reached = base; // a retry from another replica rewrites bytes already counted
       try {
-        const { failures, local } = await fetchBlock(this.#peers, b, async (chunks) => {
+        const { failures, local } = await fetchBlock(this.#peers, { ...b, replicas: readOrder(b.replicas) }, async (chunks) => {
           const hash = new PieceHasher();
           let pos = base;
           const sink = await open(i, base);

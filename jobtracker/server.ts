@@ -523,7 +523,9 @@ export async function startJobTracker(opts: JobTrackerOptions, log: (line: strin
     }),
     ReportBadReplica: unary<M.BadReplicaReport, M.Empty>(async (req) => {
       if (!isDigest(req.digest)) throw new BftmrError('JOB_BAD_ARGUMENT', `not a block digest: ${req.digest}`);
-      const who = `a ${req.writer ? 'writer' : 'reader'} of ${req.path}`;
+      if (req.puller && !/^[\w.:-]{1,100}$/.test(req.puller)) throw new BftmrError('JOB_BAD_ARGUMENT', 'not a tracker id: the puller of a bad replica report');
+      // A writer whose node, pulling a copy, met the accused as a source names that node.
+      const who = `a ${req.writer || req.puller ? 'writer' : 'reader'} of ${req.path}${req.puller ? `, for ${req.puller} pulling a copy` : ''}`;
       log(`${who} reports ${req.tracker_id} for block ${req.digest.slice(0, 12)}: ${req.error}`);
       core.reportBadReplica(req.tracker_id, req.digest, who, Date.now(), req.writer);
       drainEffects();

@@ -167,7 +167,7 @@ export interface FileInfo {
 export interface ListReply { entries: FileInfo[] }
 export interface DeleteRequest { path: string; recursive: boolean }
 export interface DeleteReply { files_deleted: number }
-export interface BadReplicaReport { path: string; digest: string; tracker_id: string; error: string; writer?: boolean }
+export interface BadReplicaReport { path: string; digest: string; tracker_id: string; error: string; writer?: boolean; puller?: string }
 export type BlockHealthState = 'HEALTHY' | 'UNDER_REPLICATED' | 'CORRUPT' | 'MISSING';
 export interface FsckBlock {
   index: number; digest: string; size: number; live: string[]; dead: string[]; bad: string[]; repairing: number;
@@ -179,6 +179,8 @@ export interface FsckReply { files: FsckFile[] }
 export interface BlockChunk { data: Uint8Array; xxh32: number; digest: string; last: boolean }
 export interface WriteBlockReply { digest: string; size: number }
 export interface PullBlockRequest { digest: string; size: number; sources: Location[] }
+export interface BadSource { tracker_id: string; error: string }
+export interface PullBlockReply { digest: string; size: number; bad_sources: BadSource[]; error: string }
 export interface AdoptBlockRequest { digest: string; size: number; path: string; offset: number }
 export interface AdoptBlockProgress { read: number; stored?: WriteBlockReply | null }
 export interface ReadBlockRequest { digest: string; offset: number; length: number }

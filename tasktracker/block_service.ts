@@ -1,10 +1,10 @@
 /** The TaskTracker gRPC service's block calls: upload, pull from a peer, serve, and prove possession. */
 import { USERS, type Peer, type Role } from '../lib/identity.ts';
-import { BftmrError, ioReason } from '../lib/errors.ts';
+import { BftmrError, ioReason, messageOf } from '../lib/errors.ts';
 import { clientStream, serverStream, unary, type Handler } from '../lib/rpc.ts';
 import path from 'node:path';
 import type {
-  AdoptBlockProgress, AdoptBlockRequest, BlockChunk, BlockRef, LocateBlockReply, LocateBlockRequest, ProveBlockReply, ProveBlockRequest, PullBlockRequest, ReadBlockRequest, WriteBlockReply,
+  AdoptBlockProgress, AdoptBlockRequest, BadSource, BlockChunk, BlockRef, LocateBlockReply, LocateBlockRequest, ProveBlockReply, ProveBlockRequest, PullBlockReply, PullBlockRequest, ReadBlockRequest, WriteBlockReply,
 } from '../lib/messages.ts';
 import { loadXXHash } from '../lib/xxhash.ts';
 import { shortDigest } from '../lib/digest.ts';
@@ -41,6 +41,31 @@ export async function pullBlock(store: BlockStore, peers: Peers, lies: StorageLi
   const { result, failures, local } = await fetchInto(store, peers, { digest: req.digest, size: req.size, replicas: req.sources }, DFS_OWNER, signal);
   await lies.stored(result.digest);
   return { reply: { digest: result.digest, size: result.size }, failures, local };
+}
+
+/** How a pull (pullBlock) went, a failed one included: why it failed, and the sources that failed either way. */
+export interface PullOutcome { reply?: WriteBlockReply; error: string; failures: FetchFailure[]; local: boolean }
+
+export async function tryPull(store: BlockStore, peers: Peers, lies: StorageLies, req: PullBlockRequest, signal?: AbortSignal): Promise<PullOutcome> {
+  try {
+    return { ...(await pullBlock(store, peers, lies, req, signal)), error: '' };
+  } catch (e) {
+    return { error: messageOf(e), failures: (e as { failures?: FetchFailure[] }).failures ?? [], local: false };
+  }
+}
+
+/** The sources that served bytes not matching the digest, or said they do not hold the block: the ones worth reporting. */
+export function badSources(failures: FetchFailure[]): BadSource[] {
+  return failures.filter((f) => f.badBytes || f.missing).map((f) => ({ tracker_id: f.source.tracker_id, error: f.error }));
+}
+
+/**
+ * A writer's pull: the copy kept, or why there is none; either way, the sources that lied to this
+ * node or denied holding the block, for the writer to report (they are replicas it listed).
+ */
+async function pullForWriter(store: BlockStore, peers: Peers, lies: StorageLies, req: PullBlockRequest, signal?: AbortSignal): Promise<PullBlockReply> {
+  const { reply, error, failures } = await tryPull(store, peers, lies, req, signal);
+  return { digest: reply?.digest ?? '', size: reply?.size ?? 0, bad_sources: badSources(failures), error };
 }
 
 /** The block, if this node holds it already (for a job, say): it is now the dfs's too. */
@@ -173,7 +198,7 @@ export function blockHandlers(store: BlockStore, peers: Peers, fault: Fault, lie
     }),
 
     // A writer that gave up (its deadline passed) stops the pull: nothing more is fetched for it.
-    PullBlock: unary<PullBlockRequest, WriteBlockReply>(async (req, _peer, signal) => (await pullBlock(store, peers, lies, req, signal)).reply),
+    PullBlock: unary<PullBlockRequest, PullBlockReply>((req, _peer, signal) => pullForWriter(store, peers, lies, req, signal)),
 
     AdoptBlock: serverStream<AdoptBlockRequest, AdoptBlockProgress>((req, signal, peer) => adoptBlock(store, lies, req, peer, signal)),
 

@@ -71,6 +71,11 @@ export function altersServed(fault: Fault, block: { dfs: boolean; lying: boolean
   return (fault.kind === 'corrupt-blocks' && block.dfs && block.lying) || fault.kind === 'serve-corrupt' || fault.kind === 'equivocate';
 }
 
+/** Whether the tracker serves some dfs block's bytes altered, or denies holding one it claims: a reader or puller can catch it. */
+export function liesWhenServing(fault: Fault): boolean {
+  return isStorageLiar(fault) || fault.kind === 'serve-corrupt' || fault.kind === 'equivocate';
+}
+
 /**
  * A storage liar: plain, it fails every writer's check (it never keeps a copy of a put); `:late`,
  * every check but a block's first.

@@ -13,9 +13,8 @@ import { kClusterDefaults, MB, type TaskTrackerOptions } from '../lib/options.ts
 import { DFS_OWNER } from '../dfs/block_store.ts';
 import { FileBlockStore } from '../dfs/file_block_store.ts';
 import { Peers } from '../dfs/peers.ts';
-import type { FetchFailure } from '../dfs/block_transfer.ts';
 import { AttemptRunner } from './attempts.ts';
-import { blockHandlers, pullBlock, trackerAccess } from './block_service.ts';
+import { badSources, blockHandlers, trackerAccess, tryPull } from './block_service.ts';
 import { parseFault, StorageLies } from './faults.ts';
 import { TaskPool } from './pool.ts';
 import { Scrubber } from './scrubber.ts';
@@ -192,11 +191,10 @@ export async function startTaskTracker(opts: TaskTrackerOptions, log: (line: str
     if (repairs.has(r.repair_id)) return;
     repairs.add(r.repair_id);
     if (repairs.size > MAX_REMEMBERED_REPAIRS) repairs.delete(repairs.values().next().value!);
-    pullBlock(store, peers, lies, { digest: r.digest, size: r.size, sources: r.sources })
-      .then(({ failures, local }) => ({ ok: true, error: '', failures, local }),
-        (e) => ({ ok: false, error: messageOf(e), failures: (e as { failures?: FetchFailure[] }).failures ?? [], local: false }))
-      .then(({ ok, error, failures, local }) => {
-        const bad = failures.filter((f) => f.badBytes || f.missing).map((f) => f.source.tracker_id);
+    void tryPull(store, peers, lies, { digest: r.digest, size: r.size, sources: r.sources })
+      .then(({ reply, error, failures, local }) => {
+        const ok = !!reply;
+        const bad = badSources(failures).map((s) => s.tracker_id);
         log(`repair ${r.repair_id}: block ${r.digest.slice(0, 12)} ${ok ? `copied${local ? ' from its file on this host' : ''}` : `not copied: ${error}`}`);
         replications.push({ repair_id: r.repair_id, digest: r.digest, ok, error, bad_sources: bad });
         void beat();

@@ -359,11 +359,13 @@ test('a task that reads a block from a node serving wrong bytes reads another co
   t.is(start.code, 0, start.stderr);
   try {
     const liar = JSON.parse((await bftmr(h, 'cluster', 'status', '--json')).stdout).trackers.find((x: any) => x.fault).id;
-    // Four copies of the text: 27 blocks, two copies each, about 11 on the liar. Map attempts mostly
-    // read their split locally (and only the head of the block after it, which blames nobody), so
-    // the text is also the job's cache file: every tracker that runs a task reads each block it
-    // lacks from its copies in turn, and the liar's is the first of some block's two unless it
-    // is the second of all of them (a chance of about 2^-11).
+    // Four copies of the text: 27 blocks, two copies each, about 11 on the liar (those it was the
+    // put's source of are caught by the node pulling from it, and dropped: about 5 are left, the
+    // ones it pulled). Map attempts mostly read their split locally (and only the head of the block
+    // after it, which blames nobody), so the text is also the job's cache file: every tracker that
+    // runs a task reads each block it lacks from its copies in random order, meeting the liar's
+    // first on about half of the liar's blocks (no tracker of four meeting it on any of 5 blocks
+    // has odds of 2^-20).
     const four = path.join(tempDir('bftmr-badread-in-'), 'jargon4.txt');
     const one = fs.readFileSync(text);
     fs.writeFileSync(four, Buffer.concat([one, one, one, one]));

@@ -11,7 +11,7 @@
  * Six trackers, not five: once both liars are caught (and blacklisted) and one node is dead, three
  * honest ones must remain for replication 3 to be reachable at all.
  */
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
 import { bftmr, blockFiles, corpus, joinTracker, json, tempDir, until } from './helpers/cli.ts';
@@ -22,6 +22,28 @@ const BLOCK_MB = '0.0625';
 interface Tracker { id: string; pid: number; alive: boolean; fault: string | null; blacklisted: boolean; verdicts: string[]; blocks: number; stored_bytes: number }
 interface Replica { tracker_id: string; state: string }
 interface Stat { blocks: { digest: string; size: number; replicas: Replica[] }[] }
+
+/**
+ * Runs `body` on a cluster of `n` trackers, one of them `corrupt-blocks` (`:late` with `late`),
+ * and one more, `drop-blocks` alike, that joins as a daemon on another host would (the launcher
+ * gives one fault mode); `args` go to `cluster start`. The cluster is stopped after, come what may.
+ */
+async function withLiars(t: ExecutionContext, home: string, n: number, late: boolean, args: string[],
+  body: (c: { status: () => Promise<Tracker[]>; trackers: Tracker[]; corrupt: string; drop: string }) => Promise<void>): Promise<void> {
+  const mode = (m: string) => `${m}${late ? ':late' : ''}`;
+  const start = await bftmr(home, 'cluster', 'start', '--trackers', String(n), '--slots', '1', '--faulty', '1', '--fault', mode('corrupt-blocks'), ...args);
+  t.is(start.code, 0, start.stderr);
+  const dropper = await joinTracker(home, 'tracker-drop', '--slots', '1', '--fault', mode('drop-blocks'));
+  const status = () => json<{ trackers: Tracker[] }>(bftmr(home, 'cluster', 'status', '--json')).then((s) => s.trackers);
+  try {
+    const trackers = await until(`${n + 1} live trackers`, status, (ts) => ts.filter((x) => x.alive).length === n + 1);
+    const id = (fault: string) => trackers.find((x) => x.fault === fault)!.id;
+    await body({ status, trackers, corrupt: id(mode('corrupt-blocks')), drop: id(mode('drop-blocks')) });
+  } finally {
+    await bftmr(home, 'cluster', 'stop');
+    dropper.kill('SIGKILL');
+  }
+}
 
 test.serial('every file survives a corrupting, a dropping and a killed storage node, and repair restores three verified copies', async (t) => {
   const home = tempDir('bftmr-chaos-');
@@ -39,16 +61,7 @@ test.serial('every file survives a corrupting, a dropping and a killed storage n
   }
   const local = (p: string) => path.join(scratch, path.basename(p));
 
-  const start = await bftmr(home, 'cluster', 'start', '--trackers', '5', '--slots', '1', '--faulty', '1', '--fault', 'corrupt-blocks',
-    '--expiry-ms', '3000', '--dfs-audit-ms', '200', '--blacklist-after', '0');
-  t.is(start.code, 0, start.stderr);
-  // The launcher gives one fault mode; the drop-blocks node joins like a daemon on another host would.
-  const dropper = await joinTracker(home, 'tracker-drop', '--slots', '1', '--fault', 'drop-blocks');
-  const status = () => json<{ trackers: Tracker[] }>(bftmr(home, 'cluster', 'status', '--json')).then((s) => s.trackers);
-  try {
-    const trackers = await until('six live trackers', status, (ts) => ts.filter((x) => x.alive).length === 6);
-    const corrupt = trackers.find((x) => x.fault === 'corrupt-blocks')!.id;
-    const drop = trackers.find((x) => x.fault === 'drop-blocks')!.id;
+  await withLiars(t, home, 5, false, ['--expiry-ms', '3000', '--dfs-audit-ms', '200', '--blacklist-after', '0'], async ({ status, trackers, corrupt, drop }) => {
     const honest = trackers.filter((x) => !x.fault);
     const victim = honest[0]!;
     const dirOf = new Map<string, string>();
@@ -137,30 +150,52 @@ test.serial('every file survives a corrupting, a dropping and a killed storage n
     }, (left) => left.length === 0);
 
     await readBack('after repair');
-  } finally {
-    await bftmr(home, 'cluster', 'stop');
-    dropper.kill('SIGKILL');
-  }
+  });
+});
+
+/** Who may have caught a liar of /data/f: a reader, a node pulling a put's copy, a repair's puller. */
+const ACCUSER = String.raw`(reported by a reader of /data/f|reported by a writer of /data/f, for tracker-[\w-]+ pulling a copy|accused by tracker-[\w-]+ during a repair)`;
+
+/**
+ * A put alone (routine audits off, no reads): each block's first copy is uploaded and proven, and
+ * the other nodes pull theirs from it. A `:late` liar holding a first copy passes its challenge and
+ * then serves the pullers altered bytes or none; each puller tells the writer, the writer tells the
+ * job tracker once the file lists the copy, and the job tracker's own check names the liar.
+ */
+test.serial('nodes pulling a put\'s copies get a source that lied to them named', async (t) => {
+  const home = tempDir('bftmr-pullreport-');
+  await withLiars(t, home, 4, true, ['--dfs-audit-ms', '0'], async ({ status, corrupt, drop }) => {
+    // 52 blocks, each first copy on one of five nodes: each liar holds a first copy of about ten
+    // (none at all has odds of (4/5)^52, under one in a hundred thousand).
+    const put = await bftmr(home, 'dfs', 'put', corpus(), '/data/f', '--replication', '3', '--block-mb', '0.03125');
+    t.is(put.code, 0, put.stderr);
+    const named = await until('both liars to be named', status, (ts) => [corrupt, drop].every((id) => ts.find((x) => x.id === id)!.verdicts.length > 0));
+    const pulled = (x: Tracker) => x.verdicts.some((v) => /\(reported by a writer of \/data\/f, for tracker-[\w-]+ pulling a copy\)$/.test(v));
+    for (const x of named) {
+      if (x.id === corrupt) {
+        t.true(pulled(x), x.verdicts.join('; '));
+        for (const v of x.verdicts) t.regex(v, new RegExp(`^served bytes of block [0-9a-f]{12} that do not match its digest \\(${ACCUSER}\\)$`));
+      } else if (x.id === drop) {
+        t.true(pulled(x), x.verdicts.join('; '));
+        for (const v of x.verdicts) t.regex(v, new RegExp(`^lost block [0-9a-f]{12} it claimed \\(${ACCUSER}\\)$`));
+      } else t.deepEqual(x.verdicts, [], `${x.id} is honest`);
+    }
+  });
 });
 
 /**
  * Read repair alone (routine audits off): four nodes hold every block of a file, one corrupting
- * and one dropping, both `:late` (they pass the writer's check, then lie). A reader that meets either reads on from another replica, reports it, and the
- * job tracker's own check of the report is what names the node. With the honest nodes gone, a read
+ * and one dropping, both `:late` (they pass the writer's check, then lie). A reader that meets
+ * either reads on from another replica, reports it, and the job tracker's own check of the report
+ * is what names the node. (The nodes pulling the put's copies from a liar catch it too: the liars
+ * are not blacklisted here, so readers meet them after that.) With the honest nodes gone, a read
  * fails with one line naming the file and block, and writes no wrong byte.
  */
 test.serial('a reader\'s reports get liars named; with no verified copy left a read fails clearly and writes nothing wrong', async (t) => {
   const home = tempDir('bftmr-readrepair-');
   const file = corpus();
   const bytes = fs.readFileSync(file);
-  t.is((await bftmr(home, 'cluster', 'start', '--trackers', '3', '--slots', '1', '--faulty', '1', '--fault', 'corrupt-blocks:late',
-    '--dfs-audit-ms', '0')).code, 0);
-  const dropper = await joinTracker(home, 'tracker-drop', '--slots', '1', '--fault', 'drop-blocks:late');
-  const status = () => json<{ trackers: Tracker[] }>(bftmr(home, 'cluster', 'status', '--json')).then((s) => s.trackers);
-  try {
-    const trackers = await until('four live trackers', status, (ts) => ts.filter((x) => x.alive).length === 4);
-    const corrupt = trackers.find((x) => x.fault === 'corrupt-blocks:late')!.id;
-    const drop = trackers.find((x) => x.fault === 'drop-blocks:late')!.id;
+  await withLiars(t, home, 3, true, ['--dfs-audit-ms', '0', '--blacklist-after', '1000000'], async ({ status, trackers, corrupt, drop }) => {
     const honest = trackers.filter((x) => !x.fault);
     // Many small blocks, each on all four nodes: a reader meets each liar first on about a
     // quarter of them (it missing all 52 has odds under one in a million).
@@ -171,10 +206,11 @@ test.serial('a reader\'s reports get liars named; with no verified copy left a r
     t.is(get.code, 0, get.stderr);
     t.true(fs.readFileSync(out).equals(bytes));
 
-    const named = await until('both liars to be named', status, (ts) => [corrupt, drop].every((id) => ts.find((x) => x.id === id)!.verdicts.length > 0));
+    const byReader = (x: Tracker) => x.verdicts.some((v) => v.endsWith('(reported by a reader of /data/f)'));
+    const named = await until('a reader to name both liars', status, (ts) => [corrupt, drop].every((id) => byReader(ts.find((x) => x.id === id)!)));
     for (const x of named) {
-      if (x.id === corrupt) for (const v of x.verdicts) t.regex(v, /^served bytes of block [0-9a-f]{12} that do not match its digest \(reported by a reader of \/data\/f\)$/);
-      else if (x.id === drop) for (const v of x.verdicts) t.regex(v, /^lost block [0-9a-f]{12} it claimed \(reported by a reader of \/data\/f\)$/);
+      if (x.id === corrupt) for (const v of x.verdicts) t.regex(v, new RegExp(`^served bytes of block [0-9a-f]{12} that do not match its digest \\(${ACCUSER}\\)$`));
+      else if (x.id === drop) for (const v of x.verdicts) t.regex(v, new RegExp(`^lost block [0-9a-f]{12} it claimed \\(${ACCUSER}\\)$`));
       else t.deepEqual(x.verdicts, []);
     }
     // The caught copies are gone and cannot be made again (no fifth node): fsck says so, exit 1.
@@ -202,8 +238,5 @@ test.serial('a reader\'s reports get liars named; with no verified copy left a r
     const cat = await bftmr(home, 'dfs', 'cat', '/data/f');
     t.not(cat.code, 0);
     t.is(cat.stdout, '', 'not one unverified byte is written');
-  } finally {
-    await bftmr(home, 'cluster', 'stop');
-    dropper.kill('SIGKILL');
-  }
+  });
 });
