@@ -44,12 +44,20 @@ function run(tmp: string, module: string, input: string, output: string, ...args
   return { exited, pids, printed, kill: (sig) => child.kill(sig), stderr: () => err };
 }
 
+/**
+ * Whether `pid` still runs. A zombie does not: a daemon that exited after the run did is reaped by
+ * whoever adopts it (PID 1, maybe lazily), and until then signal 0 still reaches it.
+ */
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch {
     return false;
+  }
+  try {
+    return !/^\d+ \(.*\) Z/s.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return !fs.existsSync('/proc/self/stat'); // gone meanwhile; or no /proc here, and signal 0 is all there is
   }
 }
 
