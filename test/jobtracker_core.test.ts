@@ -531,33 +531,6 @@ test('once a task is decided its attempts still running are killed (their slots 
   t.deepEqual(sim.core.trackers(sim.now).flatMap((x) => x.verdicts), []);
 });
 
-test('a tracker proven faulty in a job has its other attempts of the job killed at once: they would only take CPU from honest work', (t) => {
-  // The liar's map 0 reports at once and loses the vote; its other maps would take 30 heartbeats.
-  const slowLiar = liar('A');
-  slowLiar.behaviour.delay = (kind, index) => (kind === 'map' && index !== 0 ? 30 : 1);
-  const sim = new Sim([slowLiar, new SimTracker('B'), new SimTracker('C')]);
-  const jobId = sim.core.submit(jobSpec(6, 1, 1, ['A', 'B', 'C']), sim.now);
-  for (let i = 0; i < 20 && !sim.core.job(jobId, sim.now).verdicts.length; i++) sim.round();
-  const verdicts = sim.core.job(jobId, sim.now).verdicts;
-  t.deepEqual(verdicts.map((v) => v.tracker_id), ['A']);
-  t.regex(verdicts[0]!.reason, /^lost the vote on map task 0 /);
-  // A's maps running at the verdict: killed, all of them, with the next heartbeat reply.
-  const slow = sim.launches.filter((l) => l.tracker === 'A' && l.kind === 'map' && l.index !== 0).map((l) => l.attemptId);
-  t.true(slow.length > 0, 'A was running other maps');
-  sim.round();
-  const killed = sim.tracker('A').received.flatMap((r) => ('kill_attempt' in r.action ? [r.action.kill_attempt] : []));
-  t.deepEqual(killed.sort(), [...slow].sort());
-  t.is(sim.tracker('A').running.size, 0);
-  for (const a of sim.core.attempts(jobId).filter((x) => slow.includes(x.attempt_id))) {
-    t.is(a.outcome, 'failed');
-    t.is(a.error, 'killed: its tracker was proven faulty in this job');
-  }
-  sim.run(jobId);
-  t.is(sim.commits()[0]!.files[0]!.digest, goodReduce(0, 6));
-  t.false(sim.launches.some((l) => l.tracker === 'A' && !slow.includes(l.attemptId) && l.index !== 0 && l.kind === 'map'), 'A got none of its maps again');
-  t.deepEqual(sim.core.job(jobId, sim.now).verdicts.map((v) => v.tracker_id), ['A'], 'one verdict: the kills are not counted against A');
-});
-
 test('a tracker that disputes with two others, f=1, is the liar: it gets no more work than tie-breakers', (t) => {
   // L heartbeats last: by then its rivals have reported and been given the next maps.
   const sim = new Sim([new SimTracker('B'), new SimTracker('C'), liar('L')]);

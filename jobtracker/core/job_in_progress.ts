@@ -240,12 +240,13 @@ export class JobInProgress {
     a.missedDeadline = true;
     const reason = `missed the deadline of ${t.name} of ${this.id} (still running after ${(age / 1000).toFixed(1)} s` +
       `; at its siblings' pace it would take ${expected} ms)`;
+    this.verdicts.push({ tracker_id: trackerId, reason });
+    ctx.verdict(trackerId, reason);
     ctx.kill(trackerId, a.id);
     if (a.state === 'running' && this.state === 'RUNNING') {
       a.endMs = ctx.now;
       this.#failAttempt(t, a, 'missed its deadline', ctx);
     }
-    this.#prove(trackerId, reason, ctx);
   }
 
   /**
@@ -564,6 +565,7 @@ export class JobInProgress {
     this.#decidedMaps++;
     this.#openMaps.delete(t);
     for (const a of t.decided!.agreeing) this.#agreesWithMap(t, a);
+    for (const loser of t.losers()) this.#blame(loser, t, ctx);
     this.#killRest(t, 'its task was decided', ctx);
     // Tentative reduces that used a map output the vote went against are discarded and rerun.
     const agreed = t.decided!.digests;
@@ -576,8 +578,6 @@ export class JobInProgress {
         this.reduceReruns++;
       }
     }
-    // After the reruns above: a loser's reduces fed by its own output count as rerun, not as killed (#prove).
-    for (const loser of t.losers()) this.#blame(loser, t, ctx);
     if (this.allMapsDecided()) {
       if (this.reduces.length === 0) this.#commit(this.maps, 'm', ctx);
       for (const r of this.reduces) {
@@ -634,36 +634,16 @@ export class JobInProgress {
 
   /** The job tracker fetched `digest` from `trackerId` itself and got other bytes: proof. */
   servedBadBytes(trackerId: string, task: string, digest: string, ctx: JobContext): void {
-    this.#prove(trackerId, `served bytes that did not match digest ${shortDigest(digest)} (${task} of ${this.id})`, ctx);
+    const reason = `served bytes that did not match digest ${shortDigest(digest)} (${task} of ${this.id})`;
+    this.verdicts.push({ tracker_id: trackerId, reason });
+    ctx.verdict(trackerId, reason);
   }
 
   #blame(a: Attempt, t: TaskInProgress, ctx: JobContext): void {
     const reason = `lost the vote on ${t.name} of ${this.id} (reported ${a.digests!.map(shortDigest).join(',')}, ` +
       `agreed ${t.decided!.digests.map(shortDigest).join(',')})`;
-    this.#prove(a.trackerId, reason, ctx);
-  }
-
-  /**
-   * A verdict against `trackerId` in this job. On its first here, its attempts of the job still
-   * running are killed: it gets no more of the job's work (assign), nothing counts on them
-   * (attemptsWanted starts others beside them), and on a liar they only take CPU from the honest
-   * trackers' attempts. A kill costs at most a vote that might have agreed after all.
-   */
-  #prove(trackerId: string, reason: string, ctx: JobContext): void {
-    const first = !this.#provenHere(trackerId);
-    this.verdicts.push({ tracker_id: trackerId, reason });
-    ctx.verdict(trackerId, reason);
-    if (!first || this.state !== 'RUNNING') return;
-    for (const t of [...this.maps, ...this.reduces]) {
-      for (const a of t.running()) {
-        if (a.trackerId !== trackerId) continue;
-        ctx.kill(trackerId, a.id);
-        a.state = 'failed';
-        a.notItsFault = true; // no failure of its own: the verdict is the record
-        a.endMs = ctx.now;
-        a.error = 'killed: its tracker was proven faulty in this job';
-      }
-    }
+    this.verdicts.push({ tracker_id: a.trackerId, reason });
+    ctx.verdict(a.trackerId, reason);
   }
 
   #checkHopeless(t: TaskInProgress, ctx: JobContext): void {
