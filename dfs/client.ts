@@ -787,8 +787,12 @@ export class DfsClient {
           // The node may try each source in turn, each with the time a source has for the block.
           const r = await this.#peers.get(t.address).call<M.PullBlockRequest, M.PullBlockReply>(
             'PullBlock', { digest, size: b.size, sources: [...replicas] }, (replicas.length + 1) * sourceAllowanceMs(b.size));
-          // Sources that lied to it are reported once the file lists them (the job tracker checks them then).
-          for (const s of r.bad_sources ?? []) b.accused.set(`${s.tracker_id}|${digest}`, { digest, tracker_id: s.tracker_id, puller: t.tracker_id, error: s.error });
+          // Sources that lied to it are reported once the file lists them (the job tracker checks
+          // them then). Only sources it was given: a lying node names no one else through us.
+          for (const s of r.bad_sources ?? []) {
+            if (!replicas.some((x) => x.tracker_id === s.tracker_id)) continue;
+            b.accused.set(`${s.tracker_id}|${digest}`, { digest, tracker_id: s.tracker_id, puller: t.tracker_id, error: String(s.error).slice(0, 300) });
+          }
           if (r.digest === digest) return true;
           if (r.error) note(t.tracker_id, r.error);
         } catch (e) {
