@@ -7,6 +7,7 @@ import test from 'ava';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { alive } from '../cli/cluster_launcher.ts'; // a zombie (exited, not yet reaped by PID 1) is gone, as for `cluster stop`
 import { normalisedOutput, ROOT, tempDir, until } from './helpers/cli.ts';
 
 interface Run {
@@ -42,23 +43,6 @@ function run(tmp: string, module: string, input: string, output: string, ...args
   const pids = until('the run\'s cluster to be up', async () => state(), (s) => s !== undefined, 120_000)
     .then((s) => [s!.jobTracker.pid, ...s!.trackers.map((tr) => tr.pid)]);
   return { exited, pids, printed, kill: (sig) => child.kill(sig), stderr: () => err };
-}
-
-/**
- * Whether `pid` still runs. A zombie does not: a daemon that exited after the run did is reaped by
- * whoever adopts it (PID 1, maybe lazily), and until then signal 0 still reaches it.
- */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  try {
-    return !/^\d+ \(.*\) Z/s.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return !fs.existsSync('/proc/self/stat'); // gone meanwhile; or no /proc here, and signal 0 is all there is
-  }
 }
 
 /** Kills whatever the run left running (the test has failed by then), so that nothing outlives it. */
