@@ -16,7 +16,7 @@ export interface Counter { name: string; value: number }
 export interface Conf { key: string; value: string }
 
 export interface RegisterRequest {
-  tracker_id: string; address: string; slots: number; pid: number; fault: string; blocks: BlockRef[];
+  tracker_id: string; address: string; slots: number; cores?: number; pid: number; fault: string; blocks: BlockRef[];
   /** lib/build.ts's BUILD_ID; optional for callers that register through the core directly. */
   build?: string;
   /** The jobs it holds intermediate data of: those not running (any more) are dropped. */

@@ -140,6 +140,8 @@ export interface Scenario {
   decommission?: { atMs: number; index: number };
   /** The operator balances the dfs then (`bftmr dfs balance`), and may stop the run at stopAtMs. */
   balance?: { atMs: number; thresholdPercent: number; stopAtMs?: number };
+  /** Every tracker runs on one host with this many cores (a local cluster), which they share (host_share.ts). */
+  sharedCores?: number;
 }
 
 export interface SimOptions {
@@ -176,6 +178,7 @@ export function scenarioFor(opts: SimOptions): Scenario {
   const balancing = root.fork();
   const stalls = root.fork();
   const shapes = root.fork(); // drawn last, as storage above: the streams before it stay as they were
+  const hosting = root.fork(); // and after it, this one
   const excluded = new Set(opts.exclude ?? []);
   const allowed = FAULT_MODES.filter((m) => !excluded.has(m));
   const maxReduces = 4;
@@ -277,8 +280,11 @@ export function scenarioFor(opts: SimOptions): Scenario {
   const stopAfter = balancing.int(0, 10_000);
   if (balancing.chance(0.2)) balance.stopAtMs = balance.atMs + stopAfter;
   const balanceOn = balancing.chance(0.3) && dfs.length > 0 && !excluded.has('balance');
+  const shared = hosting.chance(0.3);
+  const sharedCores = hosting.int(1, 4);
   return {
     seed: opts.seed,
+    ...(shared ? { sharedCores } : {}),
     f,
     trackers,
     jobs,
@@ -318,7 +324,7 @@ export function describeScenario(s: Scenario): string {
     return `t${i}:${t.mode}${extra}`;
   });
   const net = s.network;
-  return `f=${s.f} trackers=${s.trackers.length} faults=[${faults.join(' ')}] ` +
+  return `f=${s.f} trackers=${s.trackers.length}${s.sharedCores ? ` on one ${s.sharedCores}-core host` : ''} faults=[${faults.join(' ')}] ` +
     `jobs=[${s.jobs.map((j) => `${j.maps}x${j.reduces}${j.killAtMs !== undefined ? `-kill@${j.killAtMs}` : ''}`).join(' ')}] hb=${s.heartbeatIntervalMs}ms ` +
     `expiry=${s.trackerExpiryMs}ms blacklist>${s.blacklistAfterVerdicts} late>${s.lateFactor}x/${s.lateFloorMs}ms deadline>=${s.deadlineFloorMs}ms pair-wait=${s.pairWaitMs}ms ` +
     `loss=${net.lossRequest}/${net.lossReply} late=${net.lateChance} delay<=${net.maxDelayMs}ms` +

@@ -198,7 +198,7 @@ class Simulation {
     this.#trace(`seed ${s.seed}: ${describeScenario(s)}`);
     for (const t of this.#trackers) {
       // A first start: no id yet, the core picks one (from its seeded random).
-      t.id = this.#core.register({ tracker_id: '', address: `${t.name}.sim:7000`, pid: 1000 + t.index, slots: t.plan.slots, fault: t.plan.mode === 'none' ? '' : t.plan.mode }, this.#now);
+      t.id = this.#core.register({ tracker_id: '', ...this.#where(t), pid: 1000 + t.index, slots: t.plan.slots, fault: t.plan.mode === 'none' ? '' : t.plan.mode }, this.#now);
       this.#byId.set(t.id, t);
       t.nextBlockReportMs = this.#now + s.blockReportMs;
       this.#trace(`${t.name} registered as ${t.id} (${t.plan.mode}, ${t.plan.slots} slots)`);
@@ -436,9 +436,15 @@ class Simulation {
     this.#at(d, () => this.#onReply(t, n, reply));
   }
 
+  /** A tracker's address, and its host's cores when the trackers share one. */
+  #where(t: SimTracker): { address: string; cores?: number } {
+    const cores = this.scenario.sharedCores;
+    return cores ? { address: `shared.sim:${7000 + t.index}`, cores } : { address: `${t.name}.sim:7000` };
+  }
+
   #jtRegister(t: SimTracker, attempt: number, sentAt: number): void {
     const id = this.#call(`register of ${t.id}`, () =>
-      this.#core.register({ tracker_id: t.id, address: `${t.name}.sim:7000`, pid: 1000 + t.index, slots: t.plan.slots, fault: t.plan.mode,
+      this.#core.register({ tracker_id: t.id, ...this.#where(t), pid: 1000 + t.index, slots: t.plan.slots, fault: t.plan.mode,
         blocks: [...t.store.keys()].map((digest) => ({ digest })),
         block_ages_ms: [...t.store.keys()].map((d) => this.#now - (t.storedAt.get(d) ?? START)), clock_ms: t.clock(this.#now),
         jobs: [...new Set([...[...t.store.values()].flatMap((owners) => [...owners].filter((o) => o !== DFS)),

@@ -4,6 +4,7 @@
  * (launch, kill, drop, replicate a block, delete blocks), as in Hadoop. A heartbeat also goes out
  * at once when an attempt or a repair ends.
  */
+import os from 'node:os';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { BftmrError, messageOf } from '../lib/errors.ts';
@@ -95,7 +96,7 @@ export async function startTaskTracker(opts: TaskTrackerOptions, log: (line: str
       for (const o of b.owners) if (o !== DFS_OWNER) jobs.add(o);
     }
     const reply = await jt.call<M.RegisterRequest, M.RegisterReply>('Register', {
-      tracker_id: trackerId, address, slots: opts.slots, pid: process.pid, fault: opts.fault, blocks, build: BUILD_ID, jobs: [...jobs],
+      tracker_id: trackerId, address, slots: opts.slots, cores: os.availableParallelism(), pid: process.pid, fault: opts.fault, blocks, build: BUILD_ID, jobs: [...jobs],
       block_ages_ms: ages, clock_ms: now,
     }, kClusterDefaults.rpcDeadlineMs);
     nextBlockReportMs = Date.now() + opts.blockReportMs;
@@ -104,6 +105,8 @@ export async function startTaskTracker(opts: TaskTrackerOptions, log: (line: str
   }
 
   const running = new Map<string, AbortController>();
+  /** Attempts done but for a slow tracker's delay (a fault mode): they hold no slot. */
+  const waiting = new Set<string>();
   /** The job of each running attempt. */
   const jobOfAttempt = new Map<string, string>();
   /** Attempts this tracker has started, so a replayed launch (after a lost reply) is not run twice. */
@@ -148,10 +151,17 @@ export async function startTaskTracker(opts: TaskTrackerOptions, log: (line: str
     jobOfAttempt.set(id, jobId);
     if (fault.kind === 'hang') return; // holds the slot, never reports
     run(ac.signal)
-      .then(async (rep) => { await runner.delay(ac.signal); return rep; })
+      .then(async (rep) => {
+        // A slow tracker (a fault mode) stands for a slower machine, not a busier one: while it
+        // waits out its delay the attempt holds no slot (on a shared host, no share of its cores).
+        waiting.add(id);
+        await runner.delay(ac.signal);
+        return rep;
+      })
       .catch((e) => runner.failure(id, e))
       .then(async (rep) => {
         running.delete(id);
+        waiting.delete(id);
         jobOfAttempt.delete(id);
         log(`${id} ${ac.signal.aborted ? 'killed' : rep.ok ? 'done' : `failed: ${rep.error}`} in ${rep.duration_ms} ms`);
         if (!ac.signal.aborted) reports.push(rep);
@@ -219,7 +229,7 @@ export async function startTaskTracker(opts: TaskTrackerOptions, log: (line: str
           const clock = Date.now(); // before the block report is listed: what is stored after is not in it
           held = await blockReport();
           const reply = await jt.call<M.HeartbeatRequest, M.HeartbeatReply>('Heartbeat', {
-            tracker_id: trackerId, free_slots: Math.max(0, opts.slots - running.size), reports: sent, running: [...running.keys()],
+            tracker_id: trackerId, free_slots: Math.max(0, opts.slots - running.size + waiting.size), reports: sent, running: [...running.keys()],
             last_response_id: lastResponseId, ...sentBlocks, ...(held ? { block_report: held } : {}), clock_ms: clock,
           }, heartbeatDeadlineMs());
           if (jtDown) { log('job tracker is back'); jtDown = false; }

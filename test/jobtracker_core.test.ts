@@ -89,11 +89,13 @@ class Sim {
   readonly effects: Effect[] = [];
   readonly trackers: SimTracker[];
 
-  constructor(trackers: SimTracker[], opts: CoreOptions = OPTS) {
+  /** `sharedCores`: every tracker runs on one host with that many cores (as a local cluster does). */
+  constructor(trackers: SimTracker[], opts: CoreOptions = OPTS, sharedCores?: number) {
     this.core = new JobTrackerCore(opts, seeded(42), START);
     this.trackers = trackers;
-    for (const t of trackers) {
-      const id = this.core.register({ tracker_id: t.id, address: `${t.id}:7000`, pid: 1, slots: t.slots, fault: '' }, this.now);
+    for (const [i, t] of trackers.entries()) {
+      const address = sharedCores ? `127.0.0.1:${7000 + i}` : `${t.id}:7000`;
+      const id = this.core.register({ tracker_id: t.id, address, pid: 1, slots: t.slots, cores: sharedCores, fault: '' }, this.now);
       if (id !== t.id) throw new Error(`registered as ${id}`);
     }
   }
@@ -101,6 +103,9 @@ class Sim {
   tracker(id: string): SimTracker {
     return this.trackers.find((t) => t.id === id)!;
   }
+
+  /** The most attempts running at once on all trackers together, after any round so far. */
+  mostRunning = 0;
 
   /** Every heartbeating tracker heartbeats once, in order; then the clock moves and the core ticks. */
   round(): void {
@@ -130,6 +135,7 @@ class Sim {
         if ('kill_attempt' in action) t.running.delete(action.kill_attempt);
       }
     }
+    this.mostRunning = Math.max(this.mostRunning, this.trackers.reduce((n, t) => n + t.running.size, 0));
     this.now += OPTS.heartbeatIntervalMs;
     this.core.tick(this.now);
     this.effects.push(...this.core.takeEffects());
@@ -488,6 +494,41 @@ test('a map task\'s f+1 attempts start side by side: the free slots are planned 
   for (const i of [0, 1, 2, 3]) t.is(new Set(sim.attemptsOf('map', i).map((l) => l.tracker)).size, sim.attemptsOf('map', i).length);
   sim.run(jobId);
   t.is(sim.commits()[0]!.files[0]!.digest, goodReduce(0, 4));
+});
+
+test('trackers sharing a host run no more attempts at once than it has cores, a task\'s attempts still side by side', (t) => {
+  // 3 trackers of 2 slots on a 2-core host (a local cluster): 2 attempts at once, not 6.
+  const slow = { delay: () => 3 };
+  const sim = new Sim(['A', 'B', 'C'].map((id) => new SimTracker(id, slow)), OPTS, 2);
+  sim.round();
+  const jobId = sim.core.submit(jobSpec(4, 1, 1, ['A', 'B', 'C']), sim.now);
+  sim.round();
+  // The first wave is one whole vote group, on two trackers.
+  t.deepEqual(sim.launches.map((l) => l.index), [0, 0]);
+  t.is(new Set(sim.launches.map((l) => l.tracker)).size, 2);
+  sim.run(jobId, 80);
+  t.is(sim.mostRunning, 2);
+  t.is(sim.commits()[0]!.files[0]!.digest, goodReduce(0, 4));
+  // On hosts of their own the same trackers fill their slots.
+  const apart = new Sim(['A', 'B', 'C'].map((id) => new SimTracker(id, slow)));
+  apart.round();
+  apart.run(apart.core.submit(jobSpec(4, 1, 1, ['A', 'B', 'C']), apart.now), 80);
+  t.true(apart.mostRunning > 2);
+});
+
+test('trackers on a shared host that hold their attempts and never report them cannot take the host from the others', (t) => {
+  // f=1: one hung tracker of 3 on a 2-core host; f=2: two of 5. Each takes at most its share, and
+  // the host's budget stretches to f x share + 1: the honest trackers always have room.
+  // The hung trackers heartbeat first, so they are offered work first.
+  for (const [f, ids] of [[1, ['H1', 'A', 'B']], [2, ['H1', 'H2', 'A', 'B', 'C']]] as const) {
+    const hung = { delay: () => 1_000_000 };
+    const sim = new Sim(ids.map((id) => new SimTracker(id, id.startsWith('H') ? hung : {})), OPTS, 2);
+    sim.round();
+    const jobId = sim.core.submit(jobSpec(4, 1, f, [...ids]), sim.now);
+    sim.run(jobId, 200);
+    t.is(sim.commits()[0]!.files[0]!.digest, goodReduce(0, 4), `f=${f}`);
+    t.true(sim.mostRunning <= 2 + f, `f=${f}: ${sim.mostRunning} at once`);
+  }
 });
 
 test('a liar that reports before its rivals waits for them: a fresh map does not start alone on it at once', (t) => {
@@ -1301,7 +1342,7 @@ test('an attempt\'s deadline allows for sources holding up its reads: a reader s
   const ctx = (now: number): JobContext => ({
     now, lateFactor: 2, lateFloorMs: 60 * 60_000, deadlineFactor: 10, deadlineFloorMs: 8_000, pairWaitMs: 0,
     liveAddress: (id) => `${id}:7000`, kill: () => {}, verdict: (_id, why) => verdicts.push(why), proven: () => false,
-    audit: () => {}, commit: () => {}, freeSlots: () => new Map([['X', 2], ['Y', 1]]), sourceBudget: { left: Infinity, launches: 0 },
+    audit: () => {}, commit: () => {}, freeSlots: () => ({ free: new Map([['X', 2], ['Y', 1]]) }), sourceBudget: { left: Infinity, launches: 0 },
   });
   const report = (a: string, digests: string[]): AttemptReport => ({
     attempt_id: a, ok: true, error: '', digests, sizes: digests.map(() => 100), counters: [], duration_ms: 0,

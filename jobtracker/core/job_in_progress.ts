@@ -3,6 +3,7 @@
  * tentative reduces, and what it concludes about trackers. Pure: time and tracker liveness come
  * in through `JobContext`; launches, kills and verdicts go out through it.
  */
+import { SlotPlan, type HostShares } from './host_share.ts';
 import type { AttemptInfo, AttemptOutcome, AttemptReport, BlockRef, JobCode, JobStatus, Location, MapSource, TaskAction, Verdict } from '../../lib/messages.ts';
 import { sourceAllowanceMs } from '../../lib/source_pace.ts';
 import { shortDigest } from '../../lib/digest.ts';
@@ -30,8 +31,12 @@ export interface JobContext {
   /** Asks the trusted side to check, itself, what `trackerId` serves as block `digest`. */
   audit(jobId: string, task: string, trackerId: string, digest: string): void;
   commit(jobId: string, output: string, files: OutputFile[]): void;
-  /** Free slots of every usable tracker, as far as the job tracker knows (as it last reported them, less what it was sent since). */
-  freeSlots(): Map<string, number>;
+  /**
+   * Free slots of every usable tracker, as far as the job tracker knows (as it last reported them,
+   * less what it was sent since), within its share of its host's cores; and the room left on hosts
+   * that trackers share (host_share.ts).
+   */
+  freeSlots(): Pick<HostShares, 'free'> & Partial<HostShares>;
   /** Map outputs the reduce launches of this heartbeat's reply may still list (CoreOptions.maxSourcesPerReply); spent by assign. */
   sourceBudget: { left: number; launches: number };
 }
@@ -214,6 +219,12 @@ export class JobInProgress {
     return { duration: median(slowest.map(took))!, rate: median(slowest.map(rate))! };
   }
 
+  /** Whether the job still waits for attempt `attemptId` of `trackerId` (it holds a share of the tracker's host, host_share.ts). */
+  waitsFor(trackerId: string, attemptId: string): boolean {
+    const a = this.#byAttempt.get(attemptId)?.attempt(attemptId);
+    return this.state === 'RUNNING' && !!a && a.trackerId === trackerId && a.state === 'running' && !a.missedDeadline;
+  }
+
   /**
    * `trackerId` heartbeats and lists `attemptId` as still running. Past the hard deadline (far
    * past lateness, see CoreOptions.deadlineFactor) that is a missed deadline: a verdict, and the
@@ -308,9 +319,11 @@ export class JobInProgress {
    * tracker's part runs.
    */
   #planMaps(trackerId: string, slots: number, wanted: (t: TaskInProgress) => number, alone: boolean, ctx: JobContext): TaskInProgress[] {
-    const usable = ctx.freeSlots();
-    const free = new Map([...usable].filter(([id]) => !this.#provenHere(id)));
-    free.set(trackerId, slots);
+    const shares = ctx.freeSlots();
+    const usable = shares.free;
+    const plan = new SlotPlan(shares);
+    for (const id of plan.ids()) if (this.#provenHere(id)) plan.delete(id);
+    plan.set(trackerId, slots);
     const disputed = (t: TaskInProgress) => !t.decided && new Set(t.succeeded().map((a) => voteValue(a.digests!))).size > 1;
     const open = [...this.#openMaps];
     const suspects = possiblyFaulty(open.filter(disputed).map((t) => t.succeeded().map((a) => a.trackerId)), this.f);
@@ -340,18 +353,19 @@ export class JobInProgress {
     const place = (t: TaskInProgress, need: number, stage: number, whole: boolean): void => {
       const used = t.usedTrackers();
       const local = (id: string) => (this.#isLocal(t, id) ? 0 : 1);
-      const open = [...free].filter(([id, n]) => n > 0 && !used.has(id) && (stage === 0 || !suspects.has(id))).map(([id]) => id).sort((a, b) =>
-        local(a) - local(b) || free.get(b)! - free.get(a)! || Number(b === trackerId) - Number(a === trackerId) || (a < b ? -1 : 1));
-      if (whole && open.length < need) return;
+      const open = plan.ids().filter((id) => plan.left(id) > 0 && !used.has(id) && (stage === 0 || !suspects.has(id))).sort((a, b) =>
+        local(a) - local(b) || plan.left(b) - plan.left(a) || Number(b === trackerId) - Number(a === trackerId) || (a < b ? -1 : 1));
+      const picked = plan.pick(open, need);
+      if (whole && picked.length < need) return;
       planned.add(t);
-      for (const id of open.slice(0, need)) {
-        free.set(id, free.get(id)! - 1);
+      for (const id of picked) {
+        plan.take(id);
         if (id === trackerId) mine.push(t);
       }
     };
     // Trackers that could take part in a fresh task: when fewer than `need`, no later task fits either.
-    const room = () => [...free].filter(([id, n]) => n > 0 && !suspects.has(id)).length;
-    const full = () => free.get(trackerId)! <= 0;
+    const room = () => plan.spread((id) => !suspects.has(id));
+    const full = () => plan.left(trackerId) <= 0;
     for (const { t, need, stage } of todo()) {
       if (full() || (stage > 0 && suspects.has(trackerId))) return mine;
       if (stage === 2 && room() < need) break;

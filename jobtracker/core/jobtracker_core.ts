@@ -12,6 +12,8 @@ import { shortDigest } from '../../lib/digest.ts';
 import { kReplicationDefaults, ReplicationMonitor, type BalanceStatus, type BlockHealth } from './replication.ts';
 import { codeBlocks, JobInProgress, type JobContext } from './job_in_progress.ts';
 import { maxVotes } from './vote.ts';
+import { hostShares, SlotPlan, type HostShares } from './host_share.ts';
+import { hostOf } from '../../lib/hosts.ts';
 import { kLateDefaults, type CoreOptions, type Effect, type JobSpec } from './types.ts';
 
 export interface TrackerRecord {
@@ -26,6 +28,10 @@ export interface TrackerRecord {
   running: number;
   /** Its free slots as it last reported them, less the attempts sent to it since. */
   free: number;
+  /** The cores of its host, as it said at registration (0: not said); trackers on one host share them (host_share.ts). */
+  cores: number;
+  /** Its attempts the job tracker still waited for at its last heartbeat, and those sent to it since. */
+  busy: number;
   /** Since when it has had a free slot and been given nothing (see JobInProgress.assign). */
   idleSince?: number;
   /** Actions waiting for the tracker's next heartbeat (kills, drops). */
@@ -166,7 +172,7 @@ export class JobTrackerCore {
    * A tracker (re)joins, with its block report (the digests of the dfs blocks it holds; absent
    * when it stores none, as in the simulator). Returns its id: the one it had, or a fresh one.
    */
-  register(req: { tracker_id: string; address: string; pid: number; slots: number; fault: string; blocks?: { digest: string }[]; block_ages_ms?: number[]; clock_ms?: number; jobs?: string[] },
+  register(req: { tracker_id: string; address: string; pid: number; slots: number; cores?: number; fault: string; blocks?: { digest: string }[]; block_ages_ms?: number[]; clock_ms?: number; jobs?: string[] },
     now: number): string {
     let id = req.tracker_id;
     if (!id) {
@@ -176,6 +182,7 @@ export class JobTrackerCore {
     if (prev?.alive) this.#lose(prev, now, true); // it restarted: whatever it ran is gone, its disk is not
     this.#trackers.set(id, {
       id, address: req.address, pid: req.pid, slots: req.slots, fault: req.fault, lastHeartbeatMs: now,
+      cores: Number.isSafeInteger(req.cores) && req.cores! > 0 ? req.cores! : 0, busy: 0,
       alive: true, verdicts: prev?.verdicts ?? [...(this.#pastVerdicts.get(id) ?? [])], running: 0, free: 0, outbox: [], replies: prev?.replies ?? 0, readable: new Map(), killSent: new Set(),
     });
     this.#replication.trackerClock(id, req.clock_ms);
@@ -312,9 +319,13 @@ export class JobTrackerCore {
     // request that was delayed in the network or a launch it has not received yet).
     if (!t.lastReply || req.last_response_id === t.lastReply.id) {
       this.#replication.repliesAcknowledged(t.id);
+      // What it says keeps a thread busy, of what the job tracker still waits for (a hung tracker's
+      // attempts count until their deadline; what waits out a slow tracker's delay, not at all).
+      let waitedFor = 0;
       for (const id of req.running) {
         const job = this.#jobOf(id);
         job?.stillRunning(t.id, id, ctx); // a deadline missed still names the tracker, even once the job is over
+        if (job?.waitsFor(t.id, id)) waitedFor++;
         // An attempt of a job that is over, or that this run of the job tracker never launched
         // (it restarted), holds a slot for nothing: it is killed (once; a lost reply is sent again).
         if ((!job || this.#ended.has(job.id)) && !t.killSent.has(id)) {
@@ -323,6 +334,7 @@ export class JobTrackerCore {
         }
       }
       for (const id of t.killSent) if (!req.running.includes(id)) t.killSent.delete(id);
+      t.busy = Math.min(waitedFor, Math.max(0, t.slots - req.free_slots));
     }
     for (const r of req.replications ?? []) {
       // Its word against a source is a reason to look, not proof.
@@ -349,13 +361,15 @@ export class JobTrackerCore {
     t.outbox = [];
     if (this.#usable(t)) {
       t.free = req.free_slots;
-      if (t.free <= 0) t.idleSince = undefined;
+      if (this.#slotsLeft(t) <= 0) t.idleSince = undefined;
       else t.idleSince ??= now;
       for (const job of this.#jobs.values()) {
-        if (t.free <= 0) break;
-        const launched = job.assign(t.id, t.free, ctx, now - (t.idleSince ?? now));
+        const slots = this.#slotsLeft(t);
+        if (slots <= 0) break;
+        const launched = job.assign(t.id, slots, ctx, now - (t.idleSince ?? now));
         if (launched.length) t.idleSince = undefined;
         t.free -= launched.length;
+        t.busy += launched.length;
         actions.push(...launched);
         for (const a of launched) {
           if ('launch_map' in a && a.launch_map) {
@@ -369,6 +383,19 @@ export class JobTrackerCore {
     this.#checkJobs(ctx);
     t.lastReply = { id: ++t.replies, actions };
     return { actions, reregister: false, response_id: t.lastReply.id, heartbeat_interval_ms: this.heartbeatIntervalMs() };
+  }
+
+  /** Every usable tracker's free slots within its share of its host, and the shared hosts' room (host_share.ts). */
+  #hostShares(): HostShares {
+    let f = 0;
+    for (const job of this.#jobs.values()) if (job.state === 'RUNNING') f = Math.max(f, job.f);
+    const usable = [...this.#trackers.values()].filter((t) => this.#usable(t));
+    return hostShares(usable.map((t) => ({ id: t.id, host: hostOf(t.address), cores: t.cores, free: t.free, busy: t.busy })), f);
+  }
+
+  /** How many attempts `t` may start now. */
+  #slotsLeft(t: TrackerRecord): number {
+    return new SlotPlan(this.#hostShares()).left(t.id);
   }
 
   #mayRead(t: TrackerRecord, blocks: Pick<BlockRef, 'digest' | 'replicas'>[]): void {
@@ -465,7 +492,7 @@ export class JobTrackerCore {
         this.#effects.push({ type: 'audit', jobId, task, trackerId, address: t.address, digest });
       },
       commit: (jobId, output, files) => this.#effects.push({ type: 'commit', jobId, output, files }),
-      freeSlots: () => new Map([...this.#trackers.values()].filter((t) => this.#usable(t)).map((t) => [t.id, t.free])),
+      freeSlots: () => this.#hostShares(),
       sourceBudget: { left: this.#opts.maxSourcesPerReply ?? kLateDefaults.maxSourcesPerReply, launches: 0 },
     };
   }
