@@ -82,10 +82,6 @@ export class SlotPlan {
     return [...this.#free.keys()];
   }
 
-  has(id: string): boolean {
-    return this.#free.has(id);
-  }
-
   /** How many more `id` may start. */
   left(id: string): number {
     const own = this.#free.get(id) ?? 0;
