@@ -531,6 +531,21 @@ test('trackers on a shared host that hold their attempts and never report them c
   }
 });
 
+test('map attempts go round every tracker: one with the fewest of the job\'s maps is picked among equals, so a liar meets its rivals', (t) => {
+  // 3 trackers of one slot on a 2-core host, none holding the input: every vote group has a
+  // tracker to spare, and with ties broken by id alone the last (here the liar) could get nothing.
+  for (const order of [['A', 'B', 'L'], ['B', 'A', 'L'], ['L', 'A', 'B']]) {
+    const sim = new Sim(order.map((id) => (id === 'L' ? new SimTracker(id, liar(id).behaviour, 1) : new SimTracker(id, {}, 1))), OPTS, 2);
+    sim.round();
+    const jobId = sim.core.submit(jobSpec(3, 1, 1, ['elsewhere']), sim.now);
+    sim.run(jobId, 80);
+    t.is(sim.commits()[0]!.files[0]!.digest, goodReduce(0, 3), order.join(''));
+    const maps = (id: string) => sim.launches.filter((l) => l.kind === 'map' && l.tracker === id).length;
+    t.true(maps('L') >= 1, `${order.join('')}: the liar ran ${maps('L')} maps: ${JSON.stringify(sim.launches.map((l) => [l.round, l.tracker, l.kind, l.index]))}`);
+    t.deepEqual([...new Set(sim.core.job(jobId, sim.now).verdicts.map((v) => v.tracker_id))], ['L'], order.join(''));
+  }
+});
+
 test('a liar that reports before its rivals waits for them: a fresh map does not start alone on it at once', (t) => {
   // L finishes its first maps a heartbeat before B and C; the 5th map cannot start on two trackers
   // then (B and C are busy), so L's slot waits, the disputes arrive and L is found out.

@@ -117,6 +117,8 @@ export class JobInProgress {
   #lost?: { key: string; maps: Set<TaskInProgress> };
   /** The most attempts any task has had (see checkStuck). */
   #mostAttempts = 0;
+  /** Per tracker, how many of the job's map attempts it was given (#planMaps spreads them). */
+  readonly #mapsOn = new Map<string, number>();
 
   constructor(
     readonly id: string,
@@ -304,11 +306,15 @@ export class JobInProgress {
    * and stops getting work), then tasks with an attempt already, then fresh tasks; within each,
    * those with their split's first block on `trackerId` first, then in index order. A task's
    * attempts go to distinct trackers: those with its split's first block first, then those with
-   * the most free slots (`trackerId` first among equals). A fresh task is planned only if all its
-   * f+1 attempts fit now. What is left over starts anyway once this tracker has had a free slot
-   * for a while (`alone`, see assign): until then another tracker may free a slot to run it
-   * beside, and a liar that finishes first waits for its rivals' reports. Planning stops once this
-   * tracker is full: what the others would get later does not change its part.
+   * the most free slots, then those given the fewest of the job's maps so far (`trackerId` first
+   * among equals). So work goes round every tracker: on a shared host, where each tracker has one
+   * slot and a vote group leaves one over, the one that reports first would otherwise take every
+   * task, and a liar that reports a heartbeat later none (and never meet its rivals). A fresh task
+   * is planned only if all its f+1 attempts fit now. What is left over starts anyway once this
+   * tracker has had a free slot for a while (`alone`, see assign): until then another tracker may
+   * free a slot to run it beside, and a liar that finishes first waits for its rivals' reports.
+   * Planning stops once this tracker is full: what the others would get later does not change its
+   * part.
    *
    * Started one by one, the attempts of one task would land in different waves: a liar's wrong
    * report would meet its first honest rival only a wave later, and the tie-breaker a wave after
@@ -353,8 +359,9 @@ export class JobInProgress {
     const place = (t: TaskInProgress, need: number, stage: number, whole: boolean): void => {
       const used = t.usedTrackers();
       const local = (id: string) => (this.#isLocal(t, id) ? 0 : 1);
+      const given = (id: string) => this.#mapsOn.get(id) ?? 0;
       const open = plan.ids().filter((id) => plan.left(id) > 0 && !used.has(id) && (stage === 0 || !suspects.has(id))).sort((a, b) =>
-        local(a) - local(b) || plan.left(b) - plan.left(a) || Number(b === trackerId) - Number(a === trackerId) || (a < b ? -1 : 1));
+        local(a) - local(b) || plan.left(b) - plan.left(a) || given(a) - given(b) || Number(b === trackerId) - Number(a === trackerId) || (a < b ? -1 : 1));
       const picked = plan.pick(open, need);
       if (whole && picked.length < need) return;
       planned.add(t);
@@ -436,6 +443,7 @@ export class JobInProgress {
     const split = this.spec.splits[t.index]!;
     const reads = split.blocks.map((b) => b.block); // what the map reads (jobtracker/splits.ts)
     const a = this.#start(t, trackerId, split.length, this.#allowance(trackerId, reads), ctx);
+    this.#mapsOn.set(trackerId, (this.#mapsOn.get(trackerId) ?? 0) + 1);
     return {
       launch_map: {
         attempt_id: a.id,
