@@ -304,17 +304,23 @@ export class JobInProgress {
    * tracker, so that a task's f+1 attempts run side by side. Votes under way come first (a task
    * whose reports disagree needs its tie-breaker: the sooner it runs, the sooner a liar is proven
    * and stops getting work), then tasks with an attempt already, then fresh tasks; within each,
-   * those with their split's first block on `trackerId` first, then in index order. A task's
-   * attempts go to distinct trackers: those with its split's first block first, then those with
-   * the most free slots, then those given the fewest of the job's maps so far (`trackerId` first
-   * among equals). So work goes round every tracker: on a shared host, where each tracker has one
-   * slot and a vote group leaves one over, the one that reports first would otherwise take every
-   * task, and a liar that reports a heartbeat later none (and never meet its rivals). A fresh task
-   * is planned only if all its f+1 attempts fit now. What is left over starts anyway once this
-   * tracker has had a free slot for a while (`alone`, see assign): until then another tracker may
-   * free a slot to run it beside, and a liar that finishes first waits for its rivals' reports.
-   * Planning stops once this tracker is full: what the others would get later does not change its
-   * part.
+   * those with their split's first block on `trackerId`, which it may run, first, then in index
+   * order. A task's attempts go to distinct trackers: those with its split's first block first,
+   * then those with the most free slots, then those given the fewest of the job's maps so far
+   * (`trackerId` first among equals). So work goes round every tracker: on a shared host, where
+   * each tracker has one slot and a vote group leaves one over, the one that reports first would
+   * otherwise take every task, and a liar that reports a heartbeat later none (and never meet its
+   * rivals). A fresh task is planned only if all its f+1 attempts fit now. What is left over
+   * starts anyway once this tracker has had a free slot for a while (`alone`, see assign): until
+   * then another tracker may free a slot to run it beside, and a liar that finishes first waits
+   * for its rivals' reports. Planning stops once this tracker is full: what the others would get
+   * later does not change its part.
+   *
+   * Each tracker's plan must keep the places other plans give it. Were a task `trackerId` already
+   * ran put first in its plan for its locality, two trackers sharing one free place on a host
+   * could each give the place to the other, for a task only the other may run, at every
+   * heartbeat, and neither run anything (sim seed 9304381: a hung tracker held the host's other
+   * place).
    *
    * Started one by one, the attempts of one task would land in different waves: a liar's wrong
    * report would meet its first honest rival only a wave later, and the tie-breaker a wave after
@@ -334,7 +340,10 @@ export class JobInProgress {
     const open = [...this.#openMaps];
     const suspects = possiblyFaulty(open.filter(disputed).map((t) => t.succeeded().map((a) => a.trackerId)), this.f);
     type Item = { t: TaskInProgress; need: number; stage: number; remote: number };
-    const item = (t: TaskInProgress, need: number, stage: number): Item => ({ t, need, stage, remote: this.#isLocal(t, trackerId) ? 0 : 1 });
+    // Local: `trackerId` holds its split and may run it (a task it already ran is placed elsewhere,
+    // in the order every tracker's plan gives it: see below).
+    const item = (t: TaskInProgress, need: number, stage: number): Item =>
+      ({ t, need, stage, remote: this.#isLocal(t, trackerId) && !t.usedTrackers().has(trackerId) ? 0 : 1 });
     // Maps with attempts (and decided ones whose outputs are all lost), in order; fresh maps are
     // merged in among the third stage, in the same order, as the walk reaches them.
     const started = [
