@@ -1,6 +1,7 @@
 /** `bftmr cluster start|stop|status|trackers`. */
 import type { Command } from 'commander';
 import { kTaskTrackerDefaults, kClusterDefaults } from '../lib/options.ts';
+import { kBusyAuditSlowdown } from '../jobtracker/core/replication.ts';
 import { FAULT_MODES } from '../tasktracker/faults.ts';
 import { checkFaultOptions, wholeNumber } from './args.ts';
 import {
@@ -67,7 +68,7 @@ export function registerCluster(program: Command): void {
     .option('--late-floor-ms <ms>', 'an attempt is never judged late before this long', wholeNumber(0))
     .option('--deadline-floor-ms <ms>', 'a tracker never misses an attempt\'s deadline before this long (default 30000)', wholeNumber(0))
     .option('--expiry-ms <ms>', 'declare a task tracker dead after this long without a heartbeat', wholeNumber(100))
-    .option('--dfs-audit-ms <ms>', 'the job tracker audits one random dfs replica per this interval (0: never)', wholeNumber(0))
+    .option('--dfs-audit-ms <ms>', `the job tracker audits one random dfs replica per this interval, ${kBusyAuditSlowdown} times less often while jobs run (0: never)`, wholeNumber(0))
     .option('--blacklist-after <n>', 'stop using a tracker with more verdicts than this (default 2)', wholeNumber(0))
     .option('--job-history <n>', 'finished jobs the job tracker keeps (default 1000); the oldest beyond are forgotten', wholeNumber(1))
     .option('--write-lease-ms <ms>', 'a put\'s lease lapses after this long without renewal (default 60000); then blocks of it no file lists are collected', wholeNumber(1000))

@@ -3,6 +3,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { kJobTrackerDefaults, kTaskTrackerDefaults } from '../lib/options.ts';
+import { kBusyAuditSlowdown } from '../jobtracker/core/replication.ts';
 import { startJobTracker } from '../jobtracker/server.ts';
 import { startTaskTracker } from '../tasktracker/server.ts';
 import { FAULT_MODES, parseFault } from '../tasktracker/faults.ts';
@@ -52,7 +53,7 @@ export function registerDaemons(program: Command): void {
     .option('--expiry-ms <ms>', 'declare a tracker dead after this long without a heartbeat (stretched as the interval is)', wholeNumber(100), kJobTrackerDefaults.trackerExpiryMs)
     .option('--blacklist-after <n>', 'stop using a tracker with more verdicts than this', wholeNumber(0), kJobTrackerDefaults.blacklistAfterVerdicts)
     .option('--tls-dir <dir>', 'this node\'s certificate, key and the cluster CA (ca.crt, node.crt, node.key; default <dir>/tls)')
-    .option('--dfs-audit-ms <ms>', 'audit one random dfs replica per this interval (0: never)', wholeNumber(0), kJobTrackerDefaults.dfsAuditIntervalMs)
+    .option('--dfs-audit-ms <ms>', `audit one random dfs replica per this interval, ${kBusyAuditSlowdown} times less often while jobs run (0: never)`, wholeNumber(0), kJobTrackerDefaults.dfsAuditIntervalMs)
     .option('--job-history <n>', 'finished jobs to keep (status, attempts, records); the oldest beyond are forgotten', wholeNumber(1), kJobTrackerDefaults.jobHistory)
     .option('--write-lease-ms <ms>', 'a put\'s lease lapses after this long without renewal (its client died): blocks it stored that no file lists are then collected', wholeNumber(1000), kJobTrackerDefaults.writeLeaseMs)
     .option('--job-code-keep-ms <ms>', 'a job\'s code stays in the dfs this long after the last job that ran it ended', wholeNumber(0), kJobTrackerDefaults.jobCodeKeepMs)

@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { BftmrError } from '../lib/errors.ts';
 import type { AttemptReport, BlockRef, DropJob, FileBlock, LaunchMap, LaunchReduce, TaskAction } from '../lib/messages.ts';
 import { JobTrackerCore } from '../jobtracker/core/jobtracker_core.ts';
+import { kBusyAuditSlowdown } from '../jobtracker/core/replication.ts';
 import { JobInProgress, type JobContext } from '../jobtracker/core/job_in_progress.ts';
 import type { CoreOptions, Effect, JobSpec, OutputFile } from '../jobtracker/core/types.ts';
 
@@ -544,6 +545,36 @@ test('map attempts go round every tracker: one with the fewest of the job\'s map
     t.true(maps('L') >= 1, `${order.join('')}: the liar ran ${maps('L')} maps: ${JSON.stringify(sim.launches.map((l) => [l.round, l.tracker, l.kind, l.index]))}`);
     t.deepEqual([...new Set(sim.core.job(jobId, sim.now).verdicts.map((v) => v.tracker_id))], ['L'], order.join(''));
   }
+});
+
+test('routine dfs audits come kBusyAuditSlowdown times less often while a job runs, and at their own pace again after', (t) => {
+  // The first audit of a block fetches all of it: on a small cluster that takes from the job.
+  const hung = { delay: () => 1_000_000 }; // its maps never end: the job runs until it is killed
+  const sim = new Sim(['A', 'B', 'C'].map((id) => new SimTracker(id, hung)), { ...OPTS, dfsAuditIntervalMs: 1000 });
+  sim.core.trackBlock(sha256('blk'), 10, 3, ['A', 'B', 'C'], sim.now);
+  let seen = 0;
+  /** The routine audits in `n` rounds, each answered (one under way blocks the next of its copy). */
+  const rounds = (n: number) => {
+    let audits = 0;
+    for (let i = 0; i < n; i++) {
+      sim.round();
+      for (const e of sim.effects.slice(seen)) {
+        if (e.type !== 'audit' || !e.routine) continue;
+        audits++;
+        sim.core.auditResult(e, true, sim.now);
+      }
+      seen = sim.effects.length;
+    }
+    return audits;
+  };
+  rounds(10); // past the safe mode after the start
+  t.true(rounds(24) >= 20, 'idle: one a second');
+  const jobId = sim.core.submit(jobSpec(3, 1, 1, ['A', 'B', 'C']), sim.now);
+  const busy = rounds(24 * kBusyAuditSlowdown);
+  t.true(busy >= 20 && busy <= 26, `busy: one every ${kBusyAuditSlowdown} s, not ${busy} in ${24 * kBusyAuditSlowdown} s`);
+  sim.core.kill(jobId, 'test', sim.now);
+  rounds(kBusyAuditSlowdown + 1);
+  t.true(rounds(24) >= 20, 'idle again: one a second');
 });
 
 test('a liar that reports before its rivals waits for them: a fresh map does not start alone on it at once', (t) => {

@@ -427,7 +427,7 @@ export class JobTrackerCore {
     this.#checkJobs(this.#ctx(now));
     if (this.#reruns.length) this.#rerunWhenReady(now);
     this.#expireHeld(now);
-    const audit = this.#replication.tick(now);
+    const audit = this.#replication.tick(now, this.runningJobs() > 0);
     if (audit) this.#auditBlock(audit.trackerId, audit.digest, 'routine audit', now, false, true);
   }
 
