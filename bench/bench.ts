@@ -1,14 +1,18 @@
 /**
  * `npm run bench`: bftmr against the contenders, in one run, on real text (Debian packages).
- *   word_count on >= 200 MB: a single-threaded plain Node script, bftmr f=0 (plain Hadoop: one
- *   attempt per task) and f=1 (every task twice, voted), on one local cluster; prints MB/s and ratios
- *   and the peak RSS of every daemon.
+ *   word_count on >= 200 MB (1 GB by default): a single-threaded plain Node script, bftmr f=0
+ *   (plain Hadoop: one attempt per task) and f=1 (every task twice, voted), on one local cluster;
+ *   prints MB/s and ratios and the peak RSS of every daemon (the 1 GB input that no process may
+ *   hold). 1 GB is 17 maps of 64 MB, nine waves at f=0 on 2 cores. With 240 MB (4 maps, two waves), the
+ *   ratios measured the waves' granularity more than bftmr: the last wave is part empty at f=0,
+ *   and a liar's one wasted attempt costs a whole round of maps, 5 where 4 do without it
+ *   (test/jobtracker_core.test.ts), against a corrupt-map target of 1.15x.
  *   Then f=1 again on clusters where one tracker is faulty (corrupt-map, slow), against the
  *   fault-free f=1 time.
  *   Then the dfs: `bftmr dfs put` and `dfs get` of a --dfs-mb file (1 GB) on a local cluster
  *   (replication 3) beside `cp` of the same file, as MB/s and ratios, with every process's peak RSS
  *   and the CPU seconds each process spent on each step.
- * Options: --mb N (corpus size, default 240), --trackers N (3), --slots N, --split-mb M (64),
+ * Options: --mb N (word count's corpus size, default 1024), --trackers N (3), --slots N, --split-mb M (64),
  *   --reduces R (2), --slow-ms MS (5000), --no-faults (skip the faulty clusters), --dfs-mb N (1024),
  *   --only dfs|wc|jt (one part).
  * Then the job tracker's own cost per heartbeat, scheduling a 20,000-map job for 100 simulated
@@ -32,7 +36,7 @@ import { storeBundle, submit, waitForJob } from '../cli/job_client.ts';
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const { values: opt } = parseArgs({
   options: {
-    mb: { type: 'string', default: '240' },
+    mb: { type: 'string', default: '1024' },
     trackers: { type: 'string', default: '3' },
     slots: { type: 'string' },
     'split-mb': { type: 'string', default: '64' },
