@@ -547,6 +547,25 @@ test('map attempts go round every tracker: one with the fewest of the job\'s map
   }
 });
 
+test('reduce attempts go round every tracker too: one with the fewest of the job\'s reduces is picked among equals, so a reduce liar meets its rivals', (t) => {
+  // As above, for reduces: the trackers that report a reduce take the next one in the same
+  // heartbeat, and with first come first served the last to heartbeat (here the liar) got none.
+  for (const order of [['A', 'B', 'L'], ['B', 'A', 'L'], ['A', 'L', 'B'], ['L', 'A', 'B']]) {
+    const lies = { reduce: (p: number) => sha256(`L-lies-${p}`) };
+    // (A tracker idle for the pair wait takes a reduce kept for another: with no wait, no order.)
+    const sim = new Sim(order.map((id) => new SimTracker(id, id === 'L' ? lies : {}, 1)), { ...OPTS, pairWaitMs: 2_000 }, 2);
+    sim.round();
+    const jobId = sim.core.submit(jobSpec(2, 4, 1, ['elsewhere']), sim.now);
+    sim.run(jobId, 120);
+    const commit = sim.commits()[0]!;
+    for (let p = 0; p < 4; p++) t.is(commit.files[p]!.digest, goodReduce(p, 2), `${order.join('')}: partition ${p}`);
+    const reduces = (id: string) => sim.launches.filter((l) => l.kind === 'reduce' && l.tracker === id).length;
+    const where = JSON.stringify(sim.launches.map((l) => [l.round, l.tracker, l.kind, l.index]));
+    t.true(reduces('L') >= 1, `${order.join('')}: the liar ran ${reduces('L')} reduces: ${where}`);
+    t.deepEqual([...new Set(sim.core.job(jobId, sim.now).verdicts.map((v) => v.tracker_id))], ['L'], `${order.join('')}: ${where}`);
+  }
+});
+
 test('a corrupt-map liar among 3 one-slot trackers on 2 cores costs at most one round of maps: 5 where the fault-free job takes 4', (t) => {
   // The wc bench's setting: each vote group takes both of the host's places, so a round of maps
   // leaves one tracker out. Before anyone knows it lies, the liar's attempt takes an honest
