@@ -36,10 +36,12 @@ export interface JobContext {
    * less what it was sent since), within its share of its host's cores; and the room left on hosts
    * that trackers share (host_share.ts).
    */
-  freeSlots(): Pick<HostShares, 'free'> & Partial<HostShares>;
+  freeSlots(): FreeSlots;
   /** Map outputs the reduce launches of this heartbeat's reply may still list (CoreOptions.maxSourcesPerReply); spent by assign. */
   sourceBudget: { left: number; launches: number };
 }
+
+type FreeSlots = Pick<HostShares, 'free'> & Partial<HostShares>;
 
 /**
  * What an attempt's duration is judged against: its input bytes, counted as at least 1 MB, so
@@ -281,17 +283,17 @@ export class JobInProgress {
     // The wait scales with the job's maps (a wave's reports spread with their length): a quarter of
     // their median time, at least ctx.pairWaitMs; 0 turns it off.
     const wait = ctx.pairWaitMs && Math.max(ctx.pairWaitMs, this.#figures().mapsTook / 4);
-    for (const t of this.#planMaps(trackerId, slots, wanted, idleMs >= wait, ctx)) actions.push(this.#launchMap(t, trackerId, ctx));
+    const shares = ctx.freeSlots();
+    for (const t of this.#planMaps(shares, trackerId, slots, wanted, idleMs >= wait)) actions.push(this.#launchMap(t, trackerId, ctx));
 
     // Tentative reduces: as soon as every map has one reported attempt.
     if (!this.allMapsReported()) return actions;
-    for (const t of this.#planReduces(trackerId, slots, actions.length, wanted, idleMs >= wait, ctx)) {
+    for (const t of this.#planReduces(shares, trackerId, slots, actions.length, wanted, idleMs >= wait)) {
       // A launch lists every map's output: a reply with many of a big job's would outgrow gRPC's limit.
       if (ctx.sourceBudget.launches > 0 && ctx.sourceBudget.left < this.maps.length) break;
       const launch = this.#launchReduce(t, trackerId, ctx);
       if (launch) {
         actions.push(launch);
-        this.#reducesOn.set(trackerId, (this.#reducesOn.get(trackerId) ?? 0) + 1);
         ctx.sourceBudget.left -= this.maps.length;
         ctx.sourceBudget.launches++;
       }
@@ -309,20 +311,17 @@ export class JobInProgress {
    * matrix's corrupt-reduce test failed so). A place kept for another tracker that does not take
    * it (busy with a map, or silent) is this tracker's once it has been idle for `alone`'s wait.
    */
-  #planReduces(trackerId: string, slots: number, taken: number, wanted: (t: TaskInProgress) => number, alone: boolean, ctx: JobContext): TaskInProgress[] {
-    const plan = new SlotPlan(ctx.freeSlots());
-    for (const id of plan.ids()) if (this.#provenHere(id)) plan.delete(id);
-    plan.set(trackerId, slots);
+  #planReduces(shares: FreeSlots, trackerId: string, slots: number, taken: number, wanted: (t: TaskInProgress) => number, alone: boolean): TaskInProgress[] {
+    const plan = this.#slotPlan(shares, trackerId, slots);
     for (let i = 0; i < taken; i++) plan.take(trackerId);
-    const given = (id: string) => this.#reducesOn.get(id) ?? 0;
+    const fewest = fewestFirst(this.#reducesOn, trackerId);
     const mine: TaskInProgress[] = [];
     for (const t of this.reduces) {
       if (plan.left(trackerId) <= 0) break;
       const need = wanted(t);
       if (need <= 0) continue;
       const used = t.usedTrackers();
-      const open = plan.ids().filter((id) => plan.left(id) > 0 && !used.has(id)).sort((a, b) =>
-        given(a) - given(b) || Number(b === trackerId) - Number(a === trackerId) || (a < b ? -1 : 1));
+      const open = plan.ids().filter((id) => plan.left(id) > 0 && !used.has(id)).sort(fewest);
       const picked = plan.pick(open, need);
       for (const id of picked) plan.take(id);
       if (picked.includes(trackerId)) mine.push(t);
@@ -365,12 +364,9 @@ export class JobInProgress {
    * they read different map outputs.) The plan is made again at every heartbeat; only this
    * tracker's part runs.
    */
-  #planMaps(trackerId: string, slots: number, wanted: (t: TaskInProgress) => number, alone: boolean, ctx: JobContext): TaskInProgress[] {
-    const shares = ctx.freeSlots();
+  #planMaps(shares: FreeSlots, trackerId: string, slots: number, wanted: (t: TaskInProgress) => number, alone: boolean): TaskInProgress[] {
     const usable = shares.free;
-    const plan = new SlotPlan(shares);
-    for (const id of plan.ids()) if (this.#provenHere(id)) plan.delete(id);
-    plan.set(trackerId, slots);
+    const plan = this.#slotPlan(shares, trackerId, slots);
     const disputed = (t: TaskInProgress) => !t.decided && new Set(t.succeeded().map((a) => voteValue(a.digests!))).size > 1;
     const open = [...this.#openMaps];
     const suspects = possiblyFaulty(open.filter(disputed).map((t) => t.succeeded().map((a) => a.trackerId)), this.f);
@@ -400,12 +396,12 @@ export class JobInProgress {
     }
     const mine: TaskInProgress[] = [];
     const planned = new Set<TaskInProgress>();
+    const fewest = fewestFirst(this.#mapsOn, trackerId);
     const place = (t: TaskInProgress, need: number, stage: number, whole: boolean): void => {
       const used = t.usedTrackers();
       const local = (id: string) => (this.#isLocal(t, id) ? 0 : 1);
-      const given = (id: string) => this.#mapsOn.get(id) ?? 0;
       const open = plan.ids().filter((id) => plan.left(id) > 0 && !used.has(id) && (stage === 0 || !suspects.has(id))).sort((a, b) =>
-        local(a) - local(b) || plan.left(b) - plan.left(a) || given(a) - given(b) || Number(b === trackerId) - Number(a === trackerId) || (a < b ? -1 : 1));
+        local(a) - local(b) || plan.left(b) - plan.left(a) || fewest(a, b));
       const picked = plan.pick(open, need);
       if (whole && picked.length < need) return;
       planned.add(t);
@@ -429,6 +425,14 @@ export class JobInProgress {
       }
     }
     return mine;
+  }
+
+  /** Every usable tracker's free places, less those proven faulty here; `trackerId` with `slots`. */
+  #slotPlan(shares: FreeSlots, trackerId: string, slots: number): SlotPlan {
+    const plan = new SlotPlan(shares);
+    for (const id of plan.ids()) if (this.#provenHere(id)) plan.delete(id);
+    plan.set(trackerId, slots);
+    return plan;
   }
 
   /**
@@ -554,6 +558,7 @@ export class JobInProgress {
     const share = this.spec.splits.reduce((n, s) => n + s.length, 0) / this.spec.numReduces;
     const fetches = sources.wire.map((s) => ({ size: s.size, replicas: [s.location] }));
     const a = this.#start(t, trackerId, share, this.#allowance(trackerId, fetches), ctx, sources.uses);
+    this.#reducesOn.set(trackerId, (this.#reducesOn.get(trackerId) ?? 0) + 1);
     return { launch_reduce: { attempt_id: a.id, job_id: this.id, code: this.code, partition: t.index, sources: sources.wire } };
   }
 
@@ -907,6 +912,15 @@ export class JobInProgress {
       rerun_of: this.spec.rerunOf ?? '',
     };
   }
+}
+
+/**
+ * Orders tracker ids for a task's attempts: those given the fewest of the job's attempts of its
+ * kind (`given`) first, then `trackerId` (the one heartbeating), then by id.
+ */
+function fewestFirst(given: Map<string, number>, trackerId: string): (a: string, b: string) => number {
+  const n = (id: string) => given.get(id) ?? 0;
+  return (a, b) => n(a) - n(b) || Number(b === trackerId) - Number(a === trackerId) || (a < b ? -1 : 1);
 }
 
 /** The blocks every attempt of a job reads besides its input: the code, and the cache files. */
