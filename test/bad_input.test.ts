@@ -109,12 +109,16 @@ test('no cluster running', async (t) => {
   t.false(fs.existsSync(path.join(empty, 'cluster.json')));
 });
 
-/** The CLI with its own environment (not BFTMR_HOME=home), working directory and standard output (a file descriptor). */
-function bftmrIn(o: { env?: NodeJS.ProcessEnv; cwd?: string; stdout?: number }, ...args: string[]): Promise<Result> {
+/**
+ * The CLI with its own environment (not BFTMR_HOME=home), working directory, standard output (a
+ * file descriptor) and standard input (`input`, then closed; none if not given).
+ */
+function bftmrIn(o: { env?: NodeJS.ProcessEnv; cwd?: string; stdout?: number; input?: string | Buffer }, ...args: string[]): Promise<Result> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [path.join(ROOT, 'bin/bftmr.js'), ...args], {
-      cwd: o.cwd ?? ROOT, env: o.env ?? { ...process.env, BFTMR_HOME: home }, stdio: ['ignore', o.stdout ?? 'pipe', 'pipe'],
+      cwd: o.cwd ?? ROOT, env: o.env ?? { ...process.env, BFTMR_HOME: home }, stdio: [o.input === undefined ? 'ignore' : 'pipe', o.stdout ?? 'pipe', 'pipe'],
     });
+    if (o.input !== undefined) child.stdin!.end(o.input);
     let stdout = '';
     let stderr = '';
     child.stdout?.on('data', (d) => { stdout += d; });
@@ -231,29 +235,32 @@ test.serial('dfs put copies local directories and several files as HDFS -put doe
 
 test.serial('dfs put stores a /proc file whole, though it says it holds 0 bytes; standard input streams by blocks', async (t) => {
   // Files of /proc and /sys have no size until read (0 here, 4096 in /sys): a put that trusted it stored nothing.
+  // Its puts keep blocks in a temporary directory of their own (every job submit keeps its bundle in one too).
+  const tmp = tempDir('bftmr-proc-tmp-');
+  const put = (input: string | Buffer | undefined, ...args: string[]) => bftmrIn({ input, env: { ...process.env, BFTMR_HOME: home, TMPDIR: tmp } }, 'dfs', 'put', ...args);
   for (const file of ['/proc/version', '/proc/filesystems']) {
     t.is(fs.statSync(file).size, 0);
     const bytes = fs.readFileSync(file);
     t.true(bytes.length > 100);
-    const put = await bftmr(home, 'dfs', 'put', file, `/procfs${file}`, '--block-mb', '0.0001');
-    t.is(put.code, 0, put.stderr);
+    const stored = await put(undefined, file, `/procfs${file}`, '--block-mb', '0.0001');
+    t.is(stored.code, 0, stored.stderr);
     const n = Math.ceil(bytes.length / 105);
-    t.regex(put.stdout, new RegExp(`^/procfs${file}: ${bytes.length} B in ${n} block${n === 1 ? '' : 's'}, replication 3\\n$`));
+    t.regex(stored.stdout, new RegExp(`^/procfs${file}: ${bytes.length} B in ${n} block${n === 1 ? '' : 's'}, replication 3\\n$`));
     const back = await bftmr(home, 'dfs', 'cat', `/procfs${file}`);
     t.true(Buffer.from(back.stdout).equals(bytes));
   }
   // Standard input streams by blocks: one that ends at a block's end makes no empty block; an empty one is an empty file.
   const exact = Buffer.alloc(210, 'ab\n');
-  const piped = await bftmrFed(home, exact, 'dfs', 'put', '-', '/procfs/exact', '--block-mb', '0.0001');
+  const piped = await put(exact, '-', '/procfs/exact', '--block-mb', '0.0001');
   t.is(piped.code, 0, piped.stderr);
   t.is(piped.stdout, '/procfs/exact: 210 B in 2 blocks, replication 3\n');
   t.true(Buffer.from((await bftmr(home, 'dfs', 'cat', '/procfs/exact')).stdout).equals(exact));
-  t.is((await bftmrFed(home, '', 'dfs', 'put', '-', '/procfs/empty')).stdout, '/procfs/empty: 0 B in 1 block, replication 3\n');
+  t.is((await put('', '-', '/procfs/empty')).stdout, '/procfs/empty: 0 B in 1 block, replication 3\n');
   // A stream that fails part-way: one line, nothing created.
-  refused(t, await bftmr(home, 'dfs', 'put', '/proc/self/mem', '/procfs/mem'), /^bftmr: cannot read \/proc\/self\/mem: an input\/output error$/);
+  refused(t, await put(undefined, '/proc/self/mem', '/procfs/mem'), /^bftmr: cannot read \/proc\/self\/mem: an input\/output error$/);
   t.is((await bftmr(home, 'dfs', 'ls', '/procfs/mem')).code, 1);
   t.is((await bftmr(home, 'dfs', 'rm', '-r', '/procfs')).code, 0);
-  t.deepEqual(fs.readdirSync(os.tmpdir()).filter((n) => n.startsWith('bftmr-stream-')), [], 'no temporary block is left');
+  t.deepEqual(fs.readdirSync(tmp), [], 'no temporary block is left');
 });
 
 test.serial('dfs ls, cat, du, get and rm take patterns (*, ?, [..], {a,b}), and so do job inputs', async (t) => {
