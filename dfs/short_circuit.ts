@@ -61,9 +61,9 @@ function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
  * reader that never asks holds nothing). An open or a piece that takes more than `stallMs` fails
  * the read with UNAVAILABLE; what hangs is left to finish on its own, and its file is closed then.
  */
-export async function* fileBytes(file: string, start: number, end: number, stallMs: number): AsyncGenerator<Uint8Array> {
+export async function* fileBytes(file: string, start: number, end: number, stallMs: number, direct = true): AsyncGenerator<Uint8Array> {
   const what = `reading ${file}`;
-  const opening = FileReader.open(file, { untrusted: true });
+  const opening = FileReader.open(file, { untrusted: true, direct });
   const reader = await within(opening, stallMs, what).catch((e: unknown) => {
     void opening.then((r) => r.close(), () => {});
     throw e;

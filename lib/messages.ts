@@ -177,11 +177,11 @@ export interface FsckFile { path: string; replication: number; blocks: FsckBlock
 export interface FsckReply { files: FsckFile[] }
 
 export interface BlockChunk { data: Uint8Array; xxh32: number; digest: string; last: boolean }
-export interface WriteBlockReply { digest: string; size: number }
-export interface PullBlockRequest { digest: string; size: number; sources: Location[] }
+export interface WriteBlockReply { digest: string; size: number; mac?: Uint8Array }
+export interface PullBlockRequest { digest: string; size: number; sources: Location[]; nonce?: Uint8Array }
 export interface BadSource { tracker_id: string; error: string }
-export interface PullBlockReply { digest: string; size: number; bad_sources: BadSource[]; error: string }
-export interface AdoptBlockRequest { digest: string; size: number; path: string; offset: number }
+export interface PullBlockReply { digest: string; size: number; bad_sources: BadSource[]; error: string; mac?: Uint8Array }
+export interface AdoptBlockRequest { digest: string; size: number; path: string; offset: number; nonce?: Uint8Array }
 export interface AdoptBlockProgress { read: number; stored?: WriteBlockReply | null }
 export interface ReadBlockRequest { digest: string; offset: number; length: number }
 export interface LocateBlockRequest { digest: string }

@@ -1,6 +1,7 @@
 /**
  * Proofs of possession: a MAC of a block's bytes under a key (the nonce) that the prover sees only
- * when challenged, so it can answer only by reading the bytes then.
+ * when challenged, so it can answer only by reading the bytes then; or, sent along with a copy it
+ * is to take (a put's hand-over or pull), only by taking them.
  *
  * The MAC is GMAC: AES-256-GCM with the bytes as associated data and nothing encrypted. Its GHASH
  * is the bytes read as a polynomial, evaluated at a point derived from the key; a node that does

@@ -8,7 +8,7 @@ import type {
 } from '../lib/messages.ts';
 import { loadXXHash } from '../lib/xxhash.ts';
 import { shortDigest } from '../lib/digest.ts';
-import { newProofMac } from '../lib/proof.ts';
+import { newProofMac, type ProofMac } from '../lib/proof.ts';
 import { DFS_OWNER, reusedMemory, type BlockStore, type Owner } from '../dfs/block_store.ts';
 import { fetchBlock, WHOLE, type FetchFailure } from '../dfs/block_transfer.ts';
 import { fileBytes, shortCircuit } from '../dfs/short_circuit.ts';
@@ -25,8 +25,35 @@ import { altersServed, corruptServed, StorageLies, type Fault } from './faults.t
  * side); `local` says so. Used by pulls and for tasks' inputs (split blocks, job code, map outputs
  * in the shuffle).
  */
-export function fetchInto(store: BlockStore, peers: Peers, ref: Pick<BlockRef, 'digest' | 'size' | 'replicas'>, owner: Owner, signal?: AbortSignal) {
-  return fetchBlock(peers, ref, (chunks) => store.put(chunks, owner, ref.digest), signal, WHOLE, shortCircuit(peers));
+export function fetchInto(store: BlockStore, peers: Peers, ref: Pick<BlockRef, 'digest' | 'size' | 'replicas'>, owner: Owner, signal?: AbortSignal,
+  tap: (chunks: AsyncIterable<Uint8Array>) => AsyncIterable<Uint8Array> = (chunks) => chunks) {
+  return fetchBlock(peers, ref, (chunks) => store.put(tap(chunks), owner, ref.digest), signal, WHOLE, shortCircuit(peers));
+}
+
+/**
+ * A writer's challenge answered as the bytes come in: DfsClient#putBlock sends a fresh nonce with
+ * AdoptBlock and PullBlock, and the node returns the proof MAC (lib/proof.ts) under it of the bytes
+ * it kept, so neither the writer's ProveBlock nor this node's read of its copy back is needed. It
+ * proves what ProveBlock right after the write proves: that the node had the bytes (see
+ * DfsClient#proves). `tap` passes the bytes of each try (a pull may try several sources) through
+ * a MAC of its own; `answer` is the last one's. Undefined without a nonce, and when this node
+ * leaves the challenge to ProveBlock, as any node may (some storage liars: StorageLies.onTheWay).
+ */
+export function answerOnTheWay(nonce: Uint8Array | undefined, lies: StorageLies) {
+  const answered = lies.onTheWay();
+  if (!nonce?.length || !answered) return undefined;
+  newProofMac(nonce); // a malformed nonce is refused before any byte is read
+  let mac: ProofMac | undefined;
+  return {
+    async* tap(chunks: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+      const m = (mac = newProofMac(nonce));
+      for await (const c of chunks) {
+        m.update(answered(c));
+        yield c;
+      }
+    },
+    answer: (): Uint8Array => mac?.digest() ?? new Uint8Array(0),
+  };
 }
 
 /**
@@ -38,9 +65,10 @@ export async function pullBlock(store: BlockStore, peers: Peers, lies: StorageLi
   Promise<{ reply: WriteBlockReply; failures: FetchFailure[]; local: boolean }> {
   const held = await heldForDfs(store, req.digest);
   if (held) return { reply: held, failures: [], local: false };
-  const { result, failures, local } = await fetchInto(store, peers, { digest: req.digest, size: req.size, replicas: req.sources }, DFS_OWNER, signal);
+  const proof = answerOnTheWay(req.nonce, lies);
+  const { result, failures, local } = await fetchInto(store, peers, { digest: req.digest, size: req.size, replicas: req.sources }, DFS_OWNER, signal, proof?.tap);
   await lies.stored(result.digest);
-  return { reply: { digest: result.digest, size: result.size }, failures, local };
+  return { reply: { digest: result.digest, size: result.size, ...(proof ? { mac: proof.answer() } : {}) }, failures, local };
 }
 
 /** How a pull (pullBlock) went, a failed one included: why it failed, and the sources that failed either way. */
@@ -65,7 +93,7 @@ export function badSources(failures: FetchFailure[]): BadSource[] {
  */
 async function pullForWriter(store: BlockStore, peers: Peers, lies: StorageLies, req: PullBlockRequest, signal?: AbortSignal): Promise<PullBlockReply> {
   const { reply, error, failures } = await tryPull(store, peers, lies, req, signal);
-  return { digest: reply?.digest ?? '', size: reply?.size ?? 0, bad_sources: badSources(failures), error };
+  return { digest: reply?.digest ?? '', size: reply?.size ?? 0, bad_sources: badSources(failures), error, ...(reply?.mac ? { mac: reply.mac } : {}) };
 }
 
 /** The block, if this node holds it already (for a job, say): it is now the dfs's too. */
@@ -103,7 +131,9 @@ export async function* adoptBlock(store: BlockStore, lies: StorageLies, req: Ado
   /** The file's bytes; a client that gave up (its call cancelled) stops the read. */
   async function* handedOver(): AsyncGenerator<Uint8Array> {
     try {
-      for await (const data of fileBytes(req.path, req.offset, req.offset + req.size, kSourcePace.stallMs)) {
+      // Through the page cache: the client has just read these bytes (their digest), so they are
+      // there, and a read around it would fetch them from the disk again.
+      for await (const data of fileBytes(req.path, req.offset, req.offset + req.size, kSourcePace.stallMs, false)) {
         if (signal?.aborted) throw new BftmrError('UNAVAILABLE', 'the client gave up the hand-over');
         read += data.length;
         yield data;
@@ -113,7 +143,8 @@ export async function* adoptBlock(store: BlockStore, lies: StorageLies, req: Ado
       throw new BftmrError('BAD_REQUEST', `cannot read the file handed over, ${req.path}: ${ioReason(e)}`);
     }
   }
-  const put = store.put(handedOver(), DFS_OWNER, req.digest);
+  const proof = answerOnTheWay(req.nonce, lies);
+  const put = store.put(proof ? proof.tap(handedOver()) : handedOver(), DFS_OWNER, req.digest);
   // How far the read got, every `everyMs` until the copy is kept: a client waiting on a node that
   // stopped (frozen) hears nothing and gives up as on a silent upload. (A read that gets nowhere
   // fails here after kSourcePace.stallMs, in fileBytes.)
@@ -131,7 +162,7 @@ export async function* adoptBlock(store: BlockStore, lies: StorageLies, req: Ado
   }
   const info = await put;
   await lies.stored(info.digest);
-  yield { read: info.size, stored: { digest: info.digest, size: info.size } };
+  yield { read: info.size, stored: { digest: info.digest, size: info.size, ...(proof ? { mac: proof.answer() } : {}) } };
 }
 
 /** Whether the caller's connection comes from this host (so it can open the files this node names or reads). */

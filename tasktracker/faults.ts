@@ -100,6 +100,20 @@ export class StorageLies {
     this.#store = store;
   }
 
+  /**
+   * What this node's answer to a writer's challenge sent along with a dfs block is the MAC of, as
+   * it stores the block (answerOnTheWay in tasktracker/block_service.ts): each chunk as it came, as
+   * an honest node answers; altered, by a plain corrupt-blocks liar (the bytes it will serve); or
+   * undefined, leaving the challenge to ProveBlock, by a drop-blocks liar (which then holds
+   * nothing) and by the `:late` ones (which answer their first ProveBlock honestly, then lie).
+   */
+  onTheWay(): ((chunk: Uint8Array) => Uint8Array) | undefined {
+    const fault = this.#fault;
+    if (!isStorageLiar(fault)) return (chunk) => chunk;
+    if (fault.kind === 'corrupt-blocks' && !fault.late) return (chunk) => corruptServed(fault, 0, chunk, { dfs: true, lying: true, challenge: true });
+    return undefined;
+  }
+
   /** Whether the bytes served for dfs block `digest` are altered now. */
   corrupts(digest: string): boolean {
     return this.#fault.kind === 'corrupt-blocks' && (!this.#fault.late || this.#challenged.has(digest));

@@ -17,7 +17,8 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { WaitWatch, type SourcePace } from '../lib/source_pace.ts';
-import type { Location } from '../lib/messages.ts';
+import type { Location, PullBlockRequest } from '../lib/messages.ts';
+import { newNonce, newProofMac } from '../lib/proof.ts';
 
 const PACE: SourcePace = { stallMs: 300, minBytesPerSec: 100_000, graceMs: 200 };
 
@@ -318,6 +319,45 @@ test('a pull from a source on this host reads the source\'s block file; a source
   t.is(changed.failures.length, 1);
   t.like(changed.failures[0], { source: { tracker_id: 't0' }, badBytes: true });
   t.regex(changed.failures[0]!.error, /^its file of the block: /);
+});
+
+test('a pull answers the writer\'s challenge sent along as the bytes come in: the MAC of the copy kept, not of a lying source\'s bytes; some storage liars leave it to ProveBlock', async (t) => {
+  const bytes = randomBytes(300_000);
+  const digest = sha256(bytes);
+  const bad = Buffer.from(bytes);
+  bad[7] ^= 1;
+  // Two nodes on another host: the first serves altered bytes, the second the block.
+  const peers = new Peers();
+  peers.get = (address: string) => ({
+    async *stream() {
+      const xx = await loadXXHash();
+      const served = address.startsWith('liar') ? bad : bytes;
+      for (let at = 0; at < served.length; at += 65536) {
+        const data = served.subarray(at, at + 65536);
+        yield { data, xxh32: xx.h32(data), digest: '', last: false };
+      }
+    },
+  }) as unknown as RpcClient;
+  const sources = [{ tracker_id: 'liar', address: 'liar.invalid:1' }, { tracker_id: 'honest', address: 'honest.invalid:1' }];
+  const nonce = newNonce();
+  const expected = newProofMac(nonce);
+  expected.update(bytes);
+  const mac = expected.digest();
+  const pull = async (fault: string, req: Partial<PullBlockRequest> = {}) => {
+    const store = new MemoryBlockStore();
+    return pullBlock(store, peers, new StorageLies(parseFault(fault), store), { digest, size: bytes.length, sources, nonce, ...req });
+  };
+
+  const honest = await pull('');
+  t.is(honest.failures.length, 1); // the liar's bytes were tried first, and their MAC dropped with them
+  t.true(Buffer.from(honest.reply.mac!).equals(mac));
+  t.is((await pull('', { nonce: undefined })).reply.mac, undefined); // no challenge sent, none answered
+  await t.throwsAsync(pull('', { nonce: Buffer.alloc(5) }), { message: /a proof nonce has 32 bytes, not 5/ });
+  // A corrupt-blocks liar answers for the bytes it will serve, which the writer refuses; the others do not answer here.
+  const corrupt = await pull('corrupt-blocks');
+  t.true(corrupt.reply.mac!.length > 0);
+  t.false(Buffer.from(corrupt.reply.mac!).equals(mac));
+  for (const fault of ['drop-blocks', 'corrupt-blocks:late', 'drop-blocks:late']) t.is((await pull(fault)).reply.mac, undefined, fault);
 });
 
 test('a reader tries a block\'s replicas on this host first, each group in random order: every replica comes first for some reads', (t) => {

@@ -22,6 +22,7 @@ import { FileBlockStore } from '../dfs/file_block_store.ts';
 import { DFS_OWNER } from '../dfs/block_store.ts';
 import { parseFault, StorageLies } from '../tasktracker/faults.ts';
 import { hostTag } from '../lib/scratch.ts';
+import { newNonce, newProofMac } from '../lib/proof.ts';
 import { bftmr, corpus, json, tempDir } from './helpers/cli.ts';
 
 const client = { role: 'client' as const, name: 'test', address: '127.0.0.1:5000' };
@@ -67,6 +68,13 @@ test('a node takes a block handed over only from a file named by its digest, fro
   await t.throwsAsync(adopt(req, client, gaveUp.signal), { message: /gave up/ });
   t.deepEqual(await held(), []);
 
+  // The writer's challenge sent along is answered from the bytes read (answerOnTheWay); without one, none is.
+  const nonce = newNonce();
+  const mac = newProofMac(nonce);
+  mac.update(bytes);
+  t.deepEqual(await adopt({ ...req, nonce }, client), { digest, size: bytes.length, mac: mac.digest() });
+  t.deepEqual(await held(), [digest]);
+  await store.release(DFS_OWNER);
   t.deepEqual(await adopt(req, client), { digest, size: bytes.length });
   t.deepEqual(await held(), [digest]);
   const copy = [];
@@ -190,7 +198,8 @@ test.serial('a put on the storage nodes\' host hands every block to its first no
     const info = await dfs.put(file, '/data/f', { replication: 3, blockBytes: 256 * 1024 });
     const n = info.blocks.length;
     t.true(n > 5);
-    t.deepEqual(dfs.writes, { blocks: n, handedOver: n });
+    // Every copy answered the challenge sent along with it as it took the bytes: none was read back for ProveBlock.
+    t.deepEqual(dfs.writes, { blocks: n, handedOver: n, answeredOnTheWay: 3 * n, challenged: 0 });
     t.true(info.blocks.every((b) => b.replicas.length === 3));
     t.deepEqual(fs.readdirSync(home).filter((x) => x.startsWith('bftmr-handover-')), []);
     // Read back through the nodes (not their files), byte for byte.
@@ -207,7 +216,8 @@ test.serial('a put on the storage nodes\' host hands every block to its first no
     const viaSymlink = new DfsClient(address, { linkDir: home });
     try {
       const again = await viaSymlink.put(named, '/data/s', { replication: 3, blockBytes: 256 * 1024 });
-      t.deepEqual(viaSymlink.writes, { blocks: again.blocks.length, handedOver: again.blocks.length });
+      // The nodes hold these bytes already (/data/f): they take nothing, so they answer the challenges after, from their copies.
+      t.deepEqual(viaSymlink.writes, { blocks: again.blocks.length, handedOver: again.blocks.length, answeredOnTheWay: 0, challenged: 3 * again.blocks.length });
     } finally {
       viaSymlink.close();
     }
@@ -217,8 +227,16 @@ test.serial('a put on the storage nodes\' host hands every block to its first no
     t.is(dfs.writes.handedOver, n + piped.blocks.length);
     upload = new DfsClient(address, { shortCircuit: false, linkDir: home });
     const uploaded = await upload.put(file, '/data/g', { replication: 3, blockBytes: 256 * 1024 });
-    t.deepEqual(upload.writes, { blocks: uploaded.blocks.length, handedOver: 0 });
+    t.deepEqual(upload.writes, { blocks: uploaded.blocks.length, handedOver: 0, answeredOnTheWay: 0, challenged: 3 * uploaded.blocks.length });
     t.deepEqual(uploaded.blocks.map((b) => b.digest), info.blocks.map((b) => b.digest));
+    // New bytes uploaded: an upload sends no challenge along, so its copy is challenged after; the pulls answer theirs on the way.
+    const fresh = path.join(tempDir('bftmr-hand-over-fresh-'), 'fresh');
+    fs.writeFileSync(fresh, randomBytes(600_000));
+    const before = { ...upload.writes };
+    const freshInfo = await upload.put(fresh, '/data/fresh', { replication: 3, blockBytes: 256 * 1024 });
+    const k = freshInfo.blocks.length;
+    t.deepEqual(upload.writes, { blocks: before.blocks + k, handedOver: 0, answeredOnTheWay: 2 * k, challenged: before.challenged + k });
+    t.true(freshInfo.blocks.every((b) => b.replicas.length === 3));
 
     // A node refuses a file that is not a block's: the call fails, and the node holds nothing new.
     const status = await json<{ trackers: { id: string; address: string }[] }>(bftmr(home, 'cluster', 'status', '--json'));
