@@ -20,6 +20,7 @@ import { BLOCK_HEAD_BYTES, kClusterDefaults, kDfsDefaults } from '../lib/options
 import { loadXXHash } from '../lib/xxhash.ts';
 import { kSourcePace, sourceAllowanceMs, WaitWatch } from '../lib/source_pace.ts';
 import { fetchBlock, readOrder, TRANSFER_DEADLINE_MS, type FetchFailure } from './block_transfer.ts';
+import { reusedMemory } from './block_store.ts';
 import { chunkBuffer, chunkSent, encodeChunk } from './chunk_codec.ts';
 import { normalizePath } from './dfs_path.ts';
 import { compileGlob, globMatches, hasGlob, unescapeGlob } from './glob.ts';
@@ -110,11 +111,16 @@ async function sizeUnknown(file: string, fh: fsp.FileHandle, size: number): Prom
 
 const localFileChanged = () => new BftmrError('LOCAL_IO', 'the local file changed while it was being read');
 
-/** Bytes [off, off+size) of a local file, in fresh chunk buffers (dfs/chunk_codec.ts) of at most one transfer chunk. */
-async function* localChunks(fh: fsp.FileHandle, off: number, size: number): AsyncGenerator<Buffer> {
+/**
+ * Bytes [off, off+size) of a local file, in pieces of at most one transfer chunk, each read into
+ * `memory(n)`: fresh chunk buffers (dfs/chunk_codec.ts) for an upload, which encodes them in
+ * place; for a reader done with each piece before it asks for the next, one buffer reused
+ * (reusedMemory, dfs/block_store.ts).
+ */
+async function* localChunks(fh: fsp.FileHandle, off: number, size: number, memory: (n: number) => Buffer = chunkBuffer): AsyncGenerator<Buffer> {
   for (let at = 0; at < size;) {
     const n = Math.min(kDfsDefaults.chunkBytes, size - at);
-    const data = chunkBuffer(n);
+    const data = memory(n);
     const { bytesRead } = await fh.read(data, 0, n, off + at);
     if (bytesRead !== n) throw localFileChanged();
     yield data;
@@ -621,7 +627,7 @@ export class DfsClient {
     // One more nonce, for this node alone: it answers it as it reads (answerOnTheWay in tasktracker/block_service.ts).
     const ask = newNonce();
     const seen = new BlockSeen(b.size, [...nonces, ask]);
-    for await (const data of localChunks(b.fh, b.off, b.size)) seen.update(data);
+    for await (const data of localChunks(b.fh, b.off, b.size, reusedMemory())) seen.update(data);
     const block = seen.done();
     const askMac = block.macs.pop()!;
     const link = await b.links.link(b.path, b.index, block.digest);
@@ -673,7 +679,7 @@ export class DfsClient {
     const nonce = newNonce();
     const mac = newProofMac(nonce);
     const hash = newHasher();
-    for await (const chunk of localChunks(fh, off, size)) {
+    for await (const chunk of localChunks(fh, off, size, reusedMemory())) {
       mac.update(chunk);
       hash.update(chunk);
     }

@@ -23,6 +23,7 @@ import { FileReader } from '../lib/direct_io.ts';
 import { onThisHost } from '../lib/hosts.ts';
 import { kSourcePace } from '../lib/source_pace.ts';
 import type { BlockRange } from './block_transfer.ts';
+import { reusedMemory } from './block_store.ts';
 import type { Peers } from './peers.ts';
 
 /** The bytes of `range` of block `ref` as `source`'s file holds them, or undefined when they cannot be read that way. */
@@ -60,6 +61,8 @@ function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
  * Bytes [start, end) of a file someone else named, opened when the first piece is asked for (a
  * reader that never asks holds nothing). An open or a piece that takes more than `stallMs` fails
  * the read with UNAVAILABLE; what hangs is left to finish on its own, and its file is closed then.
+ * Each piece is valid only until the next is asked for: read around the page cache or through it
+ * (`direct` false), the pieces share the reader's memory.
  */
 export async function* fileBytes(file: string, start: number, end: number, stallMs: number, direct = true): AsyncGenerator<Uint8Array> {
   const what = `reading ${file}`;
@@ -68,7 +71,7 @@ export async function* fileBytes(file: string, start: number, end: number, stall
     void opening.then((r) => r.close(), () => {});
     throw e;
   });
-  const pieces = reader.pieces(start, end, (n) => Buffer.allocUnsafeSlow(n));
+  const pieces = reader.pieces(start, end, reusedMemory());
   let stalled = false;
   try {
     for (;;) {

@@ -140,6 +140,14 @@ test('a block file is opened only once its bytes are asked for, and a read of it
   const all = async (it: AsyncIterable<Uint8Array>) => { const out: Buffer[] = []; for await (const c of it) out.push(Buffer.from(c)); return Buffer.concat(out); };
   t.true((await all(fileBytes(file, 0, data.length, 1000))).equals(data));
   t.true((await all(fileBytes(file, 4096, 5 << 20, 1000))).equals(data.subarray(4096)), 'no more than the file has');
+  // Through the page cache (a block handed over) too, in pieces that share one buffer: fresh
+  // memory for each would be faulted in page by page, most of what such a read costs.
+  const memories = new Set<ArrayBufferLike>();
+  const plain: Buffer[] = [];
+  for await (const c of fileBytes(file, 100, data.length, 1000, false)) { memories.add(c.buffer); plain.push(Buffer.from(c)); }
+  t.true(Buffer.concat(plain).equals(data.subarray(100)));
+  t.true(plain.length > 2);
+  t.is(memories.size, 1);
   await t.throwsAsync(all(fileBytes(path.join(dir, 'missing'), 0, 1, 1000)), { code: 'ENOENT' });
   const again = await FileReader.open(file);
   t.is(again.direct, direct, 'no aligned memory was kept by the readers above');
