@@ -36,9 +36,12 @@ export interface BlockStore {
    * `memory` is given, the caller is done with each chunk before it asks for the next, and each
    * is read into `memory(size)` (which may hand back the same memory every time), or else into
    * memory of the store's own that is reused likewise (an aligned buffer for O_DIRECT reads), or
-   * is the store's own bytes if it holds them in memory already.
+   * is the store's own bytes if it holds them in memory already. `inMemory`: a store that reads
+   * its blocks from files reads them into `memory(size)` only, for a caller that needs the bytes
+   * where it put them (a server that sends each chunk from its own buffer, header in front:
+   * ReadBlock).
    */
-  read(digest: Digest, offset?: number, length?: number, memory?: (size: number) => Uint8Array): AsyncIterable<Uint8Array>;
+  read(digest: Digest, offset?: number, length?: number, memory?: (size: number) => Uint8Array, inMemory?: boolean): AsyncIterable<Uint8Array>;
   /** A local file holding the block's bytes, for readers in other threads; undefined if none. */
   localPath(digest: Digest): string | undefined;
   /** Adds an owner to a block already held (e.g. a committed output becomes a dfs block); it counts as stored now. */

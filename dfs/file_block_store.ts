@@ -114,18 +114,20 @@ export class FileBlockStore implements BlockStore {
     return meta && FileBlockStore.#info(digest, meta);
   }
 
-  async *read(digest: Digest, offset = 0, length = 0, memory?: (size: number) => Uint8Array): AsyncGenerator<Uint8Array> {
+  async *read(digest: Digest, offset = 0, length = 0, memory?: (size: number) => Uint8Array, inMemory = false): AsyncGenerator<Uint8Array> {
     const meta = await this.#meta.get(digest);
     if (!meta) throw new BftmrError('DFS_NOT_FOUND', `block ${digest} is not held here`);
     const end = length > 0 ? Math.min(meta.size, offset + length) : meta.size;
     if (offset >= end) return;
     // A reader that is done with each chunk before the next (a proof, the scrubber) reads around
     // the page cache (lib/direct_io.ts): the bytes are used once, and then not cached for nothing.
+    // One that wants them in its own memory reads through it: an O_DIRECT read lands in the
+    // reader's aligned stages, and a server would copy each piece into a fresh message buffer.
     let reader: FileReader;
     try {
       // Opened as a file someone may have tampered with: a FIFO or a directory put where the block
       // was must not hold the node's thread for good, nor a symbolic link lead it elsewhere.
-      reader = await FileReader.open(this.#file(digest), { direct: memory !== undefined, untrusted: true });
+      reader = await FileReader.open(this.#file(digest), { direct: memory !== undefined && !inMemory, untrusted: true });
     } catch (e) {
       // The metadata claims the block but its bytes are gone (or are no longer a file of their
       // own): to a reader that is "not held", as to the scrubber, which reports it.

@@ -32,3 +32,22 @@ test('FileBlockStore: a block whose bytes vanished reads as not held, and comes 
   t.is(fs.readFileSync(store.localPath(info.digest)!, 'utf8'), 'fragile');
   await store.close();
 });
+
+test('FileBlockStore: a reader that wants its chunks in its own memory gets them there, the right bytes', async (t) => {
+  const store = await FileBlockStore.open(tempDir('bftmr-bs-'));
+  const bytes = Buffer.from(Array.from({ length: 500_000 }, (_, i) => `${i}\n`).join('')); // over 3 MB
+  async function* one() { yield bytes; }
+  const info = await store.put(one(), 'dfs');
+  for (const [offset, length] of [[0, 0], [4096, 0], [777_777, 1_654_321]] as const) {
+    const given = new Set<ArrayBufferLike>();
+    const got: Buffer[] = [];
+    const memory = (size: number) => { const b = Buffer.alloc(size); given.add(b.buffer); return b; };
+    for await (const c of store.read(info.digest, offset, length, memory, true)) {
+      t.true(given.has(c.buffer), 'a chunk in memory the reader handed out');
+      got.push(Buffer.from(c));
+    }
+    t.true(got.length > 1);
+    t.true(Buffer.concat(got).equals(bytes.subarray(offset, length ? offset + length : bytes.length)));
+  }
+  await store.close();
+});
