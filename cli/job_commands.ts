@@ -134,7 +134,8 @@ export function registerJob(program: Command): void {
       for (const l of logs) {
         process.stdout.write(`==> ${l.kind} ${l.task}, ${l.attempt_id} on ${l.tracker_id} (${l.outcome}) <==\n`);
         const none = l.outcome === 'running' ? '(still running; nothing logged so far)'
-          : '(nothing logged, or its log is gone: trackers keep them a day)';
+          : l.outcome === 'failed' && l.error ? `(nothing logged; it ended: ${escapeControls(l.error).replace(/\n/g, ' ')})`
+            : '(nothing logged, or its log is gone: trackers keep them a day)';
         process.stdout.write(l.text === null ? `(${l.unavailable})\n` : l.text ? printableLog(l.text) : `${none}\n`);
       }
     }));
@@ -327,12 +328,14 @@ export function registerJob(program: Command): void {
 
 /**
  * Each attempt's log, fetched from the tracker that ran it (a few at a time); `text` null, with
- * the reason in `unavailable`, when the tracker cannot be asked.
+ * the reason in `unavailable`, when the tracker cannot be asked. `error` is why a failed attempt
+ * ended, as `job attempts` shows it: its code's error, or a kill (its task decided, the job
+ * over) that may have come before its code ran at all.
  */
 async function attemptLogs(jobId: string, attempts: M.AttemptInfo[], trackers: Map<string, M.TrackerInfo>) {
   const peers = new Peers();
   const one = async (a: M.AttemptInfo) => {
-    const base = { attempt_id: a.attempt_id, kind: a.kind, task: a.task, tracker_id: a.tracker_id, outcome: a.outcome };
+    const base = { attempt_id: a.attempt_id, kind: a.kind, task: a.task, tracker_id: a.tracker_id, outcome: a.outcome, error: a.error };
     const t = trackers.get(a.tracker_id);
     if (!t?.alive) return { ...base, text: null, unavailable: `${a.tracker_id} is not running` };
     try {
